@@ -1,0 +1,146 @@
+//! The contract's golden examples and JSON Schemas agree with the Rust validator.
+
+use std::path::{Path, PathBuf};
+
+use parwatch_proto::{Channel, EventType, Outcome, Portal, PostalKind, ServiceMode, validate};
+use serde_json::Value;
+
+fn proto_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_files(dir: &Path) -> Vec<(String, Value)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn every_valid_example_validates() {
+    let examples = json_files(&proto_dir().join("examples/valid"));
+    assert!(examples.len() >= EventType::ALL.len());
+    let mut seen = std::collections::HashSet::new();
+    for (name, event) in examples {
+        let subject = format!("par.events.v1.{}", event["type"].as_str().unwrap());
+        let body = serde_json::to_vec(&event).unwrap();
+        let parsed = validate(&subject, &body).unwrap_or_else(|r| panic!("{name}: {r}"));
+        assert_eq!(
+            parsed.event_id,
+            event["event_id"].as_str().unwrap(),
+            "{name}"
+        );
+        seen.insert(parsed.event_type());
+    }
+    assert_eq!(
+        seen.len(),
+        EventType::ALL.len(),
+        "one example per type at least"
+    );
+}
+
+#[test]
+fn every_invalid_example_is_rejected_with_its_reason() {
+    let cases = json_files(&proto_dir().join("examples/invalid"));
+    let mut faults = std::collections::HashSet::new();
+    for (name, case) in cases {
+        let body = match (&case["event"], &case["raw"]) {
+            (Value::Null, Value::String(raw)) => raw.as_bytes().to_vec(),
+            (event, _) => serde_json::to_vec(event).unwrap(),
+        };
+        let rejection = validate(case["subject"].as_str().unwrap(), &body)
+            .map(|_| ())
+            .expect_err(&name);
+        assert_eq!(
+            rejection.field, case["expect"]["field"],
+            "{name}: {rejection}"
+        );
+        assert_eq!(
+            rejection.fault.code(),
+            case["expect"]["fault"],
+            "{name}: {rejection}"
+        );
+        faults.insert(rejection.fault);
+    }
+    assert!(faults.len() >= 8, "the examples cover at least 8 faults");
+}
+
+fn schema(name: &str) -> Value {
+    let text = std::fs::read_to_string(proto_dir().join("schemas").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn names<T: std::fmt::Display>(all: &[T]) -> Vec<String> {
+    all.iter().map(T::to_string).collect()
+}
+
+/// The schema files state the same required fields and enumerations as the Rust types.
+#[test]
+fn schemas_match_the_rust_contract() {
+    let envelope = schema("envelope.schema.json");
+    assert_eq!(
+        strings(&envelope["required"]),
+        [
+            "event_id",
+            "type",
+            "schema_version",
+            "occurred_at",
+            "source",
+            "agency_code",
+            "data"
+        ]
+    );
+    let enums: [(&str, &str, Vec<String>); 7] = [
+        ("dossier.received", "channel", names(Channel::ALL)),
+        ("dossier.received", "online_mode", names(ServiceMode::ALL)),
+        ("online.application", "mode", names(ServiceMode::ALL)),
+        ("online.application", "portal", names(Portal::ALL)),
+        ("postal.submission", "kind", names(PostalKind::ALL)),
+        ("dossier.resolved", "outcome", names(Outcome::ALL)),
+        ("dossier.resolved", "digitized", vec![]),
+    ];
+    for (ty, field, values) in enums {
+        let s = schema(&format!("{ty}.schema.json"));
+        let prop = &s["properties"]["data"]["properties"][field];
+        assert!(prop.is_object(), "{ty} schema lacks data.{field}");
+        if !values.is_empty() {
+            assert_eq!(strings(&prop["enum"]), values, "{ty} data.{field}");
+        }
+    }
+    for ty in EventType::ALL {
+        let s = schema(&format!("{ty}.schema.json"));
+        assert_eq!(s["properties"]["type"]["const"], ty.as_str());
+        assert_eq!(
+            strings(&s["required"]).contains(&"dossier_id".to_owned()),
+            ty.needs_dossier()
+        );
+        // Each required data field, when absent, is what the validator names.
+        let example =
+            std::fs::read_to_string(proto_dir().join(format!("examples/valid/{ty}.json"))).unwrap();
+        for field in strings(&s["properties"]["data"]["required"]) {
+            let mut event: Value = serde_json::from_str(&example).unwrap();
+            event["data"].as_object_mut().unwrap().remove(&field);
+            let err = validate(&ty.subject(), &serde_json::to_vec(&event).unwrap()).unwrap_err();
+            assert_eq!(err.field, format!("data.{field}"), "{ty}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The one place that maps errors to HTTP statuses and JSON bodies.
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::reject::Reject;
+use warp::{Rejection, Reply};
+
+/// An error answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is wrong (bad SQL, bad parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is understood but not allowed (a statement other than a query).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Something failed on our side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Reject for ApiError {}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<parwatch_lake::Error> for ApiError {
+    fn from(e: parwatch_lake::Error) -> Self {
+        use datafusion::error::DataFusionError as Df;
+        use parwatch_lake::Error as L;
+        match e {
+            L::NotAQuery(m) => ApiError::Forbidden(m),
+            // Parse, plan and schema errors are the query's fault; resource and I/O ones ours.
+            L::Query(ref df) => match df.find_root() {
+                Df::SQL(..)
+                | Df::Plan(_)
+                | Df::SchemaError(..)
+                | Df::NotImplemented(_)
+                | Df::Execution(_)
+                | Df::ArrowError(..) => ApiError::BadRequest(df.strip_backtrace()),
+                _ => ApiError::Internal(df.strip_backtrace()),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// JSON `{"error": message}` with the status.
+pub(crate) fn error_reply(status: StatusCode, message: &str) -> warp::reply::Response {
+    let body = warp::reply::json(&serde_json::json!({ "error": message }));
+    warp::reply::with_status(body, status).into_response()
+}
+
+/// Turns every rejection into a JSON error reply.
+pub(crate) async fn handle_rejection(rejection: Rejection) -> Result<impl Reply, Infallible> {
+    let (status, message) = if let Some(e) = rejection.find::<ApiError>() {
+        (e.status(), e.to_string())
+    } else if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not found".to_owned())
+    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("invalid query string: {e}"),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed".to_owned(),
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large".to_owned(),
+        )
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected a JSON body".to_owned(),
+        )
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unhandled: {rejection:?}"),
+        )
+    };
+    Ok(error_reply(status, &message))
+}

@@ -1,0 +1,44 @@
+//! The filter tree: paths and methods, with state injected.
+
+use std::convert::Infallible;
+
+use warp::{Filter, Reply};
+
+use crate::AppState;
+use crate::error::handle_rejection;
+use crate::handlers::{self, SqlParams};
+
+/// Largest accepted SQL request body.
+const MAX_SQL_BODY: u64 = 1024 * 1024;
+
+fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Every route of the API, with errors rendered as JSON.
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(handlers::healthz);
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(handlers::readyz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(handlers::prometheus);
+    let sql = warp::path!("api" / "v1" / "sql")
+        .and(warp::post())
+        .and(warp::query::<SqlParams>())
+        .and(warp::body::content_length_limit(MAX_SQL_BODY))
+        .and(warp::body::bytes())
+        .and(with_state(state))
+        .and_then(handlers::sql);
+    healthz
+        .or(readyz)
+        .or(metrics)
+        .or(sql)
+        .recover(handle_rejection)
+        .with(warp::trace::request())
+}

@@ -1,0 +1,74 @@
+//! Counters of the HTTP server, rendered with the worker's in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parwatch_ingest::IngestStatus;
+
+/// SQL request counters.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    /// Queries answered.
+    pub queries_ok: AtomicU64,
+    /// Queries refused or failed.
+    pub queries_failed: AtomicU64,
+    /// Total time spent answering queries, in microseconds.
+    pub query_micros: AtomicU64,
+}
+
+impl Telemetry {
+    /// Prometheus exposition text of these counters and, when given, the worker's.
+    pub fn render(&self, ingest: Option<&IngestStatus>) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            "parwatch_sql_queries_total",
+            "SQL queries answered.",
+            load(&self.queries_ok),
+        );
+        counter(
+            "parwatch_sql_query_errors_total",
+            "SQL queries refused or failed.",
+            load(&self.queries_failed),
+        );
+        counter(
+            "parwatch_sql_query_seconds_total",
+            "Time spent answering SQL queries, in whole seconds.",
+            load(&self.query_micros) / 1_000_000,
+        );
+        if let Some(s) = ingest {
+            counter(
+                "parwatch_events_stored_total",
+                "Valid events stored.",
+                load(&s.events_stored),
+            );
+            counter(
+                "parwatch_events_rejected_total",
+                "Invalid messages stored as rejected.",
+                load(&s.rejected),
+            );
+            counter(
+                "parwatch_duplicates_skipped_total",
+                "Redelivered or re-published messages skipped.",
+                load(&s.duplicates),
+            );
+            counter(
+                "parwatch_flushes_total",
+                "Batches persisted to the lake.",
+                load(&s.flushes),
+            );
+            counter(
+                "parwatch_write_failures_total",
+                "Lake writes that failed and were retried.",
+                load(&s.write_failures),
+            );
+        }
+        out
+    }
+}

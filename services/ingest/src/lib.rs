@@ -1,0 +1,51 @@
+//! The ParWatch ingest worker: JetStream → validate → deduplicate → durable Parquet → ack.
+//!
+//! [`run`] consumes the `PAR_EVENTS` stream through a durable pull consumer, validates each
+//! message against the contract (`parwatch-proto`), drops events whose `event_id` is already
+//! stored, keeps invalid messages with their reason, and hands each batch to the lake. It
+//! acknowledges a batch (one cumulative ack, `AckPolicy::All`) only after the lake reports every
+//! file of it fsynced and renamed into place, so nothing acknowledged can be lost, and the
+//! deduplication index, rebuilt from the files at start, makes redeliveries harmless.
+//! [`LocalNats`] starts a private `nats-server` for single-machine use and tests.
+
+mod broker;
+mod local;
+mod worker;
+
+pub use broker::{STREAM_NAME, connect, ensure_stream};
+pub use local::LocalNats;
+pub use worker::{IngestConfig, IngestStatus, run};
+
+/// Result with the worker's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What stops the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// NATS or JetStream refused an operation.
+    #[error("nats {operation}: {message}")]
+    Nats {
+        /// What was being done.
+        operation: &'static str,
+        /// The client's error.
+        message: String,
+    },
+    /// The lake failed in a way retrying cannot fix.
+    #[error(transparent)]
+    Lake(#[from] parwatch_lake::Error),
+    /// `nats-server` could not be started.
+    #[error("{0}")]
+    LocalServer(String),
+    /// A blocking task panicked.
+    #[error("worker task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    pub(crate) fn nats(operation: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> Error {
+        move |e| Error::Nats {
+            operation,
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The consume → validate → store → ack loop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::Subject;
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
+use bytes::Bytes;
+use chrono::Utc;
+use futures::StreamExt;
+use parwatch_lake::{Commit, DedupIndex, Lake, RejectedMessage, StoredEvent};
+use tracing::{debug, error, info, warn};
+
+use crate::broker::{connect, ensure_stream};
+use crate::{Error, Result};
+
+/// Settings of the ingest worker.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// NATS server URL.
+    pub nats_url: String,
+    /// JetStream stream to consume.
+    pub stream: String,
+    /// Durable consumer name.
+    pub consumer: String,
+    /// Messages requested per pull.
+    pub pull_batch: usize,
+    /// Flush when this many messages are pending.
+    pub flush_events: usize,
+    /// Flush when the oldest pending message is this old.
+    pub flush_interval: Duration,
+    /// How long the broker waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Most messages delivered but not yet acknowledged.
+    pub max_ack_pending: i64,
+    /// Failpoint for crash tests: abort the process after a write, before its ack.
+    pub crash_after_write: bool,
+}
+
+impl IngestConfig {
+    /// Defaults for a worker consuming `PAR_EVENTS` from `nats_url`.
+    pub fn new(nats_url: impl Into<String>) -> Self {
+        Self {
+            nats_url: nats_url.into(),
+            stream: crate::STREAM_NAME.to_owned(),
+            consumer: "parwatch-ingest".to_owned(),
+            pull_batch: 10_000,
+            flush_events: 50_000,
+            flush_interval: Duration::from_millis(500),
+            ack_wait: Duration::from_secs(10),
+            max_ack_pending: 200_000,
+            crash_after_write: false,
+        }
+    }
+}
+
+/// Live counters of the worker, shared with the HTTP server.
+#[derive(Debug, Default)]
+pub struct IngestStatus {
+    /// Connected and consuming.
+    pub ready: AtomicBool,
+    /// Valid events stored.
+    pub events_stored: AtomicU64,
+    /// Invalid messages stored in `rejected_events`.
+    pub rejected: AtomicU64,
+    /// Messages skipped because their event or rejection was already stored.
+    pub duplicates: AtomicU64,
+    /// Successful flushes.
+    pub flushes: AtomicU64,
+    /// Failed lake writes (each retried).
+    pub write_failures: AtomicU64,
+}
+
+/// Runs the worker until `shutdown` resolves, then flushes and acknowledges what it holds.
+pub async fn run(
+    cfg: IngestConfig,
+    lake: Lake,
+    status: Arc<IngestStatus>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let client = connect(&cfg.nats_url, "parwatch-ingest").await?;
+    let js = jetstream::new(client.clone());
+    let stream = ensure_stream(&js, &cfg.stream).await?;
+    let consumer: PullConsumer = stream
+        .get_or_create_consumer(
+            &cfg.consumer,
+            pull::Config {
+                durable_name: Some(cfg.consumer.clone()),
+                ack_policy: AckPolicy::All,
+                ack_wait: cfg.ack_wait,
+                max_ack_pending: cfg.max_ack_pending,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| Error::nats("create consumer")(&e))?;
+    let floor = ack_floor(&stream, &consumer).await?;
+    let index = {
+        let lake = lake.clone();
+        tokio::task::spawn_blocking(move || lake.load_index()).await??
+    };
+    info!(
+        stream = %cfg.stream,
+        consumer = %cfg.consumer,
+        ack_floor = floor,
+        stored_events = index.event_count(),
+        "ingest worker consuming"
+    );
+    status.ready.store(true, Ordering::Relaxed);
+
+    let mut worker = Worker {
+        client,
+        lake,
+        status: Arc::clone(&status),
+        index: Arc::new(Mutex::new(index)),
+        pending: Vec::new(),
+        oldest: None,
+        frontier: AckFrontier::new(floor),
+        crash_after_write: cfg.crash_after_write,
+    };
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(cfg.flush_interval / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'consume: loop {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(cfg.pull_batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot pull from JetStream; retrying in 1 s");
+                tokio::select! {
+                    _ = &mut shutdown => break 'consume,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'consume,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break 'consume,
+                _ = tick.tick() => {
+                    if worker.oldest.is_some_and(|t| t.elapsed() >= cfg.flush_interval) {
+                        worker.flush().await?;
+                    }
+                }
+                next = messages.next() => match next {
+                    Some(Ok(message)) => {
+                        worker.push(message);
+                        if worker.pending.len() >= cfg.flush_events {
+                            worker.flush().await?;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        warn!(error = %e, "pull interrupted; subscribing again");
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        status.ready.store(false, Ordering::Relaxed);
+        tokio::select! {
+            _ = &mut shutdown => break 'consume,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        status.ready.store(true, Ordering::Relaxed);
+    }
+    info!(pending = worker.pending.len(), "shutting down: flushing");
+    worker.flush().await?;
+    status.ready.store(false, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The highest stream sequence below which every message is acknowledged or gone.
+async fn ack_floor(stream: &jetstream::stream::Stream, consumer: &PullConsumer) -> Result<u64> {
+    let consumer_info = consumer
+        .get_info()
+        .await
+        .map_err(|e| Error::nats("consumer info")(&e))?;
+    let stream_info = stream
+        .get_info()
+        .await
+        .map_err(|e| Error::nats("stream info")(&e))?;
+    // Messages purged from the head of the stream will never be delivered.
+    let first_present = stream_info.state.first_sequence.saturating_sub(1);
+    Ok(consumer_info.ack_floor.stream_sequence.max(first_present))
+}
+
+/// A received message, reduced to what storing and acknowledging it needs.
+struct Pending {
+    subject: Subject,
+    payload: Bytes,
+    reply: Option<Subject>,
+    stream_seq: u64,
+    received_at: chrono::DateTime<Utc>,
+}
+
+struct Worker {
+    client: async_nats::Client,
+    lake: Lake,
+    status: Arc<IngestStatus>,
+    index: Arc<Mutex<DedupIndex>>,
+    pending: Vec<Pending>,
+    oldest: Option<Instant>,
+    frontier: AckFrontier,
+    crash_after_write: bool,
+}
+
+impl Worker {
+    fn push(&mut self, message: jetstream::Message) {
+        let (stream_seq, received_at) = match message.info() {
+            Ok(info) => (info.stream_sequence, info.published),
+            Err(e) => {
+                // Not a JetStream delivery (no ack subject): nothing to store or acknowledge.
+                warn!(error = %e, subject = %message.subject, "ignoring message without JetStream metadata");
+                return;
+            }
+        };
+        let message = message.message;
+        self.pending.push(Pending {
+            subject: message.subject,
+            payload: message.payload,
+            reply: message.reply,
+            stream_seq,
+            received_at,
+        });
+        self.oldest.get_or_insert_with(Instant::now);
+    }
+
+    /// Stores every pending message (retrying the lake until it succeeds), then acknowledges
+    /// as far as every earlier message is stored too.
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let pending = std::mem::take(&mut self.pending);
+        self.oldest = None;
+        let index = Arc::clone(&self.index);
+        let (pending, batch) = tokio::task::spawn_blocking(move || {
+            let batch = classify(&pending, &index.lock().expect("index lock"));
+            (pending, batch)
+        })
+        .await?;
+
+        let commit = Arc::new(batch.commit);
+        let mut backoff = Duration::from_millis(100);
+        let stats = loop {
+            let (lake, commit) = (self.lake.clone(), Arc::clone(&commit));
+            match tokio::task::spawn_blocking(move || lake.write(&commit, Utc::now())).await? {
+                Ok(stats) => break stats,
+                Err(e) => {
+                    self.status.write_failures.fetch_add(1, Ordering::Relaxed);
+                    error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        if self.crash_after_write {
+            error!("failpoint crash-after-write: aborting before the ack");
+            std::process::abort();
+        }
+        {
+            let mut index = self.index.lock().expect("index lock");
+            for key in batch.event_keys {
+                index.insert_event(key);
+            }
+            for seq in &batch.rejected_seqs {
+                index.insert_rejected(*seq);
+            }
+        }
+        let (events, rejected) = (commit.events.len(), commit.rejected.len());
+        self.status
+            .events_stored
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.status
+            .rejected
+            .fetch_add(rejected as u64, Ordering::Relaxed);
+        self.status
+            .duplicates
+            .fetch_add(batch.duplicates, Ordering::Relaxed);
+        self.status.flushes.fetch_add(1, Ordering::Relaxed);
+
+        for p in pending {
+            self.frontier.stored(p.stream_seq, p.reply);
+        }
+        if let Some((seq, reply)) = self.frontier.advance() {
+            // AckPolicy::All: this one ack covers every message up to `seq`, all of them stored.
+            match self
+                .client
+                .request(reply, Bytes::from_static(b"+ACK"))
+                .await
+            {
+                Ok(_) => debug!(seq, "acknowledged"),
+                Err(e) => {
+                    warn!(error = %e, seq, "ack not confirmed; the broker will redeliver and the index skip")
+                }
+            }
+        } else if self.frontier.waiting() {
+            debug!(
+                floor = self.frontier.floor,
+                "ack held back until earlier messages are redelivered"
+            );
+        }
+        info!(
+            events,
+            rejected,
+            duplicates = batch.duplicates,
+            files = stats.files,
+            bytes = stats.bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch persisted"
+        );
+        Ok(())
+    }
+}
+
+/// The outcome of validating and deduplicating one batch of messages.
+struct Classified {
+    commit: Commit,
+    event_keys: Vec<u128>,
+    rejected_seqs: Vec<u64>,
+    duplicates: u64,
+}
+
+fn classify(pending: &[Pending], index: &DedupIndex) -> Classified {
+    let mut out = Classified {
+        commit: Commit::default(),
+        event_keys: Vec::new(),
+        rejected_seqs: Vec::new(),
+        duplicates: 0,
+    };
+    let mut keys_in_batch = HashSet::new();
+    let mut seqs_in_batch = HashSet::new();
+    for p in pending {
+        match parwatch_proto::validate(&p.subject, &p.payload) {
+            Ok(event) => {
+                let key = DedupIndex::key(&event.event_id);
+                if index.has_event(key) || !keys_in_batch.insert(key) {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.event_keys.push(key);
+                out.commit.events.push(StoredEvent {
+                    event,
+                    stream_seq: p.stream_seq,
+                });
+            }
+            Err(rejection) => {
+                if index.has_rejected(p.stream_seq) || !seqs_in_batch.insert(p.stream_seq) {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.rejected_seqs.push(p.stream_seq);
+                out.commit.rejected.push(RejectedMessage {
+                    subject: p.subject.to_string(),
+                    raw: p.payload.to_vec(),
+                    reason: rejection.to_string(),
+                    fault: rejection.fault.code(),
+                    received_at: p.received_at,
+                    stream_seq: p.stream_seq,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Tracks which stream sequences are stored, so a cumulative ack never covers a message that
+/// is not: after a crash, messages delivered to the dead process come back only after the ack
+/// wait, possibly behind newer ones, and acking the newer ones first would lose them.
+struct AckFrontier {
+    /// Every sequence at or below this is stored (or acknowledged before we started).
+    floor: u64,
+    /// Stored sequences above the floor, with their ack subjects.
+    above: BTreeMap<u64, Option<Subject>>,
+}
+
+impl AckFrontier {
+    fn new(floor: u64) -> Self {
+        Self {
+            floor,
+            above: BTreeMap::new(),
+        }
+    }
+
+    fn stored(&mut self, seq: u64, reply: Option<Subject>) {
+        if seq > self.floor {
+            self.above.insert(seq, reply);
+        }
+    }
+
+    /// Raises the floor over the contiguous stored run; returns the new floor and its ack
+    /// subject when it moved.
+    fn advance(&mut self) -> Option<(u64, Subject)> {
+        let mut last = None;
+        while let Some(entry) = self.above.first_entry() {
+            if *entry.key() != self.floor + 1 {
+                break;
+            }
+            let (seq, reply) = entry.remove_entry();
+            self.floor = seq;
+            if let Some(reply) = reply {
+                last = Some((seq, reply));
+            }
+        }
+        last
+    }
+
+    /// Whether stored messages wait for an earlier one.
+    fn waiting(&self) -> bool {
+        !self.above.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(seq: u64) -> Option<Subject> {
+        Some(Subject::from(format!("ack.{seq}")))
+    }
+
+    #[test]
+    fn frontier_never_acks_past_a_gap() {
+        let mut f = AckFrontier::new(10);
+        for seq in [14, 15, 16] {
+            f.stored(seq, reply(seq));
+        }
+        assert_eq!(f.advance(), None, "11..13 are not stored yet");
+        for seq in [11, 12] {
+            f.stored(seq, reply(seq));
+        }
+        assert_eq!(f.advance().map(|(s, _)| s), Some(12));
+        f.stored(13, reply(13));
+        f.stored(9, reply(9));
+        assert_eq!(f.advance().map(|(s, _)| s), Some(16));
+        assert!(!f.waiting());
+    }
+}

@@ -1,0 +1,138 @@
+//! The deduplication index: which events and rejected messages are already stored.
+//!
+//! Rebuilt from the lake's files at start, so it can never disagree with what is on disk: an
+//! event is "stored" exactly when a file holding it has been renamed into place.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::error::{Error, Result};
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
+use crate::writer::Lake;
+
+/// Keys are already uniform 128-bit hashes: fold them instead of hashing again.
+#[derive(Default)]
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64 ^ (n >> 64) as u64;
+    }
+}
+
+type FoldSet<T> = HashSet<T, BuildHasherDefault<FoldHasher>>;
+
+/// Stored event ids (as 128-bit hashes, 16 bytes each) and stream sequences of stored
+/// rejections.
+#[derive(Debug, Default)]
+pub struct DedupIndex {
+    events: FoldSet<u128>,
+    rejected: HashSet<u64>,
+}
+
+impl DedupIndex {
+    /// The key of an event id; a 128-bit hash, so a collision is practically impossible.
+    pub fn key(event_id: &str) -> u128 {
+        xxh3_128(event_id.as_bytes())
+    }
+
+    /// Whether an event with this key is stored.
+    pub fn has_event(&self, key: u128) -> bool {
+        self.events.contains(&key)
+    }
+
+    /// Records a stored event; false when it was already there.
+    pub fn insert_event(&mut self, key: u128) -> bool {
+        self.events.insert(key)
+    }
+
+    /// Whether the rejection of this stream sequence is stored.
+    pub fn has_rejected(&self, stream_seq: u64) -> bool {
+        self.rejected.contains(&stream_seq)
+    }
+
+    /// Records a stored rejection; false when it was already there.
+    pub fn insert_rejected(&mut self, stream_seq: u64) -> bool {
+        self.rejected.insert(stream_seq)
+    }
+
+    /// Number of distinct stored events.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+}
+
+impl Lake {
+    /// Rebuilds the index from every stored file. Blocking.
+    pub fn load_index(&self) -> Result<DedupIndex> {
+        let mut index = DedupIndex::default();
+        for path in parquet_files(&self.table_dir(EVENTS_TABLE))? {
+            for batch in read_column(&path, "event_id")? {
+                let ids = batch.as_string::<i32>();
+                for i in 0..ids.len() {
+                    index.insert_event(DedupIndex::key(ids.value(i)));
+                }
+            }
+        }
+        for path in parquet_files(&self.table_dir(REJECTED_TABLE))? {
+            for batch in read_column(&path, "stream_seq")? {
+                let seqs = batch.as_primitive::<UInt64Type>();
+                index.rejected.extend(seqs.values().iter().copied());
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// Every `*.parquet` file under `dir`, recursively, in path order.
+pub(crate) fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))? {
+            let path = entry.map_err(Error::io(&dir))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// One column of one file, batch by batch.
+fn read_column(path: &Path, column: &str) -> Result<Vec<std::sync::Arc<dyn Array>>> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(path))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(Error::parquet(path))?;
+    reader
+        .map(|batch| Ok(std::sync::Arc::clone(batch?.column(0))))
+        .collect()
+}

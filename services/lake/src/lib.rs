@@ -1,0 +1,21 @@
+//! The ParWatch lake: where validated events come to rest, and how SQL reaches them.
+//!
+//! Second half of the pipeline (JetStream → validate → **lake** → DataFusion). The ingest worker
+//! hands a [`Commit`] (valid events and rejected messages, each with its JetStream stream
+//! sequence) to [`Lake::write`], which lands it as zstd Parquet files in a Hive-style layout any
+//! engine reads (`events/event_date=YYYY-MM-DD/part-*.parquet`), each file fsynced and renamed
+//! into place before the worker acknowledges anything. The stored files are the single source of
+//! truth: [`Lake::load_index`] rebuilds the deduplication index from them after a restart.
+//! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL.
+
+mod error;
+mod index;
+mod query;
+mod schema;
+mod writer;
+
+pub use error::{Error, Result};
+pub use index::DedupIndex;
+pub use query::{QueryEngine, QueryOutput};
+pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
+pub use writer::{Commit, Lake, RejectedMessage, StoredEvent, WriteStats};

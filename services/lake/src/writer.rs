@@ -1,0 +1,380 @@
+//! Durable Parquet writer: one file per partition touched by a commit, each written to
+//! `_staging/`, fsynced, renamed into its partition directory and the directory fsynced.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use parwatch_proto::{Event, EventData, local_date};
+
+use crate::error::{Error, Result};
+use crate::schema::{
+    EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
+    rejected_schema,
+};
+
+/// A valid event with the JetStream stream sequence it arrived with.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The validated event.
+    pub event: Event,
+    /// Stream sequence of the message that carried it.
+    pub stream_seq: u64,
+}
+
+/// A message that failed validation, kept with its reason.
+#[derive(Debug, Clone)]
+pub struct RejectedMessage {
+    /// NATS subject it was published on.
+    pub subject: String,
+    /// The body exactly as received.
+    pub raw: Vec<u8>,
+    /// Field and rule it broke.
+    pub reason: String,
+    /// Stable fault code (see `parwatch_proto::Fault::code`).
+    pub fault: &'static str,
+    /// When the broker stored it.
+    pub received_at: DateTime<Utc>,
+    /// Stream sequence of the message.
+    pub stream_seq: u64,
+}
+
+/// What one flush of the ingest worker stores.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// New (not yet stored) valid events.
+    pub events: Vec<StoredEvent>,
+    /// New rejected messages.
+    pub rejected: Vec<RejectedMessage>,
+}
+
+/// Counts of one write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Files created.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// The Parquet lake under `<data-dir>/lake`.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Lake {
+    /// Opens (creating when missing) the lake under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let root = data_dir.join("lake");
+        for dir in [EVENTS_TABLE, REJECTED_TABLE, STAGING] {
+            let path = root.join(dir);
+            std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
+        }
+        Ok(Self { root })
+    }
+
+    /// Root directory of the lake.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Directory of one table.
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+
+    /// Whether the lake's directories are present and readable.
+    pub fn is_readable(&self) -> bool {
+        [EVENTS_TABLE, REJECTED_TABLE]
+            .iter()
+            .all(|t| std::fs::read_dir(self.table_dir(t)).is_ok())
+    }
+
+    /// Stores a commit durably. Blocking: call from a blocking thread.
+    ///
+    /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
+    /// atomically renamed into place, so the messages may be acknowledged.
+    pub fn write(&self, commit: &Commit, ingested_at: DateTime<Utc>) -> Result<WriteStats> {
+        let mut stats = WriteStats::default();
+        let mut by_day: BTreeMap<NaiveDate, Vec<&StoredEvent>> = BTreeMap::new();
+        for e in &commit.events {
+            by_day
+                .entry(local_date(e.event.occurred_at))
+                .or_default()
+                .push(e);
+        }
+        for (day, mut events) in by_day {
+            // Grouping by type and agency, then time, makes columns compress well and lets
+            // row-group statistics prune agency and time filters.
+            events.sort_by(|a, b| {
+                (
+                    a.event.event_type().as_str(),
+                    &a.event.agency_code,
+                    a.event.occurred_at,
+                )
+                    .cmp(&(
+                        b.event.event_type().as_str(),
+                        &b.event.agency_code,
+                        b.event.occurred_at,
+                    ))
+            });
+            let batch = events_batch(&events, ingested_at)?;
+            let seqs = events.iter().map(|e| e.stream_seq);
+            self.write_file(
+                EVENTS_TABLE,
+                EVENTS_PARTITION,
+                day,
+                &batch,
+                seqs,
+                &mut stats,
+            )?;
+        }
+        let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
+        for r in &commit.rejected {
+            rejected_by_day
+                .entry(local_date(r.received_at))
+                .or_default()
+                .push(r);
+        }
+        for (day, rejected) in rejected_by_day {
+            let batch = rejected_batch(&rejected)?;
+            let seqs = rejected.iter().map(|r| r.stream_seq);
+            self.write_file(
+                REJECTED_TABLE,
+                REJECTED_PARTITION,
+                day,
+                &batch,
+                seqs,
+                &mut stats,
+            )?;
+        }
+        Ok(stats)
+    }
+
+    fn write_file(
+        &self,
+        table: &str,
+        partition: &str,
+        day: NaiveDate,
+        batch: &RecordBatch,
+        seqs: impl Iterator<Item = u64>,
+        stats: &mut WriteStats,
+    ) -> Result<()> {
+        let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        let unique = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "part-{lo:020}-{hi:020}-{}-{unique}.parquet",
+            std::process::id()
+        );
+        let staging = self.root.join(STAGING).join(format!("{table}-{name}"));
+        let dir = self.table_dir(table).join(format!("{partition}={day}"));
+        let created_dir = !dir.exists();
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+
+        let file = File::create(&staging).map_err(Error::io(&staging))?;
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))
+            .map_err(Error::parquet(&staging))?;
+        writer.write(batch).map_err(Error::parquet(&staging))?;
+        let file = writer.into_inner().map_err(Error::parquet(&staging))?;
+        file.sync_all().map_err(Error::io(&staging))?;
+        stats.bytes += file.metadata().map_err(Error::io(&staging))?.len();
+        drop(file);
+
+        let target = dir.join(&name);
+        std::fs::rename(&staging, &target).map_err(Error::io(&target))?;
+        sync_dir(&dir)?;
+        if created_dir {
+            sync_dir(&self.table_dir(table))?;
+        }
+        stats.files += 1;
+        Ok(())
+    }
+}
+
+/// Temporary files are written here, outside every table directory, so no reader sees them.
+const STAGING: &str = "_staging";
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .build()
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+}
+
+/// Builds the Arrow batch of `events` rows in the order given.
+fn events_batch(events: &[&StoredEvent], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
+    let n = events.len();
+    let text = || StringBuilder::with_capacity(n, n * 16);
+    let (mut id, mut ty, mut source, mut agency, mut dossier, mut procedure) =
+        (text(), text(), text(), text(), text(), text());
+    let (mut channel, mut online_mode, mut mode, mut kind, mut outcome, mut portal, mut letter) =
+        (text(), text(), text(), text(), text(), text(), text());
+    let (mut data, mut extra) = (text(), text());
+    let mut version = Int32Builder::with_capacity(n);
+    let (mut occurred, mut due, mut new_due, mut ingested) =
+        (ts_builder(n), ts_builder(n), ts_builder(n), ts_builder(n));
+    let mut digitized = BooleanBuilder::with_capacity(n);
+    let mut seq = UInt64Builder::with_capacity(n);
+
+    for stored in events {
+        let e = &stored.event;
+        id.append_value(&e.event_id);
+        ty.append_value(e.event_type().as_str());
+        version.append_value(e.schema_version);
+        occurred.append_value(micros(e.occurred_at));
+        source.append_value(&e.source);
+        agency.append_value(&e.agency_code);
+        dossier.append_option(e.dossier_id.as_deref());
+        procedure.append_option(e.procedure_code.as_deref());
+        data.append_value(&e.data_json);
+        extra.append_option(e.extra_json.as_deref());
+        ingested.append_value(micros(ingested_at));
+        seq.append_value(stored.stream_seq);
+
+        // Typed data columns: each type fills its own and leaves the others null.
+        let mut row = TypedRow::default();
+        match &e.data {
+            EventData::DossierReceived {
+                channel,
+                due_at,
+                online_mode,
+            } => {
+                row.channel = Some(channel.as_str());
+                row.due_at = Some(*due_at);
+                row.online_mode = online_mode.map(|m| m.as_str());
+            }
+            EventData::OnlineApplication { mode, portal } => {
+                row.mode = Some(mode.as_str());
+                row.portal = portal.map(|p| p.as_str());
+            }
+            EventData::PostalSubmission { kind } => row.kind = Some(kind.as_str()),
+            EventData::DossierLate { due_at } => row.due_at = Some(*due_at),
+            EventData::DossierApology {
+                new_due_at,
+                letter_no,
+            } => {
+                row.new_due_at = Some(*new_due_at);
+                row.letter_no = letter_no.as_deref();
+            }
+            EventData::DossierResolved { outcome, digitized } => {
+                row.outcome = Some(outcome.as_str());
+                row.digitized = *digitized;
+            }
+        }
+        channel.append_option(row.channel);
+        online_mode.append_option(row.online_mode);
+        due.append_option(row.due_at.map(micros));
+        mode.append_option(row.mode);
+        kind.append_option(row.kind);
+        new_due.append_option(row.new_due_at.map(micros));
+        outcome.append_option(row.outcome);
+        digitized.append_option(row.digitized);
+        portal.append_option(row.portal);
+        letter.append_option(row.letter_no);
+    }
+
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(ty.finish()),
+        Arc::new(version.finish()),
+        Arc::new(occurred.finish()),
+        Arc::new(source.finish()),
+        Arc::new(agency.finish()),
+        Arc::new(dossier.finish()),
+        Arc::new(procedure.finish()),
+        Arc::new(channel.finish()),
+        Arc::new(online_mode.finish()),
+        Arc::new(due.finish()),
+        Arc::new(mode.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(new_due.finish()),
+        Arc::new(outcome.finish()),
+        Arc::new(digitized.finish()),
+        Arc::new(portal.finish()),
+        Arc::new(letter.finish()),
+        Arc::new(data.finish()),
+        Arc::new(extra.finish()),
+        Arc::new(ingested.finish()),
+        Arc::new(seq.finish()),
+    ];
+    batch(events_schema(), columns)
+}
+
+/// The typed data columns of one event row.
+#[derive(Default)]
+struct TypedRow<'a> {
+    channel: Option<&'a str>,
+    online_mode: Option<&'a str>,
+    due_at: Option<DateTime<Utc>>,
+    mode: Option<&'a str>,
+    kind: Option<&'a str>,
+    new_due_at: Option<DateTime<Utc>>,
+    outcome: Option<&'a str>,
+    digitized: Option<bool>,
+    portal: Option<&'a str>,
+    letter_no: Option<&'a str>,
+}
+
+fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
+    let n = rows.len();
+    let mut subject = StringBuilder::new();
+    let mut raw = StringBuilder::new();
+    let mut raw_bytes = BinaryBuilder::new();
+    let mut reason = StringBuilder::new();
+    let mut fault = StringBuilder::new();
+    let mut received = ts_builder(n);
+    let mut seq = UInt64Builder::with_capacity(n);
+    for r in rows {
+        subject.append_value(&r.subject);
+        raw.append_option(std::str::from_utf8(&r.raw).ok());
+        raw_bytes.append_value(&r.raw);
+        reason.append_value(&r.reason);
+        fault.append_value(r.fault);
+        received.append_value(micros(r.received_at));
+        seq.append_value(r.stream_seq);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(subject.finish()),
+        Arc::new(raw.finish()),
+        Arc::new(raw_bytes.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(fault.finish()),
+        Arc::new(received.finish()),
+        Arc::new(seq.finish()),
+    ];
+    batch(rejected_schema(), columns)
+}
+
+fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

@@ -1,0 +1,142 @@
+//! Command line: every flag also an environment variable, grouped as api-v1 lists them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use parwatch_ingest::IngestConfig;
+
+/// ParWatch: event-sourced analytics for public-administration reform (CCHC).
+#[derive(Debug, Parser)]
+#[command(name = "parwatch", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Log format on stderr.
+    #[arg(long, env = "PARWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Everything on one machine: ingest worker and HTTP server (and a private nats-server
+    /// when no --nats-url is given).
+    Up(UpArgs),
+    /// The ingest worker alone: JetStream → Parquet lake.
+    Ingest(WorkerArgs),
+    /// The HTTP server alone, reading the lake.
+    Serve(ServeArgs),
+}
+
+/// Where NATS is.
+#[derive(Debug, Args)]
+pub(crate) struct NatsArgs {
+    /// NATS server URL. `up` starts a private nats-server (store under the data dir) when
+    /// absent; `ingest` defaults to nats://127.0.0.1:4222.
+    #[arg(long, env = "PARWATCH_NATS_URL")]
+    pub(crate) nats_url: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub(crate) struct LakeArgs {
+    /// Data directory: the Parquet lake (lake/) and the private nats-server's store (nats/).
+    #[arg(long, env = "PARWATCH_DATA_DIR", default_value = "./data")]
+    pub(crate) data_dir: PathBuf,
+}
+
+/// Where the HTTP server listens.
+#[derive(Debug, Args)]
+pub(crate) struct HttpArgs {
+    /// Address of the HTTP server.
+    #[arg(long, env = "PARWATCH_HTTP", default_value = "127.0.0.1:8080")]
+    pub(crate) http: SocketAddr,
+}
+
+/// Tuning of the ingest worker.
+#[derive(Debug, Args)]
+pub(crate) struct IngestTuning {
+    /// Flush to the lake when this many messages are pending.
+    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 50_000)]
+    pub(crate) flush_events: usize,
+    /// Flush when the oldest pending message is this many milliseconds old (freshness).
+    #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500)]
+    pub(crate) flush_interval_ms: u64,
+    /// Messages requested from JetStream per pull.
+    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 10_000)]
+    pub(crate) pull_batch: usize,
+    /// Seconds the broker waits for an ack before redelivering.
+    #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
+    pub(crate) ack_wait_secs: u64,
+    /// Test-only failpoint: `crash-after-write` aborts after a lake write, before its ack.
+    #[arg(long, env = "PARWATCH_FAILPOINT", hide = true)]
+    pub(crate) failpoint: Option<String>,
+}
+
+/// `parwatch ingest`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    #[command(flatten)]
+    pub(crate) tuning: IngestTuning,
+}
+
+impl WorkerArgs {
+    pub(crate) fn nats_url(&self) -> String {
+        self.nats
+            .nats_url
+            .clone()
+            .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
+    }
+
+    pub(crate) fn config(&self, nats_url: String) -> IngestConfig {
+        self.tuning.config(nats_url)
+    }
+}
+
+impl IngestTuning {
+    pub(crate) fn config(&self, nats_url: String) -> IngestConfig {
+        IngestConfig {
+            pull_batch: self.pull_batch,
+            flush_events: self.flush_events,
+            flush_interval: Duration::from_millis(self.flush_interval_ms),
+            ack_wait: Duration::from_secs(self.ack_wait_secs),
+            crash_after_write: self.failpoint.as_deref() == Some("crash-after-write"),
+            ..IngestConfig::new(nats_url)
+        }
+    }
+}
+
+/// `parwatch up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+    #[command(flatten)]
+    pub(crate) worker: IngestTuning,
+}
+
+/// `parwatch serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+}

@@ -1,0 +1,138 @@
+//! `parwatch`: the one binary of ParWatch. Thin: parses the command line (the only place config
+//! is read), sets up logging and shutdown signals, and composes the library crates —
+//! `parwatch-ingest` (JetStream → lake), `parwatch-api` (HTTP) — into the commands of api-v1.
+
+mod cli;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use parwatch_api::AppState;
+use parwatch_ingest::{IngestStatus, LocalNats};
+use parwatch_lake::Lake;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::cli::{Cli, Command, LogFormat, ServeArgs, UpArgs, WorkerArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up(args).await,
+            Command::Ingest(args) => ingest(args).await,
+            Command::Serve(args) => serve(args).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A shutdown signal many tasks can wait on: set on Ctrl-C or SIGTERM, or by [`Shutdown::trigger`].
+#[derive(Clone)]
+struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    fn on_signals() -> Self {
+        let (tx, _) = watch::channel(false);
+        let shutdown = Self(tx);
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => info!("Ctrl-C: shutting down"),
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+            }
+            trigger.trigger();
+        });
+        shutdown
+    }
+
+    fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {addr}"))?;
+    info!(addr = %listener.local_addr()?, "http listening");
+    Ok(listener)
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let data_dir = &args.lake.data_dir;
+    let local = match &args.nats.nats_url {
+        Some(_) => None,
+        None => {
+            Some(LocalNats::start(&data_dir.join("nats")).context("starting a local nats-server")?)
+        }
+    };
+    let nats_url = args
+        .nats
+        .nats_url
+        .clone()
+        .or_else(|| local.as_ref().map(LocalNats::url))
+        .context("no NATS URL")?;
+    let lake = Lake::open(data_dir)?;
+    let status = Arc::new(IngestStatus::default());
+    let listener = bind(args.http.http).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?;
+    let server = tokio::spawn(parwatch_api::serve(listener, state, shutdown.wait()));
+    println!(
+        "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
+        data_dir.display()
+    );
+    let worked =
+        parwatch_ingest::run(args.worker.config(nats_url), lake, status, shutdown.wait()).await;
+    shutdown.trigger();
+    server.await.context("HTTP server task")?;
+    drop(local);
+    worked.context("ingest worker")
+}
+
+async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let lake = Lake::open(&args.lake.data_dir)?;
+    let url = args.nats_url();
+    parwatch_ingest::run(args.config(url), lake, Arc::default(), shutdown.wait())
+        .await
+        .context("ingest worker")
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let lake = Lake::open(&args.lake.data_dir)?;
+    let listener = bind(args.http.http).await?;
+    parwatch_api::serve(listener, AppState::new(lake, None)?, shutdown.wait()).await;
+    Ok(())
+}
