@@ -1,1 +1,6 @@
-//! e2e
+//! End-to-end tests: the real `parwatch` binary against a real `nats-server` spawned per test
+//! on a free port, writing real Parquet and answering SQL through DataFusion over HTTP.
+
+mod harness;
+mod ingest;
+mod sql;

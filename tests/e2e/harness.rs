@@ -1,0 +1,264 @@
+//! Test harness: a private nats-server, the parwatch binary as a child process, HTTP helpers.
+
+use std::future::IntoFuture;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value;
+
+pub(crate) use parwatch_ingest::LocalNats;
+
+/// A message to publish: subject, body, and the `Nats-Msg-Id` header when set.
+pub(crate) struct Outgoing {
+    pub(crate) subject: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) msg_id: Option<String>,
+}
+
+/// Publishes with acks pipelined; returns how many the broker stored (not deduplicated).
+pub(crate) async fn publish(nats_url: &str, messages: Vec<Outgoing>) -> usize {
+    let client = async_nats::connect(nats_url)
+        .await
+        .expect("connect to nats");
+    let js = jetstream::new(client);
+    parwatch_ingest::ensure_stream(&js, parwatch_ingest::STREAM_NAME)
+        .await
+        .expect("stream");
+    let mut acks = FuturesUnordered::new();
+    let mut stored = 0;
+    for m in messages {
+        let mut publish = PublishMessage::build().payload(Bytes::from(m.body));
+        if let Some(id) = m.msg_id {
+            publish = publish.message_id(id);
+        }
+        acks.push(
+            js.send_publish(m.subject, publish)
+                .await
+                .expect("publish")
+                .into_future(),
+        );
+        if acks.len() >= 2048 {
+            let ack = acks.next().await.unwrap().expect("publish ack");
+            stored += usize::from(!ack.duplicate);
+        }
+    }
+    while let Some(ack) = acks.next().await {
+        stored += usize::from(!ack.expect("publish ack").duplicate);
+    }
+    stored
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `parwatch` binary running as a child process; terminated (SIGTERM) on drop.
+pub(crate) struct Parwatch {
+    child: Child,
+    base: Option<String>,
+    log: PathBuf,
+}
+
+impl Parwatch {
+    /// Spawns `parwatch <args>` with extra environment; logs go to `<log_dir>/<name>.log`.
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], log_dir: &Path, name: &str) -> Self {
+        std::fs::create_dir_all(log_dir).unwrap();
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("spawn parwatch");
+        Self {
+            child,
+            base: None,
+            log,
+        }
+    }
+
+    /// `parwatch up` against `nats_url`, with its HTTP server on a free port, ready.
+    pub(crate) async fn up(nats_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        let port = free_port().to_string();
+        let http = format!("127.0.0.1:{port}");
+        let data = data_dir.to_str().unwrap();
+        let mut args = vec![
+            "up",
+            "--nats-url",
+            nats_url,
+            "--data-dir",
+            data,
+            "--http",
+            &http,
+        ];
+        args.extend_from_slice(extra);
+        let mut p = Self::spawn(&args, &[], data_dir, "up");
+        p.base = Some(format!("http://{http}"));
+        p.wait_ready().await;
+        p
+    }
+
+    /// `parwatch serve` over `data_dir` on a free port, ready.
+    pub(crate) async fn serve(data_dir: &Path) -> Self {
+        let http = format!("127.0.0.1:{}", free_port());
+        let data = data_dir.to_str().unwrap();
+        let mut p = Self::spawn(
+            &["serve", "--data-dir", data, "--http", &http],
+            &[],
+            data_dir,
+            "serve",
+        );
+        p.base = Some(format!("http://{http}"));
+        p.wait_ready().await;
+        p
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/readyz", self.base());
+        loop {
+            if let Ok(r) = reqwest::get(&url).await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "parwatch exited with {status} before ready:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in 30 s:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        self.base
+            .as_deref()
+            .expect("no HTTP server in this process")
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POSTs SQL; returns status and body.
+    pub(crate) async fn sql_raw(&self, sql: &str, format: Option<&str>) -> (u16, Bytes) {
+        let mut url = format!("{}/api/v1/sql", self.base());
+        if let Some(f) = format {
+            url = format!("{url}?format={f}");
+        }
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+            .await
+            .expect("sql request");
+        (response.status().as_u16(), response.bytes().await.unwrap())
+    }
+
+    /// Runs SQL that must succeed; returns the JSON answer.
+    pub(crate) async fn sql(&self, sql: &str) -> Value {
+        let (status, body) = self.sql_raw(sql, None).await;
+        assert_eq!(status, 200, "{sql}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The single value of a one-row, one-column query.
+    pub(crate) async fn scalar(&self, sql: &str) -> Value {
+        self.sql(sql).await["rows"][0][0].clone()
+    }
+
+    /// Polls `sql` until it returns `expected`, for at most `timeout`.
+    pub(crate) async fn wait_for(&self, sql: &str, expected: Value, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.scalar(sql).await;
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{sql}: still {got} (want {expected}) after {timeout:?}\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        }
+        self.wait_exit(Duration::from_secs(20))
+    }
+}
+
+impl Drop for Parwatch {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// Total rows of every Parquet file under `dir`, read with the `parquet` crate's own reader
+/// (footer metadata), independent of DataFusion.
+pub(crate) fn parquet_rows(dir: &Path) -> (usize, i64) {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut files = 0;
+    let mut rows = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let reader =
+                    SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+                rows += reader.metadata().file_metadata().num_rows();
+                files += 1;
+            }
+        }
+    }
+    (files, rows)
+}

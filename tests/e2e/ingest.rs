@@ -1,0 +1,308 @@
+//! Ingest: JetStream → validation → deduplication → Parquet, crash safety, layout.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{LocalNats, Outgoing, Parwatch, parquet_rows, publish};
+
+const TYPES: [&str; 6] = [
+    "dossier.received",
+    "online.application",
+    "postal.submission",
+    "dossier.late",
+    "dossier.apology",
+    "dossier.resolved",
+];
+
+/// Valid event `i`: six types in rotation, one dossier per six events, a minute apart from
+/// 2024-03-31T18:30:00Z (local 2024-04-01 01:30, so event 0 checks the partition rule).
+pub(crate) fn valid_event(i: usize) -> (String, Value) {
+    let ty = TYPES[i % TYPES.len()];
+    let at = chrono::DateTime::parse_from_rfc3339("2024-03-31T18:30:00Z").unwrap()
+        + chrono::Duration::minutes(i as i64);
+    let due = (at + chrono::Duration::days(7)).to_rfc3339();
+    let data = match ty {
+        "dossier.received" => match i % 4 {
+            0 => json!({"channel": "online", "online_mode": "full", "due_at": due}),
+            1 => json!({"channel": "postal", "due_at": due}),
+            _ => json!({"channel": "counter", "due_at": due}),
+        },
+        "online.application" => json!({"mode": "partial", "portal": "national"}),
+        "postal.submission" => json!({"kind": "result"}),
+        "dossier.late" => json!({"due_at": due}),
+        "dossier.apology" => json!({"new_due_at": due, "letter_no": format!("{i}/XL")}),
+        _ => json!({"outcome": "approved", "digitized": i % 3 == 0}),
+    };
+    let event = json!({
+        "event_id": format!("ev-{i:06}"),
+        "type": ty,
+        "schema_version": 1,
+        "occurred_at": at.to_rfc3339(),
+        "source": "motcua-test",
+        "agency_code": format!("000.00.{:02}.H02", i % 7),
+        "dossier_id": format!("D-{:05}", i / TYPES.len()),
+        "procedure_code": "1.001234",
+        "data": data,
+    });
+    (format!("par.events.v1.{ty}"), event)
+}
+
+fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {
+    Outgoing {
+        subject: subject.to_owned(),
+        body,
+        msg_id,
+    }
+}
+
+fn valid_messages(n: usize) -> Vec<Outgoing> {
+    (0..n)
+        .map(|i| {
+            let (subject, event) = valid_event(i);
+            let id = event["event_id"].as_str().unwrap().to_owned();
+            outgoing(&subject, serde_json::to_vec(&event).unwrap(), Some(id))
+        })
+        .collect()
+}
+
+/// The golden invalid examples of `proto/` plus an oversized body: (message, field, fault).
+fn invalid_cases() -> Vec<(Outgoing, String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto/examples/invalid");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let mut cases: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            let case: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            let body = match &case["raw"] {
+                Value::String(raw) => raw.clone().into_bytes(),
+                _ => serde_json::to_vec(&case["event"]).unwrap(),
+            };
+            let subject = case["subject"].as_str().unwrap();
+            let expect = &case["expect"];
+            (
+                outgoing(subject, body, None),
+                expect["field"].as_str().unwrap().to_owned(),
+                expect["fault"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let (_, mut big) = valid_event(0);
+    big["data"]["note"] = Value::String("x".repeat(70 * 1024));
+    cases.push((
+        outgoing(
+            "par.events.v1.dossier.received",
+            serde_json::to_vec(&big).unwrap(),
+            None,
+        ),
+        "body".to_owned(),
+        "too_large".to_owned(),
+    ));
+    cases
+}
+
+fn lake_events(data: &Path) -> PathBuf {
+    data.join("lake/events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_duplicate_and_invalid_events_land_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--flush-interval-ms", "200"]).await;
+
+    let started = std::time::Instant::now();
+    let mut messages = valid_messages(10_000);
+    // 200 exact re-publications without the header: the broker stores them, ParWatch must not.
+    for i in (0..10_000).step_by(50) {
+        let (subject, event) = valid_event(i);
+        messages.push(outgoing(
+            &subject,
+            serde_json::to_vec(&event).unwrap(),
+            None,
+        ));
+    }
+    let cases = invalid_cases();
+    let mut expected_reasons = HashMap::new();
+    for i in 0..100 {
+        let (m, field, fault) = &cases[i % cases.len()];
+        expected_reasons.insert(m.body.clone(), (field.clone(), fault.clone()));
+        messages.push(outgoing(&m.subject, m.body.clone(), None));
+    }
+    assert!(cases.len() >= 9, "at least 8 distinct faults");
+    assert_eq!(publish(&nats.url(), messages).await, 10_300);
+
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(10_000),
+            Duration::from_secs(60),
+        )
+        .await;
+    let ingest_secs = started.elapsed().as_secs_f64();
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM rejected_events",
+            json!(100),
+            Duration::from_secs(30),
+        )
+        .await;
+    eprintln!("ingest: 10,300 messages visible to SQL in {ingest_secs:.2} s (debug build)");
+    // A further flush interval must not add anything.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        parwatch
+            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
+            .await["rows"][0],
+        json!([10_000, 10_000])
+    );
+    let per_type = parwatch
+        .sql("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")
+        .await;
+    assert_eq!(per_type["row_count"], 6);
+
+    // Every rejection is stored with a reason naming its field and fault.
+    let rejected = parwatch
+        .sql("SELECT raw_bytes, reason, fault, subject FROM rejected_events")
+        .await;
+    let mut faults = std::collections::HashSet::new();
+    for row in rejected["rows"].as_array().unwrap() {
+        let raw = hex_or_base64(&row[0]);
+        let (field, fault) = expected_reasons.get(&raw).unwrap_or_else(|| {
+            panic!(
+                "unexpected rejected body: {}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
+        let reason = row[1].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("{field}: ")),
+            "{reason} should name {field}"
+        );
+        assert!(
+            reason.contains(fault.as_str()),
+            "{reason} should name {fault}"
+        );
+        assert_eq!(row[2], json!(fault));
+        faults.insert(fault.clone());
+    }
+    assert!(faults.len() >= 8, "only {faults:?}");
+
+    // The event at 2024-03-31T18:30:00Z is in the partition of local date 2024-04-01.
+    assert_eq!(
+        parwatch
+            .scalar("SELECT CAST(event_date AS VARCHAR) FROM events WHERE event_id = 'ev-000000'")
+            .await,
+        json!("2024-04-01")
+    );
+    let partition = lake_events(&data).join("event_date=2024-04-01");
+    assert!(std::fs::read_dir(&partition).unwrap().count() > 0);
+    assert!(!lake_events(&data).join("event_date=2024-03-31").exists());
+
+    // Another reader agrees: the parquet crate's own footer counts, and DuckDB.
+    let (files, rows) = parquet_rows(&lake_events(&data));
+    assert!(files > 0);
+    assert_eq!(rows, 10_000);
+    assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
+
+    // SIGTERM: flushes, acks, exits 0.
+    let mut parwatch = parwatch;
+    assert!(parwatch.terminate().success(), "{}", parwatch.log_text());
+}
+
+/// Arrow's JSON writer renders binary as hex.
+fn hex_or_base64(value: &Value) -> Vec<u8> {
+    let text = value.as_str().unwrap();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Counts the lake's event rows with DuckDB (a different engine), through Python.
+fn duckdb_count(dir: &Path) -> i64 {
+    let script = format!(
+        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0])",
+        dir.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 is needed for the DuckDB cross-check");
+    assert!(
+        out.status.success(),
+        "DuckDB cross-check failed (tests/run.sh installs duckdb with pip): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    assert_eq!(publish(&nats.url(), valid_messages(10_000)).await, 10_000);
+
+    let data_arg = data.to_str().unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let mut crashing = Parwatch::spawn(
+        &[
+            "ingest",
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            data_arg,
+            "--flush-events",
+            "3000",
+        ],
+        &[("PARWATCH_FAILPOINT", "crash-after-write")],
+        &data,
+        "crashing",
+    );
+    let status = crashing.wait_exit(Duration::from_secs(60));
+    assert!(!status.success(), "the failpoint aborts the worker");
+    let (_, written) = parquet_rows(&lake_events(&data));
+    assert!(written > 0, "the batch was written before the crash");
+
+    // Restart: the unacknowledged messages come back (ack wait 2 s); those already in the lake
+    // are recognised and only acknowledged.
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(10_000),
+            Duration::from_secs(60),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        parwatch
+            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
+            .await["rows"][0],
+        json!([10_000, 10_000])
+    );
+    let metrics = reqwest::get(format!("{}/metrics", parwatch.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let skipped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parwatch_duplicates_skipped_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        skipped as i64 >= written,
+        "redelivered stored events were skipped: {skipped} < {written}"
+    );
+}
