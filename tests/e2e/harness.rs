@@ -132,10 +132,10 @@ impl Parwatch {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = format!("{}/readyz", self.base());
         loop {
-            if let Ok(r) = reqwest::get(&url).await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(

@@ -34,7 +34,7 @@ pub(crate) fn valid_event(i: usize) -> (String, Value) {
         "postal.submission" => json!({"kind": "result"}),
         "dossier.late" => json!({"due_at": due}),
         "dossier.apology" => json!({"new_due_at": due, "letter_no": format!("{i}/XL")}),
-        _ => json!({"outcome": "approved", "digitized": i % 3 == 0}),
+        _ => json!({"outcome": "approved", "digitized": i.is_multiple_of(3)}),
     };
     let event = json!({
         "event_id": format!("ev-{i:06}"),
@@ -232,7 +232,9 @@ fn duckdb_count(dir: &Path) -> i64 {
         "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0])",
         dir.display()
     );
-    let out = std::process::Command::new("python3")
+    // tests/run.sh points this at a virtualenv with DuckDB.
+    let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = std::process::Command::new(python)
         .args(["-c", &script])
         .output()
         .expect("python3 is needed for the DuckDB cross-check");

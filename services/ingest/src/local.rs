@@ -27,7 +27,7 @@ impl LocalNats {
             Error::LocalServer(format!("cannot create {}: {e}", store_dir.display()))
         })?;
         let log = store_dir.join("nats-server.log");
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server_binary())
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store_dir)
             .arg("-l")
@@ -100,6 +100,19 @@ impl LocalNats {
 impl Drop for LocalNats {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `nats-server` from PATH, else Debian's location (/usr/sbin is not on every user's PATH).
+fn nats_server_binary() -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join("nats-server").is_file()))
+        .unwrap_or(false);
+    let debian = Path::new("/usr/sbin/nats-server");
+    if !on_path && debian.is_file() {
+        debian.to_path_buf()
+    } else {
+        "nats-server".into()
     }
 }
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# ParWatch's test command (README Quick start, CI): installs what the tests need when it is
+# missing — Debian's nats-server, and DuckDB in a Python virtualenv for the cross-engine
+# check — then runs every test of the workspace. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_packages=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
+command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "installing from Debian: ${apt_packages[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+venv=target/test-python
+if ! "$venv/bin/python" -c 'import duckdb' >/dev/null 2>&1; then
+  echo "installing DuckDB into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb
+fi
+export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
+
+cargo test --workspace "$@"
