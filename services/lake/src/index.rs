@@ -84,6 +84,11 @@ impl DedupIndex {
 }
 
 impl Lake {
+    /// Every Parquet file of a table, in path order (partition date, then sequence).
+    pub fn files(&self, table: &str) -> Result<Vec<PathBuf>> {
+        parquet_files(&self.table_dir(table))
+    }
+
     /// Rebuilds the index from every stored file. Blocking.
     pub fn load_index(&self) -> Result<DedupIndex> {
         let mut index = DedupIndex::default();
@@ -106,7 +111,7 @@ impl Lake {
 }
 
 /// Every `*.parquet` file under `dir`, recursively, in path order.
-pub(crate) fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {

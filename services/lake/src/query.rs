@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -73,6 +74,12 @@ impl QueryEngine {
             ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
         }
         Ok(Self { ctx })
+    }
+
+    /// Registers (or replaces) a further table, e.g. a projection.
+    pub fn register(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
+        self.ctx.register_table(name, table)?;
+        Ok(())
     }
 
     /// Runs one read-only statement (SELECT/WITH, EXPLAIN, SHOW, DESCRIBE) and collects it.

@@ -1,0 +1,113 @@
+//! Per-dossier facts: the earliest event of each type, merged independently of arrival order.
+//!
+//! "Where a dossier has several events of one type, the earliest by `occurred_at` counts"
+//! (metrics-v1). Ties at the same instant are broken by the event's own values (a total order),
+//! so any arrival order gives the same facts. Times are UTC microseconds.
+
+/// The earliest `dossier.received`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Received {
+    /// When it was received.
+    pub at: i64,
+    /// Channel code: 0 counter, 1 online, 2 postal.
+    pub channel: u8,
+    /// Online mode: 0 none, 1 partial, 2 full.
+    pub online_mode: u8,
+    /// Appointment for the result.
+    pub due_at: i64,
+}
+
+/// The earliest `dossier.resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resolved {
+    /// When the result was returned.
+    pub at: i64,
+    /// Whether the result was digitised (absent counts as not).
+    pub digitized: Option<bool>,
+}
+
+/// The earliest `dossier.late`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Late {
+    /// When the late file was recorded.
+    pub at: i64,
+    /// The appointment that was missed.
+    pub due_at: i64,
+}
+
+/// Channel codes of [`Received::channel`].
+pub(crate) const CHANNELS: [&str; 3] = ["counter", "online", "postal"];
+/// Online mode codes of [`Received::online_mode`] (0 is none).
+pub(crate) const ONLINE_MODES: [&str; 3] = ["", "partial", "full"];
+
+/// What the event log says about one dossier, as far as the metrics need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Earliest receipt.
+    pub received: Option<Received>,
+    /// Earliest resolution.
+    pub resolved: Option<Resolved>,
+    /// Earliest late file.
+    pub late: Option<Late>,
+    /// Earliest apology's time.
+    pub apology_at: Option<i64>,
+}
+
+/// One event, reduced to what facts need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fact {
+    Received(Received),
+    Resolved(Resolved),
+    Late(Late),
+    Apology(i64),
+}
+
+fn keep_min<T: Ord + Copy>(slot: &mut Option<T>, candidate: T) -> bool {
+    match slot {
+        Some(current) if *current <= candidate => false,
+        _ => {
+            *slot = Some(candidate);
+            true
+        }
+    }
+}
+
+impl Facts {
+    /// Merges one event; returns whether the facts changed.
+    pub(crate) fn apply(&mut self, fact: Fact) -> bool {
+        match fact {
+            Fact::Received(r) => keep_min(&mut self.received, r),
+            Fact::Resolved(r) => keep_min(&mut self.resolved, r),
+            Fact::Late(l) => keep_min(&mut self.late, l),
+            Fact::Apology(at) => keep_min(&mut self.apology_at, at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_order_independent_and_keeps_the_earliest() {
+        let facts = [
+            Fact::Received(Received { at: 5, channel: 1, online_mode: 2, due_at: 50 }),
+            Fact::Received(Received { at: 3, channel: 0, online_mode: 0, due_at: 40 }),
+            Fact::Received(Received { at: 3, channel: 2, online_mode: 0, due_at: 40 }),
+            Fact::Apology(9),
+            Fact::Apology(7),
+        ];
+        let mut forward = Facts::default();
+        let mut backward = Facts::default();
+        for f in facts {
+            forward.apply(f);
+        }
+        for f in facts.iter().rev() {
+            backward.apply(*f);
+        }
+        assert_eq!(forward, backward);
+        assert_eq!(forward.received.unwrap().channel, 0, "tie at 3 broken by channel");
+        assert_eq!(forward.apology_at, Some(7));
+        assert!(!forward.apply(Fact::Apology(8)), "a later apology changes nothing");
+    }
+}

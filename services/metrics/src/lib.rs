@@ -1,0 +1,50 @@
+//! The ParWatch metric catalogue (metrics-v1) over event-sourced projections.
+//!
+//! Sits beside the query engine (lake → **projections** → metrics, ranking, dashboards). The
+//! [`Projector`] folds every stored event into two projections, updated incrementally as files
+//! land: per-dossier [`Facts`] (the earliest event of each type; a merge that does not depend on
+//! arrival order) and per-day, per-agency counters ([`DayStats`]). When an event changes a
+//! dossier's facts — a late apology, an event arriving out of order — the dossier's old
+//! contribution to the daily counters is subtracted and the new one added, so old buckets move
+//! as an event-sourced view should, and dashboards never rescan raw events. Metrics over any
+//! bucket are sums of days (the overdue backlog a running sum, the median a merge of log
+//! histograms). Both projections are also SQL tables (`dossiers`, `daily_agency_stats`).
+
+mod bucket;
+mod catalogue;
+mod facts;
+mod histogram;
+mod projector;
+mod rollup;
+mod tables;
+
+pub use bucket::Bucket;
+pub use catalogue::{
+    Better, METRICS, MetricDef, MetricError, Point, RankRow, Ranking, Series, Unit, metric,
+};
+pub use facts::{Facts, Late, Received, Resolved};
+pub use projector::{Projection, Projector};
+pub use rollup::DayStats;
+pub use tables::register_tables;
+
+/// Result with the metrics crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong reading events into projections.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the lake failed.
+    #[error(transparent)]
+    Lake(#[from] parwatch_lake::Error),
+    /// A stored file did not have the expected columns.
+    #[error("event file {path}: {message}")]
+    BadFile {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Building Arrow data for a projection table failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+}

@@ -1,0 +1,235 @@
+//! The projector: folds stored event files into the projections, each file exactly once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parwatch_lake::{EVENTS_TABLE, Lake};
+use tracing::debug;
+
+use crate::facts::{CHANNELS, Fact, Facts, Late, ONLINE_MODES, Received, Resolved};
+use crate::rollup::{Daily, contribute};
+use crate::{Error, Result};
+
+/// The projections: per-dossier facts and per-day, per-agency counters.
+#[derive(Debug, Default)]
+pub struct Projection {
+    agencies: Vec<String>,
+    agency_ids: HashMap<String, u32>,
+    /// Facts per agency id, per dossier id.
+    dossiers: Vec<HashMap<Box<str>, Facts>>,
+    pub(crate) daily: Daily,
+    events: u64,
+}
+
+impl Projection {
+    fn agency_id(&mut self, code: &str) -> u32 {
+        if let Some(&id) = self.agency_ids.get(code) {
+            return id;
+        }
+        let id = self.agencies.len() as u32;
+        self.agencies.push(code.to_owned());
+        self.agency_ids.insert(code.to_owned(), id);
+        self.dossiers.push(HashMap::new());
+        id
+    }
+
+    /// Folds one event in; old buckets move when the dossier's facts change.
+    pub(crate) fn apply(&mut self, agency: &str, dossier: &str, fact: Fact) {
+        self.events += 1;
+        let id = self.agency_id(agency);
+        let dossiers = &mut self.dossiers[id as usize];
+        let facts = match dossiers.get_mut(dossier) {
+            Some(facts) => facts,
+            None => dossiers.entry(dossier.into()).or_default(),
+        };
+        let before = *facts;
+        if facts.apply(fact) {
+            let after = *facts;
+            contribute(&before, -1, id, &mut self.daily);
+            contribute(&after, 1, id, &mut self.daily);
+        }
+    }
+
+    /// Agency codes, indexed by agency id.
+    pub fn agencies(&self) -> &[String] {
+        &self.agencies
+    }
+
+    /// The id of an agency code, when it has events.
+    pub fn agency(&self, code: &str) -> Option<u32> {
+        self.agency_ids.get(code).copied()
+    }
+
+    /// Every dossier with its agency code.
+    pub fn dossiers(&self) -> impl Iterator<Item = (&str, &str, &Facts)> {
+        self.dossiers.iter().enumerate().flat_map(move |(id, map)| {
+            let agency = self.agencies[id].as_str();
+            map.iter().map(move |(d, f)| (agency, d.as_ref(), f))
+        })
+    }
+
+    /// Number of dossiers.
+    pub fn dossier_count(&self) -> usize {
+        self.dossiers.iter().map(HashMap::len).sum()
+    }
+
+    /// Number of events folded in.
+    pub fn event_count(&self) -> u64 {
+        self.events
+    }
+
+    /// Folds every event of one batch of the `events` table in.
+    pub(crate) fn apply_batch(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| format!("missing text column {name}"))
+        };
+        let time = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .ok_or_else(|| format!("missing timestamp column {name}"))
+        };
+        let (ty, agency, dossier) = (text("type")?, text("agency_code")?, text("dossier_id")?);
+        let (channel, mode) = (text("channel")?, text("online_mode")?);
+        let (at, due) = (time("occurred_at")?, time("due_at")?);
+        let digitized = batch
+            .column_by_name("digitized")
+            .and_then(|c| c.as_boolean_opt())
+            .ok_or("missing boolean column digitized")?;
+        let code = |names: &[&str], value: &str| names.iter().position(|n| *n == value);
+        for i in 0..batch.num_rows() {
+            if dossier.is_null(i) {
+                continue;
+            }
+            let due_at = || (!due.is_null(i)).then(|| due.value(i));
+            let fact = match ty.value(i) {
+                "dossier.received" => {
+                    let (Some(channel), Some(due_at)) =
+                        (code(&CHANNELS, channel.value(i)), due_at())
+                    else {
+                        continue;
+                    };
+                    let online_mode = if mode.is_null(i) {
+                        0
+                    } else {
+                        code(&ONLINE_MODES, mode.value(i)).unwrap_or(0)
+                    };
+                    Fact::Received(Received {
+                        at: at.value(i),
+                        channel: channel as u8,
+                        online_mode: online_mode as u8,
+                        due_at,
+                    })
+                }
+                "dossier.resolved" => Fact::Resolved(Resolved {
+                    at: at.value(i),
+                    digitized: (!digitized.is_null(i)).then(|| digitized.value(i)),
+                }),
+                "dossier.late" => match due_at() {
+                    Some(due_at) => Fact::Late(Late {
+                        at: at.value(i),
+                        due_at,
+                    }),
+                    None => continue,
+                },
+                "dossier.apology" => Fact::Apology(at.value(i)),
+                _ => continue,
+            };
+            self.apply(agency.value(i), dossier.value(i), fact);
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the projections up to date with the lake.
+#[derive(Debug)]
+pub struct Projector {
+    lake: Lake,
+    projection: RwLock<Projection>,
+    /// Files already folded in; held for the whole of a catch-up so no file is applied twice.
+    applied: Mutex<BTreeSet<PathBuf>>,
+}
+
+/// Columns of `events` the projections read.
+const COLUMNS: [&str; 8] = [
+    "type",
+    "occurred_at",
+    "agency_code",
+    "dossier_id",
+    "channel",
+    "online_mode",
+    "due_at",
+    "digitized",
+];
+
+impl Projector {
+    /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
+    pub fn new(lake: Lake) -> Self {
+        Self {
+            lake,
+            projection: RwLock::new(Projection::default()),
+            applied: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Folds in every event file not yet applied; returns how many. Blocking. `progress` is
+    /// told (files done, files to do) after each file.
+    pub fn catch_up(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize> {
+        let mut applied = self.applied.lock().expect("projector lock");
+        let new: Vec<PathBuf> = self
+            .lake
+            .files(EVENTS_TABLE)?
+            .into_iter()
+            .filter(|p| !applied.contains(p))
+            .collect();
+        for (done, path) in new.iter().enumerate() {
+            let batches = read_events(path)?;
+            let mut projection = self.projection.write().expect("projection lock");
+            for batch in &batches {
+                projection
+                    .apply_batch(batch)
+                    .map_err(|message| Error::BadFile {
+                        path: path.display().to_string(),
+                        message,
+                    })?;
+            }
+            drop(projection);
+            applied.insert(path.clone());
+            progress(done + 1, new.len());
+        }
+        if !new.is_empty() {
+            debug!(files = new.len(), "projections caught up");
+        }
+        Ok(new.len())
+    }
+
+    /// Read access to the projections.
+    pub fn read(&self) -> RwLockReadGuard<'_, Projection> {
+        self.projection.read().expect("projection lock")
+    }
+}
+
+fn read_events(path: &Path) -> Result<Vec<RecordBatch>> {
+    let bad = |e: &dyn std::fmt::Display| Error::BadFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = File::open(path).map_err(|e| bad(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(&e))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| bad(&e))?;
+    reader.map(|b| b.map_err(|e| bad(&e))).collect()
+}
