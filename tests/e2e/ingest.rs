@@ -42,7 +42,7 @@ pub(crate) fn valid_event(i: usize) -> (String, Value) {
         "schema_version": 1,
         "occurred_at": at.to_rfc3339(),
         "source": "motcua-test",
-        "agency_code": format!("000.00.{:02}.H02", i % 7),
+        "agency_code": format!("000.00.{:02}.H02", (i / TYPES.len()) % 7),
         "dossier_id": format!("D-{:05}", i / TYPES.len()),
         "procedure_code": "1.001234",
         "data": data,

@@ -3,4 +3,5 @@
 
 mod harness;
 mod ingest;
+mod metrics;
 mod sql;

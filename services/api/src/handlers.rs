@@ -18,13 +18,14 @@ pub(crate) fn healthz() -> impl Reply {
 
 pub(crate) fn readyz(state: AppState) -> Response {
     let lake = state.lake.is_readable();
+    let projections = state.telemetry.projections_ready.load(Ordering::Relaxed);
     let worker = state
         .ingest
         .as_ref()
         .map(|s| s.ready.load(Ordering::Relaxed));
-    let ready = lake && worker.unwrap_or(true);
+    let ready = lake && projections && worker.unwrap_or(true);
     let body = warp::reply::json(&serde_json::json!({
-        "ready": ready, "lake": lake, "ingest": worker,
+        "ready": ready, "lake": lake, "projections": projections, "ingest": worker,
     }));
     let status = if ready {
         StatusCode::OK

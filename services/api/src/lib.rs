@@ -8,6 +8,7 @@
 mod encode;
 mod error;
 mod handlers;
+mod metrics;
 mod routes;
 mod telemetry;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, QueryEngine};
+use parwatch_metrics::Projector;
 
 pub use error::ApiError;
 pub use routes::routes;
@@ -32,29 +34,65 @@ pub struct AppState {
     pub ingest: Option<Arc<IngestStatus>>,
     /// Request counters of this server.
     pub telemetry: Arc<Telemetry>,
+    /// Projections behind the metric catalogue.
+    pub projector: Arc<Projector>,
 }
 
 impl AppState {
     /// State for a server over `lake`, with the worker's status when it runs alongside.
+    ///
+    /// The projections start empty; [`serve`] folds the lake in before reporting ready.
     pub fn new(lake: Lake, ingest: Option<Arc<IngestStatus>>) -> parwatch_lake::Result<Self> {
+        let engine = QueryEngine::new(&lake)?;
+        let projector = Arc::new(Projector::new(lake.clone()));
+        parwatch_metrics::register_tables(&engine, Arc::clone(&projector))?;
         Ok(Self {
-            engine: QueryEngine::new(&lake)?,
+            engine,
             lake,
             ingest,
             telemetry: Arc::default(),
+            projector,
         })
+    }
+
+    /// Folds newly landed event files into the projections.
+    pub(crate) async fn refresh(&self) -> Result<(), ApiError> {
+        let projector = Arc::clone(&self.projector);
+        tokio::task::spawn_blocking(move || projector.catch_up(&mut |_, _| {}))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map(|_| ())
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// How often the projections look for newly landed files.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Serves the API on `listener` until `shutdown` resolves, keeping the projections up to date
+/// with the lake in the background.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let refresher = state.clone();
+    let refreshing = tokio::spawn(async move {
+        loop {
+            match refresher.refresh().await {
+                Ok(()) => refresher
+                    .telemetry
+                    .projections_ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => tracing::error!(error = %e, "projections could not fold in new files"),
+            }
+            tokio::time::sleep(REFRESH_EVERY).await;
+        }
+    });
     warp::serve(routes(state))
         .incoming(listener)
         .graceful(shutdown)
         .run()
         .await;
+    refreshing.abort();
 }

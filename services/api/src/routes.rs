@@ -7,6 +7,7 @@ use warp::{Filter, Reply};
 use crate::AppState;
 use crate::error::handle_rejection;
 use crate::handlers::{self, SqlParams};
+use crate::metrics::{self, MetricParams};
 
 /// Largest accepted SQL request body.
 const MAX_SQL_BODY: u64 = 1024 * 1024;
@@ -28,6 +29,19 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with_state(state.clone()))
         .map(handlers::prometheus);
+    let catalogue = warp::path!("api" / "v1" / "metrics")
+        .and(warp::get())
+        .map(metrics::catalogue);
+    let series = warp::path!("api" / "v1" / "metrics" / String)
+        .and(warp::get())
+        .and(warp::query::<MetricParams>())
+        .and(with_state(state.clone()))
+        .and_then(metrics::series);
+    let ranking = warp::path!("api" / "v1" / "ranking")
+        .and(warp::get())
+        .and(warp::query::<MetricParams>())
+        .and(with_state(state.clone()))
+        .and_then(metrics::ranking);
     let sql = warp::path!("api" / "v1" / "sql")
         .and(warp::post())
         .and(warp::query::<SqlParams>())
@@ -39,6 +53,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(readyz)
         .or(metrics)
         .or(sql)
+        .or(catalogue)
+        .or(series)
+        .or(ranking)
         .recover(handle_rejection)
         .with(warp::trace::request())
 }

@@ -1,7 +1,7 @@
 //! Counters of the HTTP server, rendered with the worker's in Prometheus text format.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parwatch_ingest::IngestStatus;
 
@@ -14,6 +14,8 @@ pub struct Telemetry {
     pub queries_failed: AtomicU64,
     /// Total time spent answering queries, in microseconds.
     pub query_micros: AtomicU64,
+    /// The projections have folded in the lake at least once.
+    pub projections_ready: AtomicBool,
 }
 
 impl Telemetry {

@@ -76,18 +76,90 @@ const fn def(
 
 /// Every metric of metrics-v1.
 pub const METRICS: &[MetricDef] = &[
-    def("received", "Dossiers received (first dossier.received in the bucket).", Unit::Dossiers, Better::Neither, Formula::Count(|d| d.received)),
-    def("online_uptake", "Share of received dossiers that came online.", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.online, |d| d.received)),
-    def("full_online_share", "Share of received dossiers that came online with mode full (toàn trình).", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.full_online, |d| d.received)),
-    def("postal_share", "Share of received dossiers that came by public postal service.", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.postal, |d| d.received)),
-    def("resolved", "Dossiers resolved (first dossier.resolved in the bucket).", Unit::Dossiers, Better::Neither, Formula::Count(|d| d.resolved)),
-    def("on_time_rate", "Of dossiers resolved in the bucket that have a receipt: resolved by the receipt's due_at.", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.on_time, |d| d.resolved_with_received)),
-    def("late_files", "Dossiers with a late file (first dossier.late in the bucket).", Unit::Dossiers, Better::Lower, Formula::Count(|d| d.late_files)),
-    def("apology_rate", "Of dossiers late in the bucket: those with a written apology (any time).", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.late_apologised, |d| d.late_files)),
-    def("apology_timely_rate", "Of dossiers late in the bucket with an apology: first apology by the missed due_at.", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.late_apology_timely, |d| d.late_apologised)),
-    def("digitized_share", "Of dossiers resolved in the bucket: result digitised.", Unit::Ratio, Better::Higher, Formula::Rate(|d| d.digitized, |d| d.resolved)),
-    def("overdue_backlog", "At the end of the bucket: received, past due, not resolved.", Unit::Dossiers, Better::Lower, Formula::Backlog),
-    def("processing_days_p50", "Median days from receipt to resolution of dossiers resolved in the bucket (within 1%).", Unit::Days, Better::Lower, Formula::Median),
+    def(
+        "received",
+        "Dossiers received (first dossier.received in the bucket).",
+        Unit::Dossiers,
+        Better::Neither,
+        Formula::Count(|d| d.received),
+    ),
+    def(
+        "online_uptake",
+        "Share of received dossiers that came online.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.online, |d| d.received),
+    ),
+    def(
+        "full_online_share",
+        "Share of received dossiers that came online with mode full (toàn trình).",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.full_online, |d| d.received),
+    ),
+    def(
+        "postal_share",
+        "Share of received dossiers that came by public postal service.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.postal, |d| d.received),
+    ),
+    def(
+        "resolved",
+        "Dossiers resolved (first dossier.resolved in the bucket).",
+        Unit::Dossiers,
+        Better::Neither,
+        Formula::Count(|d| d.resolved),
+    ),
+    def(
+        "on_time_rate",
+        "Of dossiers resolved in the bucket that have a receipt: resolved by the receipt's due_at.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.on_time, |d| d.resolved_with_received),
+    ),
+    def(
+        "late_files",
+        "Dossiers with a late file (first dossier.late in the bucket).",
+        Unit::Dossiers,
+        Better::Lower,
+        Formula::Count(|d| d.late_files),
+    ),
+    def(
+        "apology_rate",
+        "Of dossiers late in the bucket: those with a written apology (any time).",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.late_apologised, |d| d.late_files),
+    ),
+    def(
+        "apology_timely_rate",
+        "Of dossiers late in the bucket with an apology: first apology by the missed due_at.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.late_apology_timely, |d| d.late_apologised),
+    ),
+    def(
+        "digitized_share",
+        "Of dossiers resolved in the bucket: result digitised.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.digitized, |d| d.resolved),
+    ),
+    def(
+        "overdue_backlog",
+        "At the end of the bucket: received, past due, not resolved.",
+        Unit::Dossiers,
+        Better::Lower,
+        Formula::Backlog,
+    ),
+    def(
+        "processing_days_p50",
+        "Median days from receipt to resolution of dossiers resolved in the bucket (within 1%).",
+        Unit::Days,
+        Better::Lower,
+        Formula::Median,
+    ),
 ];
 
 /// Looks a metric up by name.
@@ -225,7 +297,11 @@ impl MetricDef {
 }
 
 /// Checks a range and counts its buckets.
-pub(crate) fn check_range(from: NaiveDate, to: NaiveDate, bucket: Bucket) -> Result<(), MetricError> {
+pub(crate) fn check_range(
+    from: NaiveDate,
+    to: NaiveDate,
+    bucket: Bucket,
+) -> Result<(), MetricError> {
     if from > to {
         return Err(MetricError::ReversedRange { from, to });
     }
@@ -382,7 +458,12 @@ impl Projection {
     }
 
     /// (agency id, point, rank) for every agency, ranked best first, unranked last.
-    fn rank(&self, metric: &MetricDef, from: NaiveDate, to: NaiveDate) -> Vec<(u32, Point, Option<u32>)> {
+    fn rank(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<(u32, Point, Option<u32>)> {
         let sums = self.aggregate(from, to, None, None, true);
         let empty = Acc::default();
         let mut rows: Vec<(u32, Point, bool)> = (0..self.agencies().len() as u32)
@@ -395,7 +476,11 @@ impl Projection {
             .collect();
         let key = |p: &Point| {
             let v = p.value.unwrap_or(0.0);
-            if metric.better == Better::Lower { v } else { -v }
+            if metric.better == Better::Lower {
+                v
+            } else {
+                -v
+            }
         };
         rows.sort_by(|a, b| {
             b.2.cmp(&a.2)

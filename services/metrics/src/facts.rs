@@ -91,9 +91,24 @@ mod tests {
     #[test]
     fn merge_is_order_independent_and_keeps_the_earliest() {
         let facts = [
-            Fact::Received(Received { at: 5, channel: 1, online_mode: 2, due_at: 50 }),
-            Fact::Received(Received { at: 3, channel: 0, online_mode: 0, due_at: 40 }),
-            Fact::Received(Received { at: 3, channel: 2, online_mode: 0, due_at: 40 }),
+            Fact::Received(Received {
+                at: 5,
+                channel: 1,
+                online_mode: 2,
+                due_at: 50,
+            }),
+            Fact::Received(Received {
+                at: 3,
+                channel: 0,
+                online_mode: 0,
+                due_at: 40,
+            }),
+            Fact::Received(Received {
+                at: 3,
+                channel: 2,
+                online_mode: 0,
+                due_at: 40,
+            }),
             Fact::Apology(9),
             Fact::Apology(7),
         ];
@@ -106,8 +121,15 @@ mod tests {
             backward.apply(*f);
         }
         assert_eq!(forward, backward);
-        assert_eq!(forward.received.unwrap().channel, 0, "tie at 3 broken by channel");
+        assert_eq!(
+            forward.received.unwrap().channel,
+            0,
+            "tie at 3 broken by channel"
+        );
         assert_eq!(forward.apology_at, Some(7));
-        assert!(!forward.apply(Fact::Apology(8)), "a later apology changes nothing");
+        assert!(
+            !forward.apply(Fact::Apology(8)),
+            "a later apology changes nothing"
+        );
     }
 }

@@ -95,11 +95,17 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let exact = sorted[sorted.len() / 2];
         let got = h.median().unwrap();
-        assert!((got - exact).abs() <= exact.abs() * 0.01, "{got} vs {exact}");
+        assert!(
+            (got - exact).abs() <= exact.abs() * 0.01,
+            "{got} vs {exact}"
+        );
         h.add(40.0, 1);
         let exact_even = (3.0 + 3.1) / 2.0;
         let got = h.median().unwrap();
-        assert!((got - exact_even).abs() <= exact_even * 0.01, "{got} vs {exact_even}");
+        assert!(
+            (got - exact_even).abs() <= exact_even * 0.01,
+            "{got} vs {exact_even}"
+        );
         h.add(40.0, -1);
         h.add(40.0, -1);
         assert_eq!(h.count(), 8);

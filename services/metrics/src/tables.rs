@@ -20,7 +20,10 @@ use crate::facts::{CHANNELS, ONLINE_MODES};
 use crate::projector::{Projection, Projector};
 
 /// Registers `dossiers` and `daily_agency_stats` over the projector's projections.
-pub fn register_tables(engine: &QueryEngine, projector: Arc<Projector>) -> parwatch_lake::Result<()> {
+pub fn register_tables(
+    engine: &QueryEngine,
+    projector: Arc<Projector>,
+) -> parwatch_lake::Result<()> {
     for kind in [Kind::Dossiers, Kind::Daily] {
         let table = ProjectionTable {
             projector: Arc::clone(&projector),
@@ -47,7 +50,13 @@ impl Kind {
 
     fn schema(self) -> SchemaRef {
         static DOSSIERS: LazyLock<SchemaRef> = LazyLock::new(|| {
-            let ts = |n: &str| Field::new(n, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true);
+            let ts = |n: &str| {
+                Field::new(
+                    n,
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    true,
+                )
+            };
             Arc::new(Schema::new(vec![
                 Field::new("agency_code", DataType::Utf8, false),
                 Field::new("dossier_id", DataType::Utf8, false),
@@ -67,7 +76,11 @@ impl Kind {
                 Field::new("day", DataType::Date32, false),
                 Field::new("agency_code", DataType::Utf8, false),
             ];
-            fields.extend(COUNTERS.iter().map(|(n, _)| Field::new(*n, DataType::Int64, false)));
+            fields.extend(
+                COUNTERS
+                    .iter()
+                    .map(|(n, _)| Field::new(*n, DataType::Int64, false)),
+            );
             fields.push(Field::new("processing_days_p50", DataType::Float64, true));
             Arc::new(Schema::new(fields))
         });
@@ -106,8 +119,12 @@ const COUNTERS: [Counter; 13] = [
 fn dossiers_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
     let n = p.dossier_count();
     let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut agency, mut dossier, mut channel, mut mode) =
-        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut agency, mut dossier, mut channel, mut mode) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let (mut received, mut due, mut resolved, mut late, mut late_due, mut apology) =
         (ts(), ts(), ts(), ts(), ts(), ts());
     let mut digitized = BooleanBuilder::with_capacity(n);
@@ -159,7 +176,11 @@ fn daily_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::
         p50.append_option(stats.processing_days_p50());
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(day.finish()), Arc::new(agency.finish())];
-    columns.extend(counters.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(
+        counters
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     columns.push(Arc::new(p50.finish()));
     RecordBatch::try_new(Kind::Daily.schema(), columns)
 }

@@ -15,7 +15,9 @@ use crate::common::{date, event, lake_with, projector};
 /// Random dossiers over ~40 days for 4 agencies: some events repeated with other ids, some
 /// lifecycle steps missing, times on the hour so that ties happen.
 fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, String, Value)> {
-    let start = DateTime::parse_from_rfc3339("2024-03-20T00:00:00+07:00").unwrap().to_utc();
+    let start = DateTime::parse_from_rfc3339("2024-03-20T00:00:00+07:00")
+        .unwrap()
+        .to_utc();
     let at = |t: DateTime<Utc>| t.to_rfc3339();
     let mut out = Vec::new();
     for n in 0..400 {
@@ -32,27 +34,56 @@ fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, Str
         } else {
             json!({"channel": channel, "due_at": at(due)})
         };
-        let copies = if rng.random_bool(0.8) { 1 } else { rng.random_range(0..3) };
+        let copies = if rng.random_bool(0.8) {
+            1
+        } else {
+            rng.random_range(0..3)
+        };
         for c in 0..copies {
             let t = received + Duration::hours(rng.random_range(0..2) * c);
-            out.push((agency.clone(), dossier.clone(), "dossier.received", at(t), data.clone()));
+            out.push((
+                agency.clone(),
+                dossier.clone(),
+                "dossier.received",
+                at(t),
+                data.clone(),
+            ));
         }
         let resolved = received + Duration::hours(rng.random_range(-5..24 * 9));
         if rng.random_bool(0.8) {
-            let digitized = [json!(true), json!(false), Value::Null][rng.random_range(0..3)].clone();
+            let digitized =
+                [json!(true), json!(false), Value::Null][rng.random_range(0..3)].clone();
             for _ in 0..rng.random_range(1..3) {
                 let t = resolved + Duration::hours(rng.random_range(0..3));
-                out.push((agency.clone(), dossier.clone(), "dossier.resolved", at(t), json!({"outcome": "approved", "digitized": digitized})));
+                out.push((
+                    agency.clone(),
+                    dossier.clone(),
+                    "dossier.resolved",
+                    at(t),
+                    json!({"outcome": "approved", "digitized": digitized}),
+                ));
             }
         }
         if resolved > due && rng.random_bool(0.9) {
             for _ in 0..rng.random_range(1..3) {
                 let t = due + Duration::hours(rng.random_range(0..30));
-                out.push((agency.clone(), dossier.clone(), "dossier.late", at(t), json!({"due_at": at(due)})));
+                out.push((
+                    agency.clone(),
+                    dossier.clone(),
+                    "dossier.late",
+                    at(t),
+                    json!({"due_at": at(due)}),
+                ));
             }
             for _ in 0..rng.random_range(0..3) {
                 let t = due + Duration::hours(rng.random_range(-30..30));
-                out.push((agency.clone(), dossier.clone(), "dossier.apology", at(t), json!({"new_due_at": at(due + Duration::days(3))})));
+                out.push((
+                    agency.clone(),
+                    dossier.clone(),
+                    "dossier.apology",
+                    at(t),
+                    json!({"new_due_at": at(due + Duration::days(3))}),
+                ));
             }
         }
     }
@@ -62,7 +93,11 @@ fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, Str
 
 /// Per (day, agency, metric): (numerator, denominator) computed from raw events by SQL (and,
 /// for the overdue backlog, by the definition applied to each day end).
-async fn raw_answers(engine: &QueryEngine, from: NaiveDate, to: NaiveDate) -> BTreeMap<(NaiveDate, String, &'static str), (i64, Option<i64>)> {
+async fn raw_answers(
+    engine: &QueryEngine,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<(NaiveDate, String, &'static str), (i64, Option<i64>)> {
     let facts = "WITH ranked AS (
         SELECT *, row_number() OVER (
             PARTITION BY agency_code, dossier_id, type
@@ -83,16 +118,76 @@ async fn raw_answers(engine: &QueryEngine, from: NaiveDate, to: NaiveDate) -> BT
         FROM ranked WHERE rn = 1 GROUP BY agency_code, dossier_id)";
     let local = |col: &str| format!("CAST({col} + INTERVAL '7 hours' AS DATE)");
     let per_metric: Vec<(&str, String)> = vec![
-        ("received", format!("SELECT {}, agency_code, count(*), NULL FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2", local("received_at"))),
-        ("online_uptake", format!("SELECT {}, agency_code, sum(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2", local("received_at"))),
-        ("full_online_share", format!("SELECT {}, agency_code, sum(CASE WHEN channel = 'online' AND online_mode = 'full' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2", local("received_at"))),
-        ("postal_share", format!("SELECT {}, agency_code, sum(CASE WHEN channel = 'postal' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2", local("received_at"))),
-        ("resolved", format!("SELECT {}, agency_code, count(*), NULL FROM d WHERE resolved_at IS NOT NULL GROUP BY 1, 2", local("resolved_at"))),
-        ("on_time_rate", format!("SELECT {}, agency_code, sum(CASE WHEN resolved_at <= due_at THEN 1 ELSE 0 END), count(*) FROM d WHERE resolved_at IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2", local("resolved_at"))),
-        ("late_files", format!("SELECT {}, agency_code, count(*), NULL FROM d WHERE late_at IS NOT NULL GROUP BY 1, 2", local("late_at"))),
-        ("apology_rate", format!("SELECT {}, agency_code, sum(CASE WHEN apology_at IS NOT NULL THEN 1 ELSE 0 END), count(*) FROM d WHERE late_at IS NOT NULL GROUP BY 1, 2", local("late_at"))),
-        ("apology_timely_rate", format!("SELECT {}, agency_code, sum(CASE WHEN apology_at <= late_due_at THEN 1 ELSE 0 END), count(*) FROM d WHERE late_at IS NOT NULL AND apology_at IS NOT NULL GROUP BY 1, 2", local("late_at"))),
-        ("digitized_share", format!("SELECT {}, agency_code, sum(CASE WHEN digitized THEN 1 ELSE 0 END), count(*) FROM d WHERE resolved_at IS NOT NULL GROUP BY 1, 2", local("resolved_at"))),
+        (
+            "received",
+            format!(
+                "SELECT {}, agency_code, count(*), NULL FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2",
+                local("received_at")
+            ),
+        ),
+        (
+            "online_uptake",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2",
+                local("received_at")
+            ),
+        ),
+        (
+            "full_online_share",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN channel = 'online' AND online_mode = 'full' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2",
+                local("received_at")
+            ),
+        ),
+        (
+            "postal_share",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN channel = 'postal' THEN 1 ELSE 0 END), count(*) FROM d WHERE received_at IS NOT NULL GROUP BY 1, 2",
+                local("received_at")
+            ),
+        ),
+        (
+            "resolved",
+            format!(
+                "SELECT {}, agency_code, count(*), NULL FROM d WHERE resolved_at IS NOT NULL GROUP BY 1, 2",
+                local("resolved_at")
+            ),
+        ),
+        (
+            "on_time_rate",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN resolved_at <= due_at THEN 1 ELSE 0 END), count(*) FROM d WHERE resolved_at IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2",
+                local("resolved_at")
+            ),
+        ),
+        (
+            "late_files",
+            format!(
+                "SELECT {}, agency_code, count(*), NULL FROM d WHERE late_at IS NOT NULL GROUP BY 1, 2",
+                local("late_at")
+            ),
+        ),
+        (
+            "apology_rate",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN apology_at IS NOT NULL THEN 1 ELSE 0 END), count(*) FROM d WHERE late_at IS NOT NULL GROUP BY 1, 2",
+                local("late_at")
+            ),
+        ),
+        (
+            "apology_timely_rate",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN apology_at <= late_due_at THEN 1 ELSE 0 END), count(*) FROM d WHERE late_at IS NOT NULL AND apology_at IS NOT NULL GROUP BY 1, 2",
+                local("late_at")
+            ),
+        ),
+        (
+            "digitized_share",
+            format!(
+                "SELECT {}, agency_code, sum(CASE WHEN digitized THEN 1 ELSE 0 END), count(*) FROM d WHERE resolved_at IS NOT NULL GROUP BY 1, 2",
+                local("resolved_at")
+            ),
+        ),
     ];
     let mut out = BTreeMap::new();
     for (name, select) in per_metric {
@@ -105,7 +200,10 @@ async fn raw_answers(engine: &QueryEngine, from: NaiveDate, to: NaiveDate) -> BT
                     continue;
                 }
                 let den = row[3].as_i64();
-                out.insert((day, row[1].as_str().unwrap().to_owned(), name), (row[2].as_i64().unwrap(), den));
+                out.insert(
+                    (day, row[1].as_str().unwrap().to_owned(), name),
+                    (row[2].as_i64().unwrap(), den),
+                );
             }
         }
     }
@@ -117,7 +215,12 @@ async fn raw_answers(engine: &QueryEngine, from: NaiveDate, to: NaiveDate) -> BT
     let rows: Vec<Value> = dossiers.batches.iter().flat_map(batch_rows).collect();
     let mut day = from;
     while day <= to {
-        let end = (day + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros() - 7 * 3_600_000_000;
+        let end = (day + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+            - 7 * 3_600_000_000;
         for row in &rows {
             let (recv, due) = (row[1].as_i64().unwrap(), row[2].as_i64().unwrap());
             let resolved_before = row[3].as_i64().is_some_and(|r| r < end);
@@ -136,11 +239,24 @@ fn batch_rows(batch: &datafusion::arrow::array::RecordBatch) -> Vec<Value> {
     let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
     writer.write(batch).unwrap();
     writer.finish().unwrap();
-    let objects: Vec<serde_json::Map<String, Value>> = serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
-    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let objects: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     objects
         .into_iter()
-        .map(|o| Value::Array(names.iter().map(|n| o.get(n).cloned().unwrap_or(Value::Null)).collect()))
+        .map(|o| {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|n| o.get(n).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -151,18 +267,39 @@ async fn rollups_equal_raw_events_for_every_metric() {
     let events: Vec<_> = specs
         .iter()
         .enumerate()
-        .map(|(i, (a, d, t, at, data))| event(i, &(a.as_str(), d.as_str(), t, at.as_str(), data.clone())))
+        .map(|(i, (a, d, t, at, data))| {
+            event(i, &(a.as_str(), d.as_str(), t, at.as_str(), data.clone()))
+        })
         .collect();
     // Five commits: five sets of files, folded in one after another.
-    let groups = events.chunks(events.len() / 5 + 1).map(<[_]>::to_vec).collect();
+    let groups = events
+        .chunks(events.len() / 5 + 1)
+        .map(<[_]>::to_vec)
+        .collect();
     let (_tmp, lake) = lake_with(groups);
     let projector = projector(&lake);
     let engine = QueryEngine::new(&lake).unwrap();
     register_tables(&engine, projector.clone()).unwrap();
     let (from, to) = (date("2024-03-15"), date("2024-05-20"));
     let raw = raw_answers(&engine, from, to).await;
-    assert!(raw.len() > 500, "the data set exercises the metrics: {}", raw.len());
+    assert!(
+        raw.len() > 500,
+        "the data set exercises the metrics: {}",
+        raw.len()
+    );
 
+    // Medians within 1% of DataFusion's exact median, per agency and month.
+    let medians = engine
+        .sql("SELECT agency_code, CAST(date_trunc('month', resolved_at + INTERVAL '7 hours') AS DATE), \
+              median((CAST(resolved_at AS BIGINT) - CAST(received_at AS BIGINT)) / 86400000000.0) \
+              FROM dossiers WHERE resolved_at IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2")
+        .await
+        .unwrap();
+    // The projection tables answer SQL too, consistently with the rollups.
+    let sql = engine
+        .sql("SELECT sum(received), sum(late_files) FROM daily_agency_stats")
+        .await
+        .unwrap();
     let p = projector.read();
     let mut compared = 0;
     for m in METRICS.iter().filter(|m| m.name != "processing_days_p50") {
@@ -182,13 +319,6 @@ async fn rollups_equal_raw_events_for_every_metric() {
     }
     assert!(compared > 2500, "{compared}");
 
-    // Medians within 1% of DataFusion's exact median, per agency and month.
-    let medians = engine
-        .sql("SELECT agency_code, CAST(date_trunc('month', resolved_at + INTERVAL '7 hours') AS DATE), \
-              median((CAST(resolved_at AS BIGINT) - CAST(received_at AS BIGINT)) / 86400000000.0) \
-              FROM dossiers WHERE resolved_at IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2")
-        .await
-        .unwrap();
     let p50 = parwatch_metrics::metric("processing_days_p50").unwrap();
     let mut checked = 0;
     for row in medians.batches.iter().flat_map(batch_rows) {
@@ -198,20 +328,28 @@ async fn rollups_equal_raw_events_for_every_metric() {
         }
         let exact = row[2].as_f64().unwrap();
         let series = p
-            .series(p50, month, date("2024-04-30"), Bucket::Month, row[0].as_str(), false)
+            .series(
+                p50,
+                month,
+                date("2024-04-30"),
+                Bucket::Month,
+                row[0].as_str(),
+                false,
+            )
             .unwrap();
         let got = series[0].points[0].value.unwrap();
-        assert!((got - exact).abs() <= exact.abs() * 0.01 + 1e-9, "{row:?}: {got} vs {exact}");
+        assert!(
+            (got - exact).abs() <= exact.abs() * 0.01 + 1e-9,
+            "{row:?}: {got} vs {exact}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
 
-    // The projection tables answer SQL too, consistently with the rollups.
-    let sql = engine
-        .sql("SELECT sum(received), sum(late_files) FROM daily_agency_stats")
-        .await
-        .unwrap();
     let row = &batch_rows(&sql.batches[0])[0];
-    let total_received: i64 = p.dossiers().filter(|(_, _, f)| f.received.is_some()).count() as i64;
+    let total_received: i64 = p
+        .dossiers()
+        .filter(|(_, _, f)| f.received.is_some())
+        .count() as i64;
     assert_eq!(row[0].as_i64().unwrap(), total_received);
 }
