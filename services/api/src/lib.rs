@@ -14,6 +14,8 @@ mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, QueryEngine};
@@ -41,10 +43,11 @@ pub struct AppState {
 impl AppState {
     /// State for a server over `lake`, with the worker's status when it runs alongside.
     ///
-    /// The projections start empty; [`serve`] folds the lake in before reporting ready.
-    pub fn new(lake: Lake, ingest: Option<Arc<IngestStatus>>) -> parwatch_lake::Result<Self> {
+    /// The projections start from the lake's snapshot; [`serve`] folds in the files landed
+    /// since before reporting ready.
+    pub fn new(lake: Lake, ingest: Option<Arc<IngestStatus>>) -> parwatch_metrics::Result<Self> {
         let engine = QueryEngine::new(&lake)?;
-        let projector = Arc::new(Projector::new(lake.clone()));
+        let projector = Arc::new(Projector::load(lake.clone())?);
         parwatch_metrics::register_tables(&engine, Arc::clone(&projector))?;
         Ok(Self {
             engine,
@@ -53,6 +56,16 @@ impl AppState {
             telemetry: Arc::default(),
             projector,
         })
+    }
+
+    /// Stores the projections' snapshot so the next start does not refold every event.
+    async fn save_snapshot(&self) {
+        let projector = Arc::clone(&self.projector);
+        match tokio::task::spawn_blocking(move || projector.save()).await {
+            Ok(Ok(())) => tracing::debug!("projection snapshot saved"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "projection snapshot not saved"),
+            Err(e) => tracing::warn!(error = %e, "projection snapshot task failed"),
+        }
     }
 
     /// Folds newly landed event files into the projections.
@@ -67,7 +80,9 @@ impl AppState {
 }
 
 /// How often the projections look for newly landed files.
-const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const REFRESH_EVERY: Duration = Duration::from_millis(250);
+/// How often, at most, the projections' snapshot is rewritten while events arrive.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves the API on `listener` until `shutdown` resolves, keeping the projections up to date
 /// with the lake in the background.
@@ -78,21 +93,30 @@ pub async fn serve(
 ) {
     let refresher = state.clone();
     let refreshing = tokio::spawn(async move {
+        let mut saved = refresher.projector.read().event_count();
+        let mut last_save = Instant::now();
         loop {
             match refresher.refresh().await {
                 Ok(()) => refresher
                     .telemetry
                     .projections_ready
-                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                    .store(true, Ordering::Relaxed),
                 Err(e) => tracing::error!(error = %e, "projections could not fold in new files"),
+            }
+            let events = refresher.projector.read().event_count();
+            if events != saved && last_save.elapsed() >= SNAPSHOT_EVERY {
+                refresher.save_snapshot().await;
+                (saved, last_save) = (events, Instant::now());
             }
             tokio::time::sleep(REFRESH_EVERY).await;
         }
     });
-    warp::serve(routes(state))
+    warp::serve(routes(state.clone()))
         .incoming(listener)
         .graceful(shutdown)
         .run()
         .await;
     refreshing.abort();
+    let _ = refreshing.await;
+    state.save_snapshot().await;
 }

@@ -15,7 +15,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 use parwatch_proto::{Event, EventData, local_date};
 
@@ -181,30 +183,110 @@ impl Lake {
             "part-{lo:020}-{hi:020}-{}-{unique}.parquet",
             std::process::id()
         );
-        let staging = self.root.join(STAGING).join(format!("{table}-{name}"));
         let dir = self.table_dir(table).join(format!("{partition}={day}"));
-        let created_dir = !dir.exists();
-        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-
-        let file = File::create(&staging).map_err(Error::io(&staging))?;
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))
-            .map_err(Error::parquet(&staging))?;
-        writer.write(batch).map_err(Error::parquet(&staging))?;
-        let file = writer.into_inner().map_err(Error::parquet(&staging))?;
-        file.sync_all().map_err(Error::io(&staging))?;
-        stats.bytes += file.metadata().map_err(Error::io(&staging))?.len();
-        drop(file);
-
-        let target = dir.join(&name);
-        std::fs::rename(&staging, &target).map_err(Error::io(&target))?;
-        sync_dir(&dir)?;
-        if created_dir {
-            sync_dir(&self.table_dir(table))?;
-        }
+        stats.bytes += self.durable_write(&dir, &name, batch, writer_properties())?;
         stats.files += 1;
         Ok(())
     }
 }
+
+impl Lake {
+    /// Writes `batch` as `dir/name` atomically and durably: to staging, fsync, rename, fsync
+    /// the directory (and its parent when it was created). Returns the bytes written.
+    fn durable_write(
+        &self,
+        dir: &Path,
+        name: &str,
+        batch: &RecordBatch,
+        properties: WriterProperties,
+    ) -> Result<u64> {
+        let staging = self.root.join(STAGING).join(name);
+        let created_dir = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+
+        let file = File::create(&staging).map_err(Error::io(&staging))?;
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
+            .map_err(Error::parquet(&staging))?;
+        writer.write(batch).map_err(Error::parquet(&staging))?;
+        let file = writer.into_inner().map_err(Error::parquet(&staging))?;
+        file.sync_all().map_err(Error::io(&staging))?;
+        let bytes = file.metadata().map_err(Error::io(&staging))?.len();
+        drop(file);
+
+        let target = dir.join(name);
+        std::fs::rename(&staging, &target).map_err(Error::io(&target))?;
+        sync_dir(dir)?;
+        if created_dir && let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Replaces the snapshot `name` (a projection's state) atomically, with key-value metadata.
+    pub fn write_snapshot(
+        &self,
+        name: &str,
+        batch: &RecordBatch,
+        metadata: Vec<(String, String)>,
+    ) -> Result<u64> {
+        let metadata = metadata
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect();
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_key_value_metadata(Some(metadata))
+            .build();
+        let dir = self.root.join(SNAPSHOTS);
+        self.durable_write(&dir, &format!("{name}.parquet"), batch, properties)
+    }
+
+    /// Reads the snapshot `name`, when there is one: its batches and key-value metadata.
+    pub fn read_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        let path = self.root.join(SNAPSHOTS).join(format!("{name}.parquet"));
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path)(e)),
+        };
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(&path))?;
+        let metadata = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+            .collect();
+        let batches = builder
+            .build()
+            .map_err(Error::parquet(&path))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Snapshot { batches, metadata }))
+    }
+
+    /// Removes the snapshot `name`, if any.
+    pub fn remove_snapshot(&self, name: &str) -> Result<()> {
+        let path = self.root.join(SNAPSHOTS).join(format!("{name}.parquet"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A stored snapshot: its rows and key-value metadata.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// Key-value metadata written with it.
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+/// Snapshots of projections live here, outside every table directory.
+const SNAPSHOTS: &str = "projections";
 
 /// Temporary files are written here, outside every table directory, so no reader sees them.
 const STAGING: &str = "_staging";

@@ -84,6 +84,73 @@ impl Projection {
         self.events
     }
 
+    /// Adds a whole dossier's facts (from a snapshot).
+    fn insert(&mut self, agency: &str, dossier: &str, facts: Facts) {
+        let id = self.agency_id(agency);
+        contribute(&facts, 1, id, &mut self.daily);
+        self.dossiers[id as usize].insert(dossier.into(), facts);
+    }
+
+    /// Refolds the `dossiers` table's rows (a snapshot) into facts.
+    fn load_dossiers(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| format!("missing text column {name}"))
+        };
+        let time = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .ok_or_else(|| format!("missing timestamp column {name}"))
+        };
+        let (agency, dossier) = (text("agency_code")?, text("dossier_id")?);
+        let (channel, mode) = (text("channel")?, text("online_mode")?);
+        let (received, due, resolved) =
+            (time("received_at")?, time("due_at")?, time("resolved_at")?);
+        let (late, late_due, apology) = (
+            time("late_at")?,
+            time("late_due_at")?,
+            time("first_apology_at")?,
+        );
+        let digitized = batch
+            .column_by_name("digitized")
+            .and_then(|c| c.as_boolean_opt())
+            .ok_or("missing boolean column digitized")?;
+        let opt = |a: &datafusion::arrow::array::TimestampMicrosecondArray, i: usize| {
+            (!a.is_null(i)).then(|| a.value(i))
+        };
+        let code = |names: &[&str], a: &datafusion::arrow::array::StringArray, i: usize| {
+            if a.is_null(i) {
+                0
+            } else {
+                names.iter().position(|n| *n == a.value(i)).unwrap_or(0) as u8
+            }
+        };
+        for i in 0..batch.num_rows() {
+            let facts = Facts {
+                received: opt(received, i).map(|at| Received {
+                    at,
+                    channel: code(&CHANNELS, channel, i),
+                    online_mode: code(&ONLINE_MODES, mode, i),
+                    due_at: opt(due, i).unwrap_or(at),
+                }),
+                resolved: opt(resolved, i).map(|at| Resolved {
+                    at,
+                    digitized: (!digitized.is_null(i)).then(|| digitized.value(i)),
+                }),
+                late: opt(late, i).map(|at| Late {
+                    at,
+                    due_at: opt(late_due, i).unwrap_or(at),
+                }),
+                apology_at: opt(apology, i),
+            };
+            self.insert(agency.value(i), dossier.value(i), facts);
+        }
+        Ok(())
+    }
+
     /// Folds every event of one batch of the `events` table in.
     pub(crate) fn apply_batch(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
         let text = |name: &str| {
@@ -159,6 +226,12 @@ pub struct Projector {
     applied: Mutex<BTreeSet<PathBuf>>,
 }
 
+const SNAPSHOT: &str = "dossiers";
+const VERSION_KEY: &str = "parwatch.snapshot_version";
+const VERSION: &str = "1";
+const EVENTS_KEY: &str = "parwatch.events";
+const APPLIED_KEY: &str = "parwatch.applied_files";
+
 /// Columns of `events` the projections read.
 const COLUMNS: [&str; 8] = [
     "type",
@@ -210,6 +283,65 @@ impl Projector {
             debug!(files = new.len(), "projections caught up");
         }
         Ok(new.len())
+    }
+
+    /// A projector restored from the lake's snapshot (see [`Projector::save`]), or empty when
+    /// there is none; [`Projector::catch_up`] then folds in only the files landed since.
+    pub fn load(lake: Lake) -> Result<Self> {
+        let projector = Self::new(lake);
+        let Some(snapshot) = projector.lake.read_snapshot(SNAPSHOT)? else {
+            return Ok(projector);
+        };
+        if snapshot.metadata.get(VERSION_KEY).map(String::as_str) != Some(VERSION) {
+            return Ok(projector);
+        }
+        let mut projection = projector.projection.write().expect("projection lock");
+        for batch in &snapshot.batches {
+            projection
+                .load_dossiers(batch)
+                .map_err(|message| Error::BadFile {
+                    path: SNAPSHOT.to_owned(),
+                    message,
+                })?;
+        }
+        projection.events = snapshot
+            .metadata
+            .get(EVENTS_KEY)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        let events_dir = projector.lake.table_dir(EVENTS_TABLE);
+        let mut applied = projector.applied.lock().expect("projector lock");
+        if let Some(files) = snapshot.metadata.get(APPLIED_KEY) {
+            applied.extend(files.lines().map(|f| events_dir.join(f)));
+        }
+        drop((projection, applied));
+        Ok(projector)
+    }
+
+    /// Stores the projections' state (the dossier facts and which files they cover) as the
+    /// lake's snapshot, atomically. Blocking.
+    pub fn save(&self) -> Result<()> {
+        let applied = self.applied.lock().expect("projector lock");
+        let projection = self.read();
+        let batch = crate::tables::dossiers_batch(&projection)?;
+        let events_dir = self.lake.table_dir(EVENTS_TABLE);
+        let files: Vec<String> = applied
+            .iter()
+            .filter_map(|p| p.strip_prefix(&events_dir).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let metadata = vec![
+            (VERSION_KEY.to_owned(), VERSION.to_owned()),
+            (EVENTS_KEY.to_owned(), projection.events.to_string()),
+            (APPLIED_KEY.to_owned(), files.join("\n")),
+        ];
+        self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
+        Ok(())
+    }
+
+    /// Forgets the snapshot, so the next load folds in every event again.
+    pub fn discard_snapshot(lake: &Lake) -> Result<()> {
+        Ok(lake.remove_snapshot(SNAPSHOT)?)
     }
 
     /// Read access to the projections.

@@ -116,7 +116,9 @@ const COUNTERS: [Counter; 13] = [
     ("overdue_left", |d| d.overdue_left),
 ];
 
-fn dossiers_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+pub(crate) fn dossiers_batch(
+    p: &Projection,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
     let n = p.dossier_count();
     let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut agency, mut dossier, mut channel, mut mode) = (

@@ -1,0 +1,60 @@
+//! The ParWatch simulator: a believable, deterministic Vietnamese province — departments (with the
+//! March 2025 mergers), district committees (until July 2025) and communes, a procedure catalogue
+//! with skewed volumes, the civil-service calendar with Tết and the other public holidays — whose
+//! dossiers flow through their lifecycle (online application → received → late → apology →
+//! resolved → result by post) as events of the contract in `parwatch-proto`.
+//!
+//! It sits at the very start of the pipeline (**publisher** → JetStream → ingest → lake): it is
+//! the demo data of `parwatch up --demo` and the load generator of the benchmarks. A
+//! [`Generator`] yields [`SimEvent`]s in time order (backfill of a date range as fast as possible,
+//! or live at a rate); [`publish`] sends them to JetStream with pipelined acks. The same
+//! [`SimOptions`] always give byte-identical events.
+
+mod calendar;
+mod dossier;
+mod generator;
+mod invalid;
+mod model;
+mod province;
+mod publish;
+mod render;
+
+pub use calendar::{Calendar, OFFICE_CLOSES, OFFICE_OPENS};
+pub use generator::{Generator, Mode, SimEvent, SimOptions};
+pub use invalid::Malformation;
+pub use province::{Agency, AgencyKind, Procedure, Province};
+pub use publish::{Progress, PublishOptions, PublishStats, publish};
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option is out of its range.
+    #[error("invalid option {name}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// JetStream did not accept a message for publishing.
+    #[error("publishing event {event_id} on {subject} failed: {source}")]
+    Publish {
+        /// Id of the event.
+        event_id: String,
+        /// Its subject.
+        subject: &'static str,
+        /// The client's error.
+        source: async_nats::jetstream::context::PublishError,
+    },
+    /// The broker did not acknowledge a published message.
+    #[error("no acknowledgement for event {event_id}: {source}")]
+    Ack {
+        /// Id of the event.
+        event_id: String,
+        /// The client's error.
+        source: async_nats::jetstream::context::PublishError,
+    },
+}
+
+/// The simulator's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

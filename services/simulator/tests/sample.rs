@@ -1,0 +1,86 @@
+//! Generated samples shared by the tests, validated once.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use parwatch_proto::{Event, validate};
+use parwatch_simulator::{Generator, Malformation, Mode, SimEvent, SimOptions};
+
+pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A generated sample: the raw events, and the valid ones parsed by the contract's validator.
+pub(crate) struct Sample {
+    pub(crate) raw: Vec<SimEvent>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) generator: Generator,
+}
+
+impl Sample {
+    fn generate(options: SimOptions) -> Sample {
+        let raw: Vec<SimEvent> = Generator::new(&options).unwrap().collect();
+        let events = raw
+            .iter()
+            .filter(|e| e.malformation.is_none())
+            .map(|e| {
+                validate(e.subject, &e.body)
+                    .unwrap_or_else(|r| panic!("{r}: {}", String::from_utf8_lossy(&e.body)))
+            })
+            .collect();
+        Sample {
+            generator: Generator::new(&options).unwrap(),
+            raw,
+            events,
+        }
+    }
+
+    /// Valid events grouped by dossier, in time order.
+    pub(crate) fn dossiers(&self) -> HashMap<&str, Vec<&Event>> {
+        let mut dossiers: HashMap<&str, Vec<&Event>> = HashMap::new();
+        for event in &self.events {
+            dossiers
+                .entry(event.dossier_id.as_deref().unwrap())
+                .or_default()
+                .push(event);
+        }
+        dossiers
+    }
+}
+
+/// Two years (2023–2024) at a small scale with 2% malformed events: ~150,000 events.
+pub(crate) fn two_years() -> &'static Sample {
+    static SAMPLE: OnceLock<Sample> = OnceLock::new();
+    SAMPLE.get_or_init(|| {
+        Sample::generate(SimOptions {
+            seed: 2024,
+            scale: 120,
+            invalid_share: 0.02,
+            limit: None,
+            mode: Mode::Backfill {
+                from: date(2023, 1, 1),
+                to: Some(date(2024, 12, 31)),
+            },
+        })
+    })
+}
+
+/// One whole year at a small scale, no malformed events.
+pub(crate) fn year(year: i32) -> Sample {
+    Sample::generate(SimOptions {
+        scale: 80,
+        ..SimOptions::backfill(7, date(year, 1, 1), date(year, 12, 31))
+    })
+}
+
+/// Malformations of a sample, counted.
+pub(crate) fn malformations(sample: &Sample) -> HashMap<Malformation, usize> {
+    let mut counts = HashMap::new();
+    for event in &sample.raw {
+        if let Some(m) = event.malformation {
+            *counts.entry(m).or_default() += 1;
+        }
+    }
+    counts
+}
