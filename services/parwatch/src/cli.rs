@@ -35,13 +35,17 @@ pub(crate) enum Command {
     Ingest(WorkerArgs),
     /// The HTTP server alone, reading the lake.
     Serve(ServeArgs),
+    /// Publishes realistic events of a simulated province to NATS.
+    Simulate(SimulateArgs),
+    /// Recomputes every projection (dossiers, daily rollups) from the raw events.
+    Rebuild(LakeArgs),
 }
 
 /// Where NATS is.
 #[derive(Debug, Args)]
 pub(crate) struct NatsArgs {
     /// NATS server URL. `up` starts a private nats-server (store under the data dir) when
-    /// absent; `ingest` defaults to nats://127.0.0.1:4222.
+    /// absent; the other commands default to nats://127.0.0.1:4222.
     #[arg(long, env = "PARWATCH_NATS_URL")]
     pub(crate) nats_url: Option<String>,
 }
@@ -93,14 +97,16 @@ pub(crate) struct WorkerArgs {
     pub(crate) tuning: IngestTuning,
 }
 
-impl WorkerArgs {
-    pub(crate) fn nats_url(&self) -> String {
-        self.nats
-            .nats_url
+impl NatsArgs {
+    /// The URL given, or the local default `nats://127.0.0.1:4222`.
+    pub(crate) fn url_or_default(&self) -> String {
+        self.nats_url
             .clone()
             .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
     }
+}
 
+impl WorkerArgs {
     pub(crate) fn config(&self, nats_url: String) -> IngestConfig {
         self.tuning.config(nats_url)
     }
@@ -130,6 +136,67 @@ pub(crate) struct UpArgs {
     pub(crate) http: HttpArgs,
     #[command(flatten)]
     pub(crate) worker: IngestTuning,
+    /// Also fill the lake with a simulated province: about two years of history, then live
+    /// events, so the dashboards fill in and move.
+    #[arg(long, env = "PARWATCH_DEMO")]
+    pub(crate) demo: bool,
+    /// Demo: dossiers received on an ordinary working day.
+    #[arg(long, env = "PARWATCH_DEMO_SCALE", default_value_t = 1_000)]
+    pub(crate) demo_scale: u32,
+    /// Demo: live events per second after the history.
+    #[arg(long, env = "PARWATCH_DEMO_RATE", default_value_t = 20.0)]
+    pub(crate) demo_rate: f64,
+}
+
+/// How `simulate` shows progress.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ProgressArg {
+    /// A bar when stderr is a terminal, else log lines.
+    Auto,
+    /// A progress bar (events, rate, ETA).
+    Bar,
+    /// A log line every 10 s.
+    Log,
+    /// Nothing.
+    Quiet,
+}
+
+/// `parwatch simulate`.
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    /// Seed of the province and of every choice: the same seed and options publish the same
+    /// events (same ids).
+    #[arg(long, env = "PARWATCH_SIM_SEED", default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Dossiers received on an ordinary working day.
+    #[arg(long, env = "PARWATCH_SIM_SCALE", default_value_t = 2_000)]
+    pub(crate) scale: u32,
+    /// Share of malformed events of varied faults, to exercise rejection (0–0.5).
+    #[arg(long, env = "PARWATCH_SIM_INVALID_SHARE", default_value_t = 0.0)]
+    pub(crate) invalid_share: f64,
+    /// Publish the history from --from to --to as fast as possible instead of live events.
+    #[arg(long, env = "PARWATCH_SIM_BACKFILL", requires = "from")]
+    pub(crate) backfill: bool,
+    /// Backfill: first local date (YYYY-MM-DD).
+    #[arg(long, env = "PARWATCH_SIM_FROM")]
+    pub(crate) from: Option<chrono::NaiveDate>,
+    /// Backfill: last local date (YYYY-MM-DD); without it, until --count events.
+    #[arg(long, env = "PARWATCH_SIM_TO")]
+    pub(crate) to: Option<chrono::NaiveDate>,
+    /// Live: events per second.
+    #[arg(long, env = "PARWATCH_SIM_RATE", default_value_t = 100.0)]
+    pub(crate) rate: f64,
+    /// Live: seconds to run.
+    #[arg(long, env = "PARWATCH_SIM_DURATION", default_value_t = 60)]
+    pub(crate) duration: u64,
+    /// Stop after this many events.
+    #[arg(long, env = "PARWATCH_SIM_COUNT")]
+    pub(crate) count: Option<u64>,
+    /// Progress display.
+    #[arg(long, env = "PARWATCH_SIM_PROGRESS", value_enum, default_value_t = ProgressArg::Auto)]
+    pub(crate) progress: ProgressArg,
 }
 
 /// `parwatch serve`.

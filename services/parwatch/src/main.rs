@@ -3,6 +3,7 @@
 //! `parwatch-ingest` (JetStream → lake), `parwatch-api` (HTTP) — into the commands of api-v1.
 
 mod cli;
+mod simulate;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use parwatch_lake::Lake;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{Cli, Command, LogFormat, ServeArgs, UpArgs, WorkerArgs};
+use crate::cli::{Cli, Command, LakeArgs, LogFormat, ServeArgs, UpArgs, WorkerArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -29,6 +30,8 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => up(args).await,
             Command::Ingest(args) => ingest(args).await,
             Command::Serve(args) => serve(args).await,
+            Command::Simulate(args) => simulate::simulate(args).await,
+            Command::Rebuild(args) => rebuild(args).await,
         }
     })
 }
@@ -112,9 +115,29 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
         data_dir.display()
     );
+    let demo = args.demo.then(|| {
+        let demo = simulate::Demo {
+            nats_url: nats_url.clone(),
+            backfill: !lake_has_events(&lake),
+            scale: args.demo_scale,
+            rate: args.demo_rate,
+        };
+        let stop = shutdown.wait();
+        tokio::spawn(async move {
+            tokio::select! {
+                result = demo.run() => if let Err(e) = result {
+                    tracing::error!(error = %format!("{e:#}"), "demo publisher stopped");
+                },
+                _ = stop => {}
+            }
+        })
+    });
     let worked =
         parwatch_ingest::run(args.worker.config(nats_url), lake, status, shutdown.wait()).await;
     shutdown.trigger();
+    if let Some(demo) = demo {
+        let _ = demo.await;
+    }
     server.await.context("HTTP server task")?;
     drop(local);
     worked.context("ingest worker")
@@ -123,7 +146,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let lake = Lake::open(&args.lake.data_dir)?;
-    let url = args.nats_url();
+    let url = args.nats.url_or_default();
     parwatch_ingest::run(args.config(url), lake, Arc::default(), shutdown.wait())
         .await
         .context("ingest worker")
@@ -134,5 +157,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let lake = Lake::open(&args.lake.data_dir)?;
     let listener = bind(args.http.http).await?;
     parwatch_api::serve(listener, AppState::new(lake, None)?, shutdown.wait()).await;
+    Ok(())
+}
+
+fn lake_has_events(lake: &Lake) -> bool {
+    lake.files(parwatch_lake::EVENTS_TABLE)
+        .is_ok_and(|files| !files.is_empty())
+}
+
+async fn rebuild(args: LakeArgs) -> anyhow::Result<()> {
+    let lake = Lake::open(&args.data_dir)?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+        "{spinner} rebuilding projections [{bar:40}] {pos}/{len} files, {elapsed} (ETA {eta})",
+    )?);
+    let projector = tokio::task::spawn_blocking(move || {
+        parwatch_metrics::Projector::discard_snapshot(&lake)?;
+        let projector = parwatch_metrics::Projector::new(lake);
+        projector.catch_up(&mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        projector.save()?;
+        anyhow::Ok(projector)
+    })
+    .await??;
+    let projection = projector.read();
+    println!(
+        "projections rebuilt from {} events: {} dossiers, {} agencies, in {:.1} s",
+        projection.event_count(),
+        projection.dossier_count(),
+        projection.agencies().len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

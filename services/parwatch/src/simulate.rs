@@ -1,0 +1,129 @@
+//! `parwatch simulate` and the demo publisher of `parwatch up --demo`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use chrono::{Days, Utc};
+use parwatch_simulator::{Generator, Mode, Progress, PublishOptions, SimOptions};
+use tracing::info;
+
+use crate::cli::{ProgressArg, SimulateArgs};
+
+async fn jetstream(url: &str) -> anyhow::Result<jetstream::Context> {
+    let client = parwatch_ingest::connect(url, "parwatch-simulate").await?;
+    let js = jetstream::new(client);
+    parwatch_ingest::ensure_stream(&js, parwatch_ingest::STREAM_NAME).await?;
+    Ok(js)
+}
+
+pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let mode = if args.backfill {
+        Mode::Backfill {
+            from: args.from.context("--backfill needs --from")?,
+            to: args.to,
+        }
+    } else {
+        Mode::Live {
+            start: Utc::now(),
+            rate: args.rate,
+            duration: Duration::from_secs(args.duration),
+        }
+    };
+    let options = SimOptions {
+        seed: args.seed,
+        scale: args.scale,
+        invalid_share: args.invalid_share,
+        limit: args.count,
+        mode,
+    };
+    let generator = Generator::new(&options)?;
+    let progress = match args.progress {
+        ProgressArg::Auto if std::io::stderr().is_terminal() => Progress::Bar,
+        ProgressArg::Auto | ProgressArg::Log => Progress::Log,
+        ProgressArg::Bar => Progress::Bar,
+        ProgressArg::Quiet => Progress::Quiet,
+    };
+    let publish = PublishOptions {
+        paced: !args.backfill,
+        progress,
+        expected: generator.estimated_len(),
+        ..PublishOptions::default()
+    };
+    let js = jetstream(&args.nats.url_or_default()).await?;
+    let stats = parwatch_simulator::publish(&js, generator, &publish).await?;
+    println!(
+        "published {} events ({} duplicates) in {:.1} s: {:.0} events/s",
+        stats.published,
+        stats.duplicates,
+        stats.elapsed.as_secs_f64(),
+        stats.rate()
+    );
+    Ok(())
+}
+
+/// The demo province of `parwatch up --demo`: two years of history (unless the lake already
+/// has events), then live events until shutdown.
+pub(crate) struct Demo {
+    pub(crate) nats_url: String,
+    pub(crate) backfill: bool,
+    pub(crate) scale: u32,
+    pub(crate) rate: f64,
+}
+
+/// Seed of the demo province: every demo shows the same province.
+const DEMO_SEED: u64 = 2025;
+
+impl Demo {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        let js = jetstream(&self.nats_url).await?;
+        let today = parwatch_proto::local_date(Utc::now());
+        let log = PublishOptions {
+            progress: Progress::Log,
+            ..PublishOptions::default()
+        };
+        if self.backfill {
+            let from = today - Days::new(730);
+            let options = SimOptions {
+                scale: self.scale,
+                ..SimOptions::backfill(DEMO_SEED, from, today - Days::new(1))
+            };
+            let generator = Generator::new(&options)?;
+            info!(%from, to = %(today - Days::new(1)), expected = generator.estimated_len(), "demo: publishing two years of history");
+            let stats = parwatch_simulator::publish(
+                &js,
+                generator,
+                &PublishOptions {
+                    expected: None,
+                    ..log.clone()
+                },
+            )
+            .await?;
+            info!(
+                events = stats.published,
+                seconds = stats.elapsed.as_secs_f64(),
+                rate = stats.rate() as u64,
+                "demo: history published"
+            );
+        }
+        let options = SimOptions {
+            scale: self.scale,
+            invalid_share: 0.002,
+            mode: Mode::Live {
+                start: Utc::now(),
+                rate: self.rate,
+                duration: Duration::from_secs(365 * 24 * 3600),
+            },
+            ..SimOptions::backfill(DEMO_SEED, today, today)
+        };
+        info!(rate = self.rate, "demo: publishing live events");
+        let live = PublishOptions {
+            paced: true,
+            progress: Progress::Quiet,
+            ..log
+        };
+        parwatch_simulator::publish(&js, Generator::new(&options)?, &live).await?;
+        Ok(())
+    }
+}
