@@ -37,12 +37,8 @@ pub(crate) async fn publish(nats_url: &str, messages: Vec<Outgoing>) -> usize {
         if let Some(id) = m.msg_id {
             publish = publish.message_id(id);
         }
-        acks.push(
-            js.send_publish(m.subject, publish)
-                .await
-                .expect("publish")
-                .into_future(),
-        );
+        let ack = js.send_publish(m.subject, publish).await.expect("publish");
+        acks.push(ack.into_future());
         if acks.len() >= 2048 {
             let ack = acks.next().await.unwrap().expect("publish ack");
             stored += usize::from(!ack.duplicate);
@@ -220,6 +216,12 @@ impl Parwatch {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILL: no chance to flush or acknowledge.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for the exit status.

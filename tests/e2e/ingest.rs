@@ -58,14 +58,49 @@ fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {
     }
 }
 
-fn valid_messages(n: usize) -> Vec<Outgoing> {
-    (0..n)
+/// Valid events `range` as messages, with `Nats-Msg-Id` when `with_id`.
+pub(crate) fn valid_messages(range: std::ops::Range<usize>, with_id: bool) -> Vec<Outgoing> {
+    range
         .map(|i| {
             let (subject, event) = valid_event(i);
-            let id = event["event_id"].as_str().unwrap().to_owned();
-            outgoing(&subject, serde_json::to_vec(&event).unwrap(), Some(id))
+            let id = with_id.then(|| event["event_id"].as_str().unwrap().to_owned());
+            outgoing(&subject, serde_json::to_vec(&event).unwrap(), id)
         })
         .collect()
+}
+
+/// A lake with valid events `0..n` ingested by a running `parwatch up`.
+pub(crate) async fn lake_with_events(n: usize) -> (tempfile::TempDir, LocalNats, Parwatch) {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    publish(&nats.url(), valid_messages(0..n, false)).await;
+    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(n),
+            Duration::from_secs(30),
+        )
+        .await;
+    (tmp, nats, parwatch)
+}
+
+/// Waits until `events` holds exactly `n` distinct events, then checks nothing more comes.
+pub(crate) async fn expect_exactly(parwatch: &Parwatch, n: usize, settle: Duration) {
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(n),
+            Duration::from_secs(60),
+        )
+        .await;
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        parwatch
+            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
+            .await["rows"][0],
+        json!([n, n])
+    );
 }
 
 /// The golden invalid examples of `proto/` plus an oversized body: (message, field, fault).
@@ -119,7 +154,7 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     let parwatch = Parwatch::up(&nats.url(), &data, &["--flush-interval-ms", "200"]).await;
 
     let started = std::time::Instant::now();
-    let mut messages = valid_messages(10_000);
+    let mut messages = valid_messages(0..10_000, true);
     // 200 exact re-publications without the header: the broker stores them, ParWatch must not.
     for i in (0..10_000).step_by(50) {
         let (subject, event) = valid_event(i);
@@ -141,28 +176,15 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
 
     parwatch
         .wait_for(
-            "SELECT count(*) FROM events",
-            json!(10_000),
-            Duration::from_secs(60),
-        )
-        .await;
-    let ingest_secs = started.elapsed().as_secs_f64();
-    parwatch
-        .wait_for(
             "SELECT count(*) FROM rejected_events",
             json!(100),
             Duration::from_secs(30),
         )
         .await;
-    eprintln!("ingest: 10,300 messages visible to SQL in {ingest_secs:.2} s (debug build)");
     // A further flush interval must not add anything.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        parwatch
-            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
-            .await["rows"][0],
-        json!([10_000, 10_000])
-    );
+    expect_exactly(&parwatch, 10_000, Duration::from_millis(600)).await;
+    let ingest_secs = started.elapsed().as_secs_f64();
+    eprintln!("ingest: 10,300 messages stored and checked in {ingest_secs:.2} s (debug build)");
     let per_type = parwatch
         .sql("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")
         .await;
@@ -251,7 +273,10 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
     let data = tmp.path().join("data");
-    assert_eq!(publish(&nats.url(), valid_messages(10_000)).await, 10_000);
+    assert_eq!(
+        publish(&nats.url(), valid_messages(0..10_000, true)).await,
+        10_000
+    );
 
     let data_arg = data.to_str().unwrap();
     std::fs::create_dir_all(&data).unwrap();
@@ -277,32 +302,8 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
     // Restart: the unacknowledged messages come back (ack wait 2 s); those already in the lake
     // are recognised and only acknowledged.
     let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(10_000),
-            Duration::from_secs(60),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        parwatch
-            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
-            .await["rows"][0],
-        json!([10_000, 10_000])
-    );
-    let metrics = reqwest::get(format!("{}/metrics", parwatch.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let skipped: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("parwatch_duplicates_skipped_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    expect_exactly(&parwatch, 10_000, Duration::from_secs(3)).await;
+    let skipped = crate::faults::counter(&parwatch, "parwatch_duplicates_skipped_total").await;
     assert!(
         skipped as i64 >= written,
         "redelivered stored events were skipped: {skipped} < {written}"

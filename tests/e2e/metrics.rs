@@ -1,11 +1,9 @@
 //! The metric endpoints over HTTP agree with SQL over the same lake.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, publish};
-use crate::ingest::valid_event;
+use crate::harness::Parwatch;
+use crate::ingest::lake_with_events;
 
 async fn get(parwatch: &Parwatch, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{}{path}", parwatch.base()))
@@ -17,27 +15,7 @@ async fn get(parwatch: &Parwatch, path: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_ranking_over_http() {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let messages = (0..3_000)
-        .map(|i| {
-            let (subject, event) = valid_event(i);
-            Outgoing {
-                subject,
-                body: serde_json::to_vec(&event).unwrap(),
-                msg_id: None,
-            }
-        })
-        .collect();
-    publish(&nats.url(), messages).await;
-    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(3_000),
-            Duration::from_secs(30),
-        )
-        .await;
+    let (tmp, _nats, mut parwatch) = lake_with_events(3_000).await;
 
     let (status, catalogue) = get(&parwatch, "/api/v1/metrics").await;
     assert_eq!(status, 200);
@@ -128,7 +106,47 @@ async fn metrics_and_ranking_over_http() {
         );
     }
 
+    let (status, openapi) = get(&parwatch, "/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in ["/api/v1/sql", "/api/v1/metrics/{name}", "/api/v1/ranking"] {
+        assert!(openapi["paths"][path].is_object(), "{path} documented");
+    }
+
     // The projections are SQL tables too.
     let dossiers = parwatch.scalar("SELECT count(*) FROM dossiers").await;
     assert_eq!(dossiers, json!(500));
+
+    // `parwatch rebuild` recomputes the projections from the raw events; a server started
+    // afterwards answers the same.
+    let before = get(
+        &parwatch,
+        "/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
+    )
+    .await
+    .1;
+    assert!(parwatch.terminate().success());
+    let data = tmp.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_parwatch"))
+        .args(["rebuild", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("from 3000 events: 500 dossiers, 7 agencies"),
+        "{stdout}"
+    );
+    assert!(data.join("lake/projections/dossiers.parquet").exists());
+    let serve = Parwatch::serve(&data).await;
+    let after = get(
+        &serve,
+        "/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
+    )
+    .await
+    .1;
+    assert_eq!(before, after);
 }

@@ -7,34 +7,8 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::ipc::reader::StreamReader;
 use serde_json::json;
 
-use crate::harness::{LocalNats, Parwatch, publish};
-use crate::ingest::valid_event;
-
-async fn lake_with_events(n: usize) -> (tempfile::TempDir, LocalNats, Parwatch) {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let data = tmp.path().join("data");
-    let messages = (0..n)
-        .map(|i| {
-            let (subject, event) = valid_event(i);
-            crate::harness::Outgoing {
-                subject,
-                body: serde_json::to_vec(&event).unwrap(),
-                msg_id: None,
-            }
-        })
-        .collect();
-    publish(&nats.url(), messages).await;
-    let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(n),
-            Duration::from_secs(30),
-        )
-        .await;
-    (tmp, nats, parwatch)
-}
+use crate::harness::{Parwatch, publish};
+use crate::ingest::{lake_with_events, valid_messages};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_answers_in_json_csv_and_arrow_and_refuses_writes() {
@@ -133,20 +107,7 @@ async fn sql_answers_in_json_csv_and_arrow_and_refuses_writes() {
     assert_eq!(status, 400);
 
     // Files landed after the server started are visible without a restart.
-    publish(
-        &nats.url(),
-        (60..70)
-            .map(|i| {
-                let (subject, event) = valid_event(i);
-                crate::harness::Outgoing {
-                    subject,
-                    body: serde_json::to_vec(&event).unwrap(),
-                    msg_id: None,
-                }
-            })
-            .collect(),
-    )
-    .await;
+    publish(&nats.url(), valid_messages(60..70, false)).await;
     serve
         .wait_for(
             "SELECT count(*) FROM events",

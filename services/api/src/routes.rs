@@ -9,6 +9,9 @@ use crate::error::handle_rejection;
 use crate::handlers::{self, SqlParams};
 use crate::metrics::{self, MetricParams};
 
+/// The OpenAPI description of this API.
+const OPENAPI: &str = include_str!("../assets/openapi.json");
+
 /// Largest accepted SQL request body.
 const MAX_SQL_BODY: u64 = 1024 * 1024;
 
@@ -29,6 +32,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with_state(state.clone()))
         .map(handlers::prometheus);
+    let openapi = warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
     let catalogue = warp::path!("api" / "v1" / "metrics")
         .and(warp::get())
         .map(metrics::catalogue);
@@ -53,6 +59,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(readyz)
         .or(metrics)
         .or(sql)
+        .or(openapi)
         .or(catalogue)
         .or(series)
         .or(ranking)

@@ -1,6 +1,6 @@
 //! The consume → validate → store → ack loop.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use parwatch_lake::{Commit, DedupIndex, Lake, RejectedMessage, StoredEvent};
+use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::broker::{connect, ensure_stream};
@@ -124,6 +125,9 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One batch is stored in the background while the next one is received; when the next one
+    // is full before that, pulling stops (backpressure) until the store is done.
+    let mut in_flight: Option<JoinHandle<Result<Stored>>> = None;
     'consume: loop {
         let messages = consumer
             .stream()
@@ -143,19 +147,27 @@ pub async fn run(
             }
         };
         loop {
+            let full = worker.pending.len() >= cfg.flush_events;
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break 'consume,
-                _ = tick.tick() => {
-                    if worker.oldest.is_some_and(|t| t.elapsed() >= cfg.flush_interval) {
-                        worker.flush().await?;
+                stored = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                    in_flight = None;
+                    worker.finish(stored??).await;
+                    if full || worker.due(cfg.flush_interval) {
+                        in_flight = worker.start_flush();
                     }
                 }
-                next = messages.next() => match next {
+                _ = tick.tick() => {
+                    if in_flight.is_none() && worker.due(cfg.flush_interval) {
+                        in_flight = worker.start_flush();
+                    }
+                }
+                next = messages.next(), if !full => match next {
                     Some(Ok(message)) => {
                         worker.push(message);
-                        if worker.pending.len() >= cfg.flush_events {
-                            worker.flush().await?;
+                        if in_flight.is_none() && worker.pending.len() >= cfg.flush_events {
+                            in_flight = worker.start_flush();
                         }
                     }
                     Some(Err(e)) => {
@@ -174,7 +186,12 @@ pub async fn run(
         status.ready.store(true, Ordering::Relaxed);
     }
     info!(pending = worker.pending.len(), "shutting down: flushing");
-    worker.flush().await?;
+    if let Some(stored) = in_flight {
+        worker.finish(stored.await??).await;
+    }
+    if let Some(stored) = worker.start_flush() {
+        worker.finish(stored.await??).await;
+    }
     status.ready.store(false, Ordering::Relaxed);
     Ok(())
 }
@@ -235,63 +252,33 @@ impl Worker {
         self.oldest.get_or_insert_with(Instant::now);
     }
 
-    /// Stores every pending message (retrying the lake until it succeeds), then acknowledges
-    /// as far as every earlier message is stored too.
-    async fn flush(&mut self) -> Result<()> {
+    /// Whether the oldest pending message has waited long enough.
+    fn due(&self, interval: Duration) -> bool {
+        self.oldest.is_some_and(|t| t.elapsed() >= interval)
+    }
+
+    /// Starts storing every pending message in the background.
+    fn start_flush(&mut self) -> Option<JoinHandle<Result<Stored>>> {
         if self.pending.is_empty() {
-            return Ok(());
+            return None;
         }
-        let started = Instant::now();
         let pending = std::mem::take(&mut self.pending);
         self.oldest = None;
-        let index = Arc::clone(&self.index);
-        let (pending, batch) = tokio::task::spawn_blocking(move || {
-            let batch = classify(&pending, &index.lock().expect("index lock"));
-            (pending, batch)
-        })
-        .await?;
+        let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
+        let (status, crash_after_write) = (Arc::clone(&self.status), self.crash_after_write);
+        Some(tokio::spawn(store(
+            pending,
+            lake,
+            index,
+            status,
+            crash_after_write,
+        )))
+    }
 
-        let commit = Arc::new(batch.commit);
-        let mut backoff = Duration::from_millis(100);
-        let stats = loop {
-            let (lake, commit) = (self.lake.clone(), Arc::clone(&commit));
-            match tokio::task::spawn_blocking(move || lake.write(&commit, Utc::now())).await? {
-                Ok(stats) => break stats,
-                Err(e) => {
-                    self.status.write_failures.fetch_add(1, Ordering::Relaxed);
-                    error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        if self.crash_after_write {
-            error!("failpoint crash-after-write: aborting before the ack");
-            std::process::abort();
-        }
-        {
-            let mut index = self.index.lock().expect("index lock");
-            for key in batch.event_keys {
-                index.insert_event(key);
-            }
-            for seq in &batch.rejected_seqs {
-                index.insert_rejected(*seq);
-            }
-        }
-        let (events, rejected) = (commit.events.len(), commit.rejected.len());
-        self.status
-            .events_stored
-            .fetch_add(events as u64, Ordering::Relaxed);
-        self.status
-            .rejected
-            .fetch_add(rejected as u64, Ordering::Relaxed);
-        self.status
-            .duplicates
-            .fetch_add(batch.duplicates, Ordering::Relaxed);
-        self.status.flushes.fetch_add(1, Ordering::Relaxed);
-
-        for p in pending {
-            self.frontier.stored(p.stream_seq, p.reply);
+    /// After a batch is stored: acknowledges as far as every earlier message is stored too.
+    async fn finish(&mut self, stored: Stored) {
+        for (seq, reply) in stored.acks {
+            self.frontier.stored(seq, reply);
         }
         if let Some((seq, reply)) = self.frontier.advance() {
             // AckPolicy::All: this one ack covers every message up to `seq`, all of them stored.
@@ -311,56 +298,106 @@ impl Worker {
                 "ack held back until earlier messages are redelivered"
             );
         }
-        info!(
-            events,
-            rejected,
-            duplicates = batch.duplicates,
-            files = stats.files,
-            bytes = stats.bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "batch persisted"
-        );
-        Ok(())
     }
+}
+
+/// A batch in the lake, ready to be acknowledged.
+struct Stored {
+    /// Stream sequence and ack subject of every message of the batch.
+    acks: Vec<(u64, Option<Subject>)>,
+}
+
+/// Validates and deduplicates a batch, then stores it, retrying the lake until it succeeds.
+async fn store(
+    pending: Vec<Pending>,
+    lake: Lake,
+    index: Arc<Mutex<DedupIndex>>,
+    status: Arc<IngestStatus>,
+    crash_after_write: bool,
+) -> Result<Stored> {
+    let started = Instant::now();
+    // Validation is CPU work: off the async threads. The batch's keys enter the index now, so
+    // the next batch (classified while this one is written) skips them too.
+    let (acks, batch) = tokio::task::spawn_blocking(move || {
+        let batch = classify(&pending, &mut index.lock().expect("index lock"));
+        let acks: Vec<_> = pending
+            .into_iter()
+            .map(|p| (p.stream_seq, p.reply))
+            .collect();
+        (acks, batch)
+    })
+    .await?;
+    let commit = Arc::new(batch.commit);
+    let mut backoff = Duration::from_millis(100);
+    let stats = loop {
+        let (lake, commit) = (lake.clone(), Arc::clone(&commit));
+        match tokio::task::spawn_blocking(move || lake.write(&commit, Utc::now())).await? {
+            Ok(stats) => break stats,
+            Err(e) => {
+                status.write_failures.fetch_add(1, Ordering::Relaxed);
+                error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    if crash_after_write {
+        error!("failpoint crash-after-write: aborting before the ack");
+        std::process::abort();
+    }
+    let (events, rejected) = (commit.events.len(), commit.rejected.len());
+    status
+        .events_stored
+        .fetch_add(events as u64, Ordering::Relaxed);
+    status
+        .rejected
+        .fetch_add(rejected as u64, Ordering::Relaxed);
+    status
+        .duplicates
+        .fetch_add(batch.duplicates, Ordering::Relaxed);
+    status.flushes.fetch_add(1, Ordering::Relaxed);
+    info!(
+        events,
+        rejected,
+        duplicates = batch.duplicates,
+        files = stats.files,
+        bytes = stats.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "batch persisted"
+    );
+    Ok(Stored { acks })
 }
 
 /// The outcome of validating and deduplicating one batch of messages.
 struct Classified {
     commit: Commit,
-    event_keys: Vec<u128>,
-    rejected_seqs: Vec<u64>,
     duplicates: u64,
 }
 
-fn classify(pending: &[Pending], index: &DedupIndex) -> Classified {
+/// Validates each message; events and rejections not yet in the index go into the commit and
+/// into the index (so a redelivery, in this batch or a later one, is skipped).
+fn classify(pending: &[Pending], index: &mut DedupIndex) -> Classified {
     let mut out = Classified {
         commit: Commit::default(),
-        event_keys: Vec::new(),
-        rejected_seqs: Vec::new(),
         duplicates: 0,
     };
-    let mut keys_in_batch = HashSet::new();
-    let mut seqs_in_batch = HashSet::new();
     for p in pending {
         match parwatch_proto::validate(&p.subject, &p.payload) {
             Ok(event) => {
-                let key = DedupIndex::key(&event.event_id);
-                if index.has_event(key) || !keys_in_batch.insert(key) {
+                if !index.insert_event(DedupIndex::key(&event.event_id)) {
                     out.duplicates += 1;
                     continue;
                 }
-                out.event_keys.push(key);
                 out.commit.events.push(StoredEvent {
                     event,
                     stream_seq: p.stream_seq,
                 });
             }
             Err(rejection) => {
-                if index.has_rejected(p.stream_seq) || !seqs_in_batch.insert(p.stream_seq) {
+                if !index.insert_rejected(p.stream_seq) {
                     out.duplicates += 1;
                     continue;
                 }
-                out.rejected_seqs.push(p.stream_seq);
                 out.commit.rejected.push(RejectedMessage {
                     subject: p.subject.to_string(),
                     raw: p.payload.to_vec(),

@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -41,7 +43,6 @@ impl Projection {
 
     /// Folds one event in; old buckets move when the dossier's facts change.
     pub(crate) fn apply(&mut self, agency: &str, dossier: &str, fact: Fact) {
-        self.events += 1;
         let id = self.agency_id(agency);
         let dossiers = &mut self.dossiers[id as usize];
         let facts = match dossiers.get_mut(dossier) {
@@ -93,18 +94,7 @@ impl Projection {
 
     /// Refolds the `dossiers` table's rows (a snapshot) into facts.
     fn load_dossiers(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
-        let text = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| format!("missing text column {name}"))
-        };
-        let time = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-                .ok_or_else(|| format!("missing timestamp column {name}"))
-        };
+        let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));
         let (agency, dossier) = (text("agency_code")?, text("dossier_id")?);
         let (channel, mode) = (text("channel")?, text("online_mode")?);
         let (received, due, resolved) =
@@ -114,14 +104,9 @@ impl Projection {
             time("late_due_at")?,
             time("first_apology_at")?,
         );
-        let digitized = batch
-            .column_by_name("digitized")
-            .and_then(|c| c.as_boolean_opt())
-            .ok_or("missing boolean column digitized")?;
-        let opt = |a: &datafusion::arrow::array::TimestampMicrosecondArray, i: usize| {
-            (!a.is_null(i)).then(|| a.value(i))
-        };
-        let code = |names: &[&str], a: &datafusion::arrow::array::StringArray, i: usize| {
+        let digitized = bool_column(batch, "digitized")?;
+        let opt = |a: &TimestampMicrosecondArray, i: usize| (!a.is_null(i)).then(|| a.value(i));
+        let code = |names: &[&str], a: &StringArray, i: usize| {
             if a.is_null(i) {
                 0
             } else {
@@ -153,26 +138,13 @@ impl Projection {
 
     /// Folds every event of one batch of the `events` table in.
     pub(crate) fn apply_batch(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
-        let text = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| format!("missing text column {name}"))
-        };
-        let time = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-                .ok_or_else(|| format!("missing timestamp column {name}"))
-        };
+        let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));
         let (ty, agency, dossier) = (text("type")?, text("agency_code")?, text("dossier_id")?);
         let (channel, mode) = (text("channel")?, text("online_mode")?);
         let (at, due) = (time("occurred_at")?, time("due_at")?);
-        let digitized = batch
-            .column_by_name("digitized")
-            .and_then(|c| c.as_boolean_opt())
-            .ok_or("missing boolean column digitized")?;
+        let digitized = bool_column(batch, "digitized")?;
         let code = |names: &[&str], value: &str| names.iter().position(|n| *n == value);
+        self.events += batch.num_rows() as u64;
         for i in 0..batch.num_rows() {
             if dossier.is_null(i) {
                 continue;
@@ -215,6 +187,29 @@ impl Projection {
         }
         Ok(())
     }
+}
+
+type Column<'a, T> = std::result::Result<&'a T, String>;
+
+fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Column<'a, StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| format!("missing text column {name}"))
+}
+
+fn time_column<'a>(batch: &'a RecordBatch, name: &str) -> Column<'a, TimestampMicrosecondArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| format!("missing timestamp column {name}"))
+}
+
+fn bool_column<'a>(batch: &'a RecordBatch, name: &str) -> Column<'a, BooleanArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_boolean_opt())
+        .ok_or_else(|| format!("missing boolean column {name}"))
 }
 
 /// Keeps the projections up to date with the lake.

@@ -1,15 +1,12 @@
 //! A private `nats-server -js` per test (or bench run), on a free port with a temporary store,
-//! killed on drop.
+//! stopped on drop: ParWatch's own `LocalNats`, with the `PAR_EVENTS` stream.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
+use parwatch_ingest::{LocalNats, STREAM_NAME, ensure_stream};
 
 /// A running nats-server with JetStream.
 pub(crate) struct NatsServer {
-    child: Child,
+    _server: LocalNats,
     /// `nats://127.0.0.1:<port>`.
     pub(crate) url: String,
     _store: tempfile::TempDir,
@@ -18,54 +15,20 @@ pub(crate) struct NatsServer {
 impl NatsServer {
     /// Starts nats-server and waits until it accepts connections.
     pub(crate) fn start() -> NatsServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let store = tempfile::tempdir().unwrap();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (e.g. /usr/sbin/nats-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let server = LocalNats::start(store.path()).expect("nats-server is installed");
         NatsServer {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
+            url: server.url(),
+            _server: server,
             _store: store,
         }
     }
 
-    /// A JetStream context with a fresh `PAR_EVENTS` stream (file storage, `par.events.>`).
+    /// A JetStream context with the `PAR_EVENTS` stream (file storage, `par.events.>`).
     pub(crate) async fn jetstream(&self) -> jetstream::Context {
         let client = async_nats::connect(&self.url).await.unwrap();
         let js = jetstream::new(client);
-        let _ = js.delete_stream("PAR_EVENTS").await;
-        js.create_stream(stream::Config {
-            name: "PAR_EVENTS".into(),
-            subjects: vec!["par.events.>".into()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        ensure_stream(&js, STREAM_NAME).await.unwrap();
         js
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,305 @@
+//! Ingest benchmark (release): how close ParWatch's durable ingest comes to the broker's own
+//! speed, on one machine.
+//!
+//! In one run: starts a private `nats-server`, fills `PAR_EVENTS` with N realistic events of the
+//! simulated province (`PARWATCH_BENCH_EVENTS`, default 1,000,000, ~300 bytes each), then
+//! measures
+//! (a) the baseline, a bare drain: a pull consumer with the worker's batch size (10,000) and
+//!     `AckPolicy::All`, receiving and acknowledging only (no parsing, no storage);
+//! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
+//!     Parquet, until every event is stored; its peak resident memory (VmHWM);
+//! and prints both rates, their ratio, bytes per event on disk, and peak RSS. Then (c) freshness:
+//! with `parwatch up` running, publishes at a steady 10,000 events/s for 20 s and measures, for
+//! each event, the time from publish to being counted by SQL; prints p50 and p99.
+
+use std::future::IntoFuture;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use parwatch_ingest::{LocalNats, STREAM_NAME, ensure_stream};
+use parwatch_simulator::{Generator, PublishOptions, SimOptions};
+
+fn events() -> u64 {
+    std::env::var("PARWATCH_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        dir_bytes(&path)
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of a process, in MiB (VmHWM).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn fill(js: &jetstream::Context, n: u64) {
+    let options = SimOptions {
+        limit: Some(n),
+        ..SimOptions::backfill(
+            7,
+            "2024-01-01".parse().unwrap(),
+            "2026-12-31".parse().unwrap(),
+        )
+    };
+    let started = Instant::now();
+    let stats = parwatch_simulator::publish(
+        js,
+        Generator::new(&options).unwrap(),
+        &PublishOptions::default(),
+    )
+    .await
+    .unwrap();
+    println!(
+        "filled the stream with {} events in {:.1} s ({:.0} events/s with broker acks)",
+        stats.published,
+        started.elapsed().as_secs_f64(),
+        stats.rate()
+    );
+}
+
+/// (a) Receive and acknowledge only, in the worker's batch size, one cumulative ack a batch.
+async fn bare_drain(js: &jetstream::Context, n: u64) -> f64 {
+    let stream = js.get_stream(STREAM_NAME).await.unwrap();
+    let consumer: PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("bare-drain".into()),
+            ack_policy: AckPolicy::All,
+            max_ack_pending: 200_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(10_000)
+        .messages()
+        .await
+        .unwrap();
+    let mut received = 0u64;
+    while received < n {
+        let message = messages.next().await.unwrap().unwrap();
+        received += 1;
+        if received.is_multiple_of(10_000) || received == n {
+            message.double_ack().await.unwrap();
+        }
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn parwatch() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+async fn stored(base: &str) -> u64 {
+    let client = reqwest::Client::new();
+    let Ok(response) = client
+        .post(format!("{base}/api/v1/sql"))
+        .json(&serde_json::json!({"sql": "SELECT count(*) FROM events"}))
+        .send()
+        .await
+    else {
+        return 0;
+    };
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    body["rows"][0][0].as_u64().unwrap_or(0)
+}
+
+/// (b) The real worker, as a child process, until every event is in the lake.
+async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
+    let started = Instant::now();
+    let mut child = parwatch()
+        .args([
+            "ingest",
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let lake = parwatch_lake::Lake::open(data).unwrap();
+    let mut peak: f64 = 0.0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(peak_rss_mib(pid));
+        let rows: i64 = lake
+            .files(parwatch_lake::EVENTS_TABLE)
+            .unwrap()
+            .iter()
+            .map(|f| {
+                use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+                SerializedFileReader::new(std::fs::File::open(f).unwrap())
+                    .map(|r| r.metadata().file_metadata().num_rows())
+                    .unwrap_or(0)
+            })
+            .sum();
+        if rows as u64 >= n {
+            break;
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    peak = peak.max(peak_rss_mib(pid));
+    // SIGTERM: flush, ack, exit 0.
+    // SAFETY: kill(2) on our own child has no memory-safety preconditions.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    (rate, peak)
+}
+
+/// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
+async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
+    let http = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{http}");
+    let mut child = parwatch()
+        .args([
+            "up",
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--http",
+            &http,
+        ])
+        .spawn()
+        .unwrap();
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map_or(true, |r| !r.status().is_success())
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = stored(&base).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = jetstream::new(client);
+    let options = SimOptions {
+        limit: Some(200_000),
+        ..SimOptions::backfill(
+            99,
+            "2026-01-01".parse().unwrap(),
+            "2026-12-31".parse().unwrap(),
+        )
+    };
+    let events: Vec<_> = Generator::new(&options).unwrap().collect();
+    let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(events.len())));
+    let log = std::sync::Arc::clone(&published);
+    let publisher = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut acks = FuturesUnordered::new();
+        for (i, e) in events.into_iter().enumerate() {
+            // 10,000 events/s: event i leaves at i / 10,000 s.
+            let due = started + Duration::from_micros(i as u64 * 100);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(e.body)
+                .message_id(e.event_id);
+            let ack = js.send_publish(e.subject, publish).await.unwrap();
+            acks.push(ack.into_future());
+            log.lock().unwrap().push(Instant::now());
+            while acks.len() > 4_000 {
+                acks.next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(ack) = acks.next().await {
+            ack.unwrap();
+        }
+    });
+    let mut latencies = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let count = (stored(&base).await - before) as usize;
+        let now = Instant::now();
+        {
+            let times = published.lock().unwrap();
+            for t in &times[seen.min(times.len())..count.min(times.len())] {
+                latencies.push(now.duration_since(*t).as_secs_f64());
+            }
+            seen = seen.max(count.min(times.len()));
+        }
+        if seen >= 200_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publisher.await.unwrap();
+    // SAFETY: kill(2) on our own child has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    latencies.sort_by(f64::total_cmp);
+    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    (q(0.5), q(0.99))
+}
+
+#[tokio::main]
+async fn main() {
+    let n = events();
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    ensure_stream(&js, STREAM_NAME).await.unwrap();
+    fill(&js, n).await;
+
+    let bare = bare_drain(&js, n).await;
+    println!("(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s");
+    let data = tmp.path().join("data");
+    let (ingest_rate, peak) = ingest(&nats, &data, n).await;
+    let bytes = dir_bytes(&data.join("lake/events"));
+    println!("(b) parwatch ingest to durable Parquet:        {ingest_rate:>10.0} events/s");
+    println!(
+        "    ratio (b)/(a): {:.2}   (target ≥ 0.80)",
+        ingest_rate / bare
+    );
+    println!(
+        "    on disk: {:.1} bytes/event ({} bytes for {n} events; target ≤ 30)",
+        bytes as f64 / n as f64,
+        bytes
+    );
+    println!("    worker peak RSS: {peak:.0} MiB with a backlog of {n} events (target < 256)");
+    let (p50, p99) = freshness(&nats, &data).await;
+    println!(
+        "(c) freshness at 10,000 events/s: p50 {:.2} s, p99 {:.2} s (target p99 ≤ 2 s)",
+        p50, p99
+    );
+}

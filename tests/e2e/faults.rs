@@ -1,0 +1,140 @@
+//! Faults the worker must survive without losing or doubling an event: SIGKILL at random
+//! moments, a broker restart, and a failing disk.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{LocalNats, Parwatch, publish};
+use crate::ingest::{expect_exactly, valid_messages};
+
+/// Every stored event id, checked against `0..n`: each exactly once.
+async fn assert_every_id_once(parwatch: &Parwatch, n: usize) {
+    let answer = parwatch.sql("SELECT event_id FROM events").await;
+    let ids: Vec<&str> = answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), n, "rows");
+    let distinct: HashSet<&str> = ids.iter().copied().collect();
+    let expected: HashSet<String> = (0..n).map(|i| format!("ev-{i:06}")).collect();
+    assert_eq!(distinct.len(), n, "no id twice");
+    assert!(
+        expected.iter().all(|id| distinct.contains(id.as_str())),
+        "no id missing"
+    );
+}
+
+fn ingest_args<'a>(nats: &'a str, data: &'a str) -> Vec<&'a str> {
+    vec![
+        "ingest",
+        "--nats-url",
+        nats,
+        "--data-dir",
+        data,
+        "--flush-events",
+        "5000",
+        "--ack-wait-secs",
+        "2",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
+    const N: usize = 200_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let url = nats.url();
+    // Published while the worker is killed and restarted.
+    let publisher = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            for chunk in (0..N).step_by(20_000) {
+                publish(&url, valid_messages(chunk..chunk + 20_000, true)).await;
+            }
+        })
+    };
+    // A fixed sequence of "random" moments: reproducible, spread over 50 ms .. 1.5 s.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let data_arg = data.to_str().unwrap();
+    for round in 0..10 {
+        let mut worker = Parwatch::spawn(
+            &ingest_args(&url, data_arg),
+            &[],
+            &data,
+            &format!("worker-{round}"),
+        );
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let wait = Duration::from_millis(50 + state % 1_450);
+        tokio::time::sleep(wait).await;
+        worker.kill();
+    }
+    publisher.await.unwrap();
+    let parwatch = Parwatch::up(&url, &data, &["--ack-wait-secs", "2"]).await;
+    expect_exactly(&parwatch, N, Duration::from_secs(3)).await;
+    assert_every_id_once(&parwatch, N).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_stream_loses_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("nats");
+    let mut nats = LocalNats::start(&store).unwrap();
+    let (url, port) = (nats.url(), nats.port());
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(&url, &data, &["--ack-wait-secs", "2"]).await;
+    publish(&url, valid_messages(0..20_000, true)).await;
+    // Stop the broker while the worker is draining, then start it again on the same port.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _nats = LocalNats::start_on(&store, port).unwrap();
+    publish(&url, valid_messages(20_000..30_000, true)).await;
+    expect_exactly(&parwatch, 30_000, Duration::from_secs(3)).await;
+    assert_every_id_once(&parwatch, 30_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
+    // The staging directory becomes a plain file: every write fails (ENOTDIR) until it is back.
+    let staging = data.join("lake/_staging");
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(&staging, b"not a directory").unwrap();
+    publish(&nats.url(), valid_messages(0..5_000, true)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counter(&parwatch, "parwatch_write_failures_total").await == 0 {
+        assert!(Instant::now() < deadline, "no write failure seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        parwatch.scalar("SELECT count(*) FROM events").await,
+        json!(0)
+    );
+    std::fs::remove_file(&staging).unwrap();
+    std::fs::create_dir(&staging).unwrap();
+    expect_exactly(&parwatch, 5_000, Duration::from_secs(1)).await;
+    assert_every_id_once(&parwatch, 5_000).await;
+}
+
+/// A counter of the process's Prometheus text.
+pub(crate) async fn counter(parwatch: &Parwatch, name: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", parwatch.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+}
