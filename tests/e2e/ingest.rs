@@ -151,7 +151,14 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
     let data = tmp.path().join("data");
-    let parwatch = Parwatch::up(&nats.url(), &data, &["--flush-interval-ms", "200"]).await;
+    // Compaction runs as part of the worker: every second, for partitions idle for a second.
+    let compact = ["--compact-every-secs", "1", "--compact-idle-secs", "1"];
+    let parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &[&["--flush-interval-ms", "200"][..], &compact].concat(),
+    )
+    .await;
 
     let started = std::time::Instant::now();
     let mut messages = valid_messages(0..10_000, true);
@@ -233,6 +240,16 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     assert!(files > 0);
     assert_eq!(rows, 10_000);
     assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
+
+    // The worker compacts the small files by itself; the answers do not change.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while crate::faults::counter(&parwatch, "parwatch_compactions_total").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no compaction");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expect_exactly(&parwatch, 10_000, Duration::ZERO).await;
+    assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
+    assert_eq!(parquet_rows(&lake_events(&data)).1, 10_000);
 
     // SIGTERM: flushes, acks, exits 0.
     let mut parwatch = parwatch;

@@ -70,6 +70,16 @@ impl Telemetry {
                 "Lake writes that failed and were retried.",
                 load(&s.write_failures),
             );
+            counter(
+                "parwatch_compactions_total",
+                "Partitions compacted.",
+                load(&s.compactions),
+            );
+            counter(
+                "parwatch_files_compacted_total",
+                "Small files merged away by compaction.",
+                load(&s.files_compacted),
+            );
         }
         out
     }

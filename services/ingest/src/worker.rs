@@ -11,7 +11,7 @@ use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, c
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
-use parwatch_lake::{Commit, DedupIndex, Lake, RejectedMessage, StoredEvent};
+use parwatch_lake::{Commit, CompactionPolicy, DedupIndex, Lake, RejectedMessage, StoredEvent};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -39,6 +39,10 @@ pub struct IngestConfig {
     pub max_ack_pending: i64,
     /// Failpoint for crash tests: abort the process after a write, before its ack.
     pub crash_after_write: bool,
+    /// When partitions are compacted.
+    pub compaction: CompactionPolicy,
+    /// How often the worker looks for partitions to compact.
+    pub compact_every: Duration,
 }
 
 impl IngestConfig {
@@ -54,6 +58,8 @@ impl IngestConfig {
             ack_wait: Duration::from_secs(10),
             max_ack_pending: 200_000,
             crash_after_write: false,
+            compaction: CompactionPolicy::default(),
+            compact_every: Duration::from_secs(10),
         }
     }
 }
@@ -73,6 +79,10 @@ pub struct IngestStatus {
     pub flushes: AtomicU64,
     /// Failed lake writes (each retried).
     pub write_failures: AtomicU64,
+    /// Partitions compacted.
+    pub compactions: AtomicU64,
+    /// Small files merged away by compaction.
+    pub files_compacted: AtomicU64,
 }
 
 /// Runs the worker until `shutdown` resolves, then flushes and acknowledges what it holds.
@@ -111,6 +121,12 @@ pub async fn run(
         "ingest worker consuming"
     );
     status.ready.store(true, Ordering::Relaxed);
+    let compactor = tokio::spawn(compact_forever(
+        lake.clone(),
+        cfg.compaction,
+        cfg.compact_every,
+        Arc::clone(&status),
+    ));
 
     let mut worker = Worker {
         client,
@@ -185,6 +201,7 @@ pub async fn run(
         }
         status.ready.store(true, Ordering::Relaxed);
     }
+    compactor.abort();
     info!(pending = worker.pending.len(), "shutting down: flushing");
     if let Some(stored) = in_flight {
         worker.finish(stored.await??).await;
@@ -194,6 +211,35 @@ pub async fn run(
     }
     status.ready.store(false, Ordering::Relaxed);
     Ok(())
+}
+
+/// Compacts the lake's partitions in the background, as long as the worker runs: no separate
+/// process to remember. Each pass is atomic per partition (see `parwatch_lake::Lake::compact`).
+async fn compact_forever(
+    lake: Lake,
+    policy: CompactionPolicy,
+    every: Duration,
+    status: Arc<IngestStatus>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let lake = lake.clone();
+        match tokio::task::spawn_blocking(move || lake.compact(&policy)).await {
+            Ok(Ok(stats)) => {
+                status
+                    .compactions
+                    .fetch_add(stats.partitions as u64, Ordering::Relaxed);
+                status
+                    .files_compacted
+                    .fetch_add(stats.files_merged as u64, Ordering::Relaxed);
+                if stats.partitions > 0 {
+                    debug!(?stats, "compaction pass");
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "compaction failed; will try again"),
+            Err(e) => warn!(error = %e, "compaction task failed"),
+        }
+    }
 }
 
 /// The highest stream sequence below which every message is acknowledged or gone.

@@ -6,14 +6,19 @@
 //! engine reads (`events/event_date=YYYY-MM-DD/part-*.parquet`), each file fsynced and renamed
 //! into place before the worker acknowledges anything. The stored files are the single source of
 //! truth: [`Lake::load_index`] rebuilds the deduplication index from them after a restart.
+//! Each partition is a symlink to its current generation of files, so [`Lake::compact`] can
+//! merge small files and swap them in atomically (see `layout.rs`).
 //! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL.
 
+mod compact;
 mod error;
 mod index;
+mod layout;
 mod query;
 mod schema;
 mod writer;
 
+pub use compact::{CompactionPolicy, CompactionStats};
 pub use error::{Error, Result};
 pub use index::DedupIndex;
 pub use query::{QueryEngine, QueryOutput};

@@ -2,15 +2,20 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -64,14 +69,16 @@ impl QueryEngine {
             (REJECTED_TABLE, REJECTED_PARTITION, rejected_schema()),
         ];
         for (name, partition, schema) in tables {
-            let url = ListingTableUrl::parse(lake.table_dir(name).to_string_lossy())?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![(partition.to_owned(), DataType::Date32)]);
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+            let table = LakeTable {
+                lake: lake.clone(),
+                name,
+                options,
+                schema,
+            };
+            ctx.register_table(name, Arc::new(table))?;
         }
         Ok(Self { ctx })
     }
@@ -100,6 +107,72 @@ impl QueryEngine {
         let schema = Arc::clone(frame.schema().inner());
         let batches = frame.collect().await?;
         Ok(QueryOutput { schema, batches })
+    }
+}
+
+/// A stored table: at each scan, the partitions' current generations, read as one listing
+/// table, so a query sees each partition either before or after a compaction, never half.
+#[derive(Debug)]
+struct LakeTable {
+    lake: Lake,
+    name: &'static str,
+    options: ListingOptions,
+    schema: SchemaRef,
+}
+
+impl LakeTable {
+    /// A listing table over `paths` (directories, ending in `/`).
+    fn listing(&self, paths: &[std::path::PathBuf]) -> DfResult<ListingTable> {
+        let urls = paths
+            .iter()
+            .map(|p| ListingTableUrl::parse(format!("{}/", p.display())))
+            .collect::<DfResult<Vec<_>>>()?;
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(self.options.clone())
+            .with_schema(Arc::clone(&self.schema));
+        ListingTable::try_new(config)
+    }
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        // The file columns plus the partition column, as the listing table reports them.
+        self.listing(&[self.lake.table_dir(self.name)])
+            .map(|t| t.schema())
+            .unwrap_or_else(|_| Arc::clone(&self.schema))
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.listing(&[self.lake.table_dir(self.name)])?
+            .supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mut roots = self
+            .lake
+            .generation_roots(self.name)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if roots.is_empty() {
+            // An empty table: list its (empty) directory.
+            roots.push(self.lake.table_dir(self.name));
+        }
+        self.listing(&roots)?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
@@ -71,10 +71,12 @@ pub struct WriteStats {
     pub bytes: u64,
 }
 
-/// The Parquet lake under `<data-dir>/lake`.
+/// The Parquet lake under `<data-dir>/lake`. Clones share the write guard.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    /// Held by writes and by compaction of a partition, so neither sees the other half done.
+    guard: Arc<Mutex<()>>,
 }
 
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -87,7 +89,16 @@ impl Lake {
             let path = root.join(dir);
             std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            guard: Arc::default(),
+        })
+    }
+
+    pub(crate) fn write_guard(&self) -> MutexGuard<'_, ()> {
+        self.guard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Root directory of the lake.
@@ -112,6 +123,7 @@ impl Lake {
     /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
     /// atomically renamed into place, so the messages may be acknowledged.
     pub fn write(&self, commit: &Commit, ingested_at: DateTime<Utc>) -> Result<WriteStats> {
+        let _guard = self.write_guard();
         let mut stats = WriteStats::default();
         let mut by_day: BTreeMap<NaiveDate, Vec<&StoredEvent>> = BTreeMap::new();
         for e in &commit.events {
@@ -178,13 +190,8 @@ impl Lake {
         stats: &mut WriteStats,
     ) -> Result<()> {
         let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
-        let unique = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!(
-            "part-{lo:020}-{hi:020}-{}-{unique}.parquet",
-            std::process::id()
-        );
-        let dir = self.table_dir(table).join(format!("{partition}={day}"));
-        stats.bytes += self.durable_write(&dir, &name, batch, writer_properties())?;
+        let dir = self.partition_dir(table, partition, day)?;
+        stats.bytes += self.durable_write(&dir, &part_name(lo, hi), batch, writer_properties())?;
         stats.files += 1;
         Ok(())
     }
@@ -193,7 +200,7 @@ impl Lake {
 impl Lake {
     /// Writes `batch` as `dir/name` atomically and durably: to staging, fsync, rename, fsync
     /// the directory (and its parent when it was created). Returns the bytes written.
-    fn durable_write(
+    pub(crate) fn durable_write(
         &self,
         dir: &Path,
         name: &str,
@@ -291,13 +298,22 @@ const SNAPSHOTS: &str = "projections";
 /// Temporary files are written here, outside every table directory, so no reader sees them.
 const STAGING: &str = "_staging";
 
-fn sync_dir(dir: &Path) -> Result<()> {
+/// A unique file name recording the stream sequences it holds.
+pub(crate) fn part_name(lo: u64, hi: u64) -> String {
+    let unique = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "part-{lo:020}-{hi:020}-{}-{unique}.parquet",
+        std::process::id()
+    )
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(Error::io(dir))
 }
 
-fn writer_properties() -> WriterProperties {
+pub(crate) fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("3 is a valid zstd level"),

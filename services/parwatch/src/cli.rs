@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use parwatch_ingest::IngestConfig;
+use parwatch_lake::CompactionPolicy;
 
 /// ParWatch: event-sourced analytics for public-administration reform (CCHC).
 #[derive(Debug, Parser)]
@@ -81,6 +82,15 @@ pub(crate) struct IngestTuning {
     /// Seconds the broker waits for an ack before redelivering.
     #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
     pub(crate) ack_wait_secs: u64,
+    /// Seconds between compaction passes (small files of a partition merged into one).
+    #[arg(long, env = "PARWATCH_COMPACT_EVERY_SECS", default_value_t = 10)]
+    pub(crate) compact_every_secs: u64,
+    /// Compact a partition once it has this many files.
+    #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = 16)]
+    pub(crate) compact_max_files: usize,
+    /// Compact a partition of two or more files after this many seconds without a new file.
+    #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
+    pub(crate) compact_idle_secs: u64,
     /// Test-only failpoint: `crash-after-write` aborts after a lake write, before its ack.
     #[arg(long, env = "PARWATCH_FAILPOINT", hide = true)]
     pub(crate) failpoint: Option<String>,
@@ -120,6 +130,11 @@ impl IngestTuning {
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             ack_wait: Duration::from_secs(self.ack_wait_secs),
             crash_after_write: self.failpoint.as_deref() == Some("crash-after-write"),
+            compaction: CompactionPolicy {
+                max_files: self.compact_max_files,
+                idle: Duration::from_secs(self.compact_idle_secs),
+            },
+            compact_every: Duration::from_secs(self.compact_every_secs.max(1)),
             ..IngestConfig::new(nats_url)
         }
     }

@@ -1,0 +1,157 @@
+//! Compaction: merges a partition's many small files into one, swapping generations.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::layout::partition_links;
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
+use crate::writer::{Lake, part_name, writer_properties};
+
+/// When a partition is compacted.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionPolicy {
+    /// A partition with at least this many files is compacted.
+    pub max_files: usize,
+    /// A partition with two or more files and no new file for this long is compacted.
+    pub idle: Duration,
+}
+
+impl Default for CompactionPolicy {
+    fn default() -> Self {
+        Self {
+            max_files: 16,
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// Partitions rewritten.
+    pub partitions: usize,
+    /// Files merged away.
+    pub files_merged: usize,
+    /// Bytes of the merged files.
+    pub bytes: u64,
+    /// Replaced generations deleted after their grace period.
+    pub generations_deleted: usize,
+}
+
+impl Lake {
+    /// Compacts every partition the policy selects, and deletes expired generations. Blocking.
+    pub fn compact(&self, policy: &CompactionPolicy) -> Result<CompactionStats> {
+        let mut stats = CompactionStats::default();
+        for table in [EVENTS_TABLE, REJECTED_TABLE] {
+            for link in partition_links(&self.table_dir(table))? {
+                let files = files_in(&link)?;
+                let idle = files
+                    .iter()
+                    .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
+                    .max()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= policy.idle);
+                if files.len() >= policy.max_files || (files.len() >= 2 && idle) {
+                    let (merged, bytes) = self.compact_partition(table, &link)?;
+                    stats.partitions += usize::from(merged > 0);
+                    stats.files_merged += merged;
+                    stats.bytes += bytes;
+                }
+            }
+            let _guard = self.write_guard();
+            stats.generations_deleted += self.collect_generations(table)?;
+        }
+        Ok(stats)
+    }
+
+    /// Merges one partition's files into a single sorted file in a new generation, then swaps.
+    fn compact_partition(&self, table: &str, link: &Path) -> Result<(usize, u64)> {
+        // No file may land in the partition between reading it and the swap.
+        let _guard = self.write_guard();
+        let files = files_in(link)?;
+        if files.len() < 2 {
+            return Ok((0, 0));
+        }
+        let mut batches = Vec::new();
+        for path in &files {
+            let file = File::open(path).map_err(Error::io(path))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(65_536).build())
+                .map_err(Error::parquet(path))?;
+            for batch in reader {
+                batches.push(batch?);
+            }
+        }
+        let schema = Arc::clone(batches[0].schema_ref());
+        let merged = sorted(table, &concat_batches(&schema, &batches)?)?;
+        let seqs = merged
+            .column_by_name("stream_seq")
+            .expect("stored tables have stream_seq");
+        let seqs = seqs.as_primitive::<UInt64Type>();
+        let lo = seqs.values().iter().copied().min().unwrap_or(0);
+        let hi = seqs.values().iter().copied().max().unwrap_or(0);
+
+        let name = link
+            .file_name()
+            .expect("named")
+            .to_string_lossy()
+            .into_owned();
+        let old_root = std::fs::canonicalize(link)
+            .map_err(Error::io(link))?
+            .parent()
+            .map(Path::to_path_buf);
+        let generation = self.new_generation(table, &name)?;
+        let bytes = self.durable_write(
+            &generation,
+            &part_name(lo, hi),
+            &merged,
+            writer_properties(),
+        )?;
+        self.point(link, &generation)?;
+        if let Some(root) = old_root {
+            self.retire(&root)?;
+        }
+        tracing::info!(table, partition = %name, files = files.len(), rows = merged.num_rows(), bytes, "partition compacted");
+        Ok((files.len(), bytes))
+    }
+}
+
+/// The Parquet files of one partition directory.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(Error::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Rows in the order the writer uses: events by type, agency and time; rejections by time.
+fn sorted(table: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+    let keys: &[&str] = if table == EVENTS_TABLE {
+        &["type", "agency_code", "occurred_at"]
+    } else {
+        &["received_at"]
+    };
+    let columns: Vec<SortColumn> = keys
+        .iter()
+        .map(|k| SortColumn {
+            values: Arc::clone(batch.column_by_name(k).expect("known column")),
+            options: None,
+        })
+        .collect();
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(batch, &indices)?)
+}
