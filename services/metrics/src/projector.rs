@@ -253,12 +253,11 @@ impl Projector {
     /// told (files done, files to do) after each file.
     pub fn catch_up(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize> {
         let mut applied = self.applied.lock().expect("projector lock");
-        let new: Vec<PathBuf> = self
-            .lake
-            .files(EVENTS_TABLE)?
-            .into_iter()
-            .filter(|p| !applied.contains(p))
-            .collect();
+        let present: BTreeSet<PathBuf> = self.lake.files(EVENTS_TABLE)?.into_iter().collect();
+        // Files merged away by compaction are forgotten; the merged file is folded in again,
+        // which changes nothing: folding an event twice is the same as once.
+        applied.retain(|p| present.contains(p));
+        let new: Vec<PathBuf> = present.difference(&applied).cloned().collect();
         for (done, path) in new.iter().enumerate() {
             let batches = read_events(path)?;
             let mut projection = self.projection.write().expect("projection lock");
