@@ -53,7 +53,7 @@ impl IngestConfig {
             stream: crate::STREAM_NAME.to_owned(),
             consumer: "parwatch-ingest".to_owned(),
             pull_batch: 10_000,
-            flush_events: 50_000,
+            flush_events: 20_000,
             flush_interval: Duration::from_millis(500),
             ack_wait: Duration::from_secs(10),
             max_ack_pending: 200_000,

@@ -71,7 +71,7 @@ pub(crate) struct HttpArgs {
 #[derive(Debug, Args)]
 pub(crate) struct IngestTuning {
     /// Flush to the lake when this many messages are pending.
-    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 50_000)]
+    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 20_000)]
     pub(crate) flush_events: usize,
     /// Flush when the oldest pending message is this many milliseconds old (freshness).
     #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500)]
