@@ -16,9 +16,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use parwatch_proto::{Event, EventData, local_date};
 
 use crate::error::{Error, Result};
@@ -314,11 +315,18 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-        ))
-        .build()
+    let mut builder = WriterProperties::builder().set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+    ));
+    // Ids are unique: a dictionary only adds indices before it gives up.
+    builder = builder.set_column_dictionary_enabled(ColumnPath::from("event_id"), false);
+    // Times and sequences run in order within a (type, agency) group: small deltas.
+    for column in ["occurred_at", "stream_seq"] {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
+    }
+    builder.build()
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
