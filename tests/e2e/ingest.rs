@@ -241,6 +241,24 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     assert_eq!(rows, 10_000);
     assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
 
+    // /metrics: rejections by fault, flush latency, lake size, consumer lag.
+    use crate::faults::counter;
+    assert!(
+        counter(
+            &parwatch,
+            r#"parwatch_rejected_by_fault_total{fault="not_json"}"#
+        )
+        .await
+            > 0
+    );
+    assert_eq!(
+        counter(&parwatch, "parwatch_events_rejected_total").await,
+        100
+    );
+    assert!(counter(&parwatch, "parwatch_flush_seconds_count").await > 0);
+    assert!(counter(&parwatch, r#"parwatch_lake_files{table="events"}"#).await > 0);
+    assert_eq!(counter(&parwatch, "parwatch_consumer_lag").await, 0);
+
     // The worker compacts the small files by itself; the answers do not change.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while crate::faults::counter(&parwatch, "parwatch_compactions_total").await == 0 {

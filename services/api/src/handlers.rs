@@ -36,7 +36,7 @@ pub(crate) fn readyz(state: AppState) -> Response {
 }
 
 pub(crate) fn prometheus(state: AppState) -> impl Reply {
-    let text = state.telemetry.render(state.ingest.as_deref());
+    let text = state.telemetry.render(state.ingest.as_deref(), &state.lake);
     warp::reply::with_header(text, header::CONTENT_TYPE, "text/plain; version=0.0.4")
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parwatch_ingest::IngestStatus;
+use parwatch_lake::{EVENTS_TABLE, Lake, REJECTED_TABLE};
 
 /// SQL request counters.
 #[derive(Debug, Default)]
@@ -20,7 +21,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Prometheus exposition text of these counters and, when given, the worker's.
-    pub fn render(&self, ingest: Option<&IngestStatus>) -> String {
+    pub fn render(&self, ingest: Option<&IngestStatus>, lake: &Lake) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -79,6 +80,60 @@ impl Telemetry {
                 "parwatch_files_compacted_total",
                 "Small files merged away by compaction.",
                 load(&s.files_compacted),
+            );
+        }
+        let mut gauge = |name: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        for table in [EVENTS_TABLE, REJECTED_TABLE] {
+            let files = lake.files(table).unwrap_or_default();
+            let bytes: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            gauge(
+                &format!("parwatch_lake_files{{table=\"{table}\"}}"),
+                "Parquet files of a table in the lake.",
+                files.len().to_string(),
+            );
+            gauge(
+                &format!("parwatch_lake_bytes{{table=\"{table}\"}}"),
+                "Bytes of a table's Parquet files.",
+                bytes.to_string(),
+            );
+        }
+        if let Some(s) = ingest {
+            gauge(
+                "parwatch_consumer_lag",
+                "Messages the broker still holds for the ingest consumer.",
+                load(&s.consumer_lag).to_string(),
+            );
+            let _ = writeln!(
+                out,
+                "# HELP parwatch_rejected_by_fault_total Invalid messages stored, by fault.\n# TYPE parwatch_rejected_by_fault_total counter"
+            );
+            for (fault, n) in s.rejections_by_fault() {
+                let _ = writeln!(
+                    out,
+                    "parwatch_rejected_by_fault_total{{fault=\"{fault}\"}} {n}"
+                );
+            }
+            let (buckets, count, sum) = s.flush_latency.snapshot();
+            let name = "parwatch_flush_seconds";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Time from a batch's validation to its files being durable.\n# TYPE {name} histogram"
+            );
+            for (bound, n) in buckets {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
             );
         }
         out

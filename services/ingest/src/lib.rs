@@ -10,11 +10,13 @@
 
 mod broker;
 mod local;
+mod status;
 mod worker;
 
 pub use broker::{STREAM_NAME, connect, ensure_stream};
 pub use local::LocalNats;
-pub use worker::{IngestConfig, IngestStatus, run};
+pub use status::{IngestStatus, LatencyHistogram};
+pub use worker::{IngestConfig, run};
 
 /// Result with the worker's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::broker::{connect, ensure_stream};
+use crate::status::IngestStatus;
 use crate::{Error, Result};
 
 /// Settings of the ingest worker.
@@ -62,27 +63,6 @@ impl IngestConfig {
             compact_every: Duration::from_secs(10),
         }
     }
-}
-
-/// Live counters of the worker, shared with the HTTP server.
-#[derive(Debug, Default)]
-pub struct IngestStatus {
-    /// Connected and consuming.
-    pub ready: AtomicBool,
-    /// Valid events stored.
-    pub events_stored: AtomicU64,
-    /// Invalid messages stored in `rejected_events`.
-    pub rejected: AtomicU64,
-    /// Messages skipped because their event or rejection was already stored.
-    pub duplicates: AtomicU64,
-    /// Successful flushes.
-    pub flushes: AtomicU64,
-    /// Failed lake writes (each retried).
-    pub write_failures: AtomicU64,
-    /// Partitions compacted.
-    pub compactions: AtomicU64,
-    /// Small files merged away by compaction.
-    pub files_compacted: AtomicU64,
 }
 
 /// Runs the worker until `shutdown` resolves, then flushes and acknowledges what it holds.
@@ -280,7 +260,12 @@ struct Worker {
 impl Worker {
     fn push(&mut self, message: jetstream::Message) {
         let (stream_seq, received_at) = match message.info() {
-            Ok(info) => (info.stream_sequence, info.published),
+            Ok(info) => {
+                self.status
+                    .consumer_lag
+                    .store(info.pending, Ordering::Relaxed);
+                (info.stream_sequence, info.published)
+            }
             Err(e) => {
                 // Not a JetStream delivery (no ack subject): nothing to store or acknowledge.
                 warn!(error = %e, subject = %message.subject, "ignoring message without JetStream metadata");
@@ -395,9 +380,8 @@ async fn store(
     status
         .events_stored
         .fetch_add(events as u64, Ordering::Relaxed);
-    status
-        .rejected
-        .fetch_add(rejected as u64, Ordering::Relaxed);
+    status.count_rejections(commit.rejected.iter().map(|r| r.fault));
+    status.flush_latency.observe(started.elapsed());
     status
         .duplicates
         .fetch_add(batch.duplicates, Ordering::Relaxed);
