@@ -138,3 +138,48 @@ pub(crate) async fn counter(parwatch: &Parwatch, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_and_acknowledges_within_five_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    // Nothing would be flushed for a minute but for the shutdown.
+    let hold = [
+        "--flush-interval-ms",
+        "60000",
+        "--flush-events",
+        "100000",
+        "--ack-wait-secs",
+        "2",
+    ];
+    let mut parwatch = Parwatch::up(&nats.url(), &data, &hold).await;
+    publish(&nats.url(), valid_messages(0..500, true)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        parwatch.scalar("SELECT count(*) FROM events").await,
+        json!(0),
+        "still held"
+    );
+
+    let started = Instant::now();
+    assert!(parwatch.terminate().success(), "{}", parwatch.log_text());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        crate::harness::parquet_rows(&data.join("lake/events")).1,
+        500
+    );
+
+    // Acknowledged: after the ack wait, a new worker gets nothing redelivered.
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        counter(&parwatch, "parwatch_duplicates_skipped_total").await,
+        0
+    );
+    assert_every_id_once(&parwatch, 500).await;
+}
