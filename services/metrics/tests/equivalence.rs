@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parwatch_lake::QueryEngine;
-use parwatch_metrics::{Bucket, METRICS, register_tables};
+use parwatch_metrics::{Bucket, METRICS, Projector, register_tables};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -235,6 +235,26 @@ async fn raw_answers(
     out
 }
 
+/// Every metric, weekly per agency, is the same from both projectors.
+fn assert_same_answers(
+    a: &Projector,
+    b: &Projector,
+    (from, to): (NaiveDate, NaiveDate),
+    when: &str,
+) {
+    for m in METRICS {
+        let x = a
+            .read()
+            .series(m, from, to, Bucket::Week, None, true)
+            .unwrap();
+        let y = b
+            .read()
+            .series(m, from, to, Bucket::Week, None, true)
+            .unwrap();
+        assert_eq!(x, y, "{} {when}", m.name);
+    }
+}
+
 fn batch_rows(batch: &datafusion::arrow::array::RecordBatch) -> Vec<Value> {
     let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
     writer.write(batch).unwrap();
@@ -348,23 +368,13 @@ async fn rollups_equal_raw_events_for_every_metric() {
 
     // A projector restored from a snapshot answers exactly as the one folded from raw events.
     projector.save().unwrap();
-    let restored = parwatch_metrics::Projector::load(lake.clone()).unwrap();
+    let restored = Projector::load(lake.clone()).unwrap();
     assert_eq!(
         restored.catch_up(&mut |_, _| {}).unwrap(),
         0,
         "the snapshot covers every file"
     );
-    for m in METRICS {
-        let a = projector
-            .read()
-            .series(m, from, to, Bucket::Week, None, true)
-            .unwrap();
-        let b = restored
-            .read()
-            .series(m, from, to, Bucket::Week, None, true)
-            .unwrap();
-        assert_eq!(a, b, "{}", m.name);
-    }
+    assert_same_answers(&projector, &restored, (from, to), "restored");
     let row = &batch_rows(&sql.batches[0])[0];
     let total_received: i64 = p
         .dossiers()
@@ -383,15 +393,5 @@ async fn rollups_equal_raw_events_for_every_metric() {
         projector.catch_up(&mut |_, _| {}).unwrap() > 0,
         "merged files are new files"
     );
-    for m in METRICS {
-        let a = projector
-            .read()
-            .series(m, from, to, Bucket::Week, None, true)
-            .unwrap();
-        let b = restored
-            .read()
-            .series(m, from, to, Bucket::Week, None, true)
-            .unwrap();
-        assert_eq!(a, b, "{} after compaction", m.name);
-    }
+    assert_same_answers(&projector, &restored, (from, to), "after compaction");
 }
