@@ -154,7 +154,7 @@ pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
         Some(other) => return Err(wrong_type("data", "an object", &other)),
     };
     // Stored whole, unknown fields included, before typed fields are taken out of it.
-    let data_json = Value::Object(data.clone()).to_string();
+    let data_json = serde_json::to_string(&data).expect("a JSON map always serializes");
     let typed = typed_data(event_type, &mut data)?;
 
     let extra_json = (!envelope.is_empty()).then(|| Value::Object(envelope).to_string());
