@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,9 @@ use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, c
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
-use parwatch_lake::{Commit, CompactionPolicy, DedupIndex, Lake, RejectedMessage, StoredEvent};
+use parwatch_lake::{
+    Commit, CompactionPolicy, DedupIndex, Lake, RejectedMessage, StoredEvent, WriteProgress,
+};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -117,6 +119,7 @@ pub async fn run(
         oldest: None,
         frontier: AckFrontier::new(floor),
         crash_after_write: cfg.crash_after_write,
+        stopping: Arc::default(),
     };
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
@@ -182,6 +185,7 @@ pub async fn run(
         status.ready.store(true, Ordering::Relaxed);
     }
     compactor.abort();
+    worker.stopping.store(true, Ordering::Relaxed);
     info!(pending = worker.pending.len(), "shutting down: flushing");
     if let Some(stored) = in_flight {
         worker.finish(stored.await??).await;
@@ -255,6 +259,8 @@ struct Worker {
     oldest: Option<Instant>,
     frontier: AckFrontier,
     crash_after_write: bool,
+    /// Set on shutdown: a failing write then gives up instead of retrying for ever.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -297,12 +303,14 @@ impl Worker {
         self.oldest = None;
         let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
         let (status, crash_after_write) = (Arc::clone(&self.status), self.crash_after_write);
+        let stopping = Arc::clone(&self.stopping);
         Some(tokio::spawn(store(
             pending,
             lake,
             index,
             status,
             crash_after_write,
+            stopping,
         )))
     }
 
@@ -345,10 +353,11 @@ async fn store(
     index: Arc<Mutex<DedupIndex>>,
     status: Arc<IngestStatus>,
     crash_after_write: bool,
+    stopping: Arc<AtomicBool>,
 ) -> Result<Stored> {
     let started = Instant::now();
-    // Validation is CPU work: off the async threads. The batch's keys enter the index now, so
-    // the next batch (classified while this one is written) skips them too.
+    // Validation is CPU work: off the async threads. The batch's keys enter the index now, so a
+    // redelivery in a later batch is skipped even while this one is still being written.
     let (acks, batch) = tokio::task::spawn_blocking(move || {
         let batch = classify(&pending, &mut index.lock().expect("index lock"));
         let acks: Vec<_> = pending
@@ -359,19 +368,32 @@ async fn store(
     })
     .await?;
     let commit = Arc::new(batch.commit);
+    let ingested_at = Utc::now();
+    let mut progress = WriteProgress::default();
     let mut backoff = Duration::from_millis(100);
-    let stats = loop {
+    loop {
         let (lake, commit) = (lake.clone(), Arc::clone(&commit));
-        match tokio::task::spawn_blocking(move || lake.write(&commit, Utc::now())).await? {
-            Ok(stats) => break stats,
+        let (written, result) = tokio::task::spawn_blocking(move || {
+            let result = lake.write(&commit, ingested_at, &mut progress);
+            (progress, result)
+        })
+        .await?;
+        // Partitions already durable are not written again on the retry.
+        progress = written;
+        match result {
+            Ok(()) => break,
             Err(e) => {
                 status.write_failures.fetch_add(1, Ordering::Relaxed);
+                if stopping.load(Ordering::Relaxed) {
+                    // Shutting down: give up; nothing of this batch is acknowledged.
+                    return Err(e.into());
+                }
                 error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
-    };
+    }
     if crash_after_write {
         error!("failpoint crash-after-write: aborting before the ack");
         std::process::abort();
@@ -390,8 +412,8 @@ async fn store(
         events,
         rejected,
         duplicates = batch.duplicates,
-        files = stats.files,
-        bytes = stats.bytes,
+        files = progress.files,
+        bytes = progress.bytes,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "batch persisted"
     );

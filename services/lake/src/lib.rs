@@ -23,4 +23,4 @@ pub use error::{Error, Result};
 pub use index::DedupIndex;
 pub use query::{QueryEngine, QueryOutput};
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
-pub use writer::{Commit, Lake, RejectedMessage, Snapshot, StoredEvent, WriteStats};
+pub use writer::{Commit, Lake, RejectedMessage, Snapshot, StoredEvent, WriteProgress};

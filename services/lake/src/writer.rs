@@ -1,7 +1,7 @@
 //! Durable Parquet writer: one file per partition touched by a commit, each written to
 //! `_staging/`, fsynced, renamed into its partition directory and the directory fsynced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,13 +63,15 @@ pub struct Commit {
     pub rejected: Vec<RejectedMessage>,
 }
 
-/// Counts of one write.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteStats {
+/// Progress of writing one commit: the partitions already durable, so that a retry after a
+/// failure part-way writes only the rest (and stores nothing twice).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteProgress {
     /// Files created.
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
+    done: BTreeSet<(&'static str, NaiveDate)>,
 }
 
 /// The Parquet lake under `<data-dir>/lake`. Clones share the write guard.
@@ -119,13 +121,19 @@ impl Lake {
             .all(|t| std::fs::read_dir(self.table_dir(t)).is_ok())
     }
 
-    /// Stores a commit durably. Blocking: call from a blocking thread.
+    /// Stores a commit durably, one file per partition it touches, skipping the partitions
+    /// `progress` says are already written (retry the same commit with the same progress).
+    /// Blocking: call from a blocking thread.
     ///
     /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
     /// atomically renamed into place, so the messages may be acknowledged.
-    pub fn write(&self, commit: &Commit, ingested_at: DateTime<Utc>) -> Result<WriteStats> {
+    pub fn write(
+        &self,
+        commit: &Commit,
+        ingested_at: DateTime<Utc>,
+        progress: &mut WriteProgress,
+    ) -> Result<()> {
         let _guard = self.write_guard();
-        let mut stats = WriteStats::default();
         let mut by_day: BTreeMap<NaiveDate, Vec<&StoredEvent>> = BTreeMap::new();
         for e in &commit.events {
             by_day
@@ -134,6 +142,9 @@ impl Lake {
                 .push(e);
         }
         for (day, mut events) in by_day {
+            if progress.done.contains(&(EVENTS_TABLE, day)) {
+                continue;
+            }
             // Grouping by type and agency, then time, makes columns compress well and lets
             // row-group statistics prune agency and time filters.
             events.sort_by(|a, b| {
@@ -150,14 +161,7 @@ impl Lake {
             });
             let batch = events_batch(&events, ingested_at)?;
             let seqs = events.iter().map(|e| e.stream_seq);
-            self.write_file(
-                EVENTS_TABLE,
-                EVENTS_PARTITION,
-                day,
-                &batch,
-                seqs,
-                &mut stats,
-            )?;
+            self.write_file(EVENTS_TABLE, EVENTS_PARTITION, day, &batch, seqs, progress)?;
         }
         let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
         for r in &commit.rejected {
@@ -167,6 +171,9 @@ impl Lake {
                 .push(r);
         }
         for (day, rejected) in rejected_by_day {
+            if progress.done.contains(&(REJECTED_TABLE, day)) {
+                continue;
+            }
             let batch = rejected_batch(&rejected)?;
             let seqs = rejected.iter().map(|r| r.stream_seq);
             self.write_file(
@@ -175,25 +182,27 @@ impl Lake {
                 day,
                 &batch,
                 seqs,
-                &mut stats,
+                progress,
             )?;
         }
-        Ok(stats)
+        Ok(())
     }
 
     fn write_file(
         &self,
-        table: &str,
+        table: &'static str,
         partition: &str,
         day: NaiveDate,
         batch: &RecordBatch,
         seqs: impl Iterator<Item = u64>,
-        stats: &mut WriteStats,
+        progress: &mut WriteProgress,
     ) -> Result<()> {
         let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
         let dir = self.partition_dir(table, partition, day)?;
-        stats.bytes += self.durable_write(&dir, &part_name(lo, hi), batch, writer_properties())?;
-        stats.files += 1;
+        progress.bytes +=
+            self.durable_write(&dir, &part_name(lo, hi), batch, writer_properties())?;
+        progress.files += 1;
+        progress.done.insert((table, day));
         Ok(())
     }
 }
@@ -208,7 +217,8 @@ impl Lake {
         batch: &RecordBatch,
         properties: WriterProperties,
     ) -> Result<u64> {
-        let staging = self.root.join(STAGING).join(name);
+        // Unique in staging, so concurrent writers of one name (snapshots) never share a file.
+        let staging = self.root.join(STAGING).join(part_name(0, 0) + name);
         let created_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
 

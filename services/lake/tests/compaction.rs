@@ -50,6 +50,7 @@ async fn queries_see_every_event_once_while_partitions_are_compacted() {
                 rejected: vec![],
             },
             chrono::Utc::now(),
+            &mut Default::default(),
         )
         .unwrap();
         n += 100;
@@ -107,7 +108,35 @@ async fn queries_see_every_event_once_while_partitions_are_compacted() {
             rejected: vec![],
         },
         chrono::Utc::now(),
+        &mut Default::default(),
     )
     .unwrap();
     assert_eq!(counts(&engine).await, (n + 1, n + 1));
+}
+
+#[test]
+fn a_write_retried_after_failing_part_way_stores_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::open(tmp.path()).unwrap();
+    let events = (0..10).map(|i| event(i, 1 + (i % 2) as u32)).collect();
+    let commit = Commit {
+        events,
+        rejected: vec![],
+    };
+    // Day 2's partition cannot be created: a plain file stands where it goes.
+    let blocker = lake.table_dir(EVENTS_TABLE).join("event_date=2024-04-02");
+    std::fs::write(&blocker, b"").unwrap();
+    let mut progress = parwatch_lake::WriteProgress::default();
+    assert!(
+        lake.write(&commit, chrono::Utc::now(), &mut progress)
+            .is_err()
+    );
+    assert_eq!(progress.files, 1, "day 1 was written before the failure");
+    std::fs::remove_file(&blocker).unwrap();
+    lake.write(&commit, chrono::Utc::now(), &mut progress)
+        .unwrap();
+    assert_eq!(progress.files, 2);
+    assert_eq!(lake.load_index().unwrap().event_count(), 10);
+    let rows: usize = lake.files(EVENTS_TABLE).unwrap().len();
+    assert_eq!(rows, 2, "one file per day, none written twice");
 }

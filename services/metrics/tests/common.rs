@@ -36,7 +36,8 @@ pub(crate) fn lake_with(groups: Vec<Vec<StoredEvent>>) -> (tempfile::TempDir, La
             events,
             rejected: vec![],
         };
-        lake.write(&commit, chrono::Utc::now()).unwrap();
+        lake.write(&commit, chrono::Utc::now(), &mut Default::default())
+            .unwrap();
     }
     (tmp, lake)
 }
