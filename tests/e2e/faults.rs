@@ -11,6 +11,11 @@ use crate::ingest::{expect_exactly, valid_messages};
 
 /// Every stored event id, checked against `0..n`: each exactly once.
 async fn assert_every_id_once(parwatch: &Parwatch, n: usize) {
+    assert_every_id_once_except(parwatch, n, "").await;
+}
+
+/// Every event id of `0..n` but `missing`, each exactly once.
+async fn assert_every_id_once_except(parwatch: &Parwatch, n: usize, missing: &str) {
     let answer = parwatch.sql("SELECT event_id FROM events").await;
     let ids: Vec<&str> = answer["rows"]
         .as_array()
@@ -18,10 +23,13 @@ async fn assert_every_id_once(parwatch: &Parwatch, n: usize) {
         .iter()
         .map(|r| r[0].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), n, "rows");
+    let expected: HashSet<String> = (0..n)
+        .map(|i| format!("ev-{i:06}"))
+        .filter(|id| id != missing)
+        .collect();
+    assert_eq!(ids.len(), expected.len(), "rows");
     let distinct: HashSet<&str> = ids.iter().copied().collect();
-    let expected: HashSet<String> = (0..n).map(|i| format!("ev-{i:06}")).collect();
-    assert_eq!(distinct.len(), n, "no id twice");
+    assert_eq!(distinct.len(), expected.len(), "no id twice");
     assert!(
         expected.iter().all(|id| distinct.contains(id.as_str())),
         "no id missing"
@@ -182,4 +190,34 @@ async fn sigterm_flushes_and_acknowledges_within_five_seconds() {
         0
     );
     assert_every_id_once(&parwatch, 500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_deleted_from_the_stream_does_not_stall_acknowledgement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    publish(&nats.url(), valid_messages(0..1_000, true)).await;
+    // Sequence 500 vanishes before it is ever delivered: the cumulative ack must step over it.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = js.get_stream(parwatch_ingest::STREAM_NAME).await.unwrap();
+    assert!(stream.delete_message(500).await.unwrap());
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "1"]).await;
+    expect_exactly(&parwatch, 999, Duration::ZERO).await;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("parwatch-ingest").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = consumer.info().await.unwrap();
+        if info.ack_floor.stream_sequence == 1_000 && info.num_ack_pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ack floor stuck at {}",
+            info.ack_floor.stream_sequence
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_every_id_once_except(&parwatch, 1_000, "ev-000499").await;
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::Subject;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
 use bytes::Bytes;
 use chrono::Utc;
@@ -74,6 +75,7 @@ pub async fn run(
     status: Arc<IngestStatus>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let _writer = lake.lock_for_writing()?;
     let client = connect(&cfg.nats_url, "parwatch-ingest").await?;
     let js = jetstream::new(client.clone());
     let stream = ensure_stream(&js, &cfg.stream).await?;
@@ -120,6 +122,8 @@ pub async fn run(
         frontier: AckFrontier::new(floor),
         crash_after_write: cfg.crash_after_write,
         stopping: Arc::default(),
+        stream,
+        ack_wait: cfg.ack_wait,
     };
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
@@ -261,6 +265,10 @@ struct Worker {
     crash_after_write: bool,
     /// Set on shutdown: a failing write then gives up instead of retrying for ever.
     stopping: Arc<AtomicBool>,
+    /// The stream, to ask whether a message the frontier waits for still exists.
+    stream: jetstream::stream::Stream,
+    /// The consumer's ack wait.
+    ack_wait: Duration,
 }
 
 impl Worker {
@@ -319,7 +327,14 @@ impl Worker {
         for (seq, reply) in stored.acks {
             self.frontier.stored(seq, reply);
         }
-        if let Some((seq, reply)) = self.frontier.advance() {
+        if self.frontier.blocked_longer_than(self.ack_wait * 2) {
+            self.skip_missing().await;
+        }
+        let advanced = self.frontier.advance();
+        // A redelivery of an already acknowledged range carries a fresh delivery sequence; the
+        // broker only honours a cumulative ack newer than its delivery floor, so ack with it.
+        let reack = self.frontier.take_reack();
+        for (seq, reply) in advanced.into_iter().chain(reack) {
             // AckPolicy::All: this one ack covers every message up to `seq`, all of them stored.
             match self
                 .client
@@ -331,11 +346,29 @@ impl Worker {
                     warn!(error = %e, seq, "ack not confirmed; the broker will redeliver and the index skip")
                 }
             }
-        } else if self.frontier.waiting() {
+        }
+        if self.frontier.waiting() {
             debug!(
                 floor = self.frontier.floor,
                 "ack held back until earlier messages are redelivered"
             );
+        }
+    }
+
+    /// The frontier has waited for the message after its floor for long: if the stream no
+    /// longer holds it (deleted, expired), it will never come; step over it.
+    async fn skip_missing(&mut self) {
+        let missing = self.frontier.floor + 1;
+        match self.stream.get_raw_message(missing).await {
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                warn!(
+                    seq = missing,
+                    "message gone from the stream; acknowledging past it"
+                );
+                self.frontier.skip(missing);
+            }
+            // Still there: it will be redelivered.
+            _ => self.frontier.waited(),
         }
     }
 }
@@ -472,6 +505,10 @@ struct AckFrontier {
     floor: u64,
     /// Stored sequences above the floor, with their ack subjects.
     above: BTreeMap<u64, Option<Subject>>,
+    /// The newest redelivery at or below the floor, to acknowledge again.
+    reack: Option<(u64, Subject)>,
+    /// Since when stored messages wait for an earlier one.
+    blocked_since: Option<Instant>,
 }
 
 impl AckFrontier {
@@ -479,13 +516,38 @@ impl AckFrontier {
         Self {
             floor,
             above: BTreeMap::new(),
+            reack: None,
+            blocked_since: None,
         }
     }
 
     fn stored(&mut self, seq: u64, reply: Option<Subject>) {
         if seq > self.floor {
             self.above.insert(seq, reply);
+        } else if let Some(reply) = reply
+            && self.reack.as_ref().is_none_or(|(s, _)| seq >= *s)
+        {
+            self.reack = Some((seq, reply));
         }
+    }
+
+    fn take_reack(&mut self) -> Option<(u64, Subject)> {
+        self.reack.take()
+    }
+
+    /// Whether stored messages have waited for an earlier one for longer than `limit`.
+    fn blocked_longer_than(&self, limit: Duration) -> bool {
+        self.blocked_since.is_some_and(|t| t.elapsed() > limit)
+    }
+
+    /// Restarts the wait (the missing message still exists).
+    fn waited(&mut self) {
+        self.blocked_since = Some(Instant::now());
+    }
+
+    /// Treats `seq`, which the stream no longer holds, as done.
+    fn skip(&mut self, seq: u64) {
+        self.above.entry(seq).or_insert(None);
     }
 
     /// Raises the floor over the contiguous stored run; returns the new floor and its ack
@@ -502,6 +564,11 @@ impl AckFrontier {
                 last = Some((seq, reply));
             }
         }
+        self.blocked_since = match (self.above.is_empty(), self.blocked_since) {
+            (true, _) => None,
+            (false, None) => Some(Instant::now()),
+            (false, since) => since,
+        };
         last
     }
 
@@ -534,5 +601,19 @@ mod tests {
         f.stored(9, reply(9));
         assert_eq!(f.advance().map(|(s, _)| s), Some(16));
         assert!(!f.waiting());
+        // Sequence 9 came again (a redelivery): its fresh ack subject is used once.
+        assert_eq!(f.take_reack().map(|(s, _)| s), Some(9));
+        assert_eq!(f.take_reack(), None);
+    }
+
+    #[test]
+    fn a_message_gone_from_the_stream_is_stepped_over() {
+        let mut f = AckFrontier::new(0);
+        f.stored(2, reply(2));
+        assert_eq!(f.advance(), None);
+        assert!(f.blocked_since.is_some());
+        f.skip(1);
+        assert_eq!(f.advance().map(|(s, _)| s), Some(2));
+        assert!(!f.blocked_longer_than(Duration::ZERO));
     }
 }

@@ -18,6 +18,10 @@ use crate::layout::partition_links;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::writer::{Lake, part_name, writer_properties};
 
+/// Files at least this large are left as they are: rewriting them again and again as a day
+/// grows would cost time quadratic in the day's size.
+const MERGED_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// When a partition is compacted.
 #[derive(Debug, Clone, Copy)]
 pub struct CompactionPolicy {
@@ -63,10 +67,17 @@ impl Lake {
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age >= policy.idle);
                 if files.len() >= policy.max_files || (files.len() >= 2 && idle) {
-                    let (merged, bytes) = self.compact_partition(table, &link)?;
-                    stats.partitions += usize::from(merged > 0);
-                    stats.files_merged += merged;
-                    stats.bytes += bytes;
+                    // One bad partition must not stop the others, nor the clean-up below.
+                    match self.compact_partition(table, &link) {
+                        Ok((merged, bytes)) => {
+                            stats.partitions += usize::from(merged > 0);
+                            stats.files_merged += merged;
+                            stats.bytes += bytes;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, partition = %link.display(), "partition not compacted")
+                        }
+                    }
                 }
             }
             let _guard = self.write_guard();
@@ -75,11 +86,14 @@ impl Lake {
         Ok(stats)
     }
 
-    /// Merges one partition's files into a single sorted file in a new generation, then swaps.
+    /// Merges one partition's small files into a single sorted file in a new generation
+    /// (large files, already merged, are carried over as hard links), then swaps.
     fn compact_partition(&self, table: &str, link: &Path) -> Result<(usize, u64)> {
         // No file may land in the partition between reading it and the swap.
         let _guard = self.write_guard();
-        let files = files_in(link)?;
+        let (files, large): (Vec<PathBuf>, Vec<PathBuf>) = files_in(link)?
+            .into_iter()
+            .partition(|f| f.metadata().is_ok_and(|m| m.len() < MERGED_FILE_BYTES));
         if files.len() < 2 {
             return Ok((0, 0));
         }
@@ -112,6 +126,10 @@ impl Lake {
             .parent()
             .map(Path::to_path_buf);
         let generation = self.new_generation(table, &name)?;
+        for file in &large {
+            let target = generation.join(file.file_name().expect("named"));
+            std::fs::hard_link(file, &target).map_err(Error::io(&target))?;
+        }
         let bytes = self.durable_write(
             &generation,
             &part_name(lo, hi),

@@ -60,7 +60,14 @@ impl Lake {
         let tables = self.root().join(GENERATIONS).join(table);
         let dir = tables.join(&id).join(name);
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-        sync_dir(&tables)?;
+        // Every new directory entry is made durable before a symlink may point at it.
+        for synced in [
+            tables.join(&id),
+            tables.clone(),
+            self.root().join(GENERATIONS),
+        ] {
+            sync_dir(&synced)?;
+        }
         Ok(dir)
     }
 
@@ -165,4 +172,38 @@ pub(crate) fn partition_links(table_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     links.sort();
     Ok(links)
+}
+
+/// Exclusive right to write a lake, held by one ingest worker at a time (an `flock` on
+/// `lake/LOCK`, released when dropped or when the process dies).
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
+impl Lake {
+    /// Takes the writer lock, or fails at once when another process holds it: two writers
+    /// would race compaction against each other's files.
+    pub fn lock_for_writing(&self) -> Result<WriterLock> {
+        use std::os::fd::AsRawFd;
+        let path = self.root().join("LOCK");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        // SAFETY: flock(2) on a descriptor we own; no memory is shared with the kernel.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if !locked {
+            return Err(Error::Io {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "another ingest worker is writing this lake",
+                ),
+            });
+        }
+        Ok(WriterLock { _file: file })
+    }
 }

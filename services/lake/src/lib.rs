@@ -21,6 +21,7 @@ mod writer;
 pub use compact::{CompactionPolicy, CompactionStats};
 pub use error::{Error, Result};
 pub use index::DedupIndex;
+pub use layout::WriterLock;
 pub use query::{QueryEngine, QueryOutput};
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 pub use writer::{Commit, Lake, RejectedMessage, Snapshot, StoredEvent, WriteProgress};

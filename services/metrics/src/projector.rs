@@ -259,7 +259,12 @@ impl Projector {
         applied.retain(|p| present.contains(p));
         let new: Vec<PathBuf> = present.difference(&applied).cloned().collect();
         for (done, path) in new.iter().enumerate() {
-            let batches = read_events(path)?;
+            let batches = match read_events(path) {
+                Ok(batches) => batches,
+                // Merged away by a compaction since the listing: its rows are in the new file.
+                Err(_) if !path.exists() => continue,
+                Err(e) => return Err(e),
+            };
             let mut projection = self.projection.write().expect("projection lock");
             for batch in &batches {
                 projection
@@ -283,8 +288,14 @@ impl Projector {
     /// there is none; [`Projector::catch_up`] then folds in only the files landed since.
     pub fn load(lake: Lake) -> Result<Self> {
         let projector = Self::new(lake);
-        let Some(snapshot) = projector.lake.read_snapshot(SNAPSHOT)? else {
-            return Ok(projector);
+        let snapshot = match projector.lake.read_snapshot(SNAPSHOT) {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => return Ok(projector),
+            Err(e) => {
+                // A damaged snapshot costs a refold from the events, never the service.
+                tracing::warn!(error = %e, "projection snapshot unreadable; folding every event again");
+                return Ok(projector);
+            }
         };
         if snapshot.metadata.get(VERSION_KEY).map(String::as_str) != Some(VERSION) {
             return Ok(projector);

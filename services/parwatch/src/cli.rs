@@ -71,13 +71,13 @@ pub(crate) struct HttpArgs {
 #[derive(Debug, Args)]
 pub(crate) struct IngestTuning {
     /// Flush to the lake when this many messages are pending.
-    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 20_000)]
+    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 20_000, value_parser = at_least_one)]
     pub(crate) flush_events: usize,
     /// Flush when the oldest pending message is this many milliseconds old (freshness).
-    #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500)]
+    #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) flush_interval_ms: u64,
     /// Messages requested from JetStream per pull.
-    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 10_000)]
+    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 10_000, value_parser = at_least_one)]
     pub(crate) pull_batch: usize,
     /// Seconds the broker waits for an ack before redelivering.
     #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
@@ -86,7 +86,7 @@ pub(crate) struct IngestTuning {
     #[arg(long, env = "PARWATCH_COMPACT_EVERY_SECS", default_value_t = 10)]
     pub(crate) compact_every_secs: u64,
     /// Compact a partition once it has this many files.
-    #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = 16)]
+    #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = 16, value_parser = at_least_two)]
     pub(crate) compact_max_files: usize,
     /// Compact a partition of two or more files after this many seconds without a new file.
     #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
@@ -221,4 +221,21 @@ pub(crate) struct ServeArgs {
     pub(crate) lake: LakeArgs,
     #[command(flatten)]
     pub(crate) http: HttpArgs,
+}
+
+fn at_least(min: usize, text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least {min}, got {text:?}"
+        )),
+    }
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    at_least(1, text)
+}
+
+fn at_least_two(text: &str) -> Result<usize, String> {
+    at_least(2, text)
 }
