@@ -24,10 +24,12 @@ impl NatsServer {
         }
     }
 
-    /// A JetStream context with the `PAR_EVENTS` stream (file storage, `par.events.>`).
+    /// A JetStream context with a fresh, empty `PAR_EVENTS` stream (file storage,
+    /// `par.events.>`), so no message id of an earlier round is deduplicated.
     pub(crate) async fn jetstream(&self) -> jetstream::Context {
         let client = async_nats::connect(&self.url).await.unwrap();
         let js = jetstream::new(client);
+        let _ = js.delete_stream(STREAM_NAME).await;
         ensure_stream(&js, STREAM_NAME).await.unwrap();
         js
     }
