@@ -258,6 +258,20 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     assert!(counter(&parwatch, "parwatch_flush_seconds_count").await > 0);
     assert!(counter(&parwatch, r#"parwatch_lake_files{table="events"}"#).await > 0);
     assert_eq!(counter(&parwatch, "parwatch_consumer_lag").await, 0);
+    // Each metric family is declared once, as the exposition format requires.
+    let text = reqwest::get(format!("{}/metrics", parwatch.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let distinct: std::collections::HashSet<&&str> = types.iter().collect();
+    assert_eq!(types.len(), distinct.len(), "{text}");
+    assert!(
+        types.iter().all(|t| !t.contains('{')),
+        "labels belong on samples: {text}"
+    );
 
     // The worker compacts the small files by itself; the answers do not change.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -23,119 +23,156 @@ impl Telemetry {
     /// Prometheus exposition text of these counters and, when given, the worker's.
     pub fn render(&self, ingest: Option<&IngestStatus>, lake: &Lake) -> String {
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        counter(
-            "parwatch_sql_queries_total",
-            "SQL queries answered.",
-            load(&self.queries_ok),
-        );
-        counter(
-            "parwatch_sql_query_errors_total",
-            "SQL queries refused or failed.",
-            load(&self.queries_failed),
-        );
-        counter(
-            "parwatch_sql_query_seconds_total",
-            "Time spent answering SQL queries, in whole seconds.",
-            load(&self.query_micros) / 1_000_000,
-        );
+        let mut counters = vec![
+            (
+                "parwatch_sql_queries_total",
+                "SQL queries answered.",
+                load(&self.queries_ok),
+            ),
+            (
+                "parwatch_sql_query_errors_total",
+                "SQL queries refused or failed.",
+                load(&self.queries_failed),
+            ),
+            (
+                "parwatch_sql_query_seconds_total",
+                "Time spent answering SQL queries, in whole seconds.",
+                load(&self.query_micros) / 1_000_000,
+            ),
+        ];
         if let Some(s) = ingest {
-            counter(
-                "parwatch_events_stored_total",
-                "Valid events stored.",
-                load(&s.events_stored),
-            );
-            counter(
-                "parwatch_events_rejected_total",
-                "Invalid messages stored as rejected.",
-                load(&s.rejected),
-            );
-            counter(
-                "parwatch_duplicates_skipped_total",
-                "Redelivered or re-published messages skipped.",
-                load(&s.duplicates),
-            );
-            counter(
-                "parwatch_flushes_total",
-                "Batches persisted to the lake.",
-                load(&s.flushes),
-            );
-            counter(
-                "parwatch_write_failures_total",
-                "Lake writes that failed and were retried.",
-                load(&s.write_failures),
-            );
-            counter(
-                "parwatch_compactions_total",
-                "Partitions compacted.",
-                load(&s.compactions),
-            );
-            counter(
-                "parwatch_files_compacted_total",
-                "Small files merged away by compaction.",
-                load(&s.files_compacted),
+            counters.extend([
+                (
+                    "parwatch_events_stored_total",
+                    "Valid events stored.",
+                    load(&s.events_stored),
+                ),
+                (
+                    "parwatch_events_rejected_total",
+                    "Invalid messages stored as rejected.",
+                    load(&s.rejected),
+                ),
+                (
+                    "parwatch_duplicates_skipped_total",
+                    "Redelivered or re-published messages skipped.",
+                    load(&s.duplicates),
+                ),
+                (
+                    "parwatch_flushes_total",
+                    "Batches persisted to the lake.",
+                    load(&s.flushes),
+                ),
+                (
+                    "parwatch_write_failures_total",
+                    "Lake writes that failed and were retried.",
+                    load(&s.write_failures),
+                ),
+                (
+                    "parwatch_compactions_total",
+                    "Partitions compacted.",
+                    load(&s.compactions),
+                ),
+                (
+                    "parwatch_files_compacted_total",
+                    "Small files merged away by compaction.",
+                    load(&s.files_compacted),
+                ),
+            ]);
+        }
+        for (name, help, value) in counters {
+            family(
+                &mut out,
+                name,
+                "counter",
+                help,
+                [(String::new(), value.to_string())],
             );
         }
-        let mut gauge = |name: &str, help: &str, value: String| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        for table in [EVENTS_TABLE, REJECTED_TABLE] {
-            let files = lake.files(table).unwrap_or_default();
-            let bytes: u64 = files
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            gauge(
-                &format!("parwatch_lake_files{{table=\"{table}\"}}"),
-                "Parquet files of a table in the lake.",
-                files.len().to_string(),
-            );
-            gauge(
-                &format!("parwatch_lake_bytes{{table=\"{table}\"}}"),
-                "Bytes of a table's Parquet files.",
-                bytes.to_string(),
-            );
-        }
+
+        let tables: Vec<_> = [EVENTS_TABLE, REJECTED_TABLE]
+            .into_iter()
+            .map(|table| {
+                let files = lake.files(table).unwrap_or_default();
+                let bytes: u64 = files
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(f).ok())
+                    .map(|m| m.len())
+                    .sum();
+                (format!("{{table=\"{table}\"}}"), files.len(), bytes)
+            })
+            .collect();
+        let files = tables.iter().map(|(l, n, _)| (l.clone(), n.to_string()));
+        family(
+            &mut out,
+            "parwatch_lake_files",
+            "gauge",
+            "Parquet files of a table in the lake.",
+            files,
+        );
+        let bytes = tables.iter().map(|(l, _, b)| (l.clone(), b.to_string()));
+        family(
+            &mut out,
+            "parwatch_lake_bytes",
+            "gauge",
+            "Bytes of a table's Parquet files.",
+            bytes,
+        );
+
         if let Some(s) = ingest {
-            gauge(
+            let lag = [(String::new(), load(&s.consumer_lag).to_string())];
+            family(
+                &mut out,
                 "parwatch_consumer_lag",
+                "gauge",
                 "Messages the broker still holds for the ingest consumer.",
-                load(&s.consumer_lag).to_string(),
+                lag,
             );
-            let _ = writeln!(
-                out,
-                "# HELP parwatch_rejected_by_fault_total Invalid messages stored, by fault.\n# TYPE parwatch_rejected_by_fault_total counter"
+            let faults = s
+                .rejections_by_fault()
+                .into_iter()
+                .map(|(fault, n)| (format!("{{fault=\"{fault}\"}}"), n.to_string()));
+            family(
+                &mut out,
+                "parwatch_rejected_by_fault_total",
+                "counter",
+                "Invalid messages stored, by fault.",
+                faults,
             );
-            for (fault, n) in s.rejections_by_fault() {
-                let _ = writeln!(
-                    out,
-                    "parwatch_rejected_by_fault_total{{fault=\"{fault}\"}} {n}"
-                );
-            }
             let (buckets, count, sum) = s.flush_latency.snapshot();
             let name = "parwatch_flush_seconds";
-            let _ = writeln!(
-                out,
-                "# HELP {name} Time from a batch's validation to its files being durable.\n# TYPE {name} histogram"
-            );
-            for (bound, n) in buckets {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+            let mut samples: Vec<(String, String)> = buckets
+                .into_iter()
+                .map(|(bound, n)| (format!("_bucket{{le=\"{bound}\"}}"), n.to_string()))
+                .collect();
+            samples.extend([
+                ("_bucket{le=\"+Inf\"}".to_owned(), count.to_string()),
+                ("_sum".to_owned(), sum.to_string()),
+                ("_count".to_owned(), count.to_string()),
+            ]);
+            family(
+                &mut out,
+                name,
+                "histogram",
+                "Time from a batch's validation to its files being durable.",
+                samples,
             );
         }
         out
+    }
+}
+
+/// One metric family: its HELP and TYPE lines once, then each sample as `name<suffix> value`
+/// (the suffix holds labels, or `_bucket{...}`, `_sum`, `_count` for histograms).
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (suffix, value) in samples {
+        let _ = writeln!(out, "{name}{suffix} {value}");
     }
 }
