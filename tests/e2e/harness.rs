@@ -63,11 +63,16 @@ pub(crate) struct Parwatch {
     child: Child,
     base: Option<String>,
     log: PathBuf,
+    pg_port: u16,
 }
 
 impl Parwatch {
     /// Spawns `parwatch <args>` with extra environment; logs go to `<log_dir>/<name>.log`.
+    ///
+    /// Servers get a free PostgreSQL port (tests run side by side) and a SQL rate budget no
+    /// polling test reaches, unless `env` says otherwise.
     pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], log_dir: &Path, name: &str) -> Self {
+        let pg_port = free_port();
         std::fs::create_dir_all(log_dir).unwrap();
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
@@ -77,6 +82,9 @@ impl Parwatch {
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);
+        command
+            .env("PARWATCH_PG", format!("127.0.0.1:{pg_port}"))
+            .env("PARWATCH_SQL_PER_MINUTE", "1000000");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -85,6 +93,7 @@ impl Parwatch {
             child,
             base: None,
             log,
+            pg_port,
         }
     }
 
@@ -111,14 +120,16 @@ impl Parwatch {
 
     /// `parwatch serve` over `data_dir` on a free port, ready.
     pub(crate) async fn serve(data_dir: &Path) -> Self {
+        Self::serve_with(data_dir, &[], &[]).await
+    }
+
+    /// `parwatch serve` with extra arguments and environment, ready.
+    pub(crate) async fn serve_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let data = data_dir.to_str().unwrap();
-        let mut p = Self::spawn(
-            &["serve", "--data-dir", data, "--http", &http],
-            &[],
-            data_dir,
-            "serve",
-        );
+        let mut args = vec!["serve", "--data-dir", data, "--http", &http];
+        args.extend_from_slice(extra);
+        let mut p = Self::spawn(&args, env, data_dir, "serve");
         p.base = Some(format!("http://{http}"));
         p.wait_ready().await;
         p
@@ -152,6 +163,11 @@ impl Parwatch {
         self.base
             .as_deref()
             .expect("no HTTP server in this process")
+    }
+
+    /// Port of the PostgreSQL endpoint.
+    pub(crate) fn pg_port(&self) -> u16 {
+        self.pg_port
     }
 
     pub(crate) fn log_text(&self) -> String {

@@ -7,14 +7,29 @@ use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
 /// An error answered to the client.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// The request itself is wrong (bad SQL, bad parameter).
     #[error("{0}")]
     BadRequest(String),
-    /// The request is understood but not allowed (a statement other than a query).
+    /// No valid API token was presented.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request is understood but not allowed (a statement other than a query, a role or
+    /// scope that does not cover it).
     #[error("{0}")]
     Forbidden(String),
+    /// The query went past a limit (time, memory, rows, size) and was refused or cancelled.
+    #[error("{0}")]
+    Limit(String),
+    /// The token's budget is spent for now.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was exceeded.
+        message: String,
+        /// Seconds until a retry can succeed, when known.
+        retry_after: Option<u64>,
+    },
     /// Something failed on our side.
     #[error("{0}")]
     Internal(String),
@@ -26,7 +41,10 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -38,6 +56,7 @@ impl From<parwatch_lake::Error> for ApiError {
         use parwatch_lake::Error as L;
         match e {
             L::NotAQuery(m) => ApiError::Forbidden(m),
+            L::Limit { message, .. } => ApiError::Limit(message),
             // Parse, plan and schema errors are the query's fault; resource and I/O ones ours.
             L::Query(ref df) => match df.find_root() {
                 Df::SQL(..)
@@ -53,6 +72,56 @@ impl From<parwatch_lake::Error> for ApiError {
     }
 }
 
+impl From<parwatch_auth::Error> for ApiError {
+    fn from(e: parwatch_auth::Error) -> Self {
+        use parwatch_auth::Error as A;
+        match e {
+            A::Missing | A::Invalid => ApiError::Unauthorized(e.to_string()),
+            A::Forbidden { .. } => ApiError::Forbidden(e.to_string()),
+            A::Io { .. } | A::Format { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<parwatch_auth::BudgetError> for ApiError {
+    fn from(e: parwatch_auth::BudgetError) -> Self {
+        let retry_after = match &e {
+            parwatch_auth::BudgetError::Rate { retry_after, .. } => {
+                Some(retry_after.as_secs().max(1))
+            }
+            parwatch_auth::BudgetError::Concurrent { .. } => None,
+        };
+        ApiError::TooManyRequests {
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl ApiError {
+    /// The JSON error reply, with `WWW-Authenticate` or `Retry-After` where they apply.
+    pub(crate) fn into_response(self) -> warp::reply::Response {
+        let mut response = error_reply(self.status(), &self.to_string());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    warp::http::header::WWW_AUTHENTICATE,
+                    warp::http::HeaderValue::from_static("Bearer realm=\"parwatch\""),
+                );
+            }
+            ApiError::TooManyRequests {
+                retry_after: Some(seconds),
+                ..
+            } => {
+                headers.insert(warp::http::header::RETRY_AFTER, seconds.into());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
 /// JSON `{"error": message}` with the status.
 pub(crate) fn error_reply(status: StatusCode, message: &str) -> warp::reply::Response {
     let body = warp::reply::json(&serde_json::json!({ "error": message }));
@@ -61,9 +130,10 @@ pub(crate) fn error_reply(status: StatusCode, message: &str) -> warp::reply::Res
 
 /// Turns every rejection into a JSON error reply.
 pub(crate) async fn handle_rejection(rejection: Rejection) -> Result<impl Reply, Infallible> {
-    let (status, message) = if let Some(e) = rejection.find::<ApiError>() {
-        (e.status(), e.to_string())
-    } else if rejection.is_not_found() {
+    if let Some(e) = rejection.find::<ApiError>() {
+        return Ok(e.clone().into_response());
+    }
+    let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_owned())
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
         (

@@ -1,16 +1,19 @@
 //! Request handlers.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use parwatch_auth::{Audit, Principal, Role};
 use serde::Deserialize;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 use crate::AppState;
-use crate::encode::{self, Format};
-use crate::error::{ApiError, error_reply};
+use crate::auth;
+use crate::encode::{self, Finish, Format};
+use crate::error::ApiError;
 
 pub(crate) fn healthz() -> impl Reply {
     warp::reply::json(&serde_json::json!({ "status": "ok" }))
@@ -53,37 +56,54 @@ pub(crate) struct SqlParams {
     format: Option<String>,
 }
 
+/// How the audit trail names this entry point.
+const VIA: &str = "http";
+
 pub(crate) async fn sql(
+    principal: Principal,
     params: SqlParams,
     body: bytes::Bytes,
     state: AppState,
 ) -> Result<Response, Rejection> {
+    principal
+        .require(Role::Analyst, "run SQL")
+        .map_err(|e| warp::reject::custom(ApiError::from(e)))?;
     // Any content type: scripts often post JSON without saying so.
     let body: SqlBody = serde_json::from_slice(&body).map_err(|e| {
         warp::reject::custom(ApiError::BadRequest(format!(
             "body must be JSON {{\"sql\": \"SELECT ...\"}}: {e}"
         )))
     })?;
-    let format = match Format::parse(params.format.as_deref()) {
-        Ok(f) => f,
-        Err(message) => return Ok(error_reply(StatusCode::BAD_REQUEST, &message)),
-    };
+    let format = Format::parse(params.format.as_deref())
+        .map_err(|message| warp::reject::custom(ApiError::BadRequest(message)))?;
     let started = Instant::now();
-    let result = state.engine.sql(&body.sql).await;
-    let elapsed = started.elapsed();
-    let telemetry = &state.telemetry;
-    telemetry
-        .query_micros
-        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    let output = match result {
-        Ok(output) => output,
-        Err(e) => {
-            telemetry.queries_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(sql = %body.sql, error = %e, "query refused");
-            return Err(warp::reject::custom(ApiError::from(e)));
+    let mut audit = Audit::start(&principal, VIA, body.sql.clone());
+    let running = async {
+        let permit = state.budgets.admit(&principal.token_id)?;
+        let session = state.engine.session(&auth::scope(&principal))?;
+        let plan = session.plan_sql(&body.sql).await?;
+        let rows = session.execute(plan).await?;
+        Ok::<_, ApiError>((permit, rows))
+    }
+    .await;
+    match running {
+        Ok((permit, rows)) => {
+            let finish = Finish {
+                audit,
+                _permit: permit,
+                telemetry: Arc::clone(&state.telemetry),
+                started,
+            };
+            Ok(encode::respond(rows, format, finish))
         }
-    };
-    telemetry.queries_ok.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(sql = %body.sql, rows = output.row_count(), elapsed_ms = elapsed.as_millis() as u64, "query answered");
-    encode::reply(&output, format, elapsed).map_err(warp::reject::custom)
+        Err(e) => {
+            let telemetry = &state.telemetry;
+            telemetry.queries_failed.fetch_add(1, Ordering::Relaxed);
+            telemetry
+                .query_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            audit.fail(&e.to_string());
+            Err(warp::reject::custom(e))
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
 //! in one place (`error.rs`).
 
+mod auth;
 mod encode;
 mod error;
 mod handlers;
@@ -17,8 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use parwatch_auth::{Budgets, Gate};
 use parwatch_ingest::IngestStatus;
-use parwatch_lake::{Lake, QueryEngine};
+use parwatch_lake::{Lake, Limits, QueryEngine};
 use parwatch_metrics::Projector;
 
 pub use error::ApiError;
@@ -38,6 +40,21 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Projections behind the metric catalogue.
     pub projector: Arc<Projector>,
+    /// Authenticates callers.
+    pub gate: Arc<Gate>,
+    /// Per-token SQL budgets (shared with the PostgreSQL endpoint).
+    pub budgets: Arc<Budgets>,
+}
+
+/// Access control and SQL limits of a server.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Authenticates callers.
+    pub gate: Arc<Gate>,
+    /// Per-token SQL budgets.
+    pub budgets: Arc<Budgets>,
+    /// What one query may take.
+    pub limits: Limits,
 }
 
 impl AppState {
@@ -45,8 +62,12 @@ impl AppState {
     ///
     /// The projections start from the lake's snapshot; [`serve`] folds in the files landed
     /// since before reporting ready.
-    pub fn new(lake: Lake, ingest: Option<Arc<IngestStatus>>) -> parwatch_metrics::Result<Self> {
-        let engine = QueryEngine::new(&lake)?;
+    pub fn new(
+        lake: Lake,
+        ingest: Option<Arc<IngestStatus>>,
+        access: Access,
+    ) -> parwatch_metrics::Result<Self> {
+        let engine = QueryEngine::with_limits(&lake, access.limits)?;
         let projector = Arc::new(Projector::load(lake.clone())?);
         parwatch_metrics::register_tables(&engine, Arc::clone(&projector))?;
         Ok(Self {
@@ -55,6 +76,8 @@ impl AppState {
             ingest,
             telemetry: Arc::default(),
             projector,
+            gate: access.gate,
+            budgets: access.budgets,
         })
     }
 

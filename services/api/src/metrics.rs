@@ -6,7 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::Rejection;
 
+use parwatch_auth::{Principal, Role};
+
 use crate::AppState;
+use crate::auth::agency_filter;
 use crate::error::ApiError;
 
 /// Query string of the metric endpoints; all text so every mistake gets our own message.
@@ -67,9 +70,12 @@ pub(crate) fn catalogue() -> impl warp::Reply {
 pub(crate) async fn series(
     name: String,
     params: MetricParams,
+    principal: Principal,
     state: AppState,
 ) -> Result<warp::reply::Json, Rejection> {
     let answer = async {
+        principal.require(Role::Viewer, "read metrics")?;
+        let agency = agency_filter(&principal, params.agency.as_deref())?;
         let def = metric(&name).ok_or_else(|| MetricError::UnknownMetric(name.clone()))?;
         let bucket_text = params.bucket.as_deref().unwrap_or("month");
         let bucket = Bucket::parse(bucket_text)
@@ -81,14 +87,11 @@ pub(crate) async fn series(
         };
         let (from, to) = range(&params)?;
         state.refresh().await?;
-        let series = state.projector.read().series(
-            def,
-            from,
-            to,
-            bucket,
-            params.agency.as_deref(),
-            by_agency,
-        )?;
+        let series =
+            state
+                .projector
+                .read()
+                .series(def, from, to, bucket, agency.as_deref(), by_agency)?;
         let series: Vec<Value> = series
             .iter()
             .map(|s| {
@@ -105,7 +108,7 @@ pub(crate) async fn series(
             "tz": parwatch_proto::LOCAL_TZ_NAME,
             "from": from.to_string(),
             "to": to.to_string(),
-            "agency": params.agency,
+            "agency": agency,
             "series": series,
         }))
     };
@@ -117,9 +120,13 @@ pub(crate) async fn series(
 
 pub(crate) async fn ranking(
     params: MetricParams,
+    principal: Principal,
     state: AppState,
 ) -> Result<warp::reply::Json, Rejection> {
     let answer = async {
+        principal.require(Role::Viewer, "read rankings")?;
+        // A scoped token sees its own row: its rank, not the others' values.
+        let own = agency_filter(&principal, None)?;
         let name = params.metric.as_deref().ok_or_else(|| {
             ApiError::BadRequest("metric: required (e.g. ?metric=on_time_rate)".to_owned())
         })?;
@@ -130,6 +137,7 @@ pub(crate) async fn ranking(
         let rows: Vec<Value> = ranking
             .rows
             .iter()
+            .filter(|r| own.as_deref().is_none_or(|own| r.agency_code == own))
             .map(|r| {
                 json!({
                     "agency_code": r.agency_code, "rank": r.rank, "value": r.value,

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use warp::{Filter, Reply};
 
 use crate::AppState;
+use crate::auth::principal;
 use crate::error::handle_rejection;
 use crate::handlers::{self, SqlParams};
 use crate::metrics::{self, MetricParams};
@@ -41,15 +42,18 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let series = warp::path!("api" / "v1" / "metrics" / String)
         .and(warp::get())
         .and(warp::query::<MetricParams>())
+        .and(principal(state.clone()))
         .and(with_state(state.clone()))
         .and_then(metrics::series);
     let ranking = warp::path!("api" / "v1" / "ranking")
         .and(warp::get())
         .and(warp::query::<MetricParams>())
+        .and(principal(state.clone()))
         .and(with_state(state.clone()))
         .and_then(metrics::ranking);
     let sql = warp::path!("api" / "v1" / "sql")
         .and(warp::post())
+        .and(principal(state.clone()))
         .and(warp::query::<SqlParams>())
         .and(warp::body::content_length_limit(MAX_SQL_BODY))
         .and(warp::body::bytes())

@@ -30,9 +30,30 @@ pub enum Error {
     /// The statement is valid SQL but not a read-only query.
     #[error("{0}")]
     NotAQuery(String),
+    /// The query went past one of its limits and was refused or cancelled.
+    #[error("{message}")]
+    Limit {
+        /// Which limit.
+        kind: LimitKind,
+        /// What happened, for the client.
+        message: String,
+    },
     /// DataFusion could not parse, plan or run the query.
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
+}
+
+/// The limits a query can run into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Wall time.
+    Time,
+    /// Memory reserved by operators.
+    Memory,
+    /// Rows in the result.
+    Rows,
+    /// Length of the SQL text.
+    Size,
 }
 
 impl Error {

@@ -8,20 +8,26 @@
 //! truth: [`Lake::load_index`] rebuilds the deduplication index from them after a restart.
 //! Each partition is a symlink to its current generation of files, so [`Lake::compact`] can
 //! merge small files and swap them in atomically (see `layout.rs`).
-//! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL.
+//! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL in a sandbox
+//! (scopes, limits; see `sandbox.rs`).
 
 mod compact;
 mod error;
+mod guards;
 mod index;
 mod layout;
 mod query;
+mod sandbox;
 mod schema;
 mod writer;
 
 pub use compact::{CompactionPolicy, CompactionStats};
-pub use error::{Error, Result};
+pub use error::{Error, LimitKind, Result};
 pub use index::DedupIndex;
 pub use layout::WriterLock;
-pub use query::{QueryEngine, QueryOutput};
+pub use query::{AGENCY_COLUMN, CATALOG, QueryEngine, QueryOutput, SCHEMA};
+pub use sandbox::{
+    Limits, MAX_LINKS, MAX_SQL_BYTES, QueryStream, Scope, Scoping, Session, check_sql_text,
+};
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 pub use writer::{Commit, Lake, RejectedMessage, Snapshot, StoredEvent, WriteProgress};

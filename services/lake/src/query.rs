@@ -1,26 +1,23 @@
 //! Read-only SQL over the lake with DataFusion.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::{Session as DfSession, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
+use crate::sandbox::{Limits, Scope, ScopedTable, Scoping, Session};
 use crate::schema::{
     EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
     rejected_schema,
@@ -43,27 +40,70 @@ impl QueryOutput {
     }
 }
 
-/// A DataFusion session with the lake's tables registered. Cheap to clone.
+/// The lake's SQL engine: the registered tables, the limits and the threads queries run on.
+/// Cheap to clone. Each query runs in a [`Session`] made for its caller's [`Scope`].
 #[derive(Clone)]
 pub struct QueryEngine {
-    ctx: SessionContext,
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    tables: RwLock<Vec<Registered>>,
+    limits: Limits,
+    /// Queries run here, not on the server's threads; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        // Dropping a runtime may block; an engine may be dropped inside async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+struct Registered {
+    name: String,
+    provider: Arc<dyn TableProvider>,
+    scoping: Scoping,
 }
 
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryEngine").finish_non_exhaustive()
+        f.debug_struct("QueryEngine")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
     }
 }
 
+/// Threads that run queries.
+const QUERY_THREADS: usize = 2;
+/// Their stack: deep (but parser-bounded) expressions recurse in the planner.
+const QUERY_THREAD_STACK: usize = 32 << 20;
+
 impl QueryEngine {
-    /// Registers `events` and `rejected_events` over the lake's directories.
+    /// An engine over the lake's `events` and `rejected_events`, with default [`Limits`].
     pub fn new(lake: &Lake) -> Result<Self> {
-        // No file-list cache: files landed after start must be visible to the next query.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-            .build_arc()?;
-        let config = SessionConfig::new().with_information_schema(true);
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        Self::with_limits(lake, Limits::default())
+    }
+
+    /// An engine whose every query runs under `limits`.
+    pub fn with_limits(lake: &Lake, limits: Limits) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(QUERY_THREADS)
+            .thread_name("parwatch-sql")
+            .thread_stack_size(QUERY_THREAD_STACK)
+            .enable_all()
+            .build()
+            .map_err(Error::io("query runtime"))?;
+        let engine = Self {
+            inner: Arc::new(EngineInner {
+                tables: RwLock::default(),
+                limits,
+                runtime: Some(runtime),
+            }),
+        };
         let tables = [
             (EVENTS_TABLE, EVENTS_PARTITION, events_schema()),
             (REJECTED_TABLE, REJECTED_PARTITION, rejected_schema()),
@@ -78,37 +118,75 @@ impl QueryEngine {
                 options,
                 schema,
             };
-            ctx.register_table(name, Arc::new(table))?;
+            engine.register(name, Arc::new(table), Scoping::Column(AGENCY_COLUMN))?;
         }
-        Ok(Self { ctx })
+        Ok(engine)
     }
 
-    /// Registers (or replaces) a further table, e.g. a projection.
-    pub fn register(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
-        self.ctx.register_table(name, table)?;
+    /// The limits every query runs under.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Registers (or replaces) a further table, e.g. a projection, and how scopes restrict it.
+    pub fn register(
+        &self,
+        name: &str,
+        table: Arc<dyn TableProvider>,
+        scoping: Scoping,
+    ) -> Result<()> {
+        let mut tables = self.inner.tables.write().unwrap_or_else(|e| e.into_inner());
+        tables.retain(|t| t.name != name);
+        tables.push(Registered {
+            name: name.to_owned(),
+            provider: table,
+            scoping,
+        });
         Ok(())
     }
 
-    /// Runs one read-only statement (SELECT/WITH, EXPLAIN, SHOW, DESCRIBE) and collects it.
+    /// A session that sees what `scope` allows, named `catalog` for clients that ask.
+    pub fn session(&self, scope: &Scope) -> Result<Session> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA);
+        let ctx = SessionContext::new_with_config(config);
+        let tables = self.inner.tables.read().unwrap_or_else(|e| e.into_inner());
+        for table in tables.iter() {
+            let provider = match (scope, table.scoping) {
+                (Scope::All, _) => Arc::clone(&table.provider),
+                (Scope::Agency(_), Scoping::Hidden) => continue,
+                (Scope::Agency(agency), Scoping::Column(column)) => Arc::new(ScopedTable::new(
+                    &table.name,
+                    Arc::clone(&table.provider),
+                    column,
+                    agency,
+                )?),
+            };
+            ctx.register_table(table.name.as_str(), provider)?;
+        }
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("runtime lives as long as the engine")
+            .handle()
+            .clone();
+        Ok(Session::new(ctx, self.inner.limits, runtime))
+    }
+
+    /// Runs one read-only statement over every agency's rows and collects it.
     pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
-        let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let statement = state.sql_to_statement(sql, &dialect)?;
-        ensure_read_only(&statement)?;
-        let plan = state.statement_to_plan(statement).await?;
-        // Second line of defence: the plan itself may not write or change the session.
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| Error::NotAQuery(e.strip_backtrace()))?;
-        let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema = Arc::clone(frame.schema().inner());
-        let batches = frame.collect().await?;
-        Ok(QueryOutput { schema, batches })
+        self.session(&Scope::All)?.sql(sql).await
     }
 }
+
+/// The catalogue and schema name clients see (`current_database()`).
+pub const CATALOG: &str = "parwatch";
+/// The schema the tables are in.
+pub const SCHEMA: &str = "public";
+/// The column agency scopes filter on, in every table that has one.
+pub const AGENCY_COLUMN: &str = "agency_code";
 
 /// A stored table: at each scan, the partitions' current generations, read as one listing
 /// table, so a query sees each partition either before or after a compaction, never half.
@@ -157,7 +235,7 @@ impl TableProvider for LakeTable {
 
     async fn scan(
         &self,
-        state: &dyn Session,
+        state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -174,30 +252,4 @@ impl TableProvider for LakeTable {
             .scan(state, projection, filters, limit)
             .await
     }
-}
-
-fn ensure_read_only(statement: &DfStatement) -> Result<()> {
-    let allowed = match statement {
-        DfStatement::Statement(s) => matches!(
-            s.as_ref(),
-            Statement::Query(_)
-                | Statement::Explain { .. }
-                | Statement::ExplainTable { .. }
-                | Statement::ShowTables { .. }
-                | Statement::ShowColumns { .. }
-                | Statement::ShowVariable { .. }
-        ),
-        DfStatement::Explain(_) => true,
-        DfStatement::CreateExternalTable(_) | DfStatement::CopyTo(_) | DfStatement::Reset(_) => {
-            false
-        }
-    };
-    if allowed {
-        return Ok(());
-    }
-    let text = statement.to_string();
-    let keyword = text.split_whitespace().next().unwrap_or("").to_uppercase();
-    Err(Error::NotAQuery(format!(
-        "only read-only queries are allowed (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE); refused: {keyword} statement"
-    )))
 }

@@ -61,6 +61,8 @@ pub fn rejected_schema() -> SchemaRef {
             Field::new("raw_bytes", DataType::Binary, false),
             Field::new("reason", DataType::Utf8, false),
             Field::new("fault", DataType::Utf8, false),
+            // The body's `agency_code` when it has a string one: lets agency scopes see their own.
+            Field::new("agency_code", DataType::Utf8, true),
             Field::new("received_at", timestamp(), false),
             Field::new("stream_seq", DataType::UInt64, false),
         ]))

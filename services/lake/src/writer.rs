@@ -468,6 +468,7 @@ fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
     let mut raw_bytes = BinaryBuilder::new();
     let mut reason = StringBuilder::new();
     let mut fault = StringBuilder::new();
+    let mut agency = StringBuilder::new();
     let mut received = ts_builder(n);
     let mut seq = UInt64Builder::with_capacity(n);
     for r in rows {
@@ -476,6 +477,7 @@ fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
         raw_bytes.append_value(&r.raw);
         reason.append_value(&r.reason);
         fault.append_value(r.fault);
+        agency.append_option(claimed_agency(&r.raw));
         received.append_value(micros(r.received_at));
         seq.append_value(r.stream_seq);
     }
@@ -485,10 +487,20 @@ fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
         Arc::new(raw_bytes.finish()),
         Arc::new(reason.finish()),
         Arc::new(fault.finish()),
+        Arc::new(agency.finish()),
         Arc::new(received.finish()),
         Arc::new(seq.finish()),
     ];
     batch(rejected_schema(), columns)
+}
+
+/// The agency a rejected body names, if it is a JSON object with a string `agency_code`.
+fn claimed_agency(raw: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Claim {
+        agency_code: Option<String>,
+    }
+    serde_json::from_slice::<Claim>(raw).ok()?.agency_code
 }
 
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {

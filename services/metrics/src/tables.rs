@@ -14,12 +14,13 @@ use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use parwatch_lake::QueryEngine;
+use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
 use crate::facts::{CHANNELS, ONLINE_MODES};
 use crate::projector::{Projection, Projector};
 
-/// Registers `dossiers` and `daily_agency_stats` over the projector's projections.
+/// Registers `dossiers` and `daily_agency_stats` over the projector's projections; agency
+/// scopes filter both on `agency_code`.
 pub fn register_tables(
     engine: &QueryEngine,
     projector: Arc<Projector>,
@@ -29,7 +30,7 @@ pub fn register_tables(
             projector: Arc::clone(&projector),
             kind,
         };
-        engine.register(kind.name(), Arc::new(table))?;
+        engine.register(kind.name(), Arc::new(table), Scoping::Column(AGENCY_COLUMN))?;
     }
     Ok(())
 }

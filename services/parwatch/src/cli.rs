@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Publishes realistic events of a simulated province to NATS.
     Simulate(SimulateArgs),
+    /// Creates, lists and revokes API tokens.
+    Token(TokenArgs),
     /// Recomputes every projection (dossiers, daily rollups) from the raw events.
     Rebuild(LakeArgs),
 }
@@ -59,12 +61,88 @@ pub(crate) struct LakeArgs {
     pub(crate) data_dir: PathBuf,
 }
 
-/// Where the HTTP server listens.
+/// Where the servers listen, and what one SQL query (HTTP or PostgreSQL) may take.
+///
+/// With no API token in the data dir the servers run open, for local use, and refuse to
+/// start on a non-loopback address.
 #[derive(Debug, Args)]
-pub(crate) struct HttpArgs {
+pub(crate) struct ServerArgs {
     /// Address of the HTTP server.
     #[arg(long, env = "PARWATCH_HTTP", default_value = "127.0.0.1:8080")]
     pub(crate) http: SocketAddr,
+    /// Address of the PostgreSQL wire protocol endpoint (psql, DBeaver, Grafana, Metabase).
+    #[arg(long, env = "PARWATCH_PG", default_value = "127.0.0.1:5433")]
+    pub(crate) pg: SocketAddr,
+    /// Do not serve the PostgreSQL protocol.
+    #[arg(long, env = "PARWATCH_NO_PG")]
+    pub(crate) no_pg: bool,
+    /// Per-query time limit, in seconds.
+    #[arg(long, env = "PARWATCH_SQL_TIMEOUT", default_value = "30", value_parser = seconds)]
+    pub(crate) sql_timeout: Duration,
+    /// Per-query memory limit, in MiB (hash tables, sorts; no spilling to disk).
+    #[arg(long, env = "PARWATCH_SQL_MEMORY_MB", default_value_t = 512, value_parser = at_least_one)]
+    pub(crate) sql_memory_mb: usize,
+    /// Most rows one result may have.
+    #[arg(long, env = "PARWATCH_SQL_MAX_ROWS", default_value_t = 1_000_000, value_parser = at_least_one)]
+    pub(crate) sql_max_rows: usize,
+    /// Queries one token may run at the same time.
+    #[arg(long, env = "PARWATCH_SQL_CONCURRENT", default_value_t = 4, value_parser = at_least_one)]
+    pub(crate) sql_concurrent: usize,
+    /// Queries one token may start per minute.
+    #[arg(long, env = "PARWATCH_SQL_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(120).expect("non-zero"))]
+    pub(crate) sql_per_minute: std::num::NonZeroU32,
+}
+
+impl ServerArgs {
+    /// The per-query limits.
+    pub(crate) fn limits(&self) -> parwatch_lake::Limits {
+        parwatch_lake::Limits {
+            timeout: self.sql_timeout,
+            memory_bytes: self.sql_memory_mb << 20,
+            max_rows: self.sql_max_rows,
+        }
+    }
+
+    /// The per-token budget.
+    pub(crate) fn budget(&self) -> parwatch_auth::QueryBudget {
+        parwatch_auth::QueryBudget {
+            concurrent: self.sql_concurrent,
+            per_minute: self.sql_per_minute,
+        }
+    }
+}
+
+/// `parwatch token`: API tokens for the HTTP API and the PostgreSQL endpoint.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    #[command(subcommand)]
+    pub(crate) action: TokenAction,
+}
+
+/// What to do with tokens.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenAction {
+    /// Mints a token and prints it once (only its SHA-256 digest is stored).
+    Create {
+        /// viewer (dashboards, metrics), analyst (+ SQL, PostgreSQL), admin (+ embed tokens).
+        #[arg(long)]
+        role: parwatch_auth::Role,
+        /// Restrict the token to one agency's rows (its code, e.g. SO-TP).
+        #[arg(long)]
+        agency: Option<String>,
+        /// Who or what the token is for.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Lists tokens (ids, roles, scopes; never the tokens).
+    List,
+    /// Revokes a token by id; servers stop accepting it at once.
+    Revoke {
+        /// The token's id (the part after `pwt_`).
+        id: String,
+    },
 }
 
 /// Tuning of the ingest worker.
@@ -148,7 +226,7 @@ pub(crate) struct UpArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
     #[command(flatten)]
-    pub(crate) http: HttpArgs,
+    pub(crate) server: ServerArgs,
     #[command(flatten)]
     pub(crate) worker: IngestTuning,
     /// Also fill the lake with a simulated province: about two years of history, then live
@@ -220,7 +298,16 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
     #[command(flatten)]
-    pub(crate) http: HttpArgs,
+    pub(crate) server: ServerArgs,
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "expected a positive number of seconds, got {text:?}"
+        )),
+    }
 }
 
 fn at_least(min: usize, text: &str) -> Result<usize, String> {

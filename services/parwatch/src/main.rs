@@ -1,22 +1,29 @@
 //! `parwatch`: the one binary of ParWatch. Thin: parses the command line (the only place config
 //! is read), sets up logging and shutdown signals, and composes the library crates —
-//! `parwatch-ingest` (JetStream → lake), `parwatch-api` (HTTP) — into the commands of api-v1.
+//! `parwatch-ingest` (JetStream → lake), `parwatch-api` (HTTP), `parwatch-pg` (PostgreSQL wire),
+//! `parwatch-auth` (tokens) — into the commands of api-v1.
 
 mod cli;
 mod simulate;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use parwatch_api::AppState;
+use parwatch_api::{Access, AppState};
+use parwatch_auth::{Budgets, Gate, TokenStore};
 use parwatch_ingest::{IngestStatus, LocalNats};
 use parwatch_lake::Lake;
+use parwatch_pg::PgServer;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{Cli, Command, LakeArgs, LogFormat, ServeArgs, UpArgs, WorkerArgs};
+use crate::cli::{
+    Cli, Command, LakeArgs, LogFormat, ServeArgs, ServerArgs, TokenAction, TokenArgs, UpArgs,
+    WorkerArgs,
+};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -32,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve(args).await,
             Command::Simulate(args) => simulate::simulate(args).await,
             Command::Rebuild(args) => rebuild(args).await,
+            Command::Token(args) => token(args),
         }
     })
 }
@@ -82,12 +90,51 @@ impl Shutdown {
     }
 }
 
-async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("binding the HTTP server to {addr}"))?;
-    info!(addr = %listener.local_addr()?, "http listening");
+        .with_context(|| format!("binding the {what} server to {addr}"))?;
+    info!(addr = %listener.local_addr()?, "{what} listening");
     Ok(listener)
+}
+
+/// The HTTP server (and the PostgreSQL endpoint unless disabled) over `lake`, running until
+/// `shutdown`; returns the HTTP address and a task ending when both have stopped.
+async fn start_servers(
+    args: &ServerArgs,
+    data_dir: &std::path::Path,
+    lake: Lake,
+    ingest: Option<Arc<IngestStatus>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let mut addrs = vec![args.http];
+    if !args.no_pg {
+        addrs.push(args.pg);
+    }
+    let gate = Gate::new(TokenStore::in_data_dir(data_dir), &addrs).map_err(anyhow::Error::msg)?;
+    let access = Access {
+        gate: Arc::new(gate),
+        budgets: Arc::new(Budgets::new(args.budget())),
+        limits: args.limits(),
+    };
+    let state = AppState::new(lake, ingest, access.clone())?;
+    let http = bind("http", args.http).await?;
+    let addr = http.local_addr()?;
+    let pg = if args.no_pg {
+        None
+    } else {
+        let listener = bind("pg", args.pg).await?;
+        let server = PgServer::new(state.engine.clone(), access.gate, access.budgets);
+        Some(tokio::spawn(server.serve(listener, shutdown.wait())))
+    };
+    let http = tokio::spawn(parwatch_api::serve(http, state, shutdown.wait()));
+    let both = tokio::spawn(async move {
+        let _ = http.await;
+        if let Some(pg) = pg {
+            let _ = pg.await;
+        }
+    });
+    Ok((addr, both))
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -107,10 +154,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .context("no NATS URL")?;
     let lake = Lake::open(data_dir)?;
     let status = Arc::new(IngestStatus::default());
-    let listener = bind(args.http.http).await?;
-    let addr = listener.local_addr()?;
-    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?;
-    let server = tokio::spawn(parwatch_api::serve(listener, state, shutdown.wait()));
+    let (addr, server) = start_servers(
+        &args.server,
+        data_dir,
+        lake.clone(),
+        Some(Arc::clone(&status)),
+        &shutdown,
+    )
+    .await?;
     println!(
         "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
         data_dir.display()
@@ -154,9 +205,43 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let lake = Lake::open(&args.lake.data_dir)?;
-    let listener = bind(args.http.http).await?;
-    parwatch_api::serve(listener, AppState::new(lake, None)?, shutdown.wait()).await;
+    let data_dir = &args.lake.data_dir;
+    let lake = Lake::open(data_dir)?;
+    let (_, servers) = start_servers(&args.server, data_dir, lake, None, &shutdown).await?;
+    servers.await.context("servers")
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let store = TokenStore::in_data_dir(&args.lake.data_dir);
+    match args.action {
+        TokenAction::Create { role, agency, note } => {
+            let (record, token) = store.create(role, agency, note)?;
+            let scope = record.agency.as_deref().unwrap_or("all agencies");
+            eprintln!(
+                "token {} ({}, {scope}) stored in {}; it is shown once, keep it secret:",
+                record.id,
+                record.role,
+                store.path().display()
+            );
+            println!("{token}");
+        }
+        TokenAction::List => {
+            for t in store.list()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.role,
+                    t.agency.as_deref().unwrap_or("*"),
+                    t.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    t.note.as_deref().unwrap_or("")
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            anyhow::ensure!(store.revoke(&id)?, "no token with id {id}");
+            eprintln!("token {id} revoked");
+        }
+    }
     Ok(())
 }
 
