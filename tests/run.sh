@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # ParWatch's test command (README Quick start, CI): installs what the tests need when it is
-# missing — Debian's nats-server, and DuckDB in a Python virtualenv for the cross-engine
-# check — then runs every test of the workspace. Extra arguments go to `cargo test`.
+# missing — Debian's nats-server and psql, and DuckDB and psycopg (a libpq client for the
+# PostgreSQL extended protocol) in a Python virtualenv — then runs every test of the
+# workspace. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_packages=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
+command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
@@ -17,10 +19,10 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 venv=target/test-python
-if ! "$venv/bin/python" -c 'import duckdb' >/dev/null 2>&1; then
-  echo "installing DuckDB into $venv"
+if ! "$venv/bin/python" -c 'import duckdb, psycopg' >/dev/null 2>&1; then
+  echo "installing DuckDB and psycopg into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb
+  "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb 'psycopg[binary]'
 fi
 export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
 

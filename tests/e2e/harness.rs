@@ -58,6 +58,34 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// `parwatch token create` in `data_dir`: the printed token.
+pub(crate) fn create_token(data_dir: &Path, role: &str, agency: Option<&str>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
+    command.args([
+        "token",
+        "create",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--role",
+        role,
+    ]);
+    if let Some(agency) = agency {
+        command.args(["--agency", agency]);
+    }
+    let out = command.output().expect("parwatch token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The public id of a token (`pwt_<id>_<secret>`), as audit lines name it.
+pub(crate) fn token_id(token: &str) -> &str {
+    token.split('_').nth(1).expect("pwt_<id>_<secret>")
+}
+
 /// The `parwatch` binary running as a child process; terminated (SIGTERM) on drop.
 pub(crate) struct Parwatch {
     child: Child,
@@ -176,17 +204,37 @@ impl Parwatch {
 
     /// POSTs SQL; returns status and body.
     pub(crate) async fn sql_raw(&self, sql: &str, format: Option<&str>) -> (u16, Bytes) {
+        let response = self.post_sql(None, sql, format).await;
+        (response.status().as_u16(), response.bytes().await.unwrap())
+    }
+
+    /// POSTs SQL with an optional bearer token; the response, body unread.
+    pub(crate) async fn post_sql(
+        &self,
+        token: Option<&str>,
+        sql: &str,
+        format: Option<&str>,
+    ) -> reqwest::Response {
         let mut url = format!("{}/api/v1/sql", self.base());
         if let Some(f) = format {
             url = format!("{url}?format={f}");
         }
-        let response = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .post(url)
-            .json(&serde_json::json!({ "sql": sql }))
-            .send()
-            .await
-            .expect("sql request");
-        (response.status().as_u16(), response.bytes().await.unwrap())
+            .json(&serde_json::json!({ "sql": sql }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("sql request")
+    }
+
+    /// GETs `path` with an optional bearer token.
+    pub(crate) async fn get(&self, token: Option<&str>, path: &str) -> reqwest::Response {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.base()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("GET request")
     }
 
     /// Runs SQL that must succeed; returns the JSON answer.

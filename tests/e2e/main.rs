@@ -1,8 +1,11 @@
 //! End-to-end tests: the real `parwatch` binary against a real `nats-server` spawned per test
 //! on a free port, writing real Parquet and answering SQL through DataFusion over HTTP.
 
+mod access;
 mod faults;
 mod harness;
+mod hostile;
 mod ingest;
 mod metrics;
+mod pg;
 mod sql;

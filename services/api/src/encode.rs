@@ -71,7 +71,8 @@ impl Format {
 /// What a finished (or failed) response reports to: the audit line, counters, the budget slot.
 pub(crate) struct Finish {
     pub(crate) audit: Audit,
-    pub(crate) _permit: BudgetPermit,
+    /// Released as soon as the last row is encoded, before the client reads it.
+    pub(crate) permit: Option<BudgetPermit>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) started: Instant,
 }
@@ -120,6 +121,7 @@ async fn pump(
                 Ok(batch) => batch,
                 Err(e) => {
                     let message = e.to_string();
+                    finish.permit = None;
                     return match encoder.abort(&message, rows.rows(), &finish) {
                         // Said in the body: the response itself ends well-formed.
                         Some(tail) => {
@@ -139,6 +141,7 @@ async fn pump(
         let tail = encoder
             .finish(rows.rows(), &finish)
             .map_err(Failure::abort)?;
+        finish.permit = None;
         sender.send(Ok(tail)).await.map_err(|_| gone())
     }
     .await;

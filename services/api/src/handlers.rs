@@ -90,7 +90,7 @@ pub(crate) async fn sql(
         Ok((permit, rows)) => {
             let finish = Finish {
                 audit,
-                _permit: permit,
+                permit: Some(permit),
                 telemetry: Arc::clone(&state.telemetry),
                 started,
             };

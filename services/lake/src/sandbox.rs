@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session as DfSession, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{TableType, ViewTable, provider_as_source};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SendableRecordBatchStream;
@@ -30,6 +31,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, col, lit,
 };
+use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -178,8 +180,8 @@ impl Session {
         let (sender, receiver) = mpsc::channel(2);
         let task = self.runtime.spawn(async move {
             let started: DfResult<SendableRecordBatchStream> = async {
-                let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
-                execute_stream(physical, state.task_ctx())
+                let physical = state.create_physical_plan(&plan).await?;
+                execute_stream(yield_everywhere(physical)?, state.task_ctx())
             }
             .await;
             let mut batches = match started {
@@ -227,6 +229,20 @@ impl Session {
         }
         Ok(crate::QueryOutput { schema, batches })
     }
+}
+
+/// Makes every operator's output give way to the scheduler now and then (tokio's task budget).
+///
+/// DataFusion yields at its data sources; an operator that makes many batches from each input
+/// batch (a cross join) would otherwise run on between two yields, and a cancelled query would
+/// keep its thread busy until then. With a yield point above every operator, cancelling takes
+/// effect within one batch.
+fn yield_everywhere(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let wrapped: Arc<dyn ExecutionPlan> = Arc::new(CooperativeExec::new(node));
+        Ok(Transformed::yes(wrapped))
+    })
+    .map(|t| t.data)
 }
 
 /// A memory-capped runtime for one query: no disk spilling, no file-list cache.
@@ -443,6 +459,12 @@ fn limit_error(e: DataFusionError, limits: &Limits) -> Error {
                 "query cancelled: it needs more than the memory limit of {mib} MiB ({detail})"
             ),
         };
+    }
+    // DataFusion reports a pattern too big to compile as its own fault; it is the query's.
+    if let DataFusionError::Internal(detail) = e.find_root()
+        && let Some(at) = detail.find("Regular expression did not compile")
+    {
+        return Error::Query(DataFusionError::Execution(detail[at..].to_owned()));
     }
     Error::Query(e)
 }

@@ -57,7 +57,12 @@ pub(crate) struct NatsArgs {
 #[derive(Debug, Args)]
 pub(crate) struct LakeArgs {
     /// Data directory: the Parquet lake (lake/) and the private nats-server's store (nats/).
-    #[arg(long, env = "PARWATCH_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        env = "PARWATCH_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub(crate) data_dir: PathBuf,
 }
 

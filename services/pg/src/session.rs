@@ -442,6 +442,7 @@ fn lake_error(e: LakeError) -> PgWireError {
             DataFusionError::SQL(..) => "42601",
             DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => "42000",
             DataFusionError::NotImplemented(_) => "0A000",
+            DataFusionError::Execution(_) => "22000",
             _ => "XX000",
         },
         _ => "XX000",
