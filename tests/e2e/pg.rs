@@ -181,6 +181,21 @@ async fn psql_and_libpq_query_over_the_postgres_protocol() {
         "BEGIN\nSET\n7\nCOMMIT"
     );
 
+    // Settings BI tools read at connect time.
+    assert_eq!(
+        psql_value(port, &analyst, "SHOW TRANSACTION ISOLATION LEVEL"),
+        "read committed"
+    );
+    assert_eq!(psql_value(port, &analyst, "SHOW search_path"), "public");
+    assert_eq!(
+        psql_value(
+            port,
+            &analyst,
+            "SELECT current_database(), n.nspname, c.relname FROM pg_catalog.pg_class c              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace              WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY c.relname"
+        ),
+        "parwatch|public|events\nparwatch|public|rejected_events"
+    );
+
     // A scoped token sees its agency only, here too.
     assert_eq!(
         psql_value(
