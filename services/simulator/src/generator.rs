@@ -36,6 +36,9 @@ pub(crate) fn subject_of(event_type: EventType) -> &'static str {
         EventType::DossierLate => "par.events.v1.dossier.late",
         EventType::DossierApology => "par.events.v1.dossier.apology",
         EventType::DossierResolved => "par.events.v1.dossier.resolved",
+        EventType::ParScore => "par.events.v1.par.score",
+        EventType::PlanActivity => "par.events.v1.plan.activity",
+        EventType::DirectiveTask => "par.events.v1.directive.task",
     }
 }
 
