@@ -174,6 +174,8 @@ pub struct Counts {
 /// One agency's index of one year.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgencyIndex {
+    /// The year scored.
+    pub year: i32,
     /// The agency.
     pub agency_code: String,
     /// Its kind; ranks are among agencies of this kind.
@@ -363,6 +365,7 @@ pub fn year_index(
                 (None, None) => std::cmp::Ordering::Equal,
             });
             Some(AgencyIndex {
+                year,
                 agency_code: input.agency_code.clone(),
                 kind: input.kind,
                 max: rubric.total,
