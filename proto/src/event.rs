@@ -268,7 +268,8 @@ pub enum EventData {
     },
     /// `directive.task`
     DirectiveTask {
-        /// The task's id within the agency (e.g. the assigning document's number).
+        /// The task's id within the agency, unique across years (e.g. the assigning document's
+        /// number and year).
         task_id: String,
         /// Its state.
         status: TaskStatus,

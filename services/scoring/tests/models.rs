@@ -106,9 +106,12 @@ fn maxima_must_add_up() {
     );
 }
 
+/// An edit of a rubric file's text.
+type Edit<'a> = &'a dyn Fn(&str) -> String;
+
 #[test]
 fn mistakes_are_named() {
-    let cases: [(&dyn Fn(&str) -> String, &str); 5] = [
+    let cases: [(Edit<'_>, &str); 5] = [
         (
             &|t| t.replacen("max = 1\n", "maximum = 1\n", 1),
             "unknown field `maximum`",
