@@ -5,4 +5,5 @@ mod faults;
 mod harness;
 mod ingest;
 mod metrics;
+mod par;
 mod sql;

@@ -9,6 +9,7 @@ mod encode;
 mod error;
 mod handlers;
 mod metrics;
+mod par;
 mod routes;
 mod telemetry;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Projections behind the metric catalogue.
     pub projector: Arc<Projector>,
+    /// Scoring models of the PAR Index.
+    pub par_models: Arc<parwatch_scoring::Models>,
 }
 
 impl AppState {
@@ -55,7 +58,16 @@ impl AppState {
             ingest,
             telemetry: Arc::default(),
             projector,
+            par_models: Arc::new(parwatch_scoring::Models::builtin()),
         })
+    }
+
+    /// The same state scoring the PAR Index with `models` instead of the built-in ones.
+    pub fn with_par_models(self, models: parwatch_scoring::Models) -> Self {
+        Self {
+            par_models: Arc::new(models),
+            ..self
+        }
     }
 
     /// Stores the projections' snapshot so the next start does not refold every event.

@@ -16,7 +16,7 @@ use parwatch_lake::Lake;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{Cli, Command, LakeArgs, LogFormat, ServeArgs, UpArgs, WorkerArgs};
+use crate::cli::{Cli, Command, LakeArgs, LogFormat, ParArgs, ServeArgs, UpArgs, WorkerArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -90,7 +90,18 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListe
     Ok(listener)
 }
 
+/// The PAR Index's scoring models: from the directory given, else built in; checked now so a
+/// broken file stops the start with its reason.
+fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
+    let dir = args.par_models.as_deref();
+    parwatch_metrics::load_models(dir).with_context(|| match dir {
+        Some(dir) => format!("loading PAR Index scoring models from {}", dir.display()),
+        None => "loading the built-in PAR Index scoring models".to_owned(),
+    })
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let local = match &args.nats.nats_url {
@@ -109,7 +120,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let status = Arc::new(IngestStatus::default());
     let listener = bind(args.http.http).await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?;
+    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?.with_par_models(models);
     let server = tokio::spawn(parwatch_api::serve(listener, state, shutdown.wait()));
     println!(
         "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
@@ -153,10 +164,12 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let lake = Lake::open(&args.lake.data_dir)?;
     let listener = bind(args.http.http).await?;
-    parwatch_api::serve(listener, AppState::new(lake, None)?, shutdown.wait()).await;
+    let state = AppState::new(lake, None)?.with_par_models(models);
+    parwatch_api::serve(listener, state, shutdown.wait()).await;
     Ok(())
 }
 
