@@ -52,9 +52,9 @@ fn appraised(
         .collect()
 }
 
-/// A's 2022: appraised at 90% but the tasks criterion, derived from 4 tasks (3 on time): 88.2
-/// + 1.5 = 89.7. B's: 80% of everything, its self-assessed review superseded. A district at 95.
-/// A's 2023: a done plan activity and a self-assessment.
+/// A's 2022: appraised at 90% but the tasks criterion, derived from 4 tasks (3 on time), so
+/// 88.2 and 1.5 make 89.7. B's: 80% of everything, its self-assessed review superseded. A
+/// district at 95. A's 2023: a done plan activity and a self-assessment.
 fn events() -> Vec<Outgoing> {
     let mut n = 0;
     let mut out = appraised(&mut n, A, AgencyKind::Department, 0.9, &["superior_tasks"]);
