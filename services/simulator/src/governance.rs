@@ -2,7 +2,7 @@
 //! (departments, districts until 2025, communes from 2025), its PAR plan (kế hoạch CCHC) and the
 //! activities in it, the tasks the province assigns it, and the scores of its PAR Index —
 //! self-assessments during the year, an inspection for some agencies in summer, the
-//! sociological survey in November, the appraisal in December superseding the
+//! sociological survey and then the appraisal in December, the appraisal superseding the
 //! self-assessments. Criteria the models derive from live metrics are not scored: ParWatch
 //! computes them from the tasks, plans and dossiers.
 //!
@@ -300,7 +300,8 @@ impl AgencyYear<'_> {
 
     /// Scores of every criterion not derived from live metrics: self-assessed from July to
     /// November (a little generous), inspected in summer for about a third of the agencies
-    /// (two components), surveyed in November, appraised in December.
+    /// (two components), surveyed in early December, appraised in mid-December. Now and then a
+    /// small criterion gets nothing (no report sent in, say).
     fn scores(&mut self, rubric: &Rubric) {
         let year = self.year;
         let kind = self.agency.kind.as_str();
@@ -323,13 +324,13 @@ impl AgencyYear<'_> {
             Vec::new()
         };
         let inspection_day = self.working_day(ymd(year, 6, 1), ymd(year, 8, 31));
-        let survey_day = self.working_day(ymd(year, 11, 10), ymd(year, 11, 25));
+        let survey_day = self.working_day(ymd(year, 12, 1), ymd(year, 12, 5));
         let appraisal_day = self.working_day(ymd(year, 12, 8), ymd(year, 12, 18));
         for (component, criterion) in rubric.criteria() {
             if criterion.derived.is_some() {
                 continue;
             }
-            let share = if self.rng.random_bool(0.04) {
+            let share = if criterion.max <= 2.0 && self.rng.random_bool(0.04) {
                 0.0
             } else {
                 (self.quality + self.rng.random_range(-0.12..0.06)).clamp(0.0, 1.0)
