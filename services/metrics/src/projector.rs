@@ -254,9 +254,7 @@ impl Projection {
         }
         Ok(())
     }
-}
 
-impl Projection {
     /// Folds the plan, task and score events of one batch (columns of [`GOVERNANCE_COLUMNS`]).
     fn apply_governance_batch(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
         let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));

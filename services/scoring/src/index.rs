@@ -312,7 +312,10 @@ pub fn year_index(
         .iter()
         .filter_map(|input| {
             let rubric = models.rubric(input.kind, year)?;
-            let last_year = previous.and_then(|p| p.agency(&input.agency_code));
+            // Last year counts only when the agency was of the same kind.
+            let last_year = previous
+                .and_then(|p| p.agency(&input.agency_code))
+                .filter(|p| p.kind == input.kind);
             let mut criteria = Vec::new();
             let mut components = Vec::new();
             for c in &rubric.components {
@@ -422,6 +425,102 @@ pub fn year_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn score(assessor: Assessor, score: f64, max: f64) -> Score {
+        Score {
+            at: DateTime::UNIX_EPOCH,
+            assessor,
+            score,
+            max,
+            evidence: None,
+        }
+    }
+
+    fn input(agency: &str, kind: AgencyKind) -> AgencyInput {
+        AgencyInput {
+            agency_code: agency.to_owned(),
+            kind,
+            scores: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    fn key(component: &str, criterion: &str) -> (String, String) {
+        (component.to_owned(), criterion.to_owned())
+    }
+
+    #[test]
+    fn official_then_derived_then_self_assessed() {
+        let models = Models::builtin();
+        let tasks = key("direction", "superior_tasks");
+        let mut a = input("A", AgencyKind::Department);
+        a.metrics.insert(
+            "tasks_on_time".to_owned(),
+            Ratio {
+                numerator: 34,
+                denominator: 40,
+            },
+        );
+        let self_only = CriterionInput {
+            official: None,
+            self_assessed: Some(score(Assessor::SelfAssessment, 2.0, 2.0)),
+        };
+        let points = |a: &AgencyInput| {
+            let index = year_index(&models, 2022, std::slice::from_ref(a), None);
+            let k = index.agencies[0]
+                .criteria
+                .iter()
+                .find(|k| k.code == "superior_tasks")
+                .cloned()
+                .unwrap();
+            (k.status, k.points)
+        };
+        a.scores.insert(tasks.clone(), self_only.clone());
+        assert_eq!(points(&a), (Status::Derived, Some(1.7)));
+        let official = CriterionInput {
+            official: Some(score(Assessor::Inspection, 1.5, 2.0)),
+            ..self_only.clone()
+        };
+        a.scores.insert(tasks.clone(), official);
+        assert_eq!(points(&a), (Status::Assessed, Some(1.5)));
+        a.metrics.clear();
+        a.scores.insert(tasks, self_only);
+        assert_eq!(points(&a), (Status::Assessed, Some(2.0)));
+    }
+
+    #[test]
+    fn missing_criteria_take_last_years_share_of_the_same_kind() {
+        let models = Models::builtin();
+        let mut last = input("A", AgencyKind::Department);
+        last.scores.insert(
+            key("survey", "citizen_satisfaction"),
+            CriterionInput {
+                official: Some(score(Assessor::Survey, 90.0, 100.0)),
+                self_assessed: None,
+            },
+        );
+        let previous = year_index(&models, 2022, &[last], None);
+        let now = year_index(
+            &models,
+            2023,
+            &[input("A", AgencyKind::Department)],
+            Some(&previous),
+        );
+        let a = &now.agencies[0];
+        assert_eq!(
+            (a.index, a.projected, a.previous_rank),
+            (0.0, 18.0, Some(1))
+        );
+        // The same code as a district has no past as a department.
+        let district = year_index(
+            &models,
+            2023,
+            &[input("A", AgencyKind::District)],
+            Some(&previous),
+        );
+        let a = &district.agencies[0];
+        assert_eq!((a.projected, a.previous_rank, a.of), (0.0, None, 1));
+    }
 
     #[test]
     fn competition_ranks_share_ties() {
