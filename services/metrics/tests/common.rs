@@ -53,6 +53,15 @@ pub(crate) fn projector(lake: &Lake) -> Arc<Projector> {
     projector
 }
 
+/// Three orders of `n` events: as listed, scrambled, reversed.
+pub(crate) fn arrival_orders(n: usize) -> [Vec<usize>; 3] {
+    [
+        (0..n).collect(),
+        (0..n).map(|i| (i * 7 + 3) % n).collect(),
+        (0..n).rev().collect(),
+    ]
+}
+
 pub(crate) fn date(text: &str) -> NaiveDate {
     text.parse().unwrap()
 }

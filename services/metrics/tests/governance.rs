@@ -10,7 +10,7 @@ use parwatch_lake::QueryEngine;
 use parwatch_metrics::{Bucket, Projection, Projector, metric, register_tables};
 use serde_json::{Value, json};
 
-use crate::common::{Spec, date, event, lake_with, projector, rate, values};
+use crate::common::{Spec, arrival_orders, date, event, lake_with, projector, rate, values};
 
 fn task(id: &str, status: &str, due: &str, completed: Option<&str>) -> Value {
     let mut data = json!({"task_id": id, "status": status, "due_at": due});
@@ -344,10 +344,7 @@ fn check(p: &Projection) {
 #[test]
 fn plan_and_task_metrics_match_the_hand_computed_values_in_any_arrival_order() {
     let n = events().len();
-    let forward: Vec<usize> = (0..n).collect();
-    let scrambled: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
-    let reversed: Vec<usize> = (0..n).rev().collect();
-    for order in [forward, scrambled, reversed] {
+    for order in arrival_orders(n) {
         let (_tmp, projector) = projection_of(&order);
         check(&projector.read());
     }

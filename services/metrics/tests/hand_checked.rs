@@ -5,7 +5,7 @@
 use parwatch_metrics::{Bucket, Projection, metric};
 use serde_json::json;
 
-use crate::common::{Spec, count, date, event, lake_with, projector, rate, values};
+use crate::common::{Spec, arrival_orders, count, date, event, lake_with, projector, rate, values};
 
 fn received(channel: &str, due: &str) -> serde_json::Value {
     match channel {
@@ -223,10 +223,7 @@ fn projection_of(
 #[test]
 fn every_metric_matches_the_hand_computed_values_in_any_arrival_order() {
     let n = province().len();
-    let forward: Vec<usize> = (0..n).collect();
-    let scrambled: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
-    let reversed: Vec<usize> = (0..n).rev().collect();
-    for order in [forward, scrambled, reversed] {
+    for order in arrival_orders(n) {
         let (_tmp, projector) = projection_of(&order);
         check(&projector.read());
     }
