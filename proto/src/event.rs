@@ -11,7 +11,7 @@ pub const SUBJECT_WILDCARD: &str = "par.events.>";
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
         }
@@ -59,6 +59,12 @@ string_enum! {
         DossierApology = "dossier.apology",
         /// The result was returned.
         DossierResolved = "dossier.resolved",
+        /// A criterion of an agency's yearly PAR Index was scored.
+        ParScore = "par.score",
+        /// An activity of an agency's yearly PAR plan was planned, done or cancelled.
+        PlanActivity = "plan.activity",
+        /// A task assigned by a superior was assigned or completed.
+        DirectiveTask = "directive.task",
     }
 }
 
@@ -116,10 +122,58 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Who gave a PAR Index score.
+    Assessor {
+        /// The agency's own self-assessment (tự đánh giá).
+        SelfAssessment = "self",
+        /// The appraisal council's score (thẩm định).
+        Appraisal = "appraisal",
+        /// An inspection team's score (kiểm tra).
+        Inspection = "inspection",
+        /// The sociological survey (điều tra xã hội học).
+        Survey = "survey",
+    }
+}
+
+string_enum! {
+    /// The level of government an agency belongs to; the PAR Index ranks agencies of one kind.
+    AgencyKind {
+        /// A provincial department (Sở, Ban) or equivalent.
+        Department = "department",
+        /// A district people's committee (UBND huyện), abolished 2025-07-01.
+        District = "district",
+        /// A commune or ward people's committee (UBND xã, phường).
+        Commune = "commune",
+    }
+}
+
+string_enum! {
+    /// State of a PAR plan activity.
+    ActivityStatus {
+        /// In the plan, not done yet.
+        Planned = "planned",
+        /// Done.
+        Done = "done",
+        /// Taken out of the plan.
+        Cancelled = "cancelled",
+    }
+}
+
+string_enum! {
+    /// State of a task assigned by a superior.
+    TaskStatus {
+        /// Assigned, not completed yet.
+        Assigned = "assigned",
+        /// Completed (at `completed_at`).
+        Completed = "completed",
+    }
+}
+
 impl EventType {
     /// Whether events of this type must name a dossier.
     pub fn needs_dossier(self) -> bool {
-        // All six v1 types concern one dossier; later types (plans, scores) will not.
+        // Scores, plans and tasks concern an agency, not a dossier.
         matches!(
             self,
             EventType::DossierReceived
@@ -180,6 +234,50 @@ pub enum EventData {
         /// Whether the result was digitised.
         digitized: Option<bool>,
     },
+    /// `par.score`
+    ParScore {
+        /// Year of the PAR Index scored.
+        year: i32,
+        /// Code of the component (lĩnh vực) in the year's scoring model.
+        component: String,
+        /// Code of the criterion (tiêu chí) within the component.
+        criterion: String,
+        /// Points given, between 0 and `max`.
+        score: f64,
+        /// The most the criterion is worth on the assessor's scale.
+        max: f64,
+        /// Who scored.
+        assessor: Assessor,
+        /// The group the agency is ranked in (default: department).
+        agency_kind: Option<AgencyKind>,
+        /// What the score rests on.
+        evidence: Option<String>,
+    },
+    /// `plan.activity`
+    PlanActivity {
+        /// Year of the PAR plan (kế hoạch CCHC) the activity belongs to.
+        plan_year: i32,
+        /// The activity's id within the agency.
+        activity_id: String,
+        /// What the activity is.
+        title: String,
+        /// Its state.
+        status: ActivityStatus,
+        /// When it is due.
+        due_at: DateTime<Utc>,
+    },
+    /// `directive.task`
+    DirectiveTask {
+        /// The task's id within the agency, unique across years (e.g. the assigning document's
+        /// number and year).
+        task_id: String,
+        /// Its state.
+        status: TaskStatus,
+        /// The deadline set by the superior.
+        due_at: DateTime<Utc>,
+        /// When it was completed; present exactly when `status` is completed.
+        completed_at: Option<DateTime<Utc>>,
+    },
 }
 
 impl EventData {
@@ -192,6 +290,9 @@ impl EventData {
             EventData::DossierLate { .. } => EventType::DossierLate,
             EventData::DossierApology { .. } => EventType::DossierApology,
             EventData::DossierResolved { .. } => EventType::DossierResolved,
+            EventData::ParScore { .. } => EventType::ParScore,
+            EventData::PlanActivity { .. } => EventType::PlanActivity,
+            EventData::DirectiveTask { .. } => EventType::DirectiveTask,
         }
     }
 }
@@ -207,7 +308,7 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
     /// The publishing system.
     pub source: String,
-    /// The agency handling the dossier (mã định danh đơn vị).
+    /// The agency the event is about (mã định danh đơn vị).
     pub agency_code: String,
     /// The dossier (mã hồ sơ), required for dossier types.
     pub dossier_id: Option<String>,

@@ -11,8 +11,8 @@ mod time;
 mod validate;
 
 pub use event::{
-    Channel, Event, EventData, EventType, Outcome, Portal, PostalKind, SUBJECT_PREFIX,
-    SUBJECT_WILDCARD, ServiceMode,
+    ActivityStatus, AgencyKind, Assessor, Channel, Event, EventData, EventType, Outcome, Portal,
+    PostalKind, SUBJECT_PREFIX, SUBJECT_WILDCARD, ServiceMode, TaskStatus,
 };
 pub use time::{LOCAL_TZ_NAME, local_date, local_offset};
 pub use validate::{Fault, MAX_EVENT_BYTES, Rejection, validate};

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::event::{
-    Channel, Event, EventData, EventType, Outcome, Portal, PostalKind, ServiceMode,
+    ActivityStatus, AgencyKind, Assessor, Channel, Event, EventData, EventType, Outcome, Portal,
+    PostalKind, ServiceMode, TaskStatus,
 };
 
 /// Largest accepted body, in bytes (64 KiB).
@@ -215,7 +216,134 @@ fn typed_data(event_type: EventType, data: &mut Map<String, Value>) -> Result<Ev
                 Some(other) => return Err(wrong_type("data.digitized", "a boolean", &other)),
             },
         },
+        EventType::ParScore => {
+            let year = take_year(data, D, "year")?;
+            let component = take_string(data, D, "component", 1, 64)?;
+            let criterion = take_string(data, D, "criterion", 1, 64)?;
+            let score = take_number(data, D, "score")?;
+            let max = take_number(data, D, "max")?;
+            if max <= 0.0 {
+                return Err(reject(
+                    "data.max",
+                    Fault::BadValue,
+                    format!("must be greater than 0 (got {max})"),
+                ));
+            }
+            if !(0.0..=max).contains(&score) {
+                return Err(reject(
+                    "data.score",
+                    Fault::BadValue,
+                    format!("must be between 0 and data.max = {max} (got {score})"),
+                ));
+            }
+            EventData::ParScore {
+                year,
+                component,
+                criterion,
+                score,
+                max,
+                assessor: take_enum(data, D, "assessor", Assessor::parse, Assessor::ALL)?,
+                agency_kind: take_optional_enum(
+                    data,
+                    D,
+                    "agency_kind",
+                    AgencyKind::parse,
+                    AgencyKind::ALL,
+                )?,
+                evidence: take_optional_string(data, D, "evidence", 1, 4000)?,
+            }
+        }
+        EventType::PlanActivity => EventData::PlanActivity {
+            plan_year: take_year(data, D, "plan_year")?,
+            activity_id: take_string(data, D, "activity_id", 1, 128)?,
+            title: take_string(data, D, "title", 1, 500)?,
+            status: take_enum(
+                data,
+                D,
+                "status",
+                ActivityStatus::parse,
+                ActivityStatus::ALL,
+            )?,
+            due_at: take_timestamp(data, D, "due_at")?,
+        },
+        EventType::DirectiveTask => {
+            let task_id = take_string(data, D, "task_id", 1, 128)?;
+            let status = take_enum(data, D, "status", TaskStatus::parse, TaskStatus::ALL)?;
+            let due_at = take_timestamp(data, D, "due_at")?;
+            let completed_at = match status {
+                TaskStatus::Completed => Some(take_timestamp(data, D, "completed_at").map_err(
+                    |r| match r.fault {
+                        Fault::Missing => reject(
+                            "data.completed_at",
+                            Fault::Missing,
+                            "required when data.status is \"completed\"",
+                        ),
+                        _ => r,
+                    },
+                )?),
+                TaskStatus::Assigned => match data.remove("completed_at") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => {
+                        return Err(reject(
+                            "data.completed_at",
+                            Fault::BadValue,
+                            "only allowed when data.status is \"completed\"",
+                        ));
+                    }
+                },
+            };
+            EventData::DirectiveTask {
+                task_id,
+                status,
+                due_at,
+                completed_at,
+            }
+        }
     })
+}
+
+/// Years of PAR plans and indices this contract accepts.
+const YEARS: std::ops::RangeInclusive<i64> = 2000..=2100;
+
+fn take_year(map: &mut Map<String, Value>, prefix: &str, key: &str) -> Result<i32> {
+    let field = format!("{prefix}{key}");
+    match map.remove(key) {
+        None | Some(Value::Null) => Err(reject(field, Fault::Missing, "required")),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(year) if YEARS.contains(&year) => Ok(year as i32),
+            Some(year) => Err(reject(
+                field,
+                Fault::BadValue,
+                format!(
+                    "must be a year from {} to {} (got {year})",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            )),
+            None => Err(reject(
+                field,
+                Fault::WrongType,
+                format!("must be an integer (got {n})"),
+            )),
+        },
+        Some(other) => Err(wrong_type(&field, "an integer", &other)),
+    }
+}
+
+fn take_number(map: &mut Map<String, Value>, prefix: &str, key: &str) -> Result<f64> {
+    let field = format!("{prefix}{key}");
+    match map.remove(key) {
+        None | Some(Value::Null) => Err(reject(field, Fault::Missing, "required")),
+        // serde_json parses no NaN or infinity: every number it gives is finite.
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| {
+            reject(
+                field,
+                Fault::BadValue,
+                format!("{n} is not a double-precision number"),
+            )
+        }),
+        Some(other) => Err(wrong_type(&field, "a number", &other)),
+    }
 }
 
 fn json_kind(value: &Value) -> &'static str {

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use parwatch_proto::{Channel, EventType, Outcome, Portal, PostalKind, ServiceMode, validate};
+use parwatch_proto::{
+    ActivityStatus, AgencyKind, Assessor, Channel, EventType, Outcome, Portal, PostalKind,
+    ServiceMode, TaskStatus, validate,
+};
 use serde_json::Value;
 
 fn proto_dir() -> PathBuf {
@@ -109,7 +112,7 @@ fn schemas_match_the_rust_contract() {
             "data"
         ]
     );
-    let enums: [(&str, &str, Vec<String>); 7] = [
+    let enums: [(&str, &str, Vec<String>); 12] = [
         ("dossier.received", "channel", names(Channel::ALL)),
         ("dossier.received", "online_mode", names(ServiceMode::ALL)),
         ("online.application", "mode", names(ServiceMode::ALL)),
@@ -117,6 +120,11 @@ fn schemas_match_the_rust_contract() {
         ("postal.submission", "kind", names(PostalKind::ALL)),
         ("dossier.resolved", "outcome", names(Outcome::ALL)),
         ("dossier.resolved", "digitized", vec![]),
+        ("par.score", "assessor", names(Assessor::ALL)),
+        ("par.score", "agency_kind", names(AgencyKind::ALL)),
+        ("par.score", "evidence", vec![]),
+        ("plan.activity", "status", names(ActivityStatus::ALL)),
+        ("directive.task", "status", names(TaskStatus::ALL)),
     ];
     for (ty, field, values) in enums {
         let s = schema(&format!("{ty}.schema.json"));
@@ -129,9 +137,13 @@ fn schemas_match_the_rust_contract() {
     for ty in EventType::ALL {
         let s = schema(&format!("{ty}.schema.json"));
         assert_eq!(s["properties"]["type"]["const"], ty.as_str());
+        let required = s["required"]
+            .as_array()
+            .map_or(vec![], |_| strings(&s["required"]));
         assert_eq!(
-            strings(&s["required"]).contains(&"dossier_id".to_owned()),
-            ty.needs_dossier()
+            required.contains(&"dossier_id".to_owned()),
+            ty.needs_dossier(),
+            "{ty}"
         );
         // Each required data field, when absent, is what the validator names.
         let example =
@@ -143,4 +155,74 @@ fn schemas_match_the_rust_contract() {
             assert_eq!(err.field, format!("data.{field}"), "{ty}");
         }
     }
+}
+
+/// A task's completion time goes with its status, as the schema's if/then/else says.
+#[test]
+fn completion_time_comes_exactly_with_completion() {
+    let s = schema("directive.task.schema.json");
+    let data = &s["properties"]["data"];
+    assert_eq!(data["if"]["properties"]["status"]["const"], "completed");
+    assert_eq!(strings(&data["then"]["required"]), ["completed_at"]);
+    assert_eq!(strings(&data["else"]["not"]["required"]), ["completed_at"]);
+    let example =
+        std::fs::read_to_string(proto_dir().join("examples/valid/directive.task.json")).unwrap();
+    let completed: Value = serde_json::from_str(&example).unwrap();
+    let subject = EventType::DirectiveTask.subject();
+    let mut assigned = completed.clone();
+    assigned["data"]["status"] = "assigned".into();
+    let err = validate(&subject, &serde_json::to_vec(&assigned).unwrap()).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.fault.code()),
+        ("data.completed_at", "bad_value")
+    );
+    assigned["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("completed_at");
+    validate(&subject, &serde_json::to_vec(&assigned).unwrap()).unwrap();
+}
+
+/// Scores are numbers within their maximum; years are whole numbers.
+#[test]
+fn scores_stay_within_their_maximum() {
+    let example =
+        std::fs::read_to_string(proto_dir().join("examples/valid/par.score.json")).unwrap();
+    let base: Value = serde_json::from_str(&example).unwrap();
+    let subject = EventType::ParScore.subject();
+    let check = |field: &str, value: Value| {
+        let mut event = base.clone();
+        event["data"][field] = value;
+        validate(&subject, &serde_json::to_vec(&event).unwrap())
+            .map(|e| e.data)
+            .map_err(|r| (r.field, r.fault.code()))
+    };
+    assert!(check("score", 2.into()).is_ok(), "the maximum itself");
+    assert!(check("score", 0.into()).is_ok());
+    assert_eq!(
+        check("score", (-0.5).into()).unwrap_err(),
+        ("data.score".to_owned(), "bad_value")
+    );
+    assert_eq!(
+        check("max", 0.into()).unwrap_err(),
+        ("data.max".to_owned(), "bad_value")
+    );
+    assert_eq!(
+        check("year", 2022.5.into()).unwrap_err(),
+        ("data.year".to_owned(), "wrong_type")
+    );
+    assert_eq!(
+        check("year", 1999.into()).unwrap_err(),
+        ("data.year".to_owned(), "bad_value")
+    );
+    let parsed = check("agency_kind", Value::Null).unwrap();
+    assert!(matches!(
+        parsed,
+        parwatch_proto::EventData::ParScore {
+            agency_kind: None,
+            assessor: Assessor::Appraisal,
+            year: 2022,
+            ..
+        }
+    ));
 }

@@ -7,5 +7,6 @@ mod harness;
 mod hostile;
 mod ingest;
 mod metrics;
+mod par;
 mod pg;
 mod sql;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::harness::Parwatch;
 use crate::ingest::lake_with_events;
 
-async fn get(parwatch: &Parwatch, path: &str) -> (u16, Value) {
+pub(crate) async fn get(parwatch: &Parwatch, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{}{path}", parwatch.base()))
         .await
         .unwrap();

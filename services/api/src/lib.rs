@@ -10,6 +10,7 @@ mod encode;
 mod error;
 mod handlers;
 mod metrics;
+mod par;
 mod routes;
 mod telemetry;
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub gate: Arc<Gate>,
     /// Per-token SQL budgets (shared with the PostgreSQL endpoint).
     pub budgets: Arc<Budgets>,
+    /// Scoring models of the PAR Index.
+    pub par_models: Arc<parwatch_scoring::Models>,
 }
 
 /// Access control and SQL limits of a server.
@@ -78,7 +81,16 @@ impl AppState {
             projector,
             gate: access.gate,
             budgets: access.budgets,
+            par_models: Arc::new(parwatch_scoring::Models::builtin()),
         })
+    }
+
+    /// The same state scoring the PAR Index with `models` instead of the built-in ones.
+    pub fn with_par_models(self, models: parwatch_scoring::Models) -> Self {
+        Self {
+            par_models: Arc::new(models),
+            ..self
+        }
     }
 
     /// Stores the projections' snapshot so the next start does not refold every event.

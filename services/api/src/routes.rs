@@ -16,7 +16,9 @@ const OPENAPI: &str = include_str!("../assets/openapi.json");
 /// Largest accepted SQL request body.
 const MAX_SQL_BODY: u64 = 1024 * 1024;
 
-fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+pub(crate) fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
@@ -51,6 +53,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(principal(state.clone()))
         .and(with_state(state.clone()))
         .and_then(metrics::ranking);
+    let par = crate::par::routes(state.clone());
     let sql = warp::path!("api" / "v1" / "sql")
         .and(warp::post())
         .and(principal(state.clone()))
@@ -67,6 +70,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(catalogue)
         .or(series)
         .or(ranking)
+        .or(par)
         .recover(handle_rejection)
         .with(warp::trace::request())
 }

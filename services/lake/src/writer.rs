@@ -406,6 +406,11 @@ fn events_batch(events: &[&StoredEvent], ingested_at: DateTime<Utc>) -> Result<R
                 row.outcome = Some(outcome.as_str());
                 row.digitized = *digitized;
             }
+            // Their deadline is `due_at`; the rest of their fields is in `data` only.
+            EventData::PlanActivity { due_at, .. } | EventData::DirectiveTask { due_at, .. } => {
+                row.due_at = Some(*due_at)
+            }
+            EventData::ParScore { .. } => {}
         }
         channel.append_option(row.channel);
         online_mode.append_option(row.online_mode);

@@ -160,6 +160,20 @@ pub const METRICS: &[MetricDef] = &[
         Better::Lower,
         Formula::Median,
     ),
+    def(
+        "plan_completion",
+        "Of PAR plan activities (not cancelled) due in the bucket: done (any time).",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.plan_done, |d| d.plan_due),
+    ),
+    def(
+        "tasks_on_time",
+        "Of tasks from superiors due in the bucket: completed by their due date.",
+        Unit::Ratio,
+        Better::Higher,
+        Formula::Rate(|d| d.tasks_on_time, |d| d.tasks_due),
+    ),
 ];
 
 /// Looks a metric up by name.
@@ -372,6 +386,23 @@ impl Projection {
             }
         }
         out
+    }
+
+    /// Each agency's values of `metrics` over the whole of `[from, to]`, by agency id (agencies
+    /// with no activity in the period are left out).
+    pub(crate) fn period_points(
+        &self,
+        metrics: &[&MetricDef],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> BTreeMap<u32, Vec<Point>> {
+        self.aggregate(from, to, None, None, true)
+            .into_iter()
+            .filter_map(|((_, group), acc)| {
+                let points = metrics.iter().map(|m| m.point(from, &acc)).collect();
+                Some((group?, points))
+            })
+            .collect()
     }
 
     /// The series of a metric: one point per bucket in `[from, to]`, one series overall or one

@@ -9,11 +9,19 @@
 //! as an event-sourced view should, and dashboards never rescan raw events. Metrics over any
 //! bucket are sums of days (the overdue backlog a running sum, the median a merge of log
 //! histograms). Both projections are also SQL tables (`dossiers`, `daily_agency_stats`).
+//!
+//! The agencies' own PAR work — plan activities, tasks from superiors, PAR Index scores — is
+//! folded the same way ([`Activity`], [`Task`], [`Scored`]; tables `plan_activities`,
+//! `directive_tasks`, `par_scores`): plans and tasks feed the daily counters of the metrics
+//! `plan_completion` and `tasks_on_time`, and [`Projection::par_index`] hands scores and live
+//! metric values to the scoring models of `parwatch-scoring`.
 
 mod bucket;
 mod catalogue;
 mod facts;
+mod governance;
 mod histogram;
+mod par;
 mod projector;
 mod rollup;
 mod tables;
@@ -23,6 +31,8 @@ pub use catalogue::{
     Better, METRICS, MetricDef, MetricError, Point, RankRow, Ranking, Series, Unit, metric,
 };
 pub use facts::{Facts, Late, Received, Resolved};
+pub use governance::{Activity, ScoreFact, Scored, Task};
+pub use par::{as_of, load_models};
 pub use projector::{Projection, Projector};
 pub use rollup::DayStats;
 pub use tables::register_tables;

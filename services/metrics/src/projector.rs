@@ -1,6 +1,7 @@
 //! The projector: folds stored event files into the projections, each file exactly once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -10,21 +11,34 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use parwatch_lake::{EVENTS_TABLE, Lake};
+use parwatch_proto::EventType;
 use tracing::debug;
 
 use crate::facts::{CHANNELS, Fact, Facts, Late, ONLINE_MODES, Received, Resolved};
-use crate::rollup::{Daily, contribute};
+use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task, merge_task};
+use crate::rollup::{Daily, contribute, contribute_activity, contribute_task};
+use crate::tables::{GOVERNANCE_TABLES, governance_batch, governance_facts};
 use crate::{Error, Result};
 
-/// The projections: per-dossier facts and per-day, per-agency counters.
+/// The projections: per-dossier facts, per-agency plan activities, tasks and PAR Index scores,
+/// and per-day, per-agency counters.
 #[derive(Debug, Default)]
 pub struct Projection {
     agencies: Vec<String>,
     agency_ids: HashMap<String, u32>,
     /// Facts per agency id, per dossier id.
     dossiers: Vec<HashMap<Box<str>, Facts>>,
+    /// Plan activities by (agency id, activity id).
+    activities: BTreeMap<(u32, Box<str>), Activity>,
+    /// Tasks from superiors by (agency id, task id).
+    tasks: BTreeMap<(u32, Box<str>), Task>,
+    /// PAR Index scores by (agency id, (year, component, criterion)).
+    scores: BTreeMap<(u32, ScoreKey), Scored>,
     pub(crate) daily: Daily,
     events: u64,
 }
@@ -55,6 +69,59 @@ impl Projection {
             contribute(&before, -1, id, &mut self.daily);
             contribute(&after, 1, id, &mut self.daily);
         }
+    }
+
+    /// Folds one plan, task or score event in; old buckets move when a fact changes.
+    pub(crate) fn apply_governance(&mut self, agency: &str, fact: GovernanceFact) {
+        let id = self.agency_id(agency);
+        match fact {
+            GovernanceFact::Activity(activity_id, activity) => {
+                match self.activities.entry((id, activity_id)) {
+                    Entry::Vacant(slot) => {
+                        contribute_activity(&activity, 1, id, &mut self.daily);
+                        slot.insert(activity);
+                    }
+                    Entry::Occupied(mut slot) if activity > *slot.get() => {
+                        contribute_activity(slot.get(), -1, id, &mut self.daily);
+                        contribute_activity(&activity, 1, id, &mut self.daily);
+                        slot.insert(activity);
+                    }
+                    Entry::Occupied(_) => {}
+                }
+            }
+            GovernanceFact::Task(task_id, event) => {
+                let task = self.tasks.entry((id, task_id)).or_default();
+                let before = *task;
+                if merge_task(task, event) {
+                    contribute_task(&before, -1, id, &mut self.daily);
+                    contribute_task(task, 1, id, &mut self.daily);
+                }
+            }
+            GovernanceFact::Score(key, score) => {
+                self.scores.entry((id, key)).or_default().apply(score);
+            }
+        }
+    }
+
+    /// Every plan activity: (agency code, activity id, state).
+    pub fn activities(&self) -> impl Iterator<Item = (&str, &str, &Activity)> {
+        self.activities
+            .iter()
+            .map(|((a, id), activity)| (self.agencies[*a as usize].as_str(), id.as_ref(), activity))
+    }
+
+    /// Every task from a superior: (agency code, task id, task).
+    pub fn tasks(&self) -> impl Iterator<Item = (&str, &str, &Task)> {
+        self.tasks
+            .iter()
+            .map(|((a, id), task)| (self.agencies[*a as usize].as_str(), id.as_ref(), task))
+    }
+
+    /// Every scored criterion: (agency code, (year, component, criterion), scores).
+    pub fn scores(&self) -> impl Iterator<Item = (&str, &ScoreKey, &Scored)> {
+        self.scores
+            .iter()
+            .map(|((a, key), scored)| (self.agencies[*a as usize].as_str(), key, scored))
     }
 
     /// Agency codes, indexed by agency id.
@@ -187,6 +254,49 @@ impl Projection {
         }
         Ok(())
     }
+
+    /// Folds the plan, task and score events of one batch (columns of [`GOVERNANCE_COLUMNS`]).
+    fn apply_governance_batch(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
+        let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));
+        let (ty, agency, data) = (text("type")?, text("agency_code")?, text("data")?);
+        let (at, due) = (time("occurred_at")?, time("due_at")?);
+        for i in 0..batch.num_rows() {
+            let due_at = (!due.is_null(i)).then(|| due.value(i));
+            if let Some(fact) =
+                GovernanceFact::parse(ty.value(i), at.value(i), due_at, data.value(i))
+            {
+                self.apply_governance(agency.value(i), fact);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stored type is a plan, task or score event (one without a dossier).
+fn is_governance(ty: &str) -> bool {
+    EventType::parse(ty).is_some_and(|t| !t.needs_dossier())
+}
+
+/// Ranges of rows of `batches` (counted from the first) holding plan, task or score events.
+fn governance_rows(
+    batches: &[RecordBatch],
+) -> std::result::Result<Vec<std::ops::Range<usize>>, String> {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut offset = 0;
+    for batch in batches {
+        let ty = text_column(batch, "type")?;
+        for i in 0..batch.num_rows() {
+            if is_governance(ty.value(i)) {
+                let row = offset + i;
+                match ranges.last_mut() {
+                    Some(last) if last.end == row => last.end += 1,
+                    _ => ranges.push(row..row + 1),
+                }
+            }
+        }
+        offset += batch.num_rows();
+    }
+    Ok(ranges)
 }
 
 type Column<'a, T> = std::result::Result<&'a T, String>;
@@ -223,7 +333,10 @@ pub struct Projector {
 
 const SNAPSHOT: &str = "dossiers";
 const VERSION_KEY: &str = "parwatch.snapshot_version";
-const VERSION: &str = "1";
+/// Version 2 added the plan, task and score snapshots.
+const VERSION: &str = "2";
+/// Written in every snapshot file of one save: files of different saves are never mixed.
+const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
 const APPLIED_KEY: &str = "parwatch.applied_files";
 
@@ -238,6 +351,9 @@ const COLUMNS: [&str; 8] = [
     "due_at",
     "digitized",
 ];
+
+/// Columns of `events` the plan, task and score facts read, for their rows only.
+const GOVERNANCE_COLUMNS: [&str; 5] = ["type", "occurred_at", "agency_code", "due_at", "data"];
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -259,20 +375,34 @@ impl Projector {
         applied.retain(|p| present.contains(p));
         let new: Vec<PathBuf> = present.difference(&applied).cloned().collect();
         for (done, path) in new.iter().enumerate() {
-            let batches = match read_events(path) {
-                Ok(batches) => batches,
+            let bad = |message| Error::BadFile {
+                path: path.display().to_string(),
+                message,
+            };
+            let read = read_events(path, &COLUMNS, None).and_then(|batches| {
+                // The few plan, task and score rows are read again with their `data`.
+                let rows = governance_rows(&batches).map_err(bad)?;
+                let governance = if rows.is_empty() {
+                    Vec::new()
+                } else {
+                    let total = batches.iter().map(RecordBatch::num_rows).sum();
+                    let selection = RowSelection::from_consecutive_ranges(rows.into_iter(), total);
+                    read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
+                };
+                Ok((batches, governance))
+            });
+            let (batches, governance) = match read {
+                Ok(read) => read,
                 // Merged away by a compaction since the listing: its rows are in the new file.
                 Err(_) if !path.exists() => continue,
                 Err(e) => return Err(e),
             };
             let mut projection = self.projection.write().expect("projection lock");
             for batch in &batches {
-                projection
-                    .apply_batch(batch)
-                    .map_err(|message| Error::BadFile {
-                        path: path.display().to_string(),
-                        message,
-                    })?;
+                projection.apply_batch(batch).map_err(bad)?;
+            }
+            for batch in &governance {
+                projection.apply_governance_batch(batch).map_err(bad)?;
             }
             drop(projection);
             applied.insert(path.clone());
@@ -300,6 +430,21 @@ impl Projector {
         if snapshot.metadata.get(VERSION_KEY).map(String::as_str) != Some(VERSION) {
             return Ok(projector);
         }
+        // The plan, task and score snapshots of the same save, or a refold from the events.
+        let token = snapshot.metadata.get(TOKEN_KEY);
+        let mut governance = Vec::new();
+        for (name, kind) in GOVERNANCE_TABLES {
+            match projector.lake.read_snapshot(name) {
+                Ok(Some(part)) if part.metadata.get(TOKEN_KEY) == token => {
+                    governance.push((name, kind, part))
+                }
+                other => {
+                    let problem = other.err().map(|e| e.to_string());
+                    tracing::warn!(snapshot = name, error = ?problem, "projection snapshots of different saves; folding every event again");
+                    return Ok(projector);
+                }
+            }
+        }
         let mut projection = projector.projection.write().expect("projection lock");
         for batch in &snapshot.batches {
             projection
@@ -308,6 +453,17 @@ impl Projector {
                     path: SNAPSHOT.to_owned(),
                     message,
                 })?;
+        }
+        for (name, kind, part) in &governance {
+            for batch in &part.batches {
+                let facts = governance_facts(*kind, batch).map_err(|message| Error::BadFile {
+                    path: (*name).to_owned(),
+                    message,
+                })?;
+                for (agency, fact) in facts {
+                    projection.apply_governance(&agency, fact);
+                }
+            }
         }
         projection.events = snapshot
             .metadata
@@ -323,11 +479,22 @@ impl Projector {
         Ok(projector)
     }
 
-    /// Stores the projections' state (the dossier facts and which files they cover) as the
-    /// lake's snapshot, atomically. Blocking.
+    /// Stores the projections' state (the dossier facts, plan activities, tasks and scores, and
+    /// which files they cover) as the lake's snapshot. Blocking. Each file is replaced
+    /// atomically, the dossiers' last; a load takes only files of one save.
     pub fn save(&self) -> Result<()> {
         let applied = self.applied.lock().expect("projector lock");
         let projection = self.read();
+        let token = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_string();
+        for (name, kind) in GOVERNANCE_TABLES {
+            let batch = governance_batch(kind, &projection)?;
+            let metadata = vec![(TOKEN_KEY.to_owned(), token.clone())];
+            self.lake.write_snapshot(name, &batch, metadata)?;
+        }
         let batch = crate::tables::dossiers_batch(&projection)?;
         let events_dir = self.lake.table_dir(EVENTS_TABLE);
         let files: Vec<String> = applied
@@ -337,6 +504,7 @@ impl Projector {
             .collect();
         let metadata = vec![
             (VERSION_KEY.to_owned(), VERSION.to_owned()),
+            (TOKEN_KEY.to_owned(), token),
             (EVENTS_KEY.to_owned(), projection.events.to_string()),
             (APPLIED_KEY.to_owned(), files.join("\n")),
         ];
@@ -355,18 +523,30 @@ impl Projector {
     }
 }
 
-fn read_events(path: &Path) -> Result<Vec<RecordBatch>> {
+/// Reads `columns` of an event file, only the `rows` selected when given (the page index lets
+/// the reader skip the pages of other rows).
+fn read_events(
+    path: &Path,
+    columns: &[&str],
+    rows: Option<RowSelection>,
+) -> Result<Vec<RecordBatch>> {
     let bad = |e: &dyn std::fmt::Display| Error::BadFile {
         path: path.display().to_string(),
         message: e.to_string(),
     };
     let file = File::open(path).map_err(|e| bad(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(&e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(65_536)
-        .build()
+    let index = match rows {
+        Some(_) => PageIndexPolicy::Optional,
+        None => PageIndexPolicy::Skip,
+    };
+    let options = ArrowReaderOptions::new().with_page_index_policy(index);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .map_err(|e| bad(&e))?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let mut builder = builder.with_projection(mask).with_batch_size(65_536);
+    if let Some(rows) = rows {
+        builder = builder.with_row_selection(rows);
+    }
+    let reader = builder.build().map_err(|e| bad(&e))?;
     reader.map(|b| b.map_err(|e| bad(&e))).collect()
 }

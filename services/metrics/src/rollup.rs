@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate};
-use parwatch_proto::local_date;
+use parwatch_proto::{ActivityStatus, local_date};
 
 use crate::facts::Facts;
+use crate::governance::{Activity, Task};
 use crate::histogram::Histogram;
 
 /// Counters of one local day for one agency. Every metric of any bucket is computed from sums
@@ -40,6 +41,14 @@ pub struct DayStats {
     pub overdue_left: i64,
     /// Processing days (resolved − received) of the dossiers resolved this day.
     pub(crate) processing_days: Histogram,
+    /// Plan activities (not cancelled) due this day.
+    pub plan_due: i64,
+    /// Of those, done.
+    pub plan_done: i64,
+    /// Tasks from superiors due this day.
+    pub tasks_due: i64,
+    /// Of those, completed by their due date.
+    pub tasks_on_time: i64,
 }
 
 impl DayStats {
@@ -59,6 +68,10 @@ impl DayStats {
         self.overdue_entered += o.overdue_entered;
         self.overdue_left += o.overdue_left;
         self.processing_days.merge(&o.processing_days);
+        self.plan_due += o.plan_due;
+        self.plan_done += o.plan_done;
+        self.tasks_due += o.tasks_due;
+        self.tasks_on_time += o.tasks_on_time;
     }
 
     /// Whether anything happened.
@@ -128,4 +141,26 @@ pub(crate) fn contribute(facts: &Facts, sign: i64, agency: u32, daily: &mut Dail
             daily.entry((leaves, agency)).or_default().overdue_left += sign;
         }
     }
+}
+
+/// Adds (`sign` = 1) or removes (`sign` = -1) a plan activity's contribution: counted on the day
+/// it is due unless cancelled, done or not.
+pub(crate) fn contribute_activity(a: &Activity, sign: i64, agency: u32, daily: &mut Daily) {
+    if a.status == ActivityStatus::Cancelled {
+        return;
+    }
+    let d = daily.entry((day_of(a.due_at), agency)).or_default();
+    d.plan_due += sign;
+    d.plan_done += sign * i64::from(a.status == ActivityStatus::Done);
+}
+
+/// Adds or removes a task's contribution: counted on the day it is due, on time when completed
+/// by then.
+pub(crate) fn contribute_task(t: &Task, sign: i64, agency: u32, daily: &mut Daily) {
+    let Some(due) = t.due_at() else {
+        return;
+    };
+    let d = daily.entry((day_of(due), agency)).or_default();
+    d.tasks_due += sign;
+    d.tasks_on_time += sign * i64::from(t.on_time() == Some(true));
 }

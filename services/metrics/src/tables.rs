@@ -1,14 +1,17 @@
-//! The projections as SQL tables: `dossiers` and `daily_agency_stats`.
+//! The projections as SQL tables: `dossiers`, `daily_agency_stats`, and the PAR work of the
+//! agencies: `plan_activities`, `directive_tasks`, `par_scores` (also their snapshots).
 
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder,
+    Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
@@ -16,16 +19,20 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor};
+
 use crate::facts::{CHANNELS, ONLINE_MODES};
+use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projector::{Projection, Projector};
 
-/// Registers `dossiers` and `daily_agency_stats` over the projector's projections; agency
-/// scopes filter both on `agency_code`.
+/// Registers the projection tables over the projector's projections; agency scopes filter
+/// each on its `agency_code`.
 pub fn register_tables(
     engine: &QueryEngine,
     projector: Arc<Projector>,
 ) -> parwatch_lake::Result<()> {
-    for kind in [Kind::Dossiers, Kind::Daily] {
+    let kinds = [Kind::Dossiers, Kind::Daily];
+    for kind in kinds.into_iter().chain(GOVERNANCE_TABLES.map(|(_, k)| k)) {
         let table = ProjectionTable {
             projector: Arc::clone(&projector),
             kind,
@@ -35,10 +42,25 @@ pub fn register_tables(
     Ok(())
 }
 
+/// A projection table.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Dossiers,
     Daily,
+    Activities,
+    Tasks,
+    Scores,
+}
+
+/// The plan, task and score tables, by name; each is also a snapshot.
+pub(crate) const GOVERNANCE_TABLES: [(&str, Kind); 3] = [
+    ("plan_activities", Kind::Activities),
+    ("directive_tasks", Kind::Tasks),
+    ("par_scores", Kind::Scores),
+];
+
+fn utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 impl Kind {
@@ -46,6 +68,9 @@ impl Kind {
         match self {
             Kind::Dossiers => "dossiers",
             Kind::Daily => "daily_agency_stats",
+            Kind::Activities => "plan_activities",
+            Kind::Tasks => "directive_tasks",
+            Kind::Scores => "par_scores",
         }
     }
 
@@ -85,9 +110,47 @@ impl Kind {
             fields.push(Field::new("processing_days_p50", DataType::Float64, true));
             Arc::new(Schema::new(fields))
         });
+        static ACTIVITIES: LazyLock<SchemaRef> = LazyLock::new(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("agency_code", DataType::Utf8, false),
+                Field::new("activity_id", DataType::Utf8, false),
+                Field::new("plan_year", DataType::Int32, false),
+                Field::new("title", DataType::Utf8, false),
+                Field::new("status", DataType::Utf8, false),
+                Field::new("due_at", utc(), false),
+                Field::new("updated_at", utc(), false),
+            ]))
+        });
+        static TASKS: LazyLock<SchemaRef> = LazyLock::new(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("agency_code", DataType::Utf8, false),
+                Field::new("task_id", DataType::Utf8, false),
+                Field::new("first_event_at", utc(), false),
+                Field::new("due_at", utc(), false),
+                Field::new("completed_at", utc(), true),
+                Field::new("on_time", DataType::Boolean, true),
+            ]))
+        });
+        static SCORES: LazyLock<SchemaRef> = LazyLock::new(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("agency_code", DataType::Utf8, false),
+                Field::new("year", DataType::Int32, false),
+                Field::new("component", DataType::Utf8, false),
+                Field::new("criterion", DataType::Utf8, false),
+                Field::new("assessor", DataType::Utf8, false),
+                Field::new("score", DataType::Float64, false),
+                Field::new("max", DataType::Float64, false),
+                Field::new("agency_kind", DataType::Utf8, true),
+                Field::new("evidence", DataType::Utf8, true),
+                Field::new("scored_at", utc(), false),
+            ]))
+        });
         Arc::clone(match self {
             Kind::Dossiers => &DOSSIERS,
             Kind::Daily => &DAILY,
+            Kind::Activities => &ACTIVITIES,
+            Kind::Tasks => &TASKS,
+            Kind::Scores => &SCORES,
         })
     }
 
@@ -95,13 +158,14 @@ impl Kind {
         match self {
             Kind::Dossiers => dossiers_batch(p),
             Kind::Daily => daily_batch(p),
+            Kind::Activities | Kind::Tasks | Kind::Scores => governance_batch(self, p),
         }
     }
 }
 
 type Counter = (&'static str, fn(&crate::DayStats) -> i64);
 
-const COUNTERS: [Counter; 13] = [
+const COUNTERS: [Counter; 17] = [
     ("received", |d| d.received),
     ("online", |d| d.online),
     ("full_online", |d| d.full_online),
@@ -115,6 +179,10 @@ const COUNTERS: [Counter; 13] = [
     ("late_apology_timely", |d| d.late_apology_timely),
     ("overdue_entered", |d| d.overdue_entered),
     ("overdue_left", |d| d.overdue_left),
+    ("plan_due", |d| d.plan_due),
+    ("plan_done", |d| d.plan_done),
+    ("tasks_due", |d| d.tasks_due),
+    ("tasks_on_time", |d| d.tasks_on_time),
 ];
 
 pub(crate) fn dossiers_batch(
@@ -186,6 +254,194 @@ fn daily_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::
     );
     columns.push(Arc::new(p50.finish()));
     RecordBatch::try_new(Kind::Daily.schema(), columns)
+}
+
+/// The rows of a plan, task or score table (its snapshot too).
+pub(crate) fn governance_batch(
+    kind: Kind,
+    p: &Projection,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let text = StringBuilder::new;
+    let mut agency = text();
+    let columns: Vec<ArrayRef> = match kind {
+        Kind::Activities => {
+            let (mut id, mut title, mut status) = (text(), text(), text());
+            let mut year = Int32Builder::new();
+            let (mut due, mut updated) = (ts(), ts());
+            for (a, activity_id, x) in p.activities() {
+                agency.append_value(a);
+                id.append_value(activity_id);
+                year.append_value(x.plan_year);
+                title.append_value(&x.title);
+                status.append_value(x.status.as_str());
+                due.append_value(x.due_at);
+                updated.append_value(x.at);
+            }
+            vec![
+                Arc::new(agency.finish()),
+                Arc::new(id.finish()),
+                Arc::new(year.finish()),
+                Arc::new(title.finish()),
+                Arc::new(status.finish()),
+                Arc::new(due.finish()),
+                Arc::new(updated.finish()),
+            ]
+        }
+        Kind::Tasks => {
+            let mut id = text();
+            let (mut first, mut due, mut completed) = (ts(), ts(), ts());
+            let mut on_time = BooleanBuilder::new();
+            for (a, task_id, t) in p.tasks() {
+                let Some((first_at, due_at)) = t.first else {
+                    continue;
+                };
+                agency.append_value(a);
+                id.append_value(task_id);
+                first.append_value(first_at);
+                due.append_value(due_at);
+                completed.append_option(t.completed_at);
+                on_time.append_option(t.on_time());
+            }
+            vec![
+                Arc::new(agency.finish()),
+                Arc::new(id.finish()),
+                Arc::new(first.finish()),
+                Arc::new(due.finish()),
+                Arc::new(completed.finish()),
+                Arc::new(on_time.finish()),
+            ]
+        }
+        Kind::Scores => {
+            let mut year = Int32Builder::new();
+            let (mut component, mut criterion, mut assessor) = (text(), text(), text());
+            let (mut score, mut max) = (Float64Builder::new(), Float64Builder::new());
+            let (mut agency_kind, mut evidence, mut at) = (text(), text(), ts());
+            for (a, (y, c, k), scored) in p.scores() {
+                for s in [&scored.official, &scored.self_assessed]
+                    .into_iter()
+                    .flatten()
+                {
+                    agency.append_value(a);
+                    year.append_value(*y);
+                    component.append_value(c);
+                    criterion.append_value(k);
+                    assessor.append_value(s.assessor.as_str());
+                    score.append_value(s.score);
+                    max.append_value(s.max);
+                    agency_kind.append_option(s.agency_kind.map(AgencyKind::as_str));
+                    evidence.append_option(s.evidence.as_deref());
+                    at.append_value(s.at);
+                }
+            }
+            vec![
+                Arc::new(agency.finish()),
+                Arc::new(year.finish()),
+                Arc::new(component.finish()),
+                Arc::new(criterion.finish()),
+                Arc::new(assessor.finish()),
+                Arc::new(score.finish()),
+                Arc::new(max.finish()),
+                Arc::new(agency_kind.finish()),
+                Arc::new(evidence.finish()),
+                Arc::new(at.finish()),
+            ]
+        }
+        Kind::Dossiers | Kind::Daily => unreachable!("not a governance table"),
+    };
+    RecordBatch::try_new(kind.schema(), columns)
+}
+
+/// Reads a plan, task or score table's rows (a snapshot) back into facts, by agency code.
+pub(crate) fn governance_facts(
+    kind: Kind,
+    batch: &RecordBatch,
+) -> Result<Vec<(String, GovernanceFact)>, String> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("missing column {name}"))
+    };
+    let text = |name: &str| -> Result<&StringArray, String> {
+        column(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("{name} is not text"))
+    };
+    let time = |name: &str| -> Result<&TimestampMicrosecondArray, String> {
+        column(name)?
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| format!("{name} is not a timestamp"))
+    };
+    let int = |name: &str| {
+        column(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| format!("{name} is not an integer"))
+    };
+    let float = |name: &str| {
+        column(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("{name} is not a number"))
+    };
+    fn opt_text(a: &StringArray, i: usize) -> Option<&str> {
+        (!a.is_null(i)).then(|| a.value(i))
+    }
+    let parse = |value: &str, what: &str| format!("unknown {what} {value:?}");
+    let agency = text("agency_code")?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let fact = match kind {
+            Kind::Activities => {
+                let status = text("status")?.value(i);
+                GovernanceFact::Activity(
+                    text("activity_id")?.value(i).into(),
+                    Activity {
+                        at: time("updated_at")?.value(i),
+                        status: ActivityStatus::parse(status)
+                            .ok_or_else(|| parse(status, "status"))?,
+                        due_at: time("due_at")?.value(i),
+                        plan_year: int("plan_year")?.value(i),
+                        title: text("title")?.value(i).into(),
+                    },
+                )
+            }
+            Kind::Tasks => {
+                let completed = time("completed_at")?;
+                GovernanceFact::Task(
+                    text("task_id")?.value(i).into(),
+                    Task {
+                        first: Some((time("first_event_at")?.value(i), time("due_at")?.value(i))),
+                        completed_at: (!completed.is_null(i)).then(|| completed.value(i)),
+                    },
+                )
+            }
+            Kind::Scores => {
+                let assessor = text("assessor")?.value(i);
+                let agency_kind = opt_text(text("agency_kind")?, i)
+                    .map(|k| AgencyKind::parse(k).ok_or_else(|| parse(k, "agency kind")))
+                    .transpose()?;
+                let key = (
+                    int("year")?.value(i),
+                    text("component")?.value(i).into(),
+                    text("criterion")?.value(i).into(),
+                );
+                GovernanceFact::Score(
+                    key,
+                    ScoreFact {
+                        at: time("scored_at")?.value(i),
+                        assessor: Assessor::parse(assessor)
+                            .ok_or_else(|| parse(assessor, "assessor"))?,
+                        score: float("score")?.value(i),
+                        max: float("max")?.value(i),
+                        agency_kind,
+                        evidence: opt_text(text("evidence")?, i).map(Into::into),
+                    },
+                )
+            }
+            Kind::Dossiers | Kind::Daily => unreachable!("not a governance table"),
+        };
+        out.push((agency.value(i).to_owned(), fact));
+    }
+    Ok(out)
 }
 
 /// A projection as a table: each scan snapshots the projection as it is.

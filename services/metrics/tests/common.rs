@@ -4,18 +4,23 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use parwatch_lake::{Commit, Lake, StoredEvent};
-use parwatch_metrics::Projector;
+use parwatch_metrics::{Bucket, Point, Projection, Projector, metric};
 use serde_json::{Value, json};
 
-/// One event as `(agency, dossier, type, occurred_at, data)`.
+/// One event as `(agency, dossier, type, occurred_at, data)`; the dossier is `""` for plan,
+/// task and score events.
 pub(crate) type Spec<'a> = (&'a str, &'a str, &'a str, &'a str, Value);
 
 pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent {
     let (agency, dossier, ty, at, data) = spec;
-    let body = json!({
+    let mut body = json!({
         "event_id": format!("e{id}"), "type": ty, "schema_version": 1, "occurred_at": at,
-        "source": "test", "agency_code": agency, "dossier_id": dossier, "data": data,
+        "source": "test", "agency_code": agency, "data": data,
     });
+    // Plan, task and score events concern an agency, not a dossier: give them none.
+    if !dossier.is_empty() {
+        body["dossier_id"] = json!(dossier);
+    }
     let event = parwatch_proto::validate(
         &format!("par.events.v1.{ty}"),
         &serde_json::to_vec(&body).unwrap(),
@@ -48,6 +53,64 @@ pub(crate) fn projector(lake: &Lake) -> Arc<Projector> {
     projector
 }
 
+/// Three orders of `n` events: as listed, scrambled, reversed.
+pub(crate) fn arrival_orders(n: usize) -> [Vec<usize>; 3] {
+    [
+        (0..n).collect(),
+        (0..n).map(|i| (i * 7 + 3) % n).collect(),
+        (0..n).rev().collect(),
+    ]
+}
+
 pub(crate) fn date(text: &str) -> NaiveDate {
     text.parse().unwrap()
+}
+
+/// (bucket, value, numerator, denominator) of each point.
+pub(crate) type Row = (String, Option<f64>, Option<i64>, Option<i64>);
+
+pub(crate) fn values(
+    p: &Projection,
+    name: &str,
+    from: &str,
+    to: &str,
+    bucket: Bucket,
+    agency: Option<&str>,
+) -> Vec<Row> {
+    let series = p
+        .series(
+            metric(name).unwrap(),
+            date(from),
+            date(to),
+            bucket,
+            agency,
+            false,
+        )
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    series[0]
+        .points
+        .iter()
+        .map(
+            |Point {
+                 bucket,
+                 value,
+                 numerator,
+                 denominator,
+             }| { (bucket.to_string(), *value, *numerator, *denominator) },
+        )
+        .collect()
+}
+
+pub(crate) fn rate(b: &str, n: i64, d: i64) -> Row {
+    (
+        b.to_owned(),
+        (d != 0).then(|| n as f64 / d as f64),
+        Some(n),
+        Some(d),
+    )
+}
+
+pub(crate) fn count(b: &str, n: i64) -> Row {
+    (b.to_owned(), Some(n as f64), Some(n), None)
 }

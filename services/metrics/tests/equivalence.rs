@@ -1,4 +1,5 @@
-//! Rollups equal raw-event SQL for every metric on a random, shuffled event set.
+//! Rollups equal raw-event SQL for every metric on a random, shuffled event set (dossiers, plan
+//! activities and tasks from superiors).
 
 use std::collections::BTreeMap;
 
@@ -87,7 +88,57 @@ fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, Str
             }
         }
     }
+    out.extend(random_plans_and_tasks(rng, start));
     out.shuffle(rng);
+    out
+}
+
+/// Random tasks (an assignment, completions that may report another deadline, some reported
+/// only at completion) and plan activities (statuses back and forth, deadlines moved, ties on
+/// the hour) of the same 4 agencies.
+fn random_plans_and_tasks(
+    rng: &mut ChaCha8Rng,
+    start: DateTime<Utc>,
+) -> Vec<(String, String, &'static str, String, Value)> {
+    let at = |t: DateTime<Utc>| t.to_rfc3339();
+    let mut out = Vec::new();
+    for n in 0..160 {
+        let agency = format!("AG{}", n % 4);
+        let due = start + Duration::hours(rng.random_range(0..24 * 40));
+        let task_id = format!("T{}", n / 2);
+        if rng.random_bool(0.85) {
+            let assigned = due - Duration::hours(rng.random_range(24..24 * 10));
+            let data = json!({"task_id": task_id, "status": "assigned", "due_at": at(due)});
+            out.push((
+                agency.clone(),
+                String::new(),
+                "directive.task",
+                at(assigned),
+                data,
+            ));
+        }
+        for _ in 0..rng.random_range(0..3) {
+            let done = due + Duration::hours(rng.random_range(-72..48));
+            let said_due = due + Duration::hours(rng.random_range(0..2) * 48);
+            let data = json!({"task_id": task_id, "status": "completed",
+                "due_at": at(said_due), "completed_at": at(done)});
+            let t = done + Duration::hours(rng.random_range(0..3));
+            out.push((agency.clone(), String::new(), "directive.task", at(t), data));
+        }
+    }
+    for n in 0..120 {
+        let agency = format!("AG{}", n % 4);
+        let activity_id = format!("P{}", n / 3);
+        let first = start + Duration::hours(rng.random_range(0..24 * 30));
+        for _ in 0..rng.random_range(1..4) {
+            let status = ["planned", "done", "cancelled"][rng.random_range(0..3)];
+            let due = first + Duration::hours(rng.random_range(0..4) * 24 * 5);
+            let data = json!({"plan_year": 2024, "activity_id": activity_id,
+                "title": "Hoạt động", "status": status, "due_at": at(due)});
+            let t = first + Duration::hours(rng.random_range(0..6));
+            out.push((agency.clone(), String::new(), "plan.activity", at(t), data));
+        }
+    }
     out
 }
 
@@ -189,9 +240,42 @@ async fn raw_answers(
             ),
         ),
     ];
+    // Plans and tasks, from the `data` text: a task is due when its first event says, an
+    // activity is what its latest event says.
+    let field = |name: &str| format!("regexp_match(data, '\"{name}\":\"([^\"]*)\"')[1]");
+    let tasks = format!(
+        "WITH t AS (SELECT agency_code, {} AS task_id, due_at, occurred_at,
+            to_timestamp({}) AS completed_at FROM events WHERE type = 'directive.task'),
+          ranked AS (SELECT *, row_number() OVER (PARTITION BY agency_code, task_id
+            ORDER BY occurred_at, due_at) AS rn FROM t),
+          task AS (SELECT agency_code, task_id, max(CASE WHEN rn = 1 THEN due_at END) AS due,
+            min(completed_at) AS completed FROM ranked GROUP BY agency_code, task_id)
+        SELECT {}, agency_code, sum(CASE WHEN completed <= due THEN 1 ELSE 0 END), count(*)
+        FROM task GROUP BY 1, 2",
+        field("task_id"),
+        field("completed_at"),
+        local("due")
+    );
+    let plans = format!(
+        "WITH a AS (SELECT agency_code, {} AS activity_id, {} AS status, due_at, occurred_at
+            FROM events WHERE type = 'plan.activity'),
+          ranked AS (SELECT *, row_number() OVER (PARTITION BY agency_code, activity_id
+            ORDER BY occurred_at DESC,
+              CASE status WHEN 'planned' THEN 0 WHEN 'done' THEN 1 ELSE 2 END DESC,
+              due_at DESC) AS rn FROM a)
+        SELECT {}, agency_code, sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END), count(*)
+        FROM ranked WHERE rn = 1 AND status <> 'cancelled' GROUP BY 1, 2",
+        field("activity_id"),
+        field("status"),
+        local("due_at")
+    );
     let mut out = BTreeMap::new();
+    let per_metric = per_metric
+        .into_iter()
+        .map(|(name, select)| (name, format!("{facts} {select}")))
+        .chain([("tasks_on_time", tasks), ("plan_completion", plans)]);
     for (name, select) in per_metric {
-        let answer = engine.sql(&format!("{facts} {select}")).await.unwrap();
+        let answer = engine.sql(&select).await.unwrap();
         for batch in &answer.batches {
             let json = batch_rows(batch);
             for row in json {
@@ -307,6 +391,10 @@ async fn rollups_equal_raw_events_for_every_metric() {
         "the data set exercises the metrics: {}",
         raw.len()
     );
+    for name in ["tasks_on_time", "plan_completion"] {
+        let days = raw.keys().filter(|k| k.2 == name).count();
+        assert!(days > 40, "{name} on {days} agency-days");
+    }
 
     // Medians within 1% of DataFusion's exact median, per agency and month.
     let medians = engine

@@ -2,10 +2,10 @@
 //! metrics-v1 (local midnight, several events of one type, resolved without received, apology
 //! after due, events out of order, month/quarter/ISO-week edges).
 
-use parwatch_metrics::{Bucket, Point, Projection, metric};
+use parwatch_metrics::{Bucket, Projection, metric};
 use serde_json::json;
 
-use crate::common::{Spec, date, event, lake_with, projector};
+use crate::common::{Spec, arrival_orders, count, date, event, lake_with, projector, rate, values};
 
 fn received(channel: &str, due: &str) -> serde_json::Value {
     match channel {
@@ -220,62 +220,10 @@ fn projection_of(
     (tmp, projector)
 }
 
-/// (bucket, value, numerator, denominator) of each point.
-type Row = (String, Option<f64>, Option<i64>, Option<i64>);
-
-fn values(
-    p: &Projection,
-    name: &str,
-    from: &str,
-    to: &str,
-    bucket: Bucket,
-    agency: Option<&str>,
-) -> Vec<Row> {
-    let series = p
-        .series(
-            metric(name).unwrap(),
-            date(from),
-            date(to),
-            bucket,
-            agency,
-            false,
-        )
-        .unwrap();
-    assert_eq!(series.len(), 1);
-    series[0]
-        .points
-        .iter()
-        .map(
-            |Point {
-                 bucket,
-                 value,
-                 numerator,
-                 denominator,
-             }| { (bucket.to_string(), *value, *numerator, *denominator) },
-        )
-        .collect()
-}
-
-fn rate(b: &str, n: i64, d: i64) -> Row {
-    (
-        b.to_owned(),
-        (d != 0).then(|| n as f64 / d as f64),
-        Some(n),
-        Some(d),
-    )
-}
-
-fn count(b: &str, n: i64) -> Row {
-    (b.to_owned(), Some(n as f64), Some(n), None)
-}
-
 #[test]
 fn every_metric_matches_the_hand_computed_values_in_any_arrival_order() {
     let n = province().len();
-    let forward: Vec<usize> = (0..n).collect();
-    let scrambled: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
-    let reversed: Vec<usize> = (0..n).rev().collect();
-    for order in [forward, scrambled, reversed] {
+    for order in arrival_orders(n) {
         let (_tmp, projector) = projection_of(&order);
         check(&projector.read());
     }

@@ -46,8 +46,21 @@ async fn serve(dir: &Path) -> (Child, String) {
     let http = format!("127.0.0.1:{}", free_port());
     let pg = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_parwatch"))
-        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--http", &http])
-        .args(["--pg", &pg, "--sql-timeout", "3600", "--sql-max-rows", "1000000000"])
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--http",
+            &http,
+        ])
+        .args([
+            "--pg",
+            &pg,
+            "--sql-timeout",
+            "3600",
+            "--sql-max-rows",
+            "1000000000",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -74,7 +87,11 @@ async fn download(base: &str, sql: &str, format: &str) -> (u64, f64) {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{sql}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{sql}: {}",
+        response.status()
+    );
     let mut bytes = 0u64;
     while let Some(chunk) = response.chunk().await.unwrap() {
         bytes += chunk.len() as u64;

@@ -150,6 +150,15 @@ pub(crate) enum TokenAction {
     },
 }
 
+/// The PAR Index.
+#[derive(Debug, Args)]
+pub(crate) struct ParArgs {
+    /// Directory of PAR Index scoring models, `<kind>/<year>.toml` as in deploy/par-model;
+    /// without it, the models built into the binary (deploy/par-model at build time).
+    #[arg(long, env = "PARWATCH_PAR_MODELS")]
+    pub(crate) par_models: Option<PathBuf>,
+}
+
 /// Tuning of the ingest worker.
 #[derive(Debug, Args)]
 pub(crate) struct IngestTuning {
@@ -234,6 +243,8 @@ pub(crate) struct UpArgs {
     pub(crate) server: ServerArgs,
     #[command(flatten)]
     pub(crate) worker: IngestTuning,
+    #[command(flatten)]
+    pub(crate) par: ParArgs,
     /// Also fill the lake with a simulated province: about two years of history, then live
     /// events, so the dashboards fill in and move.
     #[arg(long, env = "PARWATCH_DEMO")]
@@ -304,6 +315,8 @@ pub(crate) struct ServeArgs {
     pub(crate) lake: LakeArgs,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
+    #[command(flatten)]
+    pub(crate) par: ParArgs,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::cli::{
-    Cli, Command, LakeArgs, LogFormat, ServeArgs, ServerArgs, TokenAction, TokenArgs, UpArgs,
-    WorkerArgs,
+    Cli, Command, LakeArgs, LogFormat, ParArgs, ServeArgs, ServerArgs, TokenAction, TokenArgs,
+    UpArgs, WorkerArgs,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +106,7 @@ async fn start_servers(
     data_dir: &std::path::Path,
     lake: Lake,
     ingest: Option<Arc<IngestStatus>>,
+    models: parwatch_scoring::Models,
     shutdown: &Shutdown,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let mut addrs = vec![args.http];
@@ -118,7 +119,7 @@ async fn start_servers(
         budgets: Arc::new(Budgets::new(args.budget())),
         limits: args.limits(),
     };
-    let state = AppState::new(lake, ingest, access.clone())?;
+    let state = AppState::new(lake, ingest, access.clone())?.with_par_models(models);
     let http = bind("http", args.http).await?;
     let addr = http.local_addr()?;
     let pg = if args.no_pg {
@@ -138,7 +139,18 @@ async fn start_servers(
     Ok((addr, both))
 }
 
+/// The PAR Index's scoring models: from the directory given, else built in; checked now so a
+/// broken file stops the start with its reason.
+fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
+    let dir = args.par_models.as_deref();
+    parwatch_metrics::load_models(dir).with_context(|| match dir {
+        Some(dir) => format!("loading PAR Index scoring models from {}", dir.display()),
+        None => "loading the built-in PAR Index scoring models".to_owned(),
+    })
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let local = match &args.nats.nats_url {
@@ -160,6 +172,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         data_dir,
         lake.clone(),
         Some(Arc::clone(&status)),
+        models,
         &shutdown,
     )
     .await?;
@@ -205,10 +218,11 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let lake = Lake::open(data_dir)?;
-    let (_, servers) = start_servers(&args.server, data_dir, lake, None, &shutdown).await?;
+    let (_, servers) = start_servers(&args.server, data_dir, lake, None, models, &shutdown).await?;
     servers.await.context("servers")
 }
 

@@ -1,17 +1,20 @@
 //! The event generator: creates dossiers day by day (backfill) or at a steady rate (live), plans
-//! their lifecycles into a priority queue, and yields their events in time order, rendered.
+//! their lifecycles into a priority queue, plans each year's PAR work of the agencies as the
+//! stream reaches it, and yields all these events in time order, rendered.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use parwatch_proto::{Channel, EventType};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use parwatch_proto::{Channel, EventType, local_date};
+use parwatch_scoring::Models;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::dossier::{self, Dossier, Pending, What, local_midnight, office_time};
+use crate::governance::{self, Planned};
 use crate::invalid::Malformation;
 use crate::model::{self, Sampler};
 use crate::province::Province;
@@ -36,6 +39,9 @@ pub(crate) fn subject_of(event_type: EventType) -> &'static str {
         EventType::DossierLate => "par.events.v1.dossier.late",
         EventType::DossierApology => "par.events.v1.dossier.apology",
         EventType::DossierResolved => "par.events.v1.dossier.resolved",
+        EventType::ParScore => "par.events.v1.par.score",
+        EventType::PlanActivity => "par.events.v1.plan.activity",
+        EventType::DirectiveTask => "par.events.v1.directive.task",
     }
 }
 
@@ -135,6 +141,12 @@ pub struct SimEvent {
     pub malformation: Option<Malformation>,
 }
 
+/// The next event to yield.
+enum Item {
+    Dossier(Pending),
+    Governance(Planned),
+}
+
 /// Where new dossiers come from.
 #[derive(Debug)]
 enum Arrivals {
@@ -153,6 +165,10 @@ enum Arrivals {
 pub struct Generator {
     province: Province,
     sampler: Sampler,
+    /// Scoring models: which agencies do PAR work each year and which criteria get scores.
+    models: Models,
+    /// The seed as given: the PAR work of a year is the same in every run.
+    base_seed: u64,
     seed: u64,
     scale: u32,
     /// Threshold on a 64-bit hash that makes an event be preceded by a malformed one.
@@ -165,6 +181,11 @@ pub struct Generator {
     window_start: i64,
     window_end: i64,
     queue: BinaryHeap<Reverse<Pending>>,
+    /// Planned PAR work: plan activities, tasks, scores.
+    governance: BinaryHeap<Reverse<Planned>>,
+    /// The next year whose PAR work is to be planned, and the last one in the window.
+    next_year: i32,
+    last_year: i32,
     /// A valid event (with its id and body) held back while the malformed copy made from it
     /// goes first.
     held: Option<(Pending, String, Bytes)>,
@@ -219,10 +240,22 @@ impl Generator {
                 )
             }
         };
+        let year_of = |unix_secs: i64| {
+            local_date(DateTime::from_timestamp(unix_secs, 0).unwrap_or_default()).year()
+        };
         Ok(Generator {
             numbers: vec![0; province.agencies().len()],
             province,
             sampler,
+            models: Models::builtin(),
+            base_seed: options.seed,
+            next_year: year_of(window_start),
+            // An endless backfill plans years as it reaches them, up to the contract's last.
+            last_year: if window_end == i64::MAX {
+                2100
+            } else {
+                year_of(window_end - 1)
+            },
             // Live runs of one seed at different times must not reuse each other's ids.
             seed: match options.mode {
                 Mode::Live { start, .. } => options.seed ^ render::mix(start.timestamp() as u64),
@@ -237,6 +270,7 @@ impl Generator {
             window_start,
             window_end,
             queue: BinaryHeap::new(),
+            governance: BinaryHeap::new(),
             held: None,
             next_seq: 0,
             numbers_day: i64::MIN,
@@ -371,17 +405,56 @@ impl Generator {
         );
     }
 
-    /// The next valid event in the window, in time order.
-    fn next_pending(&mut self) -> Option<Pending> {
+    /// Plans the PAR work of every year that starts before `frontier` (unix seconds): all of
+    /// a year's events lie within it, so none can come before an event already yielded.
+    fn plan_governance(&mut self, frontier: i64) {
+        while self.next_year <= self.last_year {
+            let Some(first_day) = NaiveDate::from_ymd_opt(self.next_year, 1, 1) else {
+                return;
+            };
+            if local_midnight(first_day) > frontier {
+                return;
+            }
+            let year = governance::year_events(
+                &self.province,
+                &self.models,
+                self.base_seed,
+                self.next_year,
+            );
+            self.governance.extend(year.into_iter().map(Reverse));
+            self.next_year += 1;
+        }
+    }
+
+    /// The next valid event in the window, in time order: a dossier's or the PAR work's.
+    fn next_item(&mut self) -> Option<Item> {
         loop {
             self.refill();
-            let Reverse(pending) = self.queue.pop()?;
-            if pending.at >= self.window_end {
+            let dossier_at = self.queue.peek().map(|Reverse(p)| p.at);
+            self.plan_governance(dossier_at.unwrap_or(self.window_end).min(self.window_end));
+            let governance_at = self.governance.peek().map(|Reverse(p)| p.at);
+            let item = match (dossier_at, governance_at) {
+                (_, Some(g)) if dossier_at.is_none_or(|d| g < d) => {
+                    let Reverse(planned) = self.governance.pop()?;
+                    Item::Governance(planned)
+                }
+                (Some(_), _) => {
+                    let Reverse(pending) = self.queue.pop()?;
+                    Item::Dossier(pending)
+                }
+                (None, _) => return None,
+            };
+            let at = match &item {
+                Item::Dossier(p) => p.at,
+                Item::Governance(p) => p.at,
+            };
+            if at >= self.window_end {
                 self.queue.clear();
+                self.governance.clear();
                 return None;
             }
-            if pending.at >= self.window_start {
-                return Some(pending);
+            if at >= self.window_start {
+                return Some(item);
             }
         }
     }
@@ -509,7 +582,19 @@ impl Iterator for Generator {
                 None,
             )
         } else {
-            let pending = self.next_pending()?;
+            let pending = match self.next_item()? {
+                Item::Dossier(pending) => pending,
+                Item::Governance(planned) => {
+                    let (event_id, body) = planned.render(&self.province, self.base_seed);
+                    return Some(self.count(SimEvent {
+                        subject: subject_of(planned.event_type),
+                        event_id,
+                        occurred_at: DateTime::from_timestamp(planned.at, 0).unwrap_or_default(),
+                        body,
+                        malformation: None,
+                    }));
+                }
+            };
             let event_id = render::event_id(self.seed, pending.key);
             let body = self.render(&pending, &event_id);
             let event_type = pending.what.event_type();
@@ -527,10 +612,17 @@ impl Iterator for Generator {
                 sim_event(&pending, subject_of(event_type), event_id, body, None)
             }
         };
+        Some(self.count(event))
+    }
+}
+
+impl Generator {
+    /// Counts an event against the limit.
+    fn count(&mut self, event: SimEvent) -> SimEvent {
         if let Some(remaining) = &mut self.remaining {
             *remaining -= 1;
         }
-        Some(event)
+        event
     }
 }
 

@@ -9,10 +9,15 @@
 //! [`Generator`] yields [`SimEvent`]s in time order (backfill of a date range as fast as possible,
 //! or live at a rate); [`publish`] sends them to JetStream with pipelined acks. The same
 //! [`SimOptions`] always give byte-identical events.
+//!
+//! Beside the dossiers, each agency the PAR Index scores does its own PAR work, planned a year
+//! at a time by the scoring models of `parwatch-scoring`: plan activities, tasks from the
+//! province, and the scores of its index (`plan.activity`, `directive.task`, `par.score`).
 
 mod calendar;
 mod dossier;
 mod generator;
+mod governance;
 mod invalid;
 mod model;
 mod province;

@@ -19,27 +19,8 @@ const PROVINCE_CODE: &str = "H02";
 const PROVINCE_NAME: &str = "Bà Rịa - Vũng Tàu";
 const PROVINCE_SLUG: &str = "brvt";
 
-/// The level of government an agency belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgencyKind {
-    /// A provincial department (Sở, Ban) or equivalent.
-    Department,
-    /// A district people's committee (UBND huyện/thị xã/thành phố), abolished 2025-07-01.
-    District,
-    /// A commune or ward people's committee (UBND xã/phường).
-    Commune,
-}
-
-impl AgencyKind {
-    /// Lower-case English name, as used in options and exports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgencyKind::Department => "department",
-            AgencyKind::District => "district",
-            AgencyKind::Commune => "commune",
-        }
-    }
-}
+/// The level of government an agency belongs to (the contract's `agency_kind`).
+pub use parwatch_proto::AgencyKind;
 
 /// How an agency performs, relative to the province-wide trends.
 #[derive(Debug, Clone, Copy)]

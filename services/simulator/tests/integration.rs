@@ -1,8 +1,10 @@
 //! The simulator's behaviour: determinism, contract validity, lifecycle invariants, realistic
-//! shares, live mode, and publishing to a real nats-server.
+//! shares, the agencies' PAR work and the index it gives, live mode, and publishing to a real
+//! nats-server.
 
 mod contract;
 mod determinism;
+mod governance;
 mod lifecycle;
 mod live;
 mod publishing;

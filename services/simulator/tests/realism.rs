@@ -28,7 +28,9 @@ fn shares(sample: &Sample) -> Shares {
     let mut late = HashSet::new();
     let mut apologised = HashSet::new();
     for event in &sample.events {
-        let dossier = event.dossier_id.as_deref().unwrap();
+        let Some(dossier) = event.dossier_id.as_deref() else {
+            continue;
+        };
         match event.data {
             EventData::DossierReceived { channel, .. } => {
                 received += 1;

@@ -36,14 +36,13 @@ impl Sample {
         }
     }
 
-    /// Valid events grouped by dossier, in time order.
+    /// Valid dossier events grouped by dossier, in time order.
     pub(crate) fn dossiers(&self) -> HashMap<&str, Vec<&Event>> {
         let mut dossiers: HashMap<&str, Vec<&Event>> = HashMap::new();
         for event in &self.events {
-            dossiers
-                .entry(event.dossier_id.as_deref().unwrap())
-                .or_default()
-                .push(event);
+            if let Some(dossier) = event.dossier_id.as_deref() {
+                dossiers.entry(dossier).or_default().push(event);
+            }
         }
         dossiers
     }
