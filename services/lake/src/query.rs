@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -91,6 +91,13 @@ impl QueryEngine {
 
     /// Runs one read-only statement (SELECT/WITH, EXPLAIN, SHOW, DESCRIBE) and collects it.
     pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
+        self.run(self.plan(sql).await?).await
+    }
+
+    /// Plans one read-only statement without running it. Its named placeholders (`$from`)
+    /// are listed by [`LogicalPlan::get_parameter_types`] and bound with
+    /// [`LogicalPlan::with_param_values`] before [`QueryEngine::run`].
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect)?;
@@ -103,6 +110,11 @@ impl QueryEngine {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| Error::NotAQuery(e.strip_backtrace()))?;
+        Ok(plan)
+    }
+
+    /// Runs a plan made by [`QueryEngine::plan`] and collects it.
+    pub async fn run(&self, plan: LogicalPlan) -> Result<QueryOutput> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema = Arc::clone(frame.schema().inner());
         let batches = frame.collect().await?;
