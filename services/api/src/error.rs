@@ -12,9 +12,15 @@ pub enum ApiError {
     /// The request itself is wrong (bad SQL, bad parameter).
     #[error("{0}")]
     BadRequest(String),
+    /// The request lacks valid credentials (an embed token missing, expired or altered).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The request is understood but not allowed (a statement other than a query).
     #[error("{0}")]
     Forbidden(String),
+    /// No such resource (a dashboard, a panel).
+    #[error("{0}")]
+    NotFound(String),
     /// Something failed on our side.
     #[error("{0}")]
     Internal(String),
@@ -26,7 +32,9 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

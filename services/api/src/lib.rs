@@ -1,16 +1,21 @@
-//! The ParWatch HTTP API (warp): health, read-only SQL over the lake, process metrics.
+//! The ParWatch HTTP API (warp): health, read-only SQL over the lake, process metrics, and the
+//! web UI (dashboards as code, embedding).
 //!
 //! The last stage of the pipeline (lake → DataFusion → **HTTP**). [`routes`] builds the warp
-//! filter tree, [`serve`] runs it on a listener until shutdown. Interfaces follow
+//! filter tree, [`serve`] runs it on a listener until shutdown; [`Web`] adds the pages. Interfaces follow
 //! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
 //! in one place (`error.rs`).
 
+mod dashboards;
+pub mod embed;
 mod encode;
 mod error;
 mod handlers;
 mod metrics;
+mod panels;
 mod routes;
 mod telemetry;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,9 +26,11 @@ use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, QueryEngine};
 use parwatch_metrics::Projector;
 
+pub use dashboards::DashboardError;
 pub use error::ApiError;
 pub use routes::routes;
 pub use telemetry::Telemetry;
+pub use web::{Web, WebConfig, WebError};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -38,6 +45,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Projections behind the metric catalogue.
     pub projector: Arc<Projector>,
+    /// The web UI, when served (see [`AppState::with_web`]).
+    pub web: Option<Arc<Web>>,
 }
 
 impl AppState {
@@ -55,7 +64,14 @@ impl AppState {
             ingest,
             telemetry: Arc::default(),
             projector,
+            web: None,
         })
+    }
+
+    /// Adds the web UI: pages, dashboards (checked here) and embedding.
+    pub async fn with_web(mut self, config: WebConfig) -> Result<Self, WebError> {
+        self.web = Some(Arc::new(Web::new(config, self.engine.clone()).await?));
+        Ok(self)
     }
 
     /// Stores the projections' snapshot so the next start does not refold every event.

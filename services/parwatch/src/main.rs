@@ -16,7 +16,9 @@ use parwatch_lake::Lake;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::cli::{Cli, Command, LakeArgs, LogFormat, ServeArgs, UpArgs, WorkerArgs};
+use crate::cli::{
+    Cli, Command, EmbedTokenArgs, LakeArgs, LogFormat, ServeArgs, UpArgs, WorkerArgs,
+};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve(args).await,
             Command::Simulate(args) => simulate::simulate(args).await,
             Command::Rebuild(args) => rebuild(args).await,
+            Command::EmbedToken(args) => embed_token(args).await,
         }
     })
 }
@@ -109,7 +112,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let status = Arc::new(IngestStatus::default());
     let listener = bind(args.http.http).await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?;
+    let state = AppState::new(lake.clone(), Some(Arc::clone(&status)))?
+        .with_web(args.web.config(data_dir)?)
+        .await?;
     let server = tokio::spawn(parwatch_api::serve(listener, state, shutdown.wait()));
     println!(
         "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
@@ -155,8 +160,31 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let lake = Lake::open(&args.lake.data_dir)?;
+    let state = AppState::new(lake, None)?
+        .with_web(args.web.config(&args.lake.data_dir)?)
+        .await?;
     let listener = bind(args.http.http).await?;
-    parwatch_api::serve(listener, AppState::new(lake, None)?, shutdown.wait()).await;
+    parwatch_api::serve(listener, state, shutdown.wait()).await;
+    Ok(())
+}
+
+async fn embed_token(args: EmbedTokenArgs) -> anyhow::Result<()> {
+    let data_dir = &args.lake.data_dir;
+    let lake = Lake::open(data_dir)?;
+    // The dashboards are checked as the server checks them; the projections' tables need to
+    // exist for that, not their contents.
+    let engine = parwatch_lake::QueryEngine::new(&lake)?;
+    parwatch_metrics::register_tables(&engine, Arc::new(parwatch_metrics::Projector::new(lake)))?;
+    let web = parwatch_api::Web::new(args.dashboards.config(data_dir, Vec::new())?, engine).await?;
+    let token = web
+        .mint(&args.dashboard, args.agency.as_deref(), args.ttl)
+        .await?;
+    println!("{token}");
+    eprintln!(
+        "valid for {}; embed with <iframe src=\"http://HOST/embed/{}?token=...\">",
+        humantime::format_duration(args.ttl),
+        args.dashboard
+    );
     Ok(())
 }
 
