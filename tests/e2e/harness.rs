@@ -111,14 +111,16 @@ impl Parwatch {
 
     /// `parwatch serve` over `data_dir` on a free port, ready.
     pub(crate) async fn serve(data_dir: &Path) -> Self {
+        Self::serve_with(data_dir, &[]).await
+    }
+
+    /// `parwatch serve` over `data_dir` with `extra` arguments, on a free port, ready.
+    pub(crate) async fn serve_with(data_dir: &Path, extra: &[&str]) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let data = data_dir.to_str().unwrap();
-        let mut p = Self::spawn(
-            &["serve", "--data-dir", data, "--http", &http],
-            &[],
-            data_dir,
-            "serve",
-        );
+        let mut args = vec!["serve", "--data-dir", data, "--http", &http];
+        args.extend_from_slice(extra);
+        let mut p = Self::spawn(&args, &[], data_dir, "serve");
         p.base = Some(format!("http://{http}"));
         p.wait_ready().await;
         p

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `parwatch` binary against a real `nats-server` spawned per test
 //! on a free port, writing real Parquet and answering SQL through DataFusion over HTTP.
 
+mod browser;
+mod dashboards;
 mod faults;
 mod harness;
 mod ingest;

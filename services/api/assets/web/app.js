@@ -104,6 +104,8 @@ function showUpdated(text) {
 
 async function render() {
   const seq = ++renders;
+  const previous = document.getElementById('page');
+  if (previous) previous.dataset.state = 'loading';
   const current = route();
   const ctx = context(current);
   const main = h('main', { id: 'page' });
@@ -150,12 +152,15 @@ async function render() {
 
 /** Draws a page; a page replaced by a newer navigation meanwhile is dropped. */
 async function show(main, draw, seq) {
+  main.dataset.state = 'loading';
   try {
     const drawn = await draw();
     return seq === renders ? drawn : page;
   } catch (e) {
     main.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${t('error')}: ${e.message}`));
     return null;
+  } finally {
+    main.dataset.state = 'ready';
   }
 }
 

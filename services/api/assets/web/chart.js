@@ -14,12 +14,12 @@ function svg(tag, attrs = {}) {
   return el;
 }
 
-/** About `count` round tick values covering [lo, hi]. */
-function ticks(lo, hi, count = 5) {
+/** About `count` round tick values covering [lo, hi]; whole numbers only when `integer`. */
+function ticks(lo, hi, integer, count = 5) {
   if (hi === lo) hi = lo + 1;
-  const raw = (hi - lo) / count;
+  const raw = Math.max((hi - lo) / count, integer ? 1 : 0);
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw && (!integer || Number.isInteger(s))) || 10 * mag;
   const out = [];
   const last = Math.ceil(hi / step - 1e-9);
   for (let k = Math.floor(lo / step + 1e-9); k <= last; k += 1) out.push(Number((k * step).toPrecision(12)));
@@ -32,6 +32,7 @@ function ticks(lo, hi, count = 5) {
  * - `buckets`: bucket start dates (YYYY-MM-DD), shared by every series;
  * - `series`: [{ label, values: [number|null], details: [string] }] (details shown on hover);
  * - `target`: a value drawn as a dashed line, or null; `targetLabel`: its text;
+ * - `integer`: whole-number axis ticks (counts);
  * - `formatY(v)` (values), `formatTick(v)` (axis), `formatX(bucket)` (axis), `formatXLong(bucket)`.
  */
 export function drawChart(el, spec) {
@@ -58,7 +59,7 @@ function render(el, spec, width) {
   if (spec.target !== null && spec.target !== undefined) all.push(spec.target);
   const lo = Math.min(0, ...all);
   const hiRaw = all.length ? Math.max(...all) : 1;
-  const yTicks = ticks(lo, hiRaw > lo ? hiRaw : lo + 1);
+  const yTicks = ticks(lo, hiRaw > lo ? hiRaw : lo + 1, spec.integer);
   const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
   const y = (v) => MARGIN.top + plotH - ((v - y0) / (y1 - y0)) * plotH;
   const band = plotW / Math.max(n, 1);

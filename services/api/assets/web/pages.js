@@ -134,7 +134,6 @@ function rankingTable(rows, unit, open, fold = false) {
 
 /** Rows of an SQL answer as a table (at most `limit` shown). */
 function resultTable(data, limit = 500) {
-  const names = data.columns.map((c) => c.name);
   const shown = data.rows.slice(0, limit);
   const cell = (v, type) => {
     if (v === null) return h('td', { class: 'null' }, 'NULL');
@@ -145,7 +144,7 @@ function resultTable(data, limit = 500) {
   };
   return h('div', { class: 'table-wrap' },
     h('table', { class: 'result' },
-      h('thead', {}, h('tr', {}, ...names.map((n) => h('th', {}, columnName(n))))),
+      h('thead', {}, h('tr', {}, ...data.columns.map((c) => h('th', { class: /^(U?Int|Float|Decimal)/.test(c.type) ? 'num' : '' }, columnName(c.name))))),
       h('tbody', {}, shown.map((row) => h('tr', {}, row.map((v, i) => cell(v, data.columns[i].type)))))),
     data.rows.length > limit ? h('p', { class: 'muted' }, t('rows_shown', { n: fmtNumber(limit) })) : null);
 }
@@ -217,6 +216,7 @@ function seriesChart(el, panel, data) {
     targetLabel: panel.target ? targetText(panel.target, unit) : '',
     formatY: (v) => fmtValue(v, unit),
     formatTick: tickFormat(unit),
+    integer: unit === 'dossiers',
     formatX: (b) => fmtBucket(b, data.bucket),
     formatXLong: (b) => fmtBucket(b, data.bucket, true),
   });
@@ -411,8 +411,9 @@ export function sqlPage(ctx, root) {
     h('article', { class: 'panel' }, editor,
       h('div', { class: 'controls' },
         h('button', { type: 'button', class: 'primary', onclick: run, name: 'run' }, t('run')),
-        h('button', { type: 'button', class: 'csv', name: 'csv', onclick: () => ctx.api.sqlCsv(editor.value, 'parwatch-query.csv').catch((e) => out.replaceChildren(errorBox(e))) }, t('download_csv')),
+        h('button', { type: 'button', name: 'csv', onclick: () => ctx.api.sqlCsv(editor.value, 'parwatch-query.csv').catch((e) => out.replaceChildren(errorBox(e))) }, t('download_csv')),
         examples, meta),
       out));
+  run();
   return { refresh: async () => {} };
 }
