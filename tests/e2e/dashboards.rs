@@ -454,6 +454,16 @@ async fn panels_answer_like_the_api_and_sql() {
         .await;
     assert_eq!(stored["rows"], by_hand["rows"]);
 
+    let (_, openapi) = get_json(&format!("{base}/api/v1/openapi.json")).await;
+    for path in [
+        "/api/v1/dashboards/{id}/panels/{panel}",
+        "/api/v1/status",
+        "/embed/{id}",
+        "/embed/api/panels/{panel}",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "{path} documented");
+    }
+
     // Mistakes are 4xx with a message.
     for (url, status, word) in [
         (panel("province", "nope", range), 404, "no panel"),

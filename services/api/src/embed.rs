@@ -3,7 +3,7 @@
 //! makes and forces its dashboard and agency there; the page itself is never trusted.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -102,39 +102,46 @@ impl EmbedKey {
     }
 
     fn load_or_create(path: &Path) -> Result<Self, EmbedError> {
-        let io = |what: &str, path: &PathBuf, e: std::io::Error| {
+        let failed = |what: &str, e: std::io::Error| {
             EmbedError::Secret(format!("{what} {}: {e}", path.display()))
         };
-        let path = path.to_path_buf();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io("creating", &dir.to_path_buf(), e))?;
-        }
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| EmbedError::Secret(format!("no system randomness: {e}")))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let created = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-        };
-        match created {
-            Ok(mut file) => {
-                file.write_all(hex.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| io("writing", &path, e))?;
-                tracing::info!(path = %path.display(), "embed secret generated");
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_secret(text.trim())
+                .map_err(|e| EmbedError::Secret(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| EmbedError::Secret(format!("no system randomness: {e}")))?;
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| failed("creating the directory of", e))?;
+                }
+                let created = {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                };
+                match created {
+                    Ok(mut file) => {
+                        file.write_all(hex.as_bytes())
+                            .and_then(|()| file.sync_all())
+                            .map_err(|e| failed("writing", e))?;
+                        tracing::info!(path = %path.display(), "embed secret generated");
+                        Self::from_secret(&hex)
+                    }
+                    // Another process made it meanwhile: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(failed("creating", e)),
+                }
             }
-            // Another process made it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io("creating", &path, e)),
+            Err(e) => Err(failed("reading", e)),
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| io("reading", &path, e))?;
-        Self::from_secret(text.trim())
-            .map_err(|e| EmbedError::Secret(format!("{}: {e}", path.display())))
     }
 
     /// A token for `dashboard` (and `agency`, when locked to one) valid for `ttl`.

@@ -165,7 +165,7 @@ impl Web {
             "'self'"
         };
         format!(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
              connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
              frame-ancestors {ancestors}"
         )
@@ -422,14 +422,15 @@ async fn agency_codes(state: &AppState) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&json!({ "agencies": codes })).into_response())
 }
 
-/// Events folded into the projections so far: changes whenever new data lands, so pages
-/// refresh when it does.
+/// Events folded into the projections so far: changes whenever new events land, so embeds
+/// refresh when they do.
 fn version(state: &AppState) -> u64 {
     state.projector.read().event_count()
 }
 
 /// Freshness and health for the data-quality page and the pages' refresh: events folded,
 /// the newest event's time, when a file last landed, the worker's lag, rejections stored.
+/// `version` changes whenever events or rejections land.
 async fn status_report(state: &AppState) -> Result<Response, ApiError> {
     let files = state.lake.files(EVENTS_TABLE).unwrap_or_default();
     let last_landed = files
@@ -442,19 +443,23 @@ async fn status_report(state: &AppState) -> Result<Response, ApiError> {
         f.parent()?
             .file_name()?
             .to_str()?
-            .strip_prefix("event_date=")
-            .map(str::to_owned)
+            .strip_prefix("event_date=")?
+            .parse::<chrono::NaiveDate>()
+            .ok()
     });
     let newest_event = match newest_partition {
-        Some(day) if day.parse::<chrono::NaiveDate>().is_ok() => {
+        Some(day) => {
             let sql = format!(
                 "SELECT CAST(max(occurred_at) AS VARCHAR) FROM {EVENTS_TABLE} WHERE event_date = DATE '{day}'"
             );
             scalar(state, &sql).await?
         }
-        _ => Value::Null,
+        None => None,
     };
-    let rejected = scalar(state, &format!("SELECT count(*) FROM {REJECTED_TABLE}")).await?;
+    let rejected: u64 = scalar(state, &format!("SELECT count(*) FROM {REJECTED_TABLE}"))
+        .await?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let ingest = state.ingest.as_ref().map(|s| {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         json!({
@@ -471,7 +476,7 @@ async fn status_report(state: &AppState) -> Result<Response, ApiError> {
         (p.event_count(), p.dossier_count(), p.agencies().len())
     };
     Ok(warp::reply::json(&json!({
-        "version": events,
+        "version": events + rejected,
         "events": events,
         "dossiers": dossiers,
         "agencies": agencies,
@@ -484,21 +489,15 @@ async fn status_report(state: &AppState) -> Result<Response, ApiError> {
     .into_response())
 }
 
-/// The single value of a one-row query of ours, as JSON.
-async fn scalar(state: &AppState, sql: &str) -> Result<Value, ApiError> {
+/// The single value of a one-row query of ours, as text; `None` when empty or null.
+async fn scalar(state: &AppState, sql: &str) -> Result<Option<String>, ApiError> {
     let output = state.engine.sql(sql).await?;
-    let row = output
+    Ok(output
         .batches
         .iter()
         .find(|b| b.num_rows() > 0)
-        .map(|b| datafusion::arrow::util::display::array_value_to_string(b.column(0), 0));
-    Ok(match row {
-        Some(Ok(text)) if !text.is_empty() => match text.parse::<u64>() {
-            Ok(n) => json!(n),
-            Err(_) => json!(text),
-        },
-        _ => Value::Null,
-    })
+        .filter(|b| b.column(0).is_valid(0))
+        .and_then(|b| datafusion::arrow::util::display::array_value_to_string(b.column(0), 0).ok()))
 }
 
 /// The claims of the request's embed token, or a 401.

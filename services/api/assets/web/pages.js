@@ -76,7 +76,7 @@ function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compar
     ...presetButtons, message));
   if (bucket !== undefined) {
     const select = h('select', { name: 'bucket', onchange: (e) => ctx.setParams({ bucket: e.target.value }) },
-      h('option', { value: '' }, '—'),
+      h('option', { value: '' }, t('bucket_default')),
       ...['day', 'week', 'month', 'quarter', 'year'].map((b) => h('option', { value: b, selected: b === bucket }, t(`bucket_${b}`))));
     bar.append(h('label', { class: 'control' }, h('span', { class: 'label' }, t('bucket')), select));
   }
