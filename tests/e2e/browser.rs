@@ -551,7 +551,12 @@ async fn every_page_in_a_real_browser() {
         .await
         .unwrap();
     let rows = b
-        .wait_for("sql result", "const rows = document.querySelectorAll('.sql-out tbody tr'); return rows.length === 5 && rows.length")
+        .wait_for(
+            "sql result",
+            "const head = document.querySelector('.sql-out th'); \
+             const rows = document.querySelectorAll('.sql-out tbody tr'); \
+             return head && head.textContent === 'Cơ quan, đơn vị' && rows.length",
+        )
         .await;
     assert_eq!(rows, json!(5));
     let top = parwatch

@@ -304,10 +304,13 @@ async fn embeds_are_locked_on_the_server() {
     assert_eq!(ranking["rows"].as_array().unwrap().len(), 1);
     assert_eq!(ranking["rows"][0]["agency_code"], agency);
     assert_eq!(ranking["ranked"], 7);
-    // The refresh check answers with the data's version only.
-    let (status, refresh) = get_json(&embed("status", "")).await;
+    // The refresh check answers with the data's version only, the app's.
+    let (status, refresh) = get_json(&embed("version", "")).await;
     assert_eq!(status, 200);
-    assert_eq!(refresh, json!({"version": 3000}));
+    assert_eq!(refresh, get_json(&format!("{base}/api/v1/version")).await.1);
+    assert_eq!(refresh["version"], 3000);
+    let (status, _) = get_json(&format!("{base}/embed/api/version?token=")).await;
+    assert_eq!(status, 401);
 
     // Missing, tampered and forged tokens are refused on data and page alike.
     let mut tampered = token.clone().into_bytes();
@@ -458,6 +461,7 @@ async fn panels_answer_like_the_api_and_sql() {
     for path in [
         "/api/v1/dashboards/{id}/panels/{panel}",
         "/api/v1/status",
+        "/api/v1/version",
         "/embed/{id}",
         "/embed/api/panels/{panel}",
     ] {

@@ -316,16 +316,18 @@ pub(crate) fn routes(
                 .map_err(warp::reject::custom)
             },
         );
-    let embed_status = warp::path!("embed" / "api" / "status")
+    let version = warp::path!("api" / "v1" / "version")
+        .and(warp::get())
+        .and(web.clone())
+        .map(|(state, _): (AppState, Arc<Web>)| data_version(&state));
+    let embed_version = warp::path!("embed" / "api" / "version")
         .and(warp::get())
         .and(warp::query::<TokenParam>())
         .and(web)
         .and_then(
             |q: TokenParam, (state, web): (AppState, Arc<Web>)| async move {
                 verify(&web, q.token.as_deref())?;
-                Ok::<_, Rejection>(
-                    warp::reply::json(&json!({ "version": version(&state) })).into_response(),
-                )
+                Ok::<_, Rejection>(data_version(&state))
             },
         );
     index
@@ -347,7 +349,9 @@ pub(crate) fn routes(
         .unify()
         .or(embed_panel)
         .unify()
-        .or(embed_status)
+        .or(version)
+        .unify()
+        .or(embed_version)
         .unify()
         .or(embed_page)
         .unify()
@@ -422,15 +426,20 @@ async fn agency_codes(state: &AppState) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&json!({ "agencies": codes })).into_response())
 }
 
-/// Events folded into the projections so far: changes whenever new events land, so embeds
-/// refresh when they do.
-fn version(state: &AppState) -> u64 {
-    state.projector.read().event_count()
+/// `{"version": N}`: a number that changes whenever events are folded into the projections
+/// or (with the worker in this process) rejections are stored, so pages redraw when data
+/// lands. Answered from memory: pages ask every few seconds.
+fn data_version(state: &AppState) -> Response {
+    let folded = state.projector.read().event_count();
+    let rejected = state
+        .ingest
+        .as_ref()
+        .map_or(0, |s| s.rejected.load(Ordering::Relaxed));
+    warp::reply::json(&json!({ "version": folded + rejected })).into_response()
 }
 
-/// Freshness and health for the data-quality page and the pages' refresh: events folded,
-/// the newest event's time, when a file last landed, the worker's lag, rejections stored.
-/// `version` changes whenever events or rejections land.
+/// Freshness and health for the data-quality page: events and rejections stored, the newest
+/// event's time, when a file last landed, the worker's lag.
 async fn status_report(state: &AppState) -> Result<Response, ApiError> {
     let files = state.lake.files(EVENTS_TABLE).unwrap_or_default();
     let last_landed = files
@@ -456,10 +465,14 @@ async fn status_report(state: &AppState) -> Result<Response, ApiError> {
         }
         None => None,
     };
-    let rejected: u64 = scalar(state, &format!("SELECT count(*) FROM {REJECTED_TABLE}"))
-        .await?
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let count = |table: &str| {
+        let sql = format!("SELECT count(*) FROM {table}");
+        async move {
+            let n = scalar(state, &sql).await?;
+            Ok::<u64, ApiError>(n.and_then(|n| n.parse().ok()).unwrap_or(0))
+        }
+    };
+    let (stored, rejected) = (count(EVENTS_TABLE).await?, count(REJECTED_TABLE).await?);
     let ingest = state.ingest.as_ref().map(|s| {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         json!({
@@ -471,13 +484,12 @@ async fn status_report(state: &AppState) -> Result<Response, ApiError> {
             "write_failures": load(&s.write_failures),
         })
     });
-    let (events, dossiers, agencies) = {
+    let (dossiers, agencies) = {
         let p = state.projector.read();
-        (p.event_count(), p.dossier_count(), p.agencies().len())
+        (p.dossier_count(), p.agencies().len())
     };
     Ok(warp::reply::json(&json!({
-        "version": events + rejected,
-        "events": events,
+        "events": stored,
         "dossiers": dossiers,
         "agencies": agencies,
         "newest_event_at": newest_event,

@@ -88,7 +88,12 @@ export class Api {
   }
 
   status() {
-    return this.request(this.embedded ? '/embed/api/status' : '/api/v1/status');
+    return this.request('/api/v1/status');
+  }
+
+  /** A number that changes when data lands. */
+  version() {
+    return this.request(this.embedded ? '/embed/api/version' : '/api/v1/version');
   }
 
   agencies() {

@@ -167,9 +167,9 @@ async function show(main, draw, seq) {
 /** Asks whether new events landed; redraws the page's data when they did. */
 async function poll() {
   try {
-    const status = await api.status();
-    if (version !== null && status.version !== version && page) await page.refresh();
-    version = status.version;
+    const now = (await api.version()).version;
+    if (version !== null && now !== version && page) await page.refresh();
+    version = now;
     showUpdated(t('updated_at', { t: fmtTime(new Date().toISOString()).slice(11) }));
   } catch (e) {
     showUpdated(t('update_failed', { e: e.message }));

@@ -246,8 +246,7 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
     opts.back || null,
     h('h1', {}, pick(def.title), agency ? h('span', { class: 'agency-code' }, ` · ${agency}`) : null),
     def.description ? h('p', { class: 'muted' }, pick(def.description)) : null,
-    embedded && agency ? h('p', { class: 'locked' }, t('locked_to', { a: agency })) : null,
-    controls(ctx, { from, to, presets: def.presets, bucket, agencyChoice, agency, compare, comparable: comparable && !opts.agency }));
+    controls(ctx, { from, to, presets: def.presets, bucket, agencyChoice, agency, compare, comparable }));
   const tiles = h('section', { class: 'tiles' });
   const charts = h('section', { class: 'charts' });
   root.replaceChildren(heading);
@@ -387,13 +386,17 @@ export function sqlPage(ctx, root) {
   editor.value = ctx.params.get('q') || EXAMPLES[0];
   const out = h('div', { class: 'sql-out' });
   const meta = h('span', { class: 'muted', role: 'status' });
+  let runs = 0;
   const run = async () => {
+    const seq = ++runs;
     meta.textContent = t('running');
     try {
       const data = await ctx.api.sql(editor.value);
+      if (seq !== runs) return;
       meta.textContent = t('rows_n', { n: fmtNumber(data.row_count), ms: fmtNumber(data.elapsed_ms, 1) });
       out.replaceChildren(resultTable(data));
     } catch (e) {
+      if (seq !== runs) return;
       meta.textContent = '';
       out.replaceChildren(errorBox(e));
     }
