@@ -441,6 +441,48 @@ async fn every_page_in_a_real_browser() {
     assert_eq!(kept, json!(true), "refreshed in place, not reloaded");
     assert!(b.console_errors().await.is_empty());
 
+    // Daily buckets, and a second agency compared on every chart over time.
+    let chart = "[data-panel=online-trend] svg";
+    b.client
+        .find(Locator::Css("select[name=bucket] option[value=day]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("daily").await;
+    let days = b
+        .wait_for(
+            "daily buckets",
+            &format!("return document.querySelector('{chart}')?.dataset.buckets"),
+        )
+        .await;
+    assert_eq!(days, json!("182"), "1 January to 30 June 2024");
+    b.client
+        .find(Locator::Css(&format!(
+            "select[name=compare] option[value='{some_agency}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("compare").await;
+    let series = b
+        .wait_for(
+            "compared",
+            &format!("return document.querySelector('{chart}')?.dataset.series"),
+        )
+        .await;
+    assert_eq!(series, json!("2"));
+    let legend = b.text("[data-panel=online-trend] .legend").await;
+    assert!(
+        legend.contains("Toàn tỉnh") && legend.contains(&some_agency),
+        "{legend}"
+    );
+    assert!(b.text(".chip").await.contains(&some_agency));
+    b.screenshot("overview-compare").await;
+
     // English: the same numbers in English format.
     b.client
         .find(Locator::Css("button.lang"))

@@ -547,3 +547,31 @@ async fn embed_page(web: &Web, id: &str, token: &str) -> Response {
         true,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_origin;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for good in [
+            "https://sotuphap.example.gov.vn",
+            "http://localhost:8081",
+            "https://*.example.gov.vn",
+        ] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in [
+            "sotuphap.example.gov.vn",
+            "ftp://example.gov.vn",
+            "https://example.gov.vn/path",
+            "https://example.gov.vn; script-src *",
+            "https://example.gov.vn:",
+            "https://example.gov.vn:80a",
+            "https://'self'",
+            "https://",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
+}

@@ -109,11 +109,13 @@ function render(el, spec, width) {
         pen = true;
       });
       root.append(svg('path', { d, fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-linejoin': 'round', class: 'series' }));
-      if (n <= 60) {
-        s.values.forEach((v, i) => {
-          if (v !== null && v !== undefined) root.append(svg('circle', { cx: x(i), cy: y(v), r: 2.5, fill: color }));
-        });
-      }
+      // Dots on every point of short series, and on lone points a line cannot show.
+      const missing = (i) => i < 0 || i >= n || s.values[i] === null || s.values[i] === undefined;
+      s.values.forEach((v, i) => {
+        if (!missing(i) && (n <= 60 || (missing(i - 1) && missing(i + 1)))) {
+          root.append(svg('circle', { cx: x(i), cy: y(v), r: 2.5, fill: color }));
+        }
+      });
     }
   });
 
@@ -154,7 +156,8 @@ function render(el, spec, width) {
       swatch.className = 'swatch';
       swatch.style.background = PALETTE[k % PALETTE.length];
       const text = document.createElement('span');
-      const detail = s.details?.[i] ? ` (${s.details[i]})` : '';
+      const known = s.values[i] !== null && s.values[i] !== undefined;
+      const detail = known && s.details?.[i] ? ` (${s.details[i]})` : '';
       text.textContent = `${series.length > 1 ? `${s.label}: ` : ''}${spec.formatY(s.values[i])}${detail}`;
       row.append(swatch, text);
       return row;

@@ -60,6 +60,10 @@ function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compar
       message.textContent = t('bad_date', { d: !f ? fromInput.value : toInput.value });
       return;
     }
+    if (f > tt) {
+      message.textContent = t('bad_range');
+      return;
+    }
     ctx.setParams({ from: f, to: tt });
   };
   for (const input of [fromInput, toInput]) input.addEventListener('keydown', (e) => e.key === 'Enter' && apply());
@@ -257,7 +261,8 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
   const cards = def.panels.map((panel) => {
     const isTile = panel.chart === 'stat';
     const body = h('div', { class: isTile ? 'tile-body' : 'panel-body' }, h('p', { class: 'muted' }, t('loading')));
-    const params = { ...query, compare: !isTile && panel.metric && compare.length ? compare : undefined };
+    const overTime = panel.metric && (panel.chart === 'line' || panel.chart === 'bar');
+    const params = { ...query, compare: overTime && compare.length ? compare : undefined };
     const filename = `${def.id}-${panel.id}-${from}-${to}.csv`;
     const csv = h('button', { type: 'button', class: 'csv', title: t('download_csv'),
       onclick: () => ctx.api.panelCsv(def.id, panel.id, params, filename).catch((e) => body.replaceChildren(errorBox(e))) }, 'CSV');
