@@ -442,14 +442,11 @@ fn parse(id: &str, file: &str, text: &str) -> Result<Dashboard, DashboardError> 
             } else {
                 "a metric panel"
             };
+            let name = |c: &Chart| format!("{c:?}").to_lowercase();
             return Err(panel_error(format!(
-                "chart {:?} does not suit {kind}; use one of {}",
-                p.chart,
-                allowed
-                    .iter()
-                    .map(|c| format!("{c:?}").to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "chart {} does not suit {kind}; use one of {}",
+                name(&p.chart),
+                allowed.iter().map(name).collect::<Vec<_>>().join(", ")
             )));
         }
         let target = match (&p.target, &source) {
@@ -612,8 +609,11 @@ impl Dashboards {
                     loaded.error = None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "dashboards not reloaded; the previous ones stay in service");
-                    loaded.error = Some(e.to_string());
+                    let message = e.to_string();
+                    if loaded.error.as_ref() != Some(&message) {
+                        tracing::warn!(error = %message, "dashboards not reloaded; the previous ones stay in service");
+                    }
+                    loaded.error = Some(message);
                 }
             }
         }
@@ -820,7 +820,7 @@ chart = "stat"
             ),
             (
                 MINIMAL.replace("\"stat\"", "\"table\""),
-                "chart Table does not suit a metric panel",
+                "chart table does not suit a metric panel; use one of stat, line, bar, ranking",
             ),
             (with_panel("colour = \"red\"\n"), "unknown field `colour`"),
             (

@@ -88,7 +88,7 @@ fn request(
         }
     };
     let asked = params.agency.as_deref().filter(|a| !a.is_empty());
-    let compare: Vec<String> = params
+    let mut compare: Vec<String> = params
         .compare
         .as_deref()
         .unwrap_or("")
@@ -97,6 +97,8 @@ fn request(
         .filter(|c| !c.is_empty())
         .map(str::to_owned)
         .collect();
+    let mut seen = std::collections::HashSet::new();
+    compare.retain(|c| seen.insert(c.clone()));
     let agency = match scope {
         Scope::App => asked.map(str::to_owned),
         // An embed shows what its token says: a different agency, or any comparison, is
@@ -144,6 +146,8 @@ fn request(
             panel.id
         )));
     }
+    // The main series already shows the chosen agency.
+    compare.retain(|c| Some(c) != agency.as_ref());
     if compare.len() > MAX_COMPARE {
         return Err(ApiError::BadRequest(format!(
             "compare: at most {MAX_COMPARE} agencies"
