@@ -100,6 +100,11 @@ export class Api {
     return this.request('/api/v1/agencies');
   }
 
+  /** Today and the preset ranges, resolved by the server. */
+  ranges() {
+    return this.request('/api/v1/ranges');
+  }
+
   catalogue() {
     return this.request('/api/v1/metrics');
   }

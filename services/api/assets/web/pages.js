@@ -274,7 +274,6 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
       try {
         const data = await ctx.api.panel(def.id, panel.id, params);
         if (isTile) {
-          card.dataset.value = data.value.value ?? '';
           body.replaceChildren(...statBody(panel, data).filter(Boolean));
         } else if (panel.chart === 'ranking') {
           const open = embedded ? null : (code) => ctx.go(`/agency/${encodeURIComponent(code)}`, { from, to });
@@ -307,7 +306,7 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
 /** The agency ranking: one metric over a period, with places gained or lost. */
 export async function rankingPage(ctx, root) {
   const p = ctx.params;
-  const [catalogue, ranges] = await Promise.all([ctx.api.catalogue(), ctx.api.request('/api/v1/ranges')]);
+  const [catalogue, ranges] = await Promise.all([ctx.api.catalogue(), ctx.api.ranges()]);
   const byName = Object.fromEntries(catalogue.metrics.map((m) => [m.name, m]));
   const metric = byName[p.get('metric')] ? p.get('metric') : 'on_time_rate';
   const fallback = ranges.presets.find((x) => x.spec === '12m') || ranges.presets[0];
