@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ParWatch's test command (README Quick start, CI): installs what the tests need when it is
-# missing — Debian's nats-server and psql, and DuckDB and psycopg (a libpq client for the
-# PostgreSQL extended protocol) in a Python virtualenv — then runs every test of the
-# workspace. Extra arguments go to `cargo test`.
+# missing — Debian's nats-server, psql, Chromium and its WebDriver for the browser tests, and
+# DuckDB and psycopg (a libpq client for the PostgreSQL extended protocol) in a Python
+# virtualenv — then runs every test of the workspace. Extra arguments go to `cargo test`.
+# Browser screenshots land in target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_packages=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_packages+=(nats-server)
 command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client)
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then

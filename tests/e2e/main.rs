@@ -2,6 +2,8 @@
 //! on a free port, writing real Parquet and answering SQL through DataFusion over HTTP.
 
 mod access;
+mod browser;
+mod dashboards;
 mod faults;
 mod harness;
 mod hostile;

@@ -30,6 +30,9 @@ pub enum ApiError {
         /// Seconds until a retry can succeed, when known.
         retry_after: Option<u64>,
     },
+    /// No such resource (a dashboard, a panel).
+    #[error("{0}")]
+    NotFound(String),
     /// Something failed on our side.
     #[error("{0}")]
     Internal(String),
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

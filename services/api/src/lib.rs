@@ -1,18 +1,23 @@
-//! The ParWatch HTTP API (warp): health, read-only SQL over the lake, process metrics.
+//! The ParWatch HTTP API (warp): health, read-only SQL over the lake, process metrics, and the
+//! web UI (dashboards as code, embedding).
 //!
 //! The last stage of the pipeline (lake → DataFusion → **HTTP**). [`routes`] builds the warp
-//! filter tree, [`serve`] runs it on a listener until shutdown. Interfaces follow
+//! filter tree, [`serve`] runs it on a listener until shutdown; [`Web`] adds the pages. Interfaces follow
 //! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
 //! in one place (`error.rs`).
 
 mod auth;
+mod dashboards;
+pub mod embed;
 mod encode;
 mod error;
 mod handlers;
 mod metrics;
+mod panels;
 mod par;
 mod routes;
 mod telemetry;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,9 +29,11 @@ use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, Limits, QueryEngine};
 use parwatch_metrics::Projector;
 
+pub use dashboards::DashboardError;
 pub use error::ApiError;
 pub use routes::routes;
 pub use telemetry::Telemetry;
+pub use web::{Web, WebConfig, WebError};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -47,6 +54,8 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Scoring models of the PAR Index.
     pub par_models: Arc<parwatch_scoring::Models>,
+    /// The web UI, when served (see [`AppState::with_web`]).
+    pub web: Option<Arc<Web>>,
 }
 
 /// Access control and SQL limits of a server.
@@ -82,6 +91,7 @@ impl AppState {
             gate: access.gate,
             budgets: access.budgets,
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
+            web: None,
         })
     }
 
@@ -91,6 +101,12 @@ impl AppState {
             par_models: Arc::new(models),
             ..self
         }
+    }
+
+    /// Adds the web UI: pages, dashboards (checked here) and embedding.
+    pub async fn with_web(mut self, config: WebConfig) -> Result<Self, WebError> {
+        self.web = Some(Arc::new(Web::new(config, self.engine.clone()).await?));
+        Ok(self)
     }
 
     /// Stores the projections' snapshot so the next start does not refold every event.

@@ -60,7 +60,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::query::<SqlParams>())
         .and(warp::body::content_length_limit(MAX_SQL_BODY))
         .and(warp::body::bytes())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and_then(handlers::sql);
     healthz
         .or(readyz)
@@ -71,6 +71,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(series)
         .or(ranking)
         .or(par)
+        .or(crate::web::routes(state))
         .recover(handle_rejection)
         .with(warp::trace::request())
 }

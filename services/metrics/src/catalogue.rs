@@ -453,6 +453,24 @@ impl Projection {
             .collect())
     }
 
+    /// The value of `metric` over the whole of `[from, to]` (one bucket spanning the range),
+    /// for every agency or one.
+    pub fn summary(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        agency: Option<&str>,
+    ) -> Result<Point, MetricError> {
+        if from > to {
+            return Err(MetricError::ReversedRange { from, to });
+        }
+        // An agency with no events matches nothing.
+        let filter = agency.map(|code| self.agency(code).unwrap_or(u32::MAX));
+        let sums = self.aggregate(from, to, None, filter, false);
+        Ok(metric.point(from, sums.get(&(from, None)).unwrap_or(&Acc::default())))
+    }
+
     /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
     /// the previous period of the same length.
     pub fn ranking(

@@ -427,6 +427,49 @@ async fn rollups_equal_raw_events_for_every_metric() {
     }
     assert!(compared > 2500, "{compared}");
 
+    // A summary over an arbitrary range (not bucket-aligned) is the raw sum over its days,
+    // per agency and overall; the backlog is the one at the end of its last day.
+    let (sfrom, sto) = (date("2024-03-27"), date("2024-04-19"));
+    for m in METRICS.iter().filter(|m| m.name != "processing_days_p50") {
+        for agency in [None, Some("AG0"), Some("AG3")] {
+            let got = p.summary(m, sfrom, sto, agency).unwrap();
+            let in_scope = |(day, a, name): &(NaiveDate, String, &str)| {
+                *name == m.name
+                    && agency.is_none_or(|want| want == a)
+                    && if m.name == "overdue_backlog" {
+                        *day == sto
+                    } else {
+                        (sfrom..=sto).contains(day)
+                    }
+            };
+            let (num, den) = raw
+                .iter()
+                .filter(|(k, _)| in_scope(k))
+                .fold((0, None), |(n, d), (_, (rn, rd))| {
+                    (n + rn, rd.map(|rd| d.unwrap_or(0) + rd).or(d))
+                });
+            let den = den.or(got.denominator.map(|_| 0));
+            assert_eq!(
+                (got.numerator, got.denominator),
+                (Some(num), den),
+                "{} {agency:?}",
+                m.name
+            );
+            let value = match den {
+                Some(0) => None,
+                Some(d) => Some(num as f64 / d as f64),
+                None => Some(num as f64),
+            };
+            assert_eq!(got.value, value, "{} {agency:?}", m.name);
+        }
+    }
+    assert_eq!(
+        p.summary(METRICS.first().unwrap(), sfrom, sto, Some("nobody"))
+            .unwrap()
+            .numerator,
+        Some(0)
+    );
+
     let p50 = parwatch_metrics::metric("processing_days_p50").unwrap();
     let mut checked = 0;
     for row in medians.batches.iter().flat_map(batch_rows) {

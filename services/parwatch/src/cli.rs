@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parwatch_api::WebConfig;
+use parwatch_api::embed::EmbedKey;
 use parwatch_ingest::IngestConfig;
 use parwatch_lake::CompactionPolicy;
 
@@ -42,6 +44,9 @@ pub(crate) enum Command {
     Token(TokenArgs),
     /// Recomputes every projection (dossiers, daily rollups) from the raw events.
     Rebuild(LakeArgs),
+    /// Mints a signed token that lets a web page embed one dashboard (optionally locked to
+    /// one agency) until it expires; prints it on stdout.
+    EmbedToken(EmbedTokenArgs),
 }
 
 /// Where NATS is.
@@ -159,6 +164,68 @@ pub(crate) struct ParArgs {
     pub(crate) par_models: Option<PathBuf>,
 }
 
+/// Dashboards and the secret of embed tokens.
+#[derive(Debug, Args)]
+pub(crate) struct DashboardArgs {
+    /// Directory of dashboard files (*.toml), re-read when one changes. Default: ./dashboards
+    /// when it exists, else the definitions built into the binary.
+    #[arg(long, env = "PARWATCH_DASHBOARDS")]
+    pub(crate) dashboards: Option<PathBuf>,
+    /// Secret that signs embed tokens (at least 32 characters). Default: <data-dir>/embed.key,
+    /// generated once (mode 0600). Changing it invalidates every token minted before.
+    #[arg(long, env = "PARWATCH_EMBED_SECRET", hide_env_values = true)]
+    pub(crate) embed_secret: Option<String>,
+}
+
+/// The web UI of the HTTP server.
+#[derive(Debug, Args)]
+pub(crate) struct WebArgs {
+    #[command(flatten)]
+    pub(crate) dashboards: DashboardArgs,
+    /// Origins allowed to show embedded dashboards in a frame, comma-separated (e.g.
+    /// https://sotuphap.example.gov.vn); the pages' Content-Security-Policy frame-ancestors.
+    #[arg(long, env = "PARWATCH_EMBED_ORIGINS", value_delimiter = ',')]
+    pub(crate) embed_origins: Vec<String>,
+}
+
+impl DashboardArgs {
+    pub(crate) fn config(
+        &self,
+        data_dir: &std::path::Path,
+        embed_origins: Vec<String>,
+    ) -> anyhow::Result<WebConfig> {
+        Ok(WebConfig {
+            dashboards: self.dashboards.clone(),
+            embed_key: EmbedKey::resolve(self.embed_secret.as_deref(), data_dir)?,
+            embed_origins,
+        })
+    }
+}
+
+impl WebArgs {
+    pub(crate) fn config(&self, data_dir: &std::path::Path) -> anyhow::Result<WebConfig> {
+        self.dashboards.config(data_dir, self.embed_origins.clone())
+    }
+}
+
+/// `parwatch embed-token`.
+#[derive(Debug, Args)]
+pub(crate) struct EmbedTokenArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    #[command(flatten)]
+    pub(crate) dashboards: DashboardArgs,
+    /// The dashboard to embed (its file name without .toml, e.g. province).
+    #[arg(long)]
+    pub(crate) dashboard: String,
+    /// Lock the embed to this agency (its code); without it, the whole province.
+    #[arg(long)]
+    pub(crate) agency: Option<String>,
+    /// How long the token is valid, e.g. 1h, 30d, 1year.
+    #[arg(long, default_value = "1h", value_parser = positive_duration)]
+    pub(crate) ttl: Duration,
+}
+
 /// Tuning of the ingest worker.
 #[derive(Debug, Args)]
 pub(crate) struct IngestTuning {
@@ -255,6 +322,8 @@ pub(crate) struct UpArgs {
     /// Demo: live events per second after the history.
     #[arg(long, env = "PARWATCH_DEMO_RATE", default_value_t = 20.0)]
     pub(crate) demo_rate: f64,
+    #[command(flatten)]
+    pub(crate) web: WebArgs,
 }
 
 /// How `simulate` shows progress.
@@ -317,6 +386,8 @@ pub(crate) struct ServeArgs {
     pub(crate) server: ServerArgs,
     #[command(flatten)]
     pub(crate) par: ParArgs,
+    #[command(flatten)]
+    pub(crate) web: WebArgs,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -343,4 +414,12 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 fn at_least_two(text: &str) -> Result<usize, String> {
     at_least(2, text)
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= Duration::from_secs(1) => Ok(d),
+        Ok(_) => Err("expected at least one second".to_owned()),
+        Err(e) => Err(format!("{e} (e.g. 1h, 30d, 1year)")),
+    }
 }

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::cli::{
-    Cli, Command, LakeArgs, LogFormat, ParArgs, ServeArgs, ServerArgs, TokenAction, TokenArgs,
-    UpArgs, WorkerArgs,
+    Cli, Command, EmbedTokenArgs, LakeArgs, LogFormat, ParArgs, ServeArgs, ServerArgs, TokenAction,
+    TokenArgs, UpArgs, WorkerArgs,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
             Command::Simulate(args) => simulate::simulate(args).await,
             Command::Rebuild(args) => rebuild(args).await,
             Command::Token(args) => token(args),
+            Command::EmbedToken(args) => embed_token(args).await,
         }
     })
 }
@@ -107,6 +108,7 @@ async fn start_servers(
     lake: Lake,
     ingest: Option<Arc<IngestStatus>>,
     models: parwatch_scoring::Models,
+    web: parwatch_api::WebConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let mut addrs = vec![args.http];
@@ -119,7 +121,10 @@ async fn start_servers(
         budgets: Arc::new(Budgets::new(args.budget())),
         limits: args.limits(),
     };
-    let state = AppState::new(lake, ingest, access.clone())?.with_par_models(models);
+    let state = AppState::new(lake, ingest, access.clone())?
+        .with_par_models(models)
+        .with_web(web)
+        .await?;
     let http = bind("http", args.http).await?;
     let addr = http.local_addr()?;
     let pg = if args.no_pg {
@@ -173,6 +178,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         lake.clone(),
         Some(Arc::clone(&status)),
         models,
+        args.web.config(data_dir)?,
         &shutdown,
     )
     .await?;
@@ -222,7 +228,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let lake = Lake::open(data_dir)?;
-    let (_, servers) = start_servers(&args.server, data_dir, lake, None, models, &shutdown).await?;
+    let (_, servers) = start_servers(
+        &args.server,
+        data_dir,
+        lake,
+        None,
+        models,
+        args.web.config(data_dir)?,
+        &shutdown,
+    )
+    .await?;
     servers.await.context("servers")
 }
 
@@ -257,6 +272,26 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
             eprintln!("token {id} revoked");
         }
     }
+    Ok(())
+}
+
+async fn embed_token(args: EmbedTokenArgs) -> anyhow::Result<()> {
+    let data_dir = &args.lake.data_dir;
+    let lake = Lake::open(data_dir)?;
+    // The dashboards are checked as the server checks them; the projections' tables need to
+    // exist for that, not their contents.
+    let engine = parwatch_lake::QueryEngine::new(&lake)?;
+    parwatch_metrics::register_tables(&engine, Arc::new(parwatch_metrics::Projector::new(lake)))?;
+    let web = parwatch_api::Web::new(args.dashboards.config(data_dir, Vec::new())?, engine).await?;
+    let token = web
+        .mint(&args.dashboard, args.agency.as_deref(), args.ttl)
+        .await?;
+    println!("{token}");
+    eprintln!(
+        "valid for {}; embed with <iframe src=\"http://HOST/embed/{}?token=...\">",
+        humantime::format_duration(args.ttl),
+        args.dashboard
+    );
     Ok(())
 }
 

@@ -1,0 +1,196 @@
+// ParWatch's web app: reads the page's configuration (app, embed, or a refused embed), draws
+// the header and the page the address names, and every few seconds asks whether new events
+// have landed, redrawing the page's data in place (no reload) when they have.
+
+import { Api, saveToken, savedToken } from './api.js';
+import { currentLang, fmtTime, initLang, pick, setLang, t } from './i18n.js';
+import { agencyPage, dashboardPage, h, qualityPage, rankingPage, sqlPage } from './pages.js';
+
+const REFRESH_MS = 5000;
+const HOME = 'province';
+const QUALITY = 'quality';
+
+const config = JSON.parse(document.getElementById('pw-config').textContent);
+const api = new Api(config);
+const root = document.getElementById('app');
+
+let page = null;
+let renders = 0;
+let version = null;
+let agencyCodes = null;
+let dashboards = [];
+
+/** The route in the address: `#/path/parts?param=value`. */
+function route() {
+  const [path, query] = (location.hash.slice(1) || '/').split('?');
+  return { parts: path.split('/').filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(query || '') };
+}
+
+function go(path, params = {}) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  const text = q.toString();
+  location.hash = `#${path}${text ? `?${text}` : ''}`;
+}
+
+/** The context pages work with. */
+function context(current) {
+  const path = `/${current.parts.map(encodeURIComponent).join('/')}`;
+  return {
+    api,
+    config,
+    params: current.params,
+    go,
+    setParams(changes) {
+      const next = Object.fromEntries(current.params);
+      Object.assign(next, changes);
+      go(path, next);
+    },
+    setAgency(code) {
+      const next = Object.fromEntries(current.params);
+      if (current.parts[0] === 'agency') {
+        delete next.agency;
+        go(`/agency/${encodeURIComponent(code)}`, next);
+      } else {
+        next.agency = code;
+        go(path, next);
+      }
+    },
+    async agencies() {
+      if (!agencyCodes) agencyCodes = (await api.agencies()).agencies;
+      return agencyCodes;
+    },
+  };
+}
+
+function header(active) {
+  const byId = (id) => dashboards.find((d) => d.id === id);
+  const agencyDashboard = dashboards.find((d) => d.agency === 'required');
+  const links = [];
+  for (const d of dashboards) {
+    if (d.id === QUALITY) continue;
+    if (d === agencyDashboard) continue;
+    links.push([`#/d/${d.id}`, pick(d.title), `d/${d.id}`]);
+  }
+  links.splice(1, 0, ['#/ranking', t('nav_ranking'), 'ranking']);
+  if (agencyDashboard) links.splice(2, 0, ['#/agency', pick(agencyDashboard.title), 'agency']);
+  if (byId(QUALITY)) links.push(['#/quality', pick(byId(QUALITY).title), 'quality']);
+  links.push(['#/sql', t('nav_sql'), 'sql']);
+
+  const tokenInput = h('input', { type: 'password', name: 'token', placeholder: t('token_placeholder'), autocomplete: 'off' });
+  tokenInput.value = savedToken();
+  const tokenNote = h('span', { class: 'muted', role: 'status' });
+  const token = h('details', { class: 'token' },
+    h('summary', {}, t('token')),
+    h('div', { class: 'token-form' }, tokenInput,
+      h('button', { type: 'button', onclick: () => {
+        saveToken(tokenInput.value.trim());
+        tokenNote.textContent = tokenInput.value.trim() ? t('token_saved') : t('token_cleared');
+        render();
+      } }, t('token_save')), tokenNote));
+  return h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '#/' }, h('img', { src: '/assets/favicon.svg', alt: '', width: '28', height: '28' }),
+      h('span', {}, h('strong', {}, 'ParWatch'), h('small', {}, t('tagline')))),
+    h('nav', {}, ...links.map(([href, label, key]) => h('a', { href, class: key === active ? 'active' : '' }, label))),
+    h('div', { class: 'tools' },
+      h('span', { class: 'updated muted', id: 'updated', role: 'status' }),
+      token,
+      h('button', { type: 'button', class: 'lang', onclick: () => { setLang(currentLang() === 'vi' ? 'en' : 'vi'); render(); } }, t('lang_switch'))));
+}
+
+function showUpdated(text) {
+  const el = document.getElementById('updated');
+  if (el) el.textContent = text;
+}
+
+async function render() {
+  const seq = ++renders;
+  const previous = document.getElementById('page');
+  if (previous) previous.dataset.state = 'loading';
+  const current = route();
+  const ctx = context(current);
+  const main = h('main', { id: 'page' });
+  if (config.mode === 'embed') {
+    root.replaceChildren(main, h('footer', { class: 'embed-footer muted' }, h('span', {}, t('embed_source')), ' · ', h('span', { id: 'updated', role: 'status' })));
+    page = await show(main, () => dashboardPage(ctx, main, config.dashboard), seq);
+    return;
+  }
+  const [first, second] = current.parts;
+  const active = first === 'd' ? `d/${second}` : first || `d/${HOME}`;
+  try {
+    const listed = await api.dashboards();
+    dashboards = listed.dashboards;
+    root.replaceChildren(header(active), listed.error ? h('div', { class: 'banner', role: 'alert' }, t('dashboard_error', { e: listed.error })) : '', main);
+  } catch (e) {
+    root.replaceChildren(header(active), main);
+    main.append(h('div', { class: 'error', role: 'alert' }, `${t('error')}: ${e.message}`));
+    return;
+  }
+  const home = dashboards.find((d) => d.id === HOME) || dashboards[0];
+  const agencyDashboard = dashboards.find((d) => d.agency === 'required');
+  let draw;
+  switch (first) {
+    case 'ranking':
+      draw = () => rankingPage(ctx, main);
+      break;
+    case 'agency':
+      draw = () => agencyPage(ctx, main, second, agencyDashboard?.id);
+      break;
+    case 'quality':
+      draw = () => qualityPage(ctx, main, QUALITY);
+      break;
+    case 'sql':
+      draw = () => sqlPage(ctx, main);
+      break;
+    case 'd':
+      draw = () => dashboardPage(ctx, main, second);
+      break;
+    default:
+      draw = () => dashboardPage(ctx, main, home?.id);
+  }
+  page = await show(main, draw, seq);
+}
+
+/** Draws a page; a page replaced by a newer navigation meanwhile is dropped. */
+async function show(main, draw, seq) {
+  main.dataset.state = 'loading';
+  try {
+    const drawn = await draw();
+    return seq === renders ? drawn : page;
+  } catch (e) {
+    main.replaceChildren(h('div', { class: 'error', role: 'alert' }, `${t('error')}: ${e.message}`));
+    return null;
+  } finally {
+    main.dataset.state = 'ready';
+  }
+}
+
+/** Asks whether new events landed; redraws the page's data when they did. */
+async function poll() {
+  try {
+    const now = (await api.version()).version;
+    if (version !== null && now !== version && page) await page.refresh();
+    version = now;
+    showUpdated(t('updated_at', { t: fmtTime(new Date().toISOString()).slice(11) }));
+  } catch (e) {
+    showUpdated(t('update_failed', { e: e.message }));
+  }
+}
+
+function refused() {
+  const messages = {
+    missing: 'refused_missing', expired: 'refused_expired', bad_signature: 'refused_bad_signature', malformed: 'refused_malformed',
+  };
+  root.replaceChildren(h('main', { class: 'refused', role: 'alert' },
+    h('h1', {}, t('refused_title')),
+    h('p', {}, t(messages[config.reason] || 'refused_other')),
+    h('p', { class: 'muted' }, `${config.status} · ${config.message}`)));
+}
+
+initLang();
+if (config.mode === 'refused') {
+  refused();
+} else {
+  window.addEventListener('hashchange', render);
+  render().then(poll);
+  setInterval(poll, REFRESH_MS);
+}

@@ -1,0 +1,378 @@
+// ParWatch UI text in Vietnamese (the default) and English, and the number and date formats
+// of each: numbers as Intl formats them for the language, dates always dd/mm/yyyy, times in
+// the province's time zone.
+
+const TZ = 'Asia/Ho_Chi_Minh';
+const LANG_KEY = 'parwatch.lang';
+
+const TEXT = {
+  vi: {
+    tagline: 'Theo dõi cải cách hành chính',
+    nav_ranking: 'Xếp hạng',
+    nav_sql: 'Truy vấn SQL',
+    lang_switch: 'English',
+    token: 'Mã truy cập API',
+    token_placeholder: 'Dán mã truy cập (nếu có)',
+    token_save: 'Lưu',
+    token_saved: 'Đã lưu mã truy cập.',
+    token_cleared: 'Đã xoá mã truy cập.',
+    updated_at: 'Cập nhật lúc {t}',
+    update_failed: 'Không cập nhật được: {e}',
+    loading: 'Đang tải…',
+    no_data: 'Chưa có dữ liệu',
+    error: 'Lỗi',
+    dashboard_error: 'Tệp bảng điều khiển vừa sửa có lỗi, đang dùng bản trước: {e}',
+    period: 'Khoảng thời gian',
+    from: 'Từ ngày',
+    to: 'Đến ngày',
+    apply: 'Áp dụng',
+    date_placeholder: 'dd/mm/yyyy',
+    bad_date: 'Ngày không hợp lệ: {d} (dạng dd/mm/yyyy)',
+    bad_range: 'Ngày bắt đầu phải trước ngày kết thúc',
+    preset_30d: '30 ngày',
+    preset_90d: '90 ngày',
+    preset_12m: '12 tháng',
+    preset_2y: '2 năm',
+    preset_1y: 'Từ đầu năm',
+    bucket: 'Gộp theo',
+    bucket_default: 'Mặc định',
+    bucket_day: 'Ngày',
+    bucket_week: 'Tuần',
+    bucket_month: 'Tháng',
+    bucket_quarter: 'Quý',
+    bucket_year: 'Năm',
+    agency: 'Cơ quan, đơn vị',
+    whole_province: 'Toàn tỉnh',
+    compare: 'So sánh với',
+    compare_add: '+ Thêm cơ quan, đơn vị',
+    remove: 'Bỏ',
+    choose_agency: 'Chọn một cơ quan, đơn vị để xem chi tiết',
+    vs_previous: 'so với kỳ trước',
+    previous_value: 'Kỳ trước ({from} – {to}): {v}',
+    target: 'Chỉ tiêu',
+    target_met: 'Đạt',
+    target_missed: 'Chưa đạt',
+    points: 'điểm %',
+    dossiers: 'hồ sơ',
+    days: 'ngày',
+    median_of: 'trên {n} hồ sơ',
+    download_csv: 'Tải CSV',
+    rank: 'Hạng',
+    value: 'Giá trị',
+    ratio: 'Tử số/Mẫu số',
+    previous_rank: 'Hạng kỳ trước',
+    change: 'Thay đổi',
+    up_n: '▲ {n} bậc',
+    down_n: '▼ {n} bậc',
+    unchanged: 'Giữ nguyên',
+    unranked: 'Chưa xếp hạng',
+    rank_of: 'Hạng {r}/{n}',
+    show_all: 'Xem cả {n} cơ quan, đơn vị',
+    metric: 'Chỉ số',
+    ranking_title: 'Xếp hạng cơ quan, đơn vị',
+    ranking_hint: 'Xếp từ tốt nhất; so với kỳ trước cùng độ dài ({from} – {to}). Bấm vào một dòng để xem chi tiết.',
+    back_to_ranking: '← Về bảng xếp hạng',
+    quality_freshness: 'Độ mới của dữ liệu',
+    newest_event: 'Sự kiện mới nhất xảy ra lúc',
+    last_landed: 'Dữ liệu ghi gần nhất lúc',
+    consumer_lag: 'Sự kiện đang chờ tiếp nhận',
+    worker_absent: 'Không chạy trong tiến trình này',
+    events_total: 'Sự kiện đã lưu',
+    dossiers_total: 'Hồ sơ',
+    agencies_total: 'Cơ quan, đơn vị',
+    rejected_total: 'Sự kiện bị từ chối (tổng)',
+    duplicates: 'Bản trùng đã bỏ qua',
+    ago: '{t} trước',
+    sql_title: 'Truy vấn SQL',
+    sql_hint: 'Chỉ truy vấn đọc: SELECT, WITH, EXPLAIN, SHOW, DESCRIBE. Ctrl+Enter để chạy.',
+    sql_examples: 'Ví dụ',
+    run: 'Chạy',
+    running: 'Đang chạy…',
+    rows_n: '{n} dòng · {ms} ms',
+    rows_shown: 'Hiển thị {n} dòng đầu; tải CSV để có tất cả.',
+    refused_title: 'Không thể hiển thị bảng điều khiển nhúng',
+    refused_missing: 'Đường dẫn thiếu mã nhúng.',
+    refused_expired: 'Mã nhúng đã hết hạn. Hãy đề nghị quản trị viên cấp mã mới.',
+    refused_bad_signature: 'Mã nhúng không hợp lệ (đã bị sửa hoặc không do máy chủ này cấp).',
+    refused_malformed: 'Mã nhúng không đúng định dạng.',
+    refused_other: 'Yêu cầu bị từ chối.',
+    embed_source: 'Nguồn: ParWatch',
+    q: 'Quý {q}/{y}',
+    week_of: 'Tuần từ {d}',
+    month_of: 'Tháng {m}',
+    year_of: 'Năm {y}',
+  },
+  en: {
+    tagline: 'Public-administration reform monitor',
+    nav_ranking: 'Ranking',
+    nav_sql: 'SQL console',
+    lang_switch: 'Tiếng Việt',
+    token: 'API token',
+    token_placeholder: 'Paste an access token (if any)',
+    token_save: 'Save',
+    token_saved: 'Token saved.',
+    token_cleared: 'Token cleared.',
+    updated_at: 'Updated at {t}',
+    update_failed: 'Could not update: {e}',
+    loading: 'Loading…',
+    no_data: 'No data yet',
+    error: 'Error',
+    dashboard_error: 'An edited dashboard file has an error; the previous version stays in use: {e}',
+    period: 'Period',
+    from: 'From',
+    to: 'To',
+    apply: 'Apply',
+    date_placeholder: 'dd/mm/yyyy',
+    bad_date: 'Not a date: {d} (dd/mm/yyyy)',
+    bad_range: 'The start must come before the end',
+    preset_30d: '30 days',
+    preset_90d: '90 days',
+    preset_12m: '12 months',
+    preset_2y: '2 years',
+    preset_1y: 'Year to date',
+    bucket: 'Group by',
+    bucket_default: 'Default',
+    bucket_day: 'Day',
+    bucket_week: 'Week',
+    bucket_month: 'Month',
+    bucket_quarter: 'Quarter',
+    bucket_year: 'Year',
+    agency: 'Agency',
+    whole_province: 'Whole province',
+    compare: 'Compare with',
+    compare_add: '+ Add an agency',
+    remove: 'Remove',
+    choose_agency: 'Choose an agency to see it in detail',
+    vs_previous: 'vs previous period',
+    previous_value: 'Previous period ({from} – {to}): {v}',
+    target: 'Target',
+    target_met: 'Met',
+    target_missed: 'Not met',
+    points: 'pts',
+    dossiers: 'dossiers',
+    days: 'days',
+    median_of: 'over {n} dossiers',
+    download_csv: 'Download CSV',
+    rank: 'Rank',
+    value: 'Value',
+    ratio: 'Numerator/denominator',
+    previous_rank: 'Previous rank',
+    change: 'Change',
+    up_n: '▲ {n} places',
+    down_n: '▼ {n} places',
+    unchanged: 'No change',
+    unranked: 'Unranked',
+    rank_of: 'Rank {r} of {n}',
+    show_all: 'Show all {n} agencies',
+    metric: 'Metric',
+    ranking_title: 'Agency ranking',
+    ranking_hint: 'Best first; compared with the previous period of the same length ({from} – {to}). Click a row for the agency in detail.',
+    back_to_ranking: '← Back to the ranking',
+    quality_freshness: 'Data freshness',
+    newest_event: 'Newest event happened at',
+    last_landed: 'Data last written at',
+    consumer_lag: 'Events waiting to be ingested',
+    worker_absent: 'Not running in this process',
+    events_total: 'Events stored',
+    dossiers_total: 'Dossiers',
+    agencies_total: 'Agencies',
+    rejected_total: 'Events rejected (all time)',
+    duplicates: 'Duplicates skipped',
+    ago: '{t} ago',
+    sql_title: 'SQL console',
+    sql_hint: 'Read-only queries: SELECT, WITH, EXPLAIN, SHOW, DESCRIBE. Ctrl+Enter runs.',
+    sql_examples: 'Examples',
+    run: 'Run',
+    running: 'Running…',
+    rows_n: '{n} rows · {ms} ms',
+    rows_shown: 'Showing the first {n} rows; download the CSV for all.',
+    refused_title: 'This embedded dashboard cannot be shown',
+    refused_missing: 'The address has no embed token.',
+    refused_expired: 'The embed token has expired. Ask the administrator for a new one.',
+    refused_bad_signature: 'The embed token is not valid (altered, or not issued by this server).',
+    refused_malformed: 'The embed token is malformed.',
+    refused_other: 'The request was refused.',
+    embed_source: 'Source: ParWatch',
+    q: 'Q{q} {y}',
+    week_of: 'Week of {d}',
+    month_of: '{m}',
+    year_of: '{y}',
+  },
+};
+
+// Names of the metric catalogue; a metric missing here shows its API name.
+const METRICS = {
+  vi: {
+    received: 'Hồ sơ tiếp nhận',
+    online_uptake: 'Tỷ lệ tiếp nhận trực tuyến',
+    full_online_share: 'Tỷ lệ trực tuyến toàn trình',
+    postal_share: 'Tỷ lệ qua bưu chính công ích',
+    resolved: 'Hồ sơ đã giải quyết',
+    on_time_rate: 'Tỷ lệ giải quyết đúng hạn',
+    late_files: 'Hồ sơ trễ hạn',
+    apology_rate: 'Tỷ lệ trễ hạn có văn bản xin lỗi',
+    apology_timely_rate: 'Tỷ lệ xin lỗi trước ngày hẹn trả',
+    digitized_share: 'Tỷ lệ số hóa kết quả',
+    overdue_backlog: 'Hồ sơ quá hạn chưa giải quyết',
+    processing_days_p50: 'Thời gian giải quyết (trung vị)',
+  },
+  en: {
+    received: 'Dossiers received',
+    online_uptake: 'Online uptake',
+    full_online_share: 'Full-online share',
+    postal_share: 'Postal share',
+    resolved: 'Dossiers resolved',
+    on_time_rate: 'On-time rate',
+    late_files: 'Late dossiers',
+    apology_rate: 'Apology rate',
+    apology_timely_rate: 'Apologies before the missed date',
+    digitized_share: 'Digitised results',
+    overdue_backlog: 'Overdue backlog',
+    processing_days_p50: 'Processing time (median)',
+  },
+};
+
+// Column names of the SQL panels and tables, where a friendlier name exists.
+const COLUMNS = {
+  vi: {
+    day: 'Ngày', events: 'Sự kiện', rejected: 'Bị từ chối', fault: 'Loại lỗi',
+    messages: 'Số thông điệp', last_seen: 'Gặp gần nhất', reason: 'Lý do', subject: 'Chủ đề',
+    agency_code: 'Cơ quan, đơn vị',
+  },
+  en: {
+    day: 'Day', events: 'Events', rejected: 'Rejected', fault: 'Fault', messages: 'Messages',
+    last_seen: 'Last seen', reason: 'Reason', subject: 'Subject', agency_code: 'Agency',
+  },
+};
+
+let lang = 'vi';
+
+/** Picks the language: `?lang=` of the page address, else the saved choice, else Vietnamese. */
+export function initLang() {
+  const asked = new URLSearchParams(location.search).get('lang');
+  const saved = safeStorage(() => localStorage.getItem(LANG_KEY));
+  lang = asked === 'en' || asked === 'vi' ? asked : saved === 'en' ? 'en' : 'vi';
+  document.documentElement.lang = lang;
+  return lang;
+}
+
+export function currentLang() {
+  return lang;
+}
+
+export function setLang(next) {
+  lang = next === 'en' ? 'en' : 'vi';
+  safeStorage(() => localStorage.setItem(LANG_KEY, lang));
+  document.documentElement.lang = lang;
+}
+
+/** localStorage may be refused (a sandboxed frame): then nothing is remembered. */
+export function safeStorage(f) {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
+}
+
+/** The text of `key`, with `{name}` replaced from `vars`. */
+export function t(key, vars = {}) {
+  const text = TEXT[lang][key] ?? TEXT.vi[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+export function metricName(name) {
+  return METRICS[lang][name] ?? name;
+}
+
+export function columnName(name) {
+  return COLUMNS[lang][name] ?? name;
+}
+
+/** A title given in both languages by a dashboard file. */
+export function pick(text) {
+  if (!text) return '';
+  return text[lang] || text.vi || '';
+}
+
+const numberFormats = new Map();
+
+/** A number with `digits` decimals in the language's format (vi: 12.345,6). */
+export function fmtNumber(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return '–';
+  const key = `${lang}:${digits}`;
+  if (!numberFormats.has(key)) {
+    numberFormats.set(key, new Intl.NumberFormat(lang === 'vi' ? 'vi-VN' : 'en-GB', {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }));
+  }
+  return numberFormats.get(key).format(value);
+}
+
+/** A metric value in its unit: shares as percentages, days with one decimal, counts whole. */
+export function fmtValue(value, unit) {
+  if (value === null || value === undefined) return '–';
+  if (unit === 'ratio') return `${fmtNumber(value * 100, 1)}%`;
+  if (unit === 'days') return `${fmtNumber(value, 1)} ${t('days')}`;
+  return fmtNumber(value, Number.isInteger(value) ? 0 : 1);
+}
+
+/** `YYYY-MM-DD` → `dd/mm/yyyy`. */
+export function fmtDate(iso) {
+  if (!iso) return '–';
+  const [y, m, d] = iso.slice(0, 10).split('-');
+  return `${d}/${m}/${y}`;
+}
+
+/** `dd/mm/yyyy` → `YYYY-MM-DD`, or null when it is not a real date. */
+export function parseDate(text) {
+  const m = /^\s*(\d{1,2})\/(\d{1,2})\/(\d{4})\s*$/.exec(text || '');
+  if (!m) return null;
+  const [d, mo, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return null;
+  return date.toISOString().slice(0, 10);
+}
+
+const timeFormat = new Intl.DateTimeFormat('en-GB', {
+  timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+});
+
+/** An instant as `dd/mm/yyyy HH:MM:SS` in the province's time zone. */
+export function fmtTime(instant) {
+  if (!instant) return '–';
+  const date = new Date(String(instant).replace(' ', 'T'));
+  if (Number.isNaN(date.getTime())) return String(instant);
+  const p = Object.fromEntries(timeFormat.formatToParts(date).map((x) => [x.type, x.value]));
+  return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** How long ago an instant was, roughly. */
+export function fmtAgo(instant) {
+  const date = new Date(String(instant).replace(' ', 'T'));
+  const seconds = Math.max(0, Math.round((Date.now() - date.getTime()) / 1000));
+  const units = lang === 'vi'
+    ? [[86400, 'ngày'], [3600, 'giờ'], [60, 'phút'], [1, 'giây']]
+    : [[86400, 'd'], [3600, 'h'], [60, 'min'], [1, 's']];
+  const [size, name] = units.find(([s]) => seconds >= s) || units[units.length - 1];
+  return t('ago', { t: `${fmtNumber(Math.floor(seconds / size))} ${name}` });
+}
+
+/** The name of a bucket starting on `iso`, long (tooltips) or short (axis). */
+export function fmtBucket(iso, bucket, long = false) {
+  const [y, m, d] = iso.split('-');
+  switch (bucket) {
+    case 'year':
+      return long ? t('year_of', { y }) : y;
+    case 'quarter':
+      return t('q', { q: Math.floor((Number(m) - 1) / 3) + 1, y });
+    case 'month':
+      return long ? t('month_of', { m: `${m}/${y}` }) : `${m}/${y}`;
+    case 'week':
+      return long ? t('week_of', { d: fmtDate(iso) }) : `${d}/${m}`;
+    default:
+      return long ? fmtDate(iso) : `${d}/${m}`;
+  }
+}

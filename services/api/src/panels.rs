@@ -1,0 +1,478 @@
+//! The data of one dashboard panel, as JSON for the pages or as CSV: the same answer for the
+//! app and for an embed, except that an embed's dashboard and agency come from its token.
+
+use std::time::Instant;
+
+use chrono::{Days, NaiveDate, Utc};
+use datafusion::common::ScalarValue;
+use parwatch_auth::{Audit, Principal, Role};
+use parwatch_metrics::{Bucket, MetricDef, MetricError, Point, Series};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use warp::Reply;
+use warp::http::header;
+use warp::reply::Response;
+
+use crate::AppState;
+use crate::auth::agency_filter;
+use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source};
+use crate::embed::EmbedClaims;
+use crate::encode::{self, Finish, Format};
+use crate::error::ApiError;
+
+/// Most agencies one chart compares.
+const MAX_COMPARE: usize = 8;
+
+/// Query string of a panel request; all text, so every mistake gets our own message.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PanelParams {
+    from: Option<String>,
+    to: Option<String>,
+    bucket: Option<String>,
+    agency: Option<String>,
+    /// Agencies to draw beside the main series, comma-separated.
+    compare: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+    /// The embed token; read by the embed routes.
+    pub(crate) token: Option<String>,
+}
+
+/// Who asks: the app for a token's holder (free to choose agencies unless the token is
+/// scoped to one), or an embed, held to its token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    App(&'a Principal),
+    Embed(&'a EmbedClaims),
+}
+
+impl Scope<'_> {
+    /// Who the audit trail names for a panel's SQL.
+    fn principal(&self) -> Principal {
+        match self {
+            Scope::App(principal) => (*principal).clone(),
+            Scope::Embed(claims) => Principal {
+                token_id: format!("embed:{}", claims.dashboard),
+                role: Role::Viewer,
+                agency: claims.agency.clone(),
+            },
+        }
+    }
+}
+
+/// A checked panel request.
+#[derive(Debug)]
+struct Request {
+    from: NaiveDate,
+    to: NaiveDate,
+    bucket: Bucket,
+    agency: Option<String>,
+    compare: Vec<String>,
+    csv: bool,
+}
+
+fn date(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, MetricError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| MetricError::BadDate {
+            field,
+            value: text.to_owned(),
+        }),
+    }
+}
+
+/// Today in the province.
+pub(crate) fn today() -> NaiveDate {
+    parwatch_proto::local_date(Utc::now())
+}
+
+fn request(
+    dashboard: &Dashboard,
+    panel: &Panel,
+    params: &PanelParams,
+    scope: Scope<'_>,
+) -> Result<Request, ApiError> {
+    let (default_from, default_to) = dashboard.default_range.resolve(today());
+    let to = date("to", params.to.as_deref())?.unwrap_or(default_to);
+    let from = date("from", params.from.as_deref())?.unwrap_or(default_from.min(to));
+    if from > to {
+        return Err(MetricError::ReversedRange { from, to }.into());
+    }
+    let bucket = match params.bucket.as_deref() {
+        None | Some("") => panel.bucket,
+        Some(text) => {
+            Bucket::parse(text).ok_or_else(|| MetricError::UnknownBucket(text.to_owned()))?
+        }
+    };
+    let asked = params.agency.as_deref().filter(|a| !a.is_empty());
+    let mut compare: Vec<String> = params
+        .compare
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    compare.retain(|c| seen.insert(c.clone()));
+    let agency = match scope {
+        Scope::App(principal) => {
+            // A scoped token sees its agency only: not the province, nor a comparison.
+            if let Some(own) = &principal.agency {
+                if dashboard.agency == AgencyFilter::None {
+                    return Err(ApiError::Forbidden(format!(
+                        "this token sees only agency {own}; dashboard {} shows the whole province",
+                        dashboard.id
+                    )));
+                }
+                if compare.iter().any(|c| c != own) {
+                    return Err(ApiError::Forbidden(format!(
+                        "this token sees only agency {own}; it cannot compare agencies"
+                    )));
+                }
+            }
+            agency_filter(principal, asked)?
+        }
+        // An embed shows what its token says: a different agency, or any comparison, is
+        // refused rather than silently replaced, so a tampered URL is visible as such.
+        Scope::Embed(claims) => {
+            if asked.is_some() && asked != claims.agency.as_deref() {
+                return Err(ApiError::Forbidden(match &claims.agency {
+                    Some(lock) => format!("this embed is locked to agency {lock}"),
+                    None => "this embed shows the whole province; it cannot be narrowed".to_owned(),
+                }));
+            }
+            if !compare.is_empty() {
+                return Err(ApiError::Forbidden(
+                    "an embed cannot compare agencies".to_owned(),
+                ));
+            }
+            claims.agency.clone()
+        }
+    };
+    match (dashboard.agency, &agency) {
+        (AgencyFilter::None, Some(_)) => {
+            return Err(ApiError::BadRequest(format!(
+                "dashboard {} cannot be narrowed to one agency",
+                dashboard.id
+            )));
+        }
+        (AgencyFilter::Required, None) => {
+            return Err(ApiError::BadRequest(format!(
+                "dashboard {} shows one agency: add ?agency=CODE",
+                dashboard.id
+            )));
+        }
+        _ => {}
+    }
+    if agency.as_ref().is_some_and(|a| a.len() > 64) {
+        return Err(ApiError::BadRequest(
+            "agency: at most 64 characters".to_owned(),
+        ));
+    }
+    let comparable = matches!(panel.chart, Chart::Line | Chart::Bar)
+        && matches!(panel.source, Source::Metric(_));
+    if !compare.is_empty() && !comparable {
+        return Err(ApiError::BadRequest(format!(
+            "compare: panel {} is not a metric chart over time",
+            panel.id
+        )));
+    }
+    // The main series already shows the chosen agency.
+    compare.retain(|c| Some(c) != agency.as_ref());
+    if compare.len() > MAX_COMPARE {
+        return Err(ApiError::BadRequest(format!(
+            "compare: at most {MAX_COMPARE} agencies"
+        )));
+    }
+    let csv = match params.format.as_deref() {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown format {other:?}: expected json or csv"
+            )));
+        }
+    };
+    Ok(Request {
+        from,
+        to,
+        bucket,
+        agency,
+        compare,
+        csv,
+    })
+}
+
+/// The answer to `GET .../panels/{panel}` for `dashboard`'s `panel`.
+pub(crate) async fn answer(
+    state: &AppState,
+    dashboard: &Dashboard,
+    panel: &Panel,
+    params: &PanelParams,
+    scope: Scope<'_>,
+) -> Result<Response, ApiError> {
+    let req = request(dashboard, panel, params, scope)?;
+    let filename = format!("{}-{}-{}-{}.csv", dashboard.id, panel.id, req.from, req.to);
+    match &panel.source {
+        Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
+        Source::Metric(metric) => {
+            state.refresh().await?;
+            let table = {
+                let projection = state.projector.read();
+                match panel.chart {
+                    Chart::Stat => stat(&projection, metric, panel, &req)?,
+                    Chart::Ranking => ranking(&projection, metric, &req)?,
+                    Chart::Line | Chart::Bar | Chart::Table => series(&projection, metric, &req)?,
+                }
+            };
+            if req.csv {
+                csv_reply(&table.rows, &filename)
+            } else {
+                let mut body = table.json;
+                body["panel"] = json!(panel.id);
+                body["metric"] = json!(metric.name);
+                body["unit"] = json!(metric.unit);
+                body["better"] = json!(metric.better);
+                body["from"] = json!(req.from.to_string());
+                body["to"] = json!(req.to.to_string());
+                body["bucket"] = json!(req.bucket.as_str());
+                body["agency"] = json!(req.agency);
+                Ok(warp::reply::json(&body).into_response())
+            }
+        }
+    }
+}
+
+/// A metric panel's answer: JSON for the page, and the same numbers as CSV rows.
+struct Table {
+    json: Value,
+    rows: Vec<CsvRow>,
+}
+
+/// One CSV line of a metric panel (empty fields where a chart kind has no such column).
+#[derive(Debug, Default, Serialize)]
+struct CsvRow {
+    period: String,
+    from: String,
+    to: String,
+    agency_code: String,
+    rank: Option<u32>,
+    value: Option<f64>,
+    numerator: Option<i64>,
+    denominator: Option<i64>,
+    change: Option<i64>,
+}
+
+fn point_json(p: &Point) -> Value {
+    json!({ "bucket": p.bucket.to_string(), "value": p.value, "numerator": p.numerator, "denominator": p.denominator })
+}
+
+/// The value over the range and over the previous period of the same length, with the target.
+fn stat(
+    projection: &parwatch_metrics::Projection,
+    metric: &MetricDef,
+    panel: &Panel,
+    req: &Request,
+) -> Result<Table, ApiError> {
+    let days = (req.to - req.from).num_days() as u64 + 1;
+    let (prev_from, prev_to) = (req.from - Days::new(days), req.from - Days::new(1));
+    let agency = req.agency.as_deref();
+    let current = projection.summary(metric, req.from, req.to, agency)?;
+    let previous = projection.summary(metric, prev_from, prev_to, agency)?;
+    let met = panel.target.and_then(|t| current.value.map(|v| t.met(v)));
+    let row = |period: &str, from: NaiveDate, to: NaiveDate, p: &Point| CsvRow {
+        period: period.to_owned(),
+        from: from.to_string(),
+        to: to.to_string(),
+        agency_code: agency.unwrap_or_default().to_owned(),
+        value: p.value,
+        numerator: p.numerator,
+        denominator: p.denominator,
+        ..CsvRow::default()
+    };
+    Ok(Table {
+        json: json!({
+            "value": point_json(&current),
+            "previous": { "from": prev_from.to_string(), "to": prev_to.to_string(), "value": point_json(&previous) },
+            "target": panel.target,
+            "target_met": met,
+        }),
+        rows: vec![
+            row("current", req.from, req.to, &current),
+            row("previous", prev_from, prev_to, &previous),
+        ],
+    })
+}
+
+/// The main series (province or the chosen agency), then one per compared agency.
+fn series(
+    projection: &parwatch_metrics::Projection,
+    metric: &MetricDef,
+    req: &Request,
+) -> Result<Table, ApiError> {
+    let mut all: Vec<Series> = Vec::with_capacity(1 + req.compare.len());
+    let main = req.agency.iter().map(|a| Some(a.as_str()));
+    for agency in main.chain(req.compare.iter().map(|a| Some(a.as_str()))) {
+        let mut s = projection.series(metric, req.from, req.to, req.bucket, agency, false)?;
+        let mut one = s.remove(0);
+        one.agency_code = agency.map(str::to_owned);
+        all.push(one);
+    }
+    if req.agency.is_none() {
+        let province = projection
+            .series(metric, req.from, req.to, req.bucket, None, false)?
+            .remove(0);
+        all.insert(0, province);
+    }
+    let rows = all
+        .iter()
+        .flat_map(|s| {
+            s.points.iter().map(|p| CsvRow {
+                period: p.bucket.to_string(),
+                agency_code: s.agency_code.clone().unwrap_or_default(),
+                value: p.value,
+                numerator: p.numerator,
+                denominator: p.denominator,
+                ..CsvRow::default()
+            })
+        })
+        .collect();
+    let json_series: Vec<Value> = all
+        .iter()
+        .map(|s| json!({ "agency_code": s.agency_code, "points": s.points.iter().map(point_json).collect::<Vec<_>>() }))
+        .collect();
+    Ok(Table {
+        json: json!({ "series": json_series }),
+        rows,
+    })
+}
+
+/// Agencies ranked over the range; narrowed to one agency, its own row (its place among all).
+fn ranking(
+    projection: &parwatch_metrics::Projection,
+    metric: &MetricDef,
+    req: &Request,
+) -> Result<Table, ApiError> {
+    let ranking = projection.ranking(metric, req.from, req.to)?;
+    let ranked = ranking.rows.iter().filter(|r| r.rank.is_some()).count();
+    let rows: Vec<_> = ranking
+        .rows
+        .iter()
+        .filter(|r| req.agency.as_ref().is_none_or(|a| *a == r.agency_code))
+        .collect();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "agency_code": r.agency_code, "rank": r.rank, "value": r.value,
+                "numerator": r.numerator, "denominator": r.denominator,
+                "previous_rank": r.previous_rank, "change": r.change,
+            })
+        })
+        .collect();
+    let csv_rows = rows
+        .iter()
+        .map(|r| CsvRow {
+            period: "current".to_owned(),
+            from: req.from.to_string(),
+            to: req.to.to_string(),
+            agency_code: r.agency_code.clone(),
+            rank: r.rank,
+            value: r.value,
+            numerator: r.numerator,
+            denominator: r.denominator,
+            change: r.change,
+        })
+        .collect();
+    Ok(Table {
+        json: json!({
+            "rows": json_rows,
+            "ranked": ranked,
+            "previous": { "from": ranking.previous.0.to_string(), "to": ranking.previous.1.to_string() },
+        }),
+        rows: csv_rows,
+    })
+}
+
+fn csv_reply(rows: &[CsvRow], filename: &str) -> Result<Response, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer
+            .serialize(row)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    attachment(&mut response, filename);
+    Ok(response)
+}
+
+/// Marks a CSV reply as a download named `filename` (made of ids and dates only).
+fn attachment(response: &mut Response, filename: &str) {
+    if let Ok(value) =
+        header::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+}
+
+/// Days since 1970-01-01, as Arrow's Date32.
+fn date32(d: NaiveDate) -> ScalarValue {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    ScalarValue::Date32(Some((d - epoch).num_days() as i32))
+}
+
+/// Runs a panel's SQL with `$from`, `$to`, `$agency` (NULL for the province) and `$bucket`
+/// bound as values, never spliced into the text. Narrowed to an agency, it runs in that
+/// agency's scoped session too, so the lock holds in the plan whatever the SQL says.
+async fn sql_panel(
+    state: &AppState,
+    sql: &str,
+    req: &Request,
+    filename: &str,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let audit = Audit::start(&principal, "dashboard", sql.to_owned());
+    let scope = req
+        .agency
+        .clone()
+        .map_or(parwatch_lake::Scope::All, parwatch_lake::Scope::Agency);
+    let session = state.engine.session(&scope)?;
+    let plan = session.plan_sql(sql).await?;
+    let params = vec![
+        ("from", date32(req.from)),
+        ("to", date32(req.to)),
+        ("agency", ScalarValue::Utf8(req.agency.clone())),
+        (
+            "bucket",
+            ScalarValue::Utf8(Some(req.bucket.as_str().to_owned())),
+        ),
+    ];
+    let plan = plan
+        .with_param_values(params)
+        .map_err(|e| ApiError::from(parwatch_lake::Error::Query(e)))?;
+    let rows = session.execute(plan).await?;
+    let format = if req.csv { Format::Csv } else { Format::Json };
+    let finish = Finish {
+        audit,
+        permit: None,
+        telemetry: std::sync::Arc::clone(&state.telemetry),
+        started,
+    };
+    let mut response = encode::respond(rows, format, finish);
+    if req.csv {
+        attachment(&mut response, filename);
+    }
+    Ok(response)
+}

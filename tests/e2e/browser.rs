@@ -1,0 +1,688 @@
+//! Every page in a real browser: Debian's headless Chromium driven through chromedriver
+//! (WebDriver), against `parwatch up` filled by `parwatch simulate`. Each page must render
+//! with no console error; tiles must show the numbers api-v1 gives for the same data, in
+//! Vietnamese format; the ranking drills into the agency; the page follows new events without
+//! a reload; an embed renders with a valid token, inside an allowed portal's frame only, and
+//! refuses a tampered one. Screenshots go to `target/screenshots/` for a person to look at.
+
+use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::dashboards::{PORTAL, SECRET, embed_token, get, get_json, repo_dashboards};
+use crate::harness::{LocalNats, Outgoing, Parwatch, free_port, publish};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const RANGE: &str = "from=2024-01-01&to=2024-06-30";
+
+/// `POST /session/{id}/se/log`: chromedriver's browser console log since the last read.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// chromedriver and the Chromium it starts, in their own process group, killed together.
+struct Browser {
+    driver: Child,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; tests/run.sh installs it)");
+        let profile = tempfile::tempdir().unwrap();
+        // Without the networking flags Chromium tries to reach Google and hangs offline.
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1400,1000",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        Self {
+            driver,
+            client,
+            _profile: profile,
+        }
+    }
+
+    /// Console messages of level SEVERE (errors, uncaught exceptions, failed loads) since
+    /// the last call.
+    async fn console_errors(&self) -> Vec<String> {
+        let entries = self.client.issue_cmd(ConsoleLog).await.unwrap();
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Runs `script` (a function body) until it returns something truthy; returns that.
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let value = self.client.execute(script, vec![]).await.unwrap();
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                && value != json!("")
+                && value != json!(0);
+            if truthy {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Loads `url` and waits for its page to finish drawing, with no console error.
+    async fn open(&self, url: &str, name: &str) {
+        self.client.goto(url).await.unwrap();
+        self.ready(name).await;
+    }
+
+    async fn ready(&self, name: &str) {
+        self.wait_for(
+            name,
+            "return document.querySelector('main[data-state=ready]') !== null",
+        )
+        .await;
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "{name}: console errors: {errors:#?}");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Saves the whole page as `target/screenshots/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(1000)
+            .clamp(600, 8000);
+        self.client
+            .set_window_size(1400, height as u32)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = self.client.screenshot().await.unwrap();
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        self.client.set_window_size(1400, 1000).await.unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group we created for chromedriver and its browser.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
+        let _ = self.driver.wait();
+    }
+}
+
+/// `target/screenshots/`.
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("../screenshots")
+}
+
+/// A number as vi-VN writes it: `.` between thousands, `,` before decimals.
+fn vi_number(value: f64, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, value.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(digit);
+    }
+    let sign = if value < 0.0 { "-" } else { "" };
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped},{fraction}")
+    }
+}
+
+/// A metric over the test range as the tile should show it, computed from api-v1's daily
+/// points: counts summed, rates as summed numerator over summed denominator.
+async fn expected_tile(base: &str, metric: &str, agency: Option<&str>) -> String {
+    let agency = agency.map_or(String::new(), |a| format!("&agency={a}"));
+    let (status, body) = get_json(&format!(
+        "{base}/api/v1/metrics/{metric}?{RANGE}&bucket=day{agency}"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let points = body["series"][0]["points"].as_array().unwrap();
+    let num: i64 = points
+        .iter()
+        .map(|p| p["numerator"].as_i64().unwrap())
+        .sum();
+    if points[0]["denominator"].is_null() {
+        vi_number(num as f64, 0)
+    } else {
+        let den: i64 = points
+            .iter()
+            .map(|p| p["denominator"].as_i64().unwrap())
+            .sum();
+        format!("{}%", vi_number(num as f64 * 100.0 / den as f64, 1))
+    }
+}
+
+/// A portal's web page framing `src`, served on `port` (0: any free one); returns the port.
+async fn portal(port: u16, src: String) -> u16 {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .unwrap_or_else(|e| panic!("portal port {port}: {e}"));
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let src = src.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let body = format!(
+                    "<!doctype html><title>Cổng thông tin Sở</title><h1>Sở Tư pháp</h1>\
+                     <iframe src=\"{src}\" width=\"720\" height=\"900\"></iframe>"
+                );
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// `parwatch simulate` backfilling the first half of 2024; returns the messages published.
+fn simulate(nats_url: &str) -> u64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+        .args(["simulate", "--nats-url", nats_url, "--backfill"])
+        .args(["--from", "2024-01-01", "--to", "2024-06-30"])
+        .args(["--scale", "40", "--invalid-share", "0.01", "--seed", "8"])
+        .args(["--progress", "quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"))
+}
+
+/// `n` dossiers received on 15 March 2024 by `agency`, none seen before.
+fn new_dossiers(agency: &str, n: usize) -> Vec<Outgoing> {
+    (0..n)
+        .map(|i| {
+            let event = json!({
+                "event_id": format!("live-{i}"), "type": "dossier.received", "schema_version": 1,
+                "occurred_at": "2024-03-15T09:00:00+07:00", "source": "motcua-test",
+                "agency_code": agency, "dossier_id": format!("LIVE-{i}"),
+                "data": {"channel": "counter", "due_at": "2024-03-29T17:00:00+07:00"},
+            });
+            Outgoing {
+                subject: "par.events.v1.dossier.received".to_owned(),
+                body: serde_json::to_vec(&event).unwrap(),
+                msg_id: None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let published = simulate(&nats.url());
+    let data = tmp.path().join("data");
+    let dashboards = repo_dashboards();
+    // Two portals on other origins: one allowed to frame embeds, one not.
+    let origin_port = free_port();
+    let allowed = format!("http://localhost:{origin_port}");
+    let origins = format!("{PORTAL},{allowed}");
+    let parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &[
+            "--dashboards",
+            dashboards.to_str().unwrap(),
+            "--embed-secret",
+            SECRET,
+            "--embed-origins",
+            &origins,
+        ],
+    )
+    .await;
+    let base = parwatch.base().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
+        let ingest = &status["ingest"];
+        let landed =
+            ingest["events_stored"].as_u64().unwrap() + ingest["rejected"].as_u64().unwrap();
+        if landed == published && status["events"] == ingest["events_stored"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{landed} of {published} landed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let browser = Browser::start().await;
+    let b = &browser;
+
+    // The province overview: tiles equal api-v1 for the same range, in Vietnamese format.
+    b.open(&format!("{base}/#/?{RANGE}"), "overview").await;
+    let rendered = b
+        .client
+        .execute(
+            "return performance.getEntriesByName('parwatch:rendered')[0].startTime",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("overview: first render {rendered} ms after navigation start");
+    for (panel, metric) in [
+        ("received", "received"),
+        ("online", "online_uptake"),
+        ("full-online", "full_online_share"),
+        ("postal", "postal_share"),
+        ("on-time", "on_time_rate"),
+        ("late", "late_files"),
+        ("apology", "apology_rate"),
+    ] {
+        let shown = b.text(&format!("[data-panel={panel}] .tile-value")).await;
+        assert_eq!(
+            shown,
+            expected_tile(&base, metric, None).await,
+            "tile {panel}"
+        );
+    }
+    let target = b.text("[data-panel=online] .tile-target").await;
+    assert!(target.starts_with("Chỉ tiêu ≥ 80,0%"), "{target}");
+    let heading = b.text("h1").await;
+    assert_eq!(heading, "Tổng quan tỉnh");
+    let from = b
+        .client
+        .find(Locator::Css("input[name=from]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        from.prop("value").await.unwrap().as_deref(),
+        Some("01/01/2024")
+    );
+    // Hovering a chart shows the bucket and its value.
+    let overlay = b
+        .client
+        .find(Locator::Css("[data-panel=online-trend] .overlay"))
+        .await
+        .unwrap();
+    let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+        element: overlay,
+        duration: None,
+        x: 0.0,
+        y: 0.0,
+    });
+    b.client.perform_actions(hover).await.unwrap();
+    let tip = b.text("[data-panel=online-trend] .chart-tip").await;
+    assert!(tip.starts_with("Tháng ") && tip.contains('%'), "{tip}");
+    b.screenshot("overview").await;
+
+    // The page follows new events without a reload.
+    b.client
+        .execute("window.notReloaded = true", vec![])
+        .await
+        .unwrap();
+    let before = b.text("[data-panel=received] .tile-value").await;
+    let (_, agencies) = get_json(&format!("{base}/api/v1/agencies")).await;
+    let some_agency = agencies["agencies"][0].as_str().unwrap().to_owned();
+    publish(&nats.url(), new_dossiers(&some_agency, 40)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = loop {
+        let now = b.text("[data-panel=received] .tile-value").await;
+        let api = expected_tile(&base, "received", None).await;
+        if now == api && now != before {
+            break api;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tile still {now} (was {before}, api {api})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        expected,
+        vi_number(before.replace('.', "").parse::<f64>().unwrap() + 40.0, 0)
+    );
+    let kept = b
+        .client
+        .execute("return window.notReloaded === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(true), "refreshed in place, not reloaded");
+    assert!(b.console_errors().await.is_empty());
+
+    // Daily buckets, and a second agency compared on every chart over time.
+    let chart = "[data-panel=online-trend] svg";
+    b.client
+        .find(Locator::Css("select[name=bucket] option[value=day]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("daily").await;
+    let days = b
+        .wait_for(
+            "daily buckets",
+            &format!("return document.querySelector('{chart}')?.dataset.buckets"),
+        )
+        .await;
+    assert_eq!(days, json!("182"), "1 January to 30 June 2024");
+    b.client
+        .find(Locator::Css(&format!(
+            "select[name=compare] option[value='{some_agency}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("compare").await;
+    let series = b
+        .wait_for(
+            "compared",
+            &format!("return document.querySelector('{chart}')?.dataset.series"),
+        )
+        .await;
+    assert_eq!(series, json!("2"));
+    let legend = b.text("[data-panel=online-trend] .legend").await;
+    assert!(
+        legend.contains("Toàn tỉnh") && legend.contains(&some_agency),
+        "{legend}"
+    );
+    assert!(b.text(".chip").await.contains(&some_agency));
+    b.screenshot("overview-compare").await;
+
+    // English: the same numbers in English format.
+    b.client
+        .find(Locator::Css("button.lang"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("overview (en)").await;
+    assert_eq!(b.text("h1").await, "Province overview");
+    let received = b.text("[data-panel=received] .tile-value").await;
+    assert_eq!(
+        received,
+        expected.replace('.', ","),
+        "en-GB groups thousands with commas"
+    );
+    b.screenshot("overview-en").await;
+    b.client
+        .find(Locator::Css("button.lang"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.ready("overview (vi)").await;
+
+    // The ranking, and its drill-down into one agency.
+    b.open(
+        &format!("{base}/#/ranking?metric=on_time_rate&{RANGE}"),
+        "ranking",
+    )
+    .await;
+    let (_, ranking) = get_json(&format!(
+        "{base}/api/v1/ranking?metric=on_time_rate&{RANGE}"
+    ))
+    .await;
+    let first = &ranking["rows"][0];
+    let code = first["agency_code"].as_str().unwrap().to_owned();
+    let row = b.text("tbody tr:first-child").await;
+    let value = format!(
+        "{}%",
+        vi_number(first["value"].as_f64().unwrap() * 100.0, 1)
+    );
+    assert!(
+        row.contains(&code) && row.contains(&value),
+        "{row} vs {first}"
+    );
+    b.screenshot("ranking").await;
+    b.client
+        .find(Locator::Css("tbody tr:first-child"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let hash = b
+        .wait_for(
+            "drill-down",
+            "return location.hash.startsWith('#/agency/') && location.hash",
+        )
+        .await;
+    assert_eq!(
+        hash,
+        json!(format!("#/agency/{code}?from=2024-01-01&to=2024-06-30"))
+    );
+    b.ready("agency").await;
+    assert!(b.text("h1").await.contains(&code));
+    let shown = b.text("[data-panel=received] .tile-value").await;
+    assert_eq!(shown, expected_tile(&base, "received", Some(&code)).await);
+    b.screenshot("agency").await;
+
+    // Data quality: freshness, rejections by fault, the worker's lag.
+    // Rejections are dated by when they were received: today, inside the default 30 days.
+    b.open(&format!("{base}/#/quality"), "quality").await;
+    let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
+    let rejected = status["rejected"].as_u64().unwrap();
+    assert!(rejected > 0);
+    assert_eq!(
+        b.text("[data-status=rejected] .stat-value").await,
+        vi_number(rejected as f64, 0)
+    );
+    assert_eq!(b.text("[data-status=lag] .stat-value").await, "0");
+    let faults = b
+        .client
+        .find_all(Locator::Css("[data-panel=by-fault] tbody tr"))
+        .await
+        .unwrap();
+    assert!(faults.len() >= 5, "{} faults", faults.len());
+    b.screenshot("quality").await;
+
+    // The SQL console.
+    b.open(&format!("{base}/#/sql"), "sql").await;
+    let editor = b
+        .client
+        .find(Locator::Css("textarea[name=sql]"))
+        .await
+        .unwrap();
+    editor.clear().await.unwrap();
+    editor
+        .send_keys("SELECT agency_code, count(*) AS dossiers FROM dossiers GROUP BY agency_code ORDER BY dossiers DESC LIMIT 5")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("button[name=run]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rows = b
+        .wait_for(
+            "sql result",
+            "const head = document.querySelector('.sql-out th'); \
+             const rows = document.querySelectorAll('.sql-out tbody tr'); \
+             return head && head.textContent === 'Cơ quan, đơn vị' && rows.length",
+        )
+        .await;
+    assert_eq!(rows, json!(5));
+    let top = parwatch
+        .sql("SELECT agency_code, count(*) FROM dossiers GROUP BY agency_code ORDER BY 2 DESC LIMIT 1")
+        .await;
+    let first_row = b.text(".sql-out tbody tr:first-child").await;
+    assert!(
+        first_row.contains(top["rows"][0][0].as_str().unwrap()),
+        "{first_row} vs {top}"
+    );
+    assert!(b.console_errors().await.is_empty());
+    b.screenshot("sql").await;
+
+    // An embed locked to one agency: no app chrome, the agency's numbers.
+    let token = embed_token(
+        &data,
+        &dashboards,
+        &["--dashboard", "province", "--agency", &code, "--ttl", "1h"],
+    )
+    .unwrap();
+    let embed_url = format!("{base}/embed/province?token={token}#/?{RANGE}");
+    b.open(&embed_url, "embed").await;
+    assert!(
+        b.client.find(Locator::Css("header.top")).await.is_err(),
+        "no app header"
+    );
+    assert!(
+        b.client
+            .find(Locator::Css("select[name=agency]"))
+            .await
+            .is_err(),
+        "no agency choice"
+    );
+    let shown = b.text("[data-panel=received] .tile-value").await;
+    assert_eq!(shown, expected_tile(&base, "received", Some(&code)).await);
+    b.screenshot("embed").await;
+
+    // Framed by the allowed portal it renders; by another origin the browser refuses it.
+    portal(origin_port, embed_url.clone()).await;
+    b.client.goto(&format!("{allowed}/")).await.unwrap();
+    b.client.enter_frame(0).await.unwrap();
+    b.ready("embed in the allowed portal").await;
+    assert_eq!(b.text("[data-panel=received] .tile-value").await, shown);
+    b.client.enter_parent_frame().await.unwrap();
+    b.screenshot("embed-in-portal").await;
+    let other = portal(0, embed_url).await;
+    b.client
+        .goto(&format!("http://localhost:{other}/"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut errors = Vec::new();
+    while !errors
+        .iter()
+        .any(|e: &String| e.contains("frame-ancestors"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the browser enforces frame-ancestors: {errors:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        errors.extend(b.console_errors().await);
+    }
+
+    // A tampered token: a clear refusal, with a 401.
+    let mut bytes = token.into_bytes();
+    let at = bytes.iter().position(|&c| c == b'.').unwrap() + 3;
+    bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let url = format!("{base}/embed/province?token={tampered}");
+    let (status, _, _) = get(&url).await;
+    assert_eq!(status, 401);
+    b.client.goto(&url).await.unwrap();
+    let title = b
+        .wait_for(
+            "refusal",
+            "const h = document.querySelector('main.refused h1'); return h && h.textContent",
+        )
+        .await;
+    assert_eq!(title, json!("Không thể hiển thị bảng điều khiển nhúng"));
+    let errors = b.console_errors().await;
+    assert!(
+        errors.iter().all(|e| e.contains("401")),
+        "only the refused document's own status: {errors:#?}"
+    );
+    b.screenshot("embed-refused").await;
+}
