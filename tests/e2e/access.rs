@@ -218,6 +218,88 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
     assert_eq!(server.get(Some(&scoped), path).await.status(), 200);
     assert_eq!(server.get(None, "/healthz").await.status(), 200);
 
+    // Dashboards: pages are open, their data needs a viewer; a scoped token is held to its
+    // agency, and minting embed tokens needs an admin.
+    assert_eq!(server.get(None, "/").await.status(), 200);
+    assert_eq!(server.get(None, "/api/v1/dashboards").await.status(), 401);
+    assert_eq!(
+        server
+            .get(Some(&viewer), "/api/v1/dashboards")
+            .await
+            .status(),
+        200
+    );
+    let panel = "/api/v1/dashboards/agency/panels/received?from=2024-04-01&to=2024-04-30";
+    for (token, path, status) in [
+        (&viewer, format!("{panel}&agency={OTHER}"), 200),
+        (&scoped_viewer, format!("{panel}&agency={OTHER}"), 403),
+        (&scoped_viewer, format!("{panel}&agency={OWN}"), 200),
+        (&scoped_viewer, panel.to_owned(), 200),
+        (
+            &scoped_viewer,
+            format!("{panel}&agency={OWN}&compare={OTHER}"),
+            403,
+        ),
+        (
+            &scoped_viewer,
+            "/api/v1/dashboards/quality/panels/stored".to_owned(),
+            403,
+        ),
+        (
+            &viewer,
+            "/api/v1/dashboards/quality/panels/stored".to_owned(),
+            200,
+        ),
+        (&scoped_viewer, "/api/v1/status".to_owned(), 403),
+        (&scoped_viewer, "/api/v1/par-index".to_owned(), 200),
+        (
+            &scoped_viewer,
+            format!("/api/v1/par-index/history?agency={OTHER}"),
+            403,
+        ),
+    ] {
+        let response = server.get(Some(token), &path).await;
+        assert_eq!(response.status(), status, "{path}");
+    }
+    let own_panel: Value = server
+        .get(Some(&scoped_viewer), panel)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own_panel["agency"], OWN, "{own_panel}");
+    let agencies: Value = server
+        .get(Some(&scoped_viewer), "/api/v1/agencies")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(agencies["agencies"], json!([OWN]));
+    let mint = |token: Option<String>, agency: &str| {
+        let base = server.base().to_owned();
+        let body = json!({ "dashboard": "agency", "agency": agency, "ttl": "1h" });
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(format!("{base}/api/v1/embed-tokens"))
+                .json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    assert_eq!(mint(None, OWN).await.status(), 401);
+    assert_eq!(mint(Some(viewer.clone()), OWN).await.status(), 403);
+    let minted: Value = mint(Some(admin.clone()), OWN).await.json().await.unwrap();
+    let embed = minted["token"].as_str().expect("an embed token");
+    let embedded = server
+        .get(
+            None,
+            &format!("/embed/api/panels/received?from=2024-04-01&to=2024-04-30&token={embed}"),
+        )
+        .await;
+    assert_eq!(embedded.status(), 200);
+
     // The audit trail names the token, the rows and the time of each statement.
     let log = server.log_text();
     let audited = log
