@@ -1,7 +1,7 @@
 //! `/api/v1/metrics`, `/api/v1/metrics/{name}` and `/api/v1/ranking`.
 
 use chrono::{Days, NaiveDate, Utc};
-use parwatch_metrics::{Bucket, METRICS, MetricError, Point, metric};
+use parwatch_metrics::{Bucket, METRICS, MetricError, Point, RankRow, metric};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::Rejection;
@@ -60,6 +60,15 @@ fn point_json(p: &Point) -> Value {
         "value": p.value,
         "numerator": p.numerator,
         "denominator": p.denominator,
+    })
+}
+
+/// One ranked agency as api-v1 writes it.
+pub(crate) fn rank_row_json(r: &RankRow) -> Value {
+    json!({
+        "agency_code": r.agency_code, "rank": r.rank, "value": r.value,
+        "numerator": r.numerator, "denominator": r.denominator,
+        "previous_rank": r.previous_rank, "change": r.change,
     })
 }
 
@@ -138,13 +147,7 @@ pub(crate) async fn ranking(
             .rows
             .iter()
             .filter(|r| own.as_deref().is_none_or(|own| r.agency_code == own))
-            .map(|r| {
-                json!({
-                    "agency_code": r.agency_code, "rank": r.rank, "value": r.value,
-                    "numerator": r.numerator, "denominator": r.denominator,
-                    "previous_rank": r.previous_rank, "change": r.change,
-                })
-            })
+            .map(rank_row_json)
             .collect();
         Ok::<_, ApiError>(json!({
             "metric": def.name,

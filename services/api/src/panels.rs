@@ -19,6 +19,7 @@ use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source};
 use crate::embed::EmbedClaims;
 use crate::encode::{self, Finish, Format};
 use crate::error::ApiError;
+use crate::metrics::rank_row_json;
 
 /// Most agencies one chart compares.
 const MAX_COMPARE: usize = 8;
@@ -362,16 +363,7 @@ fn ranking(
         .iter()
         .filter(|r| req.agency.as_ref().is_none_or(|a| *a == r.agency_code))
         .collect();
-    let json_rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "agency_code": r.agency_code, "rank": r.rank, "value": r.value,
-                "numerator": r.numerator, "denominator": r.denominator,
-                "previous_rank": r.previous_rank, "change": r.change,
-            })
-        })
-        .collect();
+    let json_rows: Vec<Value> = rows.iter().map(|r| rank_row_json(r)).collect();
     let csv_rows = rows
         .iter()
         .map(|r| CsvRow {

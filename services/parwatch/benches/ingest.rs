@@ -12,6 +12,8 @@
 //! with `parwatch up` running, publishes at a steady 10,000 events/s for 20 s and measures, for
 //! each event, the time from publish to being counted by SQL; prints p50 and p99.
 
+mod support;
+
 use std::future::IntoFuture;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,18 +26,7 @@ use parwatch_ingest::{LocalNats, STREAM_NAME, ensure_stream};
 use parwatch_simulator::{Generator, PublishOptions, SimOptions};
 
 fn events() -> u64 {
-    std::env::var("PARWATCH_BENCH_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    support::env_number("PARWATCH_BENCH_EVENTS", 1_000_000)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -54,16 +45,6 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-/// Peak resident memory of a process, in MiB (VmHWM).
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn fill(js: &jetstream::Context, n: u64) {
@@ -162,7 +143,7 @@ async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
     let mut peak: f64 = 0.0;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        peak = peak.max(peak_rss_mib(pid));
+        peak = peak.max(support::peak_rss_mib(pid));
         let rows: i64 = lake
             .files(parwatch_lake::EVENTS_TABLE)
             .unwrap()
@@ -179,7 +160,7 @@ async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
         }
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    peak = peak.max(peak_rss_mib(pid));
+    peak = peak.max(support::peak_rss_mib(pid));
     // SIGTERM: flush, ack, exit 0.
     // SAFETY: kill(2) on our own child has no memory-safety preconditions.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
@@ -189,7 +170,7 @@ async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
 
 /// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
 async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
-    let http = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", support::free_port());
     let base = format!("http://{http}");
     let mut child = parwatch()
         .args([

@@ -10,6 +10,8 @@
 //!     memory (VmHWM) against the size of the result, which a collect-then-send server would
 //!     have to hold whole.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,34 +19,13 @@ use std::time::{Duration, Instant};
 use datafusion::prelude::SessionContext;
 
 fn rows() -> u64 {
-    std::env::var("PARWATCH_BENCH_ROWS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200_000_000)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Peak resident memory of a process, in MiB (VmHWM).
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    support::env_number("PARWATCH_BENCH_ROWS", 200_000_000)
 }
 
 /// `parwatch serve` over an empty lake in `dir`, ready; its base URL.
 async fn serve(dir: &Path) -> (Child, String) {
-    let http = format!("127.0.0.1:{}", free_port());
-    let pg = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", support::free_port());
+    let pg = format!("127.0.0.1:{}", support::free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_parwatch"))
         .args([
             "serve",
@@ -126,7 +107,7 @@ async fn main() {
     println!("  ratio sandbox / baseline: {:.2}", sandboxed_s / direct_s);
 
     // (b) A large result streams: the server holds a few batches, not the result.
-    let idle_mib = peak_rss_mib(child.id());
+    let idle_mib = support::peak_rss_mib(child.id());
     let big = 20_000_000u64;
     let (bytes, seconds) = download(
         &base,
@@ -134,7 +115,7 @@ async fn main() {
         "csv",
     )
     .await;
-    let peak_mib = peak_rss_mib(child.id());
+    let peak_mib = support::peak_rss_mib(child.id());
     let result_mib = bytes as f64 / (1 << 20) as f64;
     println!("CSV download of {big} rows:");
     println!(
