@@ -34,8 +34,10 @@ function bar(score, max, projected = score) {
     projected > score ? part('projected', projected) : null, part('score', score));
 }
 
-/** Whether the year's index is still being built: some agency has criteria not scored yet. */
-const isOpen = (agencies) => agencies.some((a) => !a.complete);
+/** Whether the appraisal council has scored the agency's year. */
+const appraised = (a) => a.criteria.some((k) => k.official?.assessor === 'appraisal');
+/** Whether the year's ranking is still a projection: some agency is not appraised yet. */
+const isOpen = (agencies) => agencies.some((a) => !appraised(a));
 
 /** The year chosen in the address, or the server's this year (`today`). */
 function yearControl(ctx, year, thisYear) {
@@ -173,7 +175,7 @@ function showAgency(a, { summary, components, criteria }) {
     h('div', { class: 'stat', dataset: { status: 'rank' } },
       h('div', { class: 'stat-label' }, t(`kind_${a.kind}`)),
       h('div', { class: 'stat-value' }, t('par_rank_of', { r: a.rank, n: a.of }), ' ', change(a.change))),
-    a.complete ? null : h('div', { class: 'stat projected', dataset: { status: 'projected' } },
+    a.complete && appraised(a) ? null : h('div', { class: 'stat projected', dataset: { status: 'projected' } },
       h('div', { class: 'stat-label' }, t('par_projected')),
       h('div', { class: 'stat-value' }, t('par_projected_line', { v: fixed(a.projected), r: a.projected_rank, n: a.of }), ' ', change(a.projected_change))),
     h('div', { class: 'stat', dataset: { status: 'counts' } },
