@@ -103,7 +103,7 @@ function indexTable(ctx, agencies, year) {
   h('td', { class: 'num rank' }, h('strong', {}, rankOf(a)), ' ', change(open ? a.projected_change : a.change)),
   h('td', {}, a.agency_code),
   h('td', { class: 'num index' }, fixed(a.index)),
-  open ? h('td', { class: 'num projected' }, a.complete ? '' : fixed(a.projected)) : null,
+  open ? h('td', { class: 'num projected' }, fixed(a.projected)) : null,
   ...a.components.map((c) => h('td', { class: 'par-component', dataset: { component: c.code } },
     bar(c.score, c.max, c.projected), h('small', { class: 'muted' }, `${short(c.score)}/${short(c.max)}`)))));
   return h('div', { class: 'table-wrap' }, h('table', { class: 'par-index' }, h('thead', {}, head), h('tbody', {}, rows)));
