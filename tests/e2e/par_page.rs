@@ -251,6 +251,8 @@ async fn par_index_pages_in_a_real_browser() {
         )
         .await
         .unwrap();
+    // The 401s of the first load, before the token was saved.
+    b.console_errors().await;
     b.open(
         &format!("{scoped_base}/?scoped#/par?year={YEAR}"),
         "par (scoped)",
