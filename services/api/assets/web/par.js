@@ -7,8 +7,8 @@ import { drawChart } from './chart.js';
 import { fmtNumber, metricName, t } from './i18n.js';
 import { errorBox, h } from './pages.js';
 
-/** An index or component score as published: three decimals (87,303). */
-const fixed = (v) => fmtNumber(v, 3);
+/** An index or component score as published: three decimals (87,303); never "-0,000". */
+const fixed = (v) => fmtNumber(Math.abs(v) < 5e-4 ? 0 : v, 3);
 /** Points of a criterion or a maximum: as few decimals as needed (1,7/2). */
 const short = (v) => fmtNumber(v, 0, 3);
 
@@ -175,13 +175,13 @@ function showAgency(a, { summary, components, criteria }) {
     h('div', { class: 'stat', dataset: { status: 'rank' } },
       h('div', { class: 'stat-label' }, t(`kind_${a.kind}`)),
       h('div', { class: 'stat-value' }, t('par_rank_of', { r: a.rank, n: a.of }), ' ', change(a.change))),
-    a.complete && appraised(a) ? null : h('div', { class: 'stat projected', dataset: { status: 'projected' } },
+    a.complete && appraised(a) ? '' : h('div', { class: 'stat projected', dataset: { status: 'projected' } },
       h('div', { class: 'stat-label' }, t('par_projected')),
       h('div', { class: 'stat-value' }, t('par_projected_line', { v: fixed(a.projected), r: a.projected_rank, n: a.of }), ' ', change(a.projected_change))),
     h('div', { class: 'stat', dataset: { status: 'counts' } },
       h('div', { class: 'stat-label' }, t('par_criteria')),
       h('div', {}, t('par_counts', { a: a.counts.assessed, d: a.counts.derived, m: a.counts.missing }))),
-    a.unknown_criteria.length ? h('p', { class: 'banner' }, t('par_unknown', { c: a.unknown_criteria.join(', ') })) : null);
+    a.unknown_criteria.length ? h('p', { class: 'banner' }, t('par_unknown', { c: a.unknown_criteria.join(', ') })) : '');
   components.replaceChildren(h('table', { class: 'par-components' }, h('tbody', {},
     a.components.map((c) => h('tr', { dataset: { component: c.code } },
       h('td', {}, c.name),
