@@ -7,10 +7,12 @@ import { drawChart } from './chart.js';
 import { fmtNumber, metricName, t } from './i18n.js';
 import { errorBox, h } from './pages.js';
 
-/** An index or component score as published: three decimals (87,303); never "-0,000". */
-const fixed = (v) => fmtNumber(Math.abs(v) < 5e-4 ? 0 : v, 3);
+/** Points rounded to the published thousandths, so -0.0 (nothing earned) is written 0. */
+const zeroed = (v) => (Math.abs(v) < 5e-4 ? 0 : v);
+/** An index or component score as published: three decimals (87,303). */
+const fixed = (v) => fmtNumber(zeroed(v), 3);
 /** Points of a criterion or a maximum: as few decimals as needed (1,7/2). */
-const short = (v) => fmtNumber(v, 0, 3);
+const short = (v) => fmtNumber(zeroed(v), 0, 3);
 
 /** "▲ 6 bậc", "▼ 2 bậc", "Giữ nguyên", or nothing when unranked last year. */
 function change(n) {
