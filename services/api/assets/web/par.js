@@ -8,7 +8,7 @@ import { fmtNumber, metricName, t } from './i18n.js';
 import { errorBox, h } from './pages.js';
 
 /** Points rounded to the published thousandths, so -0.0 (nothing earned) is written 0. */
-const zeroed = (v) => (Math.abs(v) < 5e-4 ? 0 : v);
+const zeroed = (v) => (typeof v === 'number' && Math.abs(v) < 5e-4 ? 0 : v);
 /** An index or component score as published: three decimals (87,303). */
 const fixed = (v) => fmtNumber(zeroed(v), 3);
 /** Points of a criterion or a maximum: as few decimals as needed (1,7/2). */
