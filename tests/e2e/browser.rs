@@ -42,14 +42,14 @@ impl WebDriverCompatibleCommand for ConsoleLog {
 }
 
 /// chromedriver and the Chromium it starts, in their own process group, killed together.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
-    client: Client,
+    pub(crate) client: Client,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -106,7 +106,7 @@ impl Browser {
 
     /// Console messages of level SEVERE (errors, uncaught exceptions, failed loads) since
     /// the last call.
-    async fn console_errors(&self) -> Vec<String> {
+    pub(crate) async fn console_errors(&self) -> Vec<String> {
         let entries = self.client.issue_cmd(ConsoleLog).await.unwrap();
         entries
             .as_array()
@@ -118,7 +118,7 @@ impl Browser {
     }
 
     /// Runs `script` (a function body) until it returns something truthy; returns that.
-    async fn wait_for(&self, what: &str, script: &str) -> Value {
+    pub(crate) async fn wait_for(&self, what: &str, script: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let value = self.client.execute(script, vec![]).await.unwrap();
@@ -134,12 +134,12 @@ impl Browser {
     }
 
     /// Loads `url` and waits for its page to finish drawing, with no console error.
-    async fn open(&self, url: &str, name: &str) {
+    pub(crate) async fn open(&self, url: &str, name: &str) {
         self.client.goto(url).await.unwrap();
         self.ready(name).await;
     }
 
-    async fn ready(&self, name: &str) {
+    pub(crate) async fn ready(&self, name: &str) {
         self.wait_for(
             name,
             "return document.querySelector('main[data-state=ready]') !== null",
@@ -149,7 +149,7 @@ impl Browser {
         assert!(errors.is_empty(), "{name}: console errors: {errors:#?}");
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
             .await
@@ -160,7 +160,7 @@ impl Browser {
     }
 
     /// Saves the whole page as `target/screenshots/<name>.png`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let height = self
             .client
             .execute("return document.documentElement.scrollHeight", vec![])
@@ -196,7 +196,7 @@ fn screenshots() -> PathBuf {
 }
 
 /// A number as vi-VN writes it: `.` between thousands, `,` before decimals.
-fn vi_number(value: f64, decimals: usize) -> String {
+pub(crate) fn vi_number(value: f64, decimals: usize) -> String {
     let text = format!("{:.*}", decimals, value.abs());
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     let mut grouped = String::new();
@@ -266,12 +266,13 @@ async fn portal(port: u16, src: String) -> u16 {
     port
 }
 
-/// `parwatch simulate` backfilling the first half of 2024; returns the messages published.
-fn simulate(nats_url: &str) -> u64 {
+/// `parwatch simulate` backfilling `from` to `to` with `scale` dossiers a working day;
+/// returns the messages published.
+pub(crate) fn simulate(nats_url: &str, from: &str, to: &str, scale: u32) -> u64 {
     let out = Command::new(env!("CARGO_BIN_EXE_parwatch"))
         .args(["simulate", "--nats-url", nats_url, "--backfill"])
-        .args(["--from", "2024-01-01", "--to", "2024-06-30"])
-        .args(["--scale", "40", "--invalid-share", "0.01", "--seed", "8"])
+        .args(["--from", from, "--to", to, "--scale", &scale.to_string()])
+        .args(["--invalid-share", "0.01", "--seed", "8"])
         .args(["--progress", "quiet"])
         .output()
         .unwrap();
@@ -286,6 +287,25 @@ fn simulate(nats_url: &str) -> u64 {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{stdout}"))
+}
+
+/// Waits until `published` messages are stored or rejected, and the projections caught up.
+pub(crate) async fn wait_landed(base: &str, published: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
+        let ingest = &status["ingest"];
+        let landed =
+            ingest["events_stored"].as_u64().unwrap() + ingest["rejected"].as_u64().unwrap();
+        if landed == published && status["events"] == ingest["events_stored"] {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{landed} of {published} landed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `n` dossiers received on 15 March 2024 by `agency`, none seen before.
@@ -311,7 +331,7 @@ fn new_dossiers(agency: &str, n: usize) -> Vec<Outgoing> {
 async fn every_page_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let published = simulate(&nats.url());
+    let published = simulate(&nats.url(), "2024-01-01", "2024-06-30", 40);
     let data = tmp.path().join("data");
     let dashboards = repo_dashboards();
     // Two portals on other origins: one allowed to frame embeds, one not.
@@ -332,21 +352,7 @@ async fn every_page_in_a_real_browser() {
     )
     .await;
     let base = parwatch.base().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
-        let ingest = &status["ingest"];
-        let landed =
-            ingest["events_stored"].as_u64().unwrap() + ingest["rejected"].as_u64().unwrap();
-        if landed == published && status["events"] == ingest["events_stored"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{landed} of {published} landed: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_landed(&base, published).await;
     let browser = Browser::start().await;
     let b = &browser;
 

@@ -10,5 +10,6 @@ mod hostile;
 mod ingest;
 mod metrics;
 mod par;
+mod par_page;
 mod pg;
 mod sql;

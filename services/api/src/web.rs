@@ -54,6 +54,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/web/i18n.js"),
     ),
     (
+        "par.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/web/par.js"),
+    ),
+    (
         "pages.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/web/pages.js"),

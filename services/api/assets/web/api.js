@@ -113,6 +113,16 @@ export class Api {
     return this.request('/api/v1/ranking', { params });
   }
 
+  /** The PAR Index of a year (`year`, `agency` optional). */
+  parIndex(params) {
+    return this.request('/api/v1/par-index', { params });
+  }
+
+  /** One agency's PAR Index in every year it was scored. */
+  parHistory(agency) {
+    return this.request('/api/v1/par-index/history', { params: { agency } });
+  }
+
   sql(sql) {
     return this.request('/api/v1/sql', { method: 'POST', body: { sql } });
   }

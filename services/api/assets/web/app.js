@@ -5,6 +5,7 @@
 import { Api, saveToken, savedToken } from './api.js';
 import { currentLang, fmtTime, initLang, pick, setLang, t } from './i18n.js';
 import { agencyPage, dashboardPage, h, qualityPage, rankingPage, sqlPage } from './pages.js';
+import { parAgencyPage, parPage } from './par.js';
 
 const REFRESH_MS = 5000;
 const HOME = 'province';
@@ -73,6 +74,7 @@ function header(active) {
   }
   links.splice(1, 0, ['#/ranking', t('nav_ranking'), 'ranking']);
   if (agencyDashboard) links.splice(2, 0, ['#/agency', pick(agencyDashboard.title), 'agency']);
+  links.splice(agencyDashboard ? 3 : 2, 0, ['#/par', t('nav_par'), 'par']);
   if (byId(QUALITY)) links.push(['#/quality', pick(byId(QUALITY).title), 'quality']);
   links.push(['#/sql', t('nav_sql'), 'sql']);
 
@@ -134,6 +136,9 @@ async function render() {
       break;
     case 'agency':
       draw = () => agencyPage(ctx, main, second, agencyDashboard?.id);
+      break;
+    case 'par':
+      draw = () => (second ? parAgencyPage(ctx, main, second) : parPage(ctx, main));
       break;
     case 'quality':
       draw = () => qualityPage(ctx, main, QUALITY);

@@ -101,6 +101,45 @@ const TEXT = {
     week_of: 'Tuần từ {d}',
     month_of: 'Tháng {m}',
     year_of: 'Năm {y}',
+    nav_par: 'Chỉ số CCHC',
+    par_title: 'Chỉ số cải cách hành chính',
+    par_hint: 'Xếp hạng trong cùng khối. Khi năm chưa có kết quả thẩm định, hạng và chỉ số dự kiến tính các tiêu chí chưa chấm theo điểm năm trước. Bấm vào một dòng để xem chi tiết.',
+    par_year: 'Năm',
+    par_kind: 'Khối',
+    kind_department: 'Sở, ban, ngành',
+    kind_district: 'UBND cấp huyện',
+    kind_commune: 'UBND cấp xã',
+    par_index: 'Chỉ số',
+    par_projected: 'Dự kiến',
+    par_rank_projected: 'Hạng (dự kiến)',
+    par_points: '{v} điểm',
+    par_of_max: '{v}/{max} điểm',
+    par_rank_of: 'Hạng {r}/{n}',
+    par_projected_line: 'Dự kiến: {v} điểm, hạng {r}/{n}',
+    par_counts: '{a} tiêu chí đã chấm · {d} tính từ số liệu · {m} chưa có',
+    par_components: 'Các lĩnh vực so với điểm tối đa',
+    par_component_rank: 'hạng {r}',
+    par_criteria: 'Tiêu chí, mất điểm nhiều nhất trước',
+    par_trend: 'Diễn biến qua các năm',
+    par_trend_index: 'Chỉ số',
+    par_trend_rank: 'Hạng (1 là cao nhất)',
+    par_component: 'Lĩnh vực',
+    par_criterion: 'Tiêu chí',
+    par_max: 'Tối đa',
+    par_score: 'Đạt',
+    par_lost: 'Mất',
+    par_status: 'Nguồn điểm',
+    par_derived: 'Tính từ số liệu',
+    par_missing: 'Chưa có điểm',
+    par_from_last_year: 'dự kiến {v} theo năm trước',
+    par_back: '← Về bảng Chỉ số CCHC',
+    par_of_agency: 'Chỉ số CCHC của cơ quan, đơn vị này',
+    par_agency_metrics: 'Số liệu của cơ quan, đơn vị →',
+    par_unknown: 'Điểm cho tiêu chí không có trong bộ tiêu chí: {c}',
+    assessor_self: 'Tự đánh giá',
+    assessor_appraisal: 'Thẩm định',
+    assessor_inspection: 'Kiểm tra',
+    assessor_survey: 'Điều tra XHH',
   },
   en: {
     tagline: 'Public-administration reform monitor',
@@ -197,6 +236,45 @@ const TEXT = {
     week_of: 'Week of {d}',
     month_of: '{m}',
     year_of: '{y}',
+    nav_par: 'PAR Index',
+    par_title: 'Public Administration Reform Index',
+    par_hint: 'Ranked among agencies of the same kind. Until the appraisal is in, the projected index and rank count criteria not yet scored at last year\'s points. Click a row for the agency in detail.',
+    par_year: 'Year',
+    par_kind: 'Kind',
+    kind_department: 'Departments',
+    kind_district: 'Districts',
+    kind_commune: 'Communes',
+    par_index: 'Index',
+    par_projected: 'Projected',
+    par_rank_projected: 'Rank (projected)',
+    par_points: '{v} points',
+    par_of_max: '{v}/{max} points',
+    par_rank_of: 'Rank {r} of {n}',
+    par_projected_line: 'Projected: {v} points, rank {r} of {n}',
+    par_counts: '{a} criteria scored · {d} derived from data · {m} missing',
+    par_components: 'Components against their maxima',
+    par_component_rank: 'rank {r}',
+    par_criteria: 'Criteria, most points lost first',
+    par_trend: 'Over the years',
+    par_trend_index: 'Index',
+    par_trend_rank: 'Rank (1 is best)',
+    par_component: 'Component',
+    par_criterion: 'Criterion',
+    par_max: 'Max',
+    par_score: 'Points',
+    par_lost: 'Lost',
+    par_status: 'Source',
+    par_derived: 'Derived from data',
+    par_missing: 'Not scored yet',
+    par_from_last_year: 'projected {v} from last year',
+    par_back: '← Back to the PAR Index',
+    par_of_agency: 'This agency\'s PAR Index',
+    par_agency_metrics: 'The agency\'s metrics →',
+    par_unknown: 'Scores for criteria not in the rubric: {c}',
+    assessor_self: 'Self-assessment',
+    assessor_appraisal: 'Appraisal',
+    assessor_inspection: 'Inspection',
+    assessor_survey: 'Survey',
   },
 };
 
@@ -215,6 +293,8 @@ const METRICS = {
     digitized_share: 'Tỷ lệ số hóa kết quả',
     overdue_backlog: 'Hồ sơ quá hạn chưa giải quyết',
     processing_days_p50: 'Thời gian giải quyết (trung vị)',
+    plan_completion: 'Hoàn thành kế hoạch CCHC',
+    tasks_on_time: 'Nhiệm vụ đúng hạn',
   },
   en: {
     received: 'Dossiers received',
@@ -229,6 +309,8 @@ const METRICS = {
     digitized_share: 'Digitised results',
     overdue_backlog: 'Overdue backlog',
     processing_days_p50: 'Processing time (median)',
+    plan_completion: 'PAR plan completion',
+    tasks_on_time: 'Tasks on time',
   },
 };
 
@@ -297,14 +379,17 @@ export function pick(text) {
 
 const numberFormats = new Map();
 
-/** A number with `digits` decimals in the language's format (vi: 12.345,6). */
-export function fmtNumber(value, digits = 0) {
+/**
+ * A number with `digits` decimals (up to `most` when given: 1,7 but 1,725) in the language's
+ * format (vi: 12.345,6).
+ */
+export function fmtNumber(value, digits = 0, most = digits) {
   if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  const key = `${lang}:${digits}`;
+  const key = `${lang}:${digits}:${most}`;
   if (!numberFormats.has(key)) {
     numberFormats.set(key, new Intl.NumberFormat(lang === 'vi' ? 'vi-VN' : 'en-GB', {
       minimumFractionDigits: digits,
-      maximumFractionDigits: digits,
+      maximumFractionDigits: most,
     }));
   }
   return numberFormats.get(key).format(value);

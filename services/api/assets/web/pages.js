@@ -25,7 +25,8 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
-function errorBox(error) {
+/** An error message box. */
+export function errorBox(error) {
   return h('div', { class: 'error', role: 'alert' }, `${t('error')}: ${error.message || error}`);
 }
 
@@ -344,7 +345,8 @@ export async function agencyPage(ctx, root, code, dashboardId) {
       h('ul', { class: 'agency-list' }, ...codes.map((c) => h('li', {}, h('a', { href: `#/agency/${encodeURIComponent(c)}` }, c)))));
     return { refresh: async () => {} };
   }
-  const back = h('a', { href: '#/ranking', class: 'back' }, t('back_to_ranking'));
+  const back = h('div', { class: 'back' }, h('a', { href: '#/ranking' }, t('back_to_ranking')), ' · ',
+    h('a', { href: `#/par/${encodeURIComponent(code)}`, class: 'par-link' }, t('par_of_agency')));
   return dashboardPage(ctx, root, dashboardId, { agency: code, back });
 }
 
