@@ -149,6 +149,17 @@ impl Browser {
         assert!(errors.is_empty(), "{name}: console errors: {errors:#?}");
     }
 
+    /// Clicks the element `css` finds.
+    pub(crate) async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
     pub(crate) async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
@@ -449,13 +460,7 @@ async fn every_page_in_a_real_browser() {
 
     // Daily buckets, and a second agency compared on every chart over time.
     let chart = "[data-panel=online-trend] svg";
-    b.client
-        .find(Locator::Css("select[name=bucket] option[value=day]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("select[name=bucket] option[value=day]").await;
     b.ready("daily").await;
     let days = b
         .wait_for(
@@ -464,15 +469,10 @@ async fn every_page_in_a_real_browser() {
         )
         .await;
     assert_eq!(days, json!("182"), "1 January to 30 June 2024");
-    b.client
-        .find(Locator::Css(&format!(
-            "select[name=compare] option[value='{some_agency}']"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!(
+        "select[name=compare] option[value='{some_agency}']"
+    ))
+    .await;
     b.ready("compare").await;
     let series = b
         .wait_for(
@@ -490,13 +490,7 @@ async fn every_page_in_a_real_browser() {
     b.screenshot("overview-compare").await;
 
     // English: the same numbers in English format.
-    b.client
-        .find(Locator::Css("button.lang"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("button.lang").await;
     b.ready("overview (en)").await;
     assert_eq!(b.text("h1").await, "Province overview");
     let received = b.text("[data-panel=received] .tile-value").await;
@@ -506,13 +500,7 @@ async fn every_page_in_a_real_browser() {
         "en-GB groups thousands with commas"
     );
     b.screenshot("overview-en").await;
-    b.client
-        .find(Locator::Css("button.lang"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("button.lang").await;
     b.ready("overview (vi)").await;
 
     // The ranking, and its drill-down into one agency.
@@ -537,13 +525,7 @@ async fn every_page_in_a_real_browser() {
         "{row} vs {first}"
     );
     b.screenshot("ranking").await;
-    b.client
-        .find(Locator::Css("tbody tr:first-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("tbody tr:first-child").await;
     let hash = b
         .wait_for(
             "drill-down",
@@ -591,13 +573,7 @@ async fn every_page_in_a_real_browser() {
         .send_keys("SELECT agency_code, count(*) AS dossiers FROM dossiers GROUP BY agency_code ORDER BY dossiers DESC LIMIT 5")
         .await
         .unwrap();
-    b.client
-        .find(Locator::Css("button[name=run]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("button[name=run]").await;
     let rows = b
         .wait_for(
             "sql result",

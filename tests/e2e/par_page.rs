@@ -87,15 +87,7 @@ async fn par_index_pages_in_a_real_browser() {
 
     // The other kind of agency, by its filter button.
     if let Some((other, count)) = other_kind {
-        b.client
-            .find(fantoccini::Locator::Css(&format!(
-                "button[data-kind={other}]"
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click(&format!("button[data-kind={other}]")).await;
         b.ready("par (other kind)").await;
         let shown = b
             .wait_for(
@@ -107,15 +99,7 @@ async fn par_index_pages_in_a_real_browser() {
             )
             .await;
         assert_eq!(shown, json!(count));
-        b.client
-            .find(fantoccini::Locator::Css(&format!(
-                "button[data-kind={kind}]"
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click(&format!("button[data-kind={kind}]")).await;
         b.ready("par (back)").await;
     }
 
@@ -125,13 +109,7 @@ async fn par_index_pages_in_a_real_browser() {
         &format!("return document.querySelector(\"{row}\") !== null"),
     )
     .await;
-    b.client
-        .find(fantoccini::Locator::Css(&row))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&row).await;
     let hash = b
         .wait_for(
             "drill-down",

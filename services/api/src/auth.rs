@@ -33,7 +33,7 @@ pub(crate) fn principal(
 
 /// The SQL scope of a principal.
 pub(crate) fn scope(principal: &Principal) -> Scope {
-    principal.agency.clone().map_or(Scope::All, Scope::Agency)
+    Scope::from(principal.agency.clone())
 }
 
 /// The agency a metric request may ask for: a scoped token's own, whatever the URL says

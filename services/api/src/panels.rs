@@ -436,10 +436,7 @@ async fn sql_panel(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let audit = Audit::start(&principal, "dashboard", sql.to_owned());
-    let scope = req
-        .agency
-        .clone()
-        .map_or(parwatch_lake::Scope::All, parwatch_lake::Scope::Agency);
+    let scope = parwatch_lake::Scope::from(req.agency.clone());
     let session = state.engine.session(&scope)?;
     let plan = session.plan_sql(sql).await?;
     let params = vec![

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -44,7 +44,7 @@ struct TokenFile {
 #[derive(Debug)]
 pub struct TokenStore {
     path: PathBuf,
-    cached: Mutex<Option<(SystemTime, Vec<TokenRecord>)>>,
+    cached: Mutex<Option<(SystemTime, Arc<Vec<TokenRecord>>)>>,
 }
 
 impl TokenStore {
@@ -71,21 +71,21 @@ impl TokenStore {
         Ok(self.list()?.is_empty())
     }
 
-    /// All tokens, as stored.
-    pub fn list(&self) -> Result<Vec<TokenRecord>> {
+    /// All tokens, as stored (read again only when the file changed).
+    pub fn list(&self) -> Result<Arc<Vec<TokenRecord>>> {
         let modified = match std::fs::metadata(&self.path) {
             Ok(meta) => meta.modified().map_err(self.io())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
             Err(e) => return Err(self.io()(e)),
         };
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((seen, tokens)) = cached.as_ref()
             && *seen == modified
         {
-            return Ok(tokens.clone());
+            return Ok(Arc::clone(tokens));
         }
-        let tokens = self.read()?.tokens;
-        *cached = Some((modified, tokens.clone()));
+        let tokens = Arc::new(self.read()?.tokens);
+        *cached = Some((modified, Arc::clone(&tokens)));
         Ok(tokens)
     }
 
@@ -143,12 +143,12 @@ impl TokenStore {
         let presented = hex(digest(&SHA256, token.as_bytes()).as_ref());
         Ok(self
             .list()?
-            .into_iter()
+            .iter()
             .find(|t| t.id == id && t.sha256 == presented)
             .map(|t| Principal {
-                token_id: t.id,
+                token_id: t.id.clone(),
                 role: t.role,
-                agency: t.agency,
+                agency: t.agency.clone(),
             }))
     }
 

@@ -78,6 +78,13 @@ pub enum Scope {
     Agency(String),
 }
 
+impl From<Option<String>> for Scope {
+    /// `Agency(code)` for a code, `All` for none.
+    fn from(agency: Option<String>) -> Self {
+        agency.map_or(Scope::All, Scope::Agency)
+    }
+}
+
 /// How a table is restricted under an agency [`Scope`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scoping {

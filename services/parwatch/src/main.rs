@@ -256,7 +256,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
             println!("{token}");
         }
         TokenAction::List => {
-            for t in store.list()? {
+            for t in store.list()?.iter() {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     t.id,

@@ -102,7 +102,7 @@ impl ConnState {
         principal
             .require(Role::Analyst, "run SQL")
             .map_err(|e| fatal("28000", e.to_string()))?;
-        let scope = principal.agency.clone().map_or(Scope::All, Scope::Agency);
+        let scope = Scope::from(principal.agency.clone());
         let session = self
             .server
             .engine
