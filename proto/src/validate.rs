@@ -1,11 +1,16 @@
 //! The validator: NATS subject + body → [`Event`] or a [`Rejection`] naming field and rule.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
+use serde_json::value::RawValue;
 
 use crate::event::{
     ActivityStatus, AgencyKind, Assessor, Channel, Event, EventData, EventType, Outcome, Portal,
-    PostalKind, ServiceMode, TaskStatus,
+    PostalKind, SUBJECT_PREFIX, ServiceMode, TaskStatus,
 };
 
 /// Largest accepted body, in bytes (64 KiB).
@@ -99,13 +104,16 @@ pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
             ),
         ));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| reject("body", Fault::NotJson, format!("not valid JSON: {e}")))?;
-    let Value::Object(mut envelope) = value else {
-        return Err(reject("body", Fault::NotObject, "must be a JSON object"));
+    let not_json =
+        |e: serde_json::Error| reject("body", Fault::NotJson, format!("not valid JSON: {e}"));
+    let mut envelope = match Object::<ENVELOPE_SIZE>::parse(body, "", &ENVELOPE)
+        .map_err(not_json)?
+    {
+        Parsed::Object(object) => object,
+        Parsed::Other(_) => return Err(reject("body", Fault::NotObject, "must be a JSON object")),
     };
 
-    let type_text = take_string(&mut envelope, "", "type", 1, 64)?;
+    let type_text = envelope.string("type", 1, 64)?;
     let event_type = EventType::parse(&type_text).ok_or_else(|| {
         reject(
             "type",
@@ -113,24 +121,24 @@ pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
             format!("unknown event type {type_text:?}"),
         )
     })?;
-    let expected_subject = event_type.subject();
-    if subject != expected_subject {
+    if subject.strip_prefix(SUBJECT_PREFIX) != Some(event_type.as_str()) {
         return Err(reject(
             "subject",
             Fault::SubjectMismatch,
             format!(
-                "subject {subject:?} does not match type {type_text:?} (expected {expected_subject:?})"
+                "subject {subject:?} does not match type {type_text:?} (expected {:?})",
+                event_type.subject()
             ),
         ));
     }
 
-    let event_id = take_string(&mut envelope, "", "event_id", 1, 128)?;
-    let schema_version = match envelope.remove("schema_version") {
-        None | Some(Value::Null) => {
+    let event_id = envelope.string("event_id", 1, 128)?;
+    let schema_version = match envelope.take("schema_version") {
+        None | Some(Json::Null) => {
             return Err(reject("schema_version", Fault::Missing, "required"));
         }
-        Some(Value::Number(n)) if n.as_i64() == Some(1) => 1,
-        Some(Value::Number(n)) => {
+        Some(Json::Number(n)) if n.as_i64() == Some(1) => 1,
+        Some(Json::Number(n)) => {
             return Err(reject(
                 "schema_version",
                 Fault::BadVersion,
@@ -139,48 +147,50 @@ pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
         }
         Some(other) => return Err(wrong_type("schema_version", "an integer", &other)),
     };
-    let occurred_at = take_timestamp(&mut envelope, "", "occurred_at")?;
-    let source = take_string(&mut envelope, "", "source", 1, 64)?;
-    let agency_code = take_string(&mut envelope, "", "agency_code", 1, 64)?;
+    let occurred_at = envelope.timestamp("occurred_at")?;
+    let source = envelope.string("source", 1, 64)?;
+    let agency_code = envelope.string("agency_code", 1, 64)?;
     let dossier_id = if event_type.needs_dossier() {
-        Some(take_string(&mut envelope, "", "dossier_id", 1, 128)?)
+        Some(envelope.string("dossier_id", 1, 128)?)
     } else {
-        take_optional_string(&mut envelope, "", "dossier_id", 1, 128)?
+        envelope.optional_string("dossier_id", 1, 128)?
     };
-    let procedure_code = take_optional_string(&mut envelope, "", "procedure_code", 1, 128)?;
+    let procedure_code = envelope.optional_string("procedure_code", 1, 128)?;
 
-    let mut data = match envelope.remove("data") {
-        None | Some(Value::Null) => return Err(reject("data", Fault::Missing, "required")),
-        Some(Value::Object(map)) => map,
-        Some(other) => return Err(wrong_type("data", "an object", &other)),
+    // Stored whole, unknown fields included, exactly as published.
+    let Some(data_json) = envelope.take_rest("data") else {
+        return Err(reject("data", Fault::Missing, "required"));
     };
-    // Stored whole, unknown fields included, before typed fields are taken out of it.
-    let data_json = serde_json::to_string(&data).expect("a JSON map always serializes");
+    let mut data = match Object::<DATA_SIZE>::parse(data_json.get().as_bytes(), "data.", &DATA)
+        .map_err(not_json)?
+    {
+        Parsed::Object(object) => object,
+        Parsed::Other(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
+        Parsed::Other(other) => return Err(wrong_type("data", "an object", &other)),
+    };
     let typed = typed_data(event_type, &mut data)?;
 
-    let extra_json = (!envelope.is_empty()).then(|| Value::Object(envelope).to_string());
     Ok(Event {
-        event_id,
+        event_id: event_id.into_owned(),
         schema_version,
         occurred_at,
-        source,
-        agency_code,
-        dossier_id,
-        procedure_code,
+        source: source.into_owned(),
+        agency_code: agency_code.into_owned(),
+        dossier_id: dossier_id.map(Cow::into_owned),
+        procedure_code: procedure_code.map(Cow::into_owned),
         data: typed,
-        data_json,
-        extra_json,
+        data_json: compact(data_json.get()),
+        extra_json: envelope.rest_json(),
     })
 }
 
-fn typed_data(event_type: EventType, data: &mut Map<String, Value>) -> Result<EventData> {
-    const D: &str = "data.";
+fn typed_data(event_type: EventType, data: &mut Object<'_, DATA_SIZE>) -> Result<EventData> {
     Ok(match event_type {
         EventType::DossierReceived => {
-            let channel = take_enum(data, D, "channel", Channel::parse, Channel::ALL)?;
-            let due_at = take_timestamp(data, D, "due_at")?;
+            let channel = data.enumerated("channel", Channel::parse, Channel::ALL)?;
+            let due_at = data.timestamp("due_at")?;
             let online_mode =
-                take_optional_enum(data, D, "online_mode", ServiceMode::parse, ServiceMode::ALL)?;
+                data.optional_enum("online_mode", ServiceMode::parse, ServiceMode::ALL)?;
             if online_mode.is_some() && channel != Channel::Online {
                 return Err(reject(
                     "data.online_mode",
@@ -195,33 +205,35 @@ fn typed_data(event_type: EventType, data: &mut Map<String, Value>) -> Result<Ev
             }
         }
         EventType::OnlineApplication => EventData::OnlineApplication {
-            mode: take_enum(data, D, "mode", ServiceMode::parse, ServiceMode::ALL)?,
-            portal: take_optional_enum(data, D, "portal", Portal::parse, Portal::ALL)?,
+            mode: data.enumerated("mode", ServiceMode::parse, ServiceMode::ALL)?,
+            portal: data.optional_enum("portal", Portal::parse, Portal::ALL)?,
         },
         EventType::PostalSubmission => EventData::PostalSubmission {
-            kind: take_enum(data, D, "kind", PostalKind::parse, PostalKind::ALL)?,
+            kind: data.enumerated("kind", PostalKind::parse, PostalKind::ALL)?,
         },
         EventType::DossierLate => EventData::DossierLate {
-            due_at: take_timestamp(data, D, "due_at")?,
+            due_at: data.timestamp("due_at")?,
         },
         EventType::DossierApology => EventData::DossierApology {
-            new_due_at: take_timestamp(data, D, "new_due_at")?,
-            letter_no: take_optional_string(data, D, "letter_no", 1, 128)?,
+            new_due_at: data.timestamp("new_due_at")?,
+            letter_no: data
+                .optional_string("letter_no", 1, 128)?
+                .map(Cow::into_owned),
         },
         EventType::DossierResolved => EventData::DossierResolved {
-            outcome: take_enum(data, D, "outcome", Outcome::parse, Outcome::ALL)?,
-            digitized: match data.remove("digitized") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(b)) => Some(b),
+            outcome: data.enumerated("outcome", Outcome::parse, Outcome::ALL)?,
+            digitized: match data.take("digitized") {
+                None | Some(Json::Null) => None,
+                Some(Json::Bool(b)) => Some(b),
                 Some(other) => return Err(wrong_type("data.digitized", "a boolean", &other)),
             },
         },
         EventType::ParScore => {
-            let year = take_year(data, D, "year")?;
-            let component = take_string(data, D, "component", 1, 64)?;
-            let criterion = take_string(data, D, "criterion", 1, 64)?;
-            let score = take_number(data, D, "score")?;
-            let max = take_number(data, D, "max")?;
+            let year = data.year("year")?;
+            let component = data.string("component", 1, 64)?.into_owned();
+            let criterion = data.string("criterion", 1, 64)?.into_owned();
+            let score = data.number("score")?;
+            let max = data.number("max")?;
             if max <= 0.0 {
                 return Err(reject(
                     "data.max",
@@ -242,47 +254,41 @@ fn typed_data(event_type: EventType, data: &mut Map<String, Value>) -> Result<Ev
                 criterion,
                 score,
                 max,
-                assessor: take_enum(data, D, "assessor", Assessor::parse, Assessor::ALL)?,
-                agency_kind: take_optional_enum(
-                    data,
-                    D,
+                assessor: data.enumerated("assessor", Assessor::parse, Assessor::ALL)?,
+                agency_kind: data.optional_enum(
                     "agency_kind",
                     AgencyKind::parse,
                     AgencyKind::ALL,
                 )?,
-                evidence: take_optional_string(data, D, "evidence", 1, 4000)?,
+                evidence: data
+                    .optional_string("evidence", 1, 4000)?
+                    .map(Cow::into_owned),
             }
         }
         EventType::PlanActivity => EventData::PlanActivity {
-            plan_year: take_year(data, D, "plan_year")?,
-            activity_id: take_string(data, D, "activity_id", 1, 128)?,
-            title: take_string(data, D, "title", 1, 500)?,
-            status: take_enum(
-                data,
-                D,
-                "status",
-                ActivityStatus::parse,
-                ActivityStatus::ALL,
-            )?,
-            due_at: take_timestamp(data, D, "due_at")?,
+            plan_year: data.year("plan_year")?,
+            activity_id: data.string("activity_id", 1, 128)?.into_owned(),
+            title: data.string("title", 1, 500)?.into_owned(),
+            status: data.enumerated("status", ActivityStatus::parse, ActivityStatus::ALL)?,
+            due_at: data.timestamp("due_at")?,
         },
         EventType::DirectiveTask => {
-            let task_id = take_string(data, D, "task_id", 1, 128)?;
-            let status = take_enum(data, D, "status", TaskStatus::parse, TaskStatus::ALL)?;
-            let due_at = take_timestamp(data, D, "due_at")?;
+            let task_id = data.string("task_id", 1, 128)?.into_owned();
+            let status = data.enumerated("status", TaskStatus::parse, TaskStatus::ALL)?;
+            let due_at = data.timestamp("due_at")?;
             let completed_at = match status {
-                TaskStatus::Completed => Some(take_timestamp(data, D, "completed_at").map_err(
-                    |r| match r.fault {
+                TaskStatus::Completed => {
+                    Some(data.timestamp("completed_at").map_err(|r| match r.fault {
                         Fault::Missing => reject(
                             "data.completed_at",
                             Fault::Missing,
                             "required when data.status is \"completed\"",
                         ),
                         _ => r,
-                    },
-                )?),
-                TaskStatus::Assigned => match data.remove("completed_at") {
-                    None | Some(Value::Null) => None,
+                    })?)
+                }
+                TaskStatus::Assigned => match data.take("completed_at") {
+                    None | Some(Json::Null) => None,
                     Some(_) => {
                         return Err(reject(
                             "data.completed_at",
@@ -305,145 +311,396 @@ fn typed_data(event_type: EventType, data: &mut Map<String, Value>) -> Result<Ev
 /// Years of PAR plans and indices this contract accepts.
 const YEARS: std::ops::RangeInclusive<i64> = 2000..=2100;
 
-fn take_year(map: &mut Map<String, Value>, prefix: &str, key: &str) -> Result<i32> {
-    let field = format!("{prefix}{key}");
-    match map.remove(key) {
-        None | Some(Value::Null) => Err(reject(field, Fault::Missing, "required")),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(year) if YEARS.contains(&year) => Ok(year as i32),
-            Some(year) => Err(reject(
-                field,
-                Fault::BadValue,
-                format!(
-                    "must be a year from {} to {} (got {year})",
-                    YEARS.start(),
-                    YEARS.end()
-                ),
-            )),
-            None => Err(reject(
-                field,
-                Fault::WrongType,
-                format!("must be an integer (got {n})"),
-            )),
-        },
-        Some(other) => Err(wrong_type(&field, "an integer", &other)),
+/// The envelope fields read as values; `data` and unknown fields are kept as raw text.
+const ENVELOPE: [&str; ENVELOPE_SIZE] = [
+    "type",
+    "event_id",
+    "schema_version",
+    "occurred_at",
+    "source",
+    "agency_code",
+    "dossier_id",
+    "procedure_code",
+];
+const ENVELOPE_SIZE: usize = 8;
+
+/// Every data field some type reads; others are only kept in the stored `data` text.
+const DATA: [&str; DATA_SIZE] = [
+    "channel",
+    "due_at",
+    "online_mode",
+    "mode",
+    "portal",
+    "kind",
+    "new_due_at",
+    "letter_no",
+    "outcome",
+    "digitized",
+    "year",
+    "component",
+    "criterion",
+    "score",
+    "max",
+    "assessor",
+    "agency_kind",
+    "evidence",
+    "plan_year",
+    "activity_id",
+    "title",
+    "status",
+    "task_id",
+    "completed_at",
+];
+const DATA_SIZE: usize = 24;
+
+/// What the validator needs of a JSON value: scalars in full (strings borrowed from the body
+/// unless they hold escapes), arrays and objects only as their kind.
+#[derive(Debug)]
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl Json<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::Str(_) => "a string",
+            Json::Array => "an array",
+            Json::Object => "an object",
+        }
     }
 }
 
-fn take_number(map: &mut Map<String, Value>, prefix: &str, key: &str) -> Result<f64> {
-    let field = format!("{prefix}{key}");
-    match map.remove(key) {
-        None | Some(Value::Null) => Err(reject(field, Fault::Missing, "required")),
-        // serde_json parses no NaN or infinity: every number it gives is finite.
-        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| {
+impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct JsonVisitor;
+        impl<'de> Visitor<'de> for JsonVisitor {
+            type Value = Json<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Number(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Number(n.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> std::result::Result<Self::Value, E> {
+                Number::from_f64(n)
+                    .map(Json::Number)
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Json::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Json::Array)
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Json::Object)
+            }
+        }
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// A JSON text that is an object, or the value it is instead.
+enum Parsed<'a, const N: usize> {
+    Object(Object<'a, N>),
+    Other(Json<'a>),
+}
+
+/// The members of a JSON object: the `N` known fields as values (the last one wins when a key
+/// repeats, as in any JSON map), every other member as raw JSON text, in order.
+struct Object<'a, const N: usize> {
+    /// Prefix of field paths in rejections (`""` or `"data."`).
+    prefix: &'static str,
+    names: &'static [&'static str; N],
+    values: [Option<Json<'a>>; N],
+    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a, const N: usize> Object<'a, N> {
+    /// Parses `text` in one pass; only a JSON syntax error is an `Err`.
+    fn parse(
+        text: &'a [u8],
+        prefix: &'static str,
+        names: &'static [&'static str; N],
+    ) -> serde_json::Result<Parsed<'a, N>> {
+        if text.trim_ascii_start().first() != Some(&b'{') {
+            return serde_json::from_slice(text).map(Parsed::Other);
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let object = ObjectSeed { prefix, names }.deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(Parsed::Object(object))
+    }
+
+    /// Takes the value of known field `key` (absent: `None`).
+    fn take(&mut self, key: &'static str) -> Option<Json<'a>> {
+        let slot = self.names.iter().position(|n| *n == key);
+        debug_assert!(slot.is_some(), "{key} is not a known field");
+        self.values[slot?].take()
+    }
+
+    /// Takes the raw text of the other member `key`, if present.
+    fn take_rest(&mut self, key: &str) -> Option<&'a RawValue> {
+        let at = self.rest.iter().rposition(|(k, _)| k == key)?;
+        let (_, raw) = self.rest.remove(at);
+        self.rest.retain(|(k, _)| k != key);
+        Some(raw)
+    }
+
+    /// The remaining other members as a JSON object text, when there are any.
+    fn rest_json(&self) -> Option<String> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut out = String::from("{");
+        for (i, (key, raw)) in self.rest.iter().enumerate() {
+            // A repeated key keeps its last value only.
+            if self.rest[i + 1..].iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key).expect("a string always serializes"));
+            out.push(':');
+            out.push_str(raw.get());
+        }
+        out.push('}');
+        Some(out)
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn optional_string(
+        &mut self,
+        key: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<Cow<'a, str>>> {
+        match self.take(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Str(s)) => {
+                // Bytes bound characters from above, and a non-empty string has one: count only
+                // when the byte length alone does not settle it.
+                if min <= 1 && (min..=max).contains(&s.len()) {
+                    return Ok(Some(s));
+                }
+                let chars = s.chars().count();
+                if chars < min || chars > max {
+                    Err(reject(
+                        self.field(key),
+                        Fault::BadLength,
+                        format!("must be {min}–{max} characters (got {chars})"),
+                    ))
+                } else {
+                    Ok(Some(s))
+                }
+            }
+            Some(other) => Err(wrong_type(&self.field(key), "a string", &other)),
+        }
+    }
+
+    fn string(&mut self, key: &'static str, min: usize, max: usize) -> Result<Cow<'a, str>> {
+        self.optional_string(key, min, max)?
+            .ok_or_else(|| reject(self.field(key), Fault::Missing, "required"))
+    }
+
+    fn optional_enum<T: std::fmt::Display + Copy>(
+        &mut self,
+        key: &'static str,
+        parse: fn(&str) -> Option<T>,
+        all: &[T],
+    ) -> Result<Option<T>> {
+        let Some(text) = self.optional_string(key, 0, usize::MAX)? else {
+            return Ok(None);
+        };
+        parse(&text).map(Some).ok_or_else(|| {
+            let allowed: Vec<String> = all.iter().map(|v| format!("{:?}", v.to_string())).collect();
             reject(
-                field,
+                self.field(key),
                 Fault::BadValue,
-                format!("{n} is not a double-precision number"),
+                format!("must be one of {} (got {text:?})", allowed.join(", ")),
             )
-        }),
-        Some(other) => Err(wrong_type(&field, "a number", &other)),
+        })
+    }
+
+    fn enumerated<T: std::fmt::Display + Copy>(
+        &mut self,
+        key: &'static str,
+        parse: fn(&str) -> Option<T>,
+        all: &[T],
+    ) -> Result<T> {
+        self.optional_enum(key, parse, all)?
+            .ok_or_else(|| reject(self.field(key), Fault::Missing, "required"))
+    }
+
+    fn timestamp(&mut self, key: &'static str) -> Result<DateTime<Utc>> {
+        let text = self.string(key, 1, 64)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.to_utc())
+            .map_err(|e| {
+                reject(
+                    self.field(key),
+                    Fault::BadTimestamp,
+                    format!("must be an RFC 3339 timestamp with offset (got {text:?}: {e})"),
+                )
+            })
+    }
+
+    fn year(&mut self, key: &'static str) -> Result<i32> {
+        match self.take(key) {
+            None | Some(Json::Null) => Err(reject(self.field(key), Fault::Missing, "required")),
+            Some(Json::Number(n)) => match n.as_i64() {
+                Some(year) if YEARS.contains(&year) => Ok(year as i32),
+                Some(year) => Err(reject(
+                    self.field(key),
+                    Fault::BadValue,
+                    format!(
+                        "must be a year from {} to {} (got {year})",
+                        YEARS.start(),
+                        YEARS.end()
+                    ),
+                )),
+                None => Err(reject(
+                    self.field(key),
+                    Fault::WrongType,
+                    format!("must be an integer (got {n})"),
+                )),
+            },
+            Some(other) => Err(wrong_type(&self.field(key), "an integer", &other)),
+        }
+    }
+
+    fn number(&mut self, key: &'static str) -> Result<f64> {
+        match self.take(key) {
+            None | Some(Json::Null) => Err(reject(self.field(key), Fault::Missing, "required")),
+            // serde_json parses no NaN or infinity: every number it gives is finite.
+            Some(Json::Number(n)) => n.as_f64().ok_or_else(|| {
+                reject(
+                    self.field(key),
+                    Fault::BadValue,
+                    format!("{n} is not a double-precision number"),
+                )
+            }),
+            Some(other) => Err(wrong_type(&self.field(key), "a number", &other)),
+        }
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// An object key, borrowed from the body unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match Json::deserialize(deserializer)? {
+            Json::Str(key) => Ok(Key(key)),
+            other => Err(serde::de::Error::custom(format!(
+                "a key must be a string, not {}",
+                other.kind()
+            ))),
+        }
     }
 }
 
-fn wrong_type(field: &str, expected: &str, got: &Value) -> Rejection {
+/// Reads a JSON object into an [`Object`] with the given known fields.
+struct ObjectSeed<const N: usize> {
+    prefix: &'static str,
+    names: &'static [&'static str; N],
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<N> {
+    type Value = Object<'de, N>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for ObjectSeed<N> {
+    type Value = Object<'de, N>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut object = Object {
+            prefix: self.prefix,
+            names: self.names,
+            values: std::array::from_fn(|_| None),
+            rest: Vec::new(),
+        };
+        while let Some(Key(key)) = map.next_key()? {
+            match self.names.iter().position(|n| *n == key) {
+                Some(slot) => object.values[slot] = Some(map.next_value()?),
+                None => object.rest.push((key, map.next_value()?)),
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// `json` without the whitespace between its tokens (publishers mostly send none).
+fn compact(json: &str) -> String {
+    if !json.bytes().any(|b| b.is_ascii_whitespace()) {
+        return json.to_owned();
+    }
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(json.len()), false, false);
+    for c in json.chars() {
+        if in_string {
+            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else {
+            in_string = c == '"';
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Json<'_>) -> Rejection {
     reject(
         field,
         Fault::WrongType,
-        format!("must be {expected} (got {})", json_kind(got)),
+        format!("must be {expected} (got {})", got.kind()),
     )
-}
-
-fn take_optional_string(
-    map: &mut Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    min: usize,
-    max: usize,
-) -> Result<Option<String>> {
-    let field = || format!("{prefix}{key}");
-    match map.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let chars = s.chars().count();
-            if chars < min || chars > max {
-                Err(reject(
-                    field(),
-                    Fault::BadLength,
-                    format!("must be {min}–{max} characters (got {chars})"),
-                ))
-            } else {
-                Ok(Some(s))
-            }
-        }
-        Some(other) => Err(wrong_type(&field(), "a string", &other)),
-    }
-}
-
-fn take_string(
-    map: &mut Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    min: usize,
-    max: usize,
-) -> Result<String> {
-    take_optional_string(map, prefix, key, min, max)?
-        .ok_or_else(|| reject(format!("{prefix}{key}"), Fault::Missing, "required"))
-}
-
-fn take_optional_enum<T: std::fmt::Display + Copy>(
-    map: &mut Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Result<Option<T>> {
-    let Some(text) = take_optional_string(map, prefix, key, 0, usize::MAX)? else {
-        return Ok(None);
-    };
-    parse(&text).map(Some).ok_or_else(|| {
-        let allowed: Vec<String> = all.iter().map(|v| format!("{:?}", v.to_string())).collect();
-        reject(
-            format!("{prefix}{key}"),
-            Fault::BadValue,
-            format!("must be one of {} (got {text:?})", allowed.join(", ")),
-        )
-    })
-}
-
-fn take_enum<T: std::fmt::Display + Copy>(
-    map: &mut Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Result<T> {
-    take_optional_enum(map, prefix, key, parse, all)?
-        .ok_or_else(|| reject(format!("{prefix}{key}"), Fault::Missing, "required"))
-}
-
-fn take_timestamp(map: &mut Map<String, Value>, prefix: &str, key: &str) -> Result<DateTime<Utc>> {
-    let text = take_string(map, prefix, key, 1, 64)?;
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.to_utc())
-        .map_err(|e| {
-            reject(
-                format!("{prefix}{key}"),
-                Fault::BadTimestamp,
-                format!("must be an RFC 3339 timestamp with offset (got {text:?}: {e})"),
-            )
-        })
 }
 
 #[cfg(test)]
@@ -460,7 +717,10 @@ mod tests {
         let ev = validate("par.events.v1.dossier.received", RECEIVED.as_bytes()).unwrap();
         assert_eq!(ev.event_id, "e1");
         assert_eq!(ev.occurred_at.to_rfc3339(), "2024-03-05T02:15:00+00:00");
-        assert!(ev.data_json.contains("\"note\":\"kept\""));
+        assert_eq!(
+            ev.data_json,
+            r#"{"channel":"online","online_mode":"full","due_at":"2024-03-12T17:00:00+07:00","note":"kept"}"#
+        );
         assert_eq!(ev.extra_json.as_deref(), Some(r#"{"trace":"x"}"#));
         assert!(matches!(
             ev.data,
@@ -470,6 +730,14 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn data_is_compacted_outside_strings_only() {
+        assert_eq!(
+            compact(r#"{ "a" : "x y\\", "b":[1, "\" }"] }"#),
+            r#"{"a":"x y\\","b":[1,"\" }"]}"#
+        );
     }
 
     #[test]

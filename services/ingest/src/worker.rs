@@ -1,6 +1,6 @@
 //! The consume → validate → store → ack loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,7 +117,8 @@ pub async fn run(
         lake,
         status: Arc::clone(&status),
         index: Arc::new(Mutex::new(index)),
-        pending: Vec::new(),
+        pending: Vec::with_capacity(cfg.flush_events),
+        capacity: cfg.flush_events,
         oldest: None,
         frontier: AckFrontier::new(floor),
         crash_after_write: cfg.crash_after_write,
@@ -128,9 +129,10 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // One batch is stored in the background while the next one is received; when the next one
-    // is full before that, pulling stops (backpressure) until the store is done.
-    let mut in_flight: Option<JoinHandle<Result<Stored>>> = None;
+    // Up to `STORES_IN_FLIGHT` batches are stored in the background (one validated while the
+    // one before is written) while the next one is received; when that one is full before a
+    // store is done, pulling stops (backpressure). Stores finish, and are acknowledged, in order.
+    let mut in_flight: VecDeque<JoinHandle<Result<Stored>>> = VecDeque::new();
     'consume: loop {
         let messages = consumer
             .stream()
@@ -151,26 +153,27 @@ pub async fn run(
         };
         loop {
             let full = worker.pending.len() >= cfg.flush_events;
+            let can_store = in_flight.len() < STORES_IN_FLIGHT;
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break 'consume,
-                stored = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
-                    in_flight = None;
+                stored = async { in_flight.front_mut().expect("guarded").await }, if !in_flight.is_empty() => {
+                    in_flight.pop_front();
                     worker.finish(stored??).await;
                     if full || worker.due(cfg.flush_interval) {
-                        in_flight = worker.start_flush();
+                        in_flight.extend(worker.start_flush());
                     }
                 }
                 _ = tick.tick() => {
-                    if in_flight.is_none() && worker.due(cfg.flush_interval) {
-                        in_flight = worker.start_flush();
+                    if can_store && worker.due(cfg.flush_interval) {
+                        in_flight.extend(worker.start_flush());
                     }
                 }
                 next = messages.next(), if !full => match next {
                     Some(Ok(message)) => {
                         worker.push(message);
-                        if in_flight.is_none() && worker.pending.len() >= cfg.flush_events {
-                            in_flight = worker.start_flush();
+                        if can_store && worker.pending.len() >= cfg.flush_events {
+                            in_flight.extend(worker.start_flush());
                         }
                     }
                     Some(Err(e)) => {
@@ -191,7 +194,7 @@ pub async fn run(
     compactor.abort();
     worker.stopping.store(true, Ordering::Relaxed);
     info!(pending = worker.pending.len(), "shutting down: flushing");
-    if let Some(stored) = in_flight {
+    for stored in in_flight {
         worker.finish(stored.await??).await;
     }
     if let Some(stored) = worker.start_flush() {
@@ -245,6 +248,9 @@ async fn ack_floor(stream: &jetstream::stream::Stream, consumer: &PullConsumer) 
     Ok(consumer_info.ack_floor.stream_sequence.max(first_present))
 }
 
+/// Batches stored at once: one is validated while the one before it is written.
+const STORES_IN_FLIGHT: usize = 2;
+
 /// A received message, reduced to what storing and acknowledging it needs.
 struct Pending {
     subject: Subject,
@@ -260,6 +266,8 @@ struct Worker {
     status: Arc<IngestStatus>,
     index: Arc<Mutex<DedupIndex>>,
     pending: Vec<Pending>,
+    /// Messages a batch holds at most (the flush size).
+    capacity: usize,
     oldest: Option<Instant>,
     frontier: AckFrontier,
     crash_after_write: bool,
@@ -307,7 +315,7 @@ impl Worker {
         if self.pending.is_empty() {
             return None;
         }
-        let pending = std::mem::take(&mut self.pending);
+        let pending = std::mem::replace(&mut self.pending, Vec::with_capacity(self.capacity));
         self.oldest = None;
         let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
         let (status, crash_after_write) = (Arc::clone(&self.status), self.crash_after_write);
@@ -463,7 +471,10 @@ struct Classified {
 /// into the index (so a redelivery, in this batch or a later one, is skipped).
 fn classify(pending: &[Pending], index: &mut DedupIndex) -> Classified {
     let mut out = Classified {
-        commit: Commit::default(),
+        commit: Commit {
+            events: Vec::with_capacity(pending.len()),
+            rejected: Vec::new(),
+        },
         duplicates: 0,
     };
     for p in pending {

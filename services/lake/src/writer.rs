@@ -18,7 +18,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use parwatch_proto::{Event, EventData, local_date};
 
@@ -147,18 +147,11 @@ impl Lake {
             }
             // Grouping by type and agency, then time, makes columns compress well and lets
             // row-group statistics prune agency and time filters.
-            events.sort_by(|a, b| {
-                (
-                    a.event.event_type().as_str(),
-                    &a.event.agency_code,
-                    a.event.occurred_at,
-                )
-                    .cmp(&(
-                        b.event.event_type().as_str(),
-                        &b.event.agency_code,
-                        b.event.occurred_at,
-                    ))
-            });
+            fn key(e: &StoredEvent) -> (&'static str, &str, DateTime<Utc>) {
+                let e = &e.event;
+                (e.event_type().as_str(), &e.agency_code, e.occurred_at)
+            }
+            events.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
             let batch = events_batch(&events, ingested_at)?;
             let seqs = events.iter().map(|e| e.stream_seq);
             self.write_file(EVENTS_TABLE, EVENTS_PARTITION, day, &batch, seqs, progress)?;
@@ -325,9 +318,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn writer_properties() -> WriterProperties {
-    let mut builder = WriterProperties::builder().set_compression(Compression::ZSTD(
-        ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-    ));
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        // Files hold a partition's day, ordered by type, agency and time: row-group statistics
+        // prune as well as page indexes would, for less work and fewer bytes.
+        .set_statistics_enabled(EnabledStatistics::Chunk);
     // Ids are unique: a dictionary only adds indices before it gives up.
     builder = builder.set_column_dictionary_enabled(ColumnPath::from("event_id"), false);
     // Times and sequences run in order within a (type, agency) group: small deltas.
