@@ -5,17 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::layout::partition_links;
-use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::writer::{Lake, part_name, writer_properties};
 
 /// Files at least this large are left as they are: rewriting them again and again as a day
@@ -107,7 +106,15 @@ impl Lake {
                 batches.push(batch?);
             }
         }
-        let schema = Arc::clone(batches[0].schema_ref());
+        // Files written before a schema change are read in today's schema.
+        let schema = match table {
+            EVENTS_TABLE => events_schema(),
+            _ => rejected_schema(),
+        };
+        let batches = batches
+            .iter()
+            .map(|b| conform(b, &schema))
+            .collect::<Result<Vec<_>>>()?;
         let merged = sorted(table, &concat_batches(&schema, &batches)?)?;
         let seqs = merged
             .column_by_name("stream_seq")
@@ -154,6 +161,22 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// `batch` with the columns of `schema`: by name, null where the file has none.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema_ref() == schema {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(column) => Arc::clone(column),
+            None => new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// Rows in the order the writer uses: events by type, agency and time; rejections by time.

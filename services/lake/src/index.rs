@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::error::{Error, Result};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
+use crate::uuid::{self, UUID_COLUMN};
 use crate::writer::Lake;
 
 /// Keys are already uniform 128-bit hashes: fold them instead of hashing again.
@@ -92,17 +94,33 @@ impl Lake {
     /// Rebuilds the index from every stored file. Blocking.
     pub fn load_index(&self) -> Result<DedupIndex> {
         let mut index = DedupIndex::default();
+        let mut text = String::with_capacity(36);
         for path in parquet_files(&self.table_dir(EVENTS_TABLE))? {
-            for batch in read_column(&path, "event_id")? {
-                let ids = batch.as_string::<i32>();
-                for i in 0..ids.len() {
-                    index.insert_event(DedupIndex::key(ids.value(i)));
+            for batch in read_columns(&path, &["event_id", UUID_COLUMN])? {
+                let ids = batch
+                    .column_by_name("event_id")
+                    .map(|c| c.as_string::<i32>());
+                let uuids = batch
+                    .column_by_name(UUID_COLUMN)
+                    .map(|c| c.as_fixed_size_binary());
+                for i in 0..batch.num_rows() {
+                    let key = match (ids, uuids) {
+                        (Some(ids), _) if ids.is_valid(i) => DedupIndex::key(ids.value(i)),
+                        (_, Some(uuids)) if uuids.is_valid(i) => {
+                            text.clear();
+                            uuid::write_text(uuids.value(i), &mut text)
+                                .expect("a String takes any text");
+                            DedupIndex::key(&text)
+                        }
+                        _ => continue,
+                    };
+                    index.insert_event(key);
                 }
             }
         }
         for path in parquet_files(&self.table_dir(REJECTED_TABLE))? {
-            for batch in read_column(&path, "stream_seq")? {
-                let seqs = batch.as_primitive::<UInt64Type>();
+            for batch in read_columns(&path, &["stream_seq"])? {
+                let seqs = batch.column(0).as_primitive::<UInt64Type>();
                 index.rejected.extend(seqs.values().iter().copied());
             }
         }
@@ -128,16 +146,14 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// One column of one file, batch by batch.
-fn read_column(path: &Path, column: &str) -> Result<Vec<std::sync::Arc<dyn Array>>> {
+/// The `columns` of one file that it has, batch by batch.
+fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(Error::io(path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(path))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     let reader = builder
         .with_projection(mask)
         .build()
         .map_err(Error::parquet(path))?;
-    reader
-        .map(|batch| Ok(std::sync::Arc::clone(batch?.column(0))))
-        .collect()
+    reader.map(|batch| Ok(batch?)).collect()
 }

@@ -19,6 +19,7 @@ mod layout;
 mod query;
 mod sandbox;
 mod schema;
+mod uuid;
 mod writer;
 
 pub use compact::{CompactionPolicy, CompactionStats};

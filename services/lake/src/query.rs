@@ -11,17 +11,19 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, col};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
-use crate::sandbox::{Limits, Scope, ScopedTable, Scoping, Session};
+use crate::sandbox::{Limits, PlanTable, Scope, Scoping, Session};
 use crate::schema::{
     EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
     rejected_schema,
 };
+use crate::uuid::{self, UUID_COLUMN};
 use crate::writer::Lake;
 
 /// The result of a query: its schema and all its batches.
@@ -112,13 +114,17 @@ impl QueryEngine {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![(partition.to_owned(), DataType::Date32)]);
-            let table = LakeTable {
+            let table: Arc<dyn TableProvider> = Arc::new(LakeTable {
                 lake: lake.clone(),
                 name,
                 options,
                 schema,
+            });
+            let table = match name {
+                EVENTS_TABLE => Arc::new(events_view(table)?),
+                _ => table,
             };
-            engine.register(name, Arc::new(table), Scoping::Column(AGENCY_COLUMN))?;
+            engine.register(name, table, Scoping::Column(AGENCY_COLUMN))?;
         }
         Ok(engine)
     }
@@ -156,7 +162,7 @@ impl QueryEngine {
             let provider = match (scope, table.scoping) {
                 (Scope::All, _) => Arc::clone(&table.provider),
                 (Scope::Agency(_), Scoping::Hidden) => continue,
-                (Scope::Agency(agency), Scoping::Column(column)) => Arc::new(ScopedTable::new(
+                (Scope::Agency(agency), Scoping::Column(column)) => Arc::new(PlanTable::scoped(
                     &table.name,
                     Arc::clone(&table.provider),
                     column,
@@ -179,6 +185,25 @@ impl QueryEngine {
     pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
         self.session(&Scope::All)?.sql(sql).await
     }
+}
+
+/// `events` as SQL sees it: the stored columns, with `event_id` and `event_uuid` as one text
+/// `event_id` (see `uuid.rs`).
+fn events_view(stored: Arc<dyn TableProvider>) -> Result<PlanTable> {
+    let columns: Vec<Expr> = stored
+        .schema()
+        .fields()
+        .iter()
+        .filter_map(|field| match field.name().as_str() {
+            UUID_COLUMN => None,
+            "event_id" => Some(uuid::event_id_expr()),
+            name => Some(col(name)),
+        })
+        .collect();
+    let plan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(stored), None)?
+        .project(columns)?
+        .build()?;
+    Ok(PlanTable::new(plan))
 }
 
 /// The catalogue and schema name clients see (`current_database()`).

@@ -476,15 +476,23 @@ fn limit_error(e: DataFusionError, limits: &Limits) -> Error {
     Error::Query(e)
 }
 
-/// A table as an agency-scoped session sees it: the stored table under a filter on the agency
-/// column, as a logical plan. Reported as a base table so catalogue listings show it as one.
+/// A table defined by a logical plan over stored tables, reported as a base table so catalogue
+/// listings show it as one: the lake's `events` (see `uuid.rs`), and every table as an
+/// agency-scoped session sees it.
 #[derive(Debug)]
-pub(crate) struct ScopedTable {
+pub(crate) struct PlanTable {
     view: ViewTable,
 }
 
-impl ScopedTable {
-    pub(crate) fn new(
+impl PlanTable {
+    pub(crate) fn new(plan: LogicalPlan) -> Self {
+        Self {
+            view: ViewTable::new(plan, None),
+        }
+    }
+
+    /// `inner` under a filter on its agency column.
+    pub(crate) fn scoped(
         name: &str,
         inner: Arc<dyn TableProvider>,
         column: &str,
@@ -493,14 +501,12 @@ impl ScopedTable {
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(inner), None)?
             .filter(col(column).eq(lit(agency)))?
             .build()?;
-        Ok(Self {
-            view: ViewTable::new(plan, None),
-        })
+        Ok(Self::new(plan))
     }
 }
 
 #[async_trait]
-impl TableProvider for ScopedTable {
+impl TableProvider for PlanTable {
     fn schema(&self) -> SchemaRef {
         self.view.schema()
     }

@@ -4,6 +4,8 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::uuid::UUID_COLUMN;
+
 /// SQL name of the table of stored events.
 pub const EVENTS_TABLE: &str = "events";
 /// SQL name of the table of rejected messages.
@@ -19,13 +21,16 @@ pub(crate) fn timestamp() -> DataType {
 }
 
 /// Columns of `events` as stored in each file (the partition column `event_date` comes from the
-/// directory name).
+/// directory name). SQL sees them with `event_id` and `event_uuid` made one text `event_id`.
 pub fn events_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
         let ts = |name: &str, nullable| Field::new(name, timestamp(), nullable);
         Arc::new(Schema::new(vec![
-            text("event_id", false),
+            // The id as text, unless it is a UUID: then its 16 bytes are in `event_uuid` (see
+            // `uuid.rs`); SQL sees one text `event_id`.
+            text("event_id", true),
+            Field::new(UUID_COLUMN, DataType::FixedSizeBinary(16), true),
             text("type", false),
             Field::new("schema_version", DataType::Int32, false),
             ts("occurred_at", false),
