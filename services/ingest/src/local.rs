@@ -76,6 +76,11 @@ impl LocalNats {
         self.port
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server: SIGTERM, then SIGKILL if it has not exited within 5 s.
     pub fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {

@@ -8,6 +8,7 @@
 //!     `AckPolicy::All`, receiving and acknowledging only (no parsing, no storage);
 //! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
 //!     Parquet, until every event is stored; its peak resident memory (VmHWM);
+//! and, for both, the CPU time per event of `nats-server` and of the consumer;
 //! and prints both rates, their ratio, bytes per event on disk, and peak RSS. Then (c) freshness:
 //! with `parwatch up` running, publishes at a steady 10,000 events/s for 20 s and measures, for
 //! each event, the time from publish to being counted by SQL; prints p50 and p99.
@@ -102,47 +103,79 @@ async fn bare_drain(js: &jetstream::Context, n: u64) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn parwatch() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+/// A `parwatch` child process; killed when dropped, so none outlives a benchmark that panics.
+struct Parwatch(std::process::Child);
+
+impl Parwatch {
+    fn spawn(args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Panics when the process has exited (e.g. it could not start).
+    fn assert_running(&mut self) {
+        if let Some(status) = self.0.try_wait().unwrap() {
+            panic!("parwatch exited early: {status}");
+        }
+    }
+
+    /// SIGTERM (flush, ack, exit), then waits; whether it exited successfully.
+    fn terminate(mut self) -> bool {
+        // SAFETY: kill(2) on our own child has no memory-safety preconditions.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+        self.0.wait().unwrap().success()
+    }
 }
 
-async fn stored(base: &str) -> u64 {
-    let client = reqwest::Client::new();
-    let Ok(response) = client
+impl Drop for Parwatch {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Events visible to SQL, or `None` when the query failed.
+async fn stored(base: &str) -> Option<u64> {
+    let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/sql"))
         .json(&serde_json::json!({"sql": "SELECT count(*) FROM events"}))
         .send()
         .await
-    else {
-        return 0;
-    };
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    body["rows"][0][0].as_u64().unwrap_or(0)
+        .ok()?;
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["rows"][0][0].as_u64()
 }
 
 /// (b) The real worker, as a child process, until every event is in the lake.
-async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
+/// Returns its rate, peak RSS (MiB) and CPU time (s).
+async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64, f64) {
     let started = Instant::now();
-    let mut child = parwatch()
-        .args([
-            "ingest",
-            "--nats-url",
-            &nats.url(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let url = nats.url();
+    let mut child = Parwatch::spawn(&[
+        "ingest",
+        "--nats-url",
+        &url,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let pid = child.pid();
     let lake = parwatch_lake::Lake::open(data).unwrap();
     let mut peak: f64 = 0.0;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        child.assert_running();
         peak = peak.max(support::peak_rss_mib(pid));
         let rows: i64 = lake
             .files(parwatch_lake::EVENTS_TABLE)
@@ -161,36 +194,37 @@ async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64) {
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
     peak = peak.max(support::peak_rss_mib(pid));
-    // SIGTERM: flush, ack, exit 0.
-    // SAFETY: kill(2) on our own child has no memory-safety preconditions.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
-    (rate, peak)
+    let cpu = support::cpu_seconds(pid);
+    assert!(child.terminate(), "SIGTERM: flush, ack, exit 0");
+    (rate, peak, cpu)
 }
 
 /// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
 async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
     let http = format!("127.0.0.1:{}", support::free_port());
     let base = format!("http://{http}");
-    let mut child = parwatch()
-        .args([
-            "up",
-            "--nats-url",
-            &nats.url(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--http",
-            &http,
-        ])
-        .spawn()
-        .unwrap();
+    let url = nats.url();
+    let mut child = Parwatch::spawn(&[
+        "up",
+        "--nats-url",
+        &url,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        &http,
+        "--no-pg",
+        // Polled every 20 ms: more than the default budget of a client.
+        "--sql-per-minute",
+        "1000000",
+    ]);
     while reqwest::get(format!("{base}/readyz"))
         .await
         .map_or(true, |r| !r.status().is_success())
     {
+        child.assert_running();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let before = stored(&base).await;
+    let before = stored(&base).await.expect("SQL answers once ready");
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = jetstream::new(client);
     let options = SimOptions {
@@ -230,7 +264,11 @@ async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
     let mut latencies = Vec::new();
     let mut seen = 0usize;
     loop {
-        let count = (stored(&base).await - before) as usize;
+        let Some(now_stored) = stored(&base).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let count = (now_stored - before) as usize;
         let now = Instant::now();
         {
             let times = published.lock().unwrap();
@@ -245,9 +283,7 @@ async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     publisher.await.unwrap();
-    // SAFETY: kill(2) on our own child has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait();
+    child.terminate();
     latencies.sort_by(f64::total_cmp);
     let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     (q(0.5), q(0.99))
@@ -262,12 +298,36 @@ async fn main() {
     ensure_stream(&js, STREAM_NAME).await.unwrap();
     fill(&js, n).await;
 
+    // CPU time per event, of the broker and of the consumer: on 2 cores, what one spends the
+    // other cannot.
+    let cpu = |broker: f64, consumer: f64| {
+        let micros = |s: f64| s * 1e6 / n as f64;
+        format!(
+            "CPU per event: nats-server {:.2} µs + consumer {:.2} µs",
+            micros(broker),
+            micros(consumer)
+        )
+    };
+    let (broker_before, own_before) = (
+        support::cpu_seconds(nats.pid()),
+        support::cpu_seconds(std::process::id()),
+    );
     let bare = bare_drain(&js, n).await;
     println!("(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s");
+    println!(
+        "    {}",
+        cpu(
+            support::cpu_seconds(nats.pid()) - broker_before,
+            support::cpu_seconds(std::process::id()) - own_before
+        )
+    );
     let data = tmp.path().join("data");
-    let (ingest_rate, peak) = ingest(&nats, &data, n).await;
+    let broker_before = support::cpu_seconds(nats.pid());
+    let (ingest_rate, peak, worker_cpu) = ingest(&nats, &data, n).await;
+    let broker = support::cpu_seconds(nats.pid()) - broker_before;
     let bytes = dir_bytes(&data.join("lake/events"));
     println!("(b) parwatch ingest to durable Parquet:        {ingest_rate:>10.0} events/s");
+    println!("    {}", cpu(broker, worker_cpu));
     println!(
         "    ratio (b)/(a): {:.2}   (target ≥ 0.80)",
         ingest_rate / bare
