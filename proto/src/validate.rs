@@ -733,6 +733,50 @@ mod tests {
     }
 
     #[test]
+    fn escapes_repeated_keys_and_nested_extras_read_as_in_any_json_map() {
+        let body = r#"{"event_id":"e\u0031","type":"dossier.late","type":"dossier.late",
+            "schema_version":1,"occurred_at":"2024-03-05T09:15:00+07:00","source":"s\"q",
+            "agency_code":"A","dossier_id":"D","data":{"due_at":"2024-03-12T17:00:00+07:00"},
+            "trace":{"ids":[1,2]},"trace":{"ids":[3]},"n":null}"#;
+        let ev = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap();
+        assert_eq!(ev.event_id, "e1");
+        assert_eq!(ev.source, "s\"q");
+        assert_eq!(
+            ev.extra_json.as_deref(),
+            Some(r#"{"trace":{"ids":[3]},"n":null}"#)
+        );
+    }
+
+    #[test]
+    fn wrong_kinds_are_named() {
+        let late = |data: &str| {
+            let body = format!(
+                r#"{{"event_id":"e","type":"dossier.late","schema_version":1,
+                "occurred_at":"2024-03-05T09:15:00+07:00","source":"s","agency_code":"A",
+                "dossier_id":"D","data":{data}}}"#
+            );
+            validate("par.events.v1.dossier.late", body.as_bytes()).unwrap_err()
+        };
+        assert_eq!(
+            late("[1]").to_string(),
+            "data: must be an object (got an array) [wrong_type]"
+        );
+        assert_eq!(late("null").fault, Fault::Missing);
+        assert_eq!(
+            late(r#"{"due_at":{"a":1}}"#).to_string(),
+            "data.due_at: must be a string (got an object) [wrong_type]"
+        );
+        for body in ["[]", "\"x\"", " 1"] {
+            let err = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap_err();
+            assert_eq!(err.fault, Fault::NotObject, "{body}");
+        }
+        for body in ["{", "{\"a\":1} x", "{\"a\":[1,}"] {
+            let err = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap_err();
+            assert_eq!(err.fault, Fault::NotJson, "{body}");
+        }
+    }
+
+    #[test]
     fn data_is_compacted_outside_strings_only() {
         assert_eq!(
             compact(r#"{ "a" : "x y\\", "b":[1, "\" }"] }"#),
