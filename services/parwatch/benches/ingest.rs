@@ -73,6 +73,24 @@ async fn fill(js: &jetstream::Context, n: u64) {
     );
 }
 
+/// CPU time a process has used so far (user + system), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
 /// (a) Receive and acknowledge only, in the worker's batch size, one cumulative ack a batch.
 async fn bare_drain(js: &jetstream::Context, n: u64) -> f64 {
     let stream = js.get_stream(STREAM_NAME).await.unwrap();
@@ -194,7 +212,7 @@ async fn ingest(nats: &LocalNats, data: &Path, n: u64) -> (f64, f64, f64) {
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
     peak = peak.max(support::peak_rss_mib(pid));
-    let cpu = support::cpu_seconds(pid);
+    let cpu = cpu_seconds(pid);
     assert!(child.terminate(), "SIGTERM: flush, ack, exit 0");
     (rate, peak, cpu)
 }
@@ -308,23 +326,20 @@ async fn main() {
             micros(consumer)
         )
     };
-    let (broker_before, own_before) = (
-        support::cpu_seconds(nats.pid()),
-        support::cpu_seconds(std::process::id()),
-    );
+    let (broker_before, own_before) = (cpu_seconds(nats.pid()), cpu_seconds(std::process::id()));
     let bare = bare_drain(&js, n).await;
     println!("(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s");
     println!(
         "    {}",
         cpu(
-            support::cpu_seconds(nats.pid()) - broker_before,
-            support::cpu_seconds(std::process::id()) - own_before
+            cpu_seconds(nats.pid()) - broker_before,
+            cpu_seconds(std::process::id()) - own_before
         )
     );
     let data = tmp.path().join("data");
-    let broker_before = support::cpu_seconds(nats.pid());
+    let broker_before = cpu_seconds(nats.pid());
     let (ingest_rate, peak, worker_cpu) = ingest(&nats, &data, n).await;
-    let broker = support::cpu_seconds(nats.pid()) - broker_before;
+    let broker = cpu_seconds(nats.pid()) - broker_before;
     let bytes = dir_bytes(&data.join("lake/events"));
     println!("(b) parwatch ingest to durable Parquet:        {ingest_rate:>10.0} events/s");
     println!("    {}", cpu(broker, worker_cpu));
