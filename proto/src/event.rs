@@ -1,5 +1,7 @@
 //! Typed events of contract version 1.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 /// Every event subject starts with this prefix, followed by the event's type.
@@ -297,34 +299,52 @@ impl EventData {
     }
 }
 
-/// A valid event of contract version 1.
+/// A valid event of contract version 1. Its text is borrowed from the message body where it can
+/// be; [`Event::into_owned`] gives one that owns it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub struct Event<'a> {
     /// Idempotency key: two events with the same id are one event.
-    pub event_id: String,
+    pub event_id: Cow<'a, str>,
     /// Contract version (always 1 here).
     pub schema_version: i32,
     /// When it happened in the real world.
     pub occurred_at: DateTime<Utc>,
     /// The publishing system.
-    pub source: String,
+    pub source: Cow<'a, str>,
     /// The agency the event is about (mã định danh đơn vị).
-    pub agency_code: String,
+    pub agency_code: Cow<'a, str>,
     /// The dossier (mã hồ sơ), required for dossier types.
-    pub dossier_id: Option<String>,
+    pub dossier_id: Option<Cow<'a, str>>,
     /// The national procedure code (mã TTHC).
-    pub procedure_code: Option<String>,
+    pub procedure_code: Option<Cow<'a, str>>,
     /// Typed type-specific fields.
     pub data: EventData,
     /// The whole `data` object as JSON text, unknown fields included.
-    pub data_json: String,
+    pub data_json: Cow<'a, str>,
     /// Unknown envelope fields as a JSON object text, when there are any.
     pub extra_json: Option<String>,
 }
 
-impl Event {
+impl Event<'_> {
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         self.data.event_type()
+    }
+
+    /// The same event, owning its text.
+    pub fn into_owned(self) -> Event<'static> {
+        let own = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
+        Event {
+            event_id: own(self.event_id),
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            source: own(self.source),
+            agency_code: own(self.agency_code),
+            dossier_id: self.dossier_id.map(own),
+            procedure_code: self.procedure_code.map(own),
+            data: self.data,
+            data_json: own(self.data_json),
+            extra_json: self.extra_json,
+        }
     }
 }

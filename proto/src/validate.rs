@@ -93,7 +93,7 @@ fn reject(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Re
 type Result<T> = std::result::Result<T, Rejection>;
 
 /// Validates one message of the `PAR_EVENTS` stream against contract version 1.
-pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
+pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
     if body.len() > MAX_EVENT_BYTES {
         return Err(reject(
             "body",
@@ -171,13 +171,13 @@ pub fn validate(subject: &str, body: &[u8]) -> Result<Event> {
     let typed = typed_data(event_type, &mut data)?;
 
     Ok(Event {
-        event_id: event_id.into_owned(),
+        event_id,
         schema_version,
         occurred_at,
-        source: source.into_owned(),
-        agency_code: agency_code.into_owned(),
-        dossier_id: dossier_id.map(Cow::into_owned),
-        procedure_code: procedure_code.map(Cow::into_owned),
+        source,
+        agency_code,
+        dossier_id,
+        procedure_code,
         data: typed,
         data_json: compact(data_json.get()),
         extra_json: envelope.rest_json(),
@@ -677,9 +677,9 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<N> {
 }
 
 /// `json` without the whitespace between its tokens (publishers mostly send none).
-fn compact(json: &str) -> String {
+fn compact(json: &str) -> Cow<'_, str> {
     if !json.bytes().any(|b| b.is_ascii_whitespace()) {
-        return json.to_owned();
+        return Cow::Borrowed(json);
     }
     let (mut out, mut in_string, mut escaped) = (String::with_capacity(json.len()), false, false);
     for c in json.chars() {
@@ -692,7 +692,7 @@ fn compact(json: &str) -> String {
         }
         out.push(c);
     }
-    out
+    Cow::Owned(out)
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Json<'_>) -> Rejection {

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use parwatch_lake::{
-    Commit, CompactionPolicy, DedupIndex, Lake, RejectedMessage, StoredEvent, WriteProgress,
+    Commit, CompactionPolicy, DedupIndex, Lake, Prepared, RejectedMessage, StoredEvent,
+    WriteProgress,
 };
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -332,8 +333,8 @@ impl Worker {
 
     /// After a batch is stored: acknowledges as far as every earlier message is stored too.
     async fn finish(&mut self, stored: Stored) {
-        for (seq, reply) in stored.acks {
-            self.frontier.stored(seq, reply);
+        for run in stored.acks {
+            self.frontier.stored(run);
         }
         if self.frontier.blocked_longer_than(self.ack_wait * 2) {
             self.skip_missing().await;
@@ -383,8 +384,35 @@ impl Worker {
 
 /// A batch in the lake, ready to be acknowledged.
 struct Stored {
-    /// Stream sequence and ack subject of every message of the batch.
-    acks: Vec<(u64, Option<Subject>)>,
+    /// The batch's messages as runs of consecutive stream sequences.
+    acks: Vec<AckRun>,
+}
+
+/// Consecutive stream sequences `lo..=hi`, with the ack subject of the last one.
+#[derive(Debug)]
+struct AckRun {
+    lo: u64,
+    hi: u64,
+    reply: Option<Subject>,
+}
+
+/// The messages as runs of consecutive stream sequences, in the order received.
+fn ack_runs(pending: Vec<Pending>) -> Vec<AckRun> {
+    let mut runs: Vec<AckRun> = Vec::new();
+    for p in pending {
+        match runs.last_mut() {
+            Some(run) if run.hi.checked_add(1) == Some(p.stream_seq) => {
+                run.hi = p.stream_seq;
+                run.reply = p.reply;
+            }
+            _ => runs.push(AckRun {
+                lo: p.stream_seq,
+                hi: p.stream_seq,
+                reply: p.reply,
+            }),
+        }
+    }
+    runs
 }
 
 /// Validates and deduplicates a batch, then stores it, retrying the lake until it succeeds.
@@ -397,53 +425,41 @@ async fn store(
     stopping: Arc<AtomicBool>,
 ) -> Result<Stored> {
     let started = Instant::now();
-    // Validation is CPU work: off the async threads. The batch's keys enter the index now, so a
-    // redelivery in a later batch is skipped even while this one is still being written.
-    let (acks, batch) = tokio::task::spawn_blocking(move || {
+    // Validating, laying out the files and writing them are CPU work: off the async threads, and
+    // on one thread, which then frees what it allocated (the allocator reuses memory best that
+    // way). The batch's keys enter the index first, so a redelivery in a later batch is skipped
+    // even while this one is still being written.
+    let first = lake.clone();
+    let (acks, (mut batch, mut progress, mut result)) = tokio::task::spawn_blocking(move || {
         let batch = classify(&pending, &mut index.lock().expect("index lock"));
-        let acks: Vec<_> = pending
-            .into_iter()
-            .map(|p| (p.stream_seq, p.reply))
-            .collect();
-        (acks, batch)
+        let acks = ack_runs(pending);
+        batch.map(|batch| (acks, write_batch(&first, batch, WriteProgress::default())))
     })
-    .await?;
-    let commit = Arc::new(batch.commit);
-    let ingested_at = Utc::now();
-    let mut progress = WriteProgress::default();
+    .await??;
     let mut backoff = Duration::from_millis(100);
-    loop {
-        let (lake, commit) = (lake.clone(), Arc::clone(&commit));
-        let (written, result) = tokio::task::spawn_blocking(move || {
-            let result = lake.write(&commit, ingested_at, &mut progress);
-            (progress, result)
-        })
-        .await?;
-        // Partitions already durable are not written again on the retry.
-        progress = written;
-        match result {
-            Ok(()) => break,
-            Err(e) => {
-                status.write_failures.fetch_add(1, Ordering::Relaxed);
-                if stopping.load(Ordering::Relaxed) {
-                    // Shutting down: give up; nothing of this batch is acknowledged.
-                    return Err(e.into());
-                }
-                error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+    while let Err(e) = result {
+        status.write_failures.fetch_add(1, Ordering::Relaxed);
+        if stopping.load(Ordering::Relaxed) {
+            // Shutting down: give up; nothing of this batch is acknowledged.
+            return Err(e.into());
         }
+        error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        let lake = lake.clone();
+        // Partitions already durable are not written again.
+        (batch, progress, result) =
+            tokio::task::spawn_blocking(move || write_batch(&lake, batch, progress)).await?;
     }
     if crash_after_write {
         error!("failpoint crash-after-write: aborting before the ack");
         std::process::abort();
     }
-    let (events, rejected) = (commit.events.len(), commit.rejected.len());
+    let (events, rejected) = (batch.events, batch.faults.len());
     status
         .events_stored
         .fetch_add(events as u64, Ordering::Relaxed);
-    status.count_rejections(commit.rejected.iter().map(|r| r.fault));
+    status.count_rejections(batch.faults.into_iter());
     status.flush_latency.observe(started.elapsed());
     status
         .duplicates
@@ -461,40 +477,55 @@ async fn store(
     Ok(Stored { acks })
 }
 
-/// The outcome of validating and deduplicating one batch of messages.
+/// Writes the batch's files that `progress` says are not written yet; once all are, frees them.
+fn write_batch(
+    lake: &Lake,
+    mut batch: Classified,
+    mut progress: WriteProgress,
+) -> (Classified, WriteProgress, parwatch_lake::Result<()>) {
+    let result = lake.write_prepared(&batch.prepared, &mut progress);
+    if result.is_ok() {
+        batch.prepared = Prepared::default();
+    }
+    (batch, progress, result)
+}
+
+/// One batch of messages validated, deduplicated and laid out as files.
 struct Classified {
-    commit: Commit,
+    prepared: Prepared,
+    /// New events.
+    events: usize,
+    /// Fault codes of the new rejections.
+    faults: Vec<&'static str>,
     duplicates: u64,
 }
 
 /// Validates each message; events and rejections not yet in the index go into the commit and
 /// into the index (so a redelivery, in this batch or a later one, is skipped).
-fn classify(pending: &[Pending], index: &mut DedupIndex) -> Classified {
-    let mut out = Classified {
-        commit: Commit {
-            events: Vec::with_capacity(pending.len()),
-            rejected: Vec::new(),
-        },
-        duplicates: 0,
+fn classify(pending: &[Pending], index: &mut DedupIndex) -> parwatch_lake::Result<Classified> {
+    let mut commit = Commit {
+        events: Vec::with_capacity(pending.len()),
+        rejected: Vec::new(),
     };
+    let mut duplicates = 0;
     for p in pending {
         match parwatch_proto::validate(&p.subject, &p.payload) {
             Ok(event) => {
                 if !index.insert_event(DedupIndex::key(&event.event_id)) {
-                    out.duplicates += 1;
+                    duplicates += 1;
                     continue;
                 }
-                out.commit.events.push(StoredEvent {
+                commit.events.push(StoredEvent {
                     event,
                     stream_seq: p.stream_seq,
                 });
             }
             Err(rejection) => {
                 if !index.insert_rejected(p.stream_seq) {
-                    out.duplicates += 1;
+                    duplicates += 1;
                     continue;
                 }
-                out.commit.rejected.push(RejectedMessage {
+                commit.rejected.push(RejectedMessage {
                     subject: p.subject.to_string(),
                     raw: p.payload.to_vec(),
                     reason: rejection.to_string(),
@@ -505,7 +536,12 @@ fn classify(pending: &[Pending], index: &mut DedupIndex) -> Classified {
             }
         }
     }
-    out
+    Ok(Classified {
+        prepared: commit.prepare(Utc::now())?,
+        events: commit.events.len(),
+        faults: commit.rejected.iter().map(|r| r.fault).collect(),
+        duplicates,
+    })
 }
 
 /// Tracks which stream sequences are stored, so a cumulative ack never covers a message that
@@ -514,8 +550,8 @@ fn classify(pending: &[Pending], index: &mut DedupIndex) -> Classified {
 struct AckFrontier {
     /// Every sequence at or below this is stored (or acknowledged before we started).
     floor: u64,
-    /// Stored sequences above the floor, with their ack subjects.
-    above: BTreeMap<u64, Option<Subject>>,
+    /// Stored runs reaching above the floor, by first sequence.
+    above: BTreeMap<u64, AckRun>,
     /// The newest redelivery at or below the floor, to acknowledge again.
     reack: Option<(u64, Subject)>,
     /// Since when stored messages wait for an earlier one.
@@ -532,13 +568,19 @@ impl AckFrontier {
         }
     }
 
-    fn stored(&mut self, seq: u64, reply: Option<Subject>) {
-        if seq > self.floor {
-            self.above.insert(seq, reply);
-        } else if let Some(reply) = reply
-            && self.reack.as_ref().is_none_or(|(s, _)| seq >= *s)
+    fn stored(&mut self, run: AckRun) {
+        if run.hi > self.floor {
+            // The same run delivered again (a redelivery) replaces it: its ack subject is newer.
+            match self.above.get(&run.lo) {
+                Some(known) if known.hi > run.hi => {}
+                _ => {
+                    self.above.insert(run.lo, run);
+                }
+            }
+        } else if let Some(reply) = run.reply
+            && self.reack.as_ref().is_none_or(|(s, _)| run.hi >= *s)
         {
-            self.reack = Some((seq, reply));
+            self.reack = Some((run.hi, reply));
         }
     }
 
@@ -558,21 +600,27 @@ impl AckFrontier {
 
     /// Treats `seq`, which the stream no longer holds, as done.
     fn skip(&mut self, seq: u64) {
-        self.above.entry(seq).or_insert(None);
+        self.above.entry(seq).or_insert(AckRun {
+            lo: seq,
+            hi: seq,
+            reply: None,
+        });
     }
 
-    /// Raises the floor over the contiguous stored run; returns the new floor and its ack
+    /// Raises the floor over the stored runs that join it; returns the new floor and its ack
     /// subject when it moved.
     fn advance(&mut self) -> Option<(u64, Subject)> {
         let mut last = None;
         while let Some(entry) = self.above.first_entry() {
-            if *entry.key() != self.floor + 1 {
+            if *entry.key() > self.floor + 1 {
                 break;
             }
-            let (seq, reply) = entry.remove_entry();
-            self.floor = seq;
-            if let Some(reply) = reply {
-                last = Some((seq, reply));
+            let run = entry.remove();
+            if run.hi > self.floor {
+                self.floor = run.hi;
+                if let Some(reply) = run.reply {
+                    last = Some((run.hi, reply));
+                }
             }
         }
         self.blocked_since = match (self.above.is_empty(), self.blocked_since) {
@@ -593,23 +641,52 @@ impl AckFrontier {
 mod tests {
     use super::*;
 
-    fn reply(seq: u64) -> Option<Subject> {
-        Some(Subject::from(format!("ack.{seq}")))
+    fn run(lo: u64, hi: u64) -> AckRun {
+        AckRun {
+            lo,
+            hi,
+            reply: Some(Subject::from(format!("ack.{hi}"))),
+        }
+    }
+
+    fn pending(seqs: &[u64]) -> Vec<Pending> {
+        seqs.iter()
+            .map(|&seq| Pending {
+                subject: Subject::from("par.events.v1.dossier.late"),
+                payload: Bytes::new(),
+                reply: Some(Subject::from(format!("ack.{seq}"))),
+                stream_seq: seq,
+                received_at: Utc::now(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_join_consecutive_sequences_and_keep_the_last_ack_subject() {
+        let runs = ack_runs(pending(&[3, 4, 5, 9, 10, 2]));
+        let spans: Vec<_> = runs
+            .iter()
+            .map(|r| (r.lo, r.hi, r.reply.as_ref().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (3, 5, "ack.5".to_owned()),
+                (9, 10, "ack.10".to_owned()),
+                (2, 2, "ack.2".to_owned())
+            ]
+        );
     }
 
     #[test]
     fn frontier_never_acks_past_a_gap() {
         let mut f = AckFrontier::new(10);
-        for seq in [14, 15, 16] {
-            f.stored(seq, reply(seq));
-        }
+        f.stored(run(14, 16));
         assert_eq!(f.advance(), None, "11..13 are not stored yet");
-        for seq in [11, 12] {
-            f.stored(seq, reply(seq));
-        }
+        f.stored(run(11, 12));
         assert_eq!(f.advance().map(|(s, _)| s), Some(12));
-        f.stored(13, reply(13));
-        f.stored(9, reply(9));
+        f.stored(run(13, 13));
+        f.stored(run(9, 9));
         assert_eq!(f.advance().map(|(s, _)| s), Some(16));
         assert!(!f.waiting());
         // Sequence 9 came again (a redelivery): its fresh ack subject is used once.
@@ -618,9 +695,37 @@ mod tests {
     }
 
     #[test]
+    fn redelivered_and_overlapping_runs_ack_once_with_the_newest_subject() {
+        let mut f = AckFrontier::new(10);
+        f.stored(run(12, 14));
+        f.stored(AckRun {
+            reply: Some(Subject::from("ack.14.again")),
+            ..run(12, 14)
+        });
+        f.stored(run(13, 15));
+        assert_eq!(f.advance(), None, "11 is not stored yet");
+        f.stored(run(11, 11));
+        assert_eq!(
+            f.advance().map(|(s, r)| (s, r.to_string())),
+            Some((15, "ack.15".to_owned()))
+        );
+        assert!(!f.waiting());
+        f.stored(run(11, 12));
+        f.stored(AckRun {
+            reply: Some(Subject::from("ack.12.again")),
+            ..run(11, 12)
+        });
+        assert_eq!(f.advance(), None, "nothing new above the floor");
+        assert_eq!(
+            f.take_reack().map(|(s, r)| (s, r.to_string())),
+            Some((12, "ack.12.again".to_owned()))
+        );
+    }
+
+    #[test]
     fn a_message_gone_from_the_stream_is_stepped_over() {
         let mut f = AckFrontier::new(0);
-        f.stored(2, reply(2));
+        f.stored(run(2, 2));
         assert_eq!(f.advance(), None);
         assert!(f.blocked_since.is_some());
         f.skip(1);

@@ -47,10 +47,24 @@ type FoldSet<T> = HashSet<T, BuildHasherDefault<FoldHasher>>;
 
 /// Stored event ids (as 128-bit hashes, 16 bytes each) and stream sequences of stored
 /// rejections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DedupIndex {
-    events: FoldSet<u128>,
+    /// Split by the keys' top bits: a set that grows copies itself, and a small one copies
+    /// little, so memory never jumps by half the index at once.
+    events: Vec<FoldSet<u128>>,
     rejected: HashSet<u64>,
+}
+
+/// Shards of the event keys (a power of two).
+const SHARDS: usize = 64;
+
+impl Default for DedupIndex {
+    fn default() -> Self {
+        Self {
+            events: (0..SHARDS).map(|_| FoldSet::default()).collect(),
+            rejected: HashSet::new(),
+        }
+    }
 }
 
 impl DedupIndex {
@@ -61,12 +75,12 @@ impl DedupIndex {
 
     /// Whether an event with this key is stored.
     pub fn has_event(&self, key: u128) -> bool {
-        self.events.contains(&key)
+        self.events[shard(key)].contains(&key)
     }
 
     /// Records a stored event; false when it was already there.
     pub fn insert_event(&mut self, key: u128) -> bool {
-        self.events.insert(key)
+        self.events[shard(key)].insert(key)
     }
 
     /// Whether the rejection of this stream sequence is stored.
@@ -81,8 +95,13 @@ impl DedupIndex {
 
     /// Number of distinct stored events.
     pub fn event_count(&self) -> usize {
-        self.events.len()
+        self.events.iter().map(HashSet::len).sum()
     }
+}
+
+/// The shard of a key: its top bits (the low ones pick the bucket within a shard).
+fn shard(key: u128) -> usize {
+    (key >> (128 - SHARDS.trailing_zeros())) as usize
 }
 
 impl Lake {
@@ -156,4 +175,26 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>> {
         .build()
         .map_err(Error::parquet(path))?;
     reader.map(|batch| Ok(batch?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_once_across_shards() {
+        let mut index = DedupIndex::default();
+        let keys: Vec<u128> = (0..10_000)
+            .map(|i| DedupIndex::key(&format!("ev-{i}")))
+            .collect();
+        assert!(keys.iter().all(|&k| index.insert_event(k)));
+        assert!(
+            keys.iter()
+                .all(|&k| !index.insert_event(k) && index.has_event(k))
+        );
+        assert!(!index.has_event(DedupIndex::key("ev-10000")));
+        assert_eq!(index.event_count(), 10_000);
+        let used = index.events.iter().filter(|s| !s.is_empty()).count();
+        assert_eq!(used, SHARDS, "hash keys spread over every shard");
+    }
 }

@@ -204,6 +204,7 @@ impl Lake {
                 ),
             });
         }
+        self.clear_stale_staging();
         Ok(WriterLock { _file: file })
     }
 }

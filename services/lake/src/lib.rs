@@ -31,4 +31,4 @@ pub use sandbox::{
     Limits, MAX_LINKS, MAX_SQL_BYTES, QueryStream, Scope, Scoping, Session, check_sql_text,
 };
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
-pub use writer::{Commit, Lake, RejectedMessage, Snapshot, StoredEvent, WriteProgress};
+pub use writer::{Commit, Lake, Prepared, RejectedMessage, Snapshot, StoredEvent, WriteProgress};

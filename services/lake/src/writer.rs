@@ -1,11 +1,12 @@
 //! Durable Parquet writer: one file per partition touched by a commit, each written to
 //! `_staging/`, fsynced, renamed into its partition directory and the directory fsynced.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
@@ -31,9 +32,9 @@ use crate::uuid::UUID_COLUMN;
 
 /// A valid event with the JetStream stream sequence it arrived with.
 #[derive(Debug, Clone)]
-pub struct StoredEvent {
+pub struct StoredEvent<'a> {
     /// The validated event.
-    pub event: Event,
+    pub event: Event<'a>,
     /// Stream sequence of the message that carried it.
     pub stream_seq: u64,
 }
@@ -57,11 +58,110 @@ pub struct RejectedMessage {
 
 /// What one flush of the ingest worker stores.
 #[derive(Debug, Clone, Default)]
-pub struct Commit {
+pub struct Commit<'a> {
     /// New (not yet stored) valid events.
-    pub events: Vec<StoredEvent>,
+    pub events: Vec<StoredEvent<'a>>,
     /// New rejected messages.
     pub rejected: Vec<RejectedMessage>,
+}
+
+impl Commit<'_> {
+    /// Lays the commit out as the files to write: one per table and day, events ordered by
+    /// type, agency and time within their day. The result owns its data.
+    pub fn prepare(&self, ingested_at: DateTime<Utc>) -> Result<Prepared> {
+        let mut files = Vec::new();
+        for (day, events) in events_by_day(&self.events) {
+            files.push(PreparedFile {
+                table: EVENTS_TABLE,
+                partition: EVENTS_PARTITION,
+                day,
+                batch: events_batch(&events, ingested_at)?,
+                seqs: seq_range(events.iter().map(|e| e.stream_seq)),
+            });
+        }
+        let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
+        for r in &self.rejected {
+            rejected_by_day
+                .entry(local_date(r.received_at))
+                .or_default()
+                .push(r);
+        }
+        for (day, rejected) in rejected_by_day {
+            files.push(PreparedFile {
+                table: REJECTED_TABLE,
+                partition: REJECTED_PARTITION,
+                day,
+                batch: rejected_batch(&rejected)?,
+                seqs: seq_range(rejected.iter().map(|r| r.stream_seq)),
+            });
+        }
+        Ok(Prepared { files })
+    }
+}
+
+/// A commit laid out as Arrow batches, one per file to write (see [`Commit::prepare`]).
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    files: Vec<PreparedFile>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedFile {
+    table: &'static str,
+    partition: &'static str,
+    day: NaiveDate,
+    batch: RecordBatch,
+    /// Lowest and highest stream sequence of its rows.
+    seqs: (u64, u64),
+}
+
+fn seq_range(seqs: impl Iterator<Item = u64>) -> (u64, u64) {
+    seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)))
+}
+
+/// The events grouped by local day of `occurred_at`, each day ordered by type, agency and time:
+/// the columns then compress well and row-group statistics prune agency and time filters.
+fn events_by_day<'c, 'a>(
+    events: &'c [StoredEvent<'a>],
+) -> Vec<(NaiveDate, Vec<&'c StoredEvent<'a>>)> {
+    // Agencies as small integers ranked by name, so sorting compares no strings.
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let agency: Vec<u32> = events
+        .iter()
+        .map(|e| {
+            let next = ids.len() as u32;
+            *ids.entry(&e.event.agency_code).or_insert(next)
+        })
+        .collect();
+    let mut names: Vec<(&str, u32)> = ids.into_iter().collect();
+    names.sort_unstable();
+    let mut rank = vec![0; names.len()];
+    for (r, (_, id)) in names.into_iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let mut order: Vec<_> = events
+        .iter()
+        .zip(agency)
+        .map(|(e, id)| {
+            let at = e.event.occurred_at;
+            (
+                local_date(at),
+                e.event.event_type(),
+                rank[id as usize],
+                at,
+                e,
+            )
+        })
+        .collect();
+    order.sort_unstable_by_key(|&(day, ty, agency, at, _)| (day, ty, agency, at));
+    let mut days: Vec<(NaiveDate, Vec<&StoredEvent<'a>>)> = Vec::new();
+    for (day, .., e) in order {
+        match days.last_mut() {
+            Some((d, rows)) if *d == day => rows.push(e),
+            _ => days.push((day, vec![e])),
+        }
+    }
+    days
 }
 
 /// Progress of writing one commit: the partitions already durable, so that a retry after a
@@ -122,88 +222,45 @@ impl Lake {
             .all(|t| std::fs::read_dir(self.table_dir(t)).is_ok())
     }
 
-    /// Stores a commit durably, one file per partition it touches, skipping the partitions
-    /// `progress` says are already written (retry the same commit with the same progress).
-    /// Blocking: call from a blocking thread.
-    ///
-    /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
-    /// atomically renamed into place, so the messages may be acknowledged.
+    /// Stores a commit durably: [`Commit::prepare`], then [`Lake::write_prepared`].
     pub fn write(
         &self,
-        commit: &Commit,
+        commit: &Commit<'_>,
         ingested_at: DateTime<Utc>,
         progress: &mut WriteProgress,
     ) -> Result<()> {
-        let _guard = self.write_guard();
-        let mut by_day: BTreeMap<NaiveDate, Vec<&StoredEvent>> = BTreeMap::new();
-        for e in &commit.events {
-            by_day
-                .entry(local_date(e.event.occurred_at))
-                .or_default()
-                .push(e);
-        }
-        for (day, mut events) in by_day {
-            if progress.done.contains(&(EVENTS_TABLE, day)) {
-                continue;
-            }
-            // Grouping by type and agency, then time, makes columns compress well and lets
-            // row-group statistics prune agency and time filters.
-            fn key(e: &StoredEvent) -> (&'static str, &str, DateTime<Utc>) {
-                let e = &e.event;
-                (e.event_type().as_str(), &e.agency_code, e.occurred_at)
-            }
-            events.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
-            let batch = events_batch(&events, ingested_at)?;
-            let seqs = events.iter().map(|e| e.stream_seq);
-            self.write_file(EVENTS_TABLE, EVENTS_PARTITION, day, &batch, seqs, progress)?;
-        }
-        let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
-        for r in &commit.rejected {
-            rejected_by_day
-                .entry(local_date(r.received_at))
-                .or_default()
-                .push(r);
-        }
-        for (day, rejected) in rejected_by_day {
-            if progress.done.contains(&(REJECTED_TABLE, day)) {
-                continue;
-            }
-            let batch = rejected_batch(&rejected)?;
-            let seqs = rejected.iter().map(|r| r.stream_seq);
-            self.write_file(
-                REJECTED_TABLE,
-                REJECTED_PARTITION,
-                day,
-                &batch,
-                seqs,
-                progress,
-            )?;
-        }
-        Ok(())
+        self.write_prepared(&commit.prepare(ingested_at)?, progress)
     }
 
-    fn write_file(
-        &self,
-        table: &'static str,
-        partition: &str,
-        day: NaiveDate,
-        batch: &RecordBatch,
-        seqs: impl Iterator<Item = u64>,
-        progress: &mut WriteProgress,
-    ) -> Result<()> {
-        let (lo, hi) = seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
-        let dir = self.partition_dir(table, partition, day)?;
-        progress.bytes +=
-            self.durable_write(&dir, &part_name(lo, hi), batch, writer_properties())?;
-        progress.files += 1;
-        progress.done.insert((table, day));
+    /// Stores a prepared commit durably, one file per partition it touches, skipping the
+    /// partitions `progress` says are already written (retry the same commit with the same
+    /// progress). Blocking: call from a blocking thread.
+    ///
+    /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
+    /// atomically renamed into place, so the messages may be acknowledged.
+    pub fn write_prepared(&self, prepared: &Prepared, progress: &mut WriteProgress) -> Result<()> {
+        for file in &prepared.files {
+            if progress.done.contains(&(file.table, file.day)) {
+                continue;
+            }
+            // Encoding and fsyncing need no lock (the staged file is ours alone), so another
+            // flush can publish meanwhile; only the rename waits for compaction.
+            let staged = self.stage(&file.batch, writer_properties())?;
+            let _guard = self.write_guard();
+            let dir = self.partition_dir(file.table, file.partition, file.day)?;
+            let (lo, hi) = file.seqs;
+            self.publish(&staged, &dir, &part_name(lo, hi))?;
+            progress.bytes += staged.bytes;
+            progress.files += 1;
+            progress.done.insert((file.table, file.day));
+        }
         Ok(())
     }
 }
 
 impl Lake {
-    /// Writes `batch` as `dir/name` atomically and durably: to staging, fsync, rename, fsync
-    /// the directory (and its parent when it was created). Returns the bytes written.
+    /// Writes `batch` as `dir/name` atomically and durably: [`Lake::stage`], then
+    /// [`Lake::publish`]. Returns the bytes written.
     pub(crate) fn durable_write(
         &self,
         dir: &Path,
@@ -211,27 +268,60 @@ impl Lake {
         batch: &RecordBatch,
         properties: WriterProperties,
     ) -> Result<u64> {
-        // Unique in staging, so concurrent writers of one name (snapshots) never share a file.
-        let staging = self.root.join(STAGING).join(part_name(0, 0) + name);
-        let created_dir = !dir.exists();
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let staged = self.stage(batch, properties)?;
+        self.publish(&staged, dir, name)?;
+        Ok(staged.bytes)
+    }
 
-        let file = File::create(&staging).map_err(Error::io(&staging))?;
+    /// Writes `batch` as a new Parquet file in staging, outside every table, and fsyncs it.
+    fn stage(&self, batch: &RecordBatch, properties: WriterProperties) -> Result<Staged> {
+        // A unique name, so concurrent writers never share a file.
+        let path = self.root.join(STAGING).join(part_name(0, 0));
+        let file = File::create(&path).map_err(Error::io(&path))?;
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-            .map_err(Error::parquet(&staging))?;
-        writer.write(batch).map_err(Error::parquet(&staging))?;
-        let file = writer.into_inner().map_err(Error::parquet(&staging))?;
-        file.sync_all().map_err(Error::io(&staging))?;
-        let bytes = file.metadata().map_err(Error::io(&staging))?.len();
-        drop(file);
+            .map_err(Error::parquet(&path))?;
+        writer.write(batch).map_err(Error::parquet(&path))?;
+        let file = writer.into_inner().map_err(Error::parquet(&path))?;
+        file.sync_all().map_err(Error::io(&path))?;
+        let bytes = file.metadata().map_err(Error::io(&path))?.len();
+        Ok(Staged { path, bytes })
+    }
 
+    /// Moves a staged file to `dir/name` atomically and makes the move durable: fsyncs the
+    /// directory (and its parent when it was created). On failure the file is in neither place,
+    /// so a retry cannot store its rows twice.
+    fn publish(&self, staged: &Staged, dir: &Path, name: &str) -> Result<()> {
+        let discard = |e: Error, path: &Path| {
+            let _ = std::fs::remove_file(path);
+            e
+        };
+        let created_dir = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| discard(Error::io(dir)(e), &staged.path))?;
         let target = dir.join(name);
-        std::fs::rename(&staging, &target).map_err(Error::io(&target))?;
-        sync_dir(dir)?;
+        std::fs::rename(&staged.path, &target)
+            .map_err(|e| discard(Error::io(&target)(e), &staged.path))?;
+        sync_dir(dir).map_err(|e| discard(e, &target))?;
         if created_dir && let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
+            sync_dir(parent).map_err(|e| discard(e, &target))?;
         }
-        Ok(bytes)
+        Ok(())
+    }
+
+    /// Removes staged files left by a writer that died before publishing them (an hour old:
+    /// no live writer takes that long).
+    pub(crate) fn clear_stale_staging(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join(STAGING)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let age = entry.metadata().and_then(|m| m.modified()).ok();
+            if age
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Replaces the snapshot `name` (a projection's state) atomically, with key-value metadata.
@@ -288,6 +378,12 @@ impl Lake {
     }
 }
 
+/// A durable file in staging, not yet in any table.
+struct Staged {
+    path: PathBuf,
+    bytes: u64,
+}
+
 /// A stored snapshot: its rows and key-value metadata.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -330,8 +426,28 @@ pub(crate) fn writer_properties() -> WriterProperties {
     // do not compress.
     builder = builder
         .set_column_dictionary_enabled(ColumnPath::from("event_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from(UUID_COLUMN), false)
-        .set_column_compression(ColumnPath::from(UUID_COLUMN), Compression::UNCOMPRESSED);
+        .set_column_dictionary_enabled(ColumnPath::from(UUID_COLUMN), false);
+    // Not worth a zstd context per column and file (its set-up costs more than compressing):
+    // random UUID bytes, delta-packed sequences, and the enumerations, flags and constants,
+    // which dictionary and run-length encoding already make a few bits a row.
+    for column in [
+        UUID_COLUMN,
+        "stream_seq",
+        "type",
+        "schema_version",
+        "source",
+        "channel",
+        "online_mode",
+        "mode",
+        "kind",
+        "outcome",
+        "digitized",
+        "portal",
+        "ingested_at",
+    ] {
+        builder =
+            builder.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+    }
     // Encodings measured on a simulated million events (bytes per event after zstd):
     // - sequences run in order within a (type, agency) group: small deltas;
     // - times too, but their deltas are large, and zstd does better with the bytes of each
@@ -359,14 +475,28 @@ fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
 }
 
 /// Builds the Arrow batch of `events` rows in the order given.
-fn events_batch(events: &[&StoredEvent], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
+fn events_batch(events: &[&StoredEvent<'_>], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
     let n = events.len();
-    let text = || StringBuilder::with_capacity(n, n * 16);
-    let (mut id, mut ty, mut source, mut agency, mut dossier, mut procedure) =
-        (text(), text(), text(), text(), text(), text());
+    // Sized for the text they will hold: no reallocation, no memory asked for and left unused.
+    let sized = |len: fn(&Event<'_>) -> usize| {
+        StringBuilder::with_capacity(n, events.iter().map(|e| len(&e.event)).sum())
+    };
+    let (mut id, mut source, mut agency) = (
+        sized(|e| e.event_id.len()),
+        sized(|e| e.source.len()),
+        sized(|e| e.agency_code.len()),
+    );
+    let (mut dossier, mut procedure, mut data, mut extra) = (
+        sized(|e| e.dossier_id.as_ref().map_or(0, |d| d.len())),
+        sized(|e| e.procedure_code.as_ref().map_or(0, |p| p.len())),
+        sized(|e| e.data_json.len()),
+        sized(|e| e.extra_json.as_ref().map_or(0, String::len)),
+    );
+    let mut ty = sized(|e| e.event_type().as_str().len());
+    // Short values of one type each, null in the rows of other types: left to grow.
+    let text = || StringBuilder::with_capacity(n, 0);
     let (mut channel, mut online_mode, mut mode, mut kind, mut outcome, mut portal, mut letter) =
         (text(), text(), text(), text(), text(), text(), text());
-    let (mut data, mut extra) = (text(), text());
     let mut uuid = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut version = Int32Builder::with_capacity(n);
     let (mut occurred, mut due, mut new_due, mut ingested) =
@@ -382,7 +512,7 @@ fn events_batch(events: &[&StoredEvent], ingested_at: DateTime<Utc>) -> Result<R
                 uuid.append_value(bytes)?;
             }
             None => {
-                id.append_value(&e.event_id);
+                id.append_value(&*e.event_id);
                 uuid.append_null();
             }
         }

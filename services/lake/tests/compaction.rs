@@ -8,7 +8,7 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use parwatch_lake::{Commit, CompactionPolicy, EVENTS_TABLE, Lake, QueryEngine, StoredEvent};
 
-fn event(i: u64, day: u32) -> StoredEvent {
+fn event(i: u64, day: u32) -> StoredEvent<'static> {
     let body = format!(
         r#"{{"event_id":"e{i}","type":"dossier.received","schema_version":1,
         "occurred_at":"2024-04-{day:02}T09:{:02}:00+07:00","source":"t","agency_code":"A{}",
@@ -17,7 +17,9 @@ fn event(i: u64, day: u32) -> StoredEvent {
         i % 5
     );
     StoredEvent {
-        event: parwatch_proto::validate("par.events.v1.dossier.received", body.as_bytes()).unwrap(),
+        event: parwatch_proto::validate("par.events.v1.dossier.received", body.as_bytes())
+            .unwrap()
+            .into_owned(),
         stream_seq: i + 1,
     }
 }

@@ -15,7 +15,7 @@ const IDS: [&str; 5] = [
     "x",
 ];
 
-fn event(i: usize, id: &str) -> StoredEvent {
+fn event(i: usize, id: &str) -> StoredEvent<'static> {
     let body = format!(
         r#"{{"event_id":"{id}","type":"dossier.late","schema_version":1,
         "occurred_at":"2024-04-0{}T09:00:00+07:00","source":"t","agency_code":"A",
@@ -23,7 +23,9 @@ fn event(i: usize, id: &str) -> StoredEvent {
         1 + i % 2
     );
     StoredEvent {
-        event: parwatch_proto::validate("par.events.v1.dossier.late", body.as_bytes()).unwrap(),
+        event: parwatch_proto::validate("par.events.v1.dossier.late", body.as_bytes())
+            .unwrap()
+            .into_owned(),
         stream_seq: i as u64 + 1,
     }
 }

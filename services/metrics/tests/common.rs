@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// task and score events.
 pub(crate) type Spec<'a> = (&'a str, &'a str, &'a str, &'a str, Value);
 
-pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent {
+pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent<'static> {
     let (agency, dossier, ty, at, data) = spec;
     let mut body = json!({
         "event_id": format!("e{id}"), "type": ty, "schema_version": 1, "occurred_at": at,
@@ -25,7 +25,8 @@ pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent {
         &format!("par.events.v1.{ty}"),
         &serde_json::to_vec(&body).unwrap(),
     )
-    .unwrap_or_else(|r| panic!("{body}: {r}"));
+    .unwrap_or_else(|r| panic!("{body}: {r}"))
+    .into_owned();
     StoredEvent {
         event,
         stream_seq: id as u64 + 1,
@@ -33,7 +34,7 @@ pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent {
 }
 
 /// Writes the events in the given groups (one commit, i.e. one set of files, per group).
-pub(crate) fn lake_with(groups: Vec<Vec<StoredEvent>>) -> (tempfile::TempDir, Lake) {
+pub(crate) fn lake_with(groups: Vec<Vec<StoredEvent<'static>>>) -> (tempfile::TempDir, Lake) {
     let tmp = tempfile::tempdir().unwrap();
     let lake = Lake::open(tmp.path()).unwrap();
     for events in groups {

@@ -80,7 +80,7 @@ const SEED_COMPONENTS: [(&str, f64); 9] = [
 
 /// Events of one test, numbered as they are added.
 #[derive(Default)]
-struct Events(Vec<StoredEvent>);
+struct Events(Vec<StoredEvent<'static>>);
 
 impl Events {
     fn push(&mut self, agency: &str, ty: &str, at: &str, data: Value) {
@@ -191,7 +191,7 @@ fn seed_2022_scores_and_tasks_give_87_303() {
         (0..n).collect::<Vec<_>>(),
         (0..n).map(|i| (i * 37 + 11) % n).collect(),
     ] {
-        let shuffled: Vec<StoredEvent> = order.iter().map(|&i| events.0[i].clone()).collect();
+        let shuffled: Vec<StoredEvent<'_>> = order.iter().map(|&i| events.0[i].clone()).collect();
         let third = n / 3;
         let groups = vec![
             shuffled[..third].to_vec(),

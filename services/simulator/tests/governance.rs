@@ -32,7 +32,7 @@ fn the_agencies_of_each_year_do_their_par_work() {
     let mut tasks: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut scores: HashMap<(&str, Assessor), usize> = HashMap::new();
     for event in &sample.events {
-        let agency = event.agency_code.as_str();
+        let agency = &*event.agency_code;
         match &event.data {
             EventData::ParScore {
                 year,
@@ -134,7 +134,7 @@ fn the_demo_province_gets_a_complete_plausible_index() {
     let sample = two_years();
     let tmp = tempfile::tempdir().unwrap();
     let lake = Lake::open(tmp.path()).unwrap();
-    let events: Vec<StoredEvent> = sample
+    let events: Vec<StoredEvent<'_>> = sample
         .events
         .iter()
         .enumerate()

@@ -36,7 +36,7 @@ fn shares(sample: &Sample) -> Shares {
                 received += 1;
                 online += usize::from(channel == Channel::Online);
                 postal += usize::from(channel == Channel::Postal);
-                commune += usize::from(kinds[event.agency_code.as_str()] == AgencyKind::Commune);
+                commune += usize::from(kinds[&*event.agency_code] == AgencyKind::Commune);
             }
             EventData::DossierLate { .. } => {
                 late.insert(dossier);
@@ -86,7 +86,7 @@ fn late_share_differs_by_agency() {
     let sample = two_years();
     let mut per_agency: HashMap<&str, (usize, usize)> = HashMap::new();
     for event in &sample.events {
-        let entry = per_agency.entry(event.agency_code.as_str()).or_default();
+        let entry = per_agency.entry(&*event.agency_code).or_default();
         match event.data {
             EventData::DossierReceived { .. } => entry.0 += 1,
             EventData::DossierLate { .. } => entry.1 += 1,

@@ -14,7 +14,7 @@ pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 /// A generated sample: the raw events, and the valid ones parsed by the contract's validator.
 pub(crate) struct Sample {
     pub(crate) raw: Vec<SimEvent>,
-    pub(crate) events: Vec<Event>,
+    pub(crate) events: Vec<Event<'static>>,
     pub(crate) generator: Generator,
 }
 
@@ -27,6 +27,7 @@ impl Sample {
             .map(|e| {
                 validate(e.subject, &e.body)
                     .unwrap_or_else(|r| panic!("{r}: {}", String::from_utf8_lossy(&e.body)))
+                    .into_owned()
             })
             .collect();
         Sample {
@@ -37,8 +38,8 @@ impl Sample {
     }
 
     /// Valid dossier events grouped by dossier, in time order.
-    pub(crate) fn dossiers(&self) -> HashMap<&str, Vec<&Event>> {
-        let mut dossiers: HashMap<&str, Vec<&Event>> = HashMap::new();
+    pub(crate) fn dossiers(&self) -> HashMap<&str, Vec<&Event<'_>>> {
+        let mut dossiers: HashMap<&str, Vec<&Event<'_>>> = HashMap::new();
         for event in &self.events {
             if let Some(dossier) = event.dossier_id.as_deref() {
                 dossiers.entry(dossier).or_default().push(event);
