@@ -478,21 +478,33 @@ fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
 fn events_batch(events: &[&StoredEvent<'_>], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
     let n = events.len();
     // Sized for the text they will hold: no reallocation, no memory asked for and left unused.
-    let sized = |len: fn(&Event<'_>) -> usize| {
-        StringBuilder::with_capacity(n, events.iter().map(|e| len(&e.event)).sum())
-    };
-    let (mut id, mut source, mut agency) = (
-        sized(|e| e.event_id.len()),
-        sized(|e| e.source.len()),
-        sized(|e| e.agency_code.len()),
-    );
-    let (mut dossier, mut procedure, mut data, mut extra) = (
-        sized(|e| e.dossier_id.as_ref().map_or(0, |d| d.len())),
-        sized(|e| e.procedure_code.as_ref().map_or(0, |p| p.len())),
-        sized(|e| e.data_json.len()),
-        sized(|e| e.extra_json.as_ref().map_or(0, String::len)),
-    );
-    let mut ty = sized(|e| e.event_type().as_str().len());
+    let mut bytes = [0; 8];
+    for stored in events {
+        let e = &stored.event;
+        let optional = |text: Option<&str>| text.map_or(0, str::len);
+        for (total, len) in bytes.iter_mut().zip([
+            e.event_id.len(),
+            e.source.len(),
+            e.agency_code.len(),
+            optional(e.dossier_id.as_deref()),
+            optional(e.procedure_code.as_deref()),
+            e.data_json.len(),
+            optional(e.extra_json.as_deref()),
+            e.event_type().as_str().len(),
+        ]) {
+            *total += len;
+        }
+    }
+    let [
+        mut id,
+        mut source,
+        mut agency,
+        mut dossier,
+        mut procedure,
+        mut data,
+        mut extra,
+        mut ty,
+    ] = bytes.map(|total| StringBuilder::with_capacity(n, total));
     // Short values of one type each, null in the rows of other types: left to grow.
     let text = || StringBuilder::with_capacity(n, 0);
     let (mut channel, mut online_mode, mut mode, mut kind, mut outcome, mut portal, mut letter) =
