@@ -1,8 +1,9 @@
 //! The ParWatch lake: where validated events come to rest, and how SQL reaches them.
 //!
 //! Second half of the pipeline (JetStream → validate → **lake** → DataFusion). The ingest worker
-//! hands a [`Commit`] (valid events and rejected messages, each with its JetStream stream
-//! sequence) to [`Lake::write`], which lands it as zstd Parquet files in a Hive-style layout any
+//! lays a [`Commit`] (valid events and rejected messages, each with its JetStream stream
+//! sequence) out as Arrow batches ([`Commit::prepare`]) and hands them to
+//! [`Lake::write_prepared`], which lands them as zstd Parquet files in a Hive-style layout any
 //! engine reads (`events/event_date=YYYY-MM-DD/part-*.parquet`), each file fsynced and renamed
 //! into place before the worker acknowledges anything. The stored files are the single source of
 //! truth: [`Lake::load_index`] rebuilds the deduplication index from them after a restart.

@@ -136,6 +136,20 @@ impl Parwatch {
         Self(child)
     }
 
+    /// `parwatch <command> --nats-url <nats> --data-dir <data> <extra…>`.
+    fn start(command: &str, nats: &LocalNats, data: &Path, extra: &[&str]) -> Self {
+        let url = nats.url();
+        let mut args = vec![
+            command,
+            "--nats-url",
+            &url,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(&args)
+    }
+
     fn pid(&self) -> u32 {
         self.0.id()
     }
@@ -196,14 +210,7 @@ fn stored_rows(data: &Path) -> u64 {
 /// Returns its rate, peak RSS (MiB) and CPU time (s).
 async fn ingest(js: &jetstream::Context, nats: &LocalNats, data: &Path, n: u64) -> (f64, f64, f64) {
     let started = Instant::now();
-    let url = nats.url();
-    let mut child = Parwatch::spawn(&[
-        "ingest",
-        "--nats-url",
-        &url,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let mut child = Parwatch::start("ingest", nats, data, &[]);
     let pid = child.pid();
     let stream = js.get_stream(STREAM_NAME).await.unwrap();
     let mut peak: f64 = 0.0;
@@ -235,20 +242,13 @@ async fn ingest(js: &jetstream::Context, nats: &LocalNats, data: &Path, n: u64) 
 async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
     let http = format!("127.0.0.1:{}", support::free_port());
     let base = format!("http://{http}");
-    let url = nats.url();
-    let mut child = Parwatch::spawn(&[
+    let mut child = Parwatch::start(
         "up",
-        "--nats-url",
-        &url,
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        &http,
-        "--no-pg",
+        nats,
+        data,
         // Polled every 20 ms: more than the default budget of a client.
-        "--sql-per-minute",
-        "1000000",
-    ]);
+        &["--http", &http, "--no-pg", "--sql-per-minute", "1000000"],
+    );
     while reqwest::get(format!("{base}/readyz"))
         .await
         .map_or(true, |r| !r.status().is_success())
