@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 use serde_json::value::RawValue;
 
@@ -106,12 +106,10 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
     }
     let not_json =
         |e: serde_json::Error| reject("body", Fault::NotJson, format!("not valid JSON: {e}"));
-    let mut envelope = match Object::<ENVELOPE_SIZE>::parse(body, "", &ENVELOPE)
-        .map_err(not_json)?
-    {
-        Parsed::Object(object) => object,
-        Parsed::Other(_) => return Err(reject("body", Fault::NotObject, "must be a JSON object")),
-    };
+    let mut envelope = Object::new("", &ENVELOPE);
+    if envelope.parse(body).map_err(not_json)?.is_some() {
+        return Err(reject("body", Fault::NotObject, "must be a JSON object"));
+    }
 
     let type_text = envelope.string("type", 1, 64)?;
     let event_type = EventType::parse(&type_text).ok_or_else(|| {
@@ -161,13 +159,12 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
     let Some(data_json) = envelope.take_rest("data") else {
         return Err(reject("data", Fault::Missing, "required"));
     };
-    let mut data = match Object::<DATA_SIZE>::parse(data_json.get().as_bytes(), "data.", &DATA)
-        .map_err(not_json)?
-    {
-        Parsed::Object(object) => object,
-        Parsed::Other(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
-        Parsed::Other(other) => return Err(wrong_type("data", "an object", &other)),
-    };
+    let mut data = Object::new("data.", data_fields(event_type));
+    match data.parse(data_json.get().as_bytes()).map_err(not_json)? {
+        None => {}
+        Some(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
+        Some(other) => return Err(wrong_type("data", "an object", &other)),
+    }
     let typed = typed_data(event_type, &mut data)?;
 
     Ok(Event {
@@ -184,7 +181,7 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
     })
 }
 
-fn typed_data(event_type: EventType, data: &mut Object<'_, DATA_SIZE>) -> Result<EventData> {
+fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData> {
     Ok(match event_type {
         EventType::DossierReceived => {
             let channel = data.enumerated("channel", Channel::parse, Channel::ALL)?;
@@ -312,7 +309,7 @@ fn typed_data(event_type: EventType, data: &mut Object<'_, DATA_SIZE>) -> Result
 const YEARS: std::ops::RangeInclusive<i64> = 2000..=2100;
 
 /// The envelope fields read as values; `data` and unknown fields are kept as raw text.
-const ENVELOPE: [&str; ENVELOPE_SIZE] = [
+const ENVELOPE: [&str; 8] = [
     "type",
     "event_id",
     "schema_version",
@@ -322,36 +319,33 @@ const ENVELOPE: [&str; ENVELOPE_SIZE] = [
     "dossier_id",
     "procedure_code",
 ];
-const ENVELOPE_SIZE: usize = 8;
 
-/// Every data field some type reads; others are only kept in the stored `data` text.
-const DATA: [&str; DATA_SIZE] = [
-    "channel",
-    "due_at",
-    "online_mode",
-    "mode",
-    "portal",
-    "kind",
-    "new_due_at",
-    "letter_no",
-    "outcome",
-    "digitized",
-    "year",
-    "component",
-    "criterion",
-    "score",
-    "max",
-    "assessor",
-    "agency_kind",
-    "evidence",
-    "plan_year",
-    "activity_id",
-    "title",
-    "status",
-    "task_id",
-    "completed_at",
-];
-const DATA_SIZE: usize = 24;
+/// The data fields an event type reads; others are only kept in the stored `data` text.
+fn data_fields(event_type: EventType) -> &'static [&'static str] {
+    match event_type {
+        EventType::DossierReceived => &["channel", "due_at", "online_mode"],
+        EventType::OnlineApplication => &["mode", "portal"],
+        EventType::PostalSubmission => &["kind"],
+        EventType::DossierLate => &["due_at"],
+        EventType::DossierApology => &["new_due_at", "letter_no"],
+        EventType::DossierResolved => &["outcome", "digitized"],
+        EventType::ParScore => &[
+            "year",
+            "component",
+            "criterion",
+            "score",
+            "max",
+            "assessor",
+            "agency_kind",
+            "evidence",
+        ],
+        EventType::PlanActivity => &["plan_year", "activity_id", "title", "status", "due_at"],
+        EventType::DirectiveTask => &["task_id", "status", "due_at", "completed_at"],
+    }
+}
+
+/// Most fields an [`Object`] reads as values: the envelope's, or one event type's data fields.
+const MAX_FIELDS: usize = 8;
 
 /// What the validator needs of a JSON value: scalars in full (strings borrowed from the body
 /// unless they hold escapes), arrays and objects only as their kind.
@@ -428,36 +422,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
     }
 }
 
-/// A JSON text that is an object, or the value it is instead.
-enum Parsed<'a, const N: usize> {
-    Object(Object<'a, N>),
-    Other(Json<'a>),
-}
-
-/// The members of a JSON object: the `N` known fields as values (the last one wins when a key
+/// The members of a JSON object: the known fields as values (the last one wins when a key
 /// repeats, as in any JSON map), every other member as raw JSON text, in order.
-struct Object<'a, const N: usize> {
+struct Object<'a> {
     /// Prefix of field paths in rejections (`""` or `"data."`).
     prefix: &'static str,
-    names: &'static [&'static str; N],
-    values: [Option<Json<'a>>; N],
+    names: &'static [&'static str],
+    values: [Option<Json<'a>>; MAX_FIELDS],
     rest: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
-impl<'a, const N: usize> Object<'a, N> {
-    /// Parses `text` in one pass; only a JSON syntax error is an `Err`.
-    fn parse(
-        text: &'a [u8],
-        prefix: &'static str,
-        names: &'static [&'static str; N],
-    ) -> serde_json::Result<Parsed<'a, N>> {
+impl<'a> Object<'a> {
+    fn new(prefix: &'static str, names: &'static [&'static str]) -> Self {
+        debug_assert!(names.len() <= MAX_FIELDS);
+        Self {
+            prefix,
+            names,
+            values: Default::default(),
+            rest: Vec::new(),
+        }
+    }
+
+    /// Reads the object `text` into `self` in one pass, or returns the value `text` is instead
+    /// of an object; only a JSON syntax error is an `Err`.
+    fn parse(&mut self, text: &'a [u8]) -> serde_json::Result<Option<Json<'a>>> {
         if text.trim_ascii_start().first() != Some(&b'{') {
-            return serde_json::from_slice(text).map(Parsed::Other);
+            return serde_json::from_slice(text).map(Some);
         }
         let mut deserializer = serde_json::Deserializer::from_slice(text);
-        let object = ObjectSeed { prefix, names }.deserialize(&mut deserializer)?;
+        deserializer.deserialize_map(Fill(self))?;
         deserializer.end()?;
-        Ok(Parsed::Object(object))
+        Ok(None)
     }
 
     /// Takes the value of known field `key` (absent: `None`).
@@ -632,47 +627,25 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     }
 }
 
-/// Reads a JSON object into an [`Object`] with the given known fields.
-struct ObjectSeed<const N: usize> {
-    prefix: &'static str,
-    names: &'static [&'static str; N],
-}
+/// Reads a JSON object's members into an [`Object`], in place.
+struct Fill<'o, 'a>(&'o mut Object<'a>);
 
-impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<N> {
-    type Value = Object<'de, N>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, const N: usize> Visitor<'de> for ObjectSeed<N> {
-    type Value = Object<'de, N>;
+impl<'de> Visitor<'de> for Fill<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
-        let mut object = Object {
-            prefix: self.prefix,
-            names: self.names,
-            values: std::array::from_fn(|_| None),
-            rest: Vec::new(),
-        };
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let object = self.0;
         while let Some(Key(key)) = map.next_key()? {
-            match self.names.iter().position(|n| *n == key) {
+            match object.names.iter().position(|n| *n == key) {
                 Some(slot) => object.values[slot] = Some(map.next_value()?),
                 None => object.rest.push((key, map.next_value()?)),
             }
         }
-        Ok(object)
+        Ok(())
     }
 }
 

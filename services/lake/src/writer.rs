@@ -11,8 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Builder,
+    TimestampMicrosecondBuilder, UInt32Array, UInt64Builder,
 };
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -70,14 +71,23 @@ impl Commit<'_> {
     /// type, agency and time within their day. The result owns its data.
     pub fn prepare(&self, ingested_at: DateTime<Utc>) -> Result<Prepared> {
         let mut files = Vec::new();
-        for (day, events) in events_by_day(&self.events) {
-            files.push(PreparedFile {
-                table: EVENTS_TABLE,
-                partition: EVENTS_PARTITION,
-                day,
-                batch: events_batch(&events, ingested_at)?,
-                seqs: seq_range(events.iter().map(|e| e.stream_seq)),
-            });
+        if !self.events.is_empty() {
+            // Built in arrival order, which reads the events (and the messages their text
+            // borrows from) front to back; then each day's rows are gathered from the columns
+            // in their sorted order, which touches far less memory than visiting the events
+            // in that order would.
+            let all = events_batch(&self.events, ingested_at)?;
+            for (day, rows) in events_by_day(&self.events) {
+                let seqs = seq_range(rows.iter().map(|&i| self.events[i as usize].stream_seq));
+                let batch = take_record_batch(&all, &UInt32Array::from(rows))?;
+                files.push(PreparedFile {
+                    table: EVENTS_TABLE,
+                    partition: EVENTS_PARTITION,
+                    day,
+                    batch,
+                    seqs,
+                });
+            }
         }
         let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
         for r in &self.rejected {
@@ -119,11 +129,10 @@ fn seq_range(seqs: impl Iterator<Item = u64>) -> (u64, u64) {
     seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)))
 }
 
-/// The events grouped by local day of `occurred_at`, each day ordered by type, agency and time:
-/// the columns then compress well and row-group statistics prune agency and time filters.
-fn events_by_day<'c, 'a>(
-    events: &'c [StoredEvent<'a>],
-) -> Vec<(NaiveDate, Vec<&'c StoredEvent<'a>>)> {
+/// The positions of the events grouped by local day of `occurred_at`, each day ordered by type,
+/// agency and time: the columns then compress well and row-group statistics prune agency and
+/// time filters.
+fn events_by_day(events: &[StoredEvent<'_>]) -> Vec<(NaiveDate, Vec<u32>)> {
     // Agencies as small integers ranked by name, so sorting compares no strings.
     let mut ids: HashMap<&str, u32> = HashMap::new();
     let agency: Vec<u32> = events
@@ -142,23 +151,24 @@ fn events_by_day<'c, 'a>(
     let mut order: Vec<_> = events
         .iter()
         .zip(agency)
-        .map(|(e, id)| {
+        .zip(0u32..)
+        .map(|((e, id), row)| {
             let at = e.event.occurred_at;
             (
                 local_date(at),
                 e.event.event_type(),
                 rank[id as usize],
                 at,
-                e,
+                row,
             )
         })
         .collect();
-    order.sort_unstable_by_key(|&(day, ty, agency, at, _)| (day, ty, agency, at));
-    let mut days: Vec<(NaiveDate, Vec<&StoredEvent<'a>>)> = Vec::new();
-    for (day, .., e) in order {
+    order.sort_unstable();
+    let mut days: Vec<(NaiveDate, Vec<u32>)> = Vec::new();
+    for (day, .., row) in order {
         match days.last_mut() {
-            Some((d, rows)) if *d == day => rows.push(e),
-            _ => days.push((day, vec![e])),
+            Some((d, rows)) if *d == day => rows.push(row),
+            _ => days.push((day, vec![row])),
         }
     }
     days
@@ -475,7 +485,7 @@ fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
 }
 
 /// Builds the Arrow batch of `events` rows in the order given.
-fn events_batch(events: &[&StoredEvent<'_>], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
+fn events_batch(events: &[StoredEvent<'_>], ingested_at: DateTime<Utc>) -> Result<RecordBatch> {
     let n = events.len();
     // Sized for the text they will hold: no reallocation, no memory asked for and left unused.
     let mut bytes = [0; 8];
