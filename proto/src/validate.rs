@@ -106,6 +106,14 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
     }
     let not_json =
         |e: serde_json::Error| reject("body", Fault::NotJson, format!("not valid JSON: {e}"));
+    // Checked once here, the text's strings need no check of their own while parsing.
+    let body = std::str::from_utf8(body).map_err(|e| {
+        reject(
+            "body",
+            Fault::NotJson,
+            format!("not valid JSON: not UTF-8 text ({e})"),
+        )
+    })?;
     let mut envelope = Object::new("", &ENVELOPE);
     if envelope.parse(body).map_err(not_json)?.is_some() {
         return Err(reject("body", Fault::NotObject, "must be a JSON object"));
@@ -160,7 +168,7 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
         return Err(reject("data", Fault::Missing, "required"));
     };
     let mut data = Object::new("data.", data_fields(event_type));
-    match data.parse(data_json.get().as_bytes()).map_err(not_json)? {
+    match data.parse(data_json.get()).map_err(not_json)? {
         None => {}
         Some(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
         Some(other) => return Err(wrong_type("data", "an object", &other)),
@@ -445,11 +453,11 @@ impl<'a> Object<'a> {
 
     /// Reads the object `text` into `self` in one pass, or returns the value `text` is instead
     /// of an object; only a JSON syntax error is an `Err`.
-    fn parse(&mut self, text: &'a [u8]) -> serde_json::Result<Option<Json<'a>>> {
-        if text.trim_ascii_start().first() != Some(&b'{') {
-            return serde_json::from_slice(text).map(Some);
+    fn parse(&mut self, text: &'a str) -> serde_json::Result<Option<Json<'a>>> {
+        if !text.trim_ascii_start().starts_with('{') {
+            return serde_json::from_str(text).map(Some);
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         deserializer.deserialize_map(Fill(self))?;
         deserializer.end()?;
         Ok(None)
@@ -747,6 +755,9 @@ mod tests {
             let err = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap_err();
             assert_eq!(err.fault, Fault::NotJson, "{body}");
         }
+        let latin1 = validate("par.events.v1.dossier.late", b"{\"a\":\"caf\xe9\"}").unwrap_err();
+        assert_eq!(latin1.fault, Fault::NotJson);
+        assert!(latin1.rule.contains("not UTF-8"), "{latin1}");
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Lake {
             &generation,
             &part_name(lo, hi),
             &merged,
-            writer_properties(),
+            writer_properties(&merged),
         )?;
         self.point(link, &generation)?;
         if let Some(root) = old_root {
