@@ -32,7 +32,18 @@ use crate::cli::{
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long freed memory stays with the process before it goes back to the OS (mimalloc's
+/// default: 10 ms). Each flush frees buffers of megabytes and the next allocates them again;
+/// zeroing the pages afresh each time cost the ingest worker 13% of its CPU. With 300 ms its
+/// peak RSS with a 2,000,000-event backlog stays about the same (measured by the ingest bench).
+const PURGE_DELAY_MS: std::ffi::c_long = 300;
+
+/// `mi_option_purge_delay` in mimalloc.h (v2 and v3); libmimalloc-sys has no name for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> anyhow::Result<()> {
+    // SAFETY: sets a plain integer option; mimalloc reads it whenever it next purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
