@@ -23,6 +23,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use parwatch_proto::{Event, EventData, local_date};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::error::{Error, Result};
 use crate::schema::{
@@ -134,7 +135,7 @@ fn seq_range(seqs: impl Iterator<Item = u64>) -> (u64, u64) {
 /// time filters.
 fn events_by_day(events: &[StoredEvent<'_>]) -> Vec<(NaiveDate, Vec<u32>)> {
     // Agencies as small integers ranked by name, so sorting compares no strings.
-    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut ids: HashMap<&str, u32, Xxh3DefaultBuilder> = HashMap::default();
     let agency: Vec<u32> = events
         .iter()
         .map(|e| {
