@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt32Array, UInt64Builder,
+    ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder,
+    StringBuilder, TimestampMicrosecondBuilder, UInt32Array, UInt64Builder,
 };
 use datafusion::arrow::compute::take_record_batch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -79,8 +79,17 @@ impl Commit<'_> {
             // in that order would.
             let all = events_batch(&self.events, ingested_at)?;
             for (day, rows) in events_by_day(&self.events) {
-                let seqs = seq_range(rows.iter().map(|&i| self.events[i as usize].stream_seq));
                 let batch = take_record_batch(&all, &UInt32Array::from(rows))?;
+                // From the gathered column: the events themselves are not visited again.
+                let seqs = seq_range(
+                    batch
+                        .column_by_name("stream_seq")
+                        .expect("events have stream_seq")
+                        .as_primitive::<UInt64Type>()
+                        .values()
+                        .iter()
+                        .copied(),
+                );
                 files.push(PreparedFile {
                     table: EVENTS_TABLE,
                     partition: EVENTS_PARTITION,

@@ -84,6 +84,17 @@ fn each_day_is_one_file_ordered_by_type_agency_and_time() {
                 seen.push(i);
             }
         }
+        // The file's name records the lowest and highest stream sequence of its rows.
+        let seqs = &seen[seen.len() - keys.len()..];
+        let (lo, hi) = (
+            100 + seqs.iter().min().unwrap(),
+            100 + seqs.iter().max().unwrap(),
+        );
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("part-{lo:020}-{hi:020}-")),
+            "{name} for sequences {lo}..={hi}"
+        );
         let days: std::collections::HashSet<i64> = keys
             .iter()
             .map(|k| (k.2 / 1_000_000 + 7 * 3600).div_euclid(86_400))
