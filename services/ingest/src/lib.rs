@@ -16,7 +16,7 @@ mod worker;
 pub use broker::{STREAM_NAME, connect, ensure_stream};
 pub use local::LocalNats;
 pub use status::{IngestStatus, LatencyHistogram};
-pub use worker::{IngestConfig, run};
+pub use worker::{Failpoint, IngestConfig, Step, run};
 
 /// Result with the worker's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

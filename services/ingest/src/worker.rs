@@ -42,8 +42,8 @@ pub struct IngestConfig {
     pub ack_wait: Duration,
     /// Most messages delivered but not yet acknowledged.
     pub max_ack_pending: i64,
-    /// Failpoint for crash tests: abort the process after a write, before its ack.
-    pub crash_after_write: bool,
+    /// A fault or measurement hook of the tests and the ingest benchmark; `None` in production.
+    pub failpoint: Option<Failpoint>,
     /// When partitions are compacted.
     pub compaction: CompactionPolicy,
     /// How often the worker looks for partitions to compact.
@@ -62,7 +62,7 @@ impl IngestConfig {
             flush_interval: Duration::from_millis(500),
             ack_wait: Duration::from_secs(10),
             max_ack_pending: 200_000,
-            crash_after_write: false,
+            failpoint: None,
             compaction: CompactionPolicy::default(),
             compact_every: Duration::from_secs(10),
         }
@@ -105,6 +105,12 @@ pub async fn run(
         stored_events = index.event_count(),
         "ingest worker consuming"
     );
+    if let Some(Failpoint::DiscardAfter(step)) = cfg.failpoint {
+        warn!(
+            ?step,
+            "failpoint: batches are acknowledged WITHOUT being stored (benchmark only)"
+        );
+    }
     status.ready.store(true, Ordering::Relaxed);
     let compactor = tokio::spawn(compact_forever(
         lake.clone(),
@@ -122,7 +128,7 @@ pub async fn run(
         capacity: cfg.flush_events,
         oldest: None,
         frontier: AckFrontier::new(floor),
-        crash_after_write: cfg.crash_after_write,
+        failpoint: cfg.failpoint,
         stopping: Arc::default(),
         stream,
         ack_wait: cfg.ack_wait,
@@ -249,6 +255,46 @@ async fn ack_floor(stream: &jetstream::stream::Stream, consumer: &PullConsumer) 
     Ok(consumer_info.ack_floor.stream_sequence.max(first_present))
 }
 
+/// Fault and measurement hooks of the tests and the ingest benchmark (`--failpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// `crash-after-write`: abort the process after a lake write, before its ack.
+    CrashAfterWrite,
+    /// `discard-after-receive`, `-validate`, `-layout`: acknowledge each batch after that step
+    /// without storing it, to measure what the steps before it cost. Loses every event.
+    DiscardAfter(Step),
+}
+
+/// A step of storing a batch, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Received from JetStream.
+    Receive,
+    /// Validated and deduplicated.
+    Validate,
+    /// Laid out as Arrow batches, one per file.
+    Layout,
+}
+
+impl std::str::FromStr for Failpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        Ok(match text {
+            "crash-after-write" => Failpoint::CrashAfterWrite,
+            "discard-after-receive" => Failpoint::DiscardAfter(Step::Receive),
+            "discard-after-validate" => Failpoint::DiscardAfter(Step::Validate),
+            "discard-after-layout" => Failpoint::DiscardAfter(Step::Layout),
+            _ => {
+                return Err(format!(
+                    "unknown failpoint {text:?}: crash-after-write, discard-after-receive, \
+                     discard-after-validate or discard-after-layout"
+                ));
+            }
+        })
+    }
+}
+
 /// Batches stored at once: one is validated while the one before it is written.
 const STORES_IN_FLIGHT: usize = 2;
 
@@ -271,7 +317,7 @@ struct Worker {
     capacity: usize,
     oldest: Option<Instant>,
     frontier: AckFrontier,
-    crash_after_write: bool,
+    failpoint: Option<Failpoint>,
     /// Set on shutdown: a failing write then gives up instead of retrying for ever.
     stopping: Arc<AtomicBool>,
     /// The stream, to ask whether a message the frontier waits for still exists.
@@ -319,15 +365,10 @@ impl Worker {
         let pending = std::mem::replace(&mut self.pending, Vec::with_capacity(self.capacity));
         self.oldest = None;
         let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
-        let (status, crash_after_write) = (Arc::clone(&self.status), self.crash_after_write);
+        let (status, failpoint) = (Arc::clone(&self.status), self.failpoint);
         let stopping = Arc::clone(&self.stopping);
         Some(tokio::spawn(store(
-            pending,
-            lake,
-            index,
-            status,
-            crash_after_write,
-            stopping,
+            pending, lake, index, status, failpoint, stopping,
         )))
     }
 
@@ -421,21 +462,37 @@ async fn store(
     lake: Lake,
     index: Arc<Mutex<DedupIndex>>,
     status: Arc<IngestStatus>,
-    crash_after_write: bool,
+    failpoint: Option<Failpoint>,
     stopping: Arc<AtomicBool>,
 ) -> Result<Stored> {
     let started = Instant::now();
+    let discard = match failpoint {
+        Some(Failpoint::DiscardAfter(step)) => Some(step),
+        _ => None,
+    };
+    if discard == Some(Step::Receive) {
+        return Ok(Stored {
+            acks: ack_runs(pending),
+        });
+    }
     // Validating, laying out the files and writing them are CPU work: off the async threads, and
     // on one thread, which then frees what it allocated (the allocator reuses memory best that
     // way). The batch's keys enter the index first, so a redelivery in a later batch is skipped
     // even while this one is still being written.
     let first = lake.clone();
     let (acks, (mut batch, mut progress, mut result)) = tokio::task::spawn_blocking(move || {
-        let batch = classify(&pending, &mut index.lock().expect("index lock"));
+        let lay_out = discard != Some(Step::Validate);
+        let batch = classify(&pending, &mut index.lock().expect("index lock"), lay_out);
         let acks = ack_runs(pending);
-        batch.map(|batch| (acks, write_batch(&first, batch, WriteProgress::default())))
+        batch.map(|batch| match discard {
+            Some(_) => (acks, (batch, WriteProgress::default(), Ok(()))),
+            None => (acks, write_batch(&first, batch, WriteProgress::default())),
+        })
     })
     .await??;
+    if discard.is_some() {
+        return Ok(Stored { acks });
+    }
     let mut backoff = Duration::from_millis(100);
     while let Err(e) = result {
         status.write_failures.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +508,7 @@ async fn store(
         (batch, progress, result) =
             tokio::task::spawn_blocking(move || write_batch(&lake, batch, progress)).await?;
     }
-    if crash_after_write {
+    if failpoint == Some(Failpoint::CrashAfterWrite) {
         error!("failpoint crash-after-write: aborting before the ack");
         std::process::abort();
     }
@@ -501,8 +558,13 @@ struct Classified {
 }
 
 /// Validates each message; events and rejections not yet in the index go into the commit and
-/// into the index (so a redelivery, in this batch or a later one, is skipped).
-fn classify(pending: &[Pending], index: &mut DedupIndex) -> parwatch_lake::Result<Classified> {
+/// into the index (so a redelivery, in this batch or a later one, is skipped). Then lays the
+/// commit out as files, unless `lay_out` is false (a benchmark's failpoint).
+fn classify(
+    pending: &[Pending],
+    index: &mut DedupIndex,
+    lay_out: bool,
+) -> parwatch_lake::Result<Classified> {
     let mut commit = Commit {
         events: Vec::with_capacity(pending.len()),
         rejected: Vec::new(),
@@ -537,7 +599,10 @@ fn classify(pending: &[Pending], index: &mut DedupIndex) -> parwatch_lake::Resul
         }
     }
     Ok(Classified {
-        prepared: commit.prepare(Utc::now())?,
+        prepared: match lay_out {
+            true => commit.prepare(Utc::now())?,
+            false => Prepared::default(),
+        },
         events: commit.events.len(),
         faults: commit.rejected.iter().map(|r| r.fault).collect(),
         duplicates,
@@ -731,5 +796,16 @@ mod tests {
         f.skip(1);
         assert_eq!(f.advance().map(|(s, _)| s), Some(2));
         assert!(!f.blocked_longer_than(Duration::ZERO));
+    }
+
+    #[test]
+    fn failpoints_parse_by_name_and_an_unknown_one_is_refused() {
+        assert_eq!("crash-after-write".parse(), Ok(Failpoint::CrashAfterWrite));
+        assert_eq!(
+            "discard-after-validate".parse(),
+            Ok(Failpoint::DiscardAfter(Step::Validate))
+        );
+        let err = "discard-after-write".parse::<Failpoint>().unwrap_err();
+        assert!(err.contains("discard-after-layout"), "{err}");
     }
 }

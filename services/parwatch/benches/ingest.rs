@@ -9,7 +9,10 @@
 //! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
 //!     Parquet, until every event is stored; its peak resident memory (VmHWM);
 //! and, for both, the CPU time per event of `nats-server` and of the consumer;
-//! and prints both rates, their ratio, bytes per event on disk, and peak RSS. Then (c) freshness:
+//! and prints both rates, their ratio, bytes per event on disk, and peak RSS; then where the
+//! worker's time goes: the same binary, with a benchmark-only failpoint, acknowledging each batch
+//! after receiving it, after validating it, or after laying it out, without storing it (each run
+//! drains the whole stream again, through a fresh consumer). Then (c) freshness:
 //! with `parwatch up` running, publishes at a steady 10,000 events/s for 20 s and measures, for
 //! each event, the time from publish to being counted by SQL; prints p50 and p99.
 
@@ -204,15 +207,25 @@ fn stored_rows(data: &Path) -> u64 {
         .sum()
 }
 
-/// (b) The real worker, as a child process, until it has acknowledged the whole stream: it
-/// acknowledges only what is durable in the lake (checked after). Polling the broker's ack
-/// floor costs the machine next to nothing, unlike reading the lake while it is written.
+/// (b) The real worker, as a child process, from the start of the stream until it has
+/// acknowledged all of it: it acknowledges only what is durable in the lake (checked after),
+/// unless a `discard-after-…` failpoint makes it skip storing. Polling the broker's ack floor
+/// costs the machine next to nothing, unlike reading the lake while it is written.
 /// Returns its rate, peak RSS (MiB) and CPU time (s).
-async fn ingest(js: &jetstream::Context, nats: &LocalNats, data: &Path, n: u64) -> (f64, f64, f64) {
-    let started = Instant::now();
-    let mut child = Parwatch::start("ingest", nats, data, &[]);
-    let pid = child.pid();
+async fn ingest(
+    js: &jetstream::Context,
+    nats: &LocalNats,
+    data: &Path,
+    n: u64,
+    failpoint: Option<&str>,
+) -> (f64, f64, f64) {
     let stream = js.get_stream(STREAM_NAME).await.unwrap();
+    // Absent on the first run.
+    let _ = stream.delete_consumer("parwatch-ingest").await;
+    let started = Instant::now();
+    let extra = failpoint.map_or(vec![], |f| vec!["--failpoint", f]);
+    let mut child = Parwatch::start("ingest", nats, data, &extra);
+    let pid = child.pid();
     let mut peak: f64 = 0.0;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -230,11 +243,13 @@ async fn ingest(js: &jetstream::Context, nats: &LocalNats, data: &Path, n: u64) 
     peak = peak.max(support::peak_rss_mib(pid));
     let cpu = cpu_seconds(pid);
     assert!(child.terminate(), "SIGTERM: flush, ack, exit 0");
-    assert_eq!(
-        stored_rows(data),
-        n,
-        "every acknowledged event is in the lake"
-    );
+    if failpoint.is_none() {
+        assert_eq!(
+            stored_rows(data),
+            n,
+            "every acknowledged event is in the lake"
+        );
+    }
     (rate, peak, cpu)
 }
 
@@ -350,9 +365,29 @@ async fn main() {
             cpu_seconds(std::process::id()) - own_before
         )
     );
+    // Where the worker's time goes: the same worker acknowledging each batch after a step,
+    // without storing it (benchmark-only failpoints), each from the start of the stream.
+    let mut steps =
+        vec!["    the same worker acknowledging after a step, storing nothing:".to_owned()];
+    for (step, failpoint) in [
+        ("receive + ack", "discard-after-receive"),
+        ("+ validate, dedup", "discard-after-validate"),
+        ("+ Arrow layout", "discard-after-layout"),
+    ] {
+        let data = tmp.path().join(failpoint);
+        let broker_before = cpu_seconds(nats.pid());
+        let (rate, _, worker_cpu) = ingest(&js, &nats, &data, n, Some(failpoint)).await;
+        let broker = cpu_seconds(nats.pid()) - broker_before;
+        steps.push(format!(
+            "      {step:<17} {rate:>8.0} events/s, ratio {:.2}; {}",
+            rate / bare,
+            cpu(broker, worker_cpu)
+        ));
+        std::fs::remove_dir_all(&data).unwrap();
+    }
     let data = tmp.path().join("data");
     let broker_before = cpu_seconds(nats.pid());
-    let (ingest_rate, peak, worker_cpu) = ingest(&js, &nats, &data, n).await;
+    let (ingest_rate, peak, worker_cpu) = ingest(&js, &nats, &data, n, None).await;
     let broker = cpu_seconds(nats.pid()) - broker_before;
     let bytes = dir_bytes(&data.join("lake/events"));
     println!("(b) parwatch ingest to durable Parquet:        {ingest_rate:>10.0} events/s");
@@ -367,6 +402,7 @@ async fn main() {
         bytes
     );
     println!("    worker peak RSS: {peak:.0} MiB with a backlog of {n} events (target < 256)");
+    println!("{}", steps.join("\n"));
     // The worker compacts small files as partitions go idle; the steady state, compacted now.
     let lake = parwatch_lake::Lake::open(&data).unwrap();
     let policy = parwatch_lake::CompactionPolicy {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use parwatch_api::WebConfig;
 use parwatch_api::embed::EmbedKey;
-use parwatch_ingest::IngestConfig;
+use parwatch_ingest::{Failpoint, IngestConfig};
 use parwatch_lake::CompactionPolicy;
 
 /// ParWatch: event-sourced analytics for public-administration reform (CCHC).
@@ -250,9 +250,10 @@ pub(crate) struct IngestTuning {
     /// Compact a partition of two or more files after this many seconds without a new file.
     #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
     pub(crate) compact_idle_secs: u64,
-    /// Test-only failpoint: `crash-after-write` aborts after a lake write, before its ack.
+    /// Tests and benchmark only: `crash-after-write` aborts after a lake write, before its ack;
+    /// `discard-after-receive`, `-validate`, `-layout` acknowledge without storing (loses data).
     #[arg(long, env = "PARWATCH_FAILPOINT", hide = true)]
-    pub(crate) failpoint: Option<String>,
+    pub(crate) failpoint: Option<Failpoint>,
 }
 
 /// `parwatch ingest`.
@@ -288,7 +289,7 @@ impl IngestTuning {
             flush_events: self.flush_events,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             ack_wait: Duration::from_secs(self.ack_wait_secs),
-            crash_after_write: self.failpoint.as_deref() == Some("crash-after-write"),
+            failpoint: self.failpoint,
             compaction: CompactionPolicy {
                 max_files: self.compact_max_files,
                 idle: Duration::from_secs(self.compact_idle_secs),
