@@ -599,9 +599,10 @@ fn classify(
         }
     }
     Ok(Classified {
-        prepared: match lay_out {
-            true => commit.prepare(Utc::now())?,
-            false => Prepared::default(),
+        prepared: if lay_out {
+            commit.prepare(Utc::now())?
+        } else {
+            Prepared::default()
         },
         events: commit.events.len(),
         faults: commit.rejected.iter().map(|r| r.fault).collect(),
