@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -149,25 +151,36 @@ impl Browser {
         assert!(errors.is_empty(), "{name}: console errors: {errors:#?}");
     }
 
-    /// Clicks the element `css` finds.
-    pub(crate) async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap();
+    /// Finds `css` and applies `act` to it, finding it again when the page redrew it in between
+    /// (a live page redraws its panels whenever new events land).
+    pub(crate) async fn on<T, F, Fut>(&self, css: &str, act: F) -> T
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<T, CmdError>>,
+    {
+        for _ in 0..10 {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            match act(element).await {
+                Err(e) if e.is_stale_element_reference() => continue,
+                done => return done.unwrap_or_else(|e| panic!("{css}: {e}")),
+            }
+        }
+        panic!("{css}: redrawn under the test ten times in a row")
     }
 
+    /// Clicks the element `css` finds.
+    pub(crate) async fn click(&self, css: &str) {
+        self.on(css, |e| async move { e.click().await.map(drop) })
+            .await
+    }
+
+    /// The rendered text of the element `css` finds.
     pub(crate) async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+        self.on(css, |e| async move { e.text().await }).await
     }
 
     /// Saves the whole page as `target/screenshots/<name>.png`.
@@ -399,27 +412,20 @@ async fn every_page_in_a_real_browser() {
     let heading = b.text("h1").await;
     assert_eq!(heading, "Tổng quan tỉnh");
     let from = b
-        .client
-        .find(Locator::Css("input[name=from]"))
-        .await
-        .unwrap();
-    assert_eq!(
-        from.prop("value").await.unwrap().as_deref(),
-        Some("01/01/2024")
-    );
+        .on("input[name=from]", |e| async move { e.prop("value").await })
+        .await;
+    assert_eq!(from.as_deref(), Some("01/01/2024"));
     // Hovering a chart shows the bucket and its value.
-    let overlay = b
-        .client
-        .find(Locator::Css("[data-panel=online-trend] .overlay"))
-        .await
-        .unwrap();
-    let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
-        element: overlay,
-        duration: None,
-        x: 0.0,
-        y: 0.0,
-    });
-    b.client.perform_actions(hover).await.unwrap();
+    b.on("[data-panel=online-trend] .overlay", |overlay| {
+        let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+            element: overlay,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        });
+        b.client.perform_actions(hover)
+    })
+    .await;
     let tip = b.text("[data-panel=online-trend] .chart-tip").await;
     assert!(tip.starts_with("Tháng ") && tip.contains('%'), "{tip}");
     b.screenshot("overview").await;

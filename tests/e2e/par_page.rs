@@ -208,14 +208,9 @@ async fn par_index_pages_in_a_real_browser() {
     // The agency's own page links here.
     b.open(&format!("{base}/#/agency/{code}"), "agency").await;
     let link = b
-        .client
-        .find(fantoccini::Locator::Css("a.par-link"))
-        .await
-        .unwrap();
-    assert_eq!(
-        link.attr("href").await.unwrap(),
-        Some(format!("#/par/{code}"))
-    );
+        .on("a.par-link", |e| async move { e.attr("href").await })
+        .await;
+    assert_eq!(link, Some(format!("#/par/{code}")));
 
     // A viewer scoped to the agency: one row, its own.
     let token = create_token(&data, "viewer", Some(&code));
