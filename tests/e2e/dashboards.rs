@@ -75,6 +75,24 @@ pub(crate) fn web_args(dashboards: &Path) -> Vec<String> {
     ]
 }
 
+/// A local NATS under `dir` holding 3,000 valid events, and `parwatch up` with the repository's
+/// dashboards and embedding, once it has stored them all (its data in `dir/data`).
+async fn up_with_3000_events(dir: &Path) -> (LocalNats, Parwatch) {
+    let nats = LocalNats::start(&dir.join("nats")).unwrap();
+    publish(&nats.url(), valid_messages(0..3_000, false)).await;
+    let args = web_args(&repo_dashboards());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let parwatch = Parwatch::up(&nats.url(), &dir.join("data"), &args).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(3000),
+            Duration::from_secs(30),
+        )
+        .await;
+    (nats, parwatch)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_dashboard_file_stops_the_server_naming_file_and_panel() {
     let tmp = tempfile::tempdir().unwrap();
@@ -206,20 +224,9 @@ target = "≥ 3%"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeds_are_locked_on_the_server() {
     let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    publish(&nats.url(), valid_messages(0..3_000, false)).await;
+    let (_nats, parwatch) = up_with_3000_events(tmp.path()).await;
     let data = tmp.path().join("data");
     let dashboards = repo_dashboards();
-    let args = web_args(&dashboards);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let parwatch = Parwatch::up(&nats.url(), &data, &args).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(3000),
-            Duration::from_secs(30),
-        )
-        .await;
     let base = parwatch.base().to_owned();
     let range = "from=2024-04-01&to=2024-04-30";
     let (agency, other) = ("000.00.03.H02", "000.00.04.H02");
@@ -381,19 +388,7 @@ async fn embeds_are_locked_on_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panels_answer_like_the_api_and_sql() {
     let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    publish(&nats.url(), valid_messages(0..3_000, false)).await;
-    let data = tmp.path().join("data");
-    let args = web_args(&repo_dashboards());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let parwatch = Parwatch::up(&nats.url(), &data, &args).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(3000),
-            Duration::from_secs(30),
-        )
-        .await;
+    let (_nats, parwatch) = up_with_3000_events(tmp.path()).await;
     let base = parwatch.base();
     let panel = |dashboard: &str, panel: &str, query: &str| {
         format!("{base}/api/v1/dashboards/{dashboard}/panels/{panel}?{query}")

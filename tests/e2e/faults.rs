@@ -166,12 +166,7 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
 
 /// A counter of the process's Prometheus text.
 pub(crate) async fn counter(parwatch: &Parwatch, name: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", parwatch.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = parwatch.metrics_text().await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))

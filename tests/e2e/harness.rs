@@ -198,6 +198,16 @@ impl Parwatch {
         self.pg_port
     }
 
+    /// The process's `/metrics` page, Prometheus text.
+    pub(crate) async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -259,12 +259,7 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     assert!(counter(&parwatch, r#"parwatch_lake_files{table="events"}"#).await > 0);
     assert_eq!(counter(&parwatch, "parwatch_consumer_lag").await, 0);
     // Each metric family is declared once, as the exposition format requires.
-    let text = reqwest::get(format!("{}/metrics", parwatch.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = parwatch.metrics_text().await;
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
     let distinct: std::collections::HashSet<&&str> = types.iter().collect();
     assert_eq!(types.len(), distinct.len(), "{text}");
