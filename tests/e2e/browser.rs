@@ -290,16 +290,25 @@ async fn portal(port: u16, src: String) -> u16 {
     port
 }
 
-/// `parwatch simulate` backfilling `from` to `to` with `scale` dossiers a working day;
-/// returns the messages published.
-pub(crate) fn simulate(nats_url: &str, from: &str, to: &str, scale: u32) -> u64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+/// `parwatch simulate` backfilling `from` to `to` with `scale` dossiers a working day, writing
+/// the province's agency names to `names` when given; returns the messages published.
+pub(crate) fn simulate(
+    nats_url: &str,
+    from: &str,
+    to: &str,
+    scale: u32,
+    names: Option<&Path>,
+) -> u64 {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
+    command
         .args(["simulate", "--nats-url", nats_url, "--backfill"])
         .args(["--from", from, "--to", to, "--scale", &scale.to_string()])
         .args(["--invalid-share", "0.01", "--seed", "8"])
-        .args(["--progress", "quiet"])
-        .output()
-        .unwrap();
+        .args(["--progress", "quiet"]);
+    if let Some(names) = names {
+        command.arg("--agencies-out").arg(names);
+    }
+    let out = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -355,7 +364,8 @@ fn new_dossiers(agency: &str, n: usize) -> Vec<Outgoing> {
 async fn every_page_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let published = simulate(&nats.url(), "2024-01-01", "2024-06-30", 40);
+    let names = tmp.path().join("agencies.csv");
+    let published = simulate(&nats.url(), "2024-01-01", "2024-06-30", 40, Some(&names));
     let data = tmp.path().join("data");
     let dashboards = repo_dashboards();
     // Two portals on other origins: one allowed to frame embeds, one not.
@@ -372,6 +382,8 @@ async fn every_page_in_a_real_browser() {
             SECRET,
             "--embed-origins",
             &origins,
+            "--agencies",
+            names.to_str().unwrap(),
         ],
     )
     .await;
@@ -521,13 +533,21 @@ async fn every_page_in_a_real_browser() {
     .await;
     let first = &ranking["rows"][0];
     let code = first["agency_code"].as_str().unwrap().to_owned();
+    // Agencies are shown by the name the directory (written by the simulator) gives them.
+    let name = parwatch
+        .scalar(&format!(
+            "SELECT name FROM agencies WHERE agency_code = '{code}'"
+        ))
+        .await;
+    let name = name.as_str().unwrap().to_owned();
+    assert!(!name.is_empty() && name != code, "{name}");
     let row = b.text("tbody tr:first-child").await;
     let value = format!(
         "{}%",
         vi_number(first["value"].as_f64().unwrap() * 100.0, 1)
     );
     assert!(
-        row.contains(&code) && row.contains(&value),
+        row.contains(&format!("{name} ({code})")) && row.contains(&value),
         "{row} vs {first}"
     );
     b.screenshot("ranking").await;
@@ -543,7 +563,7 @@ async fn every_page_in_a_real_browser() {
         json!(format!("#/agency/{code}?from=2024-01-01&to=2024-06-30"))
     );
     b.ready("agency").await;
-    assert!(b.text("h1").await.contains(&code));
+    assert!(b.text("h1").await.contains(&format!("{name} ({code})")));
     let shown = b.text("[data-panel=received] .tile-value").await;
     assert_eq!(shown, expected_tile(&base, "received", Some(&code)).await);
     b.screenshot("agency").await;
@@ -622,6 +642,10 @@ async fn every_page_in_a_real_browser() {
     );
     let shown = b.text("[data-panel=received] .tile-value").await;
     assert_eq!(shown, expected_tile(&base, "received", Some(&code)).await);
+    assert!(
+        b.text("h1").await.contains(&name),
+        "the embed names its agency"
+    );
     b.screenshot("embed").await;
 
     // Framed by the allowed portal it renders; by another origin the browser refuses it.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Parwatch, free_port, publish};
+use crate::harness::{LocalNats, Parwatch, create_token, free_port, publish};
 use crate::ingest::valid_messages;
 
 /// Signs the tests' embed tokens.
@@ -498,4 +498,74 @@ async fn panels_answer_like_the_api_and_sql() {
             "{url}: {body}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agency_names_come_from_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The default place: <data-dir>/agencies.csv. A name with a comma is quoted.
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (own, other, unnamed) = ("000.00.03.H02", "000.00.04.H02", "000.00.05.H02");
+    std::fs::write(
+        data.join("agencies.csv"),
+        format!("agency_code,name\n{own},Sở Tư pháp\n{other},\"Sở Nông nghiệp, Môi trường\"\n"),
+    )
+    .unwrap();
+    let (_nats, parwatch) = up_with_3000_events(tmp.path()).await;
+    let base = parwatch.base().to_owned();
+
+    // The web UI's agency list names those the directory names, and only those.
+    let (status, listed) = get_json(&format!("{base}/api/v1/agencies")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["agencies"].as_array().unwrap().len(), 7, "{listed}");
+    assert_eq!(listed["names"][own], "Sở Tư pháp");
+    assert_eq!(listed["names"][other], "Sở Nông nghiệp, Môi trường");
+    assert!(listed["names"].get(unnamed).is_none(), "{listed}");
+
+    // SQL joins events to names.
+    let named = parwatch
+        .sql(&format!(
+            "SELECT e.agency_code, a.name, count(*) AS n FROM events e \
+             LEFT JOIN agencies a USING (agency_code) \
+             WHERE e.agency_code IN ('{own}', '{unnamed}') GROUP BY 1, 2 ORDER BY 1"
+        ))
+        .await;
+    let rows = named["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{named}");
+    assert_eq!(rows[0][1], "Sở Tư pháp");
+    assert_eq!(rows[1][1], Value::Null);
+    assert_eq!(
+        parwatch
+            .scalar(&format!(
+                "SELECT count(*) FROM events WHERE agency_code = '{own}'"
+            ))
+            .await,
+        rows[0][2]
+    );
+
+    // An embed locked to an agency carries its name only.
+    let token = embed_token(
+        &data,
+        &repo_dashboards(),
+        &["--dashboard", "province", "--agency", own, "--ttl", "1h"],
+    )
+    .unwrap();
+    let (status, _, page) = get(&format!("{base}/embed/province?token={token}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Sở Tư pháp"), "{page}");
+    assert!(!page.contains("Nông nghiệp"), "{page}");
+
+    // An agency's token sees its own row of the directory.
+    let scoped = create_token(&data, "analyst", Some(own));
+    let answer = parwatch
+        .post_sql(
+            Some(&scoped),
+            "SELECT agency_code, name FROM agencies",
+            None,
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["rows"], json!([[own, "Sở Tư pháp"]]), "{answer}");
 }

@@ -36,7 +36,7 @@ async fn rows(b: &Browser, css: &str) -> usize {
 async fn par_index_pages_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3);
+    let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3, None);
     let data = tmp.path().join("data");
     let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
     let base = parwatch.base().to_owned();

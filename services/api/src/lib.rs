@@ -6,6 +6,7 @@
 //! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
 //! in one place (`error.rs`).
 
+mod agencies;
 mod auth;
 mod dashboards;
 pub mod embed;
@@ -29,6 +30,7 @@ use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, Limits, QueryEngine};
 use parwatch_metrics::Projector;
 
+pub use agencies::{AGENCIES_TABLE, AgencyNames, AgencyNamesError};
 pub use dashboards::DashboardError;
 pub use error::ApiError;
 pub use routes::routes;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub par_models: Arc<parwatch_scoring::Models>,
     /// The web UI, when served (see [`AppState::with_web`]).
     pub web: Option<Arc<Web>>,
+    /// Agencies' names (see [`AppState::with_agency_names`]).
+    pub agency_names: Arc<AgencyNames>,
 }
 
 /// Access control and SQL limits of a server.
@@ -92,6 +96,18 @@ impl AppState {
             budgets: access.budgets,
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
             web: None,
+            agency_names: Arc::default(),
+        })
+    }
+
+    /// The same state naming agencies by `names`: in the web UI and as the SQL table
+    /// `agencies`.
+    pub fn with_agency_names(self, names: AgencyNames) -> parwatch_lake::Result<Self> {
+        names.register(&self.engine)?;
+        tracing::info!(agencies = names.len(), "agency names loaded");
+        Ok(Self {
+            agency_names: Arc::new(names),
+            ..self
         })
     }
 

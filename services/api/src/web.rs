@@ -331,8 +331,8 @@ pub(crate) fn routes(
         .and(warp::query::<TokenParam>())
         .and(web.clone())
         .then(
-            |id: String, q: TokenParam, (_, web): (AppState, Arc<Web>)| async move {
-                embed_page(&web, &id, q.token.as_deref().unwrap_or("")).await
+            |id: String, q: TokenParam, (state, web): (AppState, Arc<Web>)| async move {
+                embed_page(&state, &web, &id, q.token.as_deref().unwrap_or("")).await
             },
         );
     let embed_definition = warp::path!("embed" / "api" / "dashboard")
@@ -501,6 +501,8 @@ async fn panel_data(
     panels::answer(state, &dashboard, found, params, scope).await
 }
 
+/// `{"agencies": [code], "names": {code: name}}`: the agencies with data the caller may see,
+/// and the names the directory gives them.
 async fn agency_codes(state: &AppState, principal: &Principal) -> Result<Response, ApiError> {
     state.refresh().await?;
     let mut codes = state.projector.read().agencies().to_vec();
@@ -508,7 +510,11 @@ async fn agency_codes(state: &AppState, principal: &Principal) -> Result<Respons
         codes.retain(|c| c == own);
     }
     codes.sort();
-    Ok(warp::reply::json(&json!({ "agencies": codes })).into_response())
+    let names: serde_json::Map<String, Value> = codes
+        .iter()
+        .filter_map(|c| Some((c.clone(), state.agency_names.get(c)?.into())))
+        .collect();
+    Ok(warp::reply::json(&json!({ "agencies": codes, "names": names })).into_response())
 }
 
 /// `{"version": N}`: a number that changes whenever events are folded into the projections
@@ -604,8 +610,9 @@ fn verify(web: &Web, token: Option<&str>) -> Result<EmbedClaims, Rejection> {
         .map_err(|e| warp::reject::custom(ApiError::Unauthorized(e.to_string())))
 }
 
-/// `/embed/{dashboard}`: the dashboard alone, or a page saying why not.
-async fn embed_page(web: &Web, id: &str, token: &str) -> Response {
+/// `/embed/{dashboard}`: the dashboard alone, or a page saying why not. The page carries the
+/// names of the agencies it may show.
+async fn embed_page(state: &AppState, web: &Web, id: &str, token: &str) -> Response {
     let refuse = |status: StatusCode, reason: &str, message: String| {
         let config = json!({ "mode": "refused", "status": status.as_u16(), "reason": reason, "message": message });
         page(web, config, status, true)
@@ -625,9 +632,13 @@ async fn embed_page(web: &Web, id: &str, token: &str) -> Response {
             format!("no dashboard {id:?}"),
         );
     }
+    let names = match &claims.agency {
+        Some(own) => state.agency_names.only(own),
+        None => state.agency_names.as_ref().clone(),
+    };
     page(
         web,
-        json!({ "mode": "embed", "dashboard": id, "agency": claims.agency, "token": token, "expires": claims.exp }),
+        json!({ "mode": "embed", "dashboard": id, "agency": claims.agency, "token": token, "expires": claims.exp, "names": names }),
         StatusCode::OK,
         true,
     )

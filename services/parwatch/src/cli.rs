@@ -86,6 +86,11 @@ pub(crate) struct ServerArgs {
     /// Do not serve the PostgreSQL protocol.
     #[arg(long, env = "PARWATCH_NO_PG")]
     pub(crate) no_pg: bool,
+    /// Agencies' names: a CSV file with the header `agency_code,name`, shown beside the codes
+    /// and queryable as the SQL table `agencies`. Default: <data-dir>/agencies.csv when it
+    /// exists.
+    #[arg(long, env = "PARWATCH_AGENCIES")]
+    pub(crate) agencies: Option<PathBuf>,
     /// Per-query time limit, in seconds.
     #[arg(long, env = "PARWATCH_SQL_TIMEOUT", default_value = "30", value_parser = seconds)]
     pub(crate) sql_timeout: Duration,
@@ -376,6 +381,10 @@ pub(crate) struct SimulateArgs {
     /// Progress display.
     #[arg(long, env = "PARWATCH_SIM_PROGRESS", value_enum, default_value_t = ProgressArg::Auto)]
     pub(crate) progress: ProgressArg,
+    /// Also write the simulated province's agency names to this CSV file (for `--agencies`
+    /// of `parwatch serve`/`up`, or <data-dir>/agencies.csv).
+    #[arg(long, env = "PARWATCH_SIM_AGENCIES_OUT")]
+    pub(crate) agencies_out: Option<PathBuf>,
 }
 
 /// `parwatch serve`.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use parwatch_api::{Access, AppState};
+use parwatch_api::{Access, AgencyNames, AppState};
 use parwatch_auth::{Budgets, Gate, TokenStore};
 use parwatch_ingest::{IngestStatus, LocalNats};
 use parwatch_lake::Lake;
@@ -31,6 +31,9 @@ use crate::cli::{
 /// instead of 208 MiB, for no gain in speed.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The agency directory in the data directory, read when `--agencies` is not given.
+const AGENCY_NAMES_FILE: &str = "agencies.csv";
 
 /// How long freed memory stays with the process before it goes back to the OS (mimalloc's
 /// default: 10 ms). Each flush frees buffers of megabytes and the next allocates them again;
@@ -142,10 +145,18 @@ async fn start_servers(
         budgets: Arc::new(Budgets::new(args.budget())),
         limits: args.limits(),
     };
-    let state = AppState::new(lake, ingest, access.clone())?
+    let mut state = AppState::new(lake, ingest, access.clone())?
         .with_par_models(models)
         .with_web(web)
         .await?;
+    let default_names = data_dir.join(AGENCY_NAMES_FILE);
+    let names = match &args.agencies {
+        Some(path) => Some(path.as_path()),
+        None => default_names.exists().then_some(default_names.as_path()),
+    };
+    if let Some(path) = names {
+        state = state.with_agency_names(AgencyNames::load(path)?)?;
+    }
     let http = bind("http", args.http).await?;
     let addr = http.local_addr()?;
     let pg = if args.no_pg {
@@ -192,6 +203,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .or_else(|| local.as_ref().map(LocalNats::url))
         .context("no NATS URL")?;
     let lake = Lake::open(data_dir)?;
+    let names = data_dir.join(AGENCY_NAMES_FILE);
+    if args.demo && args.server.agencies.is_none() && !names.exists() {
+        simulate::write_agency_names(simulate::DEMO_SEED, &names)?;
+    }
     let status = Arc::new(IngestStatus::default());
     let (addr, server) = start_servers(
         &args.server,

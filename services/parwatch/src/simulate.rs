@@ -1,12 +1,13 @@
 //! `parwatch simulate` and the demo publisher of `parwatch up --demo`.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream;
 use chrono::{Days, Utc};
-use parwatch_simulator::{Generator, Mode, Progress, PublishOptions, SimOptions};
+use parwatch_simulator::{Generator, Mode, Progress, Province, PublishOptions, SimOptions};
 use tracing::info;
 
 use crate::cli::{ProgressArg, SimulateArgs};
@@ -18,7 +19,25 @@ async fn jetstream(url: &str) -> anyhow::Result<jetstream::Context> {
     Ok(js)
 }
 
+/// Writes the agency names of the province simulated with `seed` to `path` as the CSV that
+/// `--agencies` reads: every agency of the period, merged or created ones included.
+pub(crate) fn write_agency_names(seed: u64, path: &Path) -> anyhow::Result<()> {
+    let write = || -> anyhow::Result<()> {
+        let mut out = csv::Writer::from_path(path)?;
+        out.write_record([parwatch_lake::AGENCY_COLUMN, "name"])?;
+        for agency in Province::new(seed).agencies() {
+            out.write_record([&agency.code, &agency.name])?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    write().with_context(|| format!("writing agency names to {}", path.display()))
+}
+
 pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.agencies_out {
+        write_agency_names(args.seed, path)?;
+    }
     let mode = if args.backfill {
         Mode::Backfill {
             from: args.from.context("--backfill needs --from")?,
@@ -73,7 +92,7 @@ pub(crate) struct Demo {
 }
 
 /// Seed of the demo province: every demo shows the same province.
-const DEMO_SEED: u64 = 2025;
+pub(crate) const DEMO_SEED: u64 = 2025;
 
 impl Demo {
     pub(crate) async fn run(self) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 // have landed, redrawing the page's data in place (no reload) when they have.
 
 import { Api, saveToken, savedToken } from './api.js';
-import { currentLang, fmtTime, initLang, pick, setLang, t } from './i18n.js';
+import { currentLang, fmtTime, initLang, pick, setAgencyNames, setLang, t } from './i18n.js';
 import { agencyPage, dashboardPage, h, qualityPage, rankingPage, sqlPage } from './pages.js';
 import { parAgencyPage, parPage } from './par.js';
 
@@ -33,6 +33,16 @@ function go(path, params = {}) {
   location.hash = `#${path}${text ? `?${text}` : ''}`;
 }
 
+/** The agencies with data the caller may see; their names go to `agencyLabel`. */
+async function agencies() {
+  if (!agencyCodes) {
+    const listed = await api.agencies();
+    setAgencyNames(listed.names);
+    agencyCodes = listed.agencies;
+  }
+  return agencyCodes;
+}
+
 /** The context pages work with. */
 function context(current) {
   const path = `/${current.parts.map(encodeURIComponent).join('/')}`;
@@ -56,10 +66,7 @@ function context(current) {
         go(path, next);
       }
     },
-    async agencies() {
-      if (!agencyCodes) agencyCodes = (await api.agencies()).agencies;
-      return agencyCodes;
-    },
+    agencies,
   };
 }
 
@@ -112,6 +119,7 @@ async function render() {
   const ctx = context(current);
   const main = h('main', { id: 'page' });
   if (config.mode === 'embed') {
+    setAgencyNames(config.names);
     root.replaceChildren(main, h('footer', { class: 'embed-footer muted' }, h('span', {}, t('embed_source')), ' · ', h('span', { id: 'updated', role: 'status' })));
     page = await show(main, () => dashboardPage(ctx, main, config.dashboard), seq);
     return;
@@ -119,7 +127,7 @@ async function render() {
   const [first, second] = current.parts;
   const active = first === 'd' ? `d/${second}` : first || `d/${HOME}`;
   try {
-    const listed = await api.dashboards();
+    const [listed] = await Promise.all([api.dashboards(), agencies().catch(() => null)]);
     dashboards = listed.dashboards;
     root.replaceChildren(header(active), listed.error ? h('div', { class: 'banner', role: 'alert' }, t('dashboard_error', { e: listed.error })) : '', main);
   } catch (e) {

@@ -379,6 +379,19 @@ export function pick(text) {
 
 const numberFormats = new Map();
 
+let agencyNames = {};
+
+/** Remembers the agency directory's names (code → name) for {@link agencyLabel}. */
+export function setAgencyNames(names) {
+  agencyNames = names || {};
+}
+
+/** An agency as people read it: "name (code)", or the code when the directory has no name. */
+export function agencyLabel(code) {
+  const name = agencyNames[code];
+  return name ? `${name} (${code})` : code;
+}
+
 /**
  * A number with `digits` decimals (up to `most` when given: 1,7 but 1,725) in the language's
  * format (vi: 12.345,6).

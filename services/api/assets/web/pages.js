@@ -4,7 +4,7 @@
 
 import { drawChart } from './chart.js';
 import {
-  columnName, fmtAgo, fmtBucket, fmtDate, fmtNumber, fmtTime, fmtValue, metricName, parseDate, pick, t,
+  agencyLabel, columnName, fmtAgo, fmtBucket, fmtDate, fmtNumber, fmtTime, fmtValue, metricName, parseDate, pick, t,
 } from './i18n.js';
 
 /** Builds an element: `h('div', { class: 'x', onclick: f }, child, 'text')`. */
@@ -89,14 +89,14 @@ function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compar
     const { codes, required } = agencyChoice;
     const select = h('select', { name: 'agency', onchange: (e) => ctx.setAgency(e.target.value) },
       required ? null : h('option', { value: '' }, t('whole_province')),
-      ...codes.map((c) => h('option', { value: c, selected: c === agency }, c)));
+      ...codes.map((c) => h('option', { value: c, selected: c === agency }, agencyLabel(c))));
     bar.append(h('label', { class: 'control' }, h('span', { class: 'label' }, t('agency')), select));
     if (comparable) {
-      const chips = compare.map((c) => h('span', { class: 'chip' }, c,
+      const chips = compare.map((c) => h('span', { class: 'chip' }, agencyLabel(c),
         h('button', { type: 'button', title: t('remove'), 'aria-label': `${t('remove')} ${c}`, onclick: () => ctx.setParams({ compare: compare.filter((x) => x !== c).join(',') }) }, '×')));
       const add = h('select', { name: 'compare', onchange: (e) => e.target.value && ctx.setParams({ compare: [...compare, e.target.value].join(',') }) },
         h('option', { value: '' }, t('compare_add')),
-        ...codes.filter((c) => c !== agency && !compare.includes(c)).map((c) => h('option', { value: c }, c)));
+        ...codes.filter((c) => c !== agency && !compare.includes(c)).map((c) => h('option', { value: c }, agencyLabel(c))));
       bar.append(h('div', { class: 'control' }, h('span', { class: 'label' }, t('compare')), ...chips, add));
     }
   }
@@ -118,7 +118,7 @@ function rankingTable(rows, unit, open, fold = false) {
       onclick: open ? () => open(r.agency_code) : null,
       onkeydown: open ? (e) => e.key === 'Enter' && open(r.agency_code) : null },
     h('td', { class: 'num' }, r.rank ?? t('unranked')),
-    h('td', {}, r.agency_code),
+    h('td', {}, agencyLabel(r.agency_code)),
     h('td', { class: 'num value' }, fmtValue(r.value, unit)),
     h('td', { class: 'num' }, ratioText(r, unit) || '–'),
     h('td', { class: 'num' }, r.previous_rank ?? '–'),
@@ -213,7 +213,7 @@ function seriesChart(el, panel, data) {
     kind: panel.chart,
     buckets,
     series: data.series.map((s) => ({
-      label: s.agency_code || t('whole_province'),
+      label: s.agency_code ? agencyLabel(s.agency_code) : t('whole_province'),
       values: s.points.map((p) => p.value),
       details: s.points.map((p) => (unit === 'ratio' || unit === 'days' ? ratioText(p, unit) : '')),
     })),
@@ -249,7 +249,7 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
 
   const heading = h('div', { class: 'page-head' },
     opts.back || null,
-    h('h1', {}, pick(def.title), agency ? h('span', { class: 'agency-code' }, ` · ${agency}`) : null),
+    h('h1', {}, pick(def.title), agency ? h('span', { class: 'agency-code' }, ` · ${agencyLabel(agency)}`) : null),
     def.description ? h('p', { class: 'muted' }, pick(def.description)) : null,
     controls(ctx, { from, to, presets: def.presets, bucket, agencyChoice, agency, compare, comparable }));
   const tiles = h('section', { class: 'tiles' });
@@ -342,7 +342,7 @@ export async function agencyPage(ctx, root, code, dashboardId) {
   if (!code) {
     const codes = await ctx.agencies();
     root.replaceChildren(h('div', { class: 'page-head' }, h('h1', {}, t('choose_agency'))),
-      h('ul', { class: 'agency-list' }, ...codes.map((c) => h('li', {}, h('a', { href: `#/agency/${encodeURIComponent(c)}` }, c)))));
+      h('ul', { class: 'agency-list' }, ...codes.map((c) => h('li', {}, h('a', { href: `#/agency/${encodeURIComponent(c)}` }, agencyLabel(c))))));
     return { refresh: async () => {} };
   }
   const back = h('div', { class: 'back' }, h('a', { href: '#/ranking' }, t('back_to_ranking')), ' · ',

@@ -4,7 +4,7 @@
 // While a year's index is incomplete (no appraisal yet), ranks are the projected ones.
 
 import { drawChart } from './chart.js';
-import { fmtNumber, metricName, t } from './i18n.js';
+import { agencyLabel, fmtNumber, metricName, t } from './i18n.js';
 import { errorBox, h } from './pages.js';
 
 /** Points rounded to the published thousandths, so -0.0 (nothing earned) is written 0. */
@@ -103,7 +103,7 @@ function indexTable(ctx, agencies, year) {
     onclick: () => go(a.agency_code), onkeydown: (e) => e.key === 'Enter' && go(a.agency_code),
   },
   h('td', { class: 'num rank' }, h('strong', {}, rankOf(a)), ' ', change(open ? a.projected_change : a.change)),
-  h('td', {}, a.agency_code),
+  h('td', {}, agencyLabel(a.agency_code)),
   h('td', { class: 'num index' }, fixed(a.index)),
   open ? h('td', { class: 'num projected' }, fixed(a.projected)) : null,
   ...a.components.map((c) => h('td', { class: 'par-component', dataset: { component: c.code } },
@@ -139,7 +139,7 @@ export async function parAgencyPage(ctx, root, code) {
   const card = (panel, title, body) => h('article', { class: 'panel', dataset: { panel } }, h('header', {}, h('h2', {}, title)), body);
   root.replaceChildren(
     h('div', { class: 'page-head' }, back,
-      h('h1', {}, t('nav_par'), h('span', { class: 'agency-code' }, ` · ${code} · ${year}`)),
+      h('h1', {}, t('nav_par'), h('span', { class: 'agency-code' }, ` · ${agencyLabel(code)} · ${year}`)),
       h('div', { class: 'controls' }, yearControl(ctx, year, now),
         h('a', { href: `#/agency/${encodeURIComponent(code)}` }, t('par_agency_metrics')))),
     summary,

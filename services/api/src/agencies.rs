@@ -1,0 +1,170 @@
+//! The agency directory: agencies' names by code, from a CSV file the province keeps
+//! (`agency_code,name`), so people read "Sở Tư pháp" where events carry `000.00.04.H02`.
+//! Served to the web UI and as the SQL table `agencies`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::MemTable;
+use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
+
+/// The SQL table of the directory.
+pub const AGENCIES_TABLE: &str = "agencies";
+
+/// Agencies' display names by code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AgencyNames(BTreeMap<String, String>);
+
+/// Why a directory file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AgencyNamesError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// The file is not the expected CSV.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line.
+        reason: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct Row {
+    agency_code: String,
+    name: String,
+}
+
+impl AgencyNames {
+    /// Reads `path`: a header `agency_code,name`, then one agency a line; each code once and
+    /// each name non-empty.
+    pub fn load(path: &Path) -> Result<Self, AgencyNamesError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| AgencyNamesError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|reason| AgencyNamesError::Invalid {
+            path: shown,
+            reason,
+        })
+    }
+
+    fn parse(text: &[u8]) -> Result<Self, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text);
+        let header = reader.headers().map_err(|e| e.to_string())?;
+        if header.iter().collect::<Vec<_>>() != [AGENCY_COLUMN, "name"] {
+            return Err(format!(
+                "the first line must be \"{AGENCY_COLUMN},name\", not {:?}",
+                header.iter().collect::<Vec<_>>().join(",")
+            ));
+        }
+        let mut names = BTreeMap::new();
+        for row in reader.deserialize::<Row>() {
+            let row = row.map_err(|e| e.to_string())?;
+            let line = names.len() + 2;
+            if row.agency_code.is_empty() || row.name.is_empty() {
+                return Err(format!("line {line}: an empty code or name"));
+            }
+            if let Some(first) = names.insert(row.agency_code.clone(), row.name) {
+                return Err(format!(
+                    "line {line}: agency {} appears twice (first as {first:?})",
+                    row.agency_code
+                ));
+            }
+        }
+        Ok(Self(names))
+    }
+
+    /// The name of agency `code`, if the directory has it.
+    pub fn get(&self, code: &str) -> Option<&str> {
+        self.0.get(code).map(String::as_str)
+    }
+
+    /// The directory of agency `code` alone.
+    pub(crate) fn only(&self, code: &str) -> Self {
+        Self(
+            self.0
+                .get_key_value(code)
+                .map(|(c, n)| (c.clone(), n.clone()))
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// How many agencies the directory names.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Registers the directory as the SQL table `agencies` (`agency_code`, `name`); an
+    /// agency's token sees its own row.
+    pub(crate) fn register(&self, engine: &QueryEngine) -> parwatch_lake::Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(AGENCY_COLUMN, DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let codes = StringArray::from_iter_values(self.0.keys());
+        let names = StringArray::from_iter_values(self.0.values());
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(codes), Arc::new(names)])?;
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
+        engine.register(
+            AGENCIES_TABLE,
+            Arc::new(table),
+            Scoping::Column(AGENCY_COLUMN),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_with_quotes_and_spaces() {
+        let names = AgencyNames::parse(
+            "agency_code,name\n000.00.04.H02, Sở Tư pháp\n\"000.00.09.H02\",\"Sở Nông nghiệp, Môi trường\"\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names.get("000.00.04.H02"), Some("Sở Tư pháp"));
+        assert_eq!(
+            names.get("000.00.09.H02"),
+            Some("Sở Nông nghiệp, Môi trường")
+        );
+        assert_eq!(names.get("000.00.05.H02"), None);
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_with_its_line() {
+        for (text, says) in [
+            (
+                "code,name\nA,B\n",
+                "the first line must be \"agency_code,name\"",
+            ),
+            (
+                "agency_code,name\nA,B\nA,C\n",
+                "line 3: agency A appears twice",
+            ),
+            ("agency_code,name\nA,\n", "line 2: an empty code or name"),
+            ("agency_code,name\nA,B,C\n", "found record with 3 fields"),
+        ] {
+            let error = AgencyNames::parse(text.as_bytes()).unwrap_err();
+            assert!(error.contains(says), "{text:?}: {error}");
+        }
+    }
+}
