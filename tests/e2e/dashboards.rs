@@ -568,4 +568,23 @@ async fn agency_names_come_from_the_directory() {
     assert_eq!(answer.status(), 200);
     let answer: Value = answer.json().await.unwrap();
     assert_eq!(answer["rows"], json!([[own, "Sở Tư pháp"]]), "{answer}");
+
+    // A broken directory stops the start with its line.
+    let broken = tmp.path().join("broken.csv");
+    std::fs::write(&broken, format!("agency_code,name\n{own},A\n{own},B\n")).unwrap();
+    let mut serve = Parwatch::spawn(
+        &["serve", "--data-dir", data.to_str().unwrap(), "--no-pg"],
+        &[
+            ("PARWATCH_HTTP", &format!("127.0.0.1:{}", free_port())),
+            ("PARWATCH_AGENCIES", broken.to_str().unwrap()),
+        ],
+        tmp.path(),
+        "serve-broken-directory",
+    );
+    assert!(!serve.wait_exit(Duration::from_secs(30)).success());
+    let log = serve.log_text();
+    assert!(
+        log.contains("broken.csv: line 3: agency 000.00.03.H02 appears twice"),
+        "{log}"
+    );
 }
