@@ -193,7 +193,7 @@ async fn psql_and_libpq_query_over_the_postgres_protocol() {
             &analyst,
             "SELECT current_database(), n.nspname, c.relname FROM pg_catalog.pg_class c              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace              WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY c.relname"
         ),
-        "parwatch|public|events\nparwatch|public|rejected_events"
+        "parwatch|public|agencies\nparwatch|public|events\nparwatch|public|rejected_events"
     );
 
     // A scoped token sees its agency only, here too.

@@ -12,7 +12,7 @@ use datafusion::catalog::MemTable;
 use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
 /// The SQL table of the directory.
-pub const AGENCIES_TABLE: &str = "agencies";
+const AGENCIES_TABLE: &str = "agencies";
 
 /// Agencies' display names by code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -30,7 +30,7 @@ use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, Limits, QueryEngine};
 use parwatch_metrics::Projector;
 
-pub use agencies::{AGENCIES_TABLE, AgencyNames, AgencyNamesError};
+pub use agencies::{AgencyNames, AgencyNamesError};
 pub use dashboards::DashboardError;
 pub use error::ApiError;
 pub use routes::routes;
@@ -86,6 +86,8 @@ impl AppState {
         let engine = QueryEngine::with_limits(&lake, access.limits)?;
         let projector = Arc::new(Projector::load(lake.clone())?);
         parwatch_metrics::register_tables(&engine, Arc::clone(&projector))?;
+        let agency_names = Arc::new(AgencyNames::default());
+        agency_names.register(&engine)?;
         Ok(Self {
             engine,
             lake,
@@ -96,7 +98,7 @@ impl AppState {
             budgets: access.budgets,
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
             web: None,
-            agency_names: Arc::default(),
+            agency_names,
         })
     }
 
