@@ -588,3 +588,39 @@ async fn agency_names_come_from_the_directory() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_fills_the_lake_and_names_its_agencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &["--demo", "--demo-scale", "1", "--demo-rate", "5"],
+    )
+    .await;
+    assert!(data.join("agencies.csv").exists());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let (status, listed) = get_json(&format!("{}/api/v1/agencies", parwatch.base())).await;
+        assert_eq!(status, 200, "{listed}");
+        let codes = listed["agencies"].as_array().unwrap();
+        // Two years of history reach most of the province's agencies.
+        if codes.len() >= 20 {
+            break listed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo history not in: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for code in listed["agencies"].as_array().unwrap() {
+        let name = &listed["names"][code.as_str().unwrap()];
+        assert!(
+            name.as_str().is_some_and(|n| !n.is_empty()),
+            "{code} unnamed: {listed}"
+        );
+    }
+}
