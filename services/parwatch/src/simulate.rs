@@ -20,15 +20,19 @@ async fn jetstream(url: &str) -> anyhow::Result<jetstream::Context> {
 }
 
 /// Writes the agency names of the province simulated with `seed` to `path` as the CSV that
-/// `--agencies` reads: every agency of the period, merged or created ones included.
+/// `--agencies` reads: every agency of the period, merged or created ones included. The file
+/// appears whole or not at all.
 pub(crate) fn write_agency_names(seed: u64, path: &Path) -> anyhow::Result<()> {
     let write = || -> anyhow::Result<()> {
-        let mut out = csv::Writer::from_path(path)?;
+        let partial = path.with_extension("csv.partial");
+        let mut out = csv::Writer::from_path(&partial)?;
         out.write_record([parwatch_lake::AGENCY_COLUMN, "name"])?;
         for agency in Province::new(seed).agencies() {
             out.write_record([&agency.code, &agency.name])?;
         }
         out.flush()?;
+        drop(out);
+        std::fs::rename(&partial, path)?;
         Ok(())
     };
     write().with_context(|| format!("writing agency names to {}", path.display()))
