@@ -72,9 +72,12 @@ impl AgencyNames {
             ));
         }
         let mut names = BTreeMap::new();
-        for row in reader.deserialize::<Row>() {
-            let row = row.map_err(|e| e.to_string())?;
-            let line = names.len() + 2;
+        for record in reader.records() {
+            let record = record.map_err(|e| e.to_string())?;
+            let line = record.position().map_or(0, csv::Position::line);
+            let row: Row = record
+                .deserialize(None)
+                .map_err(|e| format!("line {line}: {e}"))?;
             if row.agency_code.is_empty() || row.name.is_empty() {
                 return Err(format!("line {line}: an empty code or name"));
             }
@@ -88,18 +91,13 @@ impl AgencyNames {
         Ok(Self(names))
     }
 
-    /// The name of agency `code`, if the directory has it.
-    pub fn get(&self, code: &str) -> Option<&str> {
-        self.0.get(code).map(String::as_str)
-    }
-
-    /// The directory of agency `code` alone.
-    pub(crate) fn only(&self, code: &str) -> Self {
+    /// The part of the directory that names `codes`.
+    pub(crate) fn among<'a>(&self, codes: impl IntoIterator<Item = &'a str>) -> Self {
         Self(
-            self.0
-                .get_key_value(code)
-                .map(|(c, n)| (c.clone(), n.clone()))
+            codes
                 .into_iter()
+                .filter_map(|code| self.0.get_key_value(code))
+                .map(|(c, n)| (c.clone(), n.clone()))
                 .collect(),
         )
     }
@@ -140,13 +138,27 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        assert_eq!(names.len(), 2);
-        assert_eq!(names.get("000.00.04.H02"), Some("Sở Tư pháp"));
+        let expected = |pairs: &[(&str, &str)]| {
+            AgencyNames(
+                pairs
+                    .iter()
+                    .map(|&(c, n)| (c.to_owned(), n.to_owned()))
+                    .collect(),
+            )
+        };
         assert_eq!(
-            names.get("000.00.09.H02"),
-            Some("Sở Nông nghiệp, Môi trường")
+            names,
+            expected(&[
+                ("000.00.04.H02", "Sở Tư pháp"),
+                ("000.00.09.H02", "Sở Nông nghiệp, Môi trường"),
+            ])
         );
-        assert_eq!(names.get("000.00.05.H02"), None);
+        assert_eq!(names.len(), 2);
+        // Unnamed codes are left out.
+        assert_eq!(
+            names.among(["000.00.05.H02", "000.00.04.H02"]),
+            expected(&[("000.00.04.H02", "Sở Tư pháp")])
+        );
     }
 
     #[test]
@@ -161,6 +173,10 @@ mod tests {
                 "line 3: agency A appears twice",
             ),
             ("agency_code,name\nA,\n", "line 2: an empty code or name"),
+            (
+                "agency_code,name\nA,\"two\nlines\"\nA,C\n",
+                "line 4: agency A appears twice",
+            ),
             ("agency_code,name\nA,B,C\n", "found record with 3 fields"),
         ] {
             let error = AgencyNames::parse(text.as_bytes()).unwrap_err();

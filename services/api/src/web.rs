@@ -510,10 +510,7 @@ async fn agency_codes(state: &AppState, principal: &Principal) -> Result<Respons
         codes.retain(|c| c == own);
     }
     codes.sort();
-    let names: serde_json::Map<String, Value> = codes
-        .iter()
-        .filter_map(|c| Some((c.clone(), state.agency_names.get(c)?.into())))
-        .collect();
+    let names = state.agency_names.among(codes.iter().map(String::as_str));
     Ok(warp::reply::json(&json!({ "agencies": codes, "names": names })).into_response())
 }
 
@@ -633,7 +630,7 @@ async fn embed_page(state: &AppState, web: &Web, id: &str, token: &str) -> Respo
         );
     }
     let names = match &claims.agency {
-        Some(own) => state.agency_names.only(own),
+        Some(own) => state.agency_names.among([own.as_str()]),
         None => state.agency_names.as_ref().clone(),
     };
     page(
