@@ -15,4 +15,4 @@ pub use event::{
     PostalKind, SUBJECT_PREFIX, SUBJECT_WILDCARD, ServiceMode, TaskStatus,
 };
 pub use time::{LOCAL_TZ_NAME, local_date, local_offset};
-pub use validate::{Fault, MAX_EVENT_BYTES, Rejection, validate};
+pub use validate::{Fault, MAX_EVENT_BYTES, Rejection, TimeWindow, validate, validate_within};

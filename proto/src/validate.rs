@@ -1,8 +1,9 @@
 //! The validator: NATS subject + body → [`Event`] or a [`Rejection`] naming field and rule.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, TimeZone, Utc};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
@@ -41,6 +42,10 @@ pub enum Fault {
     SubjectMismatch,
     /// `schema_version` is not a supported version.
     BadVersion,
+    /// A timestamp is outside the plausible window (see [`TimeWindow`]).
+    OutOfWindow,
+    /// The publisher may not publish this event (another agency's, or an official assessment).
+    Unauthorized,
 }
 
 impl Fault {
@@ -58,6 +63,8 @@ impl Fault {
             Fault::UnknownType => "unknown_type",
             Fault::SubjectMismatch => "subject_mismatch",
             Fault::BadVersion => "bad_version",
+            Fault::OutOfWindow => "out_of_window",
+            Fault::Unauthorized => "unauthorized",
         }
     }
 }
@@ -82,6 +89,55 @@ impl std::fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+impl Rejection {
+    /// A rejection of `field` for breaking `rule`.
+    pub fn new(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Self {
+        reject(field, fault, rule)
+    }
+}
+
+/// The instants an event's `occurred_at` may fall in: a date outside it is a publisher's bug
+/// or an attack (every day of year 0 to 9999 would become a partition of the lake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// The earliest accepted instant.
+    pub earliest: DateTime<Utc>,
+    /// The latest accepted instant.
+    pub latest: DateTime<Utc>,
+}
+
+impl TimeWindow {
+    /// From 2000-01-01T00:00Z to `ahead` months after `now`.
+    pub fn until_months_after(now: DateTime<Utc>, ahead: u32) -> Self {
+        TimeWindow {
+            earliest: Utc
+                .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+                .single()
+                .expect("a valid date"),
+            latest: now
+                .checked_add_months(Months::new(ahead))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+
+    /// The default: year 2000 to one year from now.
+    pub fn default_now() -> Self {
+        Self::until_months_after(Utc::now(), 12)
+    }
+
+    /// Whether `at` is inside the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        (self.earliest..=self.latest).contains(&at)
+    }
+}
+
+/// Characters an `agency_code` may hold: the national identification codes
+/// (`000.00.17.H02`) and the short codes provinces use (`SO-TP`, `H02_10`). Nothing invisible
+/// (zero-width, bidi controls) or confusable can pass.
+fn is_agency_code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
 fn reject(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Rejection {
     Rejection {
         field: field.into(),
@@ -92,8 +148,19 @@ fn reject(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Re
 
 type Result<T> = std::result::Result<T, Rejection>;
 
-/// Validates one message of the `PAR_EVENTS` stream against contract version 1.
+/// Validates one message of the `PAR_EVENTS` stream against contract version 1, with
+/// `occurred_at` inside [`TimeWindow::default_now`].
 pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
+    validate_within(subject, body, &TimeWindow::default_now())
+}
+
+/// Validates one message against contract version 1, with `occurred_at` inside `window`.
+/// Takes time linear in the size of `body`, whatever its shape.
+pub fn validate_within<'a>(
+    subject: &str,
+    body: &'a [u8],
+    window: &TimeWindow,
+) -> Result<Event<'a>> {
     if body.len() > MAX_EVENT_BYTES {
         return Err(reject(
             "body",
@@ -154,8 +221,31 @@ pub fn validate<'a>(subject: &str, body: &'a [u8]) -> Result<Event<'a>> {
         Some(other) => return Err(wrong_type("schema_version", "an integer", &other)),
     };
     let occurred_at = envelope.timestamp("occurred_at")?;
+    if !window.contains(occurred_at) {
+        return Err(reject(
+            "occurred_at",
+            Fault::OutOfWindow,
+            format!(
+                "must be between {} and {} (got {})",
+                window.earliest.to_rfc3339(),
+                window.latest.to_rfc3339(),
+                occurred_at.to_rfc3339()
+            ),
+        ));
+    }
     let source = envelope.string("source", 1, 64)?;
     let agency_code = envelope.string("agency_code", 1, 64)?;
+    if let Some(bad) = agency_code.chars().find(|c| !is_agency_code_char(*c)) {
+        return Err(reject(
+            "agency_code",
+            Fault::BadValue,
+            format!(
+                "may hold only ASCII letters, digits, '.', '-' and '_' (got {:?} at U+{:04X})",
+                agency_code.escape_default().to_string(),
+                u32::from(bad)
+            ),
+        ));
+    }
     let dossier_id = if event_type.needs_dossier() {
         Some(envelope.string("dossier_id", 1, 128)?)
     } else {
@@ -470,23 +560,35 @@ impl<'a> Object<'a> {
         self.values[slot?].take()
     }
 
-    /// Takes the raw text of the other member `key`, if present.
+    /// Takes the raw text of the other member `key` (its last value), if present.
     fn take_rest(&mut self, key: &str) -> Option<&'a RawValue> {
         let at = self.rest.iter().rposition(|(k, _)| k == key)?;
-        let (_, raw) = self.rest.remove(at);
+        let raw = self.rest[at].1;
         self.rest.retain(|(k, _)| k != key);
         Some(raw)
     }
 
-    /// The remaining other members as a JSON object text, when there are any.
+    /// The remaining other members as a JSON object text, when there are any. Linear in the
+    /// number of members: a hostile event may carry thousands of them.
     fn rest_json(&self) -> Option<String> {
         if self.rest.is_empty() {
             return None;
         }
+        // A repeated key keeps its last value only: mark, from the end, each key's last member.
+        let mut seen: HashSet<&str> = HashSet::with_capacity(self.rest.len());
+        let last: Vec<bool> = {
+            let mut last: Vec<bool> = self
+                .rest
+                .iter()
+                .rev()
+                .map(|(k, _)| seen.insert(k.as_ref()))
+                .collect();
+            last.reverse();
+            last
+        };
         let mut out = String::from("{");
-        for (i, (key, raw)) in self.rest.iter().enumerate() {
-            // A repeated key keeps its last value only.
-            if self.rest[i + 1..].iter().any(|(k, _)| k == key) {
+        for ((key, raw), last) in self.rest.iter().zip(last) {
+            if !last {
                 continue;
             }
             if out.len() > 1 {
@@ -773,6 +875,99 @@ mod tests {
         let err = validate("par.events.v1.dossier.late", RECEIVED.as_bytes()).unwrap_err();
         assert_eq!(err.field, "subject");
         assert_eq!(err.fault, Fault::SubjectMismatch);
+    }
+
+    /// A late-dossier event with `agency_code` and `occurred_at` as given, and `extra`
+    /// members appended to the envelope.
+    fn late(agency_code: &str, occurred_at: &str, extra: &str) -> String {
+        format!(
+            r#"{{"event_id":"e","type":"dossier.late","schema_version":1,"occurred_at":"{occurred_at}",
+            "source":"s","agency_code":{agency},"dossier_id":"D",
+            "data":{{"due_at":"2024-03-12T17:00:00+07:00"}}{extra}}}"#,
+            agency = serde_json::to_string(agency_code).unwrap()
+        )
+    }
+
+    #[test]
+    fn agency_codes_hold_only_the_characters_codes_use() {
+        for code in ["000.00.17.H02", "H02.10", "SO-TP", "H02_X"] {
+            let body = late(code, "2024-03-05T09:15:00+07:00", "");
+            let ev = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap();
+            assert_eq!(ev.agency_code, code);
+        }
+        // Zero-width space, right-to-left override, a Cyrillic look-alike, a space, a slash.
+        for code in [
+            "000.00.17.H02\u{200b}",
+            "\u{202e}000.00.17.H02",
+            "000.00.17.Н02",
+            "000.00 17",
+            "000/00",
+        ] {
+            let body = late(code, "2024-03-05T09:15:00+07:00", "");
+            let err = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.fault),
+                ("agency_code", Fault::BadValue),
+                "{code:?}: {err}"
+            );
+            assert!(err.rule.contains("ASCII letters"), "{err}");
+        }
+    }
+
+    #[test]
+    fn occurred_at_outside_the_window_is_rejected_with_the_window() {
+        let now = DateTime::parse_from_rfc3339("2026-12-05T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let window = TimeWindow::until_months_after(now, 12);
+        let check = |at: &str| {
+            let body = late("A1", at, "");
+            validate_within("par.events.v1.dossier.late", body.as_bytes(), &window).map(|_| ())
+        };
+        assert!(
+            check("2000-01-01T07:00:00+07:00").is_ok(),
+            "the first instant"
+        );
+        assert!(check("2027-12-05T00:00:00Z").is_ok(), "one year ahead");
+        for at in [
+            "1999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "2027-12-05T00:00:01Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let err = check(at).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.fault),
+                ("occurred_at", Fault::OutOfWindow),
+                "{at}"
+            );
+            assert!(err.rule.contains("2000-01-01T00:00:00+00:00"), "{err}");
+        }
+    }
+
+    #[test]
+    fn thousands_of_unknown_members_are_kept_once_each_last_value_winning() {
+        // A 56 KiB event of 4,000 unknown members, every tenth key repeated at the end.
+        let mut extra = String::new();
+        let n = 4_000;
+        for i in 0..n {
+            extra.push_str(&format!(r#","k{i}":{i}"#));
+        }
+        for i in (0..n).step_by(10) {
+            extra.push_str(&format!(r#","k{i}":"again""#));
+        }
+        let body = late("A1", "2024-03-05T09:15:00+07:00", &extra);
+        assert!(body.len() <= MAX_EVENT_BYTES, "{}", body.len());
+        let ev = validate("par.events.v1.dossier.late", body.as_bytes()).unwrap();
+        let kept: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(ev.extra_json.as_deref().unwrap()).unwrap();
+        assert_eq!(kept.len(), n);
+        assert_eq!(kept["k10"], "again");
+        assert_eq!(kept["k11"], 11);
+        // Insertion order: a key keeps the place of its last occurrence.
+        let text = ev.extra_json.unwrap();
+        assert!(text.starts_with(r#"{"k1":1,"k2":2"#), "{}", &text[..40]);
+        assert!(text.ends_with(r#""k3990":"again"}"#));
     }
 
     #[test]
