@@ -7,16 +7,23 @@
 //! file of it fsynced and renamed into place, so nothing acknowledged can be lost, and the
 //! deduplication index, rebuilt from the files at start, makes redeliveries harmless.
 //! [`LocalNats`] starts a private `nats-server` for single-machine use and tests.
+//!
+//! Publishers are authenticated by the broker and authorised here ([`publishers`]): the
+//! stream's subject names the publisher, and an event for an agency the publisher may not
+//! publish for, or an official assessment from a publisher not allowed them, is stored in
+//! `rejected_events` with its reason, like any invalid message.
 
 mod broker;
 mod local;
+pub mod publishers;
 mod status;
 mod worker;
 
-pub use broker::{STREAM_NAME, connect, ensure_stream};
-pub use local::LocalNats;
+pub use broker::{STREAM_NAME, StreamLimits, connect, ensure_stream};
+pub use local::{LOCAL_PUBLISHER, LocalNats};
+pub use publishers::{Identity, Publisher, Publishers};
 pub use status::{IngestStatus, LatencyHistogram};
-pub use worker::{Failpoint, IngestConfig, Step, run};
+pub use worker::{CONSUMER_NAME, Failpoint, IngestConfig, OVERSIZED_PREFIX_BYTES, Step, run};
 
 /// Result with the worker's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,6 +45,9 @@ pub enum Error {
     /// `nats-server` could not be started.
     #[error("{0}")]
     LocalServer(String),
+    /// A configuration file, key or setting is unusable.
+    #[error("{0}")]
+    Config(String),
     /// A blocking task panicked.
     #[error("worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::Subject;
-use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
 use bytes::Bytes;
 use chrono::Utc;
@@ -16,18 +15,32 @@ use parwatch_lake::{
     Commit, CompactionPolicy, DedupIndex, Lake, Prepared, RejectedMessage, StoredEvent,
     WriteProgress,
 };
+use parwatch_proto::{Fault, Rejection, TimeWindow, validate_within};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::broker::{connect, ensure_stream};
+use crate::broker::{StreamLimits, connect_with, ensure_stream};
+use crate::publishers::{INGEST_INBOX_PREFIX, Identity, Publishers, authorize};
 use crate::status::IngestStatus;
 use crate::{Error, Result};
+
+/// Name of the worker's durable consumer, the one its NATS user may use.
+pub const CONSUMER_NAME: &str = "parwatch-ingest";
+
+/// Bytes of an oversized message kept in `rejected_events`: enough to tell what it was.
+pub const OVERSIZED_PREFIX_BYTES: usize = 1024;
 
 /// Settings of the ingest worker.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
     /// NATS server URL.
     pub nats_url: String,
+    /// The worker's NATS identity (nkey); `None` for a server without authentication.
+    pub identity: Option<Identity>,
+    /// Who may publish what: each event is checked against its publisher's entry.
+    pub publishers: Publishers,
+    /// Limits of the stream when the worker creates it.
+    pub stream_limits: StreamLimits,
     /// JetStream stream to consume.
     pub stream: String,
     /// Durable consumer name.
@@ -36,6 +49,12 @@ pub struct IngestConfig {
     pub pull_batch: usize,
     /// Flush when this many messages are pending.
     pub flush_events: usize,
+    /// Flush when the pending messages hold this many bytes; also bounds each pull.
+    pub flush_bytes: usize,
+    /// Earliest accepted `occurred_at`.
+    pub occurred_after: chrono::DateTime<Utc>,
+    /// Latest accepted `occurred_at`, as a time after now.
+    pub occurred_ahead: chrono::Duration,
     /// Flush when the oldest pending message is this old.
     pub flush_interval: Duration,
     /// How long the broker waits for an ack before redelivering.
@@ -43,6 +62,7 @@ pub struct IngestConfig {
     /// Most messages delivered but not yet acknowledged.
     pub max_ack_pending: i64,
     /// A fault or measurement hook of the tests and the ingest benchmark; `None` in production.
+    /// Honoured only in builds with the `failpoints` feature: [`run`] refuses one otherwise.
     pub failpoint: Option<Failpoint>,
     /// When partitions are compacted.
     pub compaction: CompactionPolicy,
@@ -55,10 +75,18 @@ impl IngestConfig {
     pub fn new(nats_url: impl Into<String>) -> Self {
         Self {
             nats_url: nats_url.into(),
+            identity: None,
+            publishers: Publishers::default(),
+            stream_limits: StreamLimits::default(),
             stream: crate::STREAM_NAME.to_owned(),
-            consumer: "parwatch-ingest".to_owned(),
+            consumer: CONSUMER_NAME.to_owned(),
             pull_batch: 10_000,
             flush_events: 20_000,
+            flush_bytes: 32 << 20,
+            occurred_after: chrono::DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+                .expect("a valid instant")
+                .to_utc(),
+            occurred_ahead: chrono::Duration::days(366),
             flush_interval: Duration::from_millis(500),
             ack_wait: Duration::from_secs(10),
             max_ack_pending: 200_000,
@@ -76,10 +104,22 @@ pub async fn run(
     status: Arc<IngestStatus>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    if cfg.failpoint.is_some() && !cfg!(feature = "failpoints") {
+        return Err(Error::Config(
+            "failpoints are compiled out of this binary (build with the feature failpoints)"
+                .to_owned(),
+        ));
+    }
     let _writer = lake.lock_for_writing()?;
-    let client = connect(&cfg.nats_url, "parwatch-ingest").await?;
+    let client = connect_with(
+        &cfg.nats_url,
+        "parwatch-ingest",
+        cfg.identity.as_ref(),
+        Some(INGEST_INBOX_PREFIX),
+    )
+    .await?;
     let js = jetstream::new(client.clone());
-    let stream = ensure_stream(&js, &cfg.stream).await?;
+    let stream = ensure_stream(&js, &cfg.stream, &cfg.stream_limits).await?;
     let consumer: PullConsumer = stream
         .get_or_create_consumer(
             &cfg.consumer,
@@ -103,8 +143,12 @@ pub async fn run(
         consumer = %cfg.consumer,
         ack_floor = floor,
         stored_events = index.event_count(),
+        publishers = cfg.publishers.list.len(),
         "ingest worker consuming"
     );
+    if cfg.publishers.list.is_empty() {
+        warn!("no publishers configured: every event will be rejected as unauthorized");
+    }
     if let Some(Failpoint::DiscardAfter(step)) = cfg.failpoint {
         warn!(
             ?step,
@@ -125,7 +169,13 @@ pub async fn run(
         status: Arc::clone(&status),
         index: Arc::new(Mutex::new(index)),
         pending: Vec::with_capacity(cfg.flush_events),
+        pending_bytes: 0,
         capacity: cfg.flush_events,
+        rules: Arc::new(Rules {
+            publishers: cfg.publishers.clone(),
+            occurred_after: cfg.occurred_after,
+            occurred_ahead: cfg.occurred_ahead,
+        }),
         oldest: None,
         frontier: AckFrontier::new(floor),
         failpoint: cfg.failpoint,
@@ -144,6 +194,9 @@ pub async fn run(
         let messages = consumer
             .stream()
             .max_messages_per_batch(cfg.pull_batch)
+            // A pull never brings more than half a batch's bytes, nor less than the largest
+            // message a server delivers (a message over a pull's limit would never come).
+            .max_bytes_per_batch((cfg.flush_bytes / 2).max(MIN_PULL_BYTES))
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -159,7 +212,8 @@ pub async fn run(
             }
         };
         loop {
-            let full = worker.pending.len() >= cfg.flush_events;
+            let full =
+                worker.pending.len() >= cfg.flush_events || worker.pending_bytes >= cfg.flush_bytes;
             let can_store = in_flight.len() < STORES_IN_FLIGHT;
             tokio::select! {
                 biased;
@@ -179,7 +233,10 @@ pub async fn run(
                 next = messages.next(), if !full => match next {
                     Some(Ok(message)) => {
                         worker.push(message);
-                        if can_store && worker.pending.len() >= cfg.flush_events {
+                        if can_store
+                            && (worker.pending.len() >= cfg.flush_events
+                                || worker.pending_bytes >= cfg.flush_bytes)
+                        {
                             in_flight.extend(worker.start_flush());
                         }
                     }
@@ -298,10 +355,23 @@ impl std::str::FromStr for Failpoint {
 /// Batches stored at once: one is validated while the one before it is written.
 const STORES_IN_FLIGHT: usize = 2;
 
+/// Least bytes a pull asks for: above the largest message a nats-server takes (1 MiB).
+const MIN_PULL_BYTES: usize = 2 << 20;
+
+/// What a batch's events are checked against besides the contract.
+struct Rules {
+    publishers: Publishers,
+    occurred_after: chrono::DateTime<Utc>,
+    occurred_ahead: chrono::Duration,
+}
+
 /// A received message, reduced to what storing and acknowledging it needs.
 struct Pending {
     subject: Subject,
+    /// The body; of an oversized one, only its first [`OVERSIZED_PREFIX_BYTES`].
     payload: Bytes,
+    /// The size of an oversized body, whose rest was dropped on receipt.
+    oversized: Option<usize>,
     reply: Option<Subject>,
     stream_seq: u64,
     received_at: chrono::DateTime<Utc>,
@@ -313,8 +383,11 @@ struct Worker {
     status: Arc<IngestStatus>,
     index: Arc<Mutex<DedupIndex>>,
     pending: Vec<Pending>,
+    /// Bytes of the pending messages' bodies.
+    pending_bytes: usize,
     /// Messages a batch holds at most (the flush size).
     capacity: usize,
+    rules: Arc<Rules>,
     oldest: Option<Instant>,
     frontier: AckFrontier,
     failpoint: Option<Failpoint>,
@@ -342,9 +415,18 @@ impl Worker {
             }
         };
         let message = message.message;
+        let (payload, oversized) = if message.payload.len() > parwatch_proto::MAX_EVENT_BYTES {
+            // A copy of the prefix: a slice would keep the whole body alive.
+            let prefix = Bytes::copy_from_slice(&message.payload[..OVERSIZED_PREFIX_BYTES]);
+            (prefix, Some(message.payload.len()))
+        } else {
+            (message.payload, None)
+        };
+        self.pending_bytes += payload.len() + message.subject.len();
         self.pending.push(Pending {
             subject: message.subject,
-            payload: message.payload,
+            payload,
+            oversized,
             reply: message.reply,
             stream_seq,
             received_at,
@@ -363,12 +445,13 @@ impl Worker {
             return None;
         }
         let pending = std::mem::replace(&mut self.pending, Vec::with_capacity(self.capacity));
+        self.pending_bytes = 0;
         self.oldest = None;
         let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
         let (status, failpoint) = (Arc::clone(&self.status), self.failpoint);
-        let stopping = Arc::clone(&self.stopping);
+        let (stopping, rules) = (Arc::clone(&self.stopping), Arc::clone(&self.rules));
         Some(tokio::spawn(store(
-            pending, lake, index, status, failpoint, stopping,
+            pending, lake, index, rules, status, failpoint, stopping,
         )))
     }
 
@@ -409,16 +492,23 @@ impl Worker {
     /// longer holds it (deleted, expired), it will never come; step over it.
     async fn skip_missing(&mut self) {
         let missing = self.frontier.floor + 1;
-        match self.stream.get_raw_message(missing).await {
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
-                warn!(
-                    seq = missing,
-                    "message gone from the stream; acknowledging past it"
-                );
-                self.frontier.skip(missing);
-            }
-            // Still there: it will be redelivered.
-            _ => self.frontier.waited(),
+        // Asked through the stream's state (first sequence, deleted ones), not by reading the
+        // message: reading stored messages is the administrator's right alone.
+        let info = self.stream.info_builder().with_deleted(true).fetch().await;
+        let gone = info.is_ok_and(|i| {
+            let state = &i.info.state;
+            missing < state.first_sequence
+                || state.deleted.as_ref().is_some_and(|d| d.contains(&missing))
+        });
+        if gone {
+            warn!(
+                seq = missing,
+                "message gone from the stream; acknowledging past it"
+            );
+            self.frontier.skip(missing);
+        } else {
+            // Still there (or the state unknown): it will be redelivered.
+            self.frontier.waited();
         }
     }
 }
@@ -461,13 +551,14 @@ async fn store(
     pending: Vec<Pending>,
     lake: Lake,
     index: Arc<Mutex<DedupIndex>>,
+    rules: Arc<Rules>,
     status: Arc<IngestStatus>,
     failpoint: Option<Failpoint>,
     stopping: Arc<AtomicBool>,
 ) -> Result<Stored> {
     let started = Instant::now();
     let discard = match failpoint {
-        Some(Failpoint::DiscardAfter(step)) => Some(step),
+        Some(Failpoint::DiscardAfter(step)) if cfg!(feature = "failpoints") => Some(step),
         _ => None,
     };
     if discard == Some(Step::Receive) {
@@ -482,7 +573,12 @@ async fn store(
     let first = lake.clone();
     let (acks, (mut batch, mut progress, mut result)) = tokio::task::spawn_blocking(move || {
         let lay_out = discard != Some(Step::Validate);
-        let batch = classify(&pending, &mut index.lock().expect("index lock"), lay_out);
+        let batch = classify(
+            &pending,
+            &rules,
+            &mut index.lock().expect("index lock"),
+            lay_out,
+        );
         let acks = ack_runs(pending);
         batch.map(|batch| match discard {
             Some(_) => (acks, (batch, WriteProgress::default(), Ok(()))),
@@ -508,7 +604,7 @@ async fn store(
         (batch, progress, result) =
             tokio::task::spawn_blocking(move || write_batch(&lake, batch, progress)).await?;
     }
-    if failpoint == Some(Failpoint::CrashAfterWrite) {
+    if cfg!(feature = "failpoints") && failpoint == Some(Failpoint::CrashAfterWrite) {
         error!("failpoint crash-after-write: aborting before the ack");
         std::process::abort();
     }
@@ -562,6 +658,7 @@ struct Classified {
 /// commit out as files, unless `lay_out` is false (a benchmark's failpoint).
 fn classify(
     pending: &[Pending],
+    rules: &Rules,
     index: &mut DedupIndex,
     lay_out: bool,
 ) -> parwatch_lake::Result<Classified> {
@@ -570,8 +667,33 @@ fn classify(
         rejected: Vec::new(),
     };
     let mut duplicates = 0;
+    let window = TimeWindow {
+        earliest: rules.occurred_after,
+        latest: Utc::now()
+            .checked_add_signed(rules.occurred_ahead)
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+    };
     for p in pending {
-        match parwatch_proto::validate(&p.subject, &p.payload) {
+        let checked = match p.oversized {
+            Some(size) => Err(Rejection::new(
+                "body",
+                Fault::TooLarge,
+                format!(
+                    "{size} bytes exceeds the limit of {} (its first {} bytes are kept)",
+                    parwatch_proto::MAX_EVENT_BYTES,
+                    p.payload.len()
+                ),
+            )),
+            None => rules
+                .publishers
+                .publisher_of(&p.subject)
+                .and_then(|(publisher, public)| {
+                    let event = validate_within(&public, &p.payload, &window)?;
+                    authorize(publisher, &event)?;
+                    Ok(event)
+                }),
+        };
+        match checked {
             Ok(event) => {
                 if !index.insert_event(DedupIndex::key(&event.event_id)) {
                     duplicates += 1;
@@ -720,6 +842,7 @@ mod tests {
             .map(|&seq| Pending {
                 subject: Subject::from("par.events.v1.dossier.late"),
                 payload: Bytes::new(),
+                oversized: None,
                 reply: Some(Subject::from(format!("ack.{seq}"))),
                 stream_seq: seq,
                 received_at: Utc::now(),

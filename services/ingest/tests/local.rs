@@ -1,0 +1,42 @@
+//! The private nats-server runs with accounts: a publisher's message lands in the stream under
+//! its own name, with a JetStream acknowledgement; nobody connects without a key.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use parwatch_ingest::{Identity, LocalNats, STREAM_NAME};
+
+#[tokio::test]
+async fn a_publisher_lands_under_its_name_and_strangers_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let publisher = Identity::load(&nats.local_publisher_key()).unwrap();
+    let client = parwatch_ingest::connect(&nats.url(), "test", Some(&publisher))
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let ack = js
+        .publish("par.events.v1.dossier.late", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.stream, STREAM_NAME);
+
+    let admin = Identity::load(&nats.admin_key()).unwrap();
+    let admin = parwatch_ingest::connect(&nats.url(), "admin", Some(&admin))
+        .await
+        .unwrap();
+    let stream = jetstream::new(admin).get_stream(STREAM_NAME).await.unwrap();
+    let stored = stream.get_raw_message(ack.sequence).await.unwrap();
+    assert_eq!(stored.subject.as_str(), "par.in.local.events.v1.dossier.late");
+    let config = &stream.cached_info().config;
+    assert_eq!(config.max_message_size, 64 * 1024);
+    assert!(config.max_bytes > 0 && config.max_age > Duration::ZERO);
+
+    let anonymous = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(nats.url())
+        .await;
+    assert!(anonymous.is_err(), "connected without a key");
+}
