@@ -56,7 +56,111 @@ pub enum LimitKind {
     Size,
 }
 
+/// What kind of failure an error is, decided where it arises. The HTTP status and the
+/// SQLSTATE a client gets both follow from it, so the two protocols always agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// SQL that does not parse.
+    Syntax,
+    /// A query that parses but cannot be planned (unknown table or column, wrong types).
+    Plan,
+    /// A value the query computed on is bad (a cast, a division by zero, a pattern, a date).
+    Data,
+    /// Something the engine does not support.
+    Unsupported,
+    /// A statement other than a read-only query, or a statement the caller's scope may not run.
+    NotAQuery,
+    /// A limit the query ran into.
+    Limit(LimitKind),
+    /// No valid credentials.
+    Unauthenticated,
+    /// Valid credentials without the right to do this.
+    Forbidden,
+    /// Our own failure (I/O, a damaged file, a bug): logged with its cause, masked for clients.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status of this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Syntax | ErrorKind::Plan | ErrorKind::Data | ErrorKind::Unsupported => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::NotAQuery | ErrorKind::Forbidden => 403,
+            ErrorKind::Limit(_) => 422,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The PostgreSQL SQLSTATE of this kind.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "42601",
+            ErrorKind::Plan => "42000",
+            ErrorKind::Data => "22000",
+            ErrorKind::Unsupported => "0A000",
+            ErrorKind::NotAQuery => "25006",
+            ErrorKind::Limit(LimitKind::Time) => "57014",
+            ErrorKind::Limit(LimitKind::Memory) => "53200",
+            ErrorKind::Limit(LimitKind::Rows | LimitKind::Size) => "54000",
+            ErrorKind::Unauthenticated => "28000",
+            ErrorKind::Forbidden => "42501",
+            ErrorKind::Internal => "XX000",
+        }
+    }
+}
+
+/// Logs an internal error with its cause under a fresh reference and returns the message a
+/// client gets instead: no paths, no process details, only the reference to find the cause.
+pub fn masked_internal(cause: &dyn std::fmt::Display) -> String {
+    let mut id = [0u8; 6];
+    // Without randomness the reference is still unique enough to find in the log by time.
+    let _ = getrandom::fill(&mut id);
+    let reference: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    tracing::error!(reference = %reference, cause = %cause, "internal error");
+    format!("internal error (reference {reference}); the server's log has its cause")
+}
+
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        use datafusion::arrow::error::ArrowError;
+        use datafusion::error::DataFusionError as Df;
+        match self {
+            Error::Io { .. } | Error::Parquet { .. } | Error::Arrow(_) => ErrorKind::Internal,
+            Error::NotAQuery(_) => ErrorKind::NotAQuery,
+            Error::Limit { kind, .. } => ErrorKind::Limit(*kind),
+            Error::Query(e) => match e.find_root() {
+                Df::SQL(..) => ErrorKind::Syntax,
+                Df::Plan(_) | Df::SchemaError(..) => ErrorKind::Plan,
+                Df::NotImplemented(_) => ErrorKind::Unsupported,
+                Df::ResourcesExhausted(_) => ErrorKind::Limit(LimitKind::Memory),
+                // Functions report the values they cannot take as execution errors.
+                Df::Execution(_) => ErrorKind::Data,
+                Df::ArrowError(inner, _) => match inner.as_ref() {
+                    ArrowError::CastError(_)
+                    | ArrowError::ParseError(_)
+                    | ArrowError::DivideByZero
+                    | ArrowError::ArithmeticOverflow(_)
+                    | ArrowError::InvalidArgumentError(_)
+                    | ArrowError::ComputeError(_) => ErrorKind::Data,
+                    _ => ErrorKind::Internal,
+                },
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// The message for a client: the error itself, or for an internal error a masked message
+    /// (the cause logged, see [`masked_internal`]).
+    pub fn client_message(&self) -> String {
+        match (self.kind(), self) {
+            (ErrorKind::Internal, _) => masked_internal(self),
+            (_, Error::Query(e)) => e.strip_backtrace(),
+            (_, other) => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

@@ -20,11 +20,12 @@ mod layout;
 mod query;
 mod sandbox;
 mod schema;
+mod scope;
 mod uuid;
 mod writer;
 
 pub use compact::{CompactionPolicy, CompactionStats};
-pub use error::{Error, LimitKind, Result};
+pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
 pub use index::DedupIndex;
 pub use layout::WriterLock;
 pub use query::{AGENCY_COLUMN, CATALOG, QueryEngine, QueryOutput, SCHEMA};

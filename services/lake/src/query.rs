@@ -23,6 +23,7 @@ use crate::schema::{
     EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
     rejected_schema,
 };
+use crate::scope::ScopedTable;
 use crate::uuid::{self, UUID_COLUMN};
 use crate::writer::Lake;
 
@@ -51,6 +52,7 @@ pub struct QueryEngine {
 
 struct EngineInner {
     tables: RwLock<Vec<Registered>>,
+    lake_root: std::path::PathBuf,
     limits: Limits,
     /// Queries run here, not on the server's threads; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
@@ -102,6 +104,9 @@ impl QueryEngine {
         let engine = Self {
             inner: Arc::new(EngineInner {
                 tables: RwLock::default(),
+                // EXPLAIN shows files by their canonical paths.
+                lake_root: std::fs::canonicalize(lake.root())
+                    .unwrap_or_else(|_| lake.root().to_path_buf()),
                 limits,
                 runtime: Some(runtime),
             }),
@@ -162,12 +167,11 @@ impl QueryEngine {
             let provider = match (scope, table.scoping) {
                 (Scope::All, _) => Arc::clone(&table.provider),
                 (Scope::Agency(_), Scoping::Hidden) => continue,
-                (Scope::Agency(agency), Scoping::Column(column)) => Arc::new(PlanTable::scoped(
-                    &table.name,
+                (Scope::Agency(agency), Scoping::Column(column)) => Arc::new(ScopedTable::new(
                     Arc::clone(&table.provider),
                     column,
                     agency,
-                )?),
+                )),
             };
             ctx.register_table(table.name.as_str(), provider)?;
         }
@@ -178,7 +182,13 @@ impl QueryEngine {
             .expect("runtime lives as long as the engine")
             .handle()
             .clone();
-        Ok(Session::new(ctx, self.inner.limits, runtime))
+        Session::new(
+            ctx,
+            self.inner.limits,
+            runtime,
+            scope,
+            &self.inner.lake_root,
+        )
     }
 
     /// Runs one read-only statement over every agency's rows and collects it.

@@ -20,18 +20,14 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session as DfSession, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::datasource::{TableType, ViewTable, provider_as_source};
+use datafusion::datasource::{TableType, ViewTable};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{
-    Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, col, lit,
-};
-use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -99,6 +95,9 @@ pub struct Session {
     ctx: SessionContext,
     limits: Limits,
     runtime: tokio::runtime::Handle,
+    scoped: bool,
+    /// Text hidden from EXPLAIN output: where the lake lies on the server's disk.
+    lake_root: String,
 }
 
 impl std::fmt::Debug for Session {
@@ -111,16 +110,20 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(
-        ctx: SessionContext,
+        mut ctx: SessionContext,
         limits: Limits,
         runtime: tokio::runtime::Handle,
-    ) -> Self {
-        crate::guards::install(&ctx, limits.memory_bytes);
-        Self {
+        scope: &Scope,
+        lake_root: &std::path::Path,
+    ) -> Result<Self> {
+        crate::guards::install(&mut ctx, limits.memory_bytes)?;
+        Ok(Self {
             ctx,
             limits,
             runtime,
-        }
+            scoped: matches!(scope, Scope::Agency(_)),
+            lake_root: lake_root.display().to_string(),
+        })
     }
 
     /// The DataFusion context, e.g. to install catalogue emulation for a wire protocol.
@@ -154,9 +157,9 @@ impl Session {
     /// be as costly as running.
     async fn plan(&self, statement: DfStatement) -> Result<LogicalPlan> {
         let state = self.ctx.state();
-        let planning = self
-            .runtime
-            .spawn(async move { state.statement_to_plan(statement).await });
+        let planning = self.runtime.spawn(crate::guards::stepwise(async move {
+            state.statement_to_plan(statement).await
+        }));
         let plan = match tokio::time::timeout(self.limits.timeout, planning).await {
             Ok(Ok(planned)) => planned.map_err(|e| limit_error(e, &self.limits))?,
             Ok(Err(join)) => return Err(Error::Query(DataFusionError::External(Box::new(join)))),
@@ -169,7 +172,10 @@ impl Session {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| Error::NotAQuery(e.strip_backtrace()))?;
-        Ok(plan)
+        if self.scoped {
+            refuse_statistics(&plan)?;
+        }
+        Ok(crate::guards::bound_plan(plan, self.limits.memory_bytes)?)
     }
 
     /// Runs a plan under the session's limits, on the engine's query threads.
@@ -180,15 +186,16 @@ impl Session {
         let limits = self.limits;
         let deadline = Instant::now() + limits.timeout;
         let schema = Arc::clone(plan.schema().inner());
+        let explain = matches!(plan, LogicalPlan::Explain(_)).then(|| self.lake_root.clone());
         let runtime = query_runtime(limits.memory_bytes)?;
         let state = SessionStateBuilder::new_from_existing(self.ctx.state())
             .with_runtime_env(runtime)
             .build();
         let (sender, receiver) = mpsc::channel(2);
-        let task = self.runtime.spawn(async move {
+        let task = self.runtime.spawn(crate::guards::stepwise(async move {
             let started: DfResult<SendableRecordBatchStream> = async {
                 let physical = state.create_physical_plan(&plan).await?;
-                execute_stream(yield_everywhere(physical)?, state.task_ctx())
+                execute_stream(crate::guards::step_everywhere(physical)?, state.task_ctx())
             }
             .await;
             let mut batches = match started {
@@ -199,18 +206,23 @@ impl Session {
                 }
             };
             while let Some(batch) = batches.next().await {
+                let batch = match &explain {
+                    Some(root) => batch.and_then(|b| hide_paths(&b, root)),
+                    None => batch,
+                };
                 let failed = batch.is_err();
                 if sender.send(batch).await.is_err() || failed {
                     return;
                 }
             }
-        });
+        }));
         let mut stream = QueryStream {
             schema,
             receiver,
             task,
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
             limits,
+            scoped: self.scoped,
             rows: 0,
             peeked: None,
             done: false,
@@ -236,20 +248,6 @@ impl Session {
         }
         Ok(crate::QueryOutput { schema, batches })
     }
-}
-
-/// Makes every operator's output give way to the scheduler now and then (tokio's task budget).
-///
-/// DataFusion yields at its data sources; an operator that makes many batches from each input
-/// batch (a cross join) would otherwise run on between two yields, and a cancelled query would
-/// keep its thread busy until then. With a yield point above every operator, cancelling takes
-/// effect within one batch.
-fn yield_everywhere(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
-    plan.transform_up(|node| {
-        let wrapped: Arc<dyn ExecutionPlan> = Arc::new(CooperativeExec::new(node));
-        Ok(Transformed::yes(wrapped))
-    })
-    .map(|t| t.data)
 }
 
 /// A memory-capped runtime for one query: no disk spilling, no file-list cache.
@@ -369,6 +367,8 @@ pub struct QueryStream {
     task: tokio::task::JoinHandle<()>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     limits: Limits,
+    /// Runtime errors lose their data values (see [`runtime_error`]).
+    scoped: bool,
     rows: usize,
     peeked: Option<Result<RecordBatch>>,
     done: bool,
@@ -421,7 +421,7 @@ impl Stream for QueryStream {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
-                let error = limit_error(e, &self.limits);
+                let error = runtime_error(e, &self.limits, self.scoped);
                 self.finish(error)
             }
             Poll::Ready(Some(Ok(batch))) => {
@@ -476,9 +476,72 @@ fn limit_error(e: DataFusionError, limits: &Limits) -> Error {
     Error::Query(e)
 }
 
+/// In an agency-scoped session, refuses `EXPLAIN VERBOSE` and `EXPLAIN ANALYZE`: they print
+/// statistics and metrics computed over every agency's files and rows (row counts, min/max
+/// values, selectivity). Plain `EXPLAIN` shows the plan only.
+fn refuse_statistics(plan: &LogicalPlan) -> Result<()> {
+    let what = match plan {
+        LogicalPlan::Explain(explain) if explain.verbose => "EXPLAIN VERBOSE",
+        LogicalPlan::Analyze(_) => "EXPLAIN ANALYZE",
+        _ => return Ok(()),
+    };
+    Err(Error::NotAQuery(format!(
+        "{what} is not available to agency-scoped tokens: it shows statistics of every agency's data; use EXPLAIN"
+    )))
+}
+
+/// An error met while running, as the client sees it.
+///
+/// In an agency-scoped session the message keeps only what went wrong, never a value: an
+/// error on a row would otherwise quote it, and the row may be one the scope hides (a plan can
+/// evaluate expressions in an order the SQL text does not show).
+fn runtime_error(e: DataFusionError, limits: &Limits, scoped: bool) -> Error {
+    use datafusion::arrow::error::ArrowError;
+    match limit_error(e, limits) {
+        Error::Query(e) if scoped => {
+            let what = match e.find_root() {
+                DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+                    ArrowError::CastError(_) | ArrowError::ParseError(_) => {
+                        "a value could not be converted to the requested type"
+                    }
+                    ArrowError::DivideByZero => "division by zero",
+                    ArrowError::ArithmeticOverflow(_) => "arithmetic overflow",
+                    _ => "a function failed on a row",
+                },
+                _ => "a function or operator failed on a row",
+            };
+            Error::Query(DataFusionError::Execution(format!(
+                "query failed while running: {what} (values are not shown to agency-scoped tokens)"
+            )))
+        }
+        other => other,
+    }
+}
+
+/// EXPLAIN's text without the lake's place on the server's disk (object paths are shown
+/// without the leading `/`).
+fn hide_paths(batch: &RecordBatch, root: &str) -> DfResult<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+    let relative = root.trim_start_matches('/');
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.as_string_opt::<i32>() {
+            Some(text) => {
+                let cleaned: StringArray = text
+                    .iter()
+                    .map(|v| v.map(|v| v.replace(root, "").replace(relative, "")))
+                    .collect();
+                Arc::new(cleaned) as ArrayRef
+            }
+            None => Arc::clone(column),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// A table defined by a logical plan over stored tables, reported as a base table so catalogue
-/// listings show it as one: the lake's `events` (see `uuid.rs`), and every table as an
-/// agency-scoped session sees it.
+/// listings show it as one: the lake's `events` (see `uuid.rs`).
 #[derive(Debug)]
 pub(crate) struct PlanTable {
     view: ViewTable,
@@ -489,19 +552,6 @@ impl PlanTable {
         Self {
             view: ViewTable::new(plan, None),
         }
-    }
-
-    /// `inner` under a filter on its agency column.
-    pub(crate) fn scoped(
-        name: &str,
-        inner: Arc<dyn TableProvider>,
-        column: &str,
-        agency: &str,
-    ) -> Result<Self> {
-        let plan = LogicalPlanBuilder::scan(name, provider_as_source(inner), None)?
-            .filter(col(column).eq(lit(agency)))?
-            .build()?;
-        Ok(Self::new(plan))
     }
 }
 

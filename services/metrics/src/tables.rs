@@ -469,8 +469,20 @@ impl TableProvider for ProjectionTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let batch = self.kind.batch(&self.projector.read())?;
-        MemTable::try_new(self.kind.schema(), vec![vec![batch]])?
+        MemTable::try_new(self.kind.schema(), vec![slices(&batch)])?
             .scan(state, projection, filters, limit)
             .await
     }
+}
+
+/// Rows per slice a projection is scanned in: DataFusion's batch size, so that operators and
+/// the SQL sandbox's per-step accounting see batches of the usual size.
+const SLICE_ROWS: usize = 8192;
+
+/// `batch` as zero-copy slices of [`SLICE_ROWS`] rows.
+fn slices(batch: &RecordBatch) -> Vec<RecordBatch> {
+    (0..batch.num_rows())
+        .step_by(SLICE_ROWS)
+        .map(|start| batch.slice(start, SLICE_ROWS.min(batch.num_rows() - start)))
+        .collect()
 }
