@@ -205,10 +205,10 @@ async fn composed_string_functions_are_refused_before_they_outgrow_the_limit() {
         "SELECT length(replace(arrow_cast(repeat('a', 10000000), 'LargeUtf8'), 'a', repeat('b', 100)))".to_owned(),
         format!("SELECT length({doubling})"),
         "SELECT length(repeat(repeat('x', 100000), 100000))".to_owned(),
-        format!("SELECT length(concat({}))", vec!["repeat('a', 15000000)"; 12].join(", ")),
+        format!("SELECT length(concat({}))", ["repeat('a', 15000000)"; 12].join(", ")),
         format!(
             "WITH t AS (SELECT repeat('a', 2000000) AS s) SELECT length({}) FROM t",
-            vec!["s"; 400].join(" || ")
+            ["s"; 400].join(" || ")
         ),
         "SELECT cardinality(array_repeat(array_repeat(repeat('x', 1000), 1000), 1000))".to_owned(),
         "SELECT length(regexp_replace(repeat('a', 1000000), '', repeat('b', 1000), 'g'))".to_owned(),
@@ -216,7 +216,7 @@ async fn composed_string_functions_are_refused_before_they_outgrow_the_limit() {
         "SELECT length(lpad('a', 2000000000))".to_owned(),
         format!(
             "SELECT max(length(concat_ws(repeat('-', 5000000), {}))) FROM events",
-            vec!["dossier_id"; 20].join(", ")
+            ["dossier_id"; 20].join(", ")
         ),
     ];
     for sql in &bombs {
