@@ -302,6 +302,7 @@ pub(crate) fn simulate(
     let mut command = Command::new(env!("CARGO_BIN_EXE_parwatch"));
     command
         .args(["simulate", "--nats-url", nats_url, "--backfill"])
+        .envs(crate::harness::nats_env("simulate", nats_url))
         .args(["--from", from, "--to", to, "--scale", &scale.to_string()])
         .args(["--invalid-share", "0.01", "--seed", "8"])
         .args(["--progress", "quiet"]);

@@ -224,7 +224,7 @@ async fn a_message_deleted_from_the_stream_does_not_stall_acknowledgement() {
     let data = tmp.path().join("data");
     publish(&nats.url(), valid_messages(0..1_000, true)).await;
     // Sequence 500 vanishes before it is ever delivered: the cumulative ack must step over it.
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = crate::harness::jetstream_as(&nats.url(), &nats.admin_key()).await;
     let stream = js.get_stream(parwatch_ingest::STREAM_NAME).await.unwrap();
     assert!(stream.delete_message(500).await.unwrap());
     let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "1"]).await;

@@ -12,7 +12,107 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
-pub(crate) use parwatch_ingest::LocalNats;
+/// ParWatch's private nats-server (accounts, nkeys, the stream), remembered by port so that
+/// [`publish`] and [`Parwatch`] use the keys of the server a URL names: the tests keep
+/// passing a URL, and every connection is authenticated.
+pub(crate) struct LocalNats(parwatch_ingest::LocalNats);
+
+/// The keys of the servers started by [`LocalNats`], by port.
+static SERVERS: std::sync::Mutex<std::collections::BTreeMap<u16, NatsKeys>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Seed files of a [`LocalNats`] server's users, and its publishers file.
+#[derive(Clone)]
+pub(crate) struct NatsKeys {
+    /// The worker's seed.
+    pub(crate) ingest: PathBuf,
+    /// The administrator's seed.
+    pub(crate) admin: PathBuf,
+    /// The seed of the publisher `local` (every agency, official assessments).
+    pub(crate) publisher: PathBuf,
+    /// The publishers file the worker authorises with.
+    pub(crate) publishers: PathBuf,
+}
+
+impl LocalNats {
+    /// [`parwatch_ingest::LocalNats::start`], remembered.
+    pub(crate) fn start(store_dir: &Path) -> parwatch_ingest::Result<Self> {
+        parwatch_ingest::LocalNats::start(store_dir).map(Self::remember)
+    }
+
+    /// [`parwatch_ingest::LocalNats::start_on`], remembered.
+    pub(crate) fn start_on(store_dir: &Path, port: u16) -> parwatch_ingest::Result<Self> {
+        parwatch_ingest::LocalNats::start_on(store_dir, port).map(Self::remember)
+    }
+
+    /// [`parwatch_ingest::LocalNats::start_with`], remembered; its publisher keys are not
+    /// known to [`publish`].
+    pub(crate) fn start_with(
+        store_dir: &Path,
+        publishers: &parwatch_ingest::Publishers,
+        limits: &parwatch_ingest::StreamLimits,
+    ) -> parwatch_ingest::Result<Self> {
+        parwatch_ingest::LocalNats::start_with(store_dir, free_port(), publishers, limits)
+            .map(Self::remember)
+    }
+
+    fn remember(server: parwatch_ingest::LocalNats) -> Self {
+        let keys = NatsKeys {
+            ingest: server.ingest_key(),
+            admin: server.admin_key(),
+            publisher: server.local_publisher_key(),
+            publishers: server.publishers_file(),
+        };
+        SERVERS.lock().unwrap().insert(server.port(), keys);
+        Self(server)
+    }
+}
+
+impl std::ops::Deref for LocalNats {
+    type Target = parwatch_ingest::LocalNats;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LocalNats {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// The keys of the [`LocalNats`] server `nats_url` names, if one was started here.
+pub(crate) fn nats_keys(nats_url: &str) -> Option<NatsKeys> {
+    let port: u16 = nats_url.rsplit(':').next()?.parse().ok()?;
+    SERVERS.lock().unwrap().get(&port).cloned()
+}
+
+/// Environment making a `parwatch` command connect to `nats_url` as it should: `simulate` as
+/// the publisher `local`, the others as the worker (the demo as `local`).
+pub(crate) fn nats_env(command: &str, nats_url: &str) -> Vec<(&'static str, PathBuf)> {
+    let Some(keys) = nats_keys(nats_url) else {
+        return Vec::new();
+    };
+    let own = match command {
+        "simulate" => keys.publisher.clone(),
+        _ => keys.ingest,
+    };
+    vec![
+        ("PARWATCH_NATS_NKEY", own),
+        ("PARWATCH_PUBLISHERS", keys.publishers),
+        ("PARWATCH_DEMO_NKEY", keys.publisher),
+    ]
+}
+
+/// JetStream on `nats_url` as the user whose seed is `key`.
+pub(crate) async fn jetstream_as(nats_url: &str, key: &Path) -> jetstream::Context {
+    let identity = parwatch_ingest::Identity::load(key).expect("nkey seed");
+    let client = parwatch_ingest::connect(nats_url, "e2e", Some(&identity))
+        .await
+        .expect("connect to nats");
+    jetstream::new(client)
+}
 
 /// A message to publish: subject, body, and the `Nats-Msg-Id` header when set.
 pub(crate) struct Outgoing {
@@ -21,15 +121,15 @@ pub(crate) struct Outgoing {
     pub(crate) msg_id: Option<String>,
 }
 
-/// Publishes with acks pipelined; returns how many the broker stored (not deduplicated).
+/// Publishes as the publisher `local` of the [`LocalNats`] server `nats_url` names, with acks
+/// pipelined; returns how many the broker stored (not deduplicated).
 pub(crate) async fn publish(nats_url: &str, messages: Vec<Outgoing>) -> usize {
-    let client = async_nats::connect(nats_url)
-        .await
-        .expect("connect to nats");
-    let js = jetstream::new(client);
-    parwatch_ingest::ensure_stream(&js, parwatch_ingest::STREAM_NAME)
-        .await
-        .expect("stream");
+    let keys = nats_keys(nats_url).expect("a LocalNats of the harness");
+    publish_with(&jetstream_as(nats_url, &keys.publisher).await, messages).await
+}
+
+/// Publishes on `js` with acks pipelined; returns how many the broker stored.
+pub(crate) async fn publish_with(js: &jetstream::Context, messages: Vec<Outgoing>) -> usize {
     let mut acks = FuturesUnordered::new();
     let mut stored = 0;
     for m in messages {
@@ -113,6 +213,11 @@ impl Parwatch {
         command
             .env("PARWATCH_PG", format!("127.0.0.1:{pg_port}"))
             .env("PARWATCH_SQL_PER_MINUTE", "1000000");
+        if let Some(at) = args.iter().position(|a| *a == "--nats-url")
+            && let Some(url) = args.get(at + 1)
+        {
+            command.envs(nats_env(args[0], url));
+        }
         for (k, v) in env {
             command.env(k, v);
         }
@@ -206,6 +311,11 @@ impl Parwatch {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The process id, to read its memory from `/proc`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub(crate) fn log_text(&self) -> String {

@@ -10,6 +10,8 @@ mod hostile;
 mod ingest;
 mod metrics;
 mod par;
+mod ingest_hostile;
 mod par_page;
 mod pg;
 mod sql;
+mod publishers;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use parwatch_ingest::{LocalNats, STREAM_NAME, ensure_stream};
+use parwatch_ingest::{Identity, LocalNats, STREAM_NAME};
 use parwatch_simulator::{Generator, PublishOptions, SimOptions};
 
 fn events() -> u64 {
@@ -49,6 +49,15 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// JetStream on `nats` as the user of the seed in `key`.
+async fn connect_as(nats: &LocalNats, key: &Path) -> jetstream::Context {
+    let identity = Identity::load(key).unwrap();
+    let client = parwatch_ingest::connect(&nats.url(), "bench", Some(&identity))
+        .await
+        .unwrap();
+    jetstream::new(client)
 }
 
 async fn fill(js: &jetstream::Context, n: u64) {
@@ -139,13 +148,18 @@ impl Parwatch {
         Self(child)
     }
 
-    /// `parwatch <command> --nats-url <nats> --data-dir <data> <extra…>`.
+    /// `parwatch <command> --nats-url <nats> --data-dir <data> <extra…>`, with the worker's
+    /// key and the server's publishers.
     fn start(command: &str, nats: &LocalNats, data: &Path, extra: &[&str]) -> Self {
-        let url = nats.url();
+        let (url, key, publishers) = (nats.url(), nats.ingest_key(), nats.publishers_file());
         let mut args = vec![
             command,
             "--nats-url",
             &url,
+            "--nats-nkey",
+            key.to_str().unwrap(),
+            "--publishers",
+            publishers.to_str().unwrap(),
             "--data-dir",
             data.to_str().unwrap(),
         ];
@@ -272,8 +286,7 @@ async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before = stored(&base).await.expect("SQL answers once ready");
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = jetstream::new(client);
+    let js = connect_as(nats, &nats.local_publisher_key()).await;
     let options = SimOptions {
         limit: Some(200_000),
         ..SimOptions::backfill(
@@ -341,9 +354,9 @@ async fn main() {
     let n = events();
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    ensure_stream(&js, STREAM_NAME).await.unwrap();
-    fill(&js, n).await;
+    // The administrator reads the stream and manages consumers; the publisher fills it.
+    let js = connect_as(&nats, &nats.admin_key()).await;
+    fill(&connect_as(&nats, &nats.local_publisher_key()).await, n).await;
 
     // CPU time per event, of the broker and of the consumer: on 2 cores, what one spends the
     // other cannot.

@@ -47,6 +47,50 @@ pub(crate) enum Command {
     /// Mints a signed token that lets a web page embed one dashboard (optionally locked to
     /// one agency) until it expires; prints it on stdout.
     EmbedToken(EmbedTokenArgs),
+    /// Publishing systems allowed to send events: adds one (with its NATS key), lists them,
+    /// prints the nats-server accounts they need.
+    Publisher(PublisherArgs),
+}
+
+/// `parwatch publisher`.
+#[derive(Debug, Args)]
+pub(crate) struct PublisherArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    /// The publishers file. Default: <data-dir>/publishers.toml.
+    #[arg(long, env = "PARWATCH_PUBLISHERS")]
+    pub(crate) publishers: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) action: PublisherAction,
+}
+
+/// What to do with publishers.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PublisherAction {
+    /// Adds a publishing system: makes its NATS key pair, writes the seed (mode 0600) for the
+    /// system to keep, and its public key, agencies and rights to the publishers file.
+    Add {
+        /// Its name (lowercase letters, digits, '-'), e.g. motcua-so-tp.
+        name: String,
+        /// An agency it publishes for: a code, or a prefix ending in '*'. Repeatable.
+        #[arg(long = "agency", required = true)]
+        agencies: Vec<String>,
+        /// It may publish official assessments (par.score by appraisal, inspection, survey).
+        #[arg(long)]
+        official: bool,
+        /// Who runs it.
+        #[arg(long)]
+        note: Option<String>,
+        /// Where to write its seed. Default: <data-dir>/publishers/<name>.nk.
+        #[arg(long)]
+        key_out: Option<PathBuf>,
+    },
+    /// Lists the publishers.
+    List,
+    /// Prints the `accounts { … }` block for a nats-server.conf (include it, restart or reload
+    /// the server); the worker's and administrator's keys are <data-dir>/nats/ingest.nk and
+    /// admin.nk, made when missing.
+    NatsConfig,
 }
 
 /// Where NATS is.
@@ -59,6 +103,21 @@ pub(crate) struct NatsArgs {
 }
 
 /// Where the data lives.
+    /// The nkey seed file of this process's NATS user: the worker's (`ingest`, `up
+    /// --nats-url`) or a publishing system's (`simulate`); see `parwatch publisher`. `up`
+    /// without --nats-url makes and uses its own.
+    #[arg(long, env = "PARWATCH_NATS_NKEY")]
+    pub(crate) nats_nkey: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// The identity of --nats-nkey, if given.
+    pub(crate) fn identity(&self) -> anyhow::Result<Option<parwatch_ingest::Identity>> {
+        Ok(match &self.nats_nkey {
+            Some(path) => Some(parwatch_ingest::Identity::load(path)?),
+            None => None,
+        })
+    }
 #[derive(Debug, Args)]
 pub(crate) struct LakeArgs {
     /// Data directory: the Parquet lake (lake/) and the private nats-server's store (nats/).
@@ -282,13 +341,40 @@ impl NatsArgs {
 }
 
 impl WorkerArgs {
-    pub(crate) fn config(&self, nats_url: String) -> IngestConfig {
-        self.tuning.config(nats_url)
+    /// The worker's settings: its key from --nats-nkey, the publishers from their file.
+    pub(crate) fn config(&self, nats_url: String) -> anyhow::Result<IngestConfig> {
+        let file = self.tuning.publishers_file(&self.lake.data_dir);
+        let publishers = parwatch_ingest::Publishers::load(&file)?;
+        Ok(self
+            .tuning
+            .config(nats_url, self.nats.identity()?, publishers))
     }
 }
 
 impl IngestTuning {
-    pub(crate) fn config(&self, nats_url: String) -> IngestConfig {
+    /// The publishers file: --publishers, else <data-dir>/publishers.toml.
+    pub(crate) fn publishers_file(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.publishers
+            .clone()
+            .unwrap_or_else(|| data_dir.join("publishers.toml"))
+    }
+
+    /// The stream's limits.
+    pub(crate) fn stream_limits(&self) -> parwatch_ingest::StreamLimits {
+        parwatch_ingest::StreamLimits {
+            max_msg_size: (self.stream_max_msg_kb * 1024) as i32,
+            max_bytes: i64::from(self.stream_max_gb) << 30,
+            max_age: Duration::from_secs(u64::from(self.stream_max_age_days) * 24 * 3600),
+        }
+    }
+
+    /// The worker's settings, connecting as `identity` and authorising by `publishers`.
+    pub(crate) fn config(
+        &self,
+        nats_url: String,
+        identity: Option<parwatch_ingest::Identity>,
+        publishers: parwatch_ingest::Publishers,
+    ) -> IngestConfig {
         IngestConfig {
             pull_batch: self.pull_batch,
             flush_events: self.flush_events,
@@ -383,6 +469,28 @@ pub(crate) struct SimulateArgs {
     pub(crate) progress: ProgressArg,
     /// Also write the simulated province's agency names to this CSV file (for `--agencies`
     /// of `parwatch serve`/`up`, or <data-dir>/agencies.csv).
+    /// Who may publish what: the publishers file. Default: <data-dir>/publishers.toml (no
+    /// file: nobody; `up --demo` adds its own publisher).
+    #[arg(long, env = "PARWATCH_PUBLISHERS")]
+    pub(crate) publishers: Option<PathBuf>,
+    /// Flush when the pending messages hold this many MiB (also bounds each pull).
+    #[arg(long, env = "PARWATCH_FLUSH_MB", default_value_t = 32, value_parser = at_least_one)]
+    pub(crate) flush_mb: usize,
+    /// Earliest accepted occurred_at (YYYY-MM-DD, UTC); earlier events are rejected.
+    #[arg(long, env = "PARWATCH_OCCURRED_AFTER", default_value = "2000-01-01")]
+    pub(crate) occurred_after: chrono::NaiveDate,
+    /// Latest accepted occurred_at, in days from now; later events are rejected.
+    #[arg(long, env = "PARWATCH_OCCURRED_AHEAD_DAYS", default_value_t = 366)]
+    pub(crate) occurred_ahead_days: u32,
+    /// The stream's largest message, in KiB (the contract's limit is 64).
+    #[arg(long, env = "PARWATCH_STREAM_MAX_MSG_KB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) stream_max_msg_kb: u32,
+    /// Most GiB the stream keeps (the oldest messages are dropped first).
+    #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) stream_max_gb: u32,
+    /// Days the stream keeps a message.
+    #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) stream_max_age_days: u32,
     #[arg(long, env = "PARWATCH_SIM_AGENCIES_OUT")]
     pub(crate) agencies_out: Option<PathBuf>,
 }
@@ -414,6 +522,15 @@ fn at_least(min: usize, text: &str) -> Result<usize, String> {
         Ok(n) if n >= min => Ok(n),
         _ => Err(format!(
             "expected a whole number of at least {min}, got {text:?}"
+            identity,
+            publishers,
+            stream_limits: self.stream_limits(),
+            flush_bytes: self.flush_mb << 20,
+            occurred_after: self
+                .occurred_after
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
+            occurred_ahead: chrono::Duration::days(i64::from(self.occurred_ahead_days)),
         )),
     }
 }
@@ -433,3 +550,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Err(e) => Err(format!("{e} (e.g. 1h, 30d, 1year)")),
     }
 }
+    /// Demo with --nats-url: the nkey seed file of the publisher the demo publishes as.
+    /// Without --nats-url, the private server gets a publisher `demo` of its own.
+    #[arg(long, env = "PARWATCH_DEMO_NKEY")]
+    pub(crate) demo_nkey: Option<PathBuf>,

@@ -4,6 +4,7 @@
 //! `parwatch-auth` (tokens) — into the commands of api-v1.
 
 mod cli;
+mod publishers;
 mod simulate;
 
 use std::future::Future;
@@ -14,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use parwatch_api::{Access, AgencyNames, AppState};
 use parwatch_auth::{Budgets, Gate, TokenStore};
-use parwatch_ingest::{IngestStatus, LocalNats};
+use parwatch_ingest::IngestStatus;
 use parwatch_lake::Lake;
 use parwatch_pg::PgServer;
 use tokio::sync::watch;
@@ -59,6 +60,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => up(args).await,
+            Command::Publisher(args) => publishers::publisher(args),
             Command::Ingest(args) => ingest(args).await,
             Command::Serve(args) => serve(args).await,
             Command::Simulate(args) => simulate::simulate(args).await,
@@ -190,18 +192,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
-    let local = match &args.nats.nats_url {
-        Some(_) => None,
-        None => {
-            Some(LocalNats::start(&data_dir.join("nats")).context("starting a local nats-server")?)
-        }
-    };
-    let nats_url = args
-        .nats
-        .nats_url
-        .clone()
-        .or_else(|| local.as_ref().map(LocalNats::url))
-        .context("no NATS URL")?;
+    let broker = publishers::Broker::for_up(&args)?;
+    let nats_url = broker.url.clone();
     let lake = Lake::open(data_dir)?;
     let names = data_dir.join(AGENCY_NAMES_FILE);
     if args.demo && args.server.agencies.is_none() && !names.exists() {
@@ -239,22 +231,25 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             }
         })
     });
-    let worked =
-        parwatch_ingest::run(args.worker.config(nats_url), lake, status, shutdown.wait()).await;
+    let config = args
+        .worker
+        .config(nats_url, broker.worker.clone(), broker.publishers.clone());
+    let worked = parwatch_ingest::run(config, lake, status, shutdown.wait()).await;
     shutdown.trigger();
     if let Some(demo) = demo {
         let _ = demo.await;
     }
     server.await.context("HTTP server task")?;
-    drop(local);
+    drop(broker);
     worked.context("ingest worker")
 }
 
 async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let lake = Lake::open(&args.lake.data_dir)?;
+            identity: broker.demo.clone(),
     let url = args.nats.url_or_default();
-    parwatch_ingest::run(args.config(url), lake, Arc::default(), shutdown.wait())
+    parwatch_ingest::run(args.config(url)?, lake, Arc::default(), shutdown.wait())
         .await
         .context("ingest worker")
 }

@@ -12,11 +12,15 @@ use tracing::info;
 
 use crate::cli::{ProgressArg, SimulateArgs};
 
-async fn jetstream(url: &str) -> anyhow::Result<jetstream::Context> {
-    let client = parwatch_ingest::connect(url, "parwatch-simulate").await?;
-    let js = jetstream::new(client);
-    parwatch_ingest::ensure_stream(&js, parwatch_ingest::STREAM_NAME).await?;
-    Ok(js)
+/// JetStream as a publisher: `identity` is the publishing system's key (none: a server
+/// without authentication). Publishers do not manage the stream; the worker or the
+/// administrator creates it.
+async fn jetstream(
+    url: &str,
+    identity: Option<&parwatch_ingest::Identity>,
+) -> anyhow::Result<jetstream::Context> {
+    let client = parwatch_ingest::connect(url, "parwatch-simulate", identity).await?;
+    Ok(jetstream::new(client))
 }
 
 /// Writes the agency names of the province simulated with `seed` to `path` as the CSV that
@@ -74,7 +78,7 @@ pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         expected: generator.estimated_len(),
         ..PublishOptions::default()
     };
-    let js = jetstream(&args.nats.url_or_default()).await?;
+    let js = jetstream(&args.nats.url_or_default(), args.nats.identity()?.as_ref()).await?;
     let stats = parwatch_simulator::publish(&js, generator, &publish).await?;
     println!(
         "published {} events ({} duplicates) in {:.1} s: {:.0} events/s",
@@ -97,10 +101,12 @@ pub(crate) struct Demo {
 
 /// Seed of the demo province: every demo shows the same province.
 pub(crate) const DEMO_SEED: u64 = 2025;
+    /// The demo publisher's key.
+    pub(crate) identity: Option<parwatch_ingest::Identity>,
 
 impl Demo {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
-        let js = jetstream(&self.nats_url).await?;
+        let js = jetstream(&self.nats_url, self.identity.as_ref()).await?;
         let today = parwatch_proto::local_date(Utc::now());
         let log = PublishOptions {
             progress: Progress::Log,

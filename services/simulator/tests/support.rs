@@ -2,11 +2,11 @@
 //! stopped on drop: ParWatch's own `LocalNats`, with the `PAR_EVENTS` stream.
 
 use async_nats::jetstream;
-use parwatch_ingest::{LocalNats, STREAM_NAME, ensure_stream};
+use parwatch_ingest::{Identity, LocalNats, STREAM_NAME, StreamLimits, connect, ensure_stream};
 
 /// A running nats-server with JetStream.
 pub(crate) struct NatsServer {
-    _server: LocalNats,
+    server: LocalNats,
     /// `nats://127.0.0.1:<port>`.
     pub(crate) url: String,
     _store: tempfile::TempDir,
@@ -19,18 +19,25 @@ impl NatsServer {
         let server = LocalNats::start(store.path()).expect("nats-server is installed");
         NatsServer {
             url: server.url(),
-            _server: server,
+            server,
             _store: store,
         }
     }
 
-    /// A JetStream context with a fresh, empty `PAR_EVENTS` stream (file storage,
-    /// `par.events.>`), so no message id of an earlier round is deduplicated.
+    /// A publisher's JetStream context with a fresh, empty `PAR_EVENTS` stream (emptied by
+    /// the administrator), so no message id of an earlier round is deduplicated.
     pub(crate) async fn jetstream(&self) -> jetstream::Context {
-        let client = async_nats::connect(&self.url).await.unwrap();
-        let js = jetstream::new(client);
-        let _ = js.delete_stream(STREAM_NAME).await;
-        ensure_stream(&js, STREAM_NAME).await.unwrap();
-        js
+        let admin = Identity::load(&self.server.admin_key()).unwrap();
+        let admin = jetstream::new(connect(&self.url, "admin", Some(&admin)).await.unwrap());
+        let _ = admin.delete_stream(STREAM_NAME).await;
+        ensure_stream(&admin, STREAM_NAME, &StreamLimits::default())
+            .await
+            .unwrap();
+        let publisher = Identity::load(&self.server.local_publisher_key()).unwrap();
+        jetstream::new(
+            connect(&self.url, "publisher", Some(&publisher))
+                .await
+                .unwrap(),
+        )
     }
 }
