@@ -388,10 +388,10 @@ async fn budgets_keep_one_token_from_starving_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_only_on_loopback_without_tokens() {
+async fn open_only_when_started_so_on_loopback() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let open = Parwatch::serve(&data).await;
+    let open = Parwatch::serve_with(&data, &["--open"], &[]).await;
     assert!(
         open.log_text().contains("running OPEN"),
         "{}",
@@ -424,7 +424,7 @@ async fn open_only_on_loopback_without_tokens() {
 async fn results_stream_and_download_as_parquet_and_limits_end_them_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Parwatch::serve_with(&data, &["--sql-max-rows", "400000"], &[]).await;
+    let server = Parwatch::serve_with(&data, &["--open", "--sql-max-rows", "400000"], &[]).await;
 
     // A large CSV arrives in chunks, without a length known up front.
     let response = server

@@ -164,7 +164,7 @@ async fn dashboard_files_are_picked_up_without_a_restart() {
     copy_dashboards(&dir);
     let serve = Parwatch::serve_with(
         &tmp.path().join("data"),
-        &["--dashboards", dir.to_str().unwrap()],
+        &["--open", "--dashboards", dir.to_str().unwrap()],
         &[],
     )
     .await;

@@ -230,7 +230,8 @@ impl Parwatch {
         }
     }
 
-    /// `parwatch up` against `nats_url`, with its HTTP server on a free port, ready.
+    /// `parwatch up --open` against `nats_url`, with its HTTP server on a free port, ready
+    /// (open: a request without a token is the local admin; a token sent is still checked).
     pub(crate) async fn up(nats_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let port = free_port().to_string();
         let http = format!("127.0.0.1:{port}");
@@ -243,6 +244,7 @@ impl Parwatch {
             data,
             "--http",
             &http,
+            "--open",
         ];
         args.extend_from_slice(extra);
         let mut p = Self::spawn(&args, &[], data_dir, "up");

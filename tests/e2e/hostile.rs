@@ -174,6 +174,7 @@ async fn hostile_queries_are_refused_or_cancelled_within_their_limits() {
     let server = Parwatch::serve_with(
         &tmp.path().join("data"),
         &[
+            "--open",
             "--sql-timeout",
             &timeout,
             "--sql-memory-mb",

@@ -2,6 +2,7 @@
 //! on a free port, writing real Parquet and answering SQL through DataFusion over HTTP.
 
 mod access;
+mod access_hostile;
 mod browser;
 mod dashboards;
 mod faults;

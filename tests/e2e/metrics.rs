@@ -141,7 +141,7 @@ async fn metrics_and_ranking_over_http() {
         "{stdout}"
     );
     assert!(data.join("lake/projections/dossiers.parquet").exists());
-    let serve = Parwatch::serve(&data).await;
+    let serve = Parwatch::serve_with(&data, &["--open"], &[]).await;
     let after = get(
         &serve,
         "/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",

@@ -324,7 +324,7 @@ async fn par_index_over_http() {
     assert!(parwatch.terminate().success());
     let data = tmp.path().join("data");
     assert!(data.join("lake/projections/par_scores.parquet").exists());
-    let serve = Parwatch::serve(&data).await;
+    let serve = Parwatch::serve_with(&data, &["--open"], &[]).await;
     check_index(&serve).await;
     drop(serve);
 
@@ -337,7 +337,12 @@ async fn par_index_over_http() {
         models.join("department/2022.toml"),
     )
     .unwrap();
-    let serve = Parwatch::serve_with(&data, &["--par-models", models.to_str().unwrap()], &[]).await;
+    let serve = Parwatch::serve_with(
+        &data,
+        &["--open", "--par-models", models.to_str().unwrap()],
+        &[],
+    )
+    .await;
     let (_, y2022) = get(&serve, "/api/v1/par-index?year=2022").await;
     let codes: Vec<&str> = y2022["agencies"]
         .as_array()

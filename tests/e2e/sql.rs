@@ -14,7 +14,7 @@ use crate::ingest::{lake_with_events, valid_messages};
 async fn sql_answers_in_json_csv_and_arrow_and_refuses_writes() {
     let (tmp, nats, parwatch) = lake_with_events(60).await;
     // A separate read-only server over the same lake sees the same data.
-    let serve = Parwatch::serve(&tmp.path().join("data")).await;
+    let serve = Parwatch::serve_with(&tmp.path().join("data"), &["--open"], &[]).await;
 
     let sql = "SELECT type, count(*) AS n, min(occurred_at) AS first FROM events \
                GROUP BY type ORDER BY type";

@@ -80,7 +80,7 @@ impl From<parwatch_auth::Error> for ApiError {
     fn from(e: parwatch_auth::Error) -> Self {
         use parwatch_auth::Error as A;
         match e {
-            A::Missing | A::Invalid => ApiError::Unauthorized(e.to_string()),
+            A::Missing | A::Invalid | A::NoTokens { .. } => ApiError::Unauthorized(e.to_string()),
             A::Forbidden { .. } => ApiError::Forbidden(e.to_string()),
             A::Io { .. } | A::Format { .. } => ApiError::Internal(e.to_string()),
         }

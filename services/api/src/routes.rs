@@ -62,7 +62,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::body::bytes())
         .and(with_state(state.clone()))
         .and_then(handlers::sql);
-    healthz
+    // The Host check answers first: a request for another name reaches no route.
+    crate::auth::foreign_host(state.clone())
+        .or(healthz)
         .or(readyz)
         .or(metrics)
         .or(sql)

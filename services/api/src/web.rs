@@ -253,6 +253,15 @@ pub(crate) fn routes(
                     .map_err(warp::reject::custom)
             },
         );
+    let revoke = warp::path!("api" / "v1" / "embed-tokens" / String)
+        .and(warp::delete())
+        .and(principal(state.clone()))
+        .and(with_web(state.clone()))
+        .and_then(
+            |id: String, p: Principal, (_, web): (AppState, Arc<Web>)| async move {
+                revoke_token(&p, &id, &web).map_err(warp::reject::custom)
+            },
+        );
     let web = with_web(state);
     let index = warp::path::end().and(warp::get()).and(web.clone()).map(
         |(_, web): (AppState, Arc<Web>)| {
@@ -406,6 +415,8 @@ pub(crate) fn routes(
         .unify()
         .or(mint)
         .unify()
+        .or(revoke)
+        .unify()
 }
 
 /// Body of `POST /api/v1/embed-tokens`.
@@ -419,7 +430,24 @@ struct MintRequest {
     ttl: Option<String>,
 }
 
-/// Mints an embed token for an admin: `{"token", "expires_in_s", "embed_path"}`.
+/// Revokes an embed token for an unscoped admin (a token id names no agency, so a scoped one
+/// could not be held to its own): `{"id", "revoked"}`, `revoked` false when it already was.
+fn revoke_token(principal: &Principal, id: &str, web: &Web) -> Result<Response, ApiError> {
+    principal.require(Role::Admin, "revoke embed tokens")?;
+    if let Some(own) = &principal.agency {
+        return Err(ApiError::Forbidden(format!(
+            "this token sees only agency {own}; revoking embed tokens needs an unscoped admin"
+        )));
+    }
+    let (id, fresh) = web.key.revoke(id).map_err(|e| match e {
+        crate::embed::EmbedError::Malformed(m) => ApiError::BadRequest(m),
+        other => ApiError::Internal(other.to_string()),
+    })?;
+    tracing::info!(token = %principal.token_id, embed_token = %id, "embed token revoked");
+    Ok(warp::reply::json(&json!({ "id": id, "revoked": fresh })).into_response())
+}
+
+/// Mints an embed token for an admin: `{"token", "id", "expires_in_s", "embed_path"}`.
 async fn mint_token(
     principal: &Principal,
     req: &MintRequest,
@@ -434,6 +462,7 @@ async fn mint_token(
     Ok(warp::reply::json(&json!({
         "token": token,
         "expires_in_s": ttl.as_secs(),
+        "id": crate::embed::token_id(&token),
         "embed_path": format!("/embed/{}?token={token}", req.dashboard),
     }))
     .into_response())

@@ -2,20 +2,25 @@
 //!
 //! - [`TokenStore`]: API tokens in `<data-dir>/tokens.json`, stored as SHA-256 digests only; the
 //!   token itself is shown once, when created. Each has a [`Role`] and may carry an agency scope.
-//! - [`Gate`]: turns a presented token into a [`Principal`], or runs open (as a local admin)
-//!   when no token exists and the server listens only on loopback.
+//! - [`Gate`]: turns a presented token into a [`Principal`]; runs open (a caller without a
+//!   token is a local admin) only when started so ([`GateConfig::open`], loopback only), never
+//!   because the token file emptied; tells which `Host` headers name this server.
+//! - [`EmbedRevocations`]: the ids of embed tokens an admin revoked before their expiry.
 //! - [`Budgets`]: per-token concurrent queries and queries per minute, so one analyst's heavy
 //!   work cannot starve everyone else.
 //! - [`Audit`]: the audit line of every SQL statement.
 
 mod audit;
 mod budget;
+mod file;
+mod revoked;
 mod tokens;
 
 use std::net::SocketAddr;
 
 pub use audit::Audit;
 pub use budget::{BudgetError, BudgetPermit, Budgets, QueryBudget};
+pub use revoked::{EmbedRevocation, EmbedRevocations};
 pub use tokens::{TokenRecord, TokenStore};
 
 /// Result with the crate's [`Error`].
@@ -45,6 +50,17 @@ pub enum Error {
         "an API token is required: send `Authorization: Bearer <token>` (create one with `parwatch token create`)"
     )]
     Missing,
+    /// No token was presented, and none exists yet: the server refuses everyone until an
+    /// admin creates one (or it is restarted with `--open` on loopback).
+    #[error(
+        "no API token exists on this server yet, so every request is refused: create one with \
+         `parwatch token create --role admin` (token file {path}), or start the server with \
+         --open for local use without tokens"
+    )]
+    NoTokens {
+        /// The token file.
+        path: std::path::PathBuf,
+    },
     /// The presented token is unknown or revoked.
     #[error("the API token is not valid (unknown or revoked)")]
     Invalid,
@@ -141,25 +157,50 @@ impl Principal {
     }
 }
 
-/// Authenticates callers against a [`TokenStore`].
+/// How a server admits callers, decided once at start and never derived again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GateConfig {
+    /// Open mode: a caller without a token is the local admin (a presented token is still
+    /// checked). Loopback listeners only.
+    pub open: bool,
+    /// Host names (as in the `Host` header, port ignored) the HTTP server answers to besides
+    /// `localhost` and IP addresses.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Authenticates callers against a [`TokenStore`], and tells which `Host` headers name this
+/// server.
 #[derive(Debug)]
 pub struct Gate {
     store: TokenStore,
-    open_allowed: bool,
+    open: bool,
+    hosts: Vec<String>,
 }
 
 impl Gate {
-    /// A gate for servers listening on `addrs`. Refuses (with the reason) to guard a
-    /// non-loopback address when no token exists: that server would be open to the network.
-    pub fn new(store: TokenStore, addrs: &[SocketAddr]) -> Result<Self, String> {
-        let open_allowed = addrs.iter().all(|a| a.ip().is_loopback());
+    /// A gate for servers listening on `addrs`. Refuses (with the reason) open mode on a
+    /// non-loopback address, a non-loopback address when no token exists (that server could
+    /// answer nobody), and an allowed host that is not a host name.
+    pub fn new(
+        store: TokenStore,
+        addrs: &[SocketAddr],
+        config: GateConfig,
+    ) -> Result<Self, String> {
+        let exposed: Vec<String> = addrs
+            .iter()
+            .filter(|a| !a.ip().is_loopback())
+            .map(ToString::to_string)
+            .collect();
+        if config.open && !exposed.is_empty() {
+            return Err(format!(
+                "refusing to listen on {} in open mode: --open (PARWATCH_OPEN) makes every \
+                 caller without a token an admin and is for loopback addresses only. Listen on \
+                 127.0.0.1, or drop --open and create tokens with `parwatch token create`",
+                exposed.join(", ")
+            ));
+        }
         let empty = store.is_empty().map_err(|e| e.to_string())?;
-        if empty && !open_allowed {
-            let exposed: Vec<String> = addrs
-                .iter()
-                .filter(|a| !a.ip().is_loopback())
-                .map(ToString::to_string)
-                .collect();
+        if empty && !config.open && !exposed.is_empty() {
             return Err(format!(
                 "refusing to listen on {} without access control: no API tokens exist in {}. \
                  Create one with `parwatch token create --role admin`, or listen on 127.0.0.1",
@@ -167,29 +208,183 @@ impl Gate {
                 store.path().display()
             ));
         }
-        if empty {
+        let hosts = config
+            .allowed_hosts
+            .iter()
+            .map(|h| {
+                let name = host_name(h.trim());
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    Err(format!(
+                        "allowed host {h:?}: expected a host name such as parwatch.example.gov.vn"
+                    ))
+                } else {
+                    Ok(name)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if config.open {
             tracing::warn!(
-                "no API tokens in {}: running OPEN for local use (loopback only); every caller is an admin",
+                "running OPEN (--open): every caller without a token is an admin; loopback only"
+            );
+        } else if empty {
+            tracing::warn!(
+                "no API tokens in {}: every request is refused until one is created with \
+                 `parwatch token create --role admin` (or start with --open for local use)",
                 store.path().display()
             );
         }
         Ok(Self {
             store,
-            open_allowed,
+            open: config.open,
+            hosts,
         })
     }
 
-    /// Whether the server runs open: loopback only and no token exists.
+    /// Whether the server runs open, as decided at start.
     pub fn is_open(&self) -> bool {
-        self.open_allowed && self.store.is_empty().unwrap_or(false)
+        self.open
     }
 
-    /// The principal for a presented token (`None`: none presented).
+    /// The principal for a presented token (`None`: none presented). Without a token, the
+    /// local admin in open mode, else a refusal saying how to get a token.
     pub fn authenticate(&self, token: Option<&str>) -> Result<Principal> {
-        if self.is_open() {
-            return Ok(Principal::local());
+        match token {
+            Some(token) => self.store.verify(token)?.ok_or(Error::Invalid),
+            None if self.open => Ok(Principal::local()),
+            None if self.store.is_empty()? => Err(Error::NoTokens {
+                path: self.store.path().to_owned(),
+            }),
+            None => Err(Error::Missing),
         }
-        let token = token.ok_or(Error::Missing)?;
-        self.store.verify(token)?.ok_or(Error::Invalid)
+    }
+
+    /// Whether `token`, which logged in as `principal`, still stands for exactly that
+    /// principal (not revoked, same role and scope). Cheap: the token file is read again only
+    /// when it changed.
+    pub fn still_valid(&self, token: &str, principal: &Principal) -> Result<bool> {
+        Ok(self.store.verify(token)?.as_ref() == Some(principal))
+    }
+
+    /// Whether a `Host` header (or a request's authority) names this server: an IP address,
+    /// `localhost`, or one of the allowed hosts. Anything else is a name this server was not
+    /// told about, which is what a DNS-rebinding page sends.
+    pub fn host_allowed(&self, authority: &str) -> bool {
+        let name = host_name(authority);
+        name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || self.hosts.contains(&name)
+    }
+}
+
+/// The host of an authority (`name[:port]`, `[v6][:port]`), lowercase, without a final dot or
+/// the brackets of an IPv6 address.
+fn host_name(authority: &str) -> String {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        },
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> Vec<SocketAddr> {
+        vec!["127.0.0.1:8080".parse().unwrap()]
+    }
+
+    #[test]
+    fn an_emptied_token_file_refuses_everyone_unless_started_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::in_data_dir(dir.path());
+        let (record, token) = store.create(Role::Admin, None, None).unwrap();
+        let gate = Gate::new(
+            TokenStore::in_data_dir(dir.path()),
+            &loopback(),
+            GateConfig::default(),
+        )
+        .unwrap();
+        assert!(gate.authenticate(Some(&token)).is_ok());
+        assert!(store.revoke(&record.id).unwrap());
+        // The last token is gone: nobody gets in, and the refusal says how to get a token.
+        let err = gate.authenticate(None).unwrap_err();
+        assert!(matches!(err, Error::NoTokens { .. }), "{err}");
+        assert!(err.to_string().contains("parwatch token create"), "{err}");
+        assert!(matches!(
+            gate.authenticate(Some(&token)),
+            Err(Error::Invalid)
+        ));
+        assert!(!gate.is_open());
+
+        let open = Gate::new(
+            TokenStore::in_data_dir(dir.path()),
+            &loopback(),
+            GateConfig {
+                open: true,
+                ..GateConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(open.authenticate(None).unwrap(), Principal::local());
+        // A presented token is still checked in open mode.
+        assert!(matches!(
+            open.authenticate(Some(&token)),
+            Err(Error::Invalid)
+        ));
+    }
+
+    #[test]
+    fn open_mode_is_refused_off_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let exposed: Vec<SocketAddr> = vec!["0.0.0.0:8080".parse().unwrap()];
+        let config = GateConfig {
+            open: true,
+            ..GateConfig::default()
+        };
+        let err = Gate::new(TokenStore::in_data_dir(dir.path()), &exposed, config).unwrap_err();
+        assert!(err.contains("open mode"), "{err}");
+    }
+
+    #[test]
+    fn hosts_are_ip_addresses_localhost_or_allowed_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = GateConfig {
+            open: true,
+            allowed_hosts: vec!["ParWatch.example.gov.vn".to_owned()],
+        };
+        let gate = Gate::new(TokenStore::in_data_dir(dir.path()), &loopback(), config).unwrap();
+        for good in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "10.1.2.3",
+            "parwatch.example.gov.vn",
+            "parwatch.example.gov.vn.:443",
+        ] {
+            assert!(gate.host_allowed(good), "{good}");
+        }
+        for bad in [
+            "evil.example.com:8080",
+            "localhost.evil.example.com",
+            "example.gov.vn",
+            "127.0.0.1.nip.io",
+            "",
+        ] {
+            assert!(!gate.host_allowed(bad), "{bad}");
+        }
+        let config = GateConfig {
+            open: false,
+            allowed_hosts: vec!["bad/host".to_owned()],
+        };
+        assert!(Gate::new(TokenStore::in_data_dir(dir.path()), &loopback(), config).is_err());
     }
 }

@@ -1,15 +1,14 @@
 //! The token file: one JSON document listing each token's id, role, scope and SHA-256 digest.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
+use crate::file::SharedJson;
 use crate::{Error, Principal, Result, Role};
 
 /// Prefix of every ParWatch API token, so leaked ones are easy to recognise.
@@ -40,19 +39,18 @@ struct TokenFile {
 }
 
 /// The token file, re-read whenever it changes on disk (tokens created or revoked by
-/// `parwatch token` while a server runs take effect at its next request).
+/// `parwatch token` while a server runs take effect at its next request or statement), and
+/// changed under a lock so concurrent `create` and `revoke` cannot undo each other.
 #[derive(Debug)]
 pub struct TokenStore {
-    path: PathBuf,
-    cached: Mutex<Option<(SystemTime, Arc<Vec<TokenRecord>>)>>,
+    file: SharedJson<TokenFile>,
 }
 
 impl TokenStore {
     /// The store at `path` (created on first [`TokenStore::create`]).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
-            path: path.into(),
-            cached: Mutex::new(None),
+            file: SharedJson::new(path.into()),
         }
     }
 
@@ -63,30 +61,17 @@ impl TokenStore {
 
     /// Where the tokens are kept.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Whether no token exists.
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.list()?.is_empty())
+        Ok(self.file.current()?.tokens.is_empty())
     }
 
     /// All tokens, as stored (read again only when the file changed).
     pub fn list(&self) -> Result<Arc<Vec<TokenRecord>>> {
-        let modified = match std::fs::metadata(&self.path) {
-            Ok(meta) => meta.modified().map_err(self.io())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
-            Err(e) => return Err(self.io()(e)),
-        };
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, tokens)) = cached.as_ref()
-            && *seen == modified
-        {
-            return Ok(Arc::clone(tokens));
-        }
-        let tokens = Arc::new(self.read()?.tokens);
-        *cached = Some((modified, Arc::clone(&tokens)));
-        Ok(tokens)
+        Ok(Arc::new(self.file.current()?.tokens.clone()))
     }
 
     /// Mints a token; returns its record and the token, which is not stored and cannot be
@@ -102,7 +87,10 @@ impl TokenStore {
         let mut secret = [0u8; 24];
         rng.fill(&mut id)
             .and_then(|()| rng.fill(&mut secret))
-            .map_err(|_| self.io()(std::io::Error::other("no system randomness")))?;
+            .map_err(|_| Error::Io {
+                path: self.path().to_owned(),
+                source: std::io::Error::other("no system randomness"),
+            })?;
         let id = hex(&id);
         let token = format!("{PREFIX}_{id}_{}", hex(&secret));
         let record = TokenRecord {
@@ -113,22 +101,22 @@ impl TokenStore {
             created_at: Utc::now(),
             note,
         };
-        let mut file = self.read()?;
-        file.tokens.push(record.clone());
-        self.write(&file)?;
+        self.file.update(|file| {
+            file.tokens.push(record.clone());
+            (true, ())
+        })?;
         Ok((record, token))
     }
 
-    /// Removes the token with this id; whether it existed.
+    /// Removes the token with this id; whether it existed. Once this returns, no server
+    /// accepts the token: not at a new request, not at an open session's next statement.
     pub fn revoke(&self, id: &str) -> Result<bool> {
-        let mut file = self.read()?;
-        let before = file.tokens.len();
-        file.tokens.retain(|t| t.id != id);
-        let removed = file.tokens.len() != before;
-        if removed {
-            self.write(&file)?;
-        }
-        Ok(removed)
+        self.file.update(|file| {
+            let before = file.tokens.len();
+            file.tokens.retain(|t| t.id != id);
+            let removed = file.tokens.len() != before;
+            (removed, removed)
+        })
     }
 
     /// The principal a presented token stands for, if it is one of ours.
@@ -142,7 +130,9 @@ impl TokenStore {
         };
         let presented = hex(digest(&SHA256, token.as_bytes()).as_ref());
         Ok(self
-            .list()?
+            .file
+            .current()?
+            .tokens
             .iter()
             .find(|t| t.id == id && t.sha256 == presented)
             .map(|t| Principal {
@@ -150,45 +140,6 @@ impl TokenStore {
                 role: t.role,
                 agency: t.agency.clone(),
             }))
-    }
-
-    fn read(&self) -> Result<TokenFile> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Format {
-                path: self.path.clone(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
-            Err(e) => Err(self.io()(e)),
-        }
-    }
-
-    /// Replaces the file atomically, readable by its owner only.
-    fn write(&self, file: &TokenFile) -> Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(self.io())?;
-        }
-        let staging = self.path.with_extension("json.tmp");
-        let json = serde_json::to_vec_pretty(file).expect("token records serialise");
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&staging)
-            .map_err(self.io())?;
-        out.write_all(&json)
-            .and_then(|()| out.sync_all())
-            .map_err(self.io())?;
-        std::fs::rename(&staging, &self.path).map_err(self.io())
-    }
-
-    fn io(&self) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        |source| Error::Io {
-            path: self.path.clone(),
-            source,
-        }
     }
 }
 

@@ -45,8 +45,11 @@ pub(crate) enum Command {
     /// Recomputes every projection (dossiers, daily rollups) from the raw events.
     Rebuild(LakeArgs),
     /// Mints a signed token that lets a web page embed one dashboard (optionally locked to
-    /// one agency) until it expires; prints it on stdout.
+    /// one agency) until it expires; prints it on stdout, and its id on stderr.
     EmbedToken(EmbedTokenArgs),
+    /// Revokes an embed token (by its id, or the token itself): every server refuses it from
+    /// its next request on.
+    EmbedRevoke(EmbedRevokeArgs),
     /// Publishing systems allowed to send events: adds one (with its NATS key), lists them,
     /// prints the nats-server accounts they need.
     Publisher(PublisherArgs),
@@ -132,8 +135,8 @@ pub(crate) struct LakeArgs {
 
 /// Where the servers listen, and what one SQL query (HTTP or PostgreSQL) may take.
 ///
-/// With no API token in the data dir the servers run open, for local use, and refuse to
-/// start on a non-loopback address.
+/// Without --open every caller needs an API token (with none in the data dir, everyone is
+/// refused, and a non-loopback address is refused at start).
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
     /// Address of the HTTP server.
@@ -165,6 +168,8 @@ pub(crate) struct ServerArgs {
     /// Queries one token may start per minute.
     #[arg(long, env = "PARWATCH_SQL_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(120).expect("non-zero"))]
     pub(crate) sql_per_minute: std::num::NonZeroU32,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
 }
 
 impl ServerArgs {
@@ -184,6 +189,62 @@ impl ServerArgs {
             per_minute: self.sql_per_minute,
         }
     }
+}
+
+/// Who may come in: open mode, the HTTP server's host names, the PostgreSQL endpoint's
+/// connection caps.
+#[derive(Debug, Args)]
+pub(crate) struct AccessArgs {
+    /// Run open, for local use: a caller without a token is an unscoped admin (a token sent is
+    /// still checked). Loopback addresses only; decided at start, whatever the token file
+    /// holds later. `up --demo` on loopback sets it.
+    #[arg(long, env = "PARWATCH_OPEN")]
+    pub(crate) open: bool,
+    /// Host names the HTTP server answers to (the `Host` header, port ignored), besides
+    /// localhost and IP addresses; comma-separated. Others get 421 (DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "PARWATCH_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// Most PostgreSQL connections open at once; one more gets SQLSTATE 53300.
+    #[arg(long, env = "PARWATCH_PG_MAX_CONNECTIONS", default_value_t = 64, value_parser = at_least_one)]
+    pub(crate) pg_max_connections: usize,
+    /// Most PostgreSQL connections open at once from one client address.
+    #[arg(long, env = "PARWATCH_PG_MAX_CONNECTIONS_PER_PEER", default_value_t = 16, value_parser = at_least_one)]
+    pub(crate) pg_max_connections_per_peer: usize,
+    /// Seconds a PostgreSQL connection has to log in before it is closed.
+    #[arg(long, env = "PARWATCH_PG_LOGIN_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub(crate) pg_login_timeout: Duration,
+}
+
+impl AccessArgs {
+    /// Open mode and host names, as the gate takes them.
+    pub(crate) fn gate(&self) -> parwatch_auth::GateConfig {
+        parwatch_auth::GateConfig {
+            open: self.open,
+            allowed_hosts: self.allowed_hosts.clone(),
+        }
+    }
+
+    /// The PostgreSQL endpoint's connection caps.
+    pub(crate) fn pg(&self) -> parwatch_pg::ConnectionLimits {
+        parwatch_pg::ConnectionLimits {
+            max_connections: self.pg_max_connections,
+            per_peer: self.pg_max_connections_per_peer,
+            login_timeout: self.pg_login_timeout,
+        }
+    }
+}
+
+/// `parwatch embed-revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct EmbedRevokeArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    /// The embed token's id (printed when it was minted), or the token itself.
+    pub(crate) id: String,
 }
 
 /// `parwatch token`: API tokens for the HTTP API and the PostgreSQL endpoint.

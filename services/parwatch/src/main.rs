@@ -22,8 +22,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::cli::{
-    Cli, Command, EmbedTokenArgs, LakeArgs, LogFormat, ParArgs, ServeArgs, ServerArgs, TokenAction,
-    TokenArgs, UpArgs, WorkerArgs,
+    Cli, Command, EmbedRevokeArgs, EmbedTokenArgs, LakeArgs, LogFormat, ParArgs, ServeArgs,
+    ServerArgs, TokenAction, TokenArgs, UpArgs, WorkerArgs,
 };
 
 /// glibc's allocator spent a quarter of the ingest worker's CPU time (profiled with `perf`).
@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             Command::Rebuild(args) => rebuild(args).await,
             Command::Token(args) => token(args),
             Command::EmbedToken(args) => embed_token(args).await,
+            Command::EmbedRevoke(args) => embed_revoke(args),
         }
     })
 }
@@ -141,7 +142,12 @@ async fn start_servers(
     if !args.no_pg {
         addrs.push(args.pg);
     }
-    let gate = Gate::new(TokenStore::in_data_dir(data_dir), &addrs).map_err(anyhow::Error::msg)?;
+    let gate = Gate::new(
+        TokenStore::in_data_dir(data_dir),
+        &addrs,
+        args.access.gate(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let access = Access {
         gate: Arc::new(gate),
         budgets: Arc::new(Budgets::new(args.budget())),
@@ -165,7 +171,12 @@ async fn start_servers(
         None
     } else {
         let listener = bind("pg", args.pg).await?;
-        let server = PgServer::new(state.engine.clone(), access.gate, access.budgets);
+        let server = PgServer::new(
+            state.engine.clone(),
+            access.gate,
+            access.budgets,
+            args.access.pg(),
+        );
         Some(tokio::spawn(server.serve(listener, shutdown.wait())))
     };
     let http = tokio::spawn(parwatch_api::serve(http, state, shutdown.wait()));
@@ -188,8 +199,15 @@ fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
     })
 }
 
-async fn up(args: UpArgs) -> anyhow::Result<()> {
+async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
+    // The demo is for trying ParWatch on this machine: open, when nothing else can reach it.
+    let loopback = args.server.http.ip().is_loopback()
+        && (args.server.no_pg || args.server.pg.ip().is_loopback());
+    if args.demo && loopback && !args.server.access.open {
+        info!("demo on loopback: running open (as with --open)");
+        args.server.access.open = true;
+    }
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let broker = publishers::Broker::for_up(&args)?;
@@ -318,11 +336,25 @@ async fn embed_token(args: EmbedTokenArgs) -> anyhow::Result<()> {
         .mint(&args.dashboard, args.agency.as_deref(), args.ttl)
         .await?;
     println!("{token}");
+    if let Some(id) = parwatch_api::embed::token_id(&token) {
+        eprintln!("id {id} (revoke it with `parwatch embed-revoke {id}`)");
+    }
     eprintln!(
         "valid for {}; embed with <iframe src=\"http://HOST/embed/{}?token=...\">",
         humantime::format_duration(args.ttl),
         args.dashboard
     );
+    Ok(())
+}
+
+fn embed_revoke(args: EmbedRevokeArgs) -> anyhow::Result<()> {
+    let id = parwatch_api::embed::revocation_id(&args.id)?;
+    let list = parwatch_auth::EmbedRevocations::in_data_dir(&args.lake.data_dir);
+    if list.revoke(&id)? {
+        eprintln!("embed token {id} revoked");
+    } else {
+        eprintln!("embed token {id} was already revoked");
+    }
     Ok(())
 }
 

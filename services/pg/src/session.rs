@@ -15,7 +15,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, StreamExt, stream};
-use parwatch_auth::{Audit, Principal, Role};
+use parwatch_auth::{Audit, Gate, Principal, Role};
 use parwatch_lake::{CATALOG, Error as LakeError, LimitKind, Scope, Session, check_sql_text};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
@@ -51,6 +51,7 @@ impl Connection {
         Self {
             state: Arc::new(ConnState {
                 parser: Arc::new(Parser {
+                    gate: Arc::clone(&server.gate),
                     login: Arc::clone(&login),
                     sql: PostgresCompatibilityParser::new(),
                 }),
@@ -60,6 +61,12 @@ impl Connection {
                 pids: RandomPidSecretKeyGenerator::default(),
             }),
         }
+    }
+
+    /// Whether the connection has logged in (asked by the login timeout).
+    pub(crate) fn logged_in(&self) -> impl Fn() -> bool + Send + 'static {
+        let login = Arc::clone(&self.state.login);
+        move || login.get().is_some()
     }
 }
 
@@ -77,10 +84,34 @@ impl PgWireServerHandlers for Connection {
     }
 }
 
-/// Who logged in, and the session their scope allows.
+/// Who logged in, with which token (none in open mode), and the session their scope allows.
 struct Login {
     principal: Principal,
+    token: Option<String>,
     session: Session,
+}
+
+impl Login {
+    /// Refuses, and ends the session (FATAL), once its token was revoked or changed role or
+    /// scope: checked before every statement, so `parwatch token revoke` reaches open sessions.
+    fn check_token(&self, gate: &Gate) -> PgWireResult<()> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        match gate.still_valid(token, &self.principal) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::info!(token = %self.principal.token_id, "pg: token revoked, session ended");
+                Err(fatal(
+                    "28000",
+                    "the API token of this session was revoked (or its role or scope changed); \
+                     reconnect with a valid token"
+                        .to_owned(),
+                ))
+            }
+            Err(e) => Err(fatal("XX000", e.to_string())),
+        }
+    }
 }
 
 struct ConnState {
@@ -111,7 +142,11 @@ impl ConnState {
         setup_pg_catalog(session.context(), CATALOG, EmptyContextProvider)
             .map_err(|e| fatal("XX000", e.to_string()))?;
         tracing::info!(peer = %self.peer, token = %principal.token_id, agency = ?principal.agency, "pg: logged in");
-        let _ = self.login.set(Login { principal, session });
+        let _ = self.login.set(Login {
+            principal,
+            token: password.map(str::to_owned),
+            session,
+        });
         Ok(())
     }
 
@@ -172,10 +207,14 @@ impl ConnState {
         Ok(Response::Query(QueryResponse::new(fields, encoded)))
     }
 
+    /// The login, once its token is checked again for the statement about to run.
     fn login(&self) -> PgWireResult<&Login> {
-        self.login
+        let login = self
+            .login
             .get()
-            .ok_or_else(|| fatal("08P01", "not logged in".to_owned()))
+            .ok_or_else(|| fatal("08P01", "not logged in".to_owned()))?;
+        login.check_token(&self.server.gate)?;
+        Ok(login)
     }
 }
 
@@ -228,6 +267,7 @@ pub(crate) enum Prepared {
 }
 
 pub(crate) struct Parser {
+    gate: Arc<Gate>,
     login: Arc<OnceLock<Login>>,
     sql: PostgresCompatibilityParser,
 }
@@ -278,6 +318,7 @@ impl QueryParser for Parser {
             .login
             .get()
             .ok_or_else(|| fatal("08P01", "not logged in".to_owned()))?;
+        login.check_token(&self.gate)?;
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(user_error(
