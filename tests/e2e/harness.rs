@@ -197,8 +197,8 @@ pub(crate) struct Parwatch {
 impl Parwatch {
     /// Spawns `parwatch <args>` with extra environment; logs go to `<log_dir>/<name>.log`.
     ///
-    /// Servers get a free PostgreSQL port (tests run side by side) and a SQL rate budget no
-    /// polling test reaches, unless `env` says otherwise.
+    /// Servers get a free PostgreSQL port (tests run side by side) and SQL, panel and embed
+    /// rate budgets no polling test reaches, unless `env` says otherwise.
     pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], log_dir: &Path, name: &str) -> Self {
         let pg_port = free_port();
         std::fs::create_dir_all(log_dir).unwrap();
@@ -212,7 +212,10 @@ impl Parwatch {
             .stderr(file);
         command
             .env("PARWATCH_PG", format!("127.0.0.1:{pg_port}"))
-            .env("PARWATCH_SQL_PER_MINUTE", "1000000");
+            .env("PARWATCH_SQL_PER_MINUTE", "1000000")
+            .env("PARWATCH_PANELS_PER_MINUTE", "1000000")
+            .env("PARWATCH_EMBED_TOKEN_PER_MINUTE", "1000000")
+            .env("PARWATCH_EMBED_CLIENT_PER_MINUTE", "1000000");
         if let Some(at) = args.iter().position(|a| *a == "--nats-url")
             && let Some(url) = args.get(at + 1)
         {
@@ -233,6 +236,16 @@ impl Parwatch {
     /// `parwatch up --open` against `nats_url`, with its HTTP server on a free port, ready
     /// (open: a request without a token is the local admin; a token sent is still checked).
     pub(crate) async fn up(nats_url: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::up_with_env(nats_url, data_dir, extra, &[]).await
+    }
+
+    /// [`Parwatch::up`] with extra environment.
+    pub(crate) async fn up_with_env(
+        nats_url: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port().to_string();
         let http = format!("127.0.0.1:{port}");
         let data = data_dir.to_str().unwrap();
@@ -247,7 +260,7 @@ impl Parwatch {
             "--open",
         ];
         args.extend_from_slice(extra);
-        let mut p = Self::spawn(&args, &[], data_dir, "up");
+        let mut p = Self::spawn(&args, env, data_dir, "up");
         p.base = Some(format!("http://{http}"));
         p.wait_ready().await;
         p

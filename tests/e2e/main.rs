@@ -8,6 +8,7 @@ mod dashboards;
 mod faults;
 mod harness;
 mod hostile;
+mod http_hostile;
 mod ingest;
 mod metrics;
 mod par;

@@ -169,13 +169,14 @@ impl RangeSpec {
         let back = self.count - 1;
         let start = self.unit.start(today);
         let from = match self.unit {
-            Bucket::Day => start - Days::new(u64::from(back)),
-            Bucket::Week => start - Days::new(7 * u64::from(back)),
-            Bucket::Month => start - Months::new(back),
-            Bucket::Quarter => start - Months::new(3 * back),
-            Bucket::Year => start - Months::new(12 * back),
+            Bucket::Day => start.checked_sub_days(Days::new(u64::from(back))),
+            Bucket::Week => start.checked_sub_days(Days::new(7 * u64::from(back))),
+            Bucket::Month => start.checked_sub_months(Months::new(back)),
+            Bucket::Quarter => start.checked_sub_months(Months::new(3 * back)),
+            Bucket::Year => start.checked_sub_months(Months::new(12 * back)),
         };
-        (from, today)
+        let first = parwatch_metrics::FIRST_DATE;
+        (from.map_or(first, |from| from.max(first)), today)
     }
 
     fn spec(self) -> String {

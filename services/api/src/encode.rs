@@ -1,4 +1,6 @@
-//! Query results streamed as JSON (api-v1 shape), CSV, Arrow IPC stream or Parquet.
+//! Query results streamed as JSON (api-v1 shape), CSV, Arrow IPC stream or Parquet, and the
+//! one CSV writer of the API ([`Csv`]), which neutralises text cells a spreadsheet would
+//! take for a formula.
 //!
 //! A task pulls batches from the query, encodes each and hands the bytes to the response body,
 //! so a large result never sits whole in memory; a client that goes away cancels the query.
@@ -11,11 +13,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::ArrowWriter;
 use futures::StreamExt;
 use parwatch_auth::{Audit, BudgetPermit};
@@ -73,6 +75,8 @@ pub(crate) struct Finish {
     pub(crate) audit: Audit,
     /// Released as soon as the last row is encoded, before the client reads it.
     pub(crate) permit: Option<BudgetPermit>,
+    /// The statement's running slot among all the server's; released with `permit`.
+    pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) started: Instant,
 }
@@ -122,6 +126,7 @@ async fn pump(
                 Err(e) => {
                     let message = e.to_string();
                     finish.permit = None;
+                    finish.slot = None;
                     return match encoder.abort(&message, rows.rows(), &finish) {
                         // Said in the body: the response itself ends well-formed.
                         Some(tail) => {
@@ -142,6 +147,7 @@ async fn pump(
             .finish(rows.rows(), &finish)
             .map_err(Failure::abort)?;
         finish.permit = None;
+        finish.slot = None;
         sender.send(Ok(tail)).await.map_err(|_| gone())
     }
     .await;
@@ -192,11 +198,8 @@ enum Encoder {
         schema: SchemaRef,
         first_row: bool,
     },
-    /// Whether the header is still to be written.
-    Csv {
-        schema: SchemaRef,
-        header: bool,
-    },
+    /// The header goes out as the head.
+    Csv(Box<Csv>),
     Arrow(Box<StreamWriter<Vec<u8>>>),
     Parquet(Box<ArrowWriter<Vec<u8>>>),
 }
@@ -208,10 +211,11 @@ impl Encoder {
                 schema,
                 first_row: true,
             },
-            Format::Csv => Encoder::Csv {
-                schema,
-                header: true,
-            },
+            Format::Csv => {
+                let mut csv = Csv::default();
+                csv.header(schema.fields().iter().map(|f| f.name().as_str()))?;
+                Encoder::Csv(Box::new(csv))
+            }
             Format::Arrow => Encoder::Arrow(Box::new(StreamWriter::try_new(Vec::new(), &schema)?)),
             Format::Parquet => Encoder::Parquet(Box::new(
                 ArrowWriter::try_new(Vec::new(), schema, None)
@@ -220,10 +224,12 @@ impl Encoder {
         })
     }
 
-    /// The opening bytes: JSON's column list (the other formats open with their first batch).
-    fn head(&self) -> Bytes {
+    /// The opening bytes: JSON's column list, CSV's header (the binary formats open with
+    /// their first batch).
+    fn head(&mut self) -> Bytes {
         match self {
             Encoder::Json { schema, .. } => json_head(schema).into(),
+            Encoder::Csv(csv) => csv.take().into(),
             _ => Bytes::new(),
         }
     }
@@ -232,11 +238,9 @@ impl Encoder {
         let mut out = Vec::new();
         match self {
             Encoder::Json { first_row, .. } => json_rows(batch, first_row, &mut out)?,
-            Encoder::Csv { header, .. } => {
-                let mut writer = CsvWriterBuilder::new()
-                    .with_header(std::mem::take(header))
-                    .build(&mut out);
-                writer.write(batch)?;
+            Encoder::Csv(csv) => {
+                csv.batch(batch)?;
+                out = csv.take();
             }
             Encoder::Arrow(writer) => {
                 writer.write(batch)?;
@@ -257,14 +261,7 @@ impl Encoder {
         let mut out = Vec::new();
         match self {
             Encoder::Json { .. } => out = json_tail(rows, finish, None),
-            Encoder::Csv { schema, header } => {
-                if *header {
-                    // No rows: the header alone, so the CSV still names its columns.
-                    let names: Vec<&str> =
-                        schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    out = format!("{}\n", names.join(",")).into_bytes();
-                }
-            }
+            Encoder::Csv(_) => {}
             Encoder::Arrow(writer) => {
                 writer.finish()?;
                 out = std::mem::take(writer.get_mut());
@@ -344,4 +341,161 @@ fn json_tail(rows: usize, finish: &Finish, error: Option<&str>) -> Vec<u8> {
     }
     out.push(b'}');
     out
+}
+
+/// A CSV cell: text is neutralised, numbers are written as they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    Number(&'a str),
+}
+
+/// The characters that make a spreadsheet read a cell as a formula (or, for tab and carriage
+/// return, hide one): `=`, `+`, `-`, `@`, as OWASP's CSV injection guidance lists them.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `text`, prefixed with `'` when a spreadsheet would evaluate it (OWASP's neutralisation:
+/// Excel, LibreOffice and Google Sheets then show it as text).
+pub(crate) fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The API's CSV writer (SQL results, panel data, embeds): RFC 4180 quoting by the `csv`
+/// crate, text cells neutralised, numeric columns untouched so `-3` stays a number.
+#[derive(Debug)]
+pub(crate) struct Csv {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl Default for Csv {
+    fn default() -> Self {
+        Self {
+            writer: csv::Writer::from_writer(Vec::new()),
+        }
+    }
+}
+
+fn csv_error(e: csv::Error) -> datafusion::arrow::error::ArrowError {
+    datafusion::arrow::error::ArrowError::CsvError(e.to_string())
+}
+
+impl Csv {
+    /// The header line; column names are text (a SQL alias can be anything).
+    pub(crate) fn header<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> ArrowResult<()> {
+        self.record(names.into_iter().map(Cell::Text))
+    }
+
+    /// One line.
+    pub(crate) fn record<'a>(
+        &mut self,
+        cells: impl IntoIterator<Item = Cell<'a>>,
+    ) -> ArrowResult<()> {
+        for cell in cells {
+            match cell {
+                Cell::Text(text) => self.writer.write_field(neutralise(text).as_bytes()),
+                Cell::Number(number) => self.writer.write_field(number),
+            }
+            .map_err(csv_error)?;
+        }
+        self.writer.write_record(None::<&[u8]>).map_err(csv_error)
+    }
+
+    /// Every row of `batch`, formatted as Arrow displays values (nulls empty).
+    pub(crate) fn batch(&mut self, batch: &RecordBatch) -> ArrowResult<()> {
+        let options = FormatOptions::default().with_null("");
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|array| {
+                let numeric = array.data_type().is_numeric();
+                ArrayFormatter::try_new(array.as_ref(), &options).map(|f| (f, numeric))
+            })
+            .collect::<ArrowResult<Vec<_>>>()?;
+        let mut texts: Vec<String> = vec![String::new(); columns.len()];
+        for row in 0..batch.num_rows() {
+            for ((formatter, _), text) in columns.iter().zip(texts.iter_mut()) {
+                text.clear();
+                formatter
+                    .value(row)
+                    .write(text)
+                    .map_err(|e| datafusion::arrow::error::ArrowError::CsvError(e.to_string()))?;
+            }
+            self.record(columns.iter().zip(&texts).map(|((_, numeric), text)| {
+                if *numeric {
+                    Cell::Number(text)
+                } else {
+                    Cell::Text(text)
+                }
+            }))?;
+        }
+        Ok(())
+    }
+
+    /// The bytes written since the last call.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let full = std::mem::replace(&mut self.writer, csv::Writer::from_writer(Vec::new()));
+        // Flushing into a Vec cannot fail.
+        full.into_inner().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("=name", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("x", DataType::Float64, true),
+        ]));
+        let texts = [
+            "=1+2", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "plain", "a,b",
+        ];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter(texts.iter().map(Some).chain([None]))),
+                Arc::new(Int64Array::from_iter((0..9).map(|i| Some(-3 - i)))),
+                Arc::new(Float64Array::from_iter(
+                    (0..9).map(|i| Some(-0.5 * f64::from(i))),
+                )),
+            ],
+        )
+        .unwrap();
+        let mut csv = Csv::default();
+        csv.header(schema.fields().iter().map(|f| f.name().as_str()))
+            .unwrap();
+        csv.batch(&batch).unwrap();
+        let text = String::from_utf8(csv.take()).unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][0], "'=name");
+        for (i, original) in texts.iter().enumerate() {
+            let cell = &rows[i + 1][0];
+            if *original == "plain" || *original == "a,b" {
+                assert_eq!(cell, *original);
+            } else {
+                assert_eq!(cell, format!("'{original}"), "{original:?}");
+            }
+        }
+        assert_eq!(&rows[9][0], "", "null is empty");
+        assert_eq!(&rows[1][1], "-3", "a negative number stays a number");
+        assert_eq!(&rows[2][2], "-0.5");
+    }
 }

@@ -167,10 +167,27 @@ pub(crate) async fn handle_rejection(rejection: Rejection) -> Result<impl Reply,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected a JSON body".to_owned(),
         )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "a Content-Length header is required".to_owned(),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("missing header {}", e.name()),
+        )
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("invalid header {}", e.name()),
+        )
     } else {
+        // Whatever it is, its details are for the log, not the client.
+        tracing::error!(rejection = ?rejection, "request rejected for an unhandled reason");
         (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("unhandled: {rejection:?}"),
+            "internal error".to_owned(),
         )
     };
     Ok(error_reply(status, &message))

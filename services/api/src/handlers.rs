@@ -80,17 +80,19 @@ pub(crate) async fn sql(
     let mut audit = Audit::start(&principal, VIA, body.sql.clone());
     let running = async {
         let permit = state.budgets.admit(&principal.token_id)?;
+        let slot = state.admission.sql_slot().await?;
         let session = state.engine.session(&auth::scope(&principal))?;
         let plan = session.plan_sql(&body.sql).await?;
         let rows = session.execute(plan).await?;
-        Ok::<_, ApiError>((permit, rows))
+        Ok::<_, ApiError>((permit, slot, rows))
     }
     .await;
     match running {
-        Ok((permit, rows)) => {
+        Ok((permit, slot, rows)) => {
             let finish = Finish {
                 audit,
                 permit: Some(permit),
+                slot: Some(slot),
                 telemetry: Arc::clone(&state.telemetry),
                 started,
             };

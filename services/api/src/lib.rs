@@ -6,6 +6,7 @@
 //! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
 //! in one place (`error.rs`).
 
+mod admission;
 mod agencies;
 mod auth;
 mod dashboards;
@@ -17,6 +18,7 @@ mod metrics;
 mod panels;
 mod par;
 mod routes;
+mod server;
 mod telemetry;
 mod web;
 
@@ -30,10 +32,12 @@ use parwatch_ingest::IngestStatus;
 use parwatch_lake::{Lake, Limits, QueryEngine};
 use parwatch_metrics::Projector;
 
+pub use admission::AdmissionLimits;
 pub use agencies::{AgencyNames, AgencyNamesError};
 pub use dashboards::DashboardError;
 pub use error::ApiError;
 pub use routes::routes;
+pub use server::HttpLimits;
 pub use telemetry::Telemetry;
 pub use web::{Web, WebConfig, WebError};
 
@@ -60,6 +64,10 @@ pub struct AppState {
     pub web: Option<Arc<Web>>,
     /// Agencies' names (see [`AppState::with_agency_names`]).
     pub agency_names: Arc<AgencyNames>,
+    /// What SQL and dashboard work is admitted (see [`AppState::with_admission`]).
+    admission: Arc<admission::Admission>,
+    /// Keys the data version shown to embeds, so it tells when data changed and nothing more.
+    version_key: std::hash::RandomState,
 }
 
 /// Access control and SQL limits of a server.
@@ -99,6 +107,8 @@ impl AppState {
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
             web: None,
             agency_names,
+            admission: Arc::new(admission::Admission::new(AdmissionLimits::default())),
+            version_key: std::hash::RandomState::new(),
         })
     }
 
@@ -111,6 +121,14 @@ impl AppState {
             agency_names: Arc::new(names),
             ..self
         })
+    }
+
+    /// The same state admitting SQL and dashboard work within `limits`.
+    pub fn with_admission(self, limits: AdmissionLimits) -> Self {
+        Self {
+            admission: Arc::new(admission::Admission::new(limits)),
+            ..self
+        }
     }
 
     /// The same state scoring the PAR Index with `models` instead of the built-in ones.
@@ -153,17 +171,22 @@ const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// How often, at most, the projections' snapshot is rewritten while events arrive.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 
-/// Serves the API on `listener` until `shutdown` resolves, keeping the projections up to date
-/// with the lake in the background.
+/// How often the rate limiters forget callers whose budgets are full again.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves the API on `listener`, its connections bounded by `limits`, until `shutdown`
+/// resolves, keeping the projections up to date with the lake in the background.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let refresher = state.clone();
     let refreshing = tokio::spawn(async move {
         let mut saved = refresher.projector.read().event_count();
         let mut last_save = Instant::now();
+        let mut last_forget = Instant::now();
         loop {
             match refresher.refresh().await {
                 Ok(()) => refresher
@@ -177,14 +200,15 @@ pub async fn serve(
                 refresher.save_snapshot().await;
                 (saved, last_save) = (events, Instant::now());
             }
+            if last_forget.elapsed() >= FORGET_EVERY {
+                refresher.admission.forget_idle();
+                last_forget = Instant::now();
+            }
             tokio::time::sleep(REFRESH_EVERY).await;
         }
     });
-    warp::serve(routes(state.clone()))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let service = warp::service(routes(state.clone()));
+    server::run(listener, service, limits, shutdown).await;
     refreshing.abort();
     let _ = refreshing.await;
     state.save_snapshot().await;

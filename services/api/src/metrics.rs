@@ -29,6 +29,17 @@ impl From<MetricError> for ApiError {
     }
 }
 
+/// A `YYYY-MM-DD` parameter, refused (400) outside the dates the metrics serve
+/// ([`parwatch_metrics::FIRST_DATE`] to [`parwatch_metrics::LAST_DATE`]), so no date
+/// arithmetic on it can leave what dates can hold.
+pub(crate) fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, MetricError> {
+    let date = text.parse().map_err(|_| MetricError::BadDate {
+        field,
+        value: text.chars().take(40).collect(),
+    })?;
+    parwatch_metrics::check_date(field, date)
+}
+
 fn date(
     field: &'static str,
     value: Option<&str>,
@@ -36,10 +47,7 @@ fn date(
 ) -> Result<NaiveDate, MetricError> {
     match value {
         None | Some("") => Ok(default),
-        Some(text) => text.parse().map_err(|_| MetricError::BadDate {
-            field,
-            value: text.to_owned(),
-        }),
+        Some(text) => parse_date(field, text),
     }
 }
 
@@ -47,7 +55,11 @@ fn date(
 fn range(p: &MetricParams) -> Result<(NaiveDate, NaiveDate), MetricError> {
     let today = parwatch_proto::local_date(Utc::now());
     let to = date("to", p.to.as_deref(), today)?;
-    let from = date("from", p.from.as_deref(), to - Days::new(364))?;
+    let year_before = to
+        .checked_sub_days(Days::new(364))
+        .unwrap_or(parwatch_metrics::FIRST_DATE)
+        .max(parwatch_metrics::FIRST_DATE);
+    let from = date("from", p.from.as_deref(), year_before)?;
     if from > to {
         return Err(MetricError::ReversedRange { from, to });
     }

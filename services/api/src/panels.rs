@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate, Utc};
 use datafusion::common::ScalarValue;
 use parwatch_auth::{Audit, Principal, Role};
 use parwatch_metrics::{Bucket, MetricDef, MetricError, Point, Series};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::Reply;
 use warp::http::header;
@@ -17,9 +17,9 @@ use crate::AppState;
 use crate::auth::agency_filter;
 use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source};
 use crate::embed::EmbedClaims;
-use crate::encode::{self, Finish, Format};
+use crate::encode::{self, Cell, Csv, Finish, Format};
 use crate::error::ApiError;
-use crate::metrics::rank_row_json;
+use crate::metrics::{parse_date, rank_row_json};
 
 /// Most agencies one chart compares.
 const MAX_COMPARE: usize = 8;
@@ -75,10 +75,7 @@ struct Request {
 fn date(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, MetricError> {
     match value {
         None | Some("") => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(|_| MetricError::BadDate {
-            field,
-            value: text.to_owned(),
-        }),
+        Some(text) => parse_date(field, text).map(Some),
     }
 }
 
@@ -253,7 +250,7 @@ struct Table {
 }
 
 /// One CSV line of a metric panel (empty fields where a chart kind has no such column).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 struct CsvRow {
     period: String,
     from: String,
@@ -277,11 +274,29 @@ fn stat(
     panel: &Panel,
     req: &Request,
 ) -> Result<Table, ApiError> {
-    let days = (req.to - req.from).num_days() as u64 + 1;
-    let (prev_from, prev_to) = (req.from - Days::new(days), req.from - Days::new(1));
+    let days = (req.to - req.from).num_days().unsigned_abs() + 1;
+    let before_from = |n| {
+        req.from
+            .checked_sub_days(Days::new(n))
+            .ok_or(MetricError::OutOfRange {
+                field: "from",
+                value: req.from,
+            })
+    };
+    let (prev_from, prev_to) = (before_from(days)?, before_from(1)?);
     let agency = req.agency.as_deref();
     let current = projection.summary(metric, req.from, req.to, agency)?;
-    let previous = projection.summary(metric, prev_from, prev_to, agency)?;
+    // A range reaching back to the first date served has no previous period: nothing to
+    // compare with, rather than a refusal.
+    let previous = match projection.summary(metric, prev_from, prev_to, agency) {
+        Err(MetricError::OutOfRange { .. }) => Point {
+            bucket: prev_from,
+            value: None,
+            numerator: None,
+            denominator: None,
+        },
+        other => other?,
+    };
     let met = panel.target.and_then(|t| current.value.map(|v| t.met(v)));
     let row = |period: &str, from: NaiveDate, to: NaiveDate, p: &Point| CsvRow {
         period: period.to_owned(),
@@ -388,16 +403,48 @@ fn ranking(
     })
 }
 
-fn csv_reply(rows: &[CsvRow], filename: &str) -> Result<Response, ApiError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        writer
-            .serialize(row)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+/// The columns of a metric panel's CSV.
+const CSV_COLUMNS: [&str; 9] = [
+    "period",
+    "from",
+    "to",
+    "agency_code",
+    "rank",
+    "value",
+    "numerator",
+    "denominator",
+    "change",
+];
+
+impl CsvRow {
+    /// Writes the row: dates and codes as text, the figures as numbers.
+    fn write(&self, csv: &mut Csv) -> Result<(), ApiError> {
+        let number = |n: Option<String>| n.unwrap_or_default();
+        let figures = [
+            number(self.rank.map(|n| n.to_string())),
+            number(self.value.map(|n| n.to_string())),
+            number(self.numerator.map(|n| n.to_string())),
+            number(self.denominator.map(|n| n.to_string())),
+            number(self.change.map(|n| n.to_string())),
+        ];
+        let texts = [&self.period, &self.from, &self.to, &self.agency_code];
+        let cells = texts
+            .into_iter()
+            .map(|t| Cell::Text(t))
+            .chain(figures.iter().map(|n| Cell::Number(n)));
+        csv.record(cells)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
-    let body = writer
-        .into_inner()
+}
+
+fn csv_reply(rows: &[CsvRow], filename: &str) -> Result<Response, ApiError> {
+    let mut csv = Csv::default();
+    csv.header(CSV_COLUMNS)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    for row in rows {
+        row.write(&mut csv)?;
+    }
+    let body = csv.take();
     let mut response = Response::new(body.into());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -418,10 +465,10 @@ fn attachment(response: &mut Response, filename: &str) {
     }
 }
 
-/// Days since 1970-01-01, as Arrow's Date32.
+/// Days since 1970-01-01, as Arrow's Date32 (dates are bounded when parsed, so it fits).
 fn date32(d: NaiveDate) -> ScalarValue {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    ScalarValue::Date32(Some((d - epoch).num_days() as i32))
+    ScalarValue::Date32(i32::try_from(d.signed_duration_since(epoch).num_days()).ok())
 }
 
 /// Runs a panel's SQL with `$from`, `$to`, `$agency` (NULL for the province) and `$bucket`
@@ -434,6 +481,7 @@ async fn sql_panel(
     filename: &str,
     principal: Principal,
 ) -> Result<Response, ApiError> {
+    let slot = state.admission.sql_slot().await?;
     let started = Instant::now();
     let audit = Audit::start(&principal, "dashboard", sql.to_owned());
     let scope = parwatch_lake::Scope::from(req.agency.clone());
@@ -456,6 +504,7 @@ async fn sql_panel(
     let finish = Finish {
         audit,
         permit: None,
+        slot: Some(slot),
         telemetry: std::sync::Arc::clone(&state.telemetry),
         started,
     };

@@ -50,13 +50,25 @@ fn agency(params: &ParParams, principal: &Principal) -> Result<Option<String>, A
     agency_filter(principal, params.agency.as_deref())
 }
 
+/// The years the PAR Index can be asked about: those of the dates the metrics serve.
+const FIRST_YEAR: i32 = 1900;
+/// See [`FIRST_YEAR`].
+const LAST_YEAR: i32 = 9999;
+
 /// `year`, this year by default; a year before every scoring model is refused.
 fn year(params: &ParParams, state: &AppState, today: NaiveDate) -> Result<i32, ApiError> {
     let year = match params.year.as_deref() {
         None | Some("") => today.year(),
         Some(text) => text
             .parse()
-            .map_err(|_| ApiError::BadRequest(format!("year: {text:?} is not a year (YYYY)")))?,
+            .ok()
+            .filter(|y| (FIRST_YEAR..=LAST_YEAR).contains(y))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "year: {:?} is not a year from {FIRST_YEAR} to {LAST_YEAR}",
+                    text.chars().take(40).collect::<String>()
+                ))
+            })?,
     };
     match state.par_models.first_year() {
         Some(first) if year >= first => Ok(year),

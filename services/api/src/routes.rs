@@ -75,5 +75,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(par)
         .or(crate::web::routes(state))
         .recover(handle_rejection)
-        .with(warp::trace::request())
+        .with(warp::trace(request_span))
+}
+
+/// The span of a request: its method and path only. Not the query string (an embed's token
+/// is there), not the Referer (the embed's URL) nor any credential header.
+fn request_span(info: warp::trace::Info<'_>) -> tracing::Span {
+    tracing::info_span!("request", method = %info.method(), path = %info.path())
 }

@@ -22,6 +22,7 @@ use crate::dashboards::{self, AgencyFilter, DashboardError, Dashboards};
 use crate::embed::{EmbedClaims, EmbedKey};
 use crate::error::ApiError;
 use crate::panels::{self, PanelParams, Scope};
+use crate::server::ClientAddr;
 
 /// The page every route of the app and of embeds serves; `{{config}}` says which.
 const INDEX: &str = include_str!("../assets/web/index.html");
@@ -190,8 +191,9 @@ fn html(web: &Web, body: String, status: StatusCode, embed: bool) -> Response {
     };
     set(header::CONTENT_SECURITY_POLICY, web.csp(embed));
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned());
-    // The token is in the embed's URL: never send it to another site.
-    set(header::REFERRER_POLICY, "same-origin".to_owned());
+    // An embed's token is in its URL: no request the page makes carries it as a Referer,
+    // not even to this server (where request logs would keep it).
+    set(header::REFERRER_POLICY, "no-referrer".to_owned());
     set(header::CACHE_CONTROL, "no-store".to_owned());
     response
 }
@@ -214,6 +216,24 @@ fn with_web(
             }
         }
     })
+}
+
+/// Counts the request against its client's `/embed/api` rate (429 past it).
+fn embed_client(state: AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and_then(move |client: Option<ClientAddr>| {
+            let state = state.clone();
+            async move {
+                if let Some(ClientAddr(addr)) = client {
+                    state
+                        .admission
+                        .embed_client(addr.ip())
+                        .map_err(warp::reject::custom)?;
+                }
+                Ok::<_, Rejection>(())
+            }
+        })
+        .untuple_one()
 }
 
 /// `?token=` of embed routes.
@@ -262,7 +282,7 @@ pub(crate) fn routes(
                 revoke_token(&p, &id, &web).map_err(warp::reject::custom)
             },
         );
-    let web = with_web(state);
+    let web = with_web(state.clone());
     let index = warp::path::end().and(warp::get()).and(web.clone()).map(
         |(_, web): (AppState, Arc<Web>)| {
             page(&web, json!({ "mode": "app" }), StatusCode::OK, false)
@@ -302,6 +322,10 @@ pub(crate) fn routes(
              params: PanelParams,
              principal: Principal,
              (state, web): (AppState, Arc<Web>)| async move {
+                state
+                    .admission
+                    .viewer_panel(&principal.token_id)
+                    .map_err(warp::reject::custom)?;
                 panel_data(&state, &web, &id, &panel, &params, Scope::App(&principal))
                     .await
                     .map_err(warp::reject::custom)
@@ -346,6 +370,7 @@ pub(crate) fn routes(
         );
     let embed_definition = warp::path!("embed" / "api" / "dashboard")
         .and(warp::get())
+        .and(embed_client(state.clone()))
         .and(warp::query::<TokenParam>())
         .and(web.clone())
         .and_then(|q: TokenParam, (_, web): (AppState, Arc<Web>)| async move {
@@ -356,11 +381,16 @@ pub(crate) fn routes(
         });
     let embed_panel = warp::path!("embed" / "api" / "panels" / String)
         .and(warp::get())
+        .and(embed_client(state.clone()))
         .and(warp::query::<PanelParams>())
         .and(web.clone())
         .and_then(
             |panel: String, params: PanelParams, (state, web): (AppState, Arc<Web>)| async move {
                 let claims = verify(&web, params.token.as_deref())?;
+                state
+                    .admission
+                    .embed_panel(params.token.as_deref().unwrap_or_default())
+                    .map_err(warp::reject::custom)?;
                 panel_data(
                     &state,
                     &web,
@@ -377,15 +407,19 @@ pub(crate) fn routes(
         .and(warp::get())
         .and(viewer)
         .and(web.clone())
-        .map(|_: Principal, (state, _): (AppState, Arc<Web>)| data_version(&state));
+        .map(|p: Principal, (state, _): (AppState, Arc<Web>)| {
+            // A token scoped to one agency is not told the province's event count.
+            data_version(&state, p.agency.is_some())
+        });
     let embed_version = warp::path!("embed" / "api" / "version")
         .and(warp::get())
+        .and(embed_client(state.clone()))
         .and(warp::query::<TokenParam>())
         .and(web)
         .and_then(
             |q: TokenParam, (state, web): (AppState, Arc<Web>)| async move {
                 verify(&web, q.token.as_deref())?;
-                Ok::<_, Rejection>(data_version(&state))
+                Ok::<_, Rejection>(data_version(&state, true))
             },
         );
     index
@@ -488,6 +522,11 @@ fn asset(name: &str) -> Result<Response, Rejection> {
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
+    // Modules imported by a script follow its policy: none sends the page's URL.
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
     Ok(response)
 }
 
@@ -546,13 +585,23 @@ async fn agency_codes(state: &AppState, principal: &Principal) -> Result<Respons
 /// `{"version": N}`: a number that changes whenever events are folded into the projections
 /// or (with the worker in this process) rejections are stored, so pages redraw when data
 /// lands. Answered from memory: pages ask every few seconds.
-fn data_version(state: &AppState) -> Response {
+///
+/// `opaque` (embeds, scoped tokens): the number hashed with a key of this process, a string
+/// that changes when it does but says nothing of how many events the province has.
+fn data_version(state: &AppState, opaque: bool) -> Response {
+    use std::hash::BuildHasher;
     let folded = state.projector.read().event_count();
     let rejected = state
         .ingest
         .as_ref()
         .map_or(0, |s| s.rejected.load(Ordering::Relaxed));
-    warp::reply::json(&json!({ "version": folded + rejected })).into_response()
+    let version = folded + rejected;
+    let body = if opaque {
+        json!({ "version": format!("{:016x}", state.version_key.hash_one(version)) })
+    } else {
+        json!({ "version": version })
+    };
+    warp::reply::json(&body).into_response()
 }
 
 /// Freshness and health for the data-quality page: events and rejections stored, the newest

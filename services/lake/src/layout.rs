@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use chrono::NaiveDate;
 
 use crate::error::{Error, Result};
-use crate::writer::{Lake, sync_dir};
+use crate::writer::{FILE_MODE, Lake, create_dirs, create_file, sync_dir};
 
 /// Directory of every table's generations, beside the tables.
 const GENERATIONS: &str = "generations";
@@ -59,7 +59,7 @@ impl Lake {
         let id = format!("g{nanos:x}-{}-{n}", std::process::id());
         let tables = self.root().join(GENERATIONS).join(table);
         let dir = tables.join(&id).join(name);
-        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        create_dirs(&dir).map_err(Error::io(&dir))?;
         // Every new directory entry is made durable before a symlink may point at it.
         for synced in [
             tables.join(&id),
@@ -106,7 +106,7 @@ impl Lake {
     /// Marks a generation root as replaced; it is deleted once [`GRACE`] has passed.
     pub(crate) fn retire(&self, root: &Path) -> Result<()> {
         let marker = retired_marker(root);
-        std::fs::write(&marker, b"").map_err(Error::io(&marker))
+        create_file(&marker).map(drop).map_err(Error::io(&marker))
     }
 
     /// Deletes generations retired more than [`GRACE`] ago, and retires generations no
@@ -187,12 +187,16 @@ impl Lake {
     pub fn lock_for_writing(&self) -> Result<WriterLock> {
         use std::os::fd::AsRawFd;
         let path = self.root().join("LOCK");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(&path))?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(FILE_MODE)
+                .open(&path)
+        }
+        .map_err(Error::io(&path))?;
         // SAFETY: flock(2) on a descriptor we own; no memory is shared with the kernel.
         let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if !locked {

@@ -205,13 +205,40 @@ pub struct Lake {
 
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Mode of every file the lake writes (events, rejections, snapshots, markers): the service
+/// reads and writes, its group (a backup or reporting account) reads, nobody else. Citizens'
+/// raw submissions are in these files.
+pub(crate) const FILE_MODE: u32 = 0o640;
+/// Mode of every directory the lake makes, the data directory included when it makes it.
+pub(crate) const DIR_MODE: u32 = 0o750;
+
+/// `create_dir_all`, making each missing directory with [`DIR_MODE`].
+pub(crate) fn create_dirs(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+/// A new (or truncated) file for writing, with [`FILE_MODE`].
+pub(crate) fn create_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 impl Lake {
     /// Opens (creating when missing) the lake under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let root = data_dir.join("lake");
         for dir in [EVENTS_TABLE, REJECTED_TABLE, STAGING] {
             let path = root.join(dir);
-            std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
+            create_dirs(&path).map_err(Error::io(&path))?;
         }
         Ok(Self {
             root,
@@ -297,7 +324,7 @@ impl Lake {
     fn stage(&self, batch: &RecordBatch, properties: WriterProperties) -> Result<Staged> {
         // A unique name, so concurrent writers never share a file.
         let path = self.root.join(STAGING).join(part_name(0, 0));
-        let file = File::create(&path).map_err(Error::io(&path))?;
+        let file = create_file(&path).map_err(Error::io(&path))?;
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
             .map_err(Error::parquet(&path))?;
         writer.write(batch).map_err(Error::parquet(&path))?;
@@ -316,7 +343,7 @@ impl Lake {
             e
         };
         let created_dir = !dir.exists();
-        std::fs::create_dir_all(dir).map_err(|e| discard(Error::io(dir)(e), &staged.path))?;
+        create_dirs(dir).map_err(|e| discard(Error::io(dir)(e), &staged.path))?;
         let target = dir.join(name);
         std::fs::rename(&staged.path, &target)
             .map_err(|e| discard(Error::io(&target)(e), &staged.path))?;

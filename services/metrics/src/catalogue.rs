@@ -198,6 +198,14 @@ pub enum MetricError {
         /// What was given.
         value: String,
     },
+    /// A date outside [`FIRST_DATE`]..=[`LAST_DATE`].
+    #[error("{field}: {value} is outside the dates ParWatch serves ({FIRST_DATE} to {LAST_DATE})")]
+    OutOfRange {
+        /// The parameter.
+        field: &'static str,
+        /// What was given.
+        value: NaiveDate,
+    },
     /// `from` after `to`.
     #[error("from {from} is after to {to}")]
     ReversedRange {
@@ -311,14 +319,37 @@ impl MetricDef {
 }
 
 /// Checks a range and counts its buckets.
+/// The first date a metric can be asked about.
+pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
+/// The last date a metric can be asked about. With [`FIRST_DATE`], every date arithmetic on a
+/// range (the period before it, the day after it) stays far inside what dates can hold.
+pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+
+/// `date` when it lies in [`FIRST_DATE`]..=[`LAST_DATE`].
+pub fn check_date(field: &'static str, date: NaiveDate) -> Result<NaiveDate, MetricError> {
+    if (FIRST_DATE..=LAST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(MetricError::OutOfRange { field, value: date })
+    }
+}
+
+/// A range the projections can answer: both ends served, in order.
+fn check_bounds(from: NaiveDate, to: NaiveDate) -> Result<(), MetricError> {
+    check_date("from", from)?;
+    check_date("to", to)?;
+    if from > to {
+        return Err(MetricError::ReversedRange { from, to });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_range(
     from: NaiveDate,
     to: NaiveDate,
     bucket: Bucket,
 ) -> Result<(), MetricError> {
-    if from > to {
-        return Err(MetricError::ReversedRange { from, to });
-    }
+    check_bounds(from, to)?;
     let mut n = 0;
     let mut b = bucket.start(from);
     while b <= to {
@@ -462,9 +493,7 @@ impl Projection {
         to: NaiveDate,
         agency: Option<&str>,
     ) -> Result<Point, MetricError> {
-        if from > to {
-            return Err(MetricError::ReversedRange { from, to });
-        }
+        check_bounds(from, to)?;
         // An agency with no events matches nothing.
         let filter = agency.map(|code| self.agency(code).unwrap_or(u32::MAX));
         let sums = self.aggregate(from, to, None, filter, false);
@@ -479,11 +508,13 @@ impl Projection {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Ranking, MetricError> {
-        if from > to {
-            return Err(MetricError::ReversedRange { from, to });
-        }
+        check_bounds(from, to)?;
         let days = (to - from).num_days() as u64 + 1;
-        let previous = (from - Days::new(days), from - Days::new(1));
+        let before_from = |n| {
+            from.checked_sub_days(Days::new(n))
+                .ok_or(MetricError::OutOfRange { field: "from", value: from })
+        };
+        let previous = (before_from(days)?, before_from(1)?);
         let current = self.rank(metric, from, to);
         let before = self.rank(metric, previous.0, previous.1);
         let rows = current

@@ -28,7 +28,8 @@ mod tables;
 
 pub use bucket::Bucket;
 pub use catalogue::{
-    Better, METRICS, MetricDef, MetricError, Point, RankRow, Ranking, Series, Unit, metric,
+    Better, FIRST_DATE, LAST_DATE, METRICS, MetricDef, MetricError, Point, RankRow, Ranking,
+    Series, Unit, check_date, metric,
 };
 pub use facts::{Facts, Late, Received, Resolved};
 pub use governance::{Activity, ScoreFact, Scored, Task};

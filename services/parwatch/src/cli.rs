@@ -169,6 +169,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "PARWATCH_SQL_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(120).expect("non-zero"))]
     pub(crate) sql_per_minute: std::num::NonZeroU32,
     #[command(flatten)]
+    pub(crate) http_limits: HttpLimitArgs,
+    #[command(flatten)]
     pub(crate) access: AccessArgs,
 }
 
@@ -187,6 +189,67 @@ impl ServerArgs {
         parwatch_auth::QueryBudget {
             concurrent: self.sql_concurrent,
             per_minute: self.sql_per_minute,
+        }
+    }
+}
+
+/// What the HTTP server's connections, dashboards and embeds may take.
+#[derive(Debug, Args)]
+pub(crate) struct HttpLimitArgs {
+    /// Seconds a client has to send a request's headers (also how long an idle kept-alive
+    /// connection stays open).
+    #[arg(long, env = "PARWATCH_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub(crate) http_header_timeout: Duration,
+    /// Seconds a connection may move no byte either way (a slow body, a client that stops
+    /// reading) before it is closed; must be longer than --sql-timeout.
+    #[arg(long, env = "PARWATCH_HTTP_IDLE_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub(crate) http_idle_timeout: Duration,
+    /// Most HTTP connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "PARWATCH_HTTP_MAX_CONNECTIONS", default_value_t = 512, value_parser = at_least_one)]
+    pub(crate) http_max_connections: usize,
+    /// SQL statements running at once over HTTP (console, dashboard SQL panels, embeds),
+    /// all callers together.
+    #[arg(long, env = "PARWATCH_SQL_RUNNING", default_value_t = 16, value_parser = at_least_one)]
+    pub(crate) sql_running: usize,
+    /// Dashboard panel requests one viewer's token may make per minute.
+    #[arg(long, env = "PARWATCH_PANELS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(600).expect("non-zero"))]
+    pub(crate) panels_per_minute: std::num::NonZeroU32,
+    /// Panel requests one embed token may make per minute, all its visitors together.
+    #[arg(long, env = "PARWATCH_EMBED_TOKEN_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(1200).expect("non-zero"))]
+    pub(crate) embed_token_per_minute: std::num::NonZeroU32,
+    /// Requests one client address may make to /embed/api per minute.
+    #[arg(long, env = "PARWATCH_EMBED_CLIENT_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(240).expect("non-zero"))]
+    pub(crate) embed_client_per_minute: std::num::NonZeroU32,
+}
+
+impl HttpLimitArgs {
+    /// The connection limits, checked against the SQL time limit: a query's response may be
+    /// silent while it runs, so the idle timeout must outlast it.
+    pub(crate) fn connections(
+        &self,
+        sql_timeout: Duration,
+    ) -> Result<parwatch_api::HttpLimits, String> {
+        if self.http_idle_timeout <= sql_timeout {
+            return Err(format!(
+                "--http-idle-timeout ({} s) must be longer than --sql-timeout ({} s)",
+                self.http_idle_timeout.as_secs_f64(),
+                sql_timeout.as_secs_f64()
+            ));
+        }
+        Ok(parwatch_api::HttpLimits {
+            header_timeout: self.http_header_timeout,
+            idle_timeout: self.http_idle_timeout,
+            max_connections: self.http_max_connections,
+        })
+    }
+
+    /// What SQL and dashboard work is admitted.
+    pub(crate) fn admission(&self) -> parwatch_api::AdmissionLimits {
+        parwatch_api::AdmissionLimits {
+            sql_running: self.sql_running,
+            viewer_panels_per_minute: self.panels_per_minute,
+            embed_token_per_minute: self.embed_token_per_minute,
+            embed_client_per_minute: self.embed_client_per_minute,
         }
     }
 }

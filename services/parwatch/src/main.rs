@@ -153,7 +153,12 @@ async fn start_servers(
         budgets: Arc::new(Budgets::new(args.budget())),
         limits: args.limits(),
     };
+    let connections = args
+        .http_limits
+        .connections(args.sql_timeout)
+        .map_err(anyhow::Error::msg)?;
     let mut state = AppState::new(lake, ingest, access.clone())?
+        .with_admission(args.http_limits.admission())
         .with_par_models(models)
         .with_web(web)
         .await?;
@@ -179,7 +184,12 @@ async fn start_servers(
         );
         Some(tokio::spawn(server.serve(listener, shutdown.wait())))
     };
-    let http = tokio::spawn(parwatch_api::serve(http, state, shutdown.wait()));
+    let http = tokio::spawn(parwatch_api::serve(
+        http,
+        state,
+        connections,
+        shutdown.wait(),
+    ));
     let both = tokio::spawn(async move {
         let _ = http.await;
         if let Some(pg) = pg {

@@ -25,11 +25,18 @@ async fn jetstream(
 
 /// Writes the agency names of the province simulated with `seed` to `path` as the CSV that
 /// `--agencies` reads: every agency of the period, merged or created ones included. The file
-/// appears whole or not at all.
+/// appears whole or not at all, readable by the owner and its group only (0640), as the lake.
 pub(crate) fn write_agency_names(seed: u64, path: &Path) -> anyhow::Result<()> {
     let write = || -> anyhow::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let partial = path.with_extension("csv.partial");
-        let mut out = csv::Writer::from_path(&partial)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&partial)?;
+        let mut out = csv::Writer::from_writer(file);
         out.write_record([parwatch_lake::AGENCY_COLUMN, "name"])?;
         for agency in Province::new(seed).agencies() {
             out.write_record([&agency.code, &agency.name])?;
@@ -81,11 +88,13 @@ pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let js = jetstream(&args.nats.url_or_default(), args.nats.identity()?.as_ref()).await?;
     let stats = parwatch_simulator::publish(&js, generator, &publish).await?;
     println!(
-        "published {} events ({} duplicates) in {:.1} s: {:.0} events/s",
+        "published {} events ({} duplicates) in {:.1} s: {:.0} events/s; {} refused by the \
+         stream for their size",
         stats.published,
         stats.duplicates,
         stats.elapsed.as_secs_f64(),
-        stats.rate()
+        stats.rate(),
+        stats.refused
     );
     Ok(())
 }
@@ -94,6 +103,8 @@ pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 /// has events), then live events until shutdown.
 pub(crate) struct Demo {
     pub(crate) nats_url: String,
+    /// The demo publisher's key.
+    pub(crate) identity: Option<parwatch_ingest::Identity>,
     pub(crate) backfill: bool,
     pub(crate) scale: u32,
     pub(crate) rate: f64,
@@ -101,8 +112,6 @@ pub(crate) struct Demo {
 
 /// Seed of the demo province: every demo shows the same province.
 pub(crate) const DEMO_SEED: u64 = 2025;
-    /// The demo publisher's key.
-    pub(crate) identity: Option<parwatch_ingest::Identity>,
 
 impl Demo {
     pub(crate) async fn run(self) -> anyhow::Result<()> {

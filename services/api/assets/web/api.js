@@ -50,7 +50,8 @@ export class Api {
 
   async request(path, { params, method = 'GET', body, raw = false } = {}) {
     const all = this.embedded ? { ...params, token: this.embedToken } : params;
-    const init = { method, headers: this.headers(body ? { 'Content-Type': 'application/json' } : {}) };
+    // No Referer: an embed's URL carries its token.
+    const init = { method, headers: this.headers(body ? { 'Content-Type': 'application/json' } : {}), referrerPolicy: 'no-referrer' };
     if (body) init.body = JSON.stringify(body);
     const response = await fetch(path + query(all), init);
     if (!response.ok) {

@@ -386,10 +386,15 @@ const EXAMPLES = [
   "SELECT channel, count(*) AS dossiers FROM dossiers GROUP BY channel ORDER BY dossiers DESC",
 ];
 
-/** The SQL console: read-only queries, a result table, CSV download. */
+/**
+ * The SQL console: read-only queries, a result table, CSV download. A query from the URL
+ * (`#/sql?q=`) fills the editor but runs only when the reader presses Run: a link must not
+ * make the stored token run someone else's SQL.
+ */
 export function sqlPage(ctx, root) {
   const editor = h('textarea', { class: 'sql', name: 'sql', rows: '7', spellcheck: 'false', 'aria-label': t('sql_title') });
-  editor.value = ctx.params.get('q') || EXAMPLES[0];
+  const linked = ctx.params.get('q');
+  editor.value = linked || EXAMPLES[0];
   const out = h('div', { class: 'sql-out' });
   const meta = h('span', { class: 'muted', role: 'status' });
   let runs = 0;
@@ -423,6 +428,10 @@ export function sqlPage(ctx, root) {
         h('button', { type: 'button', name: 'csv', onclick: () => ctx.api.sqlCsv(editor.value, 'parwatch-query.csv').catch((e) => out.replaceChildren(errorBox(e))) }, t('download_csv')),
         examples, meta),
       out));
-  run();
+  if (linked) {
+    meta.textContent = t('sql_from_link');
+  } else {
+    run();
+  }
   return { refresh: async () => {} };
 }

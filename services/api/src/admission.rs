@@ -1,0 +1,192 @@
+//! What the HTTP server admits beyond each API token's SQL budget: a cap on SQL statements
+//! running at once across the console, dashboard panels and embeds; a rate per viewer's token
+//! for panel data; a rate per embed token (all the portal visitors it serves together) and per
+//! client address on `/embed/api/*`. Refusals are 429 with `Retry-After`.
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+
+/// How long a statement waits for a running slot before it is refused: a dashboard's burst
+/// of panels queues briefly rather than failing.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Limits on the SQL and dashboard work the HTTP server admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// SQL statements (console, dashboard SQL panels, embeds) running at once, all callers
+    /// together.
+    pub sql_running: usize,
+    /// Panel data requests one viewer's token may make per minute.
+    pub viewer_panels_per_minute: NonZeroU32,
+    /// Panel data requests one embed token may make per minute, its visitors together.
+    pub embed_token_per_minute: NonZeroU32,
+    /// Requests one client address may make to `/embed/api/*` per minute.
+    pub embed_client_per_minute: NonZeroU32,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        let n = |n| NonZeroU32::new(n).expect("non-zero");
+        Self {
+            sql_running: 16,
+            viewer_panels_per_minute: n(600),
+            embed_token_per_minute: n(1200),
+            embed_client_per_minute: n(240),
+        }
+    }
+}
+
+/// The server's admission state.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    limits: AdmissionLimits,
+    sql: Arc<Semaphore>,
+    viewers: DefaultKeyedRateLimiter<String>,
+    embed_tokens: DefaultKeyedRateLimiter<String>,
+    embed_clients: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Admission {
+    pub(crate) fn new(limits: AdmissionLimits) -> Self {
+        Self {
+            limits,
+            sql: Arc::new(Semaphore::new(limits.sql_running.max(1))),
+            viewers: RateLimiter::keyed(Quota::per_minute(limits.viewer_panels_per_minute)),
+            embed_tokens: RateLimiter::keyed(Quota::per_minute(limits.embed_token_per_minute)),
+            embed_clients: RateLimiter::keyed(Quota::per_minute(limits.embed_client_per_minute)),
+        }
+    }
+
+    /// A running slot for one SQL statement, held until its last row is encoded.
+    pub(crate) async fn sql_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(SLOT_WAIT, Arc::clone(&self.sql).acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            _ => Err(ApiError::TooManyRequests {
+                message: format!(
+                    "the server is running its most SQL queries at once ({}); retry shortly",
+                    self.limits.sql_running
+                ),
+                retry_after: Some(1),
+            }),
+        }
+    }
+
+    /// One panel request of the viewer's token `token_id`.
+    pub(crate) fn viewer_panel(&self, token_id: &str) -> Result<(), ApiError> {
+        check(
+            &self.viewers,
+            &token_id.to_owned(),
+            self.limits.viewer_panels_per_minute,
+            "panel requests per minute for this token",
+        )
+    }
+
+    /// One panel request of an embed token (keyed by its signature, unique to the token).
+    pub(crate) fn embed_panel(&self, token: &str) -> Result<(), ApiError> {
+        let key = token.rsplit('.').next().unwrap_or(token).to_owned();
+        check(
+            &self.embed_tokens,
+            &key,
+            self.limits.embed_token_per_minute,
+            "panel requests per minute for this embed",
+        )
+    }
+
+    /// One `/embed/api/*` request from `client`.
+    pub(crate) fn embed_client(&self, client: IpAddr) -> Result<(), ApiError> {
+        check(
+            &self.embed_clients,
+            &client,
+            self.limits.embed_client_per_minute,
+            "embed requests per minute from one address",
+        )
+    }
+
+    /// Forgets the keys whose budgets are full again, so the maps hold only recent callers.
+    pub(crate) fn forget_idle(&self) {
+        for limiter in [&self.viewers, &self.embed_tokens] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        self.embed_clients.retain_recent();
+        self.embed_clients.shrink_to_fit();
+    }
+}
+
+fn check<K: Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    limit: NonZeroU32,
+    what: &str,
+) -> Result<(), ApiError> {
+    limiter.check_key(key).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::TooManyRequests {
+            message: format!("rate limit: {limit} {what}; retry in {} s", seconds.max(1)),
+            retry_after: Some(seconds.max(1)),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(n: u32) -> AdmissionLimits {
+        let n = NonZeroU32::new(n).unwrap();
+        AdmissionLimits {
+            sql_running: 1,
+            viewer_panels_per_minute: n,
+            embed_token_per_minute: n,
+            embed_client_per_minute: n,
+        }
+    }
+
+    #[test]
+    fn rates_are_per_key_and_say_when_to_retry() {
+        let admission = Admission::new(limits(2));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        admission.embed_client(a).unwrap();
+        admission.embed_client(a).unwrap();
+        let refused = admission.embed_client(a).unwrap_err();
+        match refused {
+            ApiError::TooManyRequests {
+                retry_after: Some(s),
+                ..
+            } => assert!((1..=60).contains(&s), "{s}"),
+            other => panic!("{other:?}"),
+        }
+        admission.embed_client(b).unwrap();
+        // Tokens are keyed by their signature: two tokens, two budgets.
+        admission.embed_panel("h.p.sig1").unwrap();
+        admission.embed_panel("h.p.sig1").unwrap();
+        assert!(admission.embed_panel("h.p.sig1").is_err());
+        admission.embed_panel("h.p.sig2").unwrap();
+        admission.viewer_panel("t1").unwrap();
+        admission.forget_idle();
+    }
+
+    #[tokio::test]
+    async fn sql_slots_are_shared_and_refused_after_a_short_wait() {
+        let admission = Admission::new(limits(10));
+        let held = admission.sql_slot().await.unwrap();
+        let refused = admission.sql_slot().await.unwrap_err();
+        assert!(
+            matches!(refused, ApiError::TooManyRequests { .. }),
+            "{refused:?}"
+        );
+        drop(held);
+        drop(admission.sql_slot().await.unwrap());
+    }
+}
