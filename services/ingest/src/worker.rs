@@ -922,6 +922,22 @@ mod tests {
         assert!(!f.blocked_longer_than(Duration::ZERO));
     }
 
+    /// A build without the feature (a release binary) has no failpoint to turn on.
+    #[cfg(not(feature = "failpoints"))]
+    #[tokio::test]
+    async fn without_the_feature_a_failpoint_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let cfg = IngestConfig {
+            failpoint: Some(Failpoint::DiscardAfter(Step::Receive)),
+            ..IngestConfig::new("nats://127.0.0.1:1")
+        };
+        let err = super::run(cfg, lake, Arc::default(), std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("compiled out"), "{err}");
+    }
+
     #[test]
     fn failpoints_parse_by_name_and_an_unknown_one_is_refused() {
         assert_eq!("crash-after-write".parse(), Ok(Failpoint::CrashAfterWrite));

@@ -29,7 +29,10 @@ async fn a_publisher_lands_under_its_name_and_strangers_are_refused() {
         .unwrap();
     let stream = jetstream::new(admin).get_stream(STREAM_NAME).await.unwrap();
     let stored = stream.get_raw_message(ack.sequence).await.unwrap();
-    assert_eq!(stored.subject.as_str(), "par.in.local.events.v1.dossier.late");
+    assert_eq!(
+        stored.subject.as_str(),
+        "par.in.local.events.v1.dossier.late"
+    );
     let config = &stream.cached_info().config;
     assert_eq!(config.max_message_size, 64 * 1024);
     assert!(config.max_bytes > 0 && config.max_age > Duration::ZERO);
@@ -39,4 +42,31 @@ async fn a_publisher_lands_under_its_name_and_strangers_are_refused() {
         .connect(nats.url())
         .await;
     assert!(anonymous.is_err(), "connected without a key");
+}
+
+#[tokio::test]
+async fn a_restart_with_other_limits_updates_the_existing_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("nats");
+    let first = LocalNats::start(&store).unwrap();
+    let port = first.port();
+    drop(first);
+    let limits = parwatch_ingest::StreamLimits {
+        max_msg_size: 1 << 20,
+        max_bytes: 1 << 30,
+        max_age: Duration::from_secs(3600),
+    };
+    let publishers = parwatch_ingest::Publishers::load(&store.join("publishers.toml")).unwrap();
+    let nats = LocalNats::start_with(&store, port, &publishers, &limits).unwrap();
+    let admin = Identity::load(&nats.admin_key()).unwrap();
+    let admin = parwatch_ingest::connect(&nats.url(), "admin", Some(&admin))
+        .await
+        .unwrap();
+    let stream = jetstream::new(admin).get_stream(STREAM_NAME).await.unwrap();
+    let config = &stream.cached_info().config;
+    assert_eq!(
+        (config.max_message_size, config.max_bytes, config.max_age),
+        (1 << 20, 1 << 30, Duration::from_secs(3600))
+    );
+    assert_eq!(config.subjects, ["par.in.*.events.v1.>"]);
 }

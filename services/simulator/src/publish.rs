@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::{Context, PublishAckFuture, PublishError};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
@@ -60,6 +61,9 @@ pub struct PublishStats {
     pub published: u64,
     /// Of those, events the broker reported as duplicates of an earlier `Nats-Msg-Id`.
     pub duplicates: u64,
+    /// Events the stream refused for their size (over its `max_msg_size`, 64 KiB): the
+    /// simulator's oversized malformations, not published.
+    pub refused: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
@@ -134,11 +138,24 @@ impl Reporter {
     }
 }
 
+/// Whether the stream refused a message for being larger than its limit.
+fn too_large(error: &PublishError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|e| e.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+}
+
 fn settle(
     stats: &mut PublishStats,
     (event_id, ack): (String, Result<PublishAck, PublishError>),
 ) -> Result<()> {
-    let ack = ack.map_err(|source| Error::Ack { event_id, source })?;
+    let ack = match ack {
+        Err(e) if too_large(&e) => {
+            stats.refused += 1;
+            return Ok(());
+        }
+        ack => ack.map_err(|source| Error::Ack { event_id, source })?,
+    };
     stats.published += 1;
     stats.duplicates += u64::from(ack.duplicate);
     Ok(())
@@ -146,7 +163,8 @@ fn settle(
 
 /// Publishes `events` to JetStream, each on its subject with `Nats-Msg-Id` = its event id,
 /// keeping up to [`PublishOptions::window`] acks in flight. Returns when every event is
-/// acknowledged; stops at the first publish or ack error.
+/// acknowledged or refused for its size (counted in [`PublishStats::refused`]); stops at the
+/// first other publish or ack error.
 pub async fn publish(
     jetstream: &Context,
     events: impl IntoIterator<Item = SimEvent>,
@@ -156,6 +174,7 @@ pub async fn publish(
     let mut stats = PublishStats {
         published: 0,
         duplicates: 0,
+        refused: 0,
         elapsed: Duration::ZERO,
     };
     let mut reporter = Reporter::new(options);

@@ -26,9 +26,16 @@ async fn published_events_land_in_the_stream_once() {
     let stats = publish(&js, events.clone(), &PublishOptions::default())
         .await
         .unwrap();
-    assert_eq!((stats.published, stats.duplicates), (20_000, 0));
-    let mut stream = js.get_stream("PAR_EVENTS").await.unwrap();
-    assert_eq!(stream.info().await.unwrap().state.messages, 20_000);
+    // The stream takes 64 KiB at most: the oversized malformations are refused.
+    let oversized = events.iter().filter(|e| e.body.len() > 64 * 1024).count() as u64;
+    assert!(oversized > 0);
+    assert_eq!(
+        (stats.published, stats.duplicates, stats.refused),
+        (20_000 - oversized, 0, oversized)
+    );
+    let stored = 20_000 - oversized;
+    let mut stream = server.admin().await.get_stream("PAR_EVENTS").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, stored);
 
     let again = PublishOptions {
         window: 500,
@@ -37,8 +44,9 @@ async fn published_events_land_in_the_stream_once() {
     let stats = publish(&js, events.into_iter().take(5_000), &again)
         .await
         .unwrap();
-    assert_eq!((stats.published, stats.duplicates), (5_000, 5_000));
-    assert_eq!(stream.info().await.unwrap().state.messages, 20_000);
+    assert_eq!(stats.published + stats.refused, 5_000);
+    assert_eq!(stats.duplicates, stats.published);
+    assert_eq!(stream.info().await.unwrap().state.messages, stored);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,11 +24,16 @@ impl NatsServer {
         }
     }
 
+    /// The administrator's JetStream context: the only one that reads the stream.
+    pub(crate) async fn admin(&self) -> jetstream::Context {
+        let admin = Identity::load(&self.server.admin_key()).unwrap();
+        jetstream::new(connect(&self.url, "admin", Some(&admin)).await.unwrap())
+    }
+
     /// A publisher's JetStream context with a fresh, empty `PAR_EVENTS` stream (emptied by
     /// the administrator), so no message id of an earlier round is deduplicated.
     pub(crate) async fn jetstream(&self) -> jetstream::Context {
-        let admin = Identity::load(&self.server.admin_key()).unwrap();
-        let admin = jetstream::new(connect(&self.url, "admin", Some(&admin)).await.unwrap());
+        let admin = self.admin().await;
         let _ = admin.delete_stream(STREAM_NAME).await;
         ensure_stream(&admin, STREAM_NAME, &StreamLimits::default())
             .await
