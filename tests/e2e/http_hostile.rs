@@ -611,7 +611,6 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
 
     // Error bodies: no Rejection(..), no paths, no process internals.
     let data_dir = lake.data.to_str().unwrap().to_owned();
-    let oversize = vec![b'x'; 1024 * 1024 + 1024];
     let attempts = [
         client.get(format!("{base}/no/such/route")),
         client.delete(format!("{base}/api/v1/sql")),
@@ -620,10 +619,6 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
             .post(format!("{base}/api/v1/sql"))
             .bearer_auth(&lake.admin)
             .body("{\"sql\": "),
-        client
-            .post(format!("{base}/api/v1/sql"))
-            .bearer_auth(&lake.admin)
-            .body(oversize),
         client
             .post(format!("{base}/api/v1/embed-tokens"))
             .bearer_auth(&lake.admin)
@@ -636,21 +631,26 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
         let response = attempt.send().await.unwrap();
         answers.push((response.status().as_u16(), response.text().await.unwrap()));
     }
-    // A chunked body, its length unknown.
-    let mut chunked = TcpStream::connect(addr_of(&base)).await.unwrap();
-    let body = "{\"sql\": \"SELECT 1\"}";
-    let request = format!(
-        "POST /api/v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-        lake.admin,
-        body.len()
+    // A body announced over the limit (refused before it is read), and a chunked body,
+    // its length unknown.
+    let auth = format!(
+        "Host: 127.0.0.1\r\nAuthorization: Bearer {}\r\n",
+        lake.admin
     );
-    chunked.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    chunked.read_to_string(&mut raw).await.unwrap();
-    let status: u16 = raw[9..12].parse().unwrap();
-    let (_, content) = raw.split_once("\r\n\r\n").unwrap();
-    answers.push((status, content.to_owned()));
+    let body = "{\"sql\": \"SELECT 1\"}";
+    for request in [
+        format!(
+            "POST /api/v1/sql HTTP/1.1\r\n{auth}Content-Length: 2000000\r\n\
+             Connection: close\r\n\r\n"
+        ),
+        format!(
+            "POST /api/v1/sql HTTP/1.1\r\n{auth}Transfer-Encoding: chunked\r\n\
+             Connection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ),
+    ] {
+        answers.push(raw_exchange(addr_of(&base), &request).await);
+    }
     let mut statuses = Vec::new();
     for (status, body) in answers {
         statuses.push(status);
@@ -661,7 +661,7 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
             assert!(!error.contains(internal), "{status}: {error}");
         }
     }
-    assert_eq!(statuses, [404, 405, 405, 400, 413, 400, 400, 411]);
+    assert_eq!(statuses, [404, 405, 405, 400, 400, 400, 413, 411]);
 
     // Requests reached the log (their paths are there), the tokens did not.
     let log = lake.server.log_text();
@@ -669,6 +669,19 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
     assert!(!log.contains(&signature), "an embed token in the log");
     assert!(!log.contains(&lake.admin), "an API token in the log");
     assert!(!log.contains("?token"), "a query string in the log");
+}
+
+/// Sends `request` as it is on a new connection; the status and body of the answer.
+async fn raw_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    // The server may close with unread bytes of ours pending: a reset after the answer.
+    let _ = stream.read_to_end(&mut raw).await;
+    let raw = String::from_utf8_lossy(&raw);
+    let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
 }
 
 /// Every file and directory under `dir` (symbolic links not followed).
