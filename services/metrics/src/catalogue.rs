@@ -512,7 +512,10 @@ impl Projection {
         let days = (to - from).num_days() as u64 + 1;
         let before_from = |n| {
             from.checked_sub_days(Days::new(n))
-                .ok_or(MetricError::OutOfRange { field: "from", value: from })
+                .ok_or(MetricError::OutOfRange {
+                    field: "from",
+                    value: from,
+                })
         };
         let previous = (before_from(days)?, before_from(1)?);
         let current = self.rank(metric, from, to);
