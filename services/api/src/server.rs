@@ -226,3 +226,98 @@ impl AsyncWrite for IdleTimeout {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use warp::Filter;
+
+    use super::*;
+
+    /// A server on a free port until `stop` is sent.
+    async fn start(limits: HttpLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A POST reads its body first; anything else answers with the client's address.
+        let body = warp::post()
+            .and(warp::body::bytes())
+            .map(|body: bytes::Bytes| body.len().to_string());
+        let client = warp::ext::optional::<ClientAddr>().map(|client: Option<ClientAddr>| {
+            client.map(|c| c.0.ip().to_string()).unwrap_or_default()
+        });
+        let filter = body.or(client).unify();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(run(listener, warp::service(filter), limits, async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+        stream.write_all(request).await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn requests_see_their_client_and_half_sent_ones_are_cut_off() {
+        let limits = HttpLimits {
+            header_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 4,
+        };
+        let (addr, stop) = start(limits).await;
+        let mut whole = TcpStream::connect(addr).await.unwrap();
+        let answer = exchange(&mut whole, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("127.0.0.1"), "{answer}");
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        loop {
+            match half.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        drop(stop);
+    }
+
+    #[tokio::test]
+    async fn a_connection_moving_no_byte_is_closed_after_the_idle_timeout() {
+        let limits = HttpLimits {
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(400),
+            max_connections: 4,
+        };
+        let (addr, stop) = start(limits).await;
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        drop(stop);
+    }
+}
