@@ -326,6 +326,7 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
         ("PARWATCH_EMBED_CLIENT_PER_MINUTE", "40"),
         ("PARWATCH_EMBED_TOKEN_PER_MINUTE", "60"),
         ("PARWATCH_SQL_RUNNING", "1"),
+        ("PARWATCH_PANELS_PER_MINUTE", "20"),
     ])
     .await;
     let (first, second) = (lake.embed("1h"), lake.embed("2h"));
@@ -383,6 +384,28 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
     eprintln!(
         "embed budgets: client A {a_ok} × 200, {a_refused} × 429; client B on the same token \
          {b_ok} × 200, {b_refused} × 429; client C on another token 30 × 200"
+    );
+
+    // A viewer's token has its own panel budget (20 a minute here).
+    let mut viewer = Vec::new();
+    for _ in 0..30 {
+        let response = lake
+            .server
+            .get(
+                Some(&lake.admin),
+                "/api/v1/dashboards/hostile/panels/received?from=2024-01-01&to=2024-12-31",
+            )
+            .await;
+        viewer.push(response.status().as_u16());
+    }
+    let viewer_refused = viewer.iter().filter(|s| **s == 429).count();
+    assert!(
+        (5..=10).contains(&viewer_refused) && viewer.iter().all(|s| *s == 200 || *s == 429),
+        "{viewer:?}"
+    );
+    eprintln!(
+        "viewer panels: {} × 200, {viewer_refused} × 429",
+        30 - viewer_refused
     );
 
     // One SQL statement at a time (PARWATCH_SQL_RUNNING=1): while a long query runs, an
