@@ -33,14 +33,17 @@ pub struct AdmissionLimits {
     pub embed_client_per_minute: NonZeroU32,
 }
 
+/// A page of 16 panels redrawn every 5 s while data lands asks about 200 times a minute: a
+/// viewer has room for a few such pages, a visitor's address for two or three, an embed token
+/// for some 60 visitors at once.
 impl Default for AdmissionLimits {
     fn default() -> Self {
         let n = |n| NonZeroU32::new(n).expect("non-zero");
         Self {
             sql_running: 16,
-            viewer_panels_per_minute: n(600),
-            embed_token_per_minute: n(1200),
-            embed_client_per_minute: n(240),
+            viewer_panels_per_minute: n(1200),
+            embed_token_per_minute: n(12_000),
+            embed_client_per_minute: n(600),
         }
     }
 }

@@ -212,13 +212,13 @@ pub(crate) struct HttpLimitArgs {
     #[arg(long, env = "PARWATCH_SQL_RUNNING", default_value_t = 16, value_parser = at_least_one)]
     pub(crate) sql_running: usize,
     /// Dashboard panel requests one viewer's token may make per minute.
-    #[arg(long, env = "PARWATCH_PANELS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(600).expect("non-zero"))]
+    #[arg(long, env = "PARWATCH_PANELS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(1200).expect("non-zero"))]
     pub(crate) panels_per_minute: std::num::NonZeroU32,
     /// Panel requests one embed token may make per minute, all its visitors together.
-    #[arg(long, env = "PARWATCH_EMBED_TOKEN_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(1200).expect("non-zero"))]
+    #[arg(long, env = "PARWATCH_EMBED_TOKEN_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(12_000).expect("non-zero"))]
     pub(crate) embed_token_per_minute: std::num::NonZeroU32,
     /// Requests one client address may make to /embed/api per minute.
-    #[arg(long, env = "PARWATCH_EMBED_CLIENT_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(240).expect("non-zero"))]
+    #[arg(long, env = "PARWATCH_EMBED_CLIENT_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(600).expect("non-zero"))]
     pub(crate) embed_client_per_minute: std::num::NonZeroU32,
 }
 
