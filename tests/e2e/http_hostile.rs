@@ -327,6 +327,7 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
         ("PARWATCH_EMBED_TOKEN_PER_MINUTE", "60"),
         ("PARWATCH_SQL_RUNNING", "1"),
         ("PARWATCH_PANELS_PER_MINUTE", "20"),
+        ("PARWATCH_HTTP_FORWARDED_FOR", "true"),
     ])
     .await;
     let (first, second) = (lake.embed("1h"), lake.embed("2h"));
@@ -385,6 +386,23 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
         "embed budgets: client A {a_ok} × 200, {a_refused} × 429; client B on the same token \
          {b_ok} × 200, {b_refused} × 429; client C on another token 30 × 200"
     );
+
+    // Behind a proxy on this host, each forwarded client has its own budget: one spends it,
+    // the next is served.
+    let third = lake.embed("3h");
+    let proxy = client_from([127, 0, 0, 5]);
+    let from_proxy = |client: &'static str| {
+        proxy
+            .get(panel(&third))
+            .header("x-forwarded-for", format!("198.51.100.77, {client}"))
+            .send()
+    };
+    let mut spent = Vec::new();
+    for _ in 0..45 {
+        spent.push(from_proxy("203.0.113.1").await.unwrap().status().as_u16());
+    }
+    assert!(spent.contains(&429), "{spent:?}");
+    assert_eq!(from_proxy("203.0.113.2").await.unwrap().status(), 200);
 
     // A viewer's token has its own panel budget (20 a minute here).
     let mut viewer = Vec::new();

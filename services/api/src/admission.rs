@@ -31,6 +31,9 @@ pub struct AdmissionLimits {
     pub embed_token_per_minute: NonZeroU32,
     /// Requests one client address may make to `/embed/api/*` per minute.
     pub embed_client_per_minute: NonZeroU32,
+    /// Behind a reverse proxy on this host: the client of a request from a loopback address
+    /// is the last address its proxy appended to `X-Forwarded-For`.
+    pub forwarded_for: bool,
 }
 
 /// A page of 16 panels redrawn every 5 s while data lands asks about 200 times a minute: a
@@ -44,6 +47,7 @@ impl Default for AdmissionLimits {
             viewer_panels_per_minute: n(1200),
             embed_token_per_minute: n(12_000),
             embed_client_per_minute: n(600),
+            forwarded_for: false,
         }
     }
 }
@@ -104,6 +108,18 @@ impl Admission {
         )
     }
 
+    /// The client a request counts against: its peer, or behind a trusted proxy on this
+    /// host, the address the proxy saw (the last of `X-Forwarded-For`).
+    pub(crate) fn client(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !(self.limits.forwarded_for && peer.is_loopback()) {
+            return peer;
+        }
+        forwarded_for
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|last| last.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+
     /// One `/embed/api/*` request from `client`.
     pub(crate) fn embed_client(&self, client: IpAddr) -> Result<(), ApiError> {
         check(
@@ -152,6 +168,7 @@ mod tests {
             viewer_panels_per_minute: n,
             embed_token_per_minute: n,
             embed_client_per_minute: n,
+            forwarded_for: false,
         }
     }
 
@@ -178,6 +195,28 @@ mod tests {
         admission.embed_panel("h.p.sig2").unwrap();
         admission.viewer_panel("t1").unwrap();
         admission.forget_idle();
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_from_this_host_only_and_when_asked() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: IpAddr = "192.0.2.9".parse().unwrap();
+        let header = Some("198.51.100.1, 203.0.113.7");
+        let proxied = Admission::new(AdmissionLimits {
+            forwarded_for: true,
+            ..limits(1)
+        });
+        assert_eq!(
+            proxied.client(local, header),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            proxied.client(remote, header),
+            remote,
+            "only a proxy on this host"
+        );
+        assert_eq!(proxied.client(local, Some("not an address")), local);
+        assert_eq!(Admission::new(limits(1)).client(local, header), local);
     }
 
     #[tokio::test]

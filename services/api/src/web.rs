@@ -221,13 +221,15 @@ fn with_web(
 /// Counts the request against its client's `/embed/api` rate (429 past it).
 fn embed_client(state: AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::ext::optional::<ClientAddr>()
-        .and_then(move |client: Option<ClientAddr>| {
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .and_then(move |peer: Option<ClientAddr>, forwarded: Option<String>| {
             let state = state.clone();
             async move {
-                if let Some(ClientAddr(addr)) = client {
+                if let Some(ClientAddr(addr)) = peer {
+                    let client = state.admission.client(addr.ip(), forwarded.as_deref());
                     state
                         .admission
-                        .embed_client(addr.ip())
+                        .embed_client(client)
                         .map_err(warp::reject::custom)?;
                 }
                 Ok::<_, Rejection>(())

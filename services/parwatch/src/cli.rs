@@ -220,6 +220,10 @@ pub(crate) struct HttpLimitArgs {
     /// Requests one client address may make to /embed/api per minute.
     #[arg(long, env = "PARWATCH_EMBED_CLIENT_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(600).expect("non-zero"))]
     pub(crate) embed_client_per_minute: std::num::NonZeroU32,
+    /// Behind a reverse proxy on this host (TLS): count a request from loopback against the
+    /// client address the proxy appended last to X-Forwarded-For.
+    #[arg(long, env = "PARWATCH_HTTP_FORWARDED_FOR")]
+    pub(crate) http_forwarded_for: bool,
 }
 
 impl HttpLimitArgs {
@@ -250,6 +254,7 @@ impl HttpLimitArgs {
             viewer_panels_per_minute: self.panels_per_minute,
             embed_token_per_minute: self.embed_token_per_minute,
             embed_client_per_minute: self.embed_client_per_minute,
+            forwarded_for: self.http_forwarded_for,
         }
     }
 }
