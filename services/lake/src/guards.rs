@@ -8,6 +8,8 @@
 //!   bound of its result is computed from its inputs (a scalar input counts once per row; a
 //!   function that repeats, pads or replaces multiplies by its count or replacement), and the
 //!   call is refused when that bound does not fit;
+//! - while planning, a call may fold into a constant of at most 1 MiB (the optimizer copies
+//!   constants from pass to pass); a larger one is left to run in its operator;
 //! - what the calls produce is charged to a ledger of the thread, emptied each time an operator
 //!   or the planner is polled again. Within one step of one batch (every expression evaluated on
 //!   it, nested calls and sibling arguments together) results may total at most a quarter of
@@ -208,9 +210,15 @@ fn longest_text(value: &ColumnarValue) -> usize {
     }
 }
 
+/// Largest result a call may fold into a constant while planning: the optimizer copies a
+/// plan's constants from pass to pass. A larger one is left to run in its operator instead.
+const CONSTANT_CAP: usize = 1 << 20;
+
 thread_local! {
     /// Bytes produced by scalar functions on this thread since the current step began.
     static PRODUCED: Cell<usize> = const { Cell::new(0) };
+    /// Whether an operator is running on this thread (otherwise the planner folds constants).
+    static IN_OPERATOR: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Starts a new step on this thread: what earlier steps produced is now held by operators
@@ -308,12 +316,20 @@ impl ScalarUDFImpl for Bounded {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let bound = self.growth.bound(&args.args, args.number_rows)?;
         let before = PRODUCED.with(Cell::get);
-        if bound > self.cap || before.saturating_add(bound) > self.cap {
+        let (cap, what) = if IN_OPERATOR.with(Cell::get) {
+            (self.cap, "the query's expressions may hold at once")
+        } else {
+            (
+                self.cap.min(CONSTANT_CAP),
+                "a constant of the plan may hold",
+            )
+        };
+        if before.saturating_add(bound) > cap {
             return Err(DataFusionError::ResourcesExhausted(format!(
-                "{}() could produce about {} MiB, more than the query's expressions may hold at once ({} MiB)",
+                "{}() could produce about {} MiB, more than {what} ({} MiB)",
                 self.name(),
                 before.saturating_add(bound) >> 20,
-                self.cap >> 20
+                cap >> 20
             )));
         }
         let rows = args.number_rows;
@@ -543,7 +559,10 @@ impl Stream for StepStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         new_step();
-        self.inner.poll_next_unpin(cx)
+        let outer = IN_OPERATOR.with(|o| o.replace(true));
+        let polled = self.inner.poll_next_unpin(cx);
+        IN_OPERATOR.with(|o| o.set(outer));
+        polled
     }
 }
 
