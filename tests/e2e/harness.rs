@@ -313,6 +313,11 @@ impl Parwatch {
             .expect("no HTTP server in this process")
     }
 
+    /// The process id, to read its memory from `/proc`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Port of the PostgreSQL endpoint.
     pub(crate) fn pg_port(&self) -> u16 {
         self.pg_port
@@ -326,11 +331,6 @@ impl Parwatch {
             .text()
             .await
             .unwrap()
-    }
-
-    /// The process id, to read its memory from `/proc`.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     pub(crate) fn log_text(&self) -> String {

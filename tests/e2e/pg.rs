@@ -12,7 +12,12 @@ use crate::ingest::lake_with_events;
 const OWN: &str = "000.00.01.H02";
 
 /// `psql` against the endpoint with `password`; (success, stdout, stderr).
-fn psql(port: u16, password: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub(crate) fn psql(
+    port: u16,
+    password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     let mut command = Command::new("psql");
     command
         .args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
