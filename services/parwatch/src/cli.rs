@@ -103,9 +103,6 @@ pub(crate) struct NatsArgs {
     /// absent; the other commands default to nats://127.0.0.1:4222.
     #[arg(long, env = "PARWATCH_NATS_URL")]
     pub(crate) nats_url: Option<String>,
-}
-
-/// Where the data lives.
     /// The nkey seed file of this process's NATS user: the worker's (`ingest`, `up
     /// --nats-url`) or a publishing system's (`simulate`); see `parwatch publisher`. `up`
     /// without --nats-url makes and uses its own.
@@ -121,6 +118,9 @@ impl NatsArgs {
             None => None,
         })
     }
+}
+
+/// Where the data lives.
 #[derive(Debug, Args)]
 pub(crate) struct LakeArgs {
     /// Data directory: the Parquet lake (lake/) and the private nats-server's store (nats/).
@@ -447,6 +447,28 @@ pub(crate) struct IngestTuning {
     /// `discard-after-receive`, `-validate`, `-layout` acknowledge without storing (loses data).
     #[arg(long, env = "PARWATCH_FAILPOINT", hide = true)]
     pub(crate) failpoint: Option<Failpoint>,
+    /// Who may publish what: the publishers file. Default: <data-dir>/publishers.toml (no
+    /// file: nobody; `up --demo` adds its own publisher).
+    #[arg(long, env = "PARWATCH_PUBLISHERS")]
+    pub(crate) publishers: Option<PathBuf>,
+    /// Flush when the pending messages hold this many MiB (also bounds each pull).
+    #[arg(long, env = "PARWATCH_FLUSH_MB", default_value_t = 32, value_parser = at_least_one)]
+    pub(crate) flush_mb: usize,
+    /// Earliest accepted occurred_at (YYYY-MM-DD, UTC); earlier events are rejected.
+    #[arg(long, env = "PARWATCH_OCCURRED_AFTER", default_value = "2000-01-01")]
+    pub(crate) occurred_after: chrono::NaiveDate,
+    /// Latest accepted occurred_at, in days from now; later events are rejected.
+    #[arg(long, env = "PARWATCH_OCCURRED_AHEAD_DAYS", default_value_t = 366)]
+    pub(crate) occurred_ahead_days: u32,
+    /// The stream's largest message, in KiB (the contract's limit is 64).
+    #[arg(long, env = "PARWATCH_STREAM_MAX_MSG_KB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) stream_max_msg_kb: u32,
+    /// Most GiB the stream keeps (the oldest messages are dropped first).
+    #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) stream_max_gb: u32,
+    /// Days the stream keeps a message.
+    #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) stream_max_age_days: u32,
 }
 
 /// `parwatch ingest`.
@@ -505,6 +527,15 @@ impl IngestTuning {
         publishers: parwatch_ingest::Publishers,
     ) -> IngestConfig {
         IngestConfig {
+            identity,
+            publishers,
+            stream_limits: self.stream_limits(),
+            flush_bytes: self.flush_mb << 20,
+            occurred_after: self
+                .occurred_after
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
+            occurred_ahead: chrono::Duration::days(i64::from(self.occurred_ahead_days)),
             pull_batch: self.pull_batch,
             flush_events: self.flush_events,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
@@ -543,6 +574,10 @@ pub(crate) struct UpArgs {
     /// Demo: live events per second after the history.
     #[arg(long, env = "PARWATCH_DEMO_RATE", default_value_t = 20.0)]
     pub(crate) demo_rate: f64,
+    /// Demo with --nats-url: the nkey seed file of the publisher the demo publishes as.
+    /// Without --nats-url, the private server gets a publisher `demo` of its own.
+    #[arg(long, env = "PARWATCH_DEMO_NKEY")]
+    pub(crate) demo_nkey: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) web: WebArgs,
 }
@@ -598,28 +633,6 @@ pub(crate) struct SimulateArgs {
     pub(crate) progress: ProgressArg,
     /// Also write the simulated province's agency names to this CSV file (for `--agencies`
     /// of `parwatch serve`/`up`, or <data-dir>/agencies.csv).
-    /// Who may publish what: the publishers file. Default: <data-dir>/publishers.toml (no
-    /// file: nobody; `up --demo` adds its own publisher).
-    #[arg(long, env = "PARWATCH_PUBLISHERS")]
-    pub(crate) publishers: Option<PathBuf>,
-    /// Flush when the pending messages hold this many MiB (also bounds each pull).
-    #[arg(long, env = "PARWATCH_FLUSH_MB", default_value_t = 32, value_parser = at_least_one)]
-    pub(crate) flush_mb: usize,
-    /// Earliest accepted occurred_at (YYYY-MM-DD, UTC); earlier events are rejected.
-    #[arg(long, env = "PARWATCH_OCCURRED_AFTER", default_value = "2000-01-01")]
-    pub(crate) occurred_after: chrono::NaiveDate,
-    /// Latest accepted occurred_at, in days from now; later events are rejected.
-    #[arg(long, env = "PARWATCH_OCCURRED_AHEAD_DAYS", default_value_t = 366)]
-    pub(crate) occurred_ahead_days: u32,
-    /// The stream's largest message, in KiB (the contract's limit is 64).
-    #[arg(long, env = "PARWATCH_STREAM_MAX_MSG_KB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub(crate) stream_max_msg_kb: u32,
-    /// Most GiB the stream keeps (the oldest messages are dropped first).
-    #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) stream_max_gb: u32,
-    /// Days the stream keeps a message.
-    #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) stream_max_age_days: u32,
     #[arg(long, env = "PARWATCH_SIM_AGENCIES_OUT")]
     pub(crate) agencies_out: Option<PathBuf>,
 }
@@ -651,15 +664,6 @@ fn at_least(min: usize, text: &str) -> Result<usize, String> {
         Ok(n) if n >= min => Ok(n),
         _ => Err(format!(
             "expected a whole number of at least {min}, got {text:?}"
-            identity,
-            publishers,
-            stream_limits: self.stream_limits(),
-            flush_bytes: self.flush_mb << 20,
-            occurred_after: self
-                .occurred_after
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc(),
-            occurred_ahead: chrono::Duration::days(i64::from(self.occurred_ahead_days)),
         )),
     }
 }
@@ -679,7 +683,3 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Err(e) => Err(format!("{e} (e.g. 1h, 30d, 1year)")),
     }
 }
-    /// Demo with --nats-url: the nkey seed file of the publisher the demo publishes as.
-    /// Without --nats-url, the private server gets a publisher `demo` of its own.
-    #[arg(long, env = "PARWATCH_DEMO_NKEY")]
-    pub(crate) demo_nkey: Option<PathBuf>,

@@ -245,6 +245,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let demo = args.demo.then(|| {
         let demo = simulate::Demo {
             nats_url: nats_url.clone(),
+            identity: broker.demo.clone(),
             backfill: !lake_has_events(&lake),
             scale: args.demo_scale,
             rate: args.demo_rate,
@@ -275,7 +276,6 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
 async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let lake = Lake::open(&args.lake.data_dir)?;
-            identity: broker.demo.clone(),
     let url = args.nats.url_or_default();
     parwatch_ingest::run(args.config(url)?, lake, Arc::default(), shutdown.wait())
         .await
