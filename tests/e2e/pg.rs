@@ -31,18 +31,15 @@ pub(crate) fn psql(
     let mut child = command
         .spawn()
         .expect("psql (Debian's postgresql-client) is needed");
-    if let Some(text) = stdin {
+    // Written from another thread: a long script's answers would fill the output pipes first.
+    let mut input = child.stdin.take().unwrap();
+    let text = stdin.unwrap_or_default().to_owned();
+    let writer = std::thread::spawn(move || {
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
+        input.write_all(text.as_bytes())
+    });
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
