@@ -33,7 +33,7 @@ pub enum ApiError {
     /// No such resource (a dashboard, a panel).
     #[error("{0}")]
     NotFound(String),
-    /// Something failed on our side.
+    /// Something failed on our side: the cause, for the log only.
     #[error("{0}")]
     Internal(String),
 }
@@ -55,23 +55,17 @@ impl ApiError {
 }
 
 impl From<parwatch_lake::Error> for ApiError {
+    /// By the error's kind, decided in the lake (the PostgreSQL endpoint maps the same kinds).
     fn from(e: parwatch_lake::Error) -> Self {
-        use datafusion::error::DataFusionError as Df;
-        use parwatch_lake::Error as L;
-        match e {
-            L::NotAQuery(m) => ApiError::Forbidden(m),
-            L::Limit { message, .. } => ApiError::Limit(message),
-            // Parse, plan and schema errors are the query's fault; resource and I/O ones ours.
-            L::Query(ref df) => match df.find_root() {
-                Df::SQL(..)
-                | Df::Plan(_)
-                | Df::SchemaError(..)
-                | Df::NotImplemented(_)
-                | Df::Execution(_)
-                | Df::ArrowError(..) => ApiError::BadRequest(df.strip_backtrace()),
-                _ => ApiError::Internal(df.strip_backtrace()),
-            },
-            other => ApiError::Internal(other.to_string()),
+        use parwatch_lake::ErrorKind as K;
+        match e.kind() {
+            K::Syntax | K::Plan | K::Data | K::Unsupported => {
+                ApiError::BadRequest(e.client_message())
+            }
+            K::NotAQuery | K::Forbidden => ApiError::Forbidden(e.client_message()),
+            K::Unauthenticated => ApiError::Unauthorized(e.client_message()),
+            K::Limit(_) => ApiError::Limit(e.client_message()),
+            K::Internal => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -104,8 +98,14 @@ impl From<parwatch_auth::BudgetError> for ApiError {
 
 impl ApiError {
     /// The JSON error reply, with `WWW-Authenticate` or `Retry-After` where they apply.
+    ///
+    /// An internal error's cause is logged under a reference; the client gets the reference.
     pub(crate) fn into_response(self) -> warp::reply::Response {
-        let mut response = error_reply(self.status(), &self.to_string());
+        let message = match &self {
+            ApiError::Internal(cause) => parwatch_lake::masked_internal(cause),
+            other => other.to_string(),
+        };
+        let mut response = error_reply(self.status(), &message);
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthorized(_) => {

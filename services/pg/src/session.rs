@@ -8,7 +8,6 @@ use arrow_pg::datatypes::df::deserialize_parameters;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -16,7 +15,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use parwatch_auth::{Audit, Gate, Principal, Role};
-use parwatch_lake::{CATALOG, Error as LakeError, LimitKind, Scope, Session, check_sql_text};
+use parwatch_lake::{CATALOG, Error as LakeError, Scope, Session, check_sql_text};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
@@ -507,27 +506,8 @@ fn fatal(code: &str, message: String) -> PgWireError {
     )))
 }
 
-/// A lake error as the PostgreSQL error a client expects (SQLSTATE by kind).
+/// A lake error as the PostgreSQL error a client expects: the SQLSTATE of its kind, decided in
+/// the lake (the HTTP endpoint maps the same kinds), and an internal cause masked.
 fn lake_error(e: LakeError) -> PgWireError {
-    let code = match &e {
-        LakeError::NotAQuery(_) => "25006",
-        LakeError::Limit { kind, .. } => match kind {
-            LimitKind::Time => "57014",
-            LimitKind::Memory => "53200",
-            LimitKind::Rows | LimitKind::Size => "54000",
-        },
-        LakeError::Query(df) => match df.find_root() {
-            DataFusionError::SQL(..) => "42601",
-            DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => "42000",
-            DataFusionError::NotImplemented(_) => "0A000",
-            DataFusionError::Execution(_) => "22000",
-            _ => "XX000",
-        },
-        _ => "XX000",
-    };
-    let message = match &e {
-        LakeError::Query(df) => df.strip_backtrace(),
-        other => other.to_string(),
-    };
-    user_error(code, message)
+    user_error(e.kind().sqlstate(), e.client_message())
 }
