@@ -5,6 +5,7 @@ mod access;
 mod access_hostile;
 mod browser;
 mod dashboards;
+mod errors;
 mod faults;
 mod harness;
 mod hostile;
