@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ParWatch's test command (README Quick start, CI): installs what the tests need when it is
 # missing — Debian's nats-server, psql, Chromium and its WebDriver for the browser tests, and
-# DuckDB and psycopg (a libpq client for the PostgreSQL extended protocol) in a Python
+# DuckDB, psycopg (a libpq client for the PostgreSQL extended protocol) and SQLAlchemy in a Python
 # virtualenv — then runs every test of the workspace. Extra arguments go to `cargo test`.
 # Browser screenshots land in target/screenshots/.
 set -euo pipefail
@@ -22,10 +22,11 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 venv=target/test-python
-if ! "$venv/bin/python" -c 'import duckdb, psycopg' >/dev/null 2>&1; then
-  echo "installing DuckDB and psycopg into $venv"
+if ! "$venv/bin/python" -c 'import duckdb, psycopg, sqlalchemy' >/dev/null 2>&1; then
+  echo "installing DuckDB, psycopg and SQLAlchemy into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb 'psycopg[binary]'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    'duckdb==2.0.1' 'psycopg[binary]==3.3.9' 'sqlalchemy==2.1.9'
 fi
 export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
 

@@ -154,6 +154,36 @@ async fn psql_and_libpq_query_over_the_postgres_protocol() {
     assert_eq!(seen["binary"], json!(["2024-03-31T18:35:00+00:00", false]));
     assert_eq!(seen["delete"][0], "25006", "{seen}");
 
+    // SQLAlchemy (pandas' read_sql, Superset) connects: it parses version(), opens savepoints,
+    // looks types up with to_regtype, binds parameters and lists tables and views.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/e2e/clients/sqlalchemy_read.py"
+    );
+    let out = Command::new(&python)
+        .args([script, &port.to_string(), &analyst, OWN])
+        .output()
+        .expect("python with SQLAlchemy (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["server_version"], json!([16, 6]), "{seen}");
+    assert_eq!(seen["count"], 60, "{seen}");
+    assert_eq!(
+        seen["tables"],
+        json!(["agencies", "events", "rejected_events"])
+    );
+    assert!(
+        seen["views"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("dossiers")),
+        "{seen}"
+    );
+
     // Read-only, smuggling and limits give PostgreSQL errors; the server stays up.
     for (sql, says) in [
         ("DROP TABLE events", "only read-only queries"),

@@ -28,7 +28,7 @@ pub use compact::{CompactionPolicy, CompactionStats};
 pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
 pub use index::DedupIndex;
 pub use layout::WriterLock;
-pub use query::{AGENCY_COLUMN, CATALOG, QueryEngine, QueryOutput, SCHEMA};
+pub use query::{AGENCY_COLUMN, CATALOG, PG_VERSION, QueryEngine, QueryOutput, SCHEMA};
 pub use sandbox::{
     Limits, MAX_LINKS, MAX_SQL_BYTES, QueryStream, Scope, Scoping, Session, check_sql_text,
 };

@@ -162,6 +162,7 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA);
         let ctx = SessionContext::new_with_config(config);
+        ctx.register_udf(version_function());
         let tables = self.inner.tables.read().unwrap_or_else(|e| e.into_inner());
         for table in tables.iter() {
             let provider = match (scope, table.scoping) {
@@ -215,6 +216,29 @@ fn events_view(stored: Arc<dyn TableProvider>) -> Result<PlanTable> {
         .build()?;
     Ok(PlanTable::new(plan))
 }
+
+/// `version()` as PostgreSQL answers it: clients (SQLAlchemy, so pandas and Superset; JDBC)
+/// read the server's version from it, and cannot parse DataFusion's own.
+fn version_function() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let text = format!(
+        "PostgreSQL {PG_VERSION} (ParWatch {}, Apache DataFusion {}) on {}-linux",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION,
+        std::env::consts::ARCH,
+    );
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::from(text.as_str())))),
+    )
+}
+
+/// The PostgreSQL version ParWatch's SQL answers as (`version()`, `SHOW server_version`).
+pub const PG_VERSION: &str = "16.6";
 
 /// The catalogue and schema name clients see (`current_database()`).
 pub const CATALOG: &str = "parwatch";

@@ -140,6 +140,7 @@ impl ConnState {
             .map_err(|e| fatal("XX000", e.to_string()))?;
         setup_pg_catalog(session.context(), CATALOG, EmptyContextProvider)
             .map_err(|e| fatal("XX000", e.to_string()))?;
+        session.context().register_udf(to_regtype());
         tracing::info!(peer = %self.peer, token = %principal.token_id, agency = ?principal.agency, "pg: logged in");
         let _ = self.login.set(Login {
             principal,
@@ -160,6 +161,7 @@ impl ConnState {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.is_superuser = false;
         parameters.default_transaction_read_only = true;
+        parameters.server_version = parwatch_lake::PG_VERSION.to_owned();
         finish_authentication(client, &parameters).await
     }
 
@@ -445,11 +447,54 @@ fn no_op_tag(statement: &Statement) -> Option<&'static str> {
         Statement::StartTransaction { .. } => Some("BEGIN"),
         Statement::Commit { .. } => Some("COMMIT"),
         Statement::Rollback { .. } => Some("ROLLBACK"),
+        Statement::Savepoint { .. } => Some("SAVEPOINT"),
+        Statement::ReleaseSavepoint { .. } => Some("RELEASE"),
         Statement::Set(_) => Some("SET"),
         Statement::Discard { .. } => Some("DISCARD ALL"),
         Statement::Deallocate { .. } => Some("DEALLOCATE"),
         _ => None,
     }
+}
+
+/// `to_regtype(name)`: the oid of a built-in type, NULL for any other name (psycopg asks it,
+/// for `hstore`, when SQLAlchemy connects).
+fn to_regtype() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, AsArray, UInt32Array};
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    const TYPES: [(&str, u32); 14] = [
+        ("bool", 16),
+        ("int8", 20),
+        ("int2", 21),
+        ("int4", 23),
+        ("text", 25),
+        ("float4", 700),
+        ("float8", 701),
+        ("varchar", 1043),
+        ("date", 1082),
+        ("timestamp", 1114),
+        ("timestamptz", 1184),
+        ("numeric", 1700),
+        ("uuid", 2950),
+        ("json", 114),
+    ];
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::UInt32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = names[0].as_string::<i32>();
+            let oids: UInt32Array = (0..names.len())
+                .map(|i| {
+                    let name = names.is_valid(i).then(|| names.value(i))?;
+                    let name = name.trim_start_matches("pg_catalog.");
+                    TYPES.iter().find(|(n, _)| *n == name).map(|(_, oid)| *oid)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(oids)))
+        }),
+    )
 }
 
 /// PostgreSQL settings clients read with `SHOW` at connect time, answered as a server in
@@ -470,7 +515,7 @@ fn pg_setting(
             ("transaction_read_only", "on")
         }
         "search_path" => ("search_path", "public"),
-        "server_version" => ("server_version", "16.6"),
+        "server_version" => ("server_version", parwatch_lake::PG_VERSION),
         "server_encoding" => ("server_encoding", "UTF8"),
         "client_encoding" => ("client_encoding", "UTF8"),
         "standard_conforming_strings" => ("standard_conforming_strings", "on"),
