@@ -34,9 +34,8 @@ use datafusion::arrow::compute::kernels::aggregate::max;
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::compute::kernels::concat_elements::concat_elements_utf8;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
-use datafusion::execution::TaskContext;
 use datafusion::execution::{FunctionRegistry, RecordBatchStream, SendableRecordBatchStream};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
@@ -45,13 +44,12 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs,
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::coop::make_cooperative;
-use datafusion::physical_plan::execution_plan::ReplaceChildrenOptions;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use futures::{Stream, StreamExt};
+
+use crate::passthrough::{Passthrough, Role};
 
 /// Array-producing functions removed from sandbox sessions.
 const REMOVED: [&str; 2] = ["range", "generate_series"];
@@ -476,77 +474,15 @@ pub(crate) async fn stepwise<F: Future>(future: F) -> F::Output {
 /// effect within one batch.
 pub(crate) fn step_everywhere(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
-        let wrapped: Arc<dyn ExecutionPlan> = Arc::new(Stepped::new(node));
+        let wrapped: Arc<dyn ExecutionPlan> = Arc::new(Passthrough::new(node, Role::Step));
         Ok(Transformed::yes(wrapped))
     })
     .map(|t| t.data)
 }
 
-/// An operator whose output stream starts a step at each poll and yields cooperatively.
-#[derive(Debug)]
-struct Stepped {
-    input: Arc<dyn ExecutionPlan>,
-}
-
-impl Stepped {
-    fn new(input: Arc<dyn ExecutionPlan>) -> Self {
-        Self { input }
-    }
-}
-
-impl DisplayAs for Stepped {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Stepped")
-    }
-}
-
-impl ExecutionPlan for Stepped {
-    fn name(&self) -> &str {
-        "Stepped"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(children.swap_remove(0))))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(children.swap_remove(0))))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let inner = self.input.execute(partition, context)?;
-        Ok(make_cooperative(Box::pin(StepStream { inner })))
-    }
+/// `rows`, starting a step at each poll.
+pub(crate) fn stepwise_stream(rows: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    Box::pin(StepStream { inner: rows })
 }
 
 /// A stream that starts a step at each poll.

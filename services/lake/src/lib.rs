@@ -17,6 +17,7 @@ mod error;
 mod guards;
 mod index;
 mod layout;
+mod passthrough;
 mod query;
 mod sandbox;
 mod schema;

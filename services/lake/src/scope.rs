@@ -6,28 +6,24 @@
 //! rows that passed the scope, and cannot fail, or be slow, on another agency's row — the way
 //! PostgreSQL runs row-level security policies before non-leakproof user predicates.
 //!
-//! The barrier keeps it so through DataFusion's optimizers: it takes no filter from above
-//! (dynamic filters of TopK and joins included), no projection, no limit, and reports unknown
-//! statistics, so nothing is computed from other agencies' rows, not even a row count.
+//! The barrier (a [`Passthrough`] shown as `ScopeExec`) keeps it so through DataFusion's
+//! optimizers: it takes no filter from above (dynamic filters of TopK and joins included), no
+//! projection, no limit, and reports unknown statistics, so nothing is computed from other
+//! agencies' rows, not even a row count.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session as DfSession, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExecBuilder;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
-    execution_plan::ReplaceChildrenOptions,
-};
+
+use crate::passthrough::{Passthrough, Role};
 
 /// A table as an agency-scoped session sees it: only the rows whose `column` is `agency`.
 #[derive(Debug)]
@@ -104,88 +100,9 @@ impl TableProvider for ScopedTable {
         let filtered = FilterExecBuilder::new(physical, stored)
             .apply_projection(keep)?
             .build()?;
-        Ok(Arc::new(ScopeExec::new(
+        Ok(Arc::new(Passthrough::new(
             Arc::new(filtered),
-            self.agency.clone(),
+            Role::Scope(self.agency.clone()),
         )))
-    }
-}
-
-/// The optimizer barrier above a scope's filter: passes rows through, lets nothing through.
-#[derive(Debug, Clone)]
-pub(crate) struct ScopeExec {
-    input: Arc<dyn ExecutionPlan>,
-    agency: String,
-    properties: Arc<PlanProperties>,
-}
-
-impl ScopeExec {
-    fn new(input: Arc<dyn ExecutionPlan>, agency: String) -> Self {
-        let properties = Arc::clone(input.properties());
-        Self {
-            input,
-            agency,
-            properties,
-        }
-    }
-}
-
-impl DisplayAs for ScopeExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ScopeExec: agency_code={}", self.agency)
-    }
-}
-
-impl ExecutionPlan for ScopeExec {
-    fn name(&self) -> &str {
-        "ScopeExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(
-            children.swap_remove(0),
-            self.agency.clone(),
-        )))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(
-            children.swap_remove(0),
-            self.agency.clone(),
-        )))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
     }
 }
