@@ -28,6 +28,13 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The error psql prints (with its SQLSTATE) for a statement that must fail.
+fn psql_error(port: u16, token: &str, sql: &str) -> String {
+    let (ok, _, err) = psql(port, token, &["-v", "VERBOSITY=verbose", "-c", sql], None);
+    assert!(!ok, "{sql} should fail");
+    err
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_masked_with_a_reference_and_logged_with_their_cause() {
     let (tmp, _nats, up) = lake_with_events(120).await;
@@ -45,18 +52,12 @@ async fn internal_errors_are_masked_with_a_reference_and_logged_with_their_cause
         )
         .await;
     assert_eq!(response.status(), 400);
-    let (ok, _, err) = psql(
+    let err = psql_error(
         server.pg_port(),
         &token,
-        &[
-            "-v",
-            "VERBOSITY=verbose",
-            "-c",
-            "SELECT CAST(dossier_id AS INT) FROM events",
-        ],
-        None,
+        "SELECT CAST(dossier_id AS INT) FROM events",
     );
-    assert!(!ok && err.contains("22000"), "{err}");
+    assert!(err.contains("22000"), "{err}");
 
     // Damage every stored file: reading it fails on our side, not the query's.
     for file in parquet_files(&data.join("lake").join("events")) {
@@ -95,18 +96,12 @@ async fn internal_errors_are_masked_with_a_reference_and_logged_with_their_cause
     assert!(line.contains("internal error"), "{line}");
     assert!(line.len() > message.len(), "the log has the cause: {line}");
 
-    let (ok, _, err) = psql(
+    let err = psql_error(
         server.pg_port(),
         &token,
-        &[
-            "-v",
-            "VERBOSITY=verbose",
-            "-c",
-            "SELECT count(*), max(dossier_id) FROM events",
-        ],
-        None,
+        "SELECT count(*), max(dossier_id) FROM events",
     );
-    assert!(!ok && err.contains("XX000"), "{err}");
+    assert!(err.contains("XX000"), "{err}");
     assert!(err.contains("internal error (reference "), "{err}");
     assert!(!err.contains(place), "{err}");
 }

@@ -260,6 +260,18 @@ mod tests {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
+    /// How long until the server closes `stream` (reading and dropping whatever it sends).
+    async fn time_until_closed(stream: &mut TcpStream) -> Duration {
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+        started.elapsed()
+    }
+
     #[tokio::test]
     async fn requests_see_their_client_and_half_sent_ones_are_cut_off() {
         let limits = HttpLimits {
@@ -276,15 +288,7 @@ mod tests {
         half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
             .await
             .unwrap();
-        let started = std::time::Instant::now();
-        let mut buf = [0u8; 256];
-        loop {
-            match half.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        let took = started.elapsed();
+        let took = time_until_closed(&mut half).await;
         assert!(
             took >= Duration::from_millis(250) && took < Duration::from_secs(3),
             "{took:?}"
@@ -305,15 +309,7 @@ mod tests {
             .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
             .await
             .unwrap();
-        let started = std::time::Instant::now();
-        let mut buf = [0u8; 256];
-        loop {
-            match stalled.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        let took = started.elapsed();
+        let took = time_until_closed(&mut stalled).await;
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(4),
             "{took:?}"
