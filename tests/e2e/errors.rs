@@ -3,30 +3,11 @@
 //! while the server's log holds the cause under that reference; a query's own fault keeps its
 //! message, with the HTTP status and SQLSTATE of the same kind.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 
-use crate::harness::{Parwatch, create_token};
+use crate::harness::{Parwatch, create_token, parquet_files};
 use crate::ingest::lake_with_events;
 use crate::pg::psql;
-
-/// Every Parquet file under `dir`.
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
 
 /// The error psql prints (with its SQLSTATE) for a statement that must fail.
 fn psql_error(port: u16, token: &str, sql: &str) -> String {

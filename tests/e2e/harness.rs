@@ -445,8 +445,20 @@ impl Drop for Parwatch {
 /// (footer metadata), independent of DataFusion.
 pub(crate) fn parquet_rows(dir: &Path) -> (usize, i64) {
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let mut files = 0;
-    let mut rows = 0;
+    let files = parquet_files(dir);
+    let rows = files
+        .iter()
+        .map(|path| {
+            let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            reader.metadata().file_metadata().num_rows()
+        })
+        .sum();
+    (files.len(), rows)
+}
+
+/// Every Parquet file under `dir`.
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
@@ -454,12 +466,9 @@ pub(crate) fn parquet_rows(dir: &Path) -> (usize, i64) {
             if path.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "parquet") {
-                let reader =
-                    SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-                rows += reader.metadata().file_metadata().num_rows();
-                files += 1;
+                found.push(path);
             }
         }
     }
-    (files, rows)
+    found
 }
