@@ -253,3 +253,41 @@ async fn psql_and_libpq_query_over_the_postgres_protocol() {
     );
     drop(up);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_wide_sql_cap_counts_postgres_sessions_too() {
+    let (tmp, _nats, up) = lake_with_events(60).await;
+    drop(up);
+    let data = tmp.path().join("data");
+    let analyst = create_token(&data, "analyst", None);
+    let server =
+        Parwatch::serve_with(&data, &["--sql-running", "1", "--sql-timeout", "8"], &[]).await;
+    let port = server.pg_port();
+    // One long statement over HTTP holds the only running slot.
+    let base = server.base().to_owned();
+    let token = analyst.clone();
+    let long = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/sql"))
+            .bearer_auth(token)
+            .json(&json!({"sql": "SELECT count(*) FROM generate_series(1, 100000000000)"}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let started = Instant::now();
+    let (ok, _, err) = psql(port, &analyst, &["-c", "SELECT 1"], None);
+    assert!(!ok, "a PostgreSQL statement ran past the server-wide cap");
+    assert!(
+        err.contains("running its most SQL queries at once"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "refused without waiting"
+    );
+    assert_eq!(long.await.unwrap().unwrap(), 422);
+    // The slot is free again.
+    assert_eq!(psql_value(port, &analyst, "SELECT 1"), "1");
+}

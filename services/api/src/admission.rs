@@ -1,30 +1,20 @@
-//! What the HTTP server admits beyond each API token's SQL budget: a cap on SQL statements
-//! running at once across the console, dashboard panels and embeds; a rate per viewer's token
-//! for panel data; a rate per embed token (all the portal visitors it serves together) and per
+//! What the HTTP server admits beyond the SQL budgets (`parwatch_auth::Budgets`: per token,
+//! and the server's running statements over both protocols): a rate per viewer's token for
+//! panel data; a rate per embed token (all the portal visitors it serves together) and per
 //! client address on `/embed/api/*`. Refusals are 429 with `Retry-After`.
 
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
-
-/// How long a statement waits for a running slot before it is refused: a dashboard's burst
-/// of panels queues briefly rather than failing.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// Limits on the SQL and dashboard work the HTTP server admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionLimits {
-    /// SQL statements (console, dashboard SQL panels, embeds) running at once, all callers
-    /// together.
-    pub sql_running: usize,
     /// Panel data requests one viewer's token may make per minute.
     pub viewer_panels_per_minute: NonZeroU32,
     /// Panel data requests one embed token may make per minute, its visitors together.
@@ -43,7 +33,6 @@ impl Default for AdmissionLimits {
     fn default() -> Self {
         let n = |n| NonZeroU32::new(n).expect("non-zero");
         Self {
-            sql_running: 16,
             viewer_panels_per_minute: n(1200),
             embed_token_per_minute: n(12_000),
             embed_client_per_minute: n(600),
@@ -56,7 +45,6 @@ impl Default for AdmissionLimits {
 #[derive(Debug)]
 pub(crate) struct Admission {
     limits: AdmissionLimits,
-    sql: Arc<Semaphore>,
     viewers: DefaultKeyedRateLimiter<String>,
     embed_tokens: DefaultKeyedRateLimiter<String>,
     embed_clients: DefaultKeyedRateLimiter<IpAddr>,
@@ -66,24 +54,9 @@ impl Admission {
     pub(crate) fn new(limits: AdmissionLimits) -> Self {
         Self {
             limits,
-            sql: Arc::new(Semaphore::new(limits.sql_running.max(1))),
             viewers: RateLimiter::keyed(Quota::per_minute(limits.viewer_panels_per_minute)),
             embed_tokens: RateLimiter::keyed(Quota::per_minute(limits.embed_token_per_minute)),
             embed_clients: RateLimiter::keyed(Quota::per_minute(limits.embed_client_per_minute)),
-        }
-    }
-
-    /// A running slot for one SQL statement, held until its last row is encoded.
-    pub(crate) async fn sql_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        match tokio::time::timeout(SLOT_WAIT, Arc::clone(&self.sql).acquire_owned()).await {
-            Ok(Ok(slot)) => Ok(slot),
-            _ => Err(ApiError::TooManyRequests {
-                message: format!(
-                    "the server is running its most SQL queries at once ({}); retry shortly",
-                    self.limits.sql_running
-                ),
-                retry_after: Some(1),
-            }),
         }
     }
 
@@ -164,7 +137,6 @@ mod tests {
     fn limits(n: u32) -> AdmissionLimits {
         let n = NonZeroU32::new(n).unwrap();
         AdmissionLimits {
-            sql_running: 1,
             viewer_panels_per_minute: n,
             embed_token_per_minute: n,
             embed_client_per_minute: n,
@@ -217,18 +189,5 @@ mod tests {
         );
         assert_eq!(proxied.client(local, Some("not an address")), local);
         assert_eq!(Admission::new(limits(1)).client(local, header), local);
-    }
-
-    #[tokio::test]
-    async fn sql_slots_are_shared_and_refused_after_a_short_wait() {
-        let admission = Admission::new(limits(10));
-        let held = admission.sql_slot().await.unwrap();
-        let refused = admission.sql_slot().await.unwrap_err();
-        assert!(
-            matches!(refused, ApiError::TooManyRequests { .. }),
-            "{refused:?}"
-        );
-        drop(held);
-        drop(admission.sql_slot().await.unwrap());
     }
 }

@@ -76,7 +76,7 @@ pub(crate) struct Finish {
     /// Released as soon as the last row is encoded, before the client reads it.
     pub(crate) permit: Option<BudgetPermit>,
     /// The statement's running slot among all the server's; released with `permit`.
-    pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) slot: Option<parwatch_auth::BudgetPermit>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) started: Instant,
 }

@@ -88,6 +88,7 @@ impl From<parwatch_auth::BudgetError> for ApiError {
                 Some(retry_after.as_secs().max(1))
             }
             parwatch_auth::BudgetError::Concurrent { .. } => None,
+            parwatch_auth::BudgetError::Busy { .. } => Some(1),
         };
         ApiError::TooManyRequests {
             message: e.to_string(),

@@ -80,7 +80,7 @@ pub(crate) async fn sql(
     let mut audit = Audit::start(&principal, VIA, body.sql.clone());
     let running = async {
         let permit = state.budgets.admit(&principal.token_id)?;
-        let slot = state.admission.sql_slot().await?;
+        let slot = state.budgets.running_slot().await?;
         let session = state.engine.session(&auth::scope(&principal))?;
         let plan = session.plan_sql(&body.sql).await?;
         let rows = session.execute(plan).await?;

@@ -481,7 +481,7 @@ async fn sql_panel(
     filename: &str,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    let slot = state.admission.sql_slot().await?;
+    let slot = state.budgets.running_slot().await?;
     let started = Instant::now();
     let audit = Audit::start(&principal, "dashboard", sql.to_owned());
     let scope = parwatch_lake::Scope::from(req.agency.clone());

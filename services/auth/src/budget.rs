@@ -1,4 +1,5 @@
-//! Per-token query budgets: how many queries run at once and how many start per minute.
+//! Query budgets: per token, how many queries run at once and how many start per minute; for
+//! the whole server, how many SQL statements run at once over HTTP and PostgreSQL together.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -16,6 +17,8 @@ pub struct QueryBudget {
     pub concurrent: usize,
     /// Queries one token may start per minute (bursts up to this many).
     pub per_minute: NonZeroU32,
+    /// SQL statements running at once, all callers and both protocols together.
+    pub running: usize,
 }
 
 impl Default for QueryBudget {
@@ -23,6 +26,7 @@ impl Default for QueryBudget {
         Self {
             concurrent: 4,
             per_minute: NonZeroU32::new(120).expect("non-zero"),
+            running: 16,
         }
     }
 }
@@ -49,7 +53,16 @@ pub enum BudgetError {
         /// When the next query would be admitted.
         retry_after: Duration,
     },
+    /// The server runs its most statements at once and none finished within a short wait.
+    #[error("the server is running its most SQL queries at once ({limit}); retry shortly")]
+    Busy {
+        /// The server's limit.
+        limit: usize,
+    },
 }
+
+/// How long a statement waits for one of the server's running slots before it is refused.
+const RUNNING_WAIT: Duration = Duration::from_secs(2);
 
 /// Held while an admitted query runs; dropping it frees the slot.
 #[derive(Debug)]
@@ -68,6 +81,7 @@ struct TokenBudget {
 pub struct Budgets {
     budget: QueryBudget,
     tokens: Mutex<HashMap<String, Arc<TokenBudget>>>,
+    running: Arc<Semaphore>,
 }
 
 impl Budgets {
@@ -76,6 +90,20 @@ impl Budgets {
         Self {
             budget,
             tokens: Mutex::default(),
+            running: Arc::new(Semaphore::new(budget.running.max(1))),
+        }
+    }
+
+    /// One of the server's running slots, held until the statement's last row is sent; waits
+    /// up to two seconds for one to free.
+    pub async fn running_slot(&self) -> Result<BudgetPermit, BudgetError> {
+        let waited =
+            tokio::time::timeout(RUNNING_WAIT, Arc::clone(&self.running).acquire_owned()).await;
+        match waited {
+            Ok(Ok(slot)) => Ok(BudgetPermit { _slot: slot }),
+            _ => Err(BudgetError::Busy {
+                limit: self.budget.running,
+            }),
         }
     }
 
@@ -113,6 +141,7 @@ mod tests {
         let budgets = Budgets::new(QueryBudget {
             concurrent: 1,
             per_minute: NonZeroU32::new(3).unwrap(),
+            running: 16,
         });
         let running = budgets.admit("a").unwrap();
         assert_eq!(
@@ -127,5 +156,18 @@ mod tests {
         let err = budgets.admit("a").unwrap_err();
         assert!(matches!(err, BudgetError::Rate { .. }), "{err}");
         assert!(err.to_string().contains("3 queries per minute"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn running_slots_are_shared_by_every_caller_and_refused_after_a_short_wait() {
+        let budgets = Budgets::new(QueryBudget {
+            running: 1,
+            ..QueryBudget::default()
+        });
+        let held = budgets.running_slot().await.unwrap();
+        let refused = budgets.running_slot().await.unwrap_err();
+        assert_eq!(refused, BudgetError::Busy { limit: 1 });
+        drop(held);
+        drop(budgets.running_slot().await.unwrap());
     }
 }

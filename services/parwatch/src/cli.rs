@@ -168,6 +168,11 @@ pub(crate) struct ServerArgs {
     /// Queries one token may start per minute.
     #[arg(long, env = "PARWATCH_SQL_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(120).expect("non-zero"))]
     pub(crate) sql_per_minute: std::num::NonZeroU32,
+    /// SQL statements running at once, all callers and both protocols together (the console,
+    /// dashboard SQL panels, embeds and PostgreSQL sessions); a statement waits up to 2 s for a
+    /// slot, then is refused.
+    #[arg(long, env = "PARWATCH_SQL_RUNNING", default_value_t = 16, value_parser = at_least_one)]
+    pub(crate) sql_running: usize,
     #[command(flatten)]
     pub(crate) http_limits: HttpLimitArgs,
     #[command(flatten)]
@@ -189,6 +194,7 @@ impl ServerArgs {
         parwatch_auth::QueryBudget {
             concurrent: self.sql_concurrent,
             per_minute: self.sql_per_minute,
+            running: self.sql_running,
         }
     }
 }
@@ -207,10 +213,6 @@ pub(crate) struct HttpLimitArgs {
     /// Most HTTP connections open at once; more wait in the listen backlog.
     #[arg(long, env = "PARWATCH_HTTP_MAX_CONNECTIONS", default_value_t = 512, value_parser = at_least_one)]
     pub(crate) http_max_connections: usize,
-    /// SQL statements running at once over HTTP (console, dashboard SQL panels, embeds),
-    /// all callers together.
-    #[arg(long, env = "PARWATCH_SQL_RUNNING", default_value_t = 16, value_parser = at_least_one)]
-    pub(crate) sql_running: usize,
     /// Dashboard panel requests one viewer's token may make per minute.
     #[arg(long, env = "PARWATCH_PANELS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(1200).expect("non-zero"))]
     pub(crate) panels_per_minute: std::num::NonZeroU32,
@@ -250,7 +252,6 @@ impl HttpLimitArgs {
     /// What SQL and dashboard work is admitted.
     pub(crate) fn admission(&self) -> parwatch_api::AdmissionLimits {
         parwatch_api::AdmissionLimits {
-            sql_running: self.sql_running,
             viewer_panels_per_minute: self.panels_per_minute,
             embed_token_per_minute: self.embed_token_per_minute,
             embed_client_per_minute: self.embed_client_per_minute,

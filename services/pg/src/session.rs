@@ -174,9 +174,15 @@ impl ConnState {
         format: &Format,
     ) -> PgWireResult<Response> {
         let mut audit = Audit::start(&login.principal, VIA, sql);
-        let admitted = self.server.budgets.admit(&login.principal.token_id);
-        let permit = match admitted {
-            Ok(permit) => permit,
+        let budgets = &self.server.budgets;
+        let admitted = async {
+            let permit = budgets.admit(&login.principal.token_id)?;
+            let slot = budgets.running_slot().await?;
+            Ok::<_, parwatch_auth::BudgetError>((permit, slot))
+        }
+        .await;
+        let held = match admitted {
+            Ok(held) => held,
             Err(e) => {
                 audit.fail(&e.to_string());
                 return Err(user_error("53400", e.to_string()));
@@ -192,7 +198,7 @@ impl ConnState {
         let fields = Arc::new(arrow_schema_to_pg_fields(&rows.schema(), format, None)?);
         let row_fields = Arc::clone(&fields);
         let encoded = rows.flat_map(move |batch| {
-            let _held = &permit;
+            let _held = &held;
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match batch {
                 Ok(batch) => {
                     audit.add_rows(batch.num_rows());
