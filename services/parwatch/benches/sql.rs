@@ -39,8 +39,11 @@ async fn serve(dir: &Path) -> (Child, String) {
             &pg,
             "--sql-timeout",
             "3600",
+            "--http-idle-timeout",
+            "3700",
             "--sql-max-rows",
             "1000000000",
+            "--open",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
