@@ -276,7 +276,14 @@ async fn freshness(nats: &LocalNats, data: &Path) -> (f64, f64) {
         nats,
         data,
         // Polled every 20 ms: more than the default budget of a client.
-        &["--http", &http, "--no-pg", "--open", "--sql-per-minute", "1000000"],
+        &[
+            "--http",
+            &http,
+            "--no-pg",
+            "--open",
+            "--sql-per-minute",
+            "1000000",
+        ],
     );
     while reqwest::get(format!("{base}/readyz"))
         .await
