@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ParWatch's test command (README Quick start, CI): installs what the tests need when it is
-# missing — Debian's nats-server, psql, Chromium and its WebDriver for the browser tests, and
-# DuckDB, psycopg (a libpq client for the PostgreSQL extended protocol) and SQLAlchemy in a Python
-# virtualenv — then runs every test of the workspace. Extra arguments go to `cargo test`.
+# missing — Debian's nats-server, psql, Chromium and its WebDriver for the browser tests, a JDK and
+# pgjdbc (Debian's libpostgresql-jdbc-java) for the JDBC client test, and in a Python virtualenv
+# DuckDB, psycopg 3 and psycopg2 (libpq clients), SQLAlchemy and pandas (BI-style clients) and
+# jsonschema with openapi-spec-validator (the OpenAPI contract test) — then runs every test of the
+# workspace. Extra arguments go to `cargo test`.
 # Browser screenshots land in target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,8 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_pa
 command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+command -v javac >/dev/null 2>&1 || apt_packages+=(default-jdk-headless)
+[ -f /usr/share/java/postgresql.jar ] || apt_packages+=(libpostgresql-jdbc-java)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
@@ -22,11 +26,12 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 venv=target/test-python
-if ! "$venv/bin/python" -c 'import duckdb, psycopg, sqlalchemy' >/dev/null 2>&1; then
-  echo "installing DuckDB, psycopg and SQLAlchemy into $venv"
+if ! "$venv/bin/python" -c 'import duckdb, psycopg, psycopg2, sqlalchemy, pandas, jsonschema, openapi_spec_validator' >/dev/null 2>&1; then
+  echo "installing the Python test clients into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'duckdb==2.0.1' 'psycopg[binary]==3.3.9' 'sqlalchemy==2.1.9'
+    'duckdb==2.0.1' 'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'sqlalchemy==2.1.9' \
+    'pandas==3.1.1' 'jsonschema==4.26.0' 'openapi-spec-validator==0.9.0'
 fi
 export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
 
