@@ -25,7 +25,7 @@ pub(crate) struct Broker {
 
 impl Broker {
     /// With --nats-url: that server, --nats-nkey and --demo-nkey. Without: a private server in
-    /// <data-dir>/nats with the publishers of the publishers file, plus a publisher `demo`
+    /// `<data-dir>/nats` with the publishers of the publishers file, plus a publisher `demo`
     /// (every agency, official assessments) with --demo.
     pub(crate) fn for_up(args: &UpArgs) -> anyhow::Result<Self> {
         let data_dir = &args.lake.data_dir;
