@@ -10,6 +10,7 @@ use crate::projector::Projection;
 use crate::rollup::DayStats;
 
 /// Unit of a metric's value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
@@ -22,6 +23,7 @@ pub enum Unit {
 }
 
 /// Which direction is better.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Better {
@@ -44,6 +46,7 @@ enum Formula {
 }
 
 /// One metric of the catalogue.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MetricDef {
     /// Name used in the API.

@@ -20,12 +20,15 @@ fn display<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error
 }
 
 /// A score given by a `par.score` event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Score {
     /// When it was given (the event's `occurred_at`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: DateTime<Utc>,
     /// Who gave it.
     #[serde(serialize_with = "display")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "appraisal"))]
     pub assessor: Assessor,
     /// Points given.
     pub score: f64,
@@ -74,6 +77,7 @@ pub struct AgencyInput {
 }
 
 /// Where a criterion's points come from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -86,6 +90,7 @@ pub enum Status {
 }
 
 /// A derived criterion's metric value and the points it earns.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DerivedValue {
     /// The metric.
@@ -103,6 +108,7 @@ pub struct DerivedValue {
 }
 
 /// Where a criterion's projected points come from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectedFrom {
@@ -115,6 +121,7 @@ pub enum ProjectedFrom {
 }
 
 /// One criterion of an agency's index.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CriterionIndex {
     /// Component code.
@@ -144,6 +151,7 @@ pub struct CriterionIndex {
 }
 
 /// One component of an agency's index.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentIndex {
     /// Component code.
@@ -161,6 +169,7 @@ pub struct ComponentIndex {
 }
 
 /// How many criteria are assessed, derived or missing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Scored.
@@ -172,6 +181,7 @@ pub struct Counts {
 }
 
 /// One agency's index of one year.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgencyIndex {
     /// The year scored.
@@ -180,6 +190,7 @@ pub struct AgencyIndex {
     pub agency_code: String,
     /// Its kind; ranks are among agencies of this kind.
     #[serde(serialize_with = "display")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "department"))]
     pub kind: AgencyKind,
     /// Points of a perfect index.
     pub max: f64,
