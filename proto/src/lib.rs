@@ -7,6 +7,8 @@
 //! publishers in other languages; `tests/contract.rs` keeps them and this code in agreement.
 
 mod event;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time;
 mod validate;
 
