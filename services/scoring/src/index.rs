@@ -128,8 +128,10 @@ pub struct CriterionIndex {
     pub component: String,
     /// Criterion code.
     pub code: String,
-    /// Vietnamese name.
+    /// Vietnamese name (the default).
     pub name: String,
+    /// English name, when the rubric gives one.
+    pub name_en: Option<String>,
     /// Points it is worth.
     pub max: f64,
     /// Assessed, derived or missing.
@@ -156,8 +158,10 @@ pub struct CriterionIndex {
 pub struct ComponentIndex {
     /// Component code.
     pub code: String,
-    /// Vietnamese name.
+    /// Vietnamese name (the default).
     pub name: String,
+    /// English name, when the rubric gives one.
+    pub name_en: Option<String>,
     /// Points it is worth.
     pub max: f64,
     /// Points earned (criteria not missing).
@@ -283,6 +287,7 @@ fn criterion(
         component: component.to_owned(),
         code: k.code.clone(),
         name: k.name.clone(),
+        name_en: k.name_en.clone(),
         max: k.max,
         status,
         points: points.map(round3),
@@ -345,6 +350,7 @@ pub fn year_index(
                 components.push(ComponentIndex {
                     code: c.code.clone(),
                     name: c.name.clone(),
+                    name_en: c.name_en.clone(),
                     max: c.max,
                     score: round3(own.iter().filter_map(|k| k.points).sum()),
                     projected: round3(own.iter().map(|k| k.projected).sum()),

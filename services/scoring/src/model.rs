@@ -85,8 +85,10 @@ pub struct Derivation {
 pub struct Criterion {
     /// Code named by `par.score` events (`data.criterion`).
     pub code: String,
-    /// Vietnamese name.
+    /// Vietnamese name (the default).
     pub name: String,
+    /// English name, when the file gives one.
+    pub name_en: Option<String>,
     /// Points it is worth.
     pub max: f64,
     /// Derived from a live metric, when it is.
@@ -100,8 +102,10 @@ pub struct Criterion {
 pub struct Component {
     /// Code named by `par.score` events (`data.component`).
     pub code: String,
-    /// Vietnamese name.
+    /// Vietnamese name (the default).
     pub name: String,
+    /// English name, when the file gives one.
+    pub name_en: Option<String>,
     /// Points it is worth: the sum of its criteria's.
     pub max: f64,
     /// Its criteria.
@@ -265,6 +269,7 @@ struct RubricFile {
 struct ComponentFile {
     code: String,
     name: String,
+    name_en: Option<String>,
     max: f64,
     criteria: Vec<CriterionFile>,
 }
@@ -274,6 +279,7 @@ struct ComponentFile {
 struct CriterionFile {
     code: String,
     name: String,
+    name_en: Option<String>,
     max: f64,
     derived: Option<DerivationFile>,
     assessed_by: Option<String>,
@@ -316,6 +322,13 @@ fn parse_rubric(name: &str, text: &str) -> Result<Rubric> {
             Err(fail(format!("{what}: max must be positive (got {value})")))
         }
     };
+    // English names are optional (the UI then shows the Vietnamese one), but never blank.
+    let english = |at: &str, name: Option<String>| match name {
+        Some(n) if n.trim().is_empty() => Err(fail(format!(
+            "{at}: name_en is blank (leave it out to show the Vietnamese name)"
+        ))),
+        name => Ok(name),
+    };
     let mut components = Vec::new();
     let mut codes = BTreeSet::new();
     for c in file.components {
@@ -352,6 +365,7 @@ fn parse_rubric(name: &str, text: &str) -> Result<Rubric> {
                 .map(|d| derivation(d).map_err(|m| fail(format!("{at}: {m}"))))
                 .transpose()?;
             criteria.push(Criterion {
+                name_en: english(&at, k.name_en)?,
                 code: k.code,
                 name: k.name,
                 max: k.max,
@@ -367,6 +381,7 @@ fn parse_rubric(name: &str, text: &str) -> Result<Rubric> {
             )));
         }
         components.push(Component {
+            name_en: english(&c.code, c.name_en)?,
             code: c.code,
             name: c.name,
             max: c.max,

@@ -88,6 +88,69 @@ fn the_repository_models_are_the_built_in_ones() {
 }
 
 #[test]
+fn every_name_is_in_vietnamese_and_english() {
+    let models = Models::builtin();
+    let mut names = 0;
+    for rubric in models.rubrics() {
+        let components = rubric
+            .components
+            .iter()
+            .map(|c| (&c.code, &c.name, &c.name_en));
+        let criteria = rubric
+            .criteria()
+            .map(|(_, k)| (&k.code, &k.name, &k.name_en));
+        for (code, vi, en) in components.chain(criteria) {
+            let en = en.as_deref().unwrap_or_else(|| {
+                panic!(
+                    "{}/{}: {code} has no name_en",
+                    rubric.kind, rubric.from_year
+                )
+            });
+            assert!(!vi.is_empty() && en != vi, "{code}: {vi:?} / {en:?}");
+            // English names are plain: none of Vietnamese's letters outside ASCII.
+            assert!(en.is_ascii(), "{code}: {en:?} is not English");
+            names += 1;
+        }
+    }
+    assert_eq!(
+        names, 102,
+        "every component and criterion of the three rubrics"
+    );
+    // The English name is optional in a file: without it the Vietnamese one is shown.
+    let (_tmp, dir) = edited(|t| {
+        t.replacen(
+            "name_en = \"Annual PAR plan issued on time and complete\"\n",
+            "",
+            1,
+        )
+    });
+    let models = Models::load(&dir).unwrap();
+    let rubric = models.rubric(AgencyKind::Department, 2022).unwrap();
+    let plan = rubric
+        .criteria()
+        .find(|(_, k)| k.code == "plan_issued")
+        .unwrap()
+        .1;
+    assert_eq!(
+        (plan.name.as_str(), plan.name_en.as_deref()),
+        ("Ban hành kế hoạch CCHC năm kịp thời, đầy đủ", None)
+    );
+    // But never blank.
+    let (_tmp, dir) = edited(|t| {
+        t.replacen(
+            "name_en = \"Annual PAR plan issued on time and complete\"",
+            "name_en = \" \"",
+            1,
+        )
+    });
+    let err = load_error(&dir);
+    assert!(
+        err.contains("direction.plan_issued: name_en is blank"),
+        "{err}"
+    );
+}
+
+#[test]
 fn maxima_must_add_up() {
     let (_tmp, dir) = edited(|t| t.replacen("max = 13.5", "max = 14", 1));
     let err = load_error(&dir);
@@ -175,8 +238,8 @@ fn a_later_file_takes_over_from_its_year() {
     let changed = text
         .replacen("max = 10\n", "max = 15\n", 1)
         .replacen(
-            "code = \"e_office\"\nname = \"Văn bản điện tử, chữ ký số\"\nmax = 2",
-            "code = \"e_office\"\nname = \"Văn bản điện tử, chữ ký số\"\nmax = 7",
+            "name_en = \"Electronic documents and digital signatures\"\nmax = 2",
+            "name_en = \"Electronic documents and digital signatures\"\nmax = 7",
             1,
         )
         .replacen("max = 35\n", "max = 30\n", 1)
