@@ -15,7 +15,7 @@ use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 const AGENCIES_TABLE: &str = "agencies";
 
 /// Agencies' display names by code.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AgencyNames(BTreeMap<String, String>);
 
 /// Why a directory file was refused.

@@ -12,8 +12,8 @@ use chrono::{Days, Months, NaiveDate};
 use parwatch_lake::QueryEngine;
 use parwatch_metrics::{Better, Bucket, MetricDef, Unit};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::Mutex;
+use utoipa::ToSchema;
 
 /// The definitions shipped in the repository's `dashboards/`, used when no directory is
 /// configured and `./dashboards` does not exist.
@@ -61,7 +61,7 @@ pub enum DashboardError {
 }
 
 /// Text in both languages of the UI.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Text {
     /// Vietnamese (the default).
@@ -71,7 +71,7 @@ pub(crate) struct Text {
 }
 
 /// Whether a dashboard can be narrowed to one agency.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum AgencyFilter {
     /// Province-wide only.
@@ -84,7 +84,7 @@ pub(crate) enum AgencyFilter {
 }
 
 /// How a panel shows its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Chart {
     /// One number for the range, against the previous period and the target (metric).
@@ -109,7 +109,7 @@ pub(crate) enum Source {
 }
 
 /// Which side of the target is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) enum Comparison {
     /// The value should be at least the target.
     #[serde(rename = ">=")]
@@ -120,7 +120,7 @@ pub(crate) enum Comparison {
 }
 
 /// A target such as "online ≥ 80%", as a number in the metric's unit (80% is 0.8).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub(crate) struct Target {
     /// The direction.
     pub(crate) op: Comparison,
@@ -194,15 +194,35 @@ impl RangeSpec {
 /// The ranges the pages offer as one-click choices.
 const PRESETS: &[&str] = &["30d", "90d", "12m", "1y", "2y"];
 
-/// The preset ranges resolved for `today`: `[{"spec": "30d", "from": ..., "to": ...}, ...]`.
-pub(crate) fn presets(today: NaiveDate) -> Value {
+/// A range as the pages offer it: its spec and its dates today.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Range {
+    /// A count and a unit d, w, m, q or y.
+    #[schema(example = "12m")]
+    spec: String,
+    /// First day.
+    from: NaiveDate,
+    /// Last day (today).
+    to: NaiveDate,
+}
+
+impl Range {
+    fn new(spec: RangeSpec, today: NaiveDate) -> Self {
+        let (from, to) = spec.resolve(today);
+        Self {
+            spec: spec.spec(),
+            from,
+            to,
+        }
+    }
+}
+
+/// The preset ranges resolved for `today`.
+pub(crate) fn presets(today: NaiveDate) -> Vec<Range> {
     PRESETS
         .iter()
         .filter_map(|spec| RangeSpec::parse(spec))
-        .map(|range| {
-            let (from, to) = range.resolve(today);
-            json!({ "spec": range.spec(), "from": from.to_string(), "to": to.to_string() })
-        })
+        .map(|spec| Range::new(spec, today))
         .collect()
 }
 
@@ -252,30 +272,105 @@ impl Dashboard {
 
     /// The definition as the pages read it (SQL text left out), with the default range
     /// resolved for `today`.
-    pub(crate) fn to_json(&self, today: NaiveDate) -> Value {
-        let (from, to) = self.default_range.resolve(today);
-        let panels: Vec<Value> = self
+    pub(crate) fn definition(&self, today: NaiveDate) -> DashboardDefinition {
+        let panels = self
             .panels
             .iter()
             .map(|p| {
-                let (metric, unit, better) = match &p.source {
-                    Source::Metric(m) => (Some(m.name), Some(m.unit), Some(m.better)),
-                    Source::Sql(_) => (None, None, None),
+                let metric = match &p.source {
+                    Source::Metric(m) => Some(*m),
+                    Source::Sql(_) => None,
                 };
-                json!({
-                    "id": p.id, "title": p.title, "chart": p.chart, "bucket": p.bucket.as_str(),
-                    "metric": metric, "unit": unit, "better": better, "target": p.target,
-                })
+                PanelDefinition {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    chart: p.chart,
+                    bucket: p.bucket.as_str(),
+                    metric: metric.map(|m| m.name),
+                    unit: metric.map(|m| m.unit),
+                    better: metric.map(|m| m.better),
+                    target: p.target,
+                }
             })
             .collect();
-        json!({
-            "id": self.id, "title": self.title, "description": self.description,
-            "agency": self.agency, "bucket": self.bucket.as_str(),
-            "default_range": { "spec": self.default_range.spec(), "from": from.to_string(), "to": to.to_string() },
-            "presets": presets(today),
-            "panels": panels,
-        })
+        DashboardDefinition {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            agency: self.agency,
+            bucket: self.bucket.as_str(),
+            default_range: Range::new(self.default_range, today),
+            presets: presets(today),
+            panels,
+        }
     }
+
+    /// The dashboard as the menu lists it.
+    pub(crate) fn summary(&self) -> DashboardSummary {
+        DashboardSummary {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            agency: self.agency,
+        }
+    }
+}
+
+/// A dashboard as the menu lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DashboardSummary {
+    /// Id.
+    id: String,
+    /// Title.
+    title: Text,
+    /// What a monitor learns there.
+    description: Option<Text>,
+    /// Whether it can be narrowed to one agency.
+    agency: AgencyFilter,
+}
+
+/// A dashboard's definition as the pages read it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Dashboard)]
+pub(crate) struct DashboardDefinition {
+    /// Id.
+    id: String,
+    /// Title.
+    title: Text,
+    /// What a monitor learns there.
+    description: Option<Text>,
+    /// Whether it can be narrowed to one agency.
+    agency: AgencyFilter,
+    /// Default bucket of its charts.
+    bucket: &'static str,
+    /// The range shown when none is chosen.
+    default_range: Range,
+    /// The ranges offered as one-click choices.
+    presets: Vec<Range>,
+    /// Its panels, in order.
+    panels: Vec<PanelDefinition>,
+}
+
+/// A panel's definition as the pages read it (a SQL panel's text left out).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Panel)]
+pub(crate) struct PanelDefinition {
+    /// Id, unique in its dashboard.
+    id: String,
+    /// Title.
+    title: Text,
+    /// How it is drawn.
+    chart: Chart,
+    /// Bucket of its time series.
+    bucket: &'static str,
+    /// Its metric; null for a SQL panel.
+    metric: Option<&'static str>,
+    /// The metric's unit.
+    unit: Option<Unit>,
+    /// The metric's better direction.
+    better: Option<Better>,
+    /// Its target.
+    target: Option<Target>,
 }
 
 #[derive(Deserialize)]
@@ -785,12 +880,12 @@ chart = "stat"
         assert_eq!(d.bucket, Bucket::Month);
         assert_eq!(d.agency, AgencyFilter::Optional);
         assert_eq!(d.panels[0].bucket, Bucket::Month);
-        let json = d.to_json(date("2025-05-14"));
+        let json = serde_json::to_value(d.definition(date("2025-05-14"))).unwrap();
         assert_eq!(json["default_range"]["from"], "2024-06-01");
         assert_eq!(json["panels"][0]["unit"], "ratio");
         assert_eq!(
             json["presets"][3],
-            json!({"spec": "1y", "from": "2025-01-01", "to": "2025-05-14"})
+            serde_json::json!({"spec": "1y", "from": "2025-01-01", "to": "2025-05-14"})
         );
     }
 

@@ -38,15 +38,13 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    pub(crate) fn parse(text: Option<&str>) -> Result<Self, String> {
-        match text {
-            None | Some("json") => Ok(Format::Json),
-            Some("csv") => Ok(Format::Csv),
-            Some("arrow") => Ok(Format::Arrow),
-            Some("parquet") => Ok(Format::Parquet),
-            Some(other) => Err(format!(
-                "unknown format {other:?}: expected json, csv, arrow or parquet"
-            )),
+    /// The name a `format` parameter gives it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Arrow => "arrow",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -285,16 +283,44 @@ impl Encoder {
     }
 }
 
+/// A query's JSON result, as [`respond`] streams it piece by piece (so never built whole).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SqlResult {
+    /// The result's columns.
+    columns: Vec<SqlColumn>,
+    /// One array per row, values in column order.
+    rows: Vec<Vec<serde_json::Value>>,
+    /// Rows sent.
+    row_count: u64,
+    /// Time from the request to the last row, in milliseconds.
+    elapsed_ms: f64,
+    /// Why the result is incomplete, when a limit stopped it after its first rows.
+    error: Option<String>,
+}
+
+/// One column of a query's JSON result.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SqlColumn {
+    /// Its name.
+    name: String,
+    /// Its Arrow type, e.g. `Utf8`, `Int64`, `Timestamp(Microsecond, Some("UTC"))`.
+    #[serde(rename = "type")]
+    data_type: String,
+}
+
 /// `{"columns":[{"name","type"}],"rows":[`.
 fn json_head(schema: &SchemaRef) -> Vec<u8> {
     let mut out = Vec::new();
-    let columns: Vec<_> = schema
+    let columns: Vec<SqlColumn> = schema
         .fields()
         .iter()
-        .map(|f| serde_json::json!({ "name": f.name(), "type": f.data_type().to_string() }))
+        .map(|f| SqlColumn {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+        })
         .collect();
     out.extend_from_slice(b"{\"columns\":");
-    out.extend_from_slice(serde_json::Value::from(columns).to_string().as_bytes());
+    out.extend_from_slice(&serde_json::to_vec(&columns).unwrap_or_default());
     out.extend_from_slice(b",\"rows\":[");
     out
 }

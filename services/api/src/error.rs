@@ -70,6 +70,13 @@ impl From<parwatch_lake::Error> for ApiError {
     }
 }
 
+impl From<parwatch_metrics::MetricError> for ApiError {
+    /// Every metric error is a mistake in the request (a name, a date, a range).
+    fn from(e: parwatch_metrics::MetricError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 impl From<parwatch_auth::Error> for ApiError {
     fn from(e: parwatch_auth::Error) -> Self {
         use parwatch_auth::Error as A;
@@ -127,9 +134,18 @@ impl ApiError {
     }
 }
 
+/// The body of every error: `{"error": message}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong; an internal error names only a reference to the server's log.
+    error: String,
+}
+
 /// JSON `{"error": message}` with the status.
 pub(crate) fn error_reply(status: StatusCode, message: &str) -> warp::reply::Response {
-    let body = warp::reply::json(&serde_json::json!({ "error": message }));
+    let body = warp::reply::json(&ErrorBody {
+        error: message.to_owned(),
+    });
     warp::reply::with_status(body, status).into_response()
 }
 

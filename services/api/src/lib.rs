@@ -1,10 +1,12 @@
 //! The ParWatch HTTP API (warp): health, read-only SQL over the lake, process metrics, and the
 //! web UI (dashboards as code, embedding).
 //!
-//! The last stage of the pipeline (lake → DataFusion → **HTTP**). [`routes`] builds the warp
-//! filter tree, [`serve`] runs it on a listener until shutdown; [`Web`] adds the pages. Interfaces follow
-//! `shared/design/api-v1.md`; every error is JSON `{"error": ...}` with a 4xx/5xx status, mapped
-//! in one place (`error.rs`).
+//! The last stage of the pipeline (lake → DataFusion → **HTTP**). [`routes`] is the route
+//! table (every path, method, authorization and handler, and the OpenAPI document generated
+//! from the handlers), `handlers/` answer, the domain (`panels`, `dashboards`, `embed`, the
+//! metrics and lake crates) computes; [`serve`] runs the table on a listener until shutdown;
+//! [`Web`] adds the pages. Interfaces follow `shared/design/api-v1.md`; every error is JSON
+//! `{"error": ...}` with a 4xx/5xx status, mapped in one place (`error.rs`).
 
 mod admission;
 mod agencies;
@@ -14,9 +16,10 @@ pub mod embed;
 mod encode;
 mod error;
 mod handlers;
-mod metrics;
+mod models;
 mod panels;
-mod par;
+mod params;
+mod reply;
 mod routes;
 mod server;
 mod telemetry;

@@ -3,40 +3,52 @@
 
 use std::time::Instant;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use datafusion::common::ScalarValue;
 use parwatch_auth::{Audit, Principal, Role};
-use parwatch_metrics::{Bucket, MetricDef, MetricError, Point, Series};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use parwatch_metrics::{Better, Bucket, MetricDef, MetricError, Point, Series, Unit};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use warp::Reply;
 use warp::http::header;
 use warp::reply::Response;
 
 use crate::AppState;
-use crate::auth::agency_filter;
-use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source};
+use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source, Target};
 use crate::embed::EmbedClaims;
-use crate::encode::{self, Cell, Csv, Finish, Format};
+use crate::encode::{self, Cell, Csv, Finish, Format, SqlResult};
 use crate::error::ApiError;
-use crate::metrics::{parse_date, rank_row_json};
+use crate::models::{Period, PointBody, RankRowBody};
+use crate::params::{self, Dates, View, today};
+use crate::reply::Json;
 
 /// Most agencies one chart compares.
 const MAX_COMPARE: usize = 8;
 
-/// Query string of a panel request; all text, so every mistake gets our own message.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PanelParams {
-    from: Option<String>,
-    to: Option<String>,
-    bucket: Option<String>,
-    agency: Option<String>,
-    /// Agencies to draw beside the main series, comma-separated.
+/// The formats of panel data.
+const FORMATS: [Format; 2] = [Format::Json, Format::Csv];
+
+/// `compare` and `format` of a panel request.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PanelQuery {
+    /// Agencies to draw beside the main series, comma-separated (at most 8; metric charts
+    /// over time only; not for an agency's token nor an embed).
+    #[param(example = "000.00.16.H02,000.00.17.H02")]
     compare: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
-    /// The embed token; read by the embed routes.
-    pub(crate) token: Option<String>,
+}
+
+/// Everything a panel request asks: range, bucket and agency, comparisons, format.
+#[derive(Debug)]
+pub(crate) struct PanelAsk {
+    /// `from`, `to`.
+    pub(crate) dates: Dates,
+    /// `bucket`, `agency`.
+    pub(crate) view: View,
+    /// `compare`, `format`.
+    pub(crate) query: PanelQuery,
 }
 
 /// Who asks: the app for a token's holder (free to choose agencies unless the token is
@@ -72,38 +84,18 @@ struct Request {
     csv: bool,
 }
 
-fn date(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, MetricError> {
-    match value {
-        None | Some("") => Ok(None),
-        Some(text) => parse_date(field, text).map(Some),
-    }
-}
-
-/// Today in the province.
-pub(crate) fn today() -> NaiveDate {
-    parwatch_proto::local_date(Utc::now())
-}
-
 fn request(
     dashboard: &Dashboard,
     panel: &Panel,
-    params: &PanelParams,
+    ask: &PanelAsk,
     scope: Scope<'_>,
 ) -> Result<Request, ApiError> {
     let (default_from, default_to) = dashboard.default_range.resolve(today());
-    let to = date("to", params.to.as_deref())?.unwrap_or(default_to);
-    let from = date("from", params.from.as_deref())?.unwrap_or(default_from.min(to));
-    if from > to {
-        return Err(MetricError::ReversedRange { from, to }.into());
-    }
-    let bucket = match params.bucket.as_deref() {
-        None | Some("") => panel.bucket,
-        Some(text) => {
-            Bucket::parse(text).ok_or_else(|| MetricError::UnknownBucket(text.to_owned()))?
-        }
-    };
-    let asked = params.agency.as_deref().filter(|a| !a.is_empty());
-    let mut compare: Vec<String> = params
+    let (from, to) = ask.dates.resolve(default_to, |to| default_from.min(to))?;
+    let bucket = ask.view.bucket(panel.bucket)?;
+    let asked = ask.view.asked_agency()?;
+    let mut compare: Vec<String> = ask
+        .query
         .compare
         .as_deref()
         .unwrap_or("")
@@ -130,7 +122,7 @@ fn request(
                     )));
                 }
             }
-            agency_filter(principal, asked)?
+            params::agency(principal, asked)?
         }
         // An embed shows what its token says: a different agency, or any comparison, is
         // refused rather than silently replaced, so a tampered URL is visible as such.
@@ -164,11 +156,6 @@ fn request(
         }
         _ => {}
     }
-    if agency.as_ref().is_some_and(|a| a.len() > 64) {
-        return Err(ApiError::BadRequest(
-            "agency: at most 64 characters".to_owned(),
-        ));
-    }
     let comparable = matches!(panel.chart, Chart::Line | Chart::Bar)
         && matches!(panel.source, Source::Metric(_));
     if !compare.is_empty() && !comparable {
@@ -184,15 +171,7 @@ fn request(
             "compare: at most {MAX_COMPARE} agencies"
         )));
     }
-    let csv = match params.format.as_deref() {
-        None | Some("") | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown format {other:?}: expected json or csv"
-            )));
-        }
-    };
+    let csv = params::format(ask.query.format.as_deref(), &FORMATS)? == Format::Csv;
     Ok(Request {
         from,
         to,
@@ -203,21 +182,111 @@ fn request(
     })
 }
 
-/// The answer to `GET .../panels/{panel}` for `dashboard`'s `panel`.
+/// A panel's data as JSON: a metric panel's, or a SQL panel's rows.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum PanelData {
+    /// A metric panel.
+    Metric(MetricPanel),
+    /// A SQL panel: the rows of its query, as `POST /api/v1/sql` answers them.
+    #[expect(
+        dead_code,
+        reason = "streamed by encode.rs; here for the OpenAPI document"
+    )]
+    Sql(SqlResult),
+}
+
+/// A metric panel's data.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MetricPanel {
+    /// The panel.
+    panel: String,
+    /// Its metric.
+    metric: &'static str,
+    /// The metric's unit.
+    unit: Unit,
+    /// The metric's better direction.
+    better: Better,
+    /// First day.
+    from: NaiveDate,
+    /// Last day.
+    to: NaiveDate,
+    /// The bucket.
+    bucket: &'static str,
+    /// The agency shown, or null for the province.
+    agency: Option<String>,
+    /// The numbers, by chart kind.
+    #[serde(flatten)]
+    chart: ChartData,
+}
+
+/// The numbers of a metric panel, by its chart kind.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ChartData {
+    /// `stat`: the value over the range, against the previous period and the target.
+    Stat {
+        /// Over the range.
+        value: PointBody,
+        /// Over the previous period of the same length.
+        previous: PreviousValue,
+        /// The panel's target.
+        target: Option<Target>,
+        /// Whether the value meets it (null without a target or a value).
+        target_met: Option<bool>,
+    },
+    /// `line`, `bar`, `table`: the main series, then one per compared agency.
+    Series {
+        /// The series.
+        series: Vec<PanelSeries>,
+    },
+    /// `ranking`: agencies ranked over the range.
+    Ranking {
+        /// Best first, then the unranked; narrowed to an agency, its own row.
+        rows: Vec<RankRowBody>,
+        /// How many agencies have a rank.
+        ranked: usize,
+        /// The previous period.
+        previous: Period,
+    },
+}
+
+/// A stat's previous period and its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PreviousValue {
+    /// First day.
+    from: NaiveDate,
+    /// Last day.
+    to: NaiveDate,
+    /// The value over it.
+    value: PointBody,
+}
+
+/// One series of a chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PanelSeries {
+    /// Its agency; null for the province.
+    agency_code: Option<String>,
+    /// One point per bucket.
+    points: Vec<PointBody>,
+}
+
+/// The answer to `GET .../panels/{panel}` for `dashboard`'s `panel`: [`PanelData`] as JSON,
+/// or CSV.
 pub(crate) async fn answer(
     state: &AppState,
     dashboard: &Dashboard,
     panel: &Panel,
-    params: &PanelParams,
+    ask: &PanelAsk,
     scope: Scope<'_>,
 ) -> Result<Response, ApiError> {
-    let req = request(dashboard, panel, params, scope)?;
+    let req = request(dashboard, panel, ask, scope)?;
     let filename = format!("{}-{}-{}-{}.csv", dashboard.id, panel.id, req.from, req.to);
     match &panel.source {
         Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
         Source::Metric(metric) => {
             state.refresh().await?;
-            let table = {
+            let (chart, rows) = {
                 let projection = state.projector.read();
                 match panel.chart {
                     Chart::Stat => stat(&projection, metric, panel, &req)?,
@@ -226,28 +295,27 @@ pub(crate) async fn answer(
                 }
             };
             if req.csv {
-                csv_reply(&table.rows, &filename)
+                csv_reply(&rows, &filename)
             } else {
-                let mut body = table.json;
-                body["panel"] = json!(panel.id);
-                body["metric"] = json!(metric.name);
-                body["unit"] = json!(metric.unit);
-                body["better"] = json!(metric.better);
-                body["from"] = json!(req.from.to_string());
-                body["to"] = json!(req.to.to_string());
-                body["bucket"] = json!(req.bucket.as_str());
-                body["agency"] = json!(req.agency);
-                Ok(warp::reply::json(&body).into_response())
+                let data = PanelData::Metric(MetricPanel {
+                    panel: panel.id.clone(),
+                    metric: metric.name,
+                    unit: metric.unit,
+                    better: metric.better,
+                    from: req.from,
+                    to: req.to,
+                    bucket: req.bucket.as_str(),
+                    agency: req.agency,
+                    chart,
+                });
+                Ok(Json::ok(data).into_response())
             }
         }
     }
 }
 
-/// A metric panel's answer: JSON for the page, and the same numbers as CSV rows.
-struct Table {
-    json: Value,
-    rows: Vec<CsvRow>,
-}
+/// A metric panel's numbers for JSON, and the same numbers as CSV rows.
+type Table = (ChartData, Vec<CsvRow>);
 
 /// One CSV line of a metric panel (empty fields where a chart kind has no such column).
 #[derive(Debug, Default)]
@@ -261,10 +329,6 @@ struct CsvRow {
     numerator: Option<i64>,
     denominator: Option<i64>,
     change: Option<i64>,
-}
-
-fn point_json(p: &Point) -> Value {
-    json!({ "bucket": p.bucket.to_string(), "value": p.value, "numerator": p.numerator, "denominator": p.denominator })
 }
 
 /// The value over the range and over the previous period of the same length, with the target.
@@ -308,18 +372,21 @@ fn stat(
         denominator: p.denominator,
         ..CsvRow::default()
     };
-    Ok(Table {
-        json: json!({
-            "value": point_json(&current),
-            "previous": { "from": prev_from.to_string(), "to": prev_to.to_string(), "value": point_json(&previous) },
-            "target": panel.target,
-            "target_met": met,
-        }),
-        rows: vec![
-            row("current", req.from, req.to, &current),
-            row("previous", prev_from, prev_to, &previous),
-        ],
-    })
+    let rows = vec![
+        row("current", req.from, req.to, &current),
+        row("previous", prev_from, prev_to, &previous),
+    ];
+    let chart = ChartData::Stat {
+        value: PointBody::from(&current),
+        previous: PreviousValue {
+            from: prev_from,
+            to: prev_to,
+            value: PointBody::from(&previous),
+        },
+        target: panel.target,
+        target_met: met,
+    };
+    Ok((chart, rows))
 }
 
 /// The main series (province or the chosen agency), then one per compared agency.
@@ -355,14 +422,14 @@ fn series(
             })
         })
         .collect();
-    let json_series: Vec<Value> = all
-        .iter()
-        .map(|s| json!({ "agency_code": s.agency_code, "points": s.points.iter().map(point_json).collect::<Vec<_>>() }))
+    let series = all
+        .into_iter()
+        .map(|s| PanelSeries {
+            points: s.points.iter().map(PointBody::from).collect(),
+            agency_code: s.agency_code,
+        })
         .collect();
-    Ok(Table {
-        json: json!({ "series": json_series }),
-        rows,
-    })
+    Ok((ChartData::Series { series }, rows))
 }
 
 /// Agencies ranked over the range; narrowed to one agency, its own row (its place among all).
@@ -378,7 +445,6 @@ fn ranking(
         .iter()
         .filter(|r| req.agency.as_ref().is_none_or(|a| *a == r.agency_code))
         .collect();
-    let json_rows: Vec<Value> = rows.iter().map(|r| rank_row_json(r)).collect();
     let csv_rows = rows
         .iter()
         .map(|r| CsvRow {
@@ -393,14 +459,15 @@ fn ranking(
             change: r.change,
         })
         .collect();
-    Ok(Table {
-        json: json!({
-            "rows": json_rows,
-            "ranked": ranked,
-            "previous": { "from": ranking.previous.0.to_string(), "to": ranking.previous.1.to_string() },
-        }),
-        rows: csv_rows,
-    })
+    let chart = ChartData::Ranking {
+        rows: rows.into_iter().map(RankRowBody::from).collect(),
+        ranked,
+        previous: Period {
+            from: ranking.previous.0,
+            to: ranking.previous.1,
+        },
+    };
+    Ok((chart, csv_rows))
 }
 
 /// The columns of a metric panel's CSV.

@@ -1,81 +1,252 @@
-//! The filter tree: paths and methods, with state injected.
+//! The route table: every path and method of the API, what each needs of its caller and
+//! which handler answers it; and the OpenAPI document, generated from the same handlers.
+//!
+//! Reading order: this table → `handlers/*` → the domain (`panels`, `dashboards`, `embed`,
+//! the metrics and lake crates). Authorization is done here and only here, by filters:
+//! [`caller`] with a [`Need`] for bearer tokens, [`auth::embed`] for embed tokens. Every
+//! handler's result goes through [`reply`], and every rejection through
+//! [`handle_rejection`], to one JSON error shape.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
-use warp::{Filter, Reply};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
 
 use crate::AppState;
-use crate::auth::principal;
-use crate::error::handle_rejection;
-use crate::handlers::{self, SqlParams};
-use crate::metrics::{self, MetricParams};
-
-/// The OpenAPI description of this API.
-const OPENAPI: &str = include_str!("../assets/openapi.json");
+use crate::auth::{self, Need, caller};
+use crate::error::{ErrorBody, handle_rejection};
+use crate::handlers::{dashboards, embed, health, metrics, pages, par, sql, status};
+use crate::panels::PanelAsk;
+use crate::reply::reply;
+use crate::web::Web;
 
 /// Largest accepted SQL request body.
 const MAX_SQL_BODY: u64 = 1024 * 1024;
+/// Largest accepted embed-token request body.
+const MAX_MINT_BODY: u64 = 16 * 1024;
 
-pub(crate) fn with_state(
-    state: AppState,
-) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
+/// One route: its filter, answering with a response.
+type Route = BoxedFilter<(Response,)>;
+
+/// `route!(METHOD PATH, EXTRACTORS... => HANDLER)`: the handler answers requests of that method
+/// and path with what the extractors (query structs, the authorized caller, the state, a body)
+/// give it, in order, through [`reply`].
+macro_rules! route {
+    ($method:ident $path:expr $(, $extract:expr)* => $handler:path) => {
+        $path.and(warp::$method())$(.and($extract))*.then($handler).map(reply).boxed()
+    };
 }
 
-/// Every route of the API, with errors rendered as JSON.
+/// Every route of the API, with errors rendered as JSON. The `Host` check answers first: a
+/// request for another name reaches no route.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let healthz = warp::path!("healthz")
-        .and(warp::get())
-        .map(handlers::healthz);
-    let readyz = warp::path!("readyz")
-        .and(warp::get())
-        .and(with_state(state.clone()))
-        .map(handlers::readyz);
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
-        .and(with_state(state.clone()))
-        .map(handlers::prometheus);
-    let openapi = warp::path!("api" / "v1" / "openapi.json")
-        .and(warp::get())
-        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
-    let catalogue = warp::path!("api" / "v1" / "metrics")
-        .and(warp::get())
-        .map(metrics::catalogue);
-    let series = warp::path!("api" / "v1" / "metrics" / String)
-        .and(warp::get())
-        .and(warp::query::<MetricParams>())
-        .and(principal(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(metrics::series);
-    let ranking = warp::path!("api" / "v1" / "ranking")
-        .and(warp::get())
-        .and(warp::query::<MetricParams>())
-        .and(principal(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(metrics::ranking);
-    let par = crate::par::routes(state.clone());
-    let sql = warp::path!("api" / "v1" / "sql")
-        .and(warp::post())
-        .and(principal(state.clone()))
-        .and(warp::query::<SqlParams>())
-        .and(warp::body::content_length_limit(MAX_SQL_BODY))
-        .and(warp::body::bytes())
-        .and(with_state(state.clone()))
-        .and_then(handlers::sql);
-    // The Host check answers first: a request for another name reaches no route.
-    crate::auth::foreign_host(state.clone())
-        .or(healthz)
-        .or(readyz)
-        .or(metrics)
-        .or(sql)
-        .or(openapi)
-        .or(catalogue)
-        .or(series)
-        .or(ranking)
-        .or(par)
-        .or(crate::web::routes(state))
+    let table = table(&state)
+        .into_iter()
+        .reduce(|all, route| all.or(route).unify().boxed())
+        .expect("routes");
+    auth::foreign_host(state)
+        .or(table)
         .recover(handle_rejection)
         .with(warp::trace(request_span))
+}
+
+/// The table: method and path, what the handler is given (query structs, the caller
+/// authorized for what it needs, state, body), the handler.
+fn table(state: &AppState) -> Vec<Route> {
+    use warp::body::{bytes, content_length_limit as max_body, json};
+    use warp::{path, query};
+    let st = || with(state.clone());
+    let web = || web(state);
+    let viewer = |action| caller(state, Need::viewer(action));
+    let embed = || auth::embed(web());
+    let document: Arc<str> = document().into();
+    let province = "this covers the whole province";
+    let unscoped_admin = "revoking embed tokens needs an unscoped admin";
+    vec![
+        // Health and this document.
+        route!(get path!("healthz") => health::healthz),
+        route!(get path!("readyz"), st() => health::readyz),
+        route!(get path!("metrics"), st() => health::prometheus),
+        route!(get path!("api" / "v1" / "openapi.json"), with(document) => health::openapi),
+        // SQL.
+        route!(post path!("api" / "v1" / "sql"), query(), caller(state, Need::analyst("run SQL")),
+            max_body(MAX_SQL_BODY), bytes(), st() => sql::sql),
+        // Metrics and the PAR Index.
+        route!(get path!("api" / "v1" / "metrics") => metrics::catalogue),
+        route!(get path!("api" / "v1" / "metrics" / String), query(), query(), query(),
+            viewer("read metrics"), st() => metrics::series),
+        route!(get path!("api" / "v1" / "ranking"), query(), query(), viewer("read rankings"),
+            st() => metrics::ranking),
+        route!(get path!("api" / "v1" / "par-index"), query(), viewer("read the PAR Index"),
+            st() => par::index),
+        route!(get path!("api" / "v1" / "par-index" / "history"), query(),
+            viewer("read the PAR Index"), st() => par::history),
+        // The pages and what they read.
+        route!(get path::end(), web() => pages::index),
+        route!(get path!("assets" / String) => pages::asset),
+        route!(get path!("api" / "v1" / "dashboards"), viewer("read dashboards"), web()
+            => dashboards::list),
+        route!(get path!("api" / "v1" / "dashboards" / String), viewer("read dashboards"), web()
+            => dashboards::definition),
+        route!(get path!("api" / "v1" / "dashboards" / String / "panels" / String), panel_ask(),
+            viewer("read dashboards"), st(), web() => dashboards::panel),
+        route!(get path!("api" / "v1" / "agencies"), viewer("read dashboards"), st()
+            => dashboards::agencies),
+        route!(get path!("api" / "v1" / "ranges") => dashboards::ranges),
+        route!(get path!("api" / "v1" / "status"),
+            caller(state, Need::viewer("read dashboards").unscoped(province)), st()
+            => status::status),
+        route!(get path!("api" / "v1" / "version"), viewer("read dashboards"), st()
+            => dashboards::version),
+        // Embedding.
+        route!(get path!("embed" / String), query(), st(), web() => embed::page_for),
+        route!(get path!("embed" / "api" / "dashboard"), embed_client(state), embed(), web()
+            => embed::dashboard),
+        route!(get path!("embed" / "api" / "panels" / String), embed_client(state), embed(),
+            panel_ask(), st(), web() => embed::panel),
+        route!(get path!("embed" / "api" / "version"), embed_client(state), embed(), st()
+            => embed::version),
+        route!(post path!("api" / "v1" / "embed-tokens"),
+            caller(state, Need::admin("mint embed tokens")), max_body(MAX_MINT_BODY), json(),
+            web() => embed::mint),
+        route!(delete path!("api" / "v1" / "embed-tokens" / String),
+            caller(state, Need::admin("revoke embed tokens").unscoped(unscoped_admin)), web()
+            => embed::revoke),
+    ]
+}
+
+/// The OpenAPI document: every handler of [`table`], in its order.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ParWatch API", version = "1",
+        description = "Read-only SQL over the lake, the metric catalogue, the PAR Index, dashboards and embedding. Errors are JSON `{\"error\": ...}`; every operation may also answer 421 (a Host this server is not) and 500."),
+    paths(
+        health::healthz, health::readyz, health::prometheus, health::openapi,
+        sql::sql,
+        metrics::catalogue, metrics::series, metrics::ranking, par::index, par::history,
+        pages::index, pages::asset,
+        dashboards::list, dashboards::definition, dashboards::panel, dashboards::agencies,
+        dashboards::ranges, status::status, dashboards::version,
+        embed::page_for, embed::dashboard, embed::panel, embed::version, embed::mint, embed::revoke,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Everywhere),
+)]
+struct ApiDoc;
+
+/// The document as served.
+fn document() -> String {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+}
+
+/// What holds for every operation: the bearer scheme, and the 421 and 500 answers.
+struct Everywhere;
+
+impl utoipa::Modify for Everywhere {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::Content};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A ParWatch API token (`parwatch token create`). Not needed when the \
+                         server runs open: loopback only and no token exists.",
+                    ))
+                    .build(),
+            ),
+        );
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                            "ErrorBody",
+                        )))),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.put,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "421".to_owned(),
+                    error("A Host this server does not answer to"),
+                );
+                responses.insert(
+                    "500".to_owned(),
+                    error("An internal error (its reference is in the server's log)"),
+                );
+            }
+        }
+    }
+}
+
+/// The state, for handlers.
+fn with<T: Clone + Send + Sync + 'static>(
+    value: T,
+) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || value.clone())
+}
+
+/// The web UI, or 404 when this server has none.
+fn web(state: &AppState) -> impl Filter<Extract = (Arc<Web>,), Error = Rejection> + Clone + use<> {
+    let web = state.web.clone();
+    warp::any().and_then(move || {
+        let web = web.clone();
+        async move { web.ok_or_else(warp::reject::not_found) }
+    })
+}
+
+/// The query of a panel request: range, bucket and agency, comparisons, format.
+fn panel_ask() -> impl Filter<Extract = (PanelAsk,), Error = Rejection> + Clone {
+    warp::query()
+        .and(warp::query())
+        .and(warp::query())
+        .map(|dates, view, query| PanelAsk { dates, view, query })
+}
+
+/// Counts the request against its client's `/embed/api` rate (429 past it).
+fn embed_client(state: &AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
+    let state = state.clone();
+    warp::ext::optional::<crate::server::ClientAddr>()
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .and_then(
+            move |peer: Option<crate::server::ClientAddr>, forwarded: Option<String>| {
+                let state = state.clone();
+                async move {
+                    if let Some(crate::server::ClientAddr(addr)) = peer {
+                        let client = state.admission.client(addr.ip(), forwarded.as_deref());
+                        state
+                            .admission
+                            .embed_client(client)
+                            .map_err(warp::reject::custom)?;
+                    }
+                    Ok::<_, Rejection>(())
+                }
+            },
+        )
+        .untuple_one()
 }
 
 /// The span of a request: its method and path only. Not the query string (an embed's token

@@ -1,0 +1,202 @@
+//! `/api/v1/metrics`, `/api/v1/metrics/{name}` and `/api/v1/ranking`: the metric catalogue
+//! over the projections.
+
+use chrono::NaiveDate;
+use parwatch_auth::Principal;
+use parwatch_metrics::{Better, Bucket, METRICS, MetricDef, MetricError, metric};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::models::{Period, PointBody, RankRowBody};
+use crate::params::{self, Dates, View};
+use crate::reply::Json;
+
+/// The catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Catalogue {
+    /// Every metric: name, description, unit, better direction.
+    metrics: &'static [MetricDef],
+}
+
+/// The metric catalogue.
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics",
+    responses((status = 200, description = "Every metric", body = Catalogue)))]
+pub(crate) async fn catalogue() -> Result<Json<Catalogue>, ApiError> {
+    Ok(Json::ok(Catalogue { metrics: METRICS }))
+}
+
+/// `group_by` of a series.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct GroupBy {
+    /// `agency`: one series per agency; absent: one series for everything asked.
+    #[param(example = "agency")]
+    group_by: Option<String>,
+}
+
+/// A metric over time.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MetricSeries {
+    /// The metric.
+    metric: &'static str,
+    /// The bucket.
+    bucket: &'static str,
+    /// The time zone of dates and buckets.
+    #[schema(example = "Asia/Ho_Chi_Minh")]
+    tz: &'static str,
+    /// First day.
+    from: NaiveDate,
+    /// Last day.
+    to: NaiveDate,
+    /// The agency asked for (a scoped token's own), or null.
+    agency: Option<String>,
+    /// One series (`group` `{}`), or one per agency with `group_by=agency`.
+    series: Vec<GroupSeries>,
+}
+
+/// One series of [`MetricSeries`].
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct GroupSeries {
+    /// `{"agency_code": ...}` grouped by agency, else `{}`.
+    group: Group,
+    /// One point per bucket, empty buckets included.
+    points: Vec<PointBody>,
+}
+
+/// The group of a series.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Group {
+    /// The agency, when grouped by agency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agency_code: Option<String>,
+}
+
+/// A metric over time: one series, or one per agency.
+#[utoipa::path(get, path = "/api/v1/metrics/{name}", tag = "metrics",
+    params(("name" = String, Path, description = "A metric of the catalogue", example = "on_time_rate"),
+        Dates, View, GroupBy),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The series", body = MetricSeries),
+        (status = 400, description = "An unknown metric, bucket or grouping, or a bad date or range", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
+pub(crate) async fn series(
+    name: String,
+    dates: Dates,
+    view: View,
+    group_by: GroupBy,
+    principal: Principal,
+    state: AppState,
+) -> Result<Json<MetricSeries>, ApiError> {
+    let agency = view.agency(&principal)?;
+    let def = known(&name)?;
+    let bucket = view.bucket(Bucket::Month)?;
+    let by_agency = match group_by.group_by.as_deref() {
+        None | Some("") => false,
+        Some("agency") => true,
+        Some(other) => return Err(MetricError::UnknownGroup(other.to_owned()).into()),
+    };
+    let (from, to) = dates.last_year()?;
+    state.refresh().await?;
+    let series =
+        state
+            .projector
+            .read()
+            .series(def, from, to, bucket, agency.as_deref(), by_agency)?;
+    let series = series
+        .iter()
+        .map(|s| GroupSeries {
+            group: Group {
+                agency_code: s.agency_code.clone(),
+            },
+            points: s.points.iter().map(PointBody::from).collect(),
+        })
+        .collect();
+    Ok(Json::ok(MetricSeries {
+        metric: def.name,
+        bucket: bucket.as_str(),
+        tz: parwatch_proto::LOCAL_TZ_NAME,
+        from,
+        to,
+        agency,
+        series,
+    }))
+}
+
+/// The metric a name names, or 400.
+fn known(name: &str) -> Result<&'static MetricDef, ApiError> {
+    Ok(metric(name).ok_or_else(|| MetricError::UnknownMetric(name.to_owned()))?)
+}
+
+/// `metric` of a ranking.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RankingQuery {
+    /// The metric to rank on (required).
+    #[param(example = "on_time_rate")]
+    metric: Option<String>,
+}
+
+/// Agencies ranked on a metric.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Ranking {
+    /// The metric.
+    metric: &'static str,
+    /// Which direction ranks first.
+    better: Better,
+    /// First day.
+    from: NaiveDate,
+    /// Last day.
+    to: NaiveDate,
+    /// The previous period of the same length, for `previous_rank` and `change`.
+    previous: Period,
+    /// Ranked agencies best first, then the unranked; a scoped token's own row only.
+    rows: Vec<RankRowBody>,
+}
+
+/// Agencies ranked on a metric over a period, against the period before.
+#[utoipa::path(get, path = "/api/v1/ranking", tag = "metrics",
+    params(RankingQuery, Dates),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ranking", body = Ranking),
+        (status = 400, description = "No or an unknown metric, or a bad date or range", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a viewer's token", body = ErrorBody)))]
+pub(crate) async fn ranking(
+    query: RankingQuery,
+    dates: Dates,
+    principal: Principal,
+    state: AppState,
+) -> Result<Json<Ranking>, ApiError> {
+    // A scoped token sees its own row: its rank, not the others' values.
+    let own = params::agency(&principal, None)?;
+    let def = known(params::required(
+        "metric",
+        query.metric.as_deref(),
+        "on_time_rate",
+    )?)?;
+    let (from, to) = dates.last_year()?;
+    state.refresh().await?;
+    let ranking = state.projector.read().ranking(def, from, to)?;
+    let rows = ranking
+        .rows
+        .iter()
+        .filter(|r| own.as_deref().is_none_or(|own| r.agency_code == own))
+        .map(RankRowBody::from)
+        .collect();
+    Ok(Json::ok(Ranking {
+        metric: def.name,
+        better: def.better,
+        from,
+        to,
+        previous: Period {
+            from: ranking.previous.0,
+            to: ranking.previous.1,
+        },
+        rows,
+    }))
+}

@@ -1,0 +1,130 @@
+//! `/api/v1/par-index` and `/api/v1/par-index/history`: the PAR Index (Chỉ số CCHC) as it
+//! builds up during the year, from the projections and the scoring models.
+
+use chrono::NaiveDate;
+use parwatch_auth::Principal;
+use parwatch_scoring::AgencyIndex;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::params::{self, today};
+use crate::reply::Json;
+
+/// Query string of the PAR Index endpoints.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ParQuery {
+    /// The year scored (this year by default); not before the first scoring model's.
+    #[param(example = 2024)]
+    year: Option<String>,
+    /// One agency's code (required by the history); a scoped token's own by default, and
+    /// another is refused (403).
+    #[param(example = "000.00.16.H02")]
+    agency: Option<String>,
+}
+
+impl ParQuery {
+    /// The agency filter: absent or empty is none; a scoped token's own whatever it asks.
+    fn agency(&self, principal: &Principal) -> Result<Option<String>, ApiError> {
+        params::agency(principal, self.agency.as_deref())
+    }
+
+    /// `year`, refused before every scoring model.
+    fn year(&self, state: &AppState) -> Result<i32, ApiError> {
+        let year = params::year(self.year.as_deref())?;
+        match state.par_models.first_year() {
+            Some(first) if year >= first => Ok(year),
+            first => Err(ApiError::BadRequest(format!(
+                "no PAR Index scoring model for {year}: models start in {}",
+                first.map_or("no year".to_owned(), |y| y.to_string())
+            ))),
+        }
+    }
+}
+
+/// One year's PAR Index.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ParIndex {
+    /// The year.
+    year: i32,
+    /// Last day of the live metrics counted: the year's end, or today while it runs; null
+    /// for a year still to come.
+    as_of: Option<NaiveDate>,
+    /// The agency asked for, or null.
+    agency: Option<String>,
+    /// By kind, then rank.
+    agencies: Vec<AgencyIndex>,
+}
+
+/// One year's PAR Index of every agency (or one), so far.
+#[utoipa::path(get, path = "/api/v1/par-index", tag = "par", params(ParQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The index", body = ParIndex),
+        (status = 400, description = "A bad year, or one before every scoring model", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
+pub(crate) async fn index(
+    query: ParQuery,
+    principal: Principal,
+    state: AppState,
+) -> Result<Json<ParIndex>, ApiError> {
+    let agency = query.agency(&principal)?;
+    let today = today();
+    let year = query.year(&state)?;
+    state.refresh().await?;
+    let mut index = state
+        .projector
+        .read()
+        .par_index(&state.par_models, year, today);
+    if let Some(code) = &agency {
+        index.agencies.retain(|a| &a.agency_code == code);
+    }
+    Ok(Json::ok(ParIndex {
+        year,
+        as_of: parwatch_metrics::as_of(year, today),
+        agency,
+        agencies: index.agencies,
+    }))
+}
+
+/// One agency's PAR Index, year by year.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ParHistory {
+    /// The agency.
+    agency: String,
+    /// Today.
+    as_of: NaiveDate,
+    /// Each year with a scoring model, oldest first.
+    years: Vec<AgencyIndex>,
+}
+
+/// One agency's PAR Index in every year with a scoring model.
+#[utoipa::path(get, path = "/api/v1/par-index/history", tag = "par", params(ParQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The agency's years", body = ParHistory),
+        (status = 400, description = "No agency", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
+pub(crate) async fn history(
+    query: ParQuery,
+    principal: Principal,
+    state: AppState,
+) -> Result<Json<ParHistory>, ApiError> {
+    let agency = query.agency(&principal)?;
+    let agency = params::required("agency", agency.as_deref(), "000.00.16.H02")?.to_owned();
+    state.refresh().await?;
+    let today = today();
+    let years = state
+        .projector
+        .read()
+        .par_history(&state.par_models, &agency, today);
+    Ok(Json::ok(ParHistory {
+        agency,
+        as_of: today,
+        years,
+    }))
+}

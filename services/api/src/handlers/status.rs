@@ -1,0 +1,134 @@
+//! `/api/v1/status`: freshness and health for the data-quality page.
+
+use std::sync::atomic::Ordering;
+
+use parwatch_auth::Principal;
+use parwatch_lake::{EVENTS_TABLE, REJECTED_TABLE};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::reply::Json;
+
+/// Freshness and health of the data.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatusReport {
+    /// Events stored.
+    events: u64,
+    /// Dossiers seen.
+    dossiers: usize,
+    /// Agencies with data.
+    agencies: usize,
+    /// When the newest event occurred (UTC), or null.
+    newest_event_at: Option<String>,
+    /// When a file last landed in the lake (RFC 3339), or null.
+    last_landed_at: Option<String>,
+    /// Invalid messages stored as rejected.
+    rejected: u64,
+    /// The ingest worker's counters, when it runs in this process.
+    ingest: Option<IngestCounters>,
+    /// The time zone of local dates.
+    #[schema(example = "Asia/Ho_Chi_Minh")]
+    tz: &'static str,
+}
+
+/// The ingest worker's counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IngestCounters {
+    /// Connected and consuming.
+    ready: bool,
+    /// Messages the broker still holds for the worker.
+    consumer_lag: u64,
+    /// Valid events stored.
+    events_stored: u64,
+    /// Invalid messages stored as rejected.
+    rejected: u64,
+    /// Redelivered or re-published messages skipped.
+    duplicates: u64,
+    /// Lake writes that failed and were retried.
+    write_failures: u64,
+}
+
+/// Freshness and health for the data-quality page: events and rejections stored, the newest
+/// event's time, when a file last landed, the worker's lag.
+#[utoipa::path(get, path = "/api/v1/status", tag = "dashboards",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Freshness and health", body = StatusReport),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a viewer's token, or one scoped to an agency (this covers the province)", body = ErrorBody)))]
+pub(crate) async fn status(
+    _caller: Principal,
+    state: AppState,
+) -> Result<Json<StatusReport>, ApiError> {
+    let state = &state;
+    let files = state.lake.files(EVENTS_TABLE).unwrap_or_default();
+    let last_landed = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .max()
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
+    // Partitions are local dates of `occurred_at`: the newest event is in the newest one.
+    let newest_partition = files.last().and_then(|f| {
+        f.parent()?
+            .file_name()?
+            .to_str()?
+            .strip_prefix("event_date=")?
+            .parse::<chrono::NaiveDate>()
+            .ok()
+    });
+    let newest_event = match newest_partition {
+        Some(day) => {
+            let sql = format!(
+                "SELECT CAST(max(occurred_at) AS VARCHAR) FROM {EVENTS_TABLE} WHERE event_date = DATE '{day}'"
+            );
+            scalar(state, &sql).await?
+        }
+        None => None,
+    };
+    let count = |table: &str| {
+        let sql = format!("SELECT count(*) FROM {table}");
+        async move {
+            let n = scalar(state, &sql).await?;
+            Ok::<u64, ApiError>(n.and_then(|n| n.parse().ok()).unwrap_or(0))
+        }
+    };
+    let (stored, rejected) = (count(EVENTS_TABLE).await?, count(REJECTED_TABLE).await?);
+    let ingest = state.ingest.as_ref().map(|s| {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        IngestCounters {
+            ready: s.ready.load(Ordering::Relaxed),
+            consumer_lag: load(&s.consumer_lag),
+            events_stored: load(&s.events_stored),
+            rejected: load(&s.rejected),
+            duplicates: load(&s.duplicates),
+            write_failures: load(&s.write_failures),
+        }
+    });
+    let (dossiers, agencies) = {
+        let p = state.projector.read();
+        (p.dossier_count(), p.agencies().len())
+    };
+    Ok(Json::ok(StatusReport {
+        events: stored,
+        dossiers,
+        agencies,
+        newest_event_at: newest_event,
+        last_landed_at: last_landed,
+        rejected,
+        ingest,
+        tz: parwatch_proto::LOCAL_TZ_NAME,
+    }))
+}
+
+/// The single value of a one-row query of ours, as text; `None` when empty or null.
+async fn scalar(state: &AppState, sql: &str) -> Result<Option<String>, ApiError> {
+    let output = state.engine.sql(sql).await?;
+    Ok(output
+        .batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .filter(|b| b.column(0).is_valid(0))
+        .and_then(|b| datafusion::arrow::util::display::array_value_to_string(b.column(0), 0).ok()))
+}
