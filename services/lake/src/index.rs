@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::UInt64Type;
@@ -16,9 +16,9 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::error::{Error, Result};
+use crate::layout::{parquet_files, table_dir};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::uuid::{self, UUID_COLUMN};
-use crate::writer::Lake;
 
 /// Keys are already uniform 128-bit hashes: fold them instead of hashing again.
 #[derive(Default)]
@@ -104,65 +104,40 @@ fn shard(key: u128) -> usize {
     (key >> (128 - SHARDS.trailing_zeros())) as usize
 }
 
-impl Lake {
-    /// Every Parquet file of a table, in path order (partition date, then sequence).
-    pub fn files(&self, table: &str) -> Result<Vec<PathBuf>> {
-        parquet_files(&self.table_dir(table))
-    }
-
-    /// Rebuilds the index from every stored file. Blocking.
-    pub fn load_index(&self) -> Result<DedupIndex> {
-        let mut index = DedupIndex::default();
-        let mut text = String::with_capacity(36);
-        for path in parquet_files(&self.table_dir(EVENTS_TABLE))? {
-            for batch in read_columns(&path, &["event_id", UUID_COLUMN])? {
-                let ids = batch
-                    .column_by_name("event_id")
-                    .map(|c| c.as_string::<i32>());
-                let uuids = batch
-                    .column_by_name(UUID_COLUMN)
-                    .map(|c| c.as_fixed_size_binary());
-                for i in 0..batch.num_rows() {
-                    let key = match (ids, uuids) {
-                        (Some(ids), _) if ids.is_valid(i) => DedupIndex::key(ids.value(i)),
-                        (_, Some(uuids)) if uuids.is_valid(i) => {
-                            text.clear();
-                            uuid::write_text(uuids.value(i), &mut text)
-                                .expect("a String takes any text");
-                            DedupIndex::key(&text)
-                        }
-                        _ => continue,
-                    };
-                    index.insert_event(key);
-                }
-            }
-        }
-        for path in parquet_files(&self.table_dir(REJECTED_TABLE))? {
-            for batch in read_columns(&path, &["stream_seq"])? {
-                let seqs = batch.column(0).as_primitive::<UInt64Type>();
-                index.rejected.extend(seqs.values().iter().copied());
-            }
-        }
-        Ok(index)
-    }
-}
-
-/// Every `*.parquet` file under `dir`, recursively, in path order.
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))? {
-            let path = entry.map_err(Error::io(&dir))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                files.push(path);
+/// Rebuilds the index of the lake at `root` from every stored file. Blocking.
+pub(crate) fn load_index(root: &Path) -> Result<DedupIndex> {
+    let mut index = DedupIndex::default();
+    let mut text = String::with_capacity(36);
+    for path in parquet_files(&table_dir(root, EVENTS_TABLE))? {
+        for batch in read_columns(&path, &["event_id", UUID_COLUMN])? {
+            let ids = batch
+                .column_by_name("event_id")
+                .map(|c| c.as_string::<i32>());
+            let uuids = batch
+                .column_by_name(UUID_COLUMN)
+                .map(|c| c.as_fixed_size_binary());
+            for i in 0..batch.num_rows() {
+                let key = match (ids, uuids) {
+                    (Some(ids), _) if ids.is_valid(i) => DedupIndex::key(ids.value(i)),
+                    (_, Some(uuids)) if uuids.is_valid(i) => {
+                        text.clear();
+                        uuid::write_text(uuids.value(i), &mut text)
+                            .expect("a String takes any text");
+                        DedupIndex::key(&text)
+                    }
+                    _ => continue,
+                };
+                index.insert_event(key);
             }
         }
     }
-    files.sort();
-    Ok(files)
+    for path in parquet_files(&table_dir(root, REJECTED_TABLE))? {
+        for batch in read_columns(&path, &["stream_seq"])? {
+            let seqs = batch.column(0).as_primitive::<UInt64Type>();
+            index.rejected.extend(seqs.values().iter().copied());
+        }
+    }
+    Ok(index)
 }
 
 /// The `columns` of one file that it has, batch by batch.

@@ -8,30 +8,44 @@
 //! into place before the worker acknowledges anything. The stored files are the single source of
 //! truth: [`Lake::load_index`] rebuilds the deduplication index from them after a restart.
 //! Each partition is a symlink to its current generation of files, so [`Lake::compact`] can
-//! merge small files and swap them in atomically (see `layout.rs`).
+//! merge small files and swap them in atomically (see `layout.rs`). Every file lands through
+//! one durable write (`durable.rs`). `lake.rs` lists what a [`Lake`] does and which module
+//! does it.
 //! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL in a sandbox
 //! (scopes, limits; see `sandbox.rs`).
 
+mod columns;
+mod commit;
 mod compact;
+mod durable;
+mod encoding;
 mod error;
 mod guards;
 mod index;
+mod lake;
 mod layout;
+mod lock;
 mod passthrough;
 mod query;
+mod rows;
 mod sandbox;
 mod schema;
 mod scope;
+mod snapshot;
 mod uuid;
 mod writer;
 
+pub use commit::{Commit, Prepared};
 pub use compact::{CompactionPolicy, CompactionStats};
 pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
 pub use index::DedupIndex;
-pub use layout::WriterLock;
+pub use lake::Lake;
+pub use lock::WriterLock;
 pub use query::{AGENCY_COLUMN, CATALOG, PG_VERSION, QueryEngine, QueryOutput, SCHEMA};
+pub use rows::{RejectedMessage, StoredEvent};
 pub use sandbox::{
     Limits, MAX_LINKS, MAX_SQL_BYTES, QueryStream, Scope, Scoping, Session, check_sql_text,
 };
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
-pub use writer::{Commit, Lake, Prepared, RejectedMessage, Snapshot, StoredEvent, WriteProgress};
+pub use snapshot::Snapshot;
+pub use writer::WriteProgress;

@@ -18,6 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
+use crate::lake::Lake;
 use crate::sandbox::{Limits, PlanTable, Scope, Scoping, Session};
 use crate::schema::{
     EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
@@ -25,7 +26,6 @@ use crate::schema::{
 };
 use crate::scope::ScopedTable;
 use crate::uuid::{self, UUID_COLUMN};
-use crate::writer::Lake;
 
 /// The result of a query: its schema and all its batches.
 #[derive(Debug, Clone)]
