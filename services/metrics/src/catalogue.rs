@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
+use crate::agencies::Agencies;
 use crate::bucket::Bucket;
-use crate::projector::Projection;
-use crate::rollup::DayStats;
+use crate::rollup::{Daily, DayStats};
 
 /// Unit of a metric's value.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -365,7 +365,17 @@ pub(crate) fn check_range(
     Ok(())
 }
 
-impl Projection {
+/// What metrics are computed from: the daily counters of the projections, with the agencies
+/// their ids stand for. [`crate::Projection`] answers series, summaries and rankings through it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counters<'a> {
+    /// Counters per (day, agency id).
+    pub(crate) daily: &'a Daily,
+    /// The agencies of the ids.
+    pub(crate) agencies: &'a Agencies,
+}
+
+impl Counters<'_> {
     /// Sums per (bucket start, group) over days in `[from, to]`, with the backlog at each
     /// bucket's end (the next bucket's start, or the day after `to` for the last one).
     fn aggregate(
@@ -389,7 +399,7 @@ impl Projection {
             start = next;
         }
         let mut ends = ends.into_iter().peekable();
-        for (&(day, a), stats) in &self.daily {
+        for (&(day, a), stats) in self.daily {
             if day > to {
                 break;
             }
@@ -441,7 +451,7 @@ impl Projection {
 
     /// The series of a metric: one point per bucket in `[from, to]`, one series overall or one
     /// per agency.
-    pub fn series(
+    pub(crate) fn series(
         &self,
         metric: &MetricDef,
         from: NaiveDate,
@@ -452,7 +462,7 @@ impl Projection {
     ) -> Result<Vec<Series>, MetricError> {
         check_range(from, to, bucket)?;
         let filter = match agency {
-            Some(code) => match self.agency(code) {
+            Some(code) => match self.agencies.id(code) {
                 Some(id) => Some(id),
                 // An agency with no events: every bucket empty.
                 None => Some(u32::MAX),
@@ -462,7 +472,7 @@ impl Projection {
         let sums = self.aggregate(from, to, Some(bucket), filter, by_agency);
         let mut groups: Vec<Option<u32>> = if by_agency {
             let mut ids: Vec<u32> = sums.keys().filter_map(|(_, g)| *g).collect();
-            ids.sort_by_key(|&id| &self.agencies()[id as usize]);
+            ids.sort_by_key(|&id| &self.agencies.codes()[id as usize]);
             ids.dedup();
             ids.into_iter().map(Some).collect()
         } else {
@@ -480,7 +490,7 @@ impl Projection {
                     b = bucket.next(b);
                 }
                 Series {
-                    agency_code: g.map(|id| self.agencies()[id as usize].clone()),
+                    agency_code: g.map(|id| self.agencies.codes()[id as usize].clone()),
                     points,
                 }
             })
@@ -489,7 +499,7 @@ impl Projection {
 
     /// The value of `metric` over the whole of `[from, to]` (one bucket spanning the range),
     /// for every agency or one.
-    pub fn summary(
+    pub(crate) fn summary(
         &self,
         metric: &MetricDef,
         from: NaiveDate,
@@ -498,14 +508,14 @@ impl Projection {
     ) -> Result<Point, MetricError> {
         check_bounds(from, to)?;
         // An agency with no events matches nothing.
-        let filter = agency.map(|code| self.agency(code).unwrap_or(u32::MAX));
+        let filter = agency.map(|code| self.agencies.id(code).unwrap_or(u32::MAX));
         let sums = self.aggregate(from, to, None, filter, false);
         Ok(metric.point(from, sums.get(&(from, None)).unwrap_or(&Acc::default())))
     }
 
     /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
     /// the previous period of the same length.
-    pub fn ranking(
+    pub(crate) fn ranking(
         &self,
         metric: &MetricDef,
         from: NaiveDate,
@@ -528,7 +538,7 @@ impl Projection {
             .map(|(id, point, rank)| {
                 let previous_rank = before.iter().find(|(p, ..)| *p == id).and_then(|r| r.2);
                 RankRow {
-                    agency_code: self.agencies()[id as usize].clone(),
+                    agency_code: self.agencies.codes()[id as usize].clone(),
                     rank,
                     value: point.value,
                     numerator: point.numerator,
@@ -552,7 +562,7 @@ impl Projection {
     ) -> Vec<(u32, Point, Option<u32>)> {
         let sums = self.aggregate(from, to, None, None, true);
         let empty = Acc::default();
-        let mut rows: Vec<(u32, Point, bool)> = (0..self.agencies().len() as u32)
+        let mut rows: Vec<(u32, Point, bool)> = (0..self.agencies.codes().len() as u32)
             .map(|id| {
                 let acc = sums.get(&(from, Some(id))).unwrap_or(&empty);
                 let point = metric.point(from, acc);
@@ -571,7 +581,9 @@ impl Projection {
         rows.sort_by(|a, b| {
             b.2.cmp(&a.2)
                 .then(key(&a.1).total_cmp(&key(&b.1)))
-                .then_with(|| self.agencies()[a.0 as usize].cmp(&self.agencies()[b.0 as usize]))
+                .then_with(|| {
+                    self.agencies.codes()[a.0 as usize].cmp(&self.agencies.codes()[b.0 as usize])
+                })
         });
         let mut ranked = Vec::with_capacity(rows.len());
         let mut last: Option<(f64, u32)> = None;

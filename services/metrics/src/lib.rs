@@ -16,12 +16,17 @@
 //! `plan_completion` and `tasks_on_time`, and [`Projection::par_index`] hands scores and live
 //! metric values to the scoring models of `parwatch-scoring`.
 
+mod agencies;
+mod batches;
 mod bucket;
 mod catalogue;
 mod facts;
+mod fold;
 mod governance;
 mod histogram;
 mod par;
+mod par_work;
+mod projection;
 mod projector;
 mod rollup;
 mod tables;
@@ -34,7 +39,8 @@ pub use catalogue::{
 pub use facts::{Facts, Late, Received, Resolved};
 pub use governance::{Activity, ScoreFact, Scored, Task};
 pub use par::{as_of, load_models};
-pub use projector::{Projection, Projector};
+pub use projection::Projection;
+pub use projector::Projector;
 pub use rollup::DayStats;
 pub use tables::register_tables;
 

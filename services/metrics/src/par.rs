@@ -9,9 +9,10 @@ use parwatch_scoring::{
     AgencyIndex, AgencyInput, CriterionInput, Models, Ratio, Score, YearIndex, year_index,
 };
 
-use crate::catalogue::metric;
+use crate::agencies::Agencies;
+use crate::catalogue::{Counters, metric};
 use crate::governance::ScoreFact;
-use crate::projector::Projection;
+use crate::par_work::ParWork;
 
 /// Loads scoring models from `dir`, or the built-in ones, and checks that every derived
 /// criterion names a metric of the catalogue.
@@ -46,7 +47,21 @@ fn local_year(micros: i64) -> i32 {
     local_date(DateTime::from_timestamp_micros(micros).unwrap_or_default()).year()
 }
 
-impl Projection {
+/// What the PAR Index reads of the projections: the agencies' PAR work and the daily counters
+/// the metrics of the rubrics come from. [`crate::Projection`] answers through it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParSource<'a> {
+    /// Plan activities, tasks and scores.
+    pub(crate) work: &'a ParWork,
+    /// The daily counters, with the agencies.
+    pub(crate) counters: Counters<'a>,
+}
+
+impl ParSource<'_> {
+    fn agencies(&self) -> &Agencies {
+        self.counters.agencies
+    }
+
     /// What is known of every agency with PAR work in `year` — a score for it, an activity of
     /// its plan, a task due in it — as the scoring models read it on `today`.
     fn par_inputs(&self, models: &Models, year: i32, today: NaiveDate) -> Vec<AgencyInput> {
@@ -55,7 +70,7 @@ impl Projection {
         let mut kinds: BTreeMap<&str, (i32, i64, AgencyKind)> = BTreeMap::new();
         let mut scores: BTreeMap<&str, BTreeMap<(String, String), CriterionInput>> =
             BTreeMap::new();
-        for (agency, (y, component, criterion), scored) in self.scores() {
+        for (agency, (y, component, criterion), scored) in self.work.scores(self.agencies()) {
             for fact in [&scored.official, &scored.self_assessed]
                 .into_iter()
                 .flatten()
@@ -80,12 +95,14 @@ impl Projection {
             }
         }
         agencies.extend(
-            self.activities()
+            self.work
+                .activities(self.agencies())
                 .filter(|(_, _, a)| a.plan_year == year)
                 .map(|(agency, ..)| agency),
         );
         agencies.extend(
-            self.tasks()
+            self.work
+                .tasks(self.agencies())
                 .filter(|(_, _, t)| t.due_at().is_some_and(|due| local_year(due) == year))
                 .map(|(agency, ..)| agency),
         );
@@ -98,7 +115,7 @@ impl Projection {
             .collect();
         let defs: Vec<_> = names.iter().filter_map(|name| metric(name)).collect();
         let values = match (as_of(year, today), NaiveDate::from_ymd_opt(year, 1, 1)) {
-            (Some(to), Some(from)) => self.period_points(&defs, from, to),
+            (Some(to), Some(from)) => self.counters.period_points(&defs, from, to),
             _ => BTreeMap::new(),
         };
 
@@ -106,7 +123,8 @@ impl Projection {
             .into_iter()
             .map(|agency| {
                 let metrics = self
-                    .agency(agency)
+                    .agencies()
+                    .id(agency)
                     .and_then(|id| values.get(&id))
                     .map(|points| {
                         defs.iter()
@@ -133,7 +151,7 @@ impl Projection {
 
     /// The PAR Index of `year` on `today`: every agency with PAR work that year, ranked among
     /// agencies of its kind against the previous year's ranks.
-    pub fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
+    pub(crate) fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
         let previous = year_index(
             models,
             year - 1,
@@ -150,7 +168,12 @@ impl Projection {
 
     /// One agency's index in every year from the first scoring model to `today`'s year in which
     /// it had PAR work.
-    pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
+    pub(crate) fn par_history(
+        &self,
+        models: &Models,
+        agency: &str,
+        today: NaiveDate,
+    ) -> Vec<AgencyIndex> {
         let Some(first) = models.first_year() else {
             return Vec::new();
         };
