@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use parwatch_proto::{Channel, EventType, local_date};
+use parwatch_proto::{Channel, local_date};
 use parwatch_scoring::Models;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +19,7 @@ use crate::invalid::Malformation;
 use crate::model::{self, Sampler};
 use crate::province::Province;
 use crate::render::{self, LOCAL_OFFSET_SECS};
+use crate::subject::subject_of;
 use crate::{Error, Result};
 
 /// How far before receipt a backfilled dossier's first event may lie (online applications made
@@ -29,21 +30,6 @@ const LIVE_MAX_LEAD: i64 = 60;
 const SECS_PER_DAY: i64 = 86_400;
 /// Capacity of each block of the render buffer; events are split off it.
 const BUFFER_BLOCK: usize = 256 * 1024;
-
-/// The subject an event of `event_type` is published on (`par.events.v1.<type>`).
-pub(crate) fn subject_of(event_type: EventType) -> &'static str {
-    match event_type {
-        EventType::DossierReceived => "par.events.v1.dossier.received",
-        EventType::OnlineApplication => "par.events.v1.online.application",
-        EventType::PostalSubmission => "par.events.v1.postal.submission",
-        EventType::DossierLate => "par.events.v1.dossier.late",
-        EventType::DossierApology => "par.events.v1.dossier.apology",
-        EventType::DossierResolved => "par.events.v1.dossier.resolved",
-        EventType::ParScore => "par.events.v1.par.score",
-        EventType::PlanActivity => "par.events.v1.plan.activity",
-        EventType::DirectiveTask => "par.events.v1.directive.task",
-    }
-}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -623,17 +609,5 @@ impl Generator {
             *remaining -= 1;
         }
         event
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subjects_follow_the_contract() {
-        for &t in EventType::ALL {
-            assert_eq!(subject_of(t), t.subject());
-        }
     }
 }

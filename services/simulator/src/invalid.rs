@@ -5,7 +5,7 @@ use bytes::Bytes;
 use parwatch_proto::{EventType, Fault, MAX_EVENT_BYTES};
 use serde_json::{Value, json};
 
-use crate::generator::subject_of;
+use crate::subject::subject_of;
 
 /// Subject of the made-up event type of [`Malformation::UnknownType`].
 const UNKNOWN_TYPE: &str = "dossier.reopened";

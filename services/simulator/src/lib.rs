@@ -23,6 +23,7 @@ mod model;
 mod province;
 mod publish;
 mod render;
+mod subject;
 
 pub use calendar::{Calendar, OFFICE_CLOSES, OFFICE_OPENS};
 pub use generator::{Generator, Mode, SimEvent, SimOptions};

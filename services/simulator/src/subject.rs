@@ -1,0 +1,31 @@
+//! The subjects events are published on, as static strings: the generator and the malformed
+//! events (`invalid.rs`) name one per event, so the hot path allocates none.
+
+use parwatch_proto::EventType;
+
+/// The subject an event of `event_type` is published on (`par.events.v1.<type>`).
+pub(crate) fn subject_of(event_type: EventType) -> &'static str {
+    match event_type {
+        EventType::DossierReceived => "par.events.v1.dossier.received",
+        EventType::OnlineApplication => "par.events.v1.online.application",
+        EventType::PostalSubmission => "par.events.v1.postal.submission",
+        EventType::DossierLate => "par.events.v1.dossier.late",
+        EventType::DossierApology => "par.events.v1.dossier.apology",
+        EventType::DossierResolved => "par.events.v1.dossier.resolved",
+        EventType::ParScore => "par.events.v1.par.score",
+        EventType::PlanActivity => "par.events.v1.plan.activity",
+        EventType::DirectiveTask => "par.events.v1.directive.task",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_follow_the_contract() {
+        for &t in EventType::ALL {
+            assert_eq!(subject_of(t), t.subject());
+        }
+    }
+}
