@@ -1,34 +1,16 @@
-//! Builds a real lake from JSON events (validated by the contract) and a projector over it.
+//! Builds a real lake from test events (validated by the contract) and a projector over it.
 
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use parwatch_lake::{Commit, Lake, StoredEvent};
 use parwatch_metrics::{Bucket, Point, Projection, Projector, metric};
-use serde_json::{Value, json};
+use parwatch_proto::testing::TestEvent;
 
-/// One event as `(agency, dossier, type, occurred_at, data)`; the dossier is `""` for plan,
-/// task and score events.
-pub(crate) type Spec<'a> = (&'a str, &'a str, &'a str, &'a str, Value);
-
-pub(crate) fn event(id: usize, spec: &Spec<'_>) -> StoredEvent<'static> {
-    let (agency, dossier, ty, at, data) = spec;
-    let mut body = json!({
-        "event_id": format!("e{id}"), "type": ty, "schema_version": 1, "occurred_at": at,
-        "source": "test", "agency_code": agency, "data": data,
-    });
-    // Plan, task and score events concern an agency, not a dossier: give them none.
-    if !dossier.is_empty() {
-        body["dossier_id"] = json!(dossier);
-    }
-    let event = parwatch_proto::validate(
-        &format!("par.events.v1.{ty}"),
-        &serde_json::to_vec(&body).unwrap(),
-    )
-    .unwrap_or_else(|r| panic!("{body}: {r}"))
-    .into_owned();
+/// Event `id` of a test: `e<id>`, the stream sequence `id + 1`.
+pub(crate) fn event(id: usize, event: &TestEvent) -> StoredEvent<'static> {
     StoredEvent {
-        event,
+        event: event.clone().id(format!("e{id}")).build(),
         stream_seq: id as u64 + 1,
     }
 }
@@ -110,8 +92,4 @@ pub(crate) fn rate(b: &str, n: i64, d: i64) -> Row {
         Some(n),
         Some(d),
     )
-}
-
-pub(crate) fn count(b: &str, n: i64) -> Row {
-    (b.to_owned(), Some(n as f64), Some(n), None)
 }

@@ -6,35 +6,35 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parwatch_lake::QueryEngine;
 use parwatch_metrics::{Bucket, METRICS, Projector, register_tables};
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{ActivityStatus, Channel, Outcome, ServiceMode, TaskStatus};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{date, event, lake_with, projector};
 
 /// Random dossiers over ~40 days for 4 agencies: some events repeated with other ids, some
 /// lifecycle steps missing, times on the hour so that ties happen.
-fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, String, Value)> {
+fn random_events(rng: &mut ChaCha8Rng) -> Vec<TestEvent> {
     let start = DateTime::parse_from_rfc3339("2024-03-20T00:00:00+07:00")
         .unwrap()
         .to_utc();
-    let at = |t: DateTime<Utc>| t.to_rfc3339();
     let mut out = Vec::new();
     for n in 0..400 {
-        let agency = format!("AG{}", n % 4);
-        let dossier = format!("D{n}");
+        let of = |event: TestEvent| {
+            event
+                .agency(format!("AG{}", n % 4))
+                .dossier(format!("D{n}"))
+        };
         let received = start + Duration::hours(rng.random_range(0..24 * 40));
         let due = received + Duration::hours(rng.random_range(-10..24 * 6));
-        let channel = ["counter", "online", "postal"][rng.random_range(0..3)];
-        let data = if channel == "online" {
-            {
-                let mode = ["partial", "full"][rng.random_range(0..2)];
-                json!({"channel": channel, "online_mode": mode, "due_at": at(due)})
-            }
-        } else {
-            json!({"channel": channel, "due_at": at(due)})
-        };
+        let channel = Channel::ALL[rng.random_range(0..3)];
+        let mut receipt = of(TestEvent::received(channel)).due(due);
+        if channel == Channel::Online {
+            receipt = receipt.online_mode(ServiceMode::ALL[rng.random_range(0..2)]);
+        }
         let copies = if rng.random_bool(0.8) {
             1
         } else {
@@ -42,49 +42,28 @@ fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, Str
         };
         for c in 0..copies {
             let t = received + Duration::hours(rng.random_range(0..2) * c);
-            out.push((
-                agency.clone(),
-                dossier.clone(),
-                "dossier.received",
-                at(t),
-                data.clone(),
-            ));
+            out.push(receipt.clone().at(t));
         }
         let resolved = received + Duration::hours(rng.random_range(-5..24 * 9));
         if rng.random_bool(0.8) {
-            let digitized =
-                [json!(true), json!(false), Value::Null][rng.random_range(0..3)].clone();
+            let digitized = [Some(true), Some(false), None][rng.random_range(0..3)];
             for _ in 0..rng.random_range(1..3) {
                 let t = resolved + Duration::hours(rng.random_range(0..3));
-                out.push((
-                    agency.clone(),
-                    dossier.clone(),
-                    "dossier.resolved",
-                    at(t),
-                    json!({"outcome": "approved", "digitized": digitized}),
-                ));
+                let resolution = of(TestEvent::resolved(Outcome::Approved)).at(t);
+                out.push(match digitized {
+                    Some(d) => resolution.digitized(d),
+                    None => resolution,
+                });
             }
         }
         if resolved > due && rng.random_bool(0.9) {
             for _ in 0..rng.random_range(1..3) {
                 let t = due + Duration::hours(rng.random_range(0..30));
-                out.push((
-                    agency.clone(),
-                    dossier.clone(),
-                    "dossier.late",
-                    at(t),
-                    json!({"due_at": at(due)}),
-                ));
+                out.push(of(TestEvent::late()).at(t).due(due));
             }
             for _ in 0..rng.random_range(0..3) {
                 let t = due + Duration::hours(rng.random_range(-30..30));
-                out.push((
-                    agency.clone(),
-                    dossier.clone(),
-                    "dossier.apology",
-                    at(t),
-                    json!({"new_due_at": at(due + Duration::days(3))}),
-                ));
+                out.push(of(TestEvent::apology()).at(t).due(due + Duration::days(3)));
             }
         }
     }
@@ -96,11 +75,7 @@ fn random_events(rng: &mut ChaCha8Rng) -> Vec<(String, String, &'static str, Str
 /// Random tasks (an assignment, completions that may report another deadline, some reported
 /// only at completion) and plan activities (statuses back and forth, deadlines moved, ties on
 /// the hour) of the same 4 agencies.
-fn random_plans_and_tasks(
-    rng: &mut ChaCha8Rng,
-    start: DateTime<Utc>,
-) -> Vec<(String, String, &'static str, String, Value)> {
-    let at = |t: DateTime<Utc>| t.to_rfc3339();
+fn random_plans_and_tasks(rng: &mut ChaCha8Rng, start: DateTime<Utc>) -> Vec<TestEvent> {
     let mut out = Vec::new();
     for n in 0..160 {
         let agency = format!("AG{}", n % 4);
@@ -108,22 +83,17 @@ fn random_plans_and_tasks(
         let task_id = format!("T{}", n / 2);
         if rng.random_bool(0.85) {
             let assigned = due - Duration::hours(rng.random_range(24..24 * 10));
-            let data = json!({"task_id": task_id, "status": "assigned", "due_at": at(due)});
-            out.push((
-                agency.clone(),
-                String::new(),
-                "directive.task",
-                at(assigned),
-                data,
-            ));
+            let task = TestEvent::task(&task_id, TaskStatus::Assigned).due(due);
+            out.push(task.agency(&agency).at(assigned));
         }
         for _ in 0..rng.random_range(0..3) {
             let done = due + Duration::hours(rng.random_range(-72..48));
             let said_due = due + Duration::hours(rng.random_range(0..2) * 48);
-            let data = json!({"task_id": task_id, "status": "completed",
-                "due_at": at(said_due), "completed_at": at(done)});
+            let task = TestEvent::task(&task_id, TaskStatus::Completed)
+                .due(said_due)
+                .completed_at(done);
             let t = done + Duration::hours(rng.random_range(0..3));
-            out.push((agency.clone(), String::new(), "directive.task", at(t), data));
+            out.push(task.agency(&agency).at(t));
         }
     }
     for n in 0..120 {
@@ -131,12 +101,13 @@ fn random_plans_and_tasks(
         let activity_id = format!("P{}", n / 3);
         let first = start + Duration::hours(rng.random_range(0..24 * 30));
         for _ in 0..rng.random_range(1..4) {
-            let status = ["planned", "done", "cancelled"][rng.random_range(0..3)];
+            let status = ActivityStatus::ALL[rng.random_range(0..3)];
             let due = first + Duration::hours(rng.random_range(0..4) * 24 * 5);
-            let data = json!({"plan_year": 2024, "activity_id": activity_id,
-                "title": "Hoạt động", "status": status, "due_at": at(due)});
+            let activity = TestEvent::plan_activity(&activity_id, status)
+                .field("title", "Hoạt động")
+                .due(due);
             let t = first + Duration::hours(rng.random_range(0..6));
-            out.push((agency.clone(), String::new(), "plan.activity", at(t), data));
+            out.push(activity.agency(&agency).at(t));
         }
     }
     out
@@ -371,9 +342,7 @@ async fn rollups_equal_raw_events_for_every_metric() {
     let events: Vec<_> = specs
         .iter()
         .enumerate()
-        .map(|(i, (a, d, t, at, data))| {
-            event(i, &(a.as_str(), d.as_str(), t, at.as_str(), data.clone()))
-        })
+        .map(|(i, spec)| event(i, spec))
         .collect();
     // Five commits: five sets of files, folded in one after another.
     let groups = events

@@ -8,257 +8,183 @@ use std::sync::Arc;
 
 use parwatch_lake::QueryEngine;
 use parwatch_metrics::{Bucket, Projection, Projector, metric, register_tables};
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{ActivityStatus, TaskStatus};
 use serde_json::{Value, json};
 
-use crate::common::{Spec, arrival_orders, date, event, lake_with, projector, rate, values};
+use crate::common::{arrival_orders, date, event, lake_with, projector, rate, values};
 
-fn task(id: &str, status: &str, due: &str, completed: Option<&str>) -> Value {
-    let mut data = json!({"task_id": id, "status": status, "due_at": due});
-    if let Some(at) = completed {
-        data["completed_at"] = json!(at);
+fn task(id: &str, status: TaskStatus, due: &str, completed: Option<&str>) -> TestEvent {
+    let task = TestEvent::task(id, status).due(due);
+    match completed {
+        Some(at) => task.completed_at(at),
+        None => task,
     }
-    data
 }
 
-fn activity(id: &str, status: &str, due: &str) -> Value {
-    json!({"plan_year": 2024, "activity_id": id, "title": format!("Hoạt động {id}"),
-           "status": status, "due_at": due})
+fn activity(id: &str, status: ActivityStatus, due: &str) -> TestEvent {
+    TestEvent::plan_activity(id, status).due(due)
 }
 
-fn events() -> Vec<Spec<'static>> {
-    let (t, p) = ("directive.task", "plan.activity");
+fn events() -> Vec<TestEvent> {
     vec![
         // T1 on time; T2 completed exactly at its deadline (on time); T3 late; T4 due at 23:30
         // local on 31 March (still March), never completed.
-        (
-            "A",
-            "",
-            t,
-            "2024-03-01T09:00:00+07:00",
-            task("T1", "assigned", "2024-03-10T17:00:00+07:00", None),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-09T10:00:00+07:00",
-            task(
-                "T1",
-                "completed",
-                "2024-03-10T17:00:00+07:00",
-                Some("2024-03-09T09:30:00+07:00"),
-            ),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-02T09:00:00+07:00",
-            task("T2", "assigned", "2024-03-15T17:00:00+07:00", None),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-15T17:05:00+07:00",
-            task(
-                "T2",
-                "completed",
-                "2024-03-15T17:00:00+07:00",
-                Some("2024-03-15T17:00:00+07:00"),
-            ),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-03T09:00:00+07:00",
-            task("T3", "assigned", "2024-03-20T17:00:00+07:00", None),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-22T11:00:00+07:00",
-            task(
-                "T3",
-                "completed",
-                "2024-03-20T17:00:00+07:00",
-                Some("2024-03-22T10:00:00+07:00"),
-            ),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-03-04T09:00:00+07:00",
-            task("T4", "assigned", "2024-03-31T23:30:00+07:00", None),
-        ),
+        task(
+            "T1",
+            TaskStatus::Assigned,
+            "2024-03-10T17:00:00+07:00",
+            None,
+        )
+        .agency("A")
+        .at("2024-03-01T09:00:00+07:00"),
+        task(
+            "T1",
+            TaskStatus::Completed,
+            "2024-03-10T17:00:00+07:00",
+            Some("2024-03-09T09:30:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-03-09T10:00:00+07:00"),
+        task(
+            "T2",
+            TaskStatus::Assigned,
+            "2024-03-15T17:00:00+07:00",
+            None,
+        )
+        .agency("A")
+        .at("2024-03-02T09:00:00+07:00"),
+        task(
+            "T2",
+            TaskStatus::Completed,
+            "2024-03-15T17:00:00+07:00",
+            Some("2024-03-15T17:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-03-15T17:05:00+07:00"),
+        task(
+            "T3",
+            TaskStatus::Assigned,
+            "2024-03-20T17:00:00+07:00",
+            None,
+        )
+        .agency("A")
+        .at("2024-03-03T09:00:00+07:00"),
+        task(
+            "T3",
+            TaskStatus::Completed,
+            "2024-03-20T17:00:00+07:00",
+            Some("2024-03-22T10:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-03-22T11:00:00+07:00"),
+        task(
+            "T4",
+            TaskStatus::Assigned,
+            "2024-03-31T23:30:00+07:00",
+            None,
+        )
+        .agency("A")
+        .at("2024-03-04T09:00:00+07:00"),
         // T5 reported only at completion, on time in April.
-        (
-            "A",
-            "",
-            t,
-            "2024-04-01T08:10:00+07:00",
-            task(
-                "T5",
-                "completed",
-                "2024-04-02T17:00:00+07:00",
-                Some("2024-04-01T08:00:00+07:00"),
-            ),
-        ),
+        task(
+            "T5",
+            TaskStatus::Completed,
+            "2024-04-02T17:00:00+07:00",
+            Some("2024-04-01T08:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-04-01T08:10:00+07:00"),
         // T6: the completion says the deadline moved to 20 April; the assignment's 5 April counts.
-        (
-            "A",
-            "",
-            t,
-            "2024-03-25T09:00:00+07:00",
-            task("T6", "assigned", "2024-04-05T17:00:00+07:00", None),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-04-10T16:00:00+07:00",
-            task(
-                "T6",
-                "completed",
-                "2024-04-20T17:00:00+07:00",
-                Some("2024-04-10T15:00:00+07:00"),
-            ),
-        ),
+        task(
+            "T6",
+            TaskStatus::Assigned,
+            "2024-04-05T17:00:00+07:00",
+            None,
+        )
+        .agency("A")
+        .at("2024-03-25T09:00:00+07:00"),
+        task(
+            "T6",
+            TaskStatus::Completed,
+            "2024-04-20T17:00:00+07:00",
+            Some("2024-04-10T15:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-04-10T16:00:00+07:00"),
         // T7 reported completed twice; the earlier completion (8 April) counts: on time.
-        (
-            "A",
-            "",
-            t,
-            "2024-04-12T09:00:00+07:00",
-            task(
-                "T7",
-                "completed",
-                "2024-04-09T17:00:00+07:00",
-                Some("2024-04-12T08:00:00+07:00"),
-            ),
-        ),
-        (
-            "A",
-            "",
-            t,
-            "2024-04-08T09:00:00+07:00",
-            task(
-                "T7",
-                "completed",
-                "2024-04-09T17:00:00+07:00",
-                Some("2024-04-08T08:00:00+07:00"),
-            ),
-        ),
+        task(
+            "T7",
+            TaskStatus::Completed,
+            "2024-04-09T17:00:00+07:00",
+            Some("2024-04-12T08:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-04-12T09:00:00+07:00"),
+        task(
+            "T7",
+            TaskStatus::Completed,
+            "2024-04-09T17:00:00+07:00",
+            Some("2024-04-08T08:00:00+07:00"),
+        )
+        .agency("A")
+        .at("2024-04-08T09:00:00+07:00"),
         // Another agency's task of the same id is another task: late.
-        (
-            "B",
-            "",
-            t,
-            "2024-03-01T09:00:00+07:00",
-            task("T1", "assigned", "2024-03-10T17:00:00+07:00", None),
-        ),
-        (
-            "B",
-            "",
-            t,
-            "2024-03-12T09:00:00+07:00",
-            task(
-                "T1",
-                "completed",
-                "2024-03-10T17:00:00+07:00",
-                Some("2024-03-12T09:00:00+07:00"),
-            ),
-        ),
+        task(
+            "T1",
+            TaskStatus::Assigned,
+            "2024-03-10T17:00:00+07:00",
+            None,
+        )
+        .agency("B")
+        .at("2024-03-01T09:00:00+07:00"),
+        task(
+            "T1",
+            TaskStatus::Completed,
+            "2024-03-10T17:00:00+07:00",
+            Some("2024-03-12T09:00:00+07:00"),
+        )
+        .agency("B")
+        .at("2024-03-12T09:00:00+07:00"),
         // P1 done; P2 done then reopened on 2 April; P3 cancelled; P4 not done yet.
-        (
-            "A",
-            "",
-            p,
-            "2024-01-05T09:00:00+07:00",
-            activity("P1", "planned", "2024-03-31T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-03-20T09:00:00+07:00",
-            activity("P1", "done", "2024-03-31T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-01-05T09:00:00+07:00",
-            activity("P2", "planned", "2024-03-31T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-03-25T09:00:00+07:00",
-            activity("P2", "done", "2024-03-31T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-04-02T09:00:00+07:00",
-            activity("P2", "planned", "2024-03-31T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-01-05T09:00:00+07:00",
-            activity("P3", "planned", "2024-04-30T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-02-01T09:00:00+07:00",
-            activity("P3", "cancelled", "2024-04-30T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-01-05T09:00:00+07:00",
-            activity("P4", "planned", "2024-06-30T17:00:00+07:00"),
-        ),
+        activity("P1", ActivityStatus::Planned, "2024-03-31T17:00:00+07:00")
+            .agency("A")
+            .at("2024-01-05T09:00:00+07:00"),
+        activity("P1", ActivityStatus::Done, "2024-03-31T17:00:00+07:00")
+            .agency("A")
+            .at("2024-03-20T09:00:00+07:00"),
+        activity("P2", ActivityStatus::Planned, "2024-03-31T17:00:00+07:00")
+            .agency("A")
+            .at("2024-01-05T09:00:00+07:00"),
+        activity("P2", ActivityStatus::Done, "2024-03-31T17:00:00+07:00")
+            .agency("A")
+            .at("2024-03-25T09:00:00+07:00"),
+        activity("P2", ActivityStatus::Planned, "2024-03-31T17:00:00+07:00")
+            .agency("A")
+            .at("2024-04-02T09:00:00+07:00"),
+        activity("P3", ActivityStatus::Planned, "2024-04-30T17:00:00+07:00")
+            .agency("A")
+            .at("2024-01-05T09:00:00+07:00"),
+        activity("P3", ActivityStatus::Cancelled, "2024-04-30T17:00:00+07:00")
+            .agency("A")
+            .at("2024-02-01T09:00:00+07:00"),
+        activity("P4", ActivityStatus::Planned, "2024-06-30T17:00:00+07:00")
+            .agency("A")
+            .at("2024-01-05T09:00:00+07:00"),
         // P5's deadline moved to April by its latest event, done; P6 planned and done at the
         // same instant: the tie goes to done.
-        (
-            "A",
-            "",
-            p,
-            "2024-01-05T09:00:00+07:00",
-            activity("P5", "planned", "2024-03-15T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-04-10T09:00:00+07:00",
-            activity("P5", "done", "2024-04-15T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-05-02T09:00:00+07:00",
-            activity("P6", "planned", "2024-05-10T17:00:00+07:00"),
-        ),
-        (
-            "A",
-            "",
-            p,
-            "2024-05-02T09:00:00+07:00",
-            activity("P6", "done", "2024-05-10T17:00:00+07:00"),
-        ),
+        activity("P5", ActivityStatus::Planned, "2024-03-15T17:00:00+07:00")
+            .agency("A")
+            .at("2024-01-05T09:00:00+07:00"),
+        activity("P5", ActivityStatus::Done, "2024-04-15T17:00:00+07:00")
+            .agency("A")
+            .at("2024-04-10T09:00:00+07:00"),
+        activity("P6", ActivityStatus::Planned, "2024-05-10T17:00:00+07:00")
+            .agency("A")
+            .at("2024-05-02T09:00:00+07:00"),
+        activity("P6", ActivityStatus::Done, "2024-05-10T17:00:00+07:00")
+            .agency("A")
+            .at("2024-05-02T09:00:00+07:00"),
     ]
 }
 
@@ -355,9 +281,9 @@ fn a_later_event_moves_an_old_bucket() {
     // Up to 31 March, P1 and P2 are done and P5 (due 15 March) is not. On 2 April P2 is
     // reopened; on 10 April P5 is done with its deadline moved to April.
     let specs = events();
-    let cut = "2024-04-01";
+    let cut = chrono::DateTime::parse_from_rfc3339("2024-04-01T00:00:00+07:00").unwrap();
     let (before, after): (Vec<usize>, Vec<usize>) =
-        (0..specs.len()).partition(|&i| specs[i].3 < cut);
+        (0..specs.len()).partition(|&i| specs[i].build().occurred_at < cut);
     let (_tmp, lake) = lake_with(vec![before.iter().map(|&i| event(i, &specs[i])).collect()]);
     let projector = projector(&lake);
     let march = |p: &Projection| {

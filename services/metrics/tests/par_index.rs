@@ -11,10 +11,11 @@ use std::path::PathBuf;
 use chrono::{Datelike, Days, NaiveDate};
 use parwatch_lake::StoredEvent;
 use parwatch_metrics::load_models;
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, EventData, TaskStatus};
 use parwatch_scoring::{AgencyIndex, Models, Status};
-use serde_json::{Value, json};
 
-use crate::common::{date, event, lake_with, projector};
+use crate::common::{date, lake_with, projector};
 
 const KHCN: &str = "000.00.16.H02";
 
@@ -83,9 +84,10 @@ const SEED_COMPONENTS: [(&str, f64); 9] = [
 struct Events(Vec<StoredEvent<'static>>);
 
 impl Events {
-    fn push(&mut self, agency: &str, ty: &str, at: &str, data: Value) {
+    fn push(&mut self, agency: &str, at: &str, event: TestEvent) {
         let id = self.0.len();
-        self.0.push(event(id, &(agency, "", ty, at, data)));
+        self.0
+            .push(crate::common::event(id, &event.agency(agency).at(at)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -99,9 +101,17 @@ impl Events {
         assessor: &str,
         at: &str,
     ) {
-        let data = json!({"year": year, "component": component, "criterion": criterion,
-            "score": score, "max": max, "assessor": assessor, "agency_kind": kind});
-        self.push(agency, "par.score", at, data);
+        let data = EventData::ParScore {
+            year,
+            component: component.to_owned(),
+            criterion: criterion.to_owned(),
+            score,
+            max,
+            assessor: Assessor::parse(assessor).unwrap(),
+            agency_kind: Some(AgencyKind::parse(kind).unwrap()),
+            evidence: None,
+        };
+        self.push(agency, at, TestEvent::of(data));
     }
 
     /// The seed's 2022 scores of KH&CN: self-assessments in November, the survey on
@@ -141,21 +151,17 @@ impl Events {
             // Document numbers restart every year: the id carries the year.
             let task_id = format!("{}/UBND-VP ({})", 1000 + i, first.year());
             let due_at = at(due, "17:00:00");
-            let assigned = json!({"task_id": task_id, "status": "assigned", "due_at": due_at});
-            self.push(
-                agency,
-                "directive.task",
-                &at(due - Days::new(10), "08:00:00"),
-                assigned,
-            );
+            let assigned = TestEvent::task(&task_id, TaskStatus::Assigned).due(&due_at);
+            self.push(agency, &at(due - Days::new(10), "08:00:00"), assigned);
             let done = if i < late {
                 due + Days::new(2)
             } else {
                 due - Days::new(1)
             };
-            let completed = json!({"task_id": task_id, "status": "completed", "due_at": due_at,
-                "completed_at": at(done, "10:00:00")});
-            self.push(agency, "directive.task", &at(done, "10:05:00"), completed);
+            let completed = TestEvent::task(&task_id, TaskStatus::Completed)
+                .due(&due_at)
+                .completed_at(&at(done, "10:00:00"));
+            self.push(agency, &at(done, "10:05:00"), completed);
         }
     }
 }
@@ -369,15 +375,17 @@ fn ranks_among_departments_places_changed_and_projection() {
     for i in 0..11 {
         let due = date("2023-01-31") + Days::new(30 * i);
         let done = i < 5;
-        let data = json!({"plan_year": 2023, "activity_id": format!("KH-2023-{i:02}"),
-            "title": "Hoạt động kế hoạch CCHC", "status": if done { "done" } else { "planned" },
-            "due_at": format!("{due}T17:00:00+07:00")});
-        events.push(
-            KHCN,
-            "plan.activity",
-            &format!("{}T09:00:00+07:00", due - Days::new(3)),
-            data,
-        );
+        let status = if done {
+            ActivityStatus::Done
+        } else {
+            ActivityStatus::Planned
+        };
+        let activity = TestEvent::plan_activity(&format!("KH-2023-{i:02}"), status)
+            .field("plan_year", 2023)
+            .field("title", "Hoạt động kế hoạch CCHC")
+            .due(format!("{due}T17:00:00+07:00").as_str());
+        let at = format!("{}T09:00:00+07:00", due - Days::new(3));
+        events.push(KHCN, &at, activity);
     }
     let review = ("institutions", "legal_review");
     events.score(
