@@ -7,19 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use parwatch_lake::{Commit, CompactionPolicy, EVENTS_TABLE, Lake, QueryEngine, StoredEvent};
+use parwatch_proto::Channel;
+use parwatch_proto::testing::TestEvent;
 
 fn event(i: u64, day: u32) -> StoredEvent<'static> {
-    let body = format!(
-        r#"{{"event_id":"e{i}","type":"dossier.received","schema_version":1,
-        "occurred_at":"2024-04-{day:02}T09:{:02}:00+07:00","source":"t","agency_code":"A{}",
-        "dossier_id":"D{i}","data":{{"channel":"counter","due_at":"2024-04-20T17:00:00+07:00"}}}}"#,
-        i % 60,
-        i % 5
-    );
+    let event = TestEvent::received(Channel::Counter)
+        .id(format!("e{i}"))
+        .at(format!("2024-04-{day:02}T09:{:02}:00+07:00", i % 60).as_str())
+        .source("t")
+        .agency(format!("A{}", i % 5))
+        .dossier(format!("D{i}"));
     StoredEvent {
-        event: parwatch_proto::validate("par.events.v1.dossier.received", body.as_bytes())
-            .unwrap()
-            .into_owned(),
+        event: event.build(),
         stream_seq: i + 1,
     }
 }

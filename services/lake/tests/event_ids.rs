@@ -5,6 +5,7 @@ use datafusion::arrow::array::AsArray;
 use parwatch_lake::{
     Commit, CompactionPolicy, DedupIndex, EVENTS_TABLE, Lake, QueryEngine, StoredEvent,
 };
+use parwatch_proto::testing::TestEvent;
 
 const IDS: [&str; 5] = [
     "0190f3c2-7a1b-7cc0-9d1e-2f3a4b5c6d7e",
@@ -16,16 +17,14 @@ const IDS: [&str; 5] = [
 ];
 
 fn event(i: usize, id: &str) -> StoredEvent<'static> {
-    let body = format!(
-        r#"{{"event_id":"{id}","type":"dossier.late","schema_version":1,
-        "occurred_at":"2024-04-0{}T09:00:00+07:00","source":"t","agency_code":"A",
-        "dossier_id":"D{i}","data":{{"due_at":"2024-04-20T17:00:00+07:00"}}}}"#,
-        1 + i % 2
-    );
+    let event = TestEvent::late()
+        .id(id)
+        .at(format!("2024-04-0{}T09:00:00+07:00", 1 + i % 2).as_str())
+        .source("t")
+        .agency("A")
+        .dossier(format!("D{i}"));
     StoredEvent {
-        event: parwatch_proto::validate("par.events.v1.dossier.late", body.as_bytes())
-            .unwrap()
-            .into_owned(),
+        event: event.build(),
         stream_seq: i as u64 + 1,
     }
 }

@@ -5,30 +5,26 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parwatch_lake::{Commit, EVENTS_TABLE, Lake, StoredEvent};
+use parwatch_proto::EventType;
+use parwatch_proto::testing::TestEvent;
 
-const TYPES: [&str; 3] = ["dossier.resolved", "dossier.late", "dossier.received"];
+const TYPES: [EventType; 3] = [
+    EventType::DossierResolved,
+    EventType::DossierLate,
+    EventType::DossierReceived,
+];
 
 /// Event `i`: its type, agency, day and minute vary with `i` at different periods, so arrival
 /// order and file order differ.
 fn event(i: u64) -> StoredEvent<'static> {
-    let ty = TYPES[i as usize % 3];
-    let data = match ty {
-        "dossier.resolved" => r#"{"outcome":"approved"}"#,
-        "dossier.late" => r#"{"due_at":"2024-04-20T17:00:00+07:00"}"#,
-        _ => r#"{"channel":"counter","due_at":"2024-04-20T17:00:00+07:00"}"#,
-    };
-    let body = format!(
-        r#"{{"event_id":"e{i}","type":"{ty}","schema_version":1,
-        "occurred_at":"2024-04-0{}T09:{:02}:00+07:00","source":"t","agency_code":"A{}",
-        "dossier_id":"D{i}","data":{data}}}"#,
-        1 + i % 2,
-        59 - i % 60,
-        i % 7,
-    );
+    let event = TestEvent::new(TYPES[i as usize % 3])
+        .id(format!("e{i}"))
+        .at(format!("2024-04-0{}T09:{:02}:00+07:00", 1 + i % 2, 59 - i % 60).as_str())
+        .source("t")
+        .agency(format!("A{}", i % 7))
+        .dossier(format!("D{i}"));
     StoredEvent {
-        event: parwatch_proto::validate(&format!("par.events.v1.{ty}"), body.as_bytes())
-            .unwrap()
-            .into_owned(),
+        event: event.build(),
         stream_seq: 100 + i,
     }
 }

@@ -6,6 +6,7 @@
 
 use datafusion::arrow::array::AsArray;
 use parwatch_lake::{Commit, ErrorKind, Lake, LimitKind, Limits, QueryEngine, Scope, StoredEvent};
+use parwatch_proto::testing::TestEvent;
 
 const RARE: &str = "000.00.31.H02";
 const DOMINANT: &str = "000.00.32.H02";
@@ -21,17 +22,14 @@ fn agency_of(i: usize) -> &'static str {
 
 fn event(i: usize) -> StoredEvent<'static> {
     let agency = agency_of(i);
-    let body = format!(
-        r#"{{"event_id":"ev-{i}","type":"dossier.late","schema_version":1,
-        "occurred_at":"2024-04-0{}T09:00:00+07:00","source":"t","agency_code":"{agency}",
-        "dossier_id":"D-{}-{i:05}","data":{{"due_at":"2024-04-20T17:00:00+07:00"}}}}"#,
-        1 + i % 2,
-        &agency[7..9],
-    );
+    let event = TestEvent::late()
+        .id(format!("ev-{i}"))
+        .at(format!("2024-04-0{}T09:00:00+07:00", 1 + i % 2).as_str())
+        .source("t")
+        .agency(agency)
+        .dossier(format!("D-{}-{i:05}", &agency[7..9]));
     StoredEvent {
-        event: parwatch_proto::validate("par.events.v1.dossier.late", body.as_bytes())
-            .unwrap()
-            .into_owned(),
+        event: event.build(),
         stream_seq: i as u64 + 1,
     }
 }
