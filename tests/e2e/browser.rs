@@ -3,7 +3,11 @@
 //! with no console error; tiles must show the numbers api-v1 gives for the same data, in
 //! Vietnamese format; the ranking drills into the agency; the page follows new events without
 //! a reload; an embed renders with a valid token, inside an allowed portal's frame only, and
-//! refuses a tampered one. Screenshots go to `target/screenshots/` for a person to look at.
+//! refuses a tampered one. The pages are also read as assistive technology reads them, through
+//! Chromium's accessibility tree (DevTools protocol): charts named and backed by a table of
+//! their values, clickable rows operable from the keyboard with a visible focus, live regions
+//! quiet until something changes, every label in both languages and every glyph in a font.
+//! Screenshots go to `target/screenshots/` for a person to look at.
 
 use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
@@ -40,6 +44,31 @@ impl WebDriverCompatibleCommand for ConsoleLog {
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute`: one Chrome DevTools Protocol command, its result.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 
@@ -181,6 +210,106 @@ impl Browser {
     /// The rendered text of the element `css` finds.
     pub(crate) async fn text(&self, css: &str) -> String {
         self.on(css, |e| async move { e.text().await }).await
+    }
+
+    /// Runs a DevTools protocol command; returns its result.
+    async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// The accessibility-tree node of each element `css` finds, in document order.
+    async fn ax_nodes(&self, css: &str) -> Vec<Value> {
+        let mut nodes = Vec::new();
+        for node in self.dom_nodes(css).await {
+            let tree = self
+                .cdp(
+                    "Accessibility.getPartialAXTree",
+                    json!({ "nodeId": node, "fetchRelatives": false }),
+                )
+                .await;
+            nodes.push(tree["nodes"][0].clone());
+        }
+        nodes
+    }
+
+    /// The accessibility-tree nodes of role `role` inside the element `css` finds.
+    async fn ax_within(&self, css: &str, role: &str) -> Vec<Value> {
+        let node = *self
+            .dom_nodes(css)
+            .await
+            .first()
+            .unwrap_or_else(|| panic!("{css}: not found"));
+        let found = self
+            .cdp(
+                "Accessibility.queryAXTree",
+                json!({ "nodeId": node, "role": role }),
+            )
+            .await;
+        found["nodes"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// DevTools' node ids of the elements `css` finds.
+    async fn dom_nodes(&self, css: &str) -> Vec<u64> {
+        let root = self.cdp("DOM.getDocument", json!({ "depth": 0 })).await;
+        let found = self
+            .cdp(
+                "DOM.querySelectorAll",
+                json!({ "nodeId": root["root"]["nodeId"], "selector": css }),
+            )
+            .await;
+        found["nodeIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect()
+    }
+
+    /// Every live region of the page as the accessibility tree holds it: its role and the text
+    /// inside it (what a screen reader would announce when it changes).
+    async fn live_regions(&self) -> Vec<(String, String)> {
+        let tree = self.cdp("Accessibility.getFullAXTree", json!({})).await;
+        let nodes = tree["nodes"].as_array().unwrap();
+        let by_id: std::collections::HashMap<&str, &Value> = nodes
+            .iter()
+            .map(|n| (n["nodeId"].as_str().unwrap(), n))
+            .collect();
+        let live = |n: &Value| {
+            n["properties"].as_array().into_iter().flatten().any(|p| {
+                p["name"] == "live" && !matches!(p["value"]["value"].as_str(), None | Some("off"))
+            })
+        };
+        let parent_live = |n: &Value| {
+            n["parentId"]
+                .as_str()
+                .and_then(|p| by_id.get(p))
+                .is_some_and(|p| live(p))
+        };
+        fn text(n: &Value, by_id: &std::collections::HashMap<&str, &Value>, out: &mut String) {
+            if n["role"]["value"] == "StaticText" {
+                out.push_str(n["name"]["value"].as_str().unwrap_or_default());
+            }
+            for child in n["childIds"].as_array().into_iter().flatten() {
+                if let Some(c) = child.as_str().and_then(|c| by_id.get(c)) {
+                    text(c, by_id, out);
+                }
+            }
+        }
+        nodes
+            .iter()
+            .filter(|n| live(n) && !parent_live(n))
+            .map(|n| {
+                let mut out = String::new();
+                text(n, &by_id, &mut out);
+                (
+                    n["role"]["value"].as_str().unwrap_or_default().to_owned(),
+                    out,
+                )
+            })
+            .collect()
     }
 
     /// Saves the whole page as `target/screenshots/<name>.png`.
@@ -698,4 +827,416 @@ async fn every_page_in_a_real_browser() {
         "only the refused document's own status: {errors:#?}"
     );
     b.screenshot("embed-refused").await;
+}
+
+/// Letters Vietnamese writes and English does not (lower case).
+const VIETNAMESE: &str = "àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ";
+
+/// The Vietnamese letters in `text`.
+fn vietnamese_letters(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.to_lowercase().any(|l| VIETNAMESE.contains(l)))
+        .collect()
+}
+
+/// Characters of `arguments[0]` no font of the page draws: each drawn on a canvas in the page's
+/// font, compared with a code point no font has (the missing-glyph box, "tofu").
+const MISSING_GLYPHS: &str = r#"
+const font = getComputedStyle(document.body).fontFamily;
+const canvas = document.createElement('canvas');
+canvas.width = 64; canvas.height = 64;
+const g = canvas.getContext('2d', { willReadFrequently: true });
+g.font = `32px ${font}`;
+g.textBaseline = 'middle';
+const draw = (c) => { g.clearRect(0, 0, 64, 64); g.fillText(c, 8, 32); return g.getImageData(0, 0, 64, 64).data.join(); };
+const tofu = draw('\u{10FFFD}');
+return [...new Set(arguments[0])].filter((c) => !/\s/.test(c) && draw(c) === tofu);
+"#;
+
+/// What the page says: its rendered text and its elements' `aria-label`s.
+const PAGE_TEXT: &str = "return [document.body.innerText, \
+     ...[...document.querySelectorAll('[aria-label]')].map((e) => e.getAttribute('aria-label'))].join('\\n')";
+
+/// Every catalogue of `i18n.js` as the page loads it: keys missing in a language, and all texts.
+const CATALOGUES: &str = r#"
+const done = arguments[arguments.length - 1];
+import('/assets/i18n.js').then(({ CATALOGUES }) => {
+  const missing = [];
+  const texts = [];
+  for (const [name, byLang] of Object.entries(CATALOGUES)) {
+    if (Object.keys(byLang).sort().join() !== 'en,vi') missing.push(`${name}: languages ${Object.keys(byLang)}`);
+    const keys = new Set([...Object.keys(byLang.vi || {}), ...Object.keys(byLang.en || {})]);
+    for (const key of keys) {
+      for (const lang of ['vi', 'en']) {
+        const text = byLang[lang]?.[key];
+        if (typeof text !== 'string' || !text.trim()) missing.push(`${name}.${lang}.${key}`);
+        else texts.push([name, lang, key, text]);
+      }
+    }
+  }
+  done({ missing, texts });
+}).catch((e) => done({ missing: [String(e)], texts: [] }));
+"#;
+
+fn ax_name(node: &Value) -> &str {
+    node["name"]["value"].as_str().unwrap_or_default()
+}
+
+fn ax_role(node: &Value) -> &str {
+    node["role"]["value"].as_str().unwrap_or_default()
+}
+
+/// A boolean property of an accessibility node (`focusable`, `focused`, ...).
+fn ax_flag(node: &Value, name: &str) -> bool {
+    node["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["name"] == name && p["value"]["value"] == json!(true))
+}
+
+/// What the page says, checked for glyphs no font draws (and the □ that stood for one).
+async fn assert_glyphs(b: &Browser, page: &str) -> String {
+    let text = b.client.execute(PAGE_TEXT, vec![]).await.unwrap();
+    let text = text.as_str().unwrap().to_owned();
+    assert!(
+        !text.contains('\u{25A1}') && !text.contains('\u{FFFD}'),
+        "{page}: a box or replacement character in {text}"
+    );
+    let missing = b
+        .client
+        .execute(MISSING_GLYPHS, vec![json!(text)])
+        .await
+        .unwrap();
+    assert_eq!(missing, json!([]), "{page}: characters no font draws");
+    text
+}
+
+/// Every chart of the page is an image with a name starting with its panel's title, and a
+/// disclosure that the keyboard opens (Enter on its summary) onto a table of its values: a row
+/// per bucket, a column per series. Returns each chart's panel and its table's cells.
+async fn assert_charts(b: &Browser, page: &str) -> Vec<(String, Vec<String>)> {
+    let panels = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('.chart-plot svg')].map((s) => { \
+               const p = s.closest('[data-panel]'); \
+               return [p.dataset.panel, p.querySelector('h2').textContent, Number(s.dataset.buckets), Number(s.dataset.series)]; })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let panels = panels.as_array().unwrap().clone();
+    assert!(!panels.is_empty(), "{page}: no chart");
+    let images = b.ax_nodes(".chart-plot svg").await;
+    assert_eq!(images.len(), panels.len());
+    let mut tables = Vec::new();
+    for (image, panel) in images.iter().zip(&panels) {
+        let (id, title) = (panel[0].as_str().unwrap(), panel[1].as_str().unwrap());
+        let (buckets, series) = (
+            panel[2].as_u64().unwrap() as usize,
+            panel[3].as_u64().unwrap() as usize,
+        );
+        assert_eq!(ax_role(image), "image", "{page} {id}: {image}");
+        let name = ax_name(image);
+        assert!(
+            name.starts_with(title) && name.len() > title.len(),
+            "{page} {id}: named {name:?}"
+        );
+        let summary = format!("[data-panel={id}] details.chart-data summary");
+        let opener = b.client.find(Locator::Css(&summary)).await.unwrap();
+        opener.send_keys("\u{E007}").await.unwrap();
+        b.wait_for(
+            "the table opens",
+            &format!("return document.querySelector('[data-panel={id}] details.chart-data').open"),
+        )
+        .await;
+        let within = format!("[data-panel={id}] details.chart-data");
+        // The accessibility tree follows the DOM a moment later.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let table = loop {
+            let table = b.ax_within(&within, "table").await;
+            if !table.is_empty() || Instant::now() > deadline {
+                break table;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if table.is_empty() {
+            eprintln!("{:#}", json!(b.ax_nodes(&format!("{within}, {within} *")).await));
+        }
+        assert_eq!(
+            table.len(),
+            1,
+            "{page} {id}: a table in the accessibility tree"
+        );
+        assert_eq!(
+            ax_name(&table[0]),
+            title,
+            "{page} {id}: the table's caption"
+        );
+        let rows = b.ax_within(&within, "rowheader").await;
+        let columns = b.ax_within(&within, "columnheader").await;
+        let cells: Vec<String> = b
+            .ax_within(&within, "cell")
+            .await
+            .iter()
+            .map(|c| ax_name(c).to_owned())
+            .collect();
+        assert_eq!(
+            (rows.len(), columns.len()),
+            (buckets, series + 1),
+            "{page} {id}"
+        );
+        assert_eq!(cells.len(), buckets * series, "{page} {id}");
+        tables.push((id.to_owned(), cells));
+    }
+    tables
+}
+
+/// The clickable rows of `css` are rows the keyboard reaches, each with a link naming where it
+/// goes; Tab onto the second shows a focus ring the others do not have, and `key` on it opens
+/// its link. Returns that address.
+async fn assert_clickable_rows(b: &Browser, css: &str, key: &str, screenshot: &str) -> String {
+    let rows = b.ax_nodes(css).await;
+    assert!(rows.len() >= 2, "{css}: {} rows", rows.len());
+    for row in &rows {
+        assert_eq!(ax_role(row), "row", "{row}");
+        assert!(ax_flag(row, "focusable"), "{css}: not focusable: {row}");
+    }
+    let links = b.ax_within(&format!("{css}:nth-child(2)"), "link").await;
+    assert_eq!(links.len(), 1, "{css}: one link per row");
+    let target = b
+        .client
+        .execute(
+            &format!(
+                "const rows = document.querySelectorAll('{css}'); rows[0].focus(); \
+                      return rows[1].querySelector('a').getAttribute('href')"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let target = target.as_str().unwrap().to_owned();
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focus = b
+        .client
+        .execute(
+            &format!("const rows = document.querySelectorAll('{css}'); const s = (r) => getComputedStyle(r); \
+                      return [document.activeElement === rows[1], rows[1].matches(':focus-visible'), \
+                              s(rows[1]).outlineStyle, s(rows[1]).outlineWidth, s(rows[2] || rows[0]).outlineStyle]"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        focus,
+        json!([true, true, "solid", "3px", "none"]),
+        "{css}: Tab onto the second row"
+    );
+    let focused = b.ax_nodes(&format!("{css}:nth-child(2)")).await;
+    assert!(ax_flag(&focused[0], "focused"), "{focused:?}");
+    assert!(!ax_name(&links[0]).is_empty());
+    b.screenshot(screenshot).await;
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    let hash = b
+        .wait_for(
+            "the row opens",
+            &format!("return location.hash === {target:?} && location.hash"),
+        )
+        .await;
+    assert_eq!(hash, json!(target));
+    target
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_by_assistive_technology() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3, None);
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
+    let base = parwatch.base().to_owned();
+    wait_landed(&base, published).await;
+    let browser = Browser::start().await;
+    let b = &browser;
+
+    // Every text of the UI exists in both languages; the English ones are English.
+    b.open(&format!("{base}/#/?{RANGE}"), "overview").await;
+    let catalogues = b.client.execute_async(CATALOGUES, vec![]).await.unwrap();
+    assert_eq!(
+        catalogues["missing"],
+        json!([]),
+        "texts missing in a language"
+    );
+    let texts = catalogues["texts"].as_array().unwrap();
+    assert!(texts.len() > 300, "{} texts", texts.len());
+    let mut all = String::new();
+    for text in texts {
+        let (key, lang, value) = (
+            text[2].as_str().unwrap(),
+            &text[1],
+            text[3].as_str().unwrap(),
+        );
+        all.push_str(value);
+        // The language switch is named in the language it switches to.
+        if lang == "en" && key != "lang_switch" {
+            assert_eq!(vietnamese_letters(value), "", "en.{key}: {value}");
+        }
+    }
+    let missing = b
+        .client
+        .execute(MISSING_GLYPHS, vec![json!(all)])
+        .await
+        .unwrap();
+    assert_eq!(
+        missing,
+        json!([]),
+        "characters of the catalogues no font draws"
+    );
+
+    // The overview: charts named and tabled; tiles with no missing glyph.
+    assert_glyphs(b, "overview").await;
+    let tables = assert_charts(b, "overview").await;
+    // The online uptake's table holds the API's values, as the page writes them.
+    let (status, panel) = get_json(&format!(
+        "{base}/api/v1/dashboards/province/panels/online-trend?{RANGE}"
+    ))
+    .await;
+    assert_eq!(status, 200, "{panel}");
+    let expected: Vec<String> = panel["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| match p["value"].as_f64() {
+            None => "–".to_owned(),
+            Some(v) => format!(
+                "{}% ({}/{})",
+                vi_number(v * 100.0, 1),
+                vi_number(p["numerator"].as_f64().unwrap(), 0),
+                vi_number(p["denominator"].as_f64().unwrap(), 0)
+            ),
+        })
+        .collect();
+    let online = tables.iter().find(|(id, _)| id == "online-trend").unwrap();
+    assert_eq!(online.1, expected);
+    b.screenshot("a11y-overview-tables").await;
+
+    // The live region stays quiet while nothing changes, though the page checks every 5 s...
+    let updated = b.text("#updated").await;
+    let quiet = b.live_regions().await;
+    assert!(quiet.iter().any(|(role, _)| role == "status"), "{quiet:?}");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_ne!(b.text("#updated").await, updated, "checked meanwhile");
+    assert_eq!(
+        b.live_regions().await,
+        quiet,
+        "nothing new, nothing announced"
+    );
+    // ...and says so once when new data is shown.
+    let (_, agencies) = get_json(&format!("{base}/api/v1/agencies")).await;
+    let some_agency = agencies["agencies"][0].as_str().unwrap().to_owned();
+    publish(&nats.url(), new_dossiers(&some_agency, 5)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let news = loop {
+        let now = b.live_regions().await;
+        if now != quiet {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no announcement of new data: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let said: Vec<&String> = news
+        .iter()
+        .map(|(_, text)| text)
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(said.len(), 1, "{news:?}");
+    assert!(said[0].starts_with("Đã có dữ liệu mới"), "{news:?}");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(b.live_regions().await, news, "announced once");
+
+    // Clickable rows: the ranking's, then the PAR Index's (Space, then Enter).
+    b.open(
+        &format!("{base}/#/ranking?metric=on_time_rate&{RANGE}"),
+        "ranking",
+    )
+    .await;
+    let agency = assert_clickable_rows(b, "tr.clickable", " ", "a11y-ranking-focus").await;
+    assert!(agency.starts_with("#/agency/"), "{agency}");
+    b.ready("agency").await;
+    b.open(&format!("{base}/#/par?year=2024"), "par").await;
+    let par_agency = assert_clickable_rows(b, "tr.clickable", "\u{E007}", "a11y-par-focus").await;
+    assert!(par_agency.starts_with("#/par/"), "{par_agency}");
+    b.ready("par agency").await;
+    b.wait_for(
+        "trend",
+        "return document.querySelector('[data-panel=par-trend-rank] svg') !== null",
+    )
+    .await;
+    assert_glyphs(b, "par agency").await;
+    assert_charts(b, "par agency").await;
+
+    // English: no Vietnamese left, rubric names included (from the scoring models' name_en).
+    let code = par_agency
+        .trim_start_matches("#/par/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, index) = get_json(&format!("{base}/api/v1/par-index?year=2024&agency={code}")).await;
+    let mine = &index["agencies"][0];
+    for (url, page) in [
+        (format!("{base}/?lang=en#/?{RANGE}"), "overview"),
+        (
+            format!("{base}/?lang=en#/ranking?metric=on_time_rate&{RANGE}"),
+            "ranking",
+        ),
+        (format!("{base}/?lang=en#/par?year=2024"), "par"),
+        (format!("{base}/?lang=en{par_agency}"), "par agency"),
+    ] {
+        b.open(&url, page).await;
+        b.wait_for(
+            "drawn",
+            "return !document.body.innerText.includes('Loading')",
+        )
+        .await;
+        let lang = b
+            .client
+            .execute("return document.documentElement.lang", vec![])
+            .await
+            .unwrap();
+        assert_eq!(lang, json!("en"));
+        let text = assert_glyphs(b, page).await;
+        let left = vietnamese_letters(&text.replace("Tiếng Việt", ""));
+        assert_eq!(left, "", "{page} in English: {text}");
+        if page.starts_with("par") {
+            for c in mine["components"].as_array().unwrap() {
+                let en = c["name_en"].as_str().unwrap();
+                assert!(text.contains(en), "{page}: {en} not in {text}");
+            }
+        }
+        if page == "par agency" {
+            for k in mine["criteria"].as_array().unwrap() {
+                assert!(text.contains(k["name_en"].as_str().unwrap()), "{k}");
+            }
+            let tables = assert_charts(b, "par agency (en)").await;
+            assert!(tables.iter().all(|(_, cells)| !cells.is_empty()));
+            b.screenshot("a11y-par-agency-en").await;
+        }
+    }
 }

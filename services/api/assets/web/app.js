@@ -18,6 +18,8 @@ const root = document.getElementById('app');
 let page = null;
 let renders = 0;
 let version = null;
+/** Whether the last check for new data failed. */
+let failing = false;
 let agencyCodes = null;
 let dashboards = [];
 
@@ -27,10 +29,15 @@ function route() {
   return { parts: path.split('/').filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(query || '') };
 }
 
-function go(path, params = {}) {
+/** The address of a page: `#path?params`, empty params left out. */
+function href(path, params = {}) {
   const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''));
   const text = q.toString();
-  location.hash = `#${path}${text ? `?${text}` : ''}`;
+  return `#${path}${text ? `?${text}` : ''}`;
+}
+
+function go(path, params = {}) {
+  location.hash = href(path, params);
 }
 
 /** The agencies with data the caller may see; their names go to `agencyLabel`. */
@@ -51,6 +58,7 @@ function context(current) {
     config,
     params: current.params,
     go,
+    href,
     setParams(changes) {
       const next = Object.fromEntries(current.params);
       Object.assign(next, changes);
@@ -101,11 +109,25 @@ function header(active) {
       h('span', {}, h('strong', {}, 'ParWatch'), h('small', {}, t('tagline')))),
     h('nav', {}, ...links.map(([href, label, key]) => h('a', { href, class: key === active ? 'active' : '' }, label))),
     h('div', { class: 'tools' },
-      h('span', { class: 'updated muted', id: 'updated', role: 'status' }),
+      h('span', { class: 'updated muted', id: 'updated' }), announcer(),
       token,
       h('button', { type: 'button', class: 'lang', onclick: () => { setLang(currentLang() === 'vi' ? 'en' : 'vi'); render(); } }, t('lang_switch'))));
 }
 
+/**
+ * The page's live region, read out by screen readers when its text changes: only news (new
+ * data shown, updates failing or working again), never the time of each quiet check.
+ */
+function announcer() {
+  return h('span', { class: 'sr-only', id: 'announce', role: 'status' });
+}
+
+function announce(text) {
+  const el = document.getElementById('announce');
+  if (el) el.textContent = text;
+}
+
+/** When the data was last checked: shown, not announced. */
 function showUpdated(text) {
   const el = document.getElementById('updated');
   if (el) el.textContent = text;
@@ -120,7 +142,7 @@ async function render() {
   const main = h('main', { id: 'page' });
   if (config.mode === 'embed') {
     setAgencyNames(config.names);
-    root.replaceChildren(main, h('footer', { class: 'embed-footer muted' }, h('span', {}, t('embed_source')), ' · ', h('span', { id: 'updated', role: 'status' })));
+    root.replaceChildren(main, h('footer', { class: 'embed-footer muted' }, h('span', {}, t('embed_source')), ' · ', h('span', { id: 'updated' }), announcer()));
     page = await show(main, () => dashboardPage(ctx, main, config.dashboard), seq);
     return;
   }
@@ -177,15 +199,25 @@ async function show(main, draw, seq) {
   }
 }
 
-/** Asks whether new events landed; redraws the page's data when they did. */
+/**
+ * Asks whether new events landed; redraws the page's data when they did. Announces new data,
+ * and a failure or recovery once each, not every check.
+ */
 async function poll() {
   try {
     const now = (await api.version()).version;
-    if (version !== null && now !== version && page) await page.refresh();
+    const landed = version !== null && now !== version && page;
+    if (landed) await page.refresh();
     version = now;
-    showUpdated(t('updated_at', { t: fmtTime(new Date().toISOString()).slice(11) }));
+    const at = fmtTime(new Date().toISOString()).slice(11);
+    showUpdated(t('updated_at', { t: at }));
+    if (landed) announce(t('data_updated', { t: at }));
+    else if (failing) announce(t('update_restored'));
+    failing = false;
   } catch (e) {
     showUpdated(t('update_failed', { e: e.message }));
+    if (!failing) announce(t('update_failed', { e: e.message }));
+    failing = true;
   }
 }
 

@@ -1,7 +1,11 @@
 // ParWatch's time-series chart: SVG lines or bars for one or more series over the same
 // buckets, a dashed target line, and a hover guide with every series' value at the bucket
 // under the pointer. Redraws itself when its box is resized. Years of daily points stay fast:
-// positions are computed once per draw and hovering finds the bucket by arithmetic.
+// positions are computed once per draw and hovering finds the bucket by arithmetic. For
+// keyboards and screen readers the chart is an image named by its title, kind and period,
+// followed by a disclosure holding its values as a table.
+
+import { t } from './i18n.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#1d4f91', '#d0661a', '#2a8a4f', '#b3262e', '#6f4bb0', '#8a6a12', '#1b8fa6', '#c0468c', '#56606b'];
@@ -28,6 +32,7 @@ function ticks(lo, hi, integer, count = 5) {
 
 /**
  * Draws into `el` (emptied first). `spec`:
+ * - `title`: what the chart shows, the start of its accessible name and of its table's caption;
  * - `kind`: "line" or "bar";
  * - `buckets`: bucket start dates (YYYY-MM-DD), shared by every series;
  * - `series`: [{ label, values: [number|null], details: [string] }] (details shown on hover);
@@ -36,18 +41,84 @@ function ticks(lo, hi, integer, count = 5) {
  * - `formatY(v)` (values), `formatTick(v)` (axis), `formatX(bucket)` (axis), `formatXLong(bucket)`.
  */
 export function drawChart(el, spec) {
+  // A table the reader opened stays open when new data redraws the chart.
+  const open = el.querySelector(':scope > details.chart-data')?.open || false;
+  const plot = document.createElement('div');
+  plot.className = 'chart-plot';
+  el.replaceChildren(plot, dataTable(spec, open));
   let width = 0;
   const draw = () => {
-    width = Math.max(260, Math.floor(el.clientWidth || 600));
-    el.replaceChildren();
-    render(el, spec, width);
+    width = Math.max(260, Math.floor(plot.clientWidth || 600));
+    plot.replaceChildren();
+    render(plot, spec, width);
   };
   draw();
   if (el.chartObserver) el.chartObserver.disconnect();
   el.chartObserver = new ResizeObserver(() => {
-    if (Math.abs(Math.floor(el.clientWidth) - width) > 4) requestAnimationFrame(draw);
+    if (Math.abs(Math.floor(plot.clientWidth) - width) > 4) requestAnimationFrame(draw);
   });
-  el.chartObserver.observe(el);
+  el.chartObserver.observe(plot);
+}
+
+/** The chart's accessible name: "Title (line chart, 01/2024 – 06/2024)". */
+function chartName(spec) {
+  const kind = t(spec.kind === 'bar' ? 'chart_bar' : 'chart_line');
+  const { buckets } = spec;
+  if (!buckets.length) return t('chart_empty', { title: spec.title, kind });
+  return t('chart_name', {
+    title: spec.title, kind, from: spec.formatXLong(buckets[0]), to: spec.formatXLong(buckets[buckets.length - 1]),
+  });
+}
+
+function cell(tag, attrs, text) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  el.textContent = text;
+  return el;
+}
+
+/**
+ * The chart's values as a table inside a disclosure (a keyboard reaches its summary; Enter or
+ * Space opens it): a row per bucket, a column per series. Built when first opened, so years
+ * of daily points cost nothing until someone asks for them.
+ */
+function dataTable(spec, open) {
+  const details = document.createElement('details');
+  details.className = 'chart-data';
+  const summary = document.createElement('summary');
+  summary.append(t('chart_table'), cell('span', { class: 'sr-only' }, `: ${spec.title}`));
+  details.append(summary);
+  const fill = () => {
+    const table = document.createElement('table');
+    table.append(cell('caption', { class: 'sr-only' }, spec.title));
+    const head = document.createElement('tr');
+    head.append(cell('th', { scope: 'col' }, t('chart_bucket')), ...spec.series.map((s) => cell('th', { scope: 'col', class: 'num' }, s.label)));
+    const body = document.createElement('tbody');
+    spec.buckets.forEach((b, i) => {
+      const row = document.createElement('tr');
+      row.append(cell('th', { scope: 'row' }, spec.formatXLong(b)), ...spec.series.map((s) => {
+        const v = s.values[i];
+        const detail = v !== null && v !== undefined && s.details?.[i] ? ` (${s.details[i]})` : '';
+        return cell('td', { class: 'num' }, `${spec.formatY(v)}${detail}`);
+      }));
+      body.append(row);
+    });
+    const thead = document.createElement('thead');
+    thead.append(head);
+    table.append(thead, body);
+    const wrap = cell('div', { class: 'table-wrap' }, '');
+    wrap.append(table);
+    details.append(wrap);
+    if (spec.targetLabel) details.append(cell('p', { class: 'muted' }, spec.targetLabel));
+  };
+  details.addEventListener('toggle', () => {
+    if (details.open && details.childElementCount === 1) fill();
+  });
+  if (open) {
+    fill();
+    details.open = true;
+  }
+  return details;
 }
 
 function render(el, spec, width) {
@@ -67,7 +138,7 @@ function render(el, spec, width) {
 
   const root = svg('svg', {
     viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, role: 'img', class: 'chart-svg',
-    'data-buckets': n, 'data-series': series.length,
+    'aria-label': chartName(spec), 'data-buckets': n, 'data-series': series.length,
   });
   for (const v of yTicks) {
     root.append(svg('line', { x1: MARGIN.left, x2: width - MARGIN.right, y1: y(v), y2: y(v), class: 'grid' }));

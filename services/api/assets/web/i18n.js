@@ -18,6 +18,8 @@ const TEXT = {
     token_cleared: 'Đã xoá mã truy cập.',
     updated_at: 'Cập nhật lúc {t}',
     update_failed: 'Không cập nhật được: {e}',
+    data_updated: 'Đã có dữ liệu mới (cập nhật lúc {t})',
+    update_restored: 'Đã cập nhật lại được',
     loading: 'Đang tải…',
     no_data: 'Chưa có dữ liệu',
     error: 'Lỗi',
@@ -57,6 +59,15 @@ const TEXT = {
     days: 'ngày',
     median_of: 'trên {n} hồ sơ',
     download_csv: 'Tải CSV',
+    chart_line: 'biểu đồ đường',
+    chart_bar: 'biểu đồ cột',
+    chart_name: '{title} ({kind}, {from} – {to})',
+    chart_empty: '{title} ({kind}, chưa có dữ liệu)',
+    chart_table: 'Bảng số liệu',
+    chart_bucket: 'Kỳ',
+    change_up: 'Tăng',
+    change_down: 'Giảm',
+    change_none: 'Không đổi',
     rank: 'Hạng',
     value: 'Giá trị',
     ratio: 'Tử số/Mẫu số',
@@ -154,6 +165,8 @@ const TEXT = {
     token_cleared: 'Token cleared.',
     updated_at: 'Updated at {t}',
     update_failed: 'Could not update: {e}',
+    data_updated: 'New data shown (updated at {t})',
+    update_restored: 'Updating again',
     loading: 'Loading…',
     no_data: 'No data yet',
     error: 'Error',
@@ -193,6 +206,15 @@ const TEXT = {
     days: 'days',
     median_of: 'over {n} dossiers',
     download_csv: 'Download CSV',
+    chart_line: 'line chart',
+    chart_bar: 'bar chart',
+    chart_name: '{title} ({kind}, {from} – {to})',
+    chart_empty: '{title} ({kind}, no data yet)',
+    chart_table: 'Data table',
+    chart_bucket: 'Period',
+    change_up: 'Up',
+    change_down: 'Down',
+    change_none: 'No change',
     rank: 'Rank',
     value: 'Value',
     ratio: 'Numerator/denominator',
@@ -329,6 +351,9 @@ const COLUMNS = {
   },
 };
 
+/** Every text the UI shows, by catalogue, then language, then key (the browser test checks both languages have every key). */
+export const CATALOGUES = { text: TEXT, metrics: METRICS, columns: COLUMNS };
+
 let lang = 'vi';
 
 /** Picks the language: `?lang=` of the page address, else the saved choice, else Vietnamese. */
@@ -371,6 +396,11 @@ export function metricName(name) {
 
 export function columnName(name) {
   return COLUMNS[lang][name] ?? name;
+}
+
+/** A rubric's component or criterion (from the PAR Index): its English name in English when it has one. */
+export function rubricName(item) {
+  return (lang === 'en' && item.name_en) || item.name;
 }
 
 /** A title given in both languages by a dashboard file. */

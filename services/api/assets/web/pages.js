@@ -25,6 +25,32 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/**
+ * A table row that opens `href` (an address `#/…`): one Tab stop with a visible focus ring,
+ * opened by a click, Enter or Space. One of its cells should be a {@link linkCell} to the same
+ * address, so that screen readers announce what the row does.
+ */
+export function linkRow(href, props, ...cells) {
+  const open = () => { location.hash = href; };
+  return h('tr', {
+    ...props,
+    class: 'clickable',
+    tabindex: '0',
+    onclick: (e) => { if (!e.target.closest('a')) open(); },
+    onkeydown: (e) => {
+      if (e.target === e.currentTarget && (e.key === 'Enter' || e.key === ' ')) {
+        e.preventDefault();
+        open();
+      }
+    },
+  }, ...cells);
+}
+
+/** The cell naming a {@link linkRow}: a link out of the Tab order (the row is the Tab stop). */
+export function linkCell(href, text) {
+  return h('td', {}, h('a', { href, tabindex: '-1' }, text));
+}
+
 /** An error message box. */
 export function errorBox(error) {
   return h('div', { class: 'error', role: 'alert' }, `${t('error')}: ${error.message || error}`);
@@ -106,23 +132,25 @@ function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compar
 /** Rows a ranking shows before "show all". */
 const RANKING_ROWS = 10;
 
-/** A ranking as a table; rows open the agency when `open` is given; long ones fold. */
-function rankingTable(rows, unit, open, fold = false) {
+/** A ranking as a table; rows open the agency at `linkOf(code)` when given; long ones fold. */
+function rankingTable(rows, unit, linkOf, fold = false) {
   const body = rows.map((r) => {
     let change = '–';
     if (r.change > 0) change = t('up_n', { n: r.change });
     else if (r.change < 0) change = t('down_n', { n: -r.change });
     else if (r.change === 0) change = t('unchanged');
     const cls = r.change > 0 ? 'up' : r.change < 0 ? 'down' : '';
-    return h('tr', { dataset: { agency: r.agency_code }, class: open ? 'clickable' : '', tabindex: open ? '0' : null,
-      onclick: open ? () => open(r.agency_code) : null,
-      onkeydown: open ? (e) => e.key === 'Enter' && open(r.agency_code) : null },
-    h('td', { class: 'num' }, r.rank ?? t('unranked')),
-    h('td', {}, agencyLabel(r.agency_code)),
-    h('td', { class: 'num value' }, fmtValue(r.value, unit)),
-    h('td', { class: 'num' }, ratioText(r, unit) || '–'),
-    h('td', { class: 'num' }, r.previous_rank ?? '–'),
-    h('td', { class: `num change ${cls}` }, change));
+    const href = linkOf ? linkOf(r.agency_code) : null;
+    const cells = [
+      h('td', { class: 'num' }, r.rank ?? t('unranked')),
+      href ? linkCell(href, agencyLabel(r.agency_code)) : h('td', {}, agencyLabel(r.agency_code)),
+      h('td', { class: 'num value' }, fmtValue(r.value, unit)),
+      h('td', { class: 'num' }, ratioText(r, unit) || '–'),
+      h('td', { class: 'num' }, r.previous_rank ?? '–'),
+      h('td', { class: `num change ${cls}` }, change),
+    ];
+    const props = { dataset: { agency: r.agency_code } };
+    return href ? linkRow(href, props, ...cells) : h('tr', props, ...cells);
   });
   const numeric = new Set(['rank', 'value', 'ratio', 'previous_rank', 'change']);
   const table = h('table', { class: 'ranking' },
@@ -160,6 +188,7 @@ function sqlChart(el, panel, data, bucket) {
   const isDate = buckets.every((b) => /^\d{4}-\d{2}-\d{2}/.test(b));
   const format = (b) => (isDate ? fmtBucket(b.slice(0, 10), bucket) : b);
   drawChart(el, {
+    title: pick(panel.title),
     kind: panel.chart,
     buckets,
     series: data.columns.slice(1).map((c, k) => ({ label: columnName(c.name), values: data.rows.map((r) => (r[k + 1] === null ? null : Number(r[k + 1]))) })),
@@ -187,9 +216,10 @@ function statBody(panel, data) {
       text = `${fmtNumber(Math.abs(delta), 1)}%`;
     }
     if (delta !== undefined) {
-      const arrow = delta > 0.05 ? '▲' : delta < -0.05 ? '▼' : '＝';
-      const good = better === 'neither' || arrow === '＝' ? '' : ((delta > 0) === (better === 'higher') ? 'good' : 'bad');
-      change = h('div', { class: `tile-change ${good}` }, `${arrow} ${text} ${t('vs_previous')}`);
+      const [arrow, word] = delta > 0.05 ? ['▲', 'change_up'] : delta < -0.05 ? ['▼', 'change_down'] : ['=', 'change_none'];
+      const good = better === 'neither' || arrow === '=' ? '' : ((delta > 0) === (better === 'higher') ? 'good' : 'bad');
+      change = h('div', { class: `tile-change ${good}` },
+        h('span', { 'aria-hidden': 'true' }, arrow), h('span', { class: 'sr-only' }, t(word)), ` ${text} ${t('vs_previous')}`);
     }
   }
   const target = data.target
@@ -210,6 +240,7 @@ function seriesChart(el, panel, data) {
   const unit = data.unit;
   const buckets = data.series[0]?.points.map((p) => p.bucket) || [];
   drawChart(el, {
+    title: pick(panel.title),
     kind: panel.chart,
     buckets,
     series: data.series.map((s) => ({
@@ -277,9 +308,9 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
         if (isTile) {
           body.replaceChildren(...statBody(panel, data).filter(Boolean));
         } else if (panel.chart === 'ranking') {
-          const open = embedded ? null : (code) => ctx.go(`/agency/${encodeURIComponent(code)}`, { from, to });
+          const linkOf = embedded ? null : (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to });
           const mine = agency && data.rows[0]?.rank ? h('p', { class: 'rank-of' }, t('rank_of', { r: data.rows[0].rank, n: data.ranked })) : null;
-          body.replaceChildren(mine || '', data.rows.length ? rankingTable(data.rows, data.unit, open, true) : h('p', { class: 'muted' }, t('no_data')));
+          body.replaceChildren(mine || '', data.rows.length ? rankingTable(data.rows, data.unit, linkOf, true) : h('p', { class: 'muted' }, t('no_data')));
         } else if (panel.chart === 'table') {
           body.replaceChildren(data.rows.length ? resultTable(data) : h('p', { class: 'muted' }, t('no_data')));
         } else if (panel.metric) {
@@ -327,8 +358,8 @@ export async function rankingPage(ctx, root) {
     try {
       const data = await ctx.api.ranking({ metric, from, to });
       hint.textContent = t('ranking_hint', { from: fmtDate(data.previous.from), to: fmtDate(data.previous.to) });
-      const open = (code) => ctx.go(`/agency/${encodeURIComponent(code)}`, { from, to });
-      body.replaceChildren(data.rows.length ? rankingTable(data.rows, byName[metric].unit, open) : h('p', { class: 'muted' }, t('no_data')));
+      const linkOf = (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to });
+      body.replaceChildren(data.rows.length ? rankingTable(data.rows, byName[metric].unit, linkOf) : h('p', { class: 'muted' }, t('no_data')));
     } catch (e) {
       body.replaceChildren(errorBox(e));
     }

@@ -4,8 +4,8 @@
 // While a year's index is incomplete (no appraisal yet), ranks are the projected ones.
 
 import { drawChart } from './chart.js';
-import { agencyLabel, fmtNumber, metricName, t } from './i18n.js';
-import { errorBox, h } from './pages.js';
+import { agencyLabel, fmtNumber, metricName, rubricName, t } from './i18n.js';
+import { errorBox, h, linkCell, linkRow } from './pages.js';
 
 /** Points rounded to the published thousandths, so -0.0 (nothing earned) is written 0. */
 const zeroed = (v) => (typeof v === 'number' && Math.abs(v) < 5e-4 ? 0 : v);
@@ -91,19 +91,16 @@ function indexTable(ctx, agencies, year) {
   const rankOf = (a) => (open ? a.projected_rank : a.rank);
   const sorted = [...agencies].sort((a, b) => rankOf(a) - rankOf(b) || a.agency_code.localeCompare(b.agency_code));
   const components = sorted[0].components;
-  const go = (code) => ctx.go(`/par/${encodeURIComponent(code)}`, { year });
+  const linkOf = (code) => ctx.href(`/par/${encodeURIComponent(code)}`, { year });
   const head = h('tr', {},
     h('th', { class: 'num' }, open ? t('par_rank_projected') : t('rank')),
     h('th', {}, t('agency')),
     h('th', { class: 'num' }, t('par_index')),
     open ? h('th', { class: 'num' }, t('par_projected')) : null,
-    ...components.map((c) => h('th', { class: 'par-component', title: c.name }, c.name)));
-  const rows = sorted.map((a) => h('tr', {
-    class: 'clickable', tabindex: '0', dataset: { agency: a.agency_code },
-    onclick: () => go(a.agency_code), onkeydown: (e) => e.key === 'Enter' && go(a.agency_code),
-  },
+    ...components.map((c) => h('th', { class: 'par-component', title: rubricName(c) }, rubricName(c))));
+  const rows = sorted.map((a) => linkRow(linkOf(a.agency_code), { dataset: { agency: a.agency_code } },
   h('td', { class: 'num rank' }, h('strong', {}, rankOf(a)), ' ', change(open ? a.projected_change : a.change)),
-  h('td', {}, agencyLabel(a.agency_code)),
+  linkCell(linkOf(a.agency_code), agencyLabel(a.agency_code)),
   h('td', { class: 'num index' }, fixed(a.index)),
   open ? h('td', { class: 'num projected' }, fixed(a.projected)) : null,
   ...a.components.map((c) => h('td', { class: 'par-component', dataset: { component: c.code } },
@@ -186,16 +183,16 @@ function showAgency(a, { summary, components, criteria }) {
     a.unknown_criteria.length ? h('p', { class: 'banner' }, t('par_unknown', { c: a.unknown_criteria.join(', ') })) : '');
   components.replaceChildren(h('table', { class: 'par-components' }, h('tbody', {},
     a.components.map((c) => h('tr', { dataset: { component: c.code } },
-      h('td', {}, c.name),
+      h('td', {}, rubricName(c)),
       h('td', { class: 'bar-cell' }, bar(c.score, c.max, c.projected)),
       h('td', { class: 'num' }, `${fixed(c.score)}/${short(c.max)}`),
       h('td', { class: 'num muted' }, t('par_component_rank', { r: c.rank })))))));
-  const names = Object.fromEntries(a.components.map((c) => [c.code, c.name]));
+  const names = Object.fromEntries(a.components.map((c) => [c.code, rubricName(c)]));
   criteria.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'par-criteria' },
     h('thead', {}, h('tr', {}, ...['par_criterion', 'par_component', 'par_max', 'par_score', 'par_lost', 'par_status']
       .map((k, i) => h('th', { class: i >= 2 && i <= 4 ? 'num' : '' }, t(k))))),
     h('tbody', {}, a.criteria.map((k) => h('tr', { dataset: { criterion: `${k.component}.${k.code}`, status: k.status } },
-      h('td', {}, k.name, h('small', { class: 'muted' }, ` ${k.code}`)),
+      h('td', {}, rubricName(k), h('small', { class: 'muted' }, ` ${k.code}`)),
       h('td', {}, names[k.component] || k.component),
       h('td', { class: 'num' }, short(k.max)),
       h('td', { class: 'num' }, k.points === null ? '–' : short(k.points)),
@@ -216,6 +213,7 @@ function showTrend(years, indexEl, rankEl) {
   };
   drawChart(indexEl, {
     ...common,
+    title: `${t('par_trend')}: ${t('par_trend_index')}`,
     series: [
       { label: t('par_trend_index'), values: years.map((y) => y.index) },
       { label: t('par_projected'), values: years.map((y) => y.projected) },
@@ -225,6 +223,7 @@ function showTrend(years, indexEl, rankEl) {
   });
   drawChart(rankEl, {
     ...common,
+    title: `${t('par_trend')}: ${t('par_trend_rank')}`,
     series: [
       { label: t('rank'), values: years.map((y) => y.rank) },
       { label: t('par_rank_projected'), values: years.map((y) => y.projected_rank) },
