@@ -13,17 +13,28 @@
 //! publish for, or an official assessment from a publisher not allowed them, is stored in
 //! `rejected_events` with its reason, like any invalid message.
 
+mod ack;
+mod batch;
 mod broker;
+mod classify;
+mod compactor;
+mod config;
+mod consumer;
+mod failpoint;
+mod frontier;
 mod local;
 pub mod publishers;
 mod status;
-mod worker;
+mod store;
 
+pub use batch::OVERSIZED_PREFIX_BYTES;
 pub use broker::{STREAM_NAME, StreamLimits, connect, ensure_stream};
+pub use config::{CONSUMER_NAME, IngestConfig};
+pub use consumer::run;
+pub use failpoint::{Failpoint, Step};
 pub use local::{LOCAL_PUBLISHER, LocalNats};
 pub use publishers::{Identity, Publisher, Publishers};
 pub use status::{IngestStatus, LatencyHistogram};
-pub use worker::{CONSUMER_NAME, Failpoint, IngestConfig, OVERSIZED_PREFIX_BYTES, Step, run};
 
 /// Result with the worker's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -85,7 +85,7 @@ impl LocalNats {
                 &ingest.public_key(),
                 &admin.public_key(),
                 crate::STREAM_NAME,
-                crate::worker::CONSUMER_NAME,
+                crate::CONSUMER_NAME,
             ),
         );
         std::fs::write(&config, text)

@@ -1,0 +1,112 @@
+//! Validation of a batch: each message is checked against the contract (`parwatch-proto`), the
+//! accepted time window and its publisher's rights; what is valid and new becomes an event,
+//! the rest a rejection with its reason, and a message already stored is skipped. The batch is
+//! then laid out as the lake's files. Runs in the store (`store.rs`), off the async threads.
+
+use chrono::Utc;
+use parwatch_lake::{Commit, DedupIndex, Prepared, RejectedMessage, StoredEvent};
+use parwatch_proto::{Fault, Rejection, TimeWindow, validate_within};
+
+use crate::batch::Pending;
+use crate::publishers::{Publishers, authorize};
+
+/// What a batch's events are checked against besides the contract.
+pub(crate) struct Rules {
+    /// Who may publish what.
+    pub(crate) publishers: Publishers,
+    /// Earliest accepted `occurred_at`.
+    pub(crate) occurred_after: chrono::DateTime<Utc>,
+    /// Latest accepted `occurred_at`, as a time after now.
+    pub(crate) occurred_ahead: chrono::Duration,
+}
+
+/// One batch of messages validated, deduplicated and laid out as files.
+pub(crate) struct Classified {
+    /// The new events and rejections, laid out as files.
+    pub(crate) prepared: Prepared,
+    /// New events.
+    pub(crate) events: usize,
+    /// Fault codes of the new rejections.
+    pub(crate) faults: Vec<&'static str>,
+    /// Messages already stored.
+    pub(crate) duplicates: u64,
+}
+
+/// Validates each message; events and rejections not yet in the index go into the commit and
+/// into the index (so a redelivery, in this batch or a later one, is skipped). Then lays the
+/// commit out as files, unless `lay_out` is false (a benchmark's failpoint).
+pub(crate) fn classify(
+    pending: &[Pending],
+    rules: &Rules,
+    index: &mut DedupIndex,
+    lay_out: bool,
+) -> parwatch_lake::Result<Classified> {
+    let mut commit = Commit {
+        events: Vec::with_capacity(pending.len()),
+        rejected: Vec::new(),
+    };
+    let mut duplicates = 0;
+    let window = TimeWindow {
+        earliest: rules.occurred_after,
+        latest: Utc::now()
+            .checked_add_signed(rules.occurred_ahead)
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+    };
+    for p in pending {
+        let checked = match p.oversized {
+            Some(size) => Err(Rejection::new(
+                "body",
+                Fault::TooLarge,
+                format!(
+                    "{size} bytes exceeds the limit of {} (its first {} bytes are kept)",
+                    parwatch_proto::MAX_EVENT_BYTES,
+                    p.payload.len()
+                ),
+            )),
+            None => rules
+                .publishers
+                .publisher_of(&p.subject)
+                .and_then(|(publisher, public)| {
+                    let event = validate_within(&public, &p.payload, &window)?;
+                    authorize(publisher, &event)?;
+                    Ok(event)
+                }),
+        };
+        match checked {
+            Ok(event) => {
+                if !index.insert_event(DedupIndex::key(&event.event_id)) {
+                    duplicates += 1;
+                    continue;
+                }
+                commit.events.push(StoredEvent {
+                    event,
+                    stream_seq: p.stream_seq,
+                });
+            }
+            Err(rejection) => {
+                if !index.insert_rejected(p.stream_seq) {
+                    duplicates += 1;
+                    continue;
+                }
+                commit.rejected.push(RejectedMessage {
+                    subject: p.subject.to_string(),
+                    raw: p.payload.to_vec(),
+                    reason: rejection.to_string(),
+                    fault: rejection.fault.code(),
+                    received_at: p.received_at,
+                    stream_seq: p.stream_seq,
+                });
+            }
+        }
+    }
+    Ok(Classified {
+        prepared: if lay_out {
+            commit.prepare(Utc::now())?
+        } else {
+            Prepared::default()
+        },
+        events: commit.events.len(),
+        faults: commit.rejected.iter().map(|r| r.fault).collect(),
+        duplicates,
+    })
+}
