@@ -21,7 +21,7 @@ use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::snapshot::{self, Snapshot};
 use crate::writer::{WriteProgress, write_prepared};
 
-/// The Parquet lake under `<data-dir>/lake`. Clones share the write guard.
+/// The Parquet lake under `<data-dir>/lake`. Clones share the partition guard.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,

@@ -52,7 +52,7 @@ pub(crate) fn table_dir(root: &Path, table: &str) -> PathBuf {
 }
 
 /// The directory new files of a partition go to (through its symlink), creating the
-/// partition when it is new. Call with the write guard held.
+/// partition when it is new. Call with the [`PartitionGuard`] held.
 pub(crate) fn partition_dir(
     root: &Path,
     table: &str,
@@ -129,8 +129,8 @@ pub(crate) fn retire(root: &Path) -> Result<()> {
 }
 
 /// Deletes generations retired more than [`GRACE`] ago, and retires generations no
-/// partition points to (left by a crash between writing and swapping). Call with the write
-/// guard held.
+/// partition points to (left by a crash between writing and swapping). Call with the
+/// [`PartitionGuard`] held.
 pub(crate) fn collect_generations(root: &Path, table: &str) -> Result<usize> {
     let tables = root.join(GENERATIONS).join(table);
     let Ok(entries) = std::fs::read_dir(&tables) else {
