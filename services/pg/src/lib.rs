@@ -14,6 +14,7 @@
 //!
 //! [`Session`]: parwatch_lake::Session
 
+mod catalog;
 mod limits;
 mod session;
 

@@ -10,12 +10,9 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use datafusion_pg_catalog::setup_pg_catalog;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use parwatch_auth::{Audit, Gate, Principal, Role};
-use parwatch_lake::{CATALOG, Error as LakeError, Scope, Session, check_sql_text};
+use parwatch_lake::{Error as LakeError, Scope, Session, check_sql_text};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
@@ -35,6 +32,7 @@ use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::PgServer;
+use crate::catalog::{self, StatementParser};
 
 /// How the audit trail names this entry point.
 const VIA: &str = "pg";
@@ -52,7 +50,7 @@ impl Connection {
                 parser: Arc::new(Parser {
                     gate: Arc::clone(&server.gate),
                     login: Arc::clone(&login),
-                    sql: PostgresCompatibilityParser::new(),
+                    sql: StatementParser::new(),
                 }),
                 server,
                 login,
@@ -138,9 +136,7 @@ impl ConnState {
             .engine
             .session(&scope)
             .map_err(|e| fatal("XX000", e.to_string()))?;
-        setup_pg_catalog(session.context(), CATALOG, EmptyContextProvider)
-            .map_err(|e| fatal("XX000", e.to_string()))?;
-        session.context().register_udf(to_regtype());
+        catalog::install(session.context()).map_err(|e| fatal("XX000", e.to_string()))?;
         tracing::info!(peer = %self.peer, token = %principal.token_id, agency = ?principal.agency, "pg: logged in");
         let _ = self.login.set(Login {
             principal,
@@ -276,7 +272,7 @@ pub(crate) enum Prepared {
 pub(crate) struct Parser {
     gate: Arc<Gate>,
     login: Arc<OnceLock<Login>>,
-    sql: PostgresCompatibilityParser,
+    sql: StatementParser,
 }
 
 impl Parser {
@@ -460,47 +456,6 @@ fn no_op_tag(statement: &Statement) -> Option<&'static str> {
         Statement::Deallocate { .. } => Some("DEALLOCATE"),
         _ => None,
     }
-}
-
-/// `to_regtype(name)`: the oid of a built-in type, NULL for any other name (psycopg asks it,
-/// for `hstore`, when SQLAlchemy connects).
-fn to_regtype() -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::arrow::array::{Array, AsArray, UInt32Array};
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    const TYPES: [(&str, u32); 14] = [
-        ("bool", 16),
-        ("int8", 20),
-        ("int2", 21),
-        ("int4", 23),
-        ("text", 25),
-        ("float4", 700),
-        ("float8", 701),
-        ("varchar", 1043),
-        ("date", 1082),
-        ("timestamp", 1114),
-        ("timestamptz", 1184),
-        ("numeric", 1700),
-        ("uuid", 2950),
-        ("json", 114),
-    ];
-    create_udf(
-        "to_regtype",
-        vec![DataType::Utf8],
-        DataType::UInt32,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let names = ColumnarValue::values_to_arrays(args)?;
-            let names = names[0].as_string::<i32>();
-            let oids: UInt32Array = (0..names.len())
-                .map(|i| {
-                    let name = names.is_valid(i).then(|| names.value(i))?;
-                    let name = name.trim_start_matches("pg_catalog.");
-                    TYPES.iter().find(|(n, _)| *n == name).map(|(_, oid)| *oid)
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(oids)))
-        }),
-    )
 }
 
 /// PostgreSQL settings clients read with `SHOW` at connect time, answered as a server in
