@@ -294,7 +294,10 @@ pub(crate) struct SqlResult {
     row_count: u64,
     /// Time from the request to the last row, in milliseconds.
     elapsed_ms: f64,
-    /// Why the result is incomplete, when a limit stopped it after its first rows.
+    /// Why the result is incomplete, when a limit stopped it after its first rows (absent
+    /// from a complete result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<String>,
 }
 

@@ -138,11 +138,15 @@ fn table(state: &AppState) -> Vec<Route> {
 )]
 struct ApiDoc;
 
-/// The document as served.
+/// The document as served. A nullable member is always there (the API writes `null`, never
+/// leaves a key out), so it is required too (marked here: the schemas the operations use are
+/// collected after [`Everywhere`] runs).
 fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serializes")
+    let mut document = ApiDoc::openapi();
+    if let Some(components) = &mut document.components {
+        components.schemas.values_mut().for_each(require_nullable);
+    }
+    document.to_json().expect("the OpenAPI document serializes")
 }
 
 /// What holds for every operation: the bearer scheme, and the 421 and 500 answers.
@@ -199,6 +203,50 @@ impl utoipa::Modify for Everywhere {
                 );
             }
         }
+    }
+}
+
+/// Marks every nullable property of `schema` (and of the schemas inside it) required.
+fn require_nullable(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ArrayItems, Object, Schema, SchemaType, Type};
+    let is_null = |s: &RefOr<Schema>| match s {
+        RefOr::T(Schema::Object(o)) => match &o.schema_type {
+            SchemaType::Type(t) => *t == Type::Null,
+            SchemaType::Array(types) => types.contains(&Type::Null),
+            SchemaType::AnyValue => false,
+        },
+        _ => false,
+    };
+    let nullable = |s: &RefOr<Schema>| match s {
+        RefOr::T(Schema::OneOf(one)) => one.items.iter().any(is_null),
+        other => is_null(other),
+    };
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(Object {
+            properties,
+            required,
+            ..
+        }) => {
+            for (name, property) in properties.iter_mut() {
+                if nullable(property) && !required.contains(name) {
+                    required.push(name.clone());
+                }
+                require_nullable(property);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                require_nullable(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(require_nullable),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(require_nullable),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(require_nullable),
+        _ => {}
     }
 }
 

@@ -33,8 +33,7 @@ pub(crate) struct DashboardList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dashboards", body = DashboardList),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn list(
     _caller: Principal,
     web: Arc<Web>,
@@ -55,7 +54,6 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The definition", body = DashboardDefinition),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token", body = ErrorBody),
         (status = 404, description = "No such dashboard", body = ErrorBody)))]
 pub(crate) async fn definition(
     id: String,
@@ -66,7 +64,7 @@ pub(crate) async fn definition(
 }
 
 /// One panel's data over a range, as JSON or CSV.
-#[utoipa::path(get, path = "/api/v1/dashboards/{id}/panels/{panel}", tag = "dashboards",
+#[utoipa::path(get, path = "/api/v1/dashboards/{id}/panels/{panel}", operation_id = "panel_data", tag = "dashboards",
     params(("id" = String, Path, description = "A dashboard's id", example = "province"),
         ("panel" = String, Path, description = "A panel's id in it"),
         Dates, View, PanelQuery),
@@ -122,8 +120,7 @@ pub(crate) struct Agencies {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The agencies", body = Agencies),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn agencies(
     principal: Principal,
     state: AppState,
@@ -181,12 +178,11 @@ pub(crate) enum VersionValue {
 }
 
 /// The data version, so pages redraw when data lands.
-#[utoipa::path(get, path = "/api/v1/version", tag = "dashboards",
+#[utoipa::path(get, path = "/api/v1/version", operation_id = "data_version", tag = "dashboards",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The version", body = DataVersion),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn version(
     principal: Principal,
     state: AppState,

@@ -26,7 +26,7 @@ use crate::web::Web;
 
 /// One dashboard alone for a portal's frame, or a page saying why not. The page carries the
 /// names of the agencies it may show.
-#[utoipa::path(get, path = "/embed/{id}", tag = "embed",
+#[utoipa::path(get, path = "/embed/{id}", operation_id = "embed_page", tag = "embed",
     params(("id" = String, Path, description = "The token's dashboard", example = "province"), EmbedToken),
     responses(
         (status = 200, description = "The embedded dashboard's page", body = String, content_type = "text/html"),
@@ -69,7 +69,7 @@ pub(crate) async fn page_for(
 }
 
 /// The embed's dashboard definition.
-#[utoipa::path(get, path = "/embed/api/dashboard", tag = "embed", params(EmbedToken),
+#[utoipa::path(get, path = "/embed/api/dashboard", operation_id = "embed_dashboard", tag = "embed", params(EmbedToken),
     responses(
         (status = 200, description = "The definition", body = DashboardDefinition),
         (status = 400, description = "A query string that does not decode", body = ErrorBody),
@@ -88,7 +88,7 @@ pub(crate) async fn dashboard(
 }
 
 /// One panel of the embed's dashboard, held to the token's agency.
-#[utoipa::path(get, path = "/embed/api/panels/{panel}", tag = "embed",
+#[utoipa::path(get, path = "/embed/api/panels/{panel}", operation_id = "embed_panel_data", tag = "embed",
     params(("panel" = String, Path, description = "A panel's id in the token's dashboard"),
         EmbedToken, Dates, View, PanelQuery),
     responses(
@@ -113,7 +113,7 @@ pub(crate) async fn panel(
 }
 
 /// The data version, opaque.
-#[utoipa::path(get, path = "/embed/api/version", tag = "embed", params(EmbedToken),
+#[utoipa::path(get, path = "/embed/api/version", operation_id = "embed_data_version", tag = "embed", params(EmbedToken),
     responses(
         (status = 200, description = "The version (a string)", body = DataVersion),
         (status = 400, description = "A query string that does not decode", body = ErrorBody),
@@ -131,9 +131,11 @@ pub(crate) struct MintRequest {
     dashboard: String,
     /// The agency it is locked to (a scoped admin's own by default); none: the province.
     #[serde(default)]
+    #[schema(nullable = false)]
     agency: Option<String>,
     /// Lifetime, e.g. `1h`, `30d` (default `1h`).
     #[serde(default)]
+    #[schema(nullable = false)]
     #[schema(example = "30d")]
     ttl: Option<String>,
 }

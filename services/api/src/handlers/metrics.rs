@@ -70,6 +70,7 @@ pub(crate) struct GroupSeries {
 pub(crate) struct Group {
     /// The agency, when grouped by agency.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     agency_code: Option<String>,
 }
 
@@ -164,8 +165,7 @@ pub(crate) struct Ranking {
     responses(
         (status = 200, description = "The ranking", body = Ranking),
         (status = 400, description = "No or an unknown metric, or a bad date or range", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token", body = ErrorBody)))]
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn ranking(
     query: RankingQuery,
     dates: Dates,

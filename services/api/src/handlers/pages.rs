@@ -59,7 +59,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 /// The app.
-#[utoipa::path(get, path = "/", tag = "pages",
+#[utoipa::path(get, path = "/", operation_id = "app_page", tag = "pages",
     responses((status = 200, description = "The app's page", body = String, content_type = "text/html")))]
 pub(crate) async fn index(web: Arc<Web>) -> Result<Response, ApiError> {
     Ok(page(&web, json!({ "mode": "app" }), StatusCode::OK, false))

@@ -59,7 +59,7 @@ pub(crate) struct ParIndex {
 }
 
 /// One year's PAR Index of every agency (or one), so far.
-#[utoipa::path(get, path = "/api/v1/par-index", tag = "par", params(ParQuery),
+#[utoipa::path(get, path = "/api/v1/par-index", operation_id = "par_index", tag = "par", params(ParQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The index", body = ParIndex),
@@ -102,7 +102,7 @@ pub(crate) struct ParHistory {
 }
 
 /// One agency's PAR Index in every year with a scoring model.
-#[utoipa::path(get, path = "/api/v1/par-index/history", tag = "par", params(ParQuery),
+#[utoipa::path(get, path = "/api/v1/par-index/history", operation_id = "par_history", tag = "par", params(ParQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The agency's years", body = ParHistory),

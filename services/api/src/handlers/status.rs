@@ -57,7 +57,7 @@ pub(crate) struct IngestCounters {
     responses(
         (status = 200, description = "Freshness and health", body = StatusReport),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a viewer's token, or one scoped to an agency (this covers the province)", body = ErrorBody)))]
+        (status = 403, description = "A token scoped to an agency (this covers the province)", body = ErrorBody)))]
 pub(crate) async fn status(
     _caller: Principal,
     state: AppState,
