@@ -13,6 +13,7 @@ mod http_hostile;
 mod ingest;
 mod ingest_hostile;
 mod metrics;
+mod openapi;
 mod par;
 mod par_page;
 mod pg;
