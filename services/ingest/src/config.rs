@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use parwatch_lake::CompactionPolicy;
 
-use crate::broker::{STREAM_NAME, StreamLimits};
+use crate::broker::{Backoff, STREAM_NAME, StreamLimits};
 use crate::failpoint::Failpoint;
 use crate::publishers::{Identity, Publishers};
 
@@ -50,6 +50,8 @@ pub struct IngestConfig {
     pub compaction: CompactionPolicy,
     /// How often the worker looks for partitions to compact.
     pub compact_every: Duration,
+    /// How connecting and setting up the stream and consumer at start are retried.
+    pub start_retry: Backoff,
 }
 
 impl IngestConfig {
@@ -75,6 +77,7 @@ impl IngestConfig {
             failpoint: None,
             compaction: CompactionPolicy::default(),
             compact_every: Duration::from_secs(10),
+            start_retry: Backoff::default(),
         }
     }
 }

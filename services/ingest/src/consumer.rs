@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::pull};
 use futures::StreamExt;
 use parwatch_lake::{DedupIndex, Lake};
 use tokio::task::JoinHandle;
@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::ack::{Acker, ack_floor};
 use crate::batch::Batcher;
-use crate::broker::{connect_with, ensure_stream};
+use crate::broker::{connect_with, ensure_consumer, ensure_stream_retrying};
 use crate::classify::Rules;
 use crate::compactor::compact_forever;
 use crate::config::IngestConfig;
@@ -52,23 +52,20 @@ pub async fn run(
         "parwatch-ingest",
         cfg.identity.as_ref(),
         Some(INGEST_INBOX_PREFIX),
+        &cfg.start_retry,
     )
     .await?;
     let js = jetstream::new(client.clone());
-    let stream = ensure_stream(&js, &cfg.stream, &cfg.stream_limits).await?;
-    let consumer: PullConsumer = stream
-        .get_or_create_consumer(
-            &cfg.consumer,
-            pull::Config {
-                durable_name: Some(cfg.consumer.clone()),
-                ack_policy: AckPolicy::All,
-                ack_wait: cfg.ack_wait,
-                max_ack_pending: cfg.max_ack_pending,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| Error::nats("create consumer")(&e))?;
+    let stream =
+        ensure_stream_retrying(&js, &cfg.stream, &cfg.stream_limits, &cfg.start_retry).await?;
+    let config = pull::Config {
+        durable_name: Some(cfg.consumer.clone()),
+        ack_policy: AckPolicy::All,
+        ack_wait: cfg.ack_wait,
+        max_ack_pending: cfg.max_ack_pending,
+        ..Default::default()
+    };
+    let consumer = ensure_consumer(&stream, config, &cfg.start_retry).await?;
     let floor = ack_floor(&stream, &consumer).await?;
     let index = {
         let lake = lake.clone();

@@ -28,7 +28,9 @@ mod status;
 mod store;
 
 pub use batch::OVERSIZED_PREFIX_BYTES;
-pub use broker::{STREAM_NAME, StreamLimits, connect, ensure_stream};
+pub use broker::{
+    Attempts, Backoff, STREAM_NAME, StreamLimits, connect, connect_retrying, ensure_stream,
+};
 pub use config::{CONSUMER_NAME, IngestConfig};
 pub use consumer::run;
 pub use failpoint::{Failpoint, Step};

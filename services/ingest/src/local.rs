@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::broker::{StreamLimits, connect, ensure_stream};
+use crate::broker::{Backoff, StreamLimits, connect_retrying, ensure_stream_retrying};
 use crate::publishers::{Identity, Publisher, Publishers, accounts_config};
 use crate::{Error, Result};
 
@@ -57,12 +57,25 @@ impl LocalNats {
         )
     }
 
-    /// Starts it on `port` with the accounts of `publishers` and the stream's `limits`.
+    /// Starts it on `port` with the accounts of `publishers` and the stream's `limits`,
+    /// waiting for it and retrying the stream's setup by [`Backoff::default`].
     pub fn start_with(
         store_dir: &Path,
         port: u16,
         publishers: &Publishers,
         limits: &StreamLimits,
+    ) -> Result<Self> {
+        Self::start_retrying(store_dir, port, publishers, limits, &Backoff::default())
+    }
+
+    /// [`LocalNats::start_with`], waiting for the server to listen up to `backoff`'s deadline
+    /// and retrying the stream's setup by `backoff`.
+    pub fn start_retrying(
+        store_dir: &Path,
+        port: u16,
+        publishers: &Publishers,
+        limits: &StreamLimits,
+        backoff: &Backoff,
     ) -> Result<Self> {
         std::fs::create_dir_all(store_dir).map_err(|e| {
             Error::LocalServer(format!("cannot create {}: {e}", store_dir.display()))
@@ -112,7 +125,8 @@ impl LocalNats {
             port,
             store_dir: store_dir.to_owned(),
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let started = Instant::now();
+        let mut said = false;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -122,31 +136,46 @@ impl LocalNats {
                     tail.lines().last().unwrap_or("(no log)")
                 )));
             }
-            if Instant::now() > deadline {
+            let waited = started.elapsed();
+            if waited > backoff.deadline {
                 return Err(Error::LocalServer(format!(
-                    "nats-server did not listen on {addr} within 15 s (log: {})",
+                    "nats-server did not listen on {addr} within {:.0} s (log: {})",
+                    backoff.deadline.as_secs_f64(),
                     log.display()
                 )));
             }
+            if !said && waited > Duration::from_secs(1) {
+                said = true;
+                tracing::warn!(
+                    "nats-server not listening on {addr} yet; waiting up to {:.0} s",
+                    backoff.deadline.as_secs_f64()
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.ensure_stream(&admin, limits)?;
+        server.ensure_stream(&admin, limits, backoff)?;
         Ok(server)
     }
 
     /// Creates or updates the stream as the administrator, on a thread of its own (callers
     /// may be inside an async runtime or not).
-    fn ensure_stream(&self, admin: &Identity, limits: &StreamLimits) -> Result<()> {
-        let (url, admin, limits) = (self.url(), admin.clone(), *limits);
+    fn ensure_stream(
+        &self,
+        admin: &Identity,
+        limits: &StreamLimits,
+        backoff: &Backoff,
+    ) -> Result<()> {
+        let (url, admin, limits, backoff) = (self.url(), admin.clone(), *limits, *backoff);
         let setup = move || -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| Error::LocalServer(format!("runtime: {e}")))?;
             runtime.block_on(async {
-                let client = connect(&url, "parwatch-admin", Some(&admin)).await?;
+                let client =
+                    connect_retrying(&url, "parwatch-admin", Some(&admin), &backoff).await?;
                 let js = async_nats::jetstream::new(client);
-                ensure_stream(&js, crate::STREAM_NAME, &limits).await?;
+                ensure_stream_retrying(&js, crate::STREAM_NAME, &limits, &backoff).await?;
                 Ok(())
             })
         };

@@ -60,6 +60,23 @@ pub enum Error {
         /// The client's error.
         source: async_nats::jetstream::context::PublishError,
     },
+    /// The broker acknowledged no publish, retried, until the retry deadline.
+    #[error(
+        "the broker acknowledged nothing for {seconds} s ({attempts} attempts): {count} events \
+         unpublished, the first {event_id}; last error: {source}"
+    )]
+    Unacknowledged {
+        /// Id of the first event not published.
+        event_id: String,
+        /// Events not published at the last attempt.
+        count: usize,
+        /// Attempts made since the last acknowledgement.
+        attempts: u32,
+        /// Seconds since the first of them.
+        seconds: u64,
+        /// The last error.
+        source: async_nats::jetstream::context::PublishError,
+    },
 }
 
 /// The simulator's result type.

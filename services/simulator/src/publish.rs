@@ -1,16 +1,22 @@
 //! Publishing to JetStream with pipelined acks: thousands of publishes in flight, their acks
-//! awaited as they come back, never one by one.
+//! awaited as they come back, never one by one. A publish the broker does not acknowledge (no
+//! answer in time, the connection lost, the stream not there yet) is sent again with the same
+//! `Nats-Msg-Id`, so JetStream stores it once, after a pause that grows while nothing is
+//! acknowledged, until the retry deadline.
 
+use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::ErrorCode;
-use async_nats::jetstream::context::{Context, PublishAckFuture, PublishError};
+use async_nats::jetstream::context::{Context, PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
-use futures::FutureExt;
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
+use parwatch_ingest::{Attempts, Backoff};
 
 use crate::generator::SimEvent;
 use crate::{Error, Result};
@@ -40,6 +46,9 @@ pub struct PublishOptions {
     pub expected: Option<u64>,
     /// Interval of [`Progress::Log`] lines.
     pub log_every: Duration,
+    /// How unacknowledged publishes are sent again: the deadline counts from the first
+    /// failure while nothing is acknowledged.
+    pub retry: Backoff,
 }
 
 impl Default for PublishOptions {
@@ -50,6 +59,7 @@ impl Default for PublishOptions {
             progress: Progress::Quiet,
             expected: None,
             log_every: Duration::from_secs(10),
+            retry: Backoff::default(),
         }
     }
 }
@@ -145,26 +155,133 @@ fn too_large(error: &PublishError) -> bool {
         .is_some_and(|e| e.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
 }
 
-fn settle(
-    stats: &mut PublishStats,
-    (event_id, ack): (String, Result<PublishAck, PublishError>),
-) -> Result<()> {
-    let ack = match ack {
-        Err(e) if too_large(&e) => {
-            stats.refused += 1;
-            return Ok(());
+/// Whether a publish that failed may succeed when sent again: no answer in time, the
+/// connection gone, no stream yet for the subject (the worker creates it at its start).
+fn transient(error: &PublishError) -> bool {
+    matches!(
+        error.kind(),
+        PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+            | PublishErrorKind::StreamNotFound
+            | PublishErrorKind::MaxAckPending
+    )
+}
+
+/// An event until the broker acknowledges it.
+struct Outgoing {
+    /// Its place in the run, to send retries in the original order.
+    order: u64,
+    subject: &'static str,
+    event_id: String,
+    body: Bytes,
+}
+
+impl Outgoing {
+    /// The message, `Nats-Msg-Id` = the event id, the same at every attempt.
+    fn message(&self) -> PublishMessage {
+        PublishMessage::build()
+            .payload(self.body.clone())
+            .message_id(&self.event_id)
+    }
+}
+
+/// The ack of `outgoing`, with it.
+fn acked(
+    ack: PublishAckFuture,
+    outgoing: Outgoing,
+) -> impl Future<Output = (Outgoing, Result<PublishAck, PublishError>)> {
+    let ack = ack.into_future();
+    async move { (outgoing, ack.await) }
+}
+
+/// The publishes to send again, and the run of failures since the last acknowledgement.
+struct Unacknowledged {
+    failed: Vec<Outgoing>,
+    last_error: Option<PublishError>,
+    attempts: Option<Attempts>,
+}
+
+impl Unacknowledged {
+    fn new() -> Self {
+        Unacknowledged {
+            failed: Vec::new(),
+            last_error: None,
+            attempts: None,
         }
-        ack => ack.map_err(|source| Error::Ack { event_id, source })?,
-    };
-    stats.published += 1;
-    stats.duplicates += u64::from(ack.duplicate);
-    Ok(())
+    }
+
+    /// Counts an ack, or keeps the event to send again; an error retrying cannot fix ends the run.
+    fn settle(
+        &mut self,
+        stats: &mut PublishStats,
+        (outgoing, ack): (Outgoing, Result<PublishAck, PublishError>),
+    ) -> Result<()> {
+        match ack {
+            Ok(ack) => {
+                stats.published += 1;
+                stats.duplicates += u64::from(ack.duplicate);
+                self.attempts = None;
+                Ok(())
+            }
+            Err(e) if too_large(&e) => {
+                stats.refused += 1;
+                Ok(())
+            }
+            Err(e) if transient(&e) => {
+                self.fail(outgoing, e);
+                Ok(())
+            }
+            Err(source) => Err(Error::Ack {
+                event_id: outgoing.event_id,
+                source,
+            }),
+        }
+    }
+
+    fn fail(&mut self, outgoing: Outgoing, error: PublishError) {
+        self.failed.push(outgoing);
+        self.last_error = Some(error);
+    }
+
+    /// Pauses by `backoff` (one warning saying so), then hands back what to send again, in
+    /// order, before `resend`'s rest; fails when the deadline has passed.
+    async fn pause(&mut self, backoff: &Backoff, resend: &mut VecDeque<Outgoing>) -> Result<()> {
+        let attempts = self.attempts.get_or_insert_with(|| backoff.attempts());
+        let count = self.failed.len();
+        let error = self
+            .last_error
+            .take()
+            .expect("a failed publish has its error");
+        let Some(delay) = attempts.next_delay() else {
+            let first = self.failed.iter().min_by_key(|o| o.order);
+            return Err(Error::Unacknowledged {
+                event_id: first.map(|o| o.event_id.clone()).unwrap_or_default(),
+                count,
+                attempts: attempts.failures(),
+                seconds: attempts.elapsed().as_secs(),
+                source: error,
+            });
+        };
+        tracing::warn!(
+            attempt = attempts.failures(),
+            "publishing to JetStream: {count} events not acknowledged ({error}); next attempt \
+             in {:.1} s, with the same message ids",
+            delay.as_secs_f64()
+        );
+        tokio::time::sleep(delay).await;
+        let mut again: Vec<Outgoing> = self.failed.drain(..).chain(resend.drain(..)).collect();
+        again.sort_by_key(|o| o.order);
+        resend.extend(again);
+        Ok(())
+    }
 }
 
 /// Publishes `events` to JetStream, each on its subject with `Nats-Msg-Id` = its event id,
 /// keeping up to [`PublishOptions::window`] acks in flight. Returns when every event is
-/// acknowledged or refused for its size (counted in [`PublishStats::refused`]); stops at the
-/// first other publish or ack error.
+/// acknowledged or refused for its size (counted in [`PublishStats::refused`]). Publishes
+/// without an answer are sent again by [`PublishOptions::retry`] (one warning per pause);
+/// the run stops at another publish or ack error, or when the broker acknowledges nothing
+/// until the retry deadline.
 pub async fn publish(
     jetstream: &Context,
     events: impl IntoIterator<Item = SimEvent>,
@@ -179,54 +296,83 @@ pub async fn publish(
     };
     let mut reporter = Reporter::new(options);
     let mut in_flight = FuturesUnordered::new();
+    let mut unacknowledged = Unacknowledged::new();
+    let mut resend = VecDeque::new();
+    let mut events = events.into_iter();
     let window = options.window.max(1);
     let mut sent: u64 = 0;
 
-    for event in events {
-        let wait = (event.occurred_at - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default();
-        if options.paced && !wait.is_zero() {
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            // Keep collecting acks while waiting for the event's time.
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    Some(done) = in_flight.next() => settle(&mut stats, done)?,
-                }
+    loop {
+        if !unacknowledged.failed.is_empty() {
+            // Every publish in flight settles first: one pause for all that failed together.
+            while let Some(done) = in_flight.next().await {
+                unacknowledged.settle(&mut stats, done)?;
             }
+            unacknowledged.pause(&options.retry, &mut resend).await?;
         }
+        let outgoing = match resend.pop_front() {
+            Some(outgoing) => outgoing,
+            None => match events.next() {
+                Some(event) => {
+                    let wait = (event.occurred_at - chrono::Utc::now())
+                        .to_std()
+                        .unwrap_or_default();
+                    if options.paced && !wait.is_zero() {
+                        let sleep = tokio::time::sleep(wait);
+                        tokio::pin!(sleep);
+                        // Keep collecting acks while waiting for the event's time.
+                        loop {
+                            tokio::select! {
+                                () = &mut sleep => break,
+                                Some(done) = in_flight.next() => unacknowledged.settle(&mut stats, done)?,
+                            }
+                        }
+                    }
+                    let SimEvent {
+                        subject,
+                        event_id,
+                        body,
+                        ..
+                    } = event;
+                    sent += 1;
+                    Outgoing {
+                        order: sent,
+                        subject,
+                        event_id,
+                        body,
+                    }
+                }
+                None => match in_flight.next().await {
+                    Some(done) => {
+                        unacknowledged.settle(&mut stats, done)?;
+                        continue;
+                    }
+                    None => break,
+                },
+            },
+        };
         while in_flight.len() >= window {
             if let Some(done) = in_flight.next().await {
-                settle(&mut stats, done)?;
+                unacknowledged.settle(&mut stats, done)?;
             }
         }
-        let SimEvent {
-            subject,
-            event_id,
-            body,
-            ..
-        } = event;
-        let message = PublishMessage::build().payload(body).message_id(&event_id);
-        let ack: PublishAckFuture = match jetstream.send_publish(subject, message).await {
-            Ok(ack) => ack,
+        match jetstream
+            .send_publish(outgoing.subject, outgoing.message())
+            .await
+        {
+            Ok(ack) => in_flight.push(acked(ack, outgoing)),
+            Err(e) if transient(&e) => unacknowledged.fail(outgoing, e),
             Err(source) => {
                 return Err(Error::Publish {
-                    event_id,
-                    subject,
+                    event_id: outgoing.event_id,
+                    subject: outgoing.subject,
                     source,
                 });
             }
-        };
-        in_flight.push(ack.into_future().map(move |ack| (event_id, ack)));
-        sent += 1;
+        }
         if sent.is_multiple_of(4_096) {
             reporter.update(&stats);
         }
-    }
-    while let Some(done) = in_flight.next().await {
-        settle(&mut stats, done)?;
     }
     stats.elapsed = started.elapsed();
     reporter.finish(&stats);
