@@ -5,21 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Outgoing, Parwatch, create_token, free_port, publish, token_id};
-use crate::ingest::lake_with_events;
+use crate::harness::{
+    Outgoing, Parwatch, create_token, free_port, lake_with_events, publish, token_id,
+};
 
 const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";
-
-/// Runs SQL as `token`; the JSON answer of a 200, or a panic with the error.
-async fn sql_as(server: &Parwatch, token: &str, sql: &str) -> Value {
-    let response = server.post_sql(Some(token), sql, None).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{sql}: {body}");
-    assert!(body.get("error").is_none(), "{sql}: {body}");
-    body
-}
 
 /// Every value of the answer's first column.
 fn first_column(answer: &Value) -> Vec<Value> {
@@ -37,11 +28,7 @@ fn rejected_for(agency: &str, n: usize) -> Outgoing {
         "event_id": format!("bad-{agency}-{n}"), "type": "dossier.received", "schema_version": 1,
         "source": "motcua-test", "agency_code": agency, "dossier_id": "D-X", "data": {},
     });
-    Outgoing {
-        subject: "par.events.v1.dossier.received".to_owned(),
-        body: serde_json::to_vec(&body).unwrap(),
-        msg_id: None,
-    }
+    Outgoing::json("par.events.v1.dossier.received", &body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,16 +52,16 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
     let scoped_viewer = create_token(&data, "viewer", Some(OWN));
     let server = Parwatch::serve(&data).await;
 
-    let own_events = sql_as(
-        &server,
-        &admin,
-        &format!("SELECT count(*) FROM events WHERE agency_code = '{OWN}'"),
-    )
-    .await["rows"][0][0]
+    let own_events = server
+        .sql_as(
+            &admin,
+            &format!("SELECT count(*) FROM events WHERE agency_code = '{OWN}'"),
+        )
+        .await["rows"][0][0]
         .clone();
     assert_eq!(own_events, json!(60));
     assert_eq!(
-        sql_as(&server, &scoped, "SELECT count(*) FROM events").await["rows"][0][0],
+        server.sql_as(&scoped, "SELECT count(*) FROM events").await["rows"][0][0],
         own_events
     );
 
@@ -107,7 +94,7 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
             .to_owned(),
     ];
     for sql in &attempts {
-        let answer = sql_as(&server, &scoped, sql).await;
+        let answer = server.sql_as(&scoped, sql).await;
         let agencies = first_column(&answer);
         assert!(!agencies.is_empty(), "{sql}: no rows");
         assert!(
@@ -116,19 +103,19 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
         );
     }
     // The same SQL unscoped does see other agencies (the attempts are not vacuous).
-    let all = first_column(&sql_as(&server, &admin, &attempts[0]).await);
+    let all = first_column(&server.sql_as(&admin, &attempts[0]).await);
     assert_eq!(all.len(), 7, "{all:?}");
-    let rejected = first_column(&sql_as(&server, &admin, &attempts[11]).await);
+    let rejected = first_column(&server.sql_as(&admin, &attempts[11]).await);
     assert_eq!(rejected.len(), 2, "{rejected:?}");
 
     // Every table the catalogue lists is scoped.
     let tables = first_column(
-        &sql_as(
-            &server,
-            &scoped,
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
-        )
-        .await,
+        &server
+            .sql_as(
+                &scoped,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .await,
     );
     // events, rejected_events, agencies, and the projections: dossiers, daily_agency_stats,
     // plan_activities, directive_tasks, par_scores.
@@ -138,11 +125,7 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
             "SELECT count(*) FROM {} WHERE agency_code IS DISTINCT FROM '{OWN}'",
             table.as_str().unwrap()
         );
-        assert_eq!(
-            sql_as(&server, &scoped, &sql).await["rows"][0][0],
-            0,
-            "{sql}"
-        );
+        assert_eq!(server.sql_as(&scoped, &sql).await["rows"][0][0], 0, "{sql}");
     }
     // Other catalogues, files and DDL do not reach the stored data at all.
     let lake = data.join("lake/events").display().to_string();
@@ -350,7 +333,7 @@ async fn budgets_keep_one_token_from_starving_others() {
     );
     // Others are not held up: another analyst's query, a dashboard's metric.
     let started = Instant::now();
-    sql_as(&server, &other, "SELECT 1").await;
+    server.sql_as(&other, "SELECT 1").await;
     let metric = server
         .get(Some(&viewer), "/api/v1/metrics/received?bucket=month")
         .await;
@@ -384,7 +367,7 @@ async fn budgets_keep_one_token_from_starving_others() {
         body["error"].as_str().unwrap().contains("per minute"),
         "{body}"
     );
-    sql_as(&server, &other, "SELECT 2").await;
+    server.sql_as(&other, "SELECT 2").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::harness::{Parwatch, create_token, free_port, token_id};
-use crate::pg::psql;
+use crate::harness::{Parwatch, create_token, free_port, psql, token_id};
 
 /// `parwatch token <args>` in `data`: (success, stdout, stderr).
 fn token_command(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {

@@ -24,8 +24,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::dashboards::{PORTAL, SECRET, embed_token, get, get_json, repo_dashboards};
-use crate::harness::{LocalNats, Outgoing, Parwatch, free_port, publish};
+use crate::harness::{
+    LocalNats, Outgoing, PORTAL, Parwatch, SECRET, embed_token, free_port, get, get_json, publish,
+    repo_dashboards,
+};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const RANGE: &str = "from=2024-01-01&to=2024-06-30";

@@ -2,23 +2,15 @@
 //! changed file is picked up without a restart, and an embed token's dashboard and agency are
 //! enforced by the server on every request an embed makes (data, CSV, refresh).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Parwatch, create_token, free_port, publish};
-use crate::ingest::valid_messages;
-
-/// Signs the tests' embed tokens.
-pub(crate) const SECRET: &str = "an embed secret for the end-to-end tests";
-/// A portal allowed to frame embeds.
-pub(crate) const PORTAL: &str = "https://sotuphap.example.gov.vn";
-
-/// The repository's dashboards directory.
-pub(crate) fn repo_dashboards() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards")
-}
+use crate::harness::{
+    LocalNats, PORTAL, Parwatch, create_token, embed_token, free_port, get, get_json, publish,
+    repo_dashboards, valid_messages, web_args,
+};
 
 /// A copy of the repository's dashboards in `dir`.
 fn copy_dashboards(dir: &Path) {
@@ -29,50 +21,6 @@ fn copy_dashboards(dir: &Path) {
             std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
     }
-}
-
-/// `parwatch embed-token` with the tests' secret: Ok(token) or Err(stderr).
-pub(crate) fn embed_token(data: &Path, dashboards: &Path, args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_parwatch"))
-        .args(["embed-token", "--data-dir", data.to_str().unwrap()])
-        .args(["--dashboards", dashboards.to_str().unwrap()])
-        .args(args)
-        .env("PARWATCH_EMBED_SECRET", SECRET)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
-    } else {
-        Err(stderr)
-    }
-}
-
-pub(crate) async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = reqwest::get(url).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
-
-pub(crate) async fn get_json(url: &str) -> (u16, Value) {
-    let (status, _, body) = get(url).await;
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")),
-    )
-}
-
-/// The arguments that turn on embedding for `parwatch up`/`serve`.
-pub(crate) fn web_args(dashboards: &Path) -> Vec<String> {
-    vec![
-        "--dashboards".to_owned(),
-        dashboards.to_str().unwrap().to_owned(),
-        "--embed-secret".to_owned(),
-        SECRET.to_owned(),
-        "--embed-origins".to_owned(),
-        PORTAL.to_owned(),
-    ]
 }
 
 /// A local NATS under `dir` holding 3,000 valid events, and `parwatch up` with the repository's

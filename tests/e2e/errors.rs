@@ -5,9 +5,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Parwatch, create_token, parquet_files};
-use crate::ingest::lake_with_events;
-use crate::pg::psql;
+use crate::harness::{Parwatch, create_token, lake_with_events, parquet_files, psql};
 
 /// The error psql prints (with its SQLSTATE) for a statement that must fail.
 fn psql_error(port: u16, token: &str, sql: &str) -> String {

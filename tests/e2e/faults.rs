@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, publish};
-use crate::ingest::{expect_exactly, valid_event, valid_messages};
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, expect_exactly, publish, valid_event, valid_messages,
+};
 
 /// Every stored event id, checked against `0..n`: each exactly once.
 async fn assert_every_id_once(parwatch: &Parwatch, n: usize) {
@@ -68,15 +69,7 @@ fn crash_id(i: usize) -> String {
 /// Valid events `range` with [`crash_id`] ids, each its own `Nats-Msg-Id`.
 fn crash_messages(range: std::ops::Range<usize>) -> Vec<Outgoing> {
     range
-        .map(|i| {
-            let (subject, mut event) = valid_event(i);
-            event["event_id"] = json!(crash_id(i));
-            Outgoing {
-                subject,
-                body: serde_json::to_vec(&event).unwrap(),
-                msg_id: Some(crash_id(i)),
-            }
-        })
+        .map(|i| Outgoing::event(&valid_event(i).id(crash_id(i))).with_msg_id(crash_id(i)))
         .collect()
 }
 
@@ -150,7 +143,7 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
     std::fs::write(&staging, b"not a directory").unwrap();
     publish(&nats.url(), valid_messages(0..5_000, true)).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while counter(&parwatch, "parwatch_write_failures_total").await == 0 {
+    while parwatch.counter("parwatch_write_failures_total").await == 0 {
         assert!(Instant::now() < deadline, "no write failure seen");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -162,14 +155,6 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
     std::fs::create_dir(&staging).unwrap();
     expect_exactly(&parwatch, 5_000, Duration::from_secs(1)).await;
     assert_every_id_once(&parwatch, 5_000).await;
-}
-
-/// A counter of the process's Prometheus text.
-pub(crate) async fn counter(parwatch: &Parwatch, name: &str) -> u64 {
-    let text = parwatch.metrics_text().await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +196,7 @@ async fn sigterm_flushes_and_acknowledges_within_five_seconds() {
     let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
-        counter(&parwatch, "parwatch_duplicates_skipped_total").await,
+        parwatch.counter("parwatch_duplicates_skipped_total").await,
         0
     );
     assert_every_id_once(&parwatch, 500).await;

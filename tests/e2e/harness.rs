@@ -1,4 +1,6 @@
-//! Test harness: a private nats-server, the parwatch binary as a child process, HTTP helpers.
+//! Test harness: a private nats-server, the parwatch binary as a child process, the one set of
+//! HTTP helpers ([`get`], [`get_with`], [`get_json`] and the [`Parwatch`] methods), the tests'
+//! events (from `parwatch_proto::testing`), lakes filled with them, and embedding's settings.
 
 use std::future::IntoFuture;
 use std::net::{Ipv4Addr, TcpListener};
@@ -10,7 +12,10 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use serde_json::Value;
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{Channel, EventData, EventType, Outcome, Portal, PostalKind, ServiceMode};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
 
 /// ParWatch's private nats-server (accounts, nkeys, the stream), remembered by port so that
 /// [`publish`] and [`Parwatch`] use the keys of the server a URL names: the tests keep
@@ -121,6 +126,122 @@ pub(crate) struct Outgoing {
     pub(crate) msg_id: Option<String>,
 }
 
+impl Outgoing {
+    /// A test event as its publisher sends it, without `Nats-Msg-Id`.
+    pub(crate) fn event(event: &TestEvent) -> Self {
+        Self::json(&event.subject(), &event.json())
+    }
+
+    /// Any JSON body (valid or not) on `subject`, without `Nats-Msg-Id`.
+    pub(crate) fn json(subject: &str, body: &Value) -> Self {
+        Outgoing {
+            subject: subject.to_owned(),
+            body: serde_json::to_vec(body).unwrap(),
+            msg_id: None,
+        }
+    }
+
+    /// The same message with the `Nats-Msg-Id` header `id`.
+    pub(crate) fn with_msg_id(self, id: impl Into<String>) -> Self {
+        Outgoing {
+            msg_id: Some(id.into()),
+            ..self
+        }
+    }
+}
+
+/// The dossier event types [`valid_event`] rotates through.
+const DOSSIER_TYPES: [EventType; 6] = [
+    EventType::DossierReceived,
+    EventType::OnlineApplication,
+    EventType::PostalSubmission,
+    EventType::DossierLate,
+    EventType::DossierApology,
+    EventType::DossierResolved,
+];
+
+/// Valid event `i` (id `ev-<i, 6 digits>`): six types in rotation, one dossier per six events,
+/// a minute apart from 2024-03-31T18:30:00Z (local 2024-04-01 01:30, so event 0 checks the
+/// partition rule).
+pub(crate) fn valid_event(i: usize) -> TestEvent {
+    let types = DOSSIER_TYPES.len();
+    let at = chrono::DateTime::parse_from_rfc3339("2024-03-31T18:30:00Z").unwrap()
+        + chrono::Duration::minutes(i as i64);
+    let due = at + chrono::Duration::days(7);
+    let event = match DOSSIER_TYPES[i % types] {
+        EventType::DossierReceived => match i % 4 {
+            0 => TestEvent::received(Channel::Online).online_mode(ServiceMode::Full),
+            1 => TestEvent::received(Channel::Postal),
+            _ => TestEvent::received(Channel::Counter),
+        }
+        .due(due),
+        EventType::OnlineApplication => TestEvent::of(EventData::OnlineApplication {
+            mode: ServiceMode::Partial,
+            portal: Some(Portal::National),
+        }),
+        EventType::PostalSubmission => TestEvent::postal(PostalKind::Result),
+        EventType::DossierLate => TestEvent::late().due(due),
+        EventType::DossierApology => TestEvent::apology()
+            .due(due)
+            .field("letter_no", format!("{i}/XL")),
+        _ => TestEvent::resolved(Outcome::Approved).digitized(i.is_multiple_of(3)),
+    };
+    event
+        .id(format!("ev-{i:06}"))
+        .at(at)
+        .source("motcua-test")
+        .agency(format!("000.00.{:02}.H02", (i / types) % 7))
+        .dossier(format!("D-{:05}", i / types))
+        .procedure("1.001234")
+}
+
+/// Valid events `range` as messages, with `Nats-Msg-Id` (the event id) when `with_id`.
+pub(crate) fn valid_messages(range: std::ops::Range<usize>, with_id: bool) -> Vec<Outgoing> {
+    range
+        .map(|i| {
+            let message = Outgoing::event(&valid_event(i));
+            match with_id {
+                true => message.with_msg_id(format!("ev-{i:06}")),
+                false => message,
+            }
+        })
+        .collect()
+}
+
+/// A lake with valid events `0..n` ingested by a running `parwatch up`.
+pub(crate) async fn lake_with_events(n: usize) -> (tempfile::TempDir, LocalNats, Parwatch) {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    publish(&nats.url(), valid_messages(0..n, false)).await;
+    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(n),
+            Duration::from_secs(30),
+        )
+        .await;
+    (tmp, nats, parwatch)
+}
+
+/// Waits until `events` holds exactly `n` distinct events, then checks nothing more comes.
+pub(crate) async fn expect_exactly(parwatch: &Parwatch, n: usize, settle: Duration) {
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(n),
+            Duration::from_secs(60),
+        )
+        .await;
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        parwatch
+            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
+            .await["rows"][0],
+        json!([n, n])
+    );
+}
+
 /// Publishes as the publisher `local` of the [`LocalNats`] server `nats_url` names, with acks
 /// pipelined; returns how many the broker stored (not deduplicated).
 pub(crate) async fn publish(nats_url: &str, messages: Vec<Outgoing>) -> usize {
@@ -156,6 +277,121 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Status, headers and body text of a GET of `url` by `client`.
+pub(crate) async fn get_with(client: &reqwest::Client, url: &str) -> (u16, HeaderMap, String) {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Status, headers and body text of a GET of `url`.
+pub(crate) async fn get(url: &str) -> (u16, HeaderMap, String) {
+    get_with(&reqwest::Client::new(), url).await
+}
+
+/// Status and JSON body of a GET of `url`; a body that is not JSON fails the test.
+pub(crate) async fn get_json(url: &str) -> (u16, Value) {
+    let (status, _, body) = get(url).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")),
+    )
+}
+
+/// `VmRSS` and `VmHWM` (peak) of process `pid`, in MiB.
+pub(crate) fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Signs the tests' embed tokens.
+pub(crate) const SECRET: &str = "an embed secret for the end-to-end tests";
+/// A portal allowed to frame embeds.
+pub(crate) const PORTAL: &str = "https://sotuphap.example.gov.vn";
+
+/// The repository's dashboards directory.
+pub(crate) fn repo_dashboards() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards")
+}
+
+/// The arguments that turn on embedding for `parwatch up`/`serve`.
+pub(crate) fn web_args(dashboards: &Path) -> Vec<String> {
+    vec![
+        "--dashboards".to_owned(),
+        dashboards.to_str().unwrap().to_owned(),
+        "--embed-secret".to_owned(),
+        SECRET.to_owned(),
+        "--embed-origins".to_owned(),
+        PORTAL.to_owned(),
+    ]
+}
+
+/// `parwatch embed-token` with the tests' secret: Ok(token) or Err(stderr).
+pub(crate) fn embed_token(data: &Path, dashboards: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+        .args(["embed-token", "--data-dir", data.to_str().unwrap()])
+        .args(["--dashboards", dashboards.to_str().unwrap()])
+        .args(args)
+        .env("PARWATCH_EMBED_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    } else {
+        Err(stderr)
+    }
+}
+
+/// `psql` against the PostgreSQL endpoint on `port` with `password`; (success, stdout, stderr).
+pub(crate) fn psql(
+    port: u16,
+    password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut command = Command::new("psql");
+    command
+        .args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "analyst", "-d", "parwatch", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command
+        .spawn()
+        .expect("psql (Debian's postgresql-client) is needed");
+    // Written from another thread: a long script's answers would fill the output pipes first.
+    let mut input = child.stdin.take().unwrap();
+    let text = stdin.unwrap_or_default().to_owned();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        input.write_all(text.as_bytes())
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `parwatch token create` in `data_dir`: the printed token.
@@ -325,12 +561,15 @@ impl Parwatch {
 
     /// The process's `/metrics` page, Prometheus text.
     pub(crate) async fn metrics_text(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        get(&format!("{}/metrics", self.base())).await.2
+    }
+
+    /// A counter of the process's Prometheus text.
+    pub(crate) async fn counter(&self, name: &str) -> u64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
     }
 
     pub(crate) fn log_text(&self) -> String {
@@ -370,6 +609,21 @@ impl Parwatch {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("GET request")
+    }
+
+    /// Status and JSON body of a GET of `path` (no token).
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
+        get_json(&format!("{}{path}", self.base())).await
+    }
+
+    /// Runs SQL as `token`; the JSON answer of a 200, or a panic with the error.
+    pub(crate) async fn sql_as(&self, token: &str, sql: &str) -> Value {
+        let response = self.post_sql(Some(token), sql, None).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{sql}: {body}");
+        assert!(body.get("error").is_none(), "{sql}: {body}");
+        body
     }
 
     /// Runs SQL that must succeed; returns the JSON answer.

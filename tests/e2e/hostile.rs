@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::Parwatch;
-use crate::ingest::lake_with_events;
+use crate::harness::{Parwatch, lake_with_events};
 
 /// The limits the server under attack runs with.
 const TIMEOUT_S: u64 = 3;

@@ -10,14 +10,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
+use parwatch_proto::Channel;
+use parwatch_proto::testing::TestEvent;
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::browser::Browser;
-use crate::dashboards::{SECRET, embed_token};
-use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish};
-use crate::ingest::valid_messages;
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, SECRET, create_token, embed_token, get_with, publish,
+    valid_messages,
+};
 
 /// A dashboard of the attacker's interest: a SQL table of publisher-controlled text beside
 /// negative numbers, and a metric tile (dates arithmetic on the range).
@@ -73,17 +77,14 @@ struct HostileLake {
 fn hostile_messages() -> Vec<Outgoing> {
     let mut messages = valid_messages(0..VALID, false);
     for (i, id) in FORMULAS.iter().enumerate() {
-        let event = json!({
-            "event_id": format!("hostile-{i}"), "type": "dossier.received", "schema_version": 1,
-            "occurred_at": "2024-04-02T09:00:00+07:00", "source": "motcua-test",
-            "agency_code": "000.00.01.H02", "dossier_id": id,
-            "data": {"channel": "counter", "due_at": "2024-04-16T17:00:00+07:00"},
-        });
-        messages.push(Outgoing {
-            subject: "par.events.v1.dossier.received".to_owned(),
-            body: serde_json::to_vec(&event).unwrap(),
-            msg_id: None,
-        });
+        let event = TestEvent::received(Channel::Counter)
+            .id(format!("hostile-{i}"))
+            .at("2024-04-02T09:00:00+07:00")
+            .source("motcua-test")
+            .agency("000.00.01.H02")
+            .dossier(*id)
+            .due("2024-04-16T17:00:00+07:00");
+        messages.push(Outgoing::event(&event));
     }
     messages.push(Outgoing {
         subject: "par.events.v1.dossier.received".to_owned(),
@@ -162,17 +163,6 @@ fn client_from(ip: [u8; 4]) -> reqwest::Client {
         .local_address(IpAddr::V4(Ipv4Addr::from(ip)))
         .build()
         .unwrap()
-}
-
-/// Status, `Retry-After` and body of a GET.
-async fn fetch(client: &reqwest::Client, url: &str) -> (u16, Option<String>, String) {
-    let response = client.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, retry, response.text().await.unwrap())
 }
 
 /// Opens `n` connections that send the start of a request and never finish its headers.
@@ -338,21 +328,21 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
             lake.base()
         )
     };
-    let count = |outcomes: &[(u16, Option<String>, String)], status: u16| {
+    let count = |outcomes: &[(u16, HeaderMap, String)], status: u16| {
         outcomes.iter().filter(|o| o.0 == status).count()
     };
     // One client hammering one embed: its address's budget (40 a minute) runs out.
     let a = client_from([127, 0, 0, 1]);
     let mut outcomes = Vec::new();
     for _ in 0..60 {
-        outcomes.push(fetch(&a, &panel(&first)).await);
+        outcomes.push(get_with(&a, &panel(&first)).await);
     }
     // The budget refills one request every 1.5 s: a slow run gets a few more through.
     let (a_ok, a_refused) = (count(&outcomes, 200), count(&outcomes, 429));
     assert!((40..=45).contains(&a_ok), "{a_ok}: {:?}", outcomes.last());
     assert_eq!(a_ok + a_refused, 60);
     for (_, retry, body) in outcomes.iter().filter(|o| o.0 == 429) {
-        let seconds: u64 = retry.as_deref().expect("Retry-After").parse().unwrap();
+        let seconds: u64 = retry["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&seconds), "{seconds}");
         assert!(body.contains("rate limit"), "{body}");
     }
@@ -360,14 +350,14 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
     let version = format!("{}/embed/api/version?token={first}", lake.base());
     let mut polls = Vec::new();
     for _ in 0..3 {
-        polls.push(fetch(&a, &version).await.0);
+        polls.push(get_with(&a, &version).await.0);
     }
     assert!(polls.contains(&429), "{polls:?}");
     // From another address the same embed has 20 requests left of its 60.
     let b = client_from([127, 0, 0, 2]);
     let mut outcomes_b = Vec::new();
     for _ in 0..30 {
-        outcomes_b.push(fetch(&b, &panel(&first)).await);
+        outcomes_b.push(get_with(&b, &panel(&first)).await);
     }
     let (b_ok, b_refused) = (count(&outcomes_b, 200), count(&outcomes_b, 429));
     assert!(
@@ -379,7 +369,7 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
     // Another client with another embed is not held back.
     let c = client_from([127, 0, 0, 3]);
     for _ in 0..30 {
-        let (status, _, body) = fetch(&c, &panel(&second)).await;
+        let (status, _, body) = get_with(&c, &panel(&second)).await;
         assert_eq!(status, 200, "{body}");
     }
     eprintln!(
@@ -444,9 +434,9 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    let (status, retry, body) = fetch(&d, &panel(&second)).await;
+    let (status, retry, body) = get_with(&d, &panel(&second)).await;
     assert_eq!(status, 429, "{body}");
-    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(retry["retry-after"], "1");
     assert!(body.contains("at once"), "{body}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
     long.abort();
@@ -479,7 +469,7 @@ async fn csv_downloads_neutralise_formulas_and_keep_numbers() {
         .text()
         .await
         .unwrap();
-    let (status, _, embed_panel) = fetch(
+    let (status, _, embed_panel) = get_with(
         &reqwest::Client::new(),
         &format!(
             "{}/embed/api/panels/cells?token={token}&{range}",
@@ -513,7 +503,7 @@ async fn csv_downloads_neutralise_formulas_and_keep_numbers() {
         }
     }
     // Metric panels' CSV goes through the same writer: numbers stay bare.
-    let (status, _, tile) = fetch(
+    let (status, _, tile) = get_with(
         &reqwest::Client::new(),
         &format!(
             "{}/embed/api/panels/received?token={token}&{range}",
@@ -643,7 +633,8 @@ async fn embed_tokens_reach_neither_referers_nor_logs_and_errors_say_nothing_int
     assert_eq!(wrong.status(), 404);
 
     // The embed's refresh number tells nothing of the province's event count.
-    let (_, _, version) = fetch(&client, &format!("{base}/embed/api/version?token={token}")).await;
+    let (_, _, version) =
+        get_with(&client, &format!("{base}/embed/api/version?token={token}")).await;
     let version: Value = serde_json::from_str(&version).unwrap();
     let events = lake.sql("SELECT count(*) FROM events").await["rows"][0][0].clone();
     let opaque = version["version"].as_str().expect("a string");

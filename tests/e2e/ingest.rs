@@ -6,49 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, parquet_rows, publish};
-
-const TYPES: [&str; 6] = [
-    "dossier.received",
-    "online.application",
-    "postal.submission",
-    "dossier.late",
-    "dossier.apology",
-    "dossier.resolved",
-];
-
-/// Valid event `i`: six types in rotation, one dossier per six events, a minute apart from
-/// 2024-03-31T18:30:00Z (local 2024-04-01 01:30, so event 0 checks the partition rule).
-pub(crate) fn valid_event(i: usize) -> (String, Value) {
-    let ty = TYPES[i % TYPES.len()];
-    let at = chrono::DateTime::parse_from_rfc3339("2024-03-31T18:30:00Z").unwrap()
-        + chrono::Duration::minutes(i as i64);
-    let due = (at + chrono::Duration::days(7)).to_rfc3339();
-    let data = match ty {
-        "dossier.received" => match i % 4 {
-            0 => json!({"channel": "online", "online_mode": "full", "due_at": due}),
-            1 => json!({"channel": "postal", "due_at": due}),
-            _ => json!({"channel": "counter", "due_at": due}),
-        },
-        "online.application" => json!({"mode": "partial", "portal": "national"}),
-        "postal.submission" => json!({"kind": "result"}),
-        "dossier.late" => json!({"due_at": due}),
-        "dossier.apology" => json!({"new_due_at": due, "letter_no": format!("{i}/XL")}),
-        _ => json!({"outcome": "approved", "digitized": i.is_multiple_of(3)}),
-    };
-    let event = json!({
-        "event_id": format!("ev-{i:06}"),
-        "type": ty,
-        "schema_version": 1,
-        "occurred_at": at.to_rfc3339(),
-        "source": "motcua-test",
-        "agency_code": format!("000.00.{:02}.H02", (i / TYPES.len()) % 7),
-        "dossier_id": format!("D-{:05}", i / TYPES.len()),
-        "procedure_code": "1.001234",
-        "data": data,
-    });
-    (format!("par.events.v1.{ty}"), event)
-}
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, expect_exactly, parquet_rows, publish, valid_event,
+    valid_messages,
+};
 
 fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {
     Outgoing {
@@ -56,51 +17,6 @@ fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {
         body,
         msg_id,
     }
-}
-
-/// Valid events `range` as messages, with `Nats-Msg-Id` when `with_id`.
-pub(crate) fn valid_messages(range: std::ops::Range<usize>, with_id: bool) -> Vec<Outgoing> {
-    range
-        .map(|i| {
-            let (subject, event) = valid_event(i);
-            let id = with_id.then(|| event["event_id"].as_str().unwrap().to_owned());
-            outgoing(&subject, serde_json::to_vec(&event).unwrap(), id)
-        })
-        .collect()
-}
-
-/// A lake with valid events `0..n` ingested by a running `parwatch up`.
-pub(crate) async fn lake_with_events(n: usize) -> (tempfile::TempDir, LocalNats, Parwatch) {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    publish(&nats.url(), valid_messages(0..n, false)).await;
-    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(n),
-            Duration::from_secs(30),
-        )
-        .await;
-    (tmp, nats, parwatch)
-}
-
-/// Waits until `events` holds exactly `n` distinct events, then checks nothing more comes.
-pub(crate) async fn expect_exactly(parwatch: &Parwatch, n: usize, settle: Duration) {
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(n),
-            Duration::from_secs(60),
-        )
-        .await;
-    tokio::time::sleep(settle).await;
-    assert_eq!(
-        parwatch
-            .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
-            .await["rows"][0],
-        json!([n, n])
-    );
 }
 
 /// The golden invalid examples of `proto/`: (message, field, fault).
@@ -155,12 +71,7 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     let mut messages = valid_messages(0..10_000, true);
     // 200 exact re-publications without the header: the broker stores them, ParWatch must not.
     for i in (0..10_000).step_by(50) {
-        let (subject, event) = valid_event(i);
-        messages.push(outgoing(
-            &subject,
-            serde_json::to_vec(&event).unwrap(),
-            None,
-        ));
+        messages.push(Outgoing::event(&valid_event(i)));
     }
     let cases = invalid_cases();
     let mut expected_reasons = HashMap::new();
@@ -233,22 +144,24 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
 
     // /metrics: rejections by fault, flush latency, lake size, consumer lag.
-    use crate::faults::counter;
     assert!(
-        counter(
-            &parwatch,
-            r#"parwatch_rejected_by_fault_total{fault="not_json"}"#
-        )
-        .await
+        parwatch
+            .counter(r#"parwatch_rejected_by_fault_total{fault="not_json"}"#)
+            .await
             > 0
     );
     assert_eq!(
-        counter(&parwatch, "parwatch_events_rejected_total").await,
+        parwatch.counter("parwatch_events_rejected_total").await,
         100
     );
-    assert!(counter(&parwatch, "parwatch_flush_seconds_count").await > 0);
-    assert!(counter(&parwatch, r#"parwatch_lake_files{table="events"}"#).await > 0);
-    assert_eq!(counter(&parwatch, "parwatch_consumer_lag").await, 0);
+    assert!(parwatch.counter("parwatch_flush_seconds_count").await > 0);
+    assert!(
+        parwatch
+            .counter(r#"parwatch_lake_files{table="events"}"#)
+            .await
+            > 0
+    );
+    assert_eq!(parwatch.counter("parwatch_consumer_lag").await, 0);
     // Each metric family is declared once, as the exposition format requires.
     let text = parwatch.metrics_text().await;
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
@@ -261,7 +174,7 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
 
     // The worker compacts the small files by itself; the answers do not change.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while crate::faults::counter(&parwatch, "parwatch_compactions_total").await == 0 {
+    while parwatch.counter("parwatch_compactions_total").await == 0 {
         assert!(std::time::Instant::now() < deadline, "no compaction");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -338,7 +251,7 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
     // are recognised and only acknowledged.
     let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
     expect_exactly(&parwatch, 10_000, Duration::from_secs(3)).await;
-    let skipped = crate::faults::counter(&parwatch, "parwatch_duplicates_skipped_total").await;
+    let skipped = parwatch.counter("parwatch_duplicates_skipped_total").await;
     assert!(
         skipped as i64 >= written,
         "redelivered stored events were skipped: {skipped} < {written}"

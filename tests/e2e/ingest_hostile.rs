@@ -6,35 +6,15 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::message::PublishMessage;
 use serde_json::json;
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, jetstream_as, nats_keys, publish_with};
-use crate::ingest::valid_messages;
-
-/// `VmRSS` and `VmHWM` of process `pid`, in MiB.
-fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, jetstream_as, memory_mib, nats_keys, publish_with, valid_event,
+    valid_messages,
+};
 
 /// A valid dossier event with `members` unknown envelope members (a wide event, < 64 KiB).
 fn wide(i: usize, members: usize) -> Outgoing {
-    let (subject, mut event) = crate::ingest::valid_event(i);
-    let object = event.as_object_mut().unwrap();
-    for k in 0..members {
-        object.insert(format!("x{k}"), json!(k));
-    }
-    Outgoing {
-        subject,
-        body: serde_json::to_vec(&event).unwrap(),
-        msg_id: None,
-    }
+    let event = (0..members).fold(valid_event(i), |e, k| e.extra(&format!("x{k}"), k));
+    Outgoing::event(&event)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,14 +81,9 @@ async fn a_flood_of_huge_and_wide_messages_leaves_the_worker_bounded_and_ingesti
     for round in 0..10 {
         let mut messages = Vec::new();
         for i in 0..huge_count / 10 {
-            let (subject, event) = crate::ingest::valid_event(100_000 + round * 1_000 + i);
-            let mut body = serde_json::to_vec(&event).unwrap();
-            body.resize((1 << 20) - 1024, b' ');
-            messages.push(Outgoing {
-                subject,
-                body,
-                msg_id: None,
-            });
+            let mut message = Outgoing::event(&valid_event(100_000 + round * 1_000 + i));
+            message.body.resize((1 << 20) - 1024, b' ');
+            messages.push(message);
         }
         for i in 0..wide_count / 10 {
             messages.push(wide(200_000 + round * 1_000 + i, 4_000));

@@ -2,22 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Parwatch;
-use crate::ingest::lake_with_events;
-
-pub(crate) async fn get(parwatch: &Parwatch, path: &str) -> (u16, Value) {
-    let response = reqwest::get(format!("{}{path}", parwatch.base()))
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
+use crate::harness::{Parwatch, lake_with_events};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_ranking_over_http() {
     let (tmp, _nats, mut parwatch) = lake_with_events(3_000).await;
 
-    let (status, catalogue) = get(&parwatch, "/api/v1/metrics").await;
+    let (status, catalogue) = parwatch.get_json("/api/v1/metrics").await;
     assert_eq!(status, 200);
     let names: Vec<&str> = catalogue["metrics"]
         .as_array()
@@ -32,11 +23,9 @@ async fn metrics_and_ranking_over_http() {
     assert_eq!(catalogue["metrics"][1]["better"], "higher");
 
     // Daily received counts equal a direct SQL count of first receipts per local day.
-    let (status, body) = get(
-        &parwatch,
-        "/api/v1/metrics/received?from=2024-04-01&to=2024-04-03&bucket=day",
-    )
-    .await;
+    let (status, body) = parwatch
+        .get_json("/api/v1/metrics/received?from=2024-04-01&to=2024-04-03&bucket=day")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tz"], "Asia/Ho_Chi_Minh");
     let points = body["series"][0]["points"].as_array().unwrap();
@@ -53,9 +42,7 @@ async fn metrics_and_ranking_over_http() {
     }
 
     // Rates carry numerator and denominator; grouping gives one series per agency.
-    let (_, uptake) = get(
-        &parwatch,
-        "/api/v1/metrics/online_uptake?from=2024-04-01&to=2024-04-30&bucket=month&group_by=agency",
+    let (_, uptake) = parwatch.get_json("/api/v1/metrics/online_uptake?from=2024-04-01&to=2024-04-30&bucket=month&group_by=agency",
     )
     .await;
     let series = uptake["series"].as_array().unwrap();
@@ -64,21 +51,17 @@ async fn metrics_and_ranking_over_http() {
         .iter()
         .map(|s| s["points"][0]["denominator"].as_i64().unwrap())
         .sum();
-    let received: i64 = get(
-        &parwatch,
-        "/api/v1/metrics/received?from=2024-04-01&to=2024-04-30&bucket=month",
-    )
-    .await
-    .1["series"][0]["points"][0]["numerator"]
+    let received: i64 = parwatch
+        .get_json("/api/v1/metrics/received?from=2024-04-01&to=2024-04-30&bucket=month")
+        .await
+        .1["series"][0]["points"][0]["numerator"]
         .as_i64()
         .unwrap();
     assert_eq!(total, received);
 
-    let (status, ranking) = get(
-        &parwatch,
-        "/api/v1/ranking?metric=on_time_rate&from=2024-04-01&to=2024-04-30",
-    )
-    .await;
+    let (status, ranking) = parwatch
+        .get_json("/api/v1/ranking?metric=on_time_rate&from=2024-04-01&to=2024-04-30")
+        .await;
     assert_eq!(status, 200, "{ranking}");
     assert_eq!(
         ranking["previous"],
@@ -98,7 +81,7 @@ async fn metrics_and_ranking_over_http() {
         ),
         ("/api/v1/ranking?from=2024-01-01", "metric"),
     ] {
-        let (status, body) = get(&parwatch, path).await;
+        let (status, body) = parwatch.get_json(path).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert!(
             body["error"].as_str().unwrap().contains(word),
@@ -106,7 +89,7 @@ async fn metrics_and_ranking_over_http() {
         );
     }
 
-    let (status, openapi) = get(&parwatch, "/api/v1/openapi.json").await;
+    let (status, openapi) = parwatch.get_json("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     for path in ["/api/v1/sql", "/api/v1/metrics/{name}", "/api/v1/ranking"] {
         assert!(openapi["paths"][path].is_object(), "{path} documented");
@@ -118,9 +101,7 @@ async fn metrics_and_ranking_over_http() {
 
     // `parwatch rebuild` recomputes the projections from the raw events; a server started
     // afterwards answers the same.
-    let before = get(
-        &parwatch,
-        "/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
+    let before = parwatch.get_json("/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
     )
     .await
     .1;
@@ -142,9 +123,7 @@ async fn metrics_and_ranking_over_http() {
     );
     assert!(data.join("lake/projections/dossiers.parquet").exists());
     let serve = Parwatch::serve_with(&data, &["--open"], &[]).await;
-    let after = get(
-        &serve,
-        "/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
+    let after = serve.get_json("/api/v1/metrics/on_time_rate?from=2024-04-01&to=2024-04-30&bucket=week&group_by=agency",
     )
     .await
     .1;

@@ -9,8 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Parwatch, create_token};
-use crate::ingest::lake_with_events;
+use crate::harness::{Parwatch, create_token, lake_with_events};
 
 const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";

@@ -10,7 +10,6 @@ use parwatch_scoring::Models;
 use serde_json::{Value, json};
 
 use crate::harness::{LocalNats, Outgoing, Parwatch, publish};
-use crate::metrics::get;
 
 const A: &str = "000.00.16.H02";
 const B: &str = "000.00.17.H02";
@@ -144,7 +143,7 @@ fn criterion<'a>(agency: &'a Value, code: &str) -> &'a Value {
 
 /// What both a running `up` and a restarted `serve` must answer.
 async fn check_index(parwatch: &Parwatch) {
-    let (status, y2022) = get(parwatch, "/api/v1/par-index?year=2022").await;
+    let (status, y2022) = parwatch.get_json("/api/v1/par-index?year=2022").await;
     assert_eq!(status, 200, "{y2022}");
     assert_eq!(
         (y2022["year"].clone(), y2022["as_of"].clone()),
@@ -205,7 +204,9 @@ async fn check_index(parwatch: &Parwatch) {
     assert_eq!(a["components"][0]["code"], "direction");
     assert_eq!(a["components"].as_array().unwrap().len(), 9);
 
-    let (_, only_b) = get(parwatch, &format!("/api/v1/par-index?year=2022&agency={B}")).await;
+    let (_, only_b) = parwatch
+        .get_json(&format!("/api/v1/par-index?year=2022&agency={B}"))
+        .await;
     assert_eq!(only_b["agencies"].as_array().unwrap().len(), 1);
     let review = criterion(agency(&only_b, B), "legal_review");
     assert_eq!(
@@ -224,7 +225,9 @@ async fn check_index(parwatch: &Parwatch) {
 
     // 2023: the plan derived (1/1 done → 2 points), the review self-assessed (1), the rest
     // projected from 2022: 89.7 − 1.8 − 0.9 + 2 + 1 = 90.
-    let (_, history) = get(parwatch, &format!("/api/v1/par-index/history?agency={A}")).await;
+    let (_, history) = parwatch
+        .get_json(&format!("/api/v1/par-index/history?agency={A}"))
+        .await;
     let years: Vec<(Value, Value, Value, Value)> = history["years"]
         .as_array()
         .unwrap()
@@ -270,23 +273,19 @@ async fn par_index_over_http() {
     check_index(&parwatch).await;
 
     // The plan and task metrics and the projection tables answer too.
-    let (status, tasks) = get(
-        &parwatch,
-        &format!(
+    let (status, tasks) = parwatch
+        .get_json(&format!(
             "/api/v1/metrics/tasks_on_time?from=2022-01-01&to=2022-12-31&bucket=year&agency={A}"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 200, "{tasks}");
     assert_eq!(
         tasks["series"][0]["points"][0],
         json!({"bucket": "2022-01-01", "value": 0.75, "numerator": 3, "denominator": 4})
     );
-    let (_, ranking) = get(
-        &parwatch,
-        "/api/v1/ranking?metric=plan_completion&from=2023-01-01&to=2023-12-31",
-    )
-    .await;
+    let (_, ranking) = parwatch
+        .get_json("/api/v1/ranking?metric=plan_completion&from=2023-01-01&to=2023-12-31")
+        .await;
     assert_eq!(ranking["rows"][0]["agency_code"], A);
     assert_eq!(ranking["rows"][0]["rank"], 1);
     assert_eq!(
@@ -308,14 +307,14 @@ async fn par_index_over_http() {
         ("/api/v1/par-index?year=2019", "models start in 2022"),
         ("/api/v1/par-index/history", "agency"),
     ] {
-        let (status, body) = get(&parwatch, path).await;
+        let (status, body) = parwatch.get_json(path).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert!(
             body["error"].as_str().unwrap().contains(word),
             "{path}: {body}"
         );
     }
-    let (_, openapi) = get(&parwatch, "/api/v1/openapi.json").await;
+    let (_, openapi) = parwatch.get_json("/api/v1/openapi.json").await;
     for path in ["/api/v1/par-index", "/api/v1/par-index/history"] {
         assert!(openapi["paths"][path].is_object(), "{path} documented");
     }
@@ -343,7 +342,7 @@ async fn par_index_over_http() {
         &[],
     )
     .await;
-    let (_, y2022) = get(&serve, "/api/v1/par-index?year=2022").await;
+    let (_, y2022) = serve.get_json("/api/v1/par-index?year=2022").await;
     let codes: Vec<&str> = y2022["agencies"]
         .as_array()
         .unwrap()

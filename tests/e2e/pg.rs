@@ -9,46 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Parwatch, create_token, token_id};
-use crate::ingest::lake_with_events;
+use crate::harness::{Parwatch, create_token, lake_with_events, psql, token_id};
 
 const OWN: &str = "000.00.01.H02";
-
-/// `psql` against the endpoint with `password`; (success, stdout, stderr).
-pub(crate) fn psql(
-    port: u16,
-    password: &str,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> (bool, String, String) {
-    let mut command = Command::new("psql");
-    command
-        .args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", "analyst", "-d", "parwatch", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command
-        .spawn()
-        .expect("psql (Debian's postgresql-client) is needed");
-    // Written from another thread: a long script's answers would fill the output pipes first.
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.unwrap_or_default().to_owned();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        input.write_all(text.as_bytes())
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// One unaligned, tuples-only answer of `psql -c`.
 fn psql_value(port: u16, password: &str, sql: &str) -> String {

@@ -6,10 +6,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use parwatch_proto::Assessor;
+use parwatch_proto::testing::TestEvent;
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, jetstream_as, nats_keys, publish_with};
-use crate::ingest::valid_event;
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, jetstream_as, nats_keys, publish_with, valid_event,
+};
 
 /// `parwatch publisher add <name> --agency <a>… [--official]` into `<store>/publishers.toml`;
 /// returns the seed file.
@@ -55,29 +58,20 @@ fn two_publishers(tmp: &Path) -> (LocalNats, std::path::PathBuf, std::path::Path
 }
 
 /// A `par.score` for `agency` by `assessor`.
-fn score(id: &str, agency: &str, assessor: &str) -> Outgoing {
-    let body = json!({
-        "event_id": id, "type": "par.score", "schema_version": 1,
-        "occurred_at": "2024-12-15T10:00:00+07:00", "source": "attacker", "agency_code": agency,
-        "data": {"year": 2024, "component": "direction", "criterion": "superior_tasks",
-                 "score": 2, "max": 2, "assessor": assessor, "agency_kind": "department"},
-    });
-    Outgoing {
-        subject: "par.events.v1.par.score".to_owned(),
-        body: serde_json::to_vec(&body).unwrap(),
-        msg_id: None,
-    }
+fn score(id: &str, agency: &str, assessor: Assessor) -> Outgoing {
+    let score = TestEvent::par_score(2024, "direction", "superior_tasks", 2.0, 2.0)
+        .assessor(assessor)
+        .field("agency_kind", "department")
+        .id(id)
+        .at("2024-12-15T10:00:00+07:00")
+        .source("attacker")
+        .agency(agency);
+    Outgoing::event(&score)
 }
 
 /// A dossier event of `agency`.
 fn dossier(i: usize, agency: &str) -> Outgoing {
-    let (subject, mut event) = valid_event(i);
-    event["agency_code"] = Value::String(agency.to_owned());
-    Outgoing {
-        subject,
-        body: serde_json::to_vec(&event).unwrap(),
-        msg_id: None,
-    }
+    Outgoing::event(&valid_event(i).agency(agency))
 }
 
 /// Sends a request that must get no answer: refused by permissions (the server drops it),
@@ -237,16 +231,20 @@ async fn forged_scores_and_other_agencies_events_are_rejected_with_their_reason(
         vec![
             dossier(0, own),
             dossier(1, other),
-            score("self-1", own, "self"),
-            score("forged-1", own, "appraisal"),
-            score("forged-2", other, "inspection"),
+            score("self-1", own, Assessor::SelfAssessment),
+            score("forged-1", own, Assessor::Appraisal),
+            score("forged-2", other, Assessor::Inspection),
         ],
     )
     .await;
     assert_eq!(sent, 5, "the broker takes them; the worker judges them");
     let appraisal = jetstream_as(&url, &appraisal).await;
     assert_eq!(
-        publish_with(&appraisal, vec![score("official-1", other, "appraisal")]).await,
+        publish_with(
+            &appraisal,
+            vec![score("official-1", other, Assessor::Appraisal)]
+        )
+        .await,
         1
     );
 

@@ -8,11 +8,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, EventData, TaskStatus};
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish};
-use crate::ingest::valid_event;
-use crate::pg::psql;
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, create_token, memory_mib, psql, publish, valid_event,
+};
 
 /// 2% of the dossiers: the caller's rows are rare in every batch.
 const RARE: &str = "000.00.31.H02";
@@ -46,39 +48,45 @@ fn markers(agency: &str) -> [String; 2] {
 fn messages() -> Vec<Outgoing> {
     let mut out = Vec::new();
     for i in 0..DOSSIERS * 6 {
-        let (subject, mut event) = valid_event(i);
         let agency = agency_of(i / 6);
-        event["agency_code"] = json!(agency);
-        event["dossier_id"] = json!(format!("D-{}-{:05}", &agency[7..9], i / 6));
-        out.push(outgoing(&subject, &event));
+        let dossier = format!("D-{}-{:05}", &agency[7..9], i / 6);
+        out.push(Outgoing::event(
+            &valid_event(i).agency(agency).dossier(dossier),
+        ));
     }
     for (n, agency) in AGENCIES.iter().enumerate() {
         let short = &agency[7..9];
         let governance = [
-            json!({"type": "plan.activity", "data": {"plan_year": 2024,
-                "activity_id": format!("D-{short}-KH-{n}"), "title": format!("D-{short}-title"),
-                "status": "done", "due_at": "2024-06-30T17:00:00+07:00"}}),
-            json!({"type": "directive.task", "data": {"task_id": format!("D-{short}-NV-{n}"),
-                "status": "completed", "due_at": "2024-04-15T17:00:00+07:00",
-                "completed_at": "2024-04-08T15:20:00+07:00"}}),
-            json!({"type": "par.score", "data": {"year": 2024, "component": "direction",
-                "criterion": "superior_tasks", "score": 1.5, "max": 2, "assessor": "self",
-                "agency_kind": "department", "evidence": format!("D-{short}-evidence")}}),
+            TestEvent::plan_activity(&format!("D-{short}-KH-{n}"), ActivityStatus::Done)
+                .field("title", format!("D-{short}-title"))
+                .due("2024-06-30T17:00:00+07:00"),
+            TestEvent::task(&format!("D-{short}-NV-{n}"), TaskStatus::Completed)
+                .due("2024-04-15T17:00:00+07:00")
+                .completed_at("2024-04-08T15:20:00+07:00"),
+            TestEvent::of(EventData::ParScore {
+                year: 2024,
+                component: "direction".into(),
+                criterion: "superior_tasks".into(),
+                score: 1.5,
+                max: 2.0,
+                assessor: Assessor::SelfAssessment,
+                agency_kind: Some(AgencyKind::Department),
+                evidence: Some(format!("D-{short}-evidence")),
+            }),
         ];
-        for (k, g) in governance.into_iter().enumerate() {
-            let ty = g["type"].as_str().unwrap().to_owned();
-            let event = json!({
-                "event_id": format!("gov-{short}-{k}"), "type": ty, "schema_version": 1,
-                "occurred_at": "2024-05-02T09:00:00+07:00", "source": "test-governance",
-                "agency_code": agency, "data": g["data"],
-            });
-            out.push(outgoing(&format!("par.events.v1.{ty}"), &event));
+        for (k, event) in governance.into_iter().enumerate() {
+            let event = event
+                .id(format!("gov-{short}-{k}"))
+                .at("2024-05-02T09:00:00+07:00")
+                .source("test-governance")
+                .agency(*agency);
+            out.push(Outgoing::event(&event));
         }
         // Rejected (no occurred_at), naming its agency and carrying its marker in the body.
         let bad = json!({"event_id": format!("bad-{short}"), "type": "dossier.received",
             "schema_version": 1, "source": "test", "agency_code": agency,
             "dossier_id": format!("D-{short}-BAD"), "data": {}});
-        out.push(outgoing("par.events.v1.dossier.received", &bad));
+        out.push(Outgoing::json("par.events.v1.dossier.received", &bad));
     }
     // Rejected, with no agency at all: a citizen's details in the raw body.
     out.push(Outgoing {
@@ -87,14 +95,6 @@ fn messages() -> Vec<Outgoing> {
         msg_id: None,
     });
     out
-}
-
-fn outgoing(subject: &str, event: &Value) -> Outgoing {
-    Outgoing {
-        subject: subject.to_owned(),
-        body: serde_json::to_vec(event).unwrap(),
-        msg_id: None,
-    }
 }
 
 /// A lake holding [`messages`], served by `up`.
@@ -150,13 +150,13 @@ fn probes(me: &str, table: &str, columns: &[String]) -> Vec<String> {
 
 /// The text columns of every table `token` can see.
 async fn text_columns(server: &Parwatch, token: &str) -> Vec<(String, Vec<String>)> {
-    let answer = sql_as(
-        server,
-        token,
-        "SELECT table_name, column_name FROM information_schema.columns \
+    let answer = server
+        .sql_as(
+            token,
+            "SELECT table_name, column_name FROM information_schema.columns \
          WHERE table_schema = 'public' AND data_type LIKE 'Utf8%' ORDER BY 1, 2",
-    )
-    .await;
+        )
+        .await;
     let mut tables: Vec<(String, Vec<String>)> = Vec::new();
     for row in answer["rows"].as_array().expect("rows") {
         let (table, column) = (row[0].as_str().unwrap(), row[1].as_str().unwrap());
@@ -217,7 +217,7 @@ async fn scoped_errors_and_plans_show_no_other_agency_value_over_http_and_postgr
     for me in [RARE, DOMINANT] {
         let token = create_token(&data, "analyst", Some(me));
         // The tables a scoped token sees, and its own rows are there.
-        let own = sql_as(&server, &token, "SELECT count(*) FROM dossiers").await;
+        let own = server.sql_as(&token, "SELECT count(*) FROM dossiers").await;
         let expected = (0..DOSSIERS).filter(|d| agency_of(*d) == me).count();
         assert_eq!(own["rows"][0][0], json!(expected), "{me}: {own}");
 
@@ -259,13 +259,6 @@ async fn scoped_errors_and_plans_show_no_other_agency_value_over_http_and_postgr
         let found = leaks(me, &format!("{out}\n{err}"));
         assert!(found.is_empty(), "{me}: over PostgreSQL: {found:?}\n{err}");
     }
-}
-
-/// The JSON answer of a query that must succeed.
-async fn sql_as(server: &Parwatch, token: &str, sql: &str) -> Value {
-    let response = server.post_sql(Some(token), sql, None).await;
-    assert_eq!(response.status(), 200, "{sql}");
-    response.json().await.unwrap()
 }
 
 /// Status and error text of a query.
@@ -355,38 +348,20 @@ async fn the_scope_is_applied_in_the_scan_below_every_user_expression() {
     }
 
     // Rejected messages without an agency: unscoped roles only.
-    let all = sql_as(
-        &server,
-        &admin,
-        "SELECT count(*) FROM rejected_events WHERE agency_code IS NULL",
-    )
-    .await;
+    let all = server
+        .sql_as(
+            &admin,
+            "SELECT count(*) FROM rejected_events WHERE agency_code IS NULL",
+        )
+        .await;
     assert_eq!(all["rows"][0][0], json!(1), "{all}");
-    let scoped = sql_as(
-        &server,
-        &token,
-        "SELECT agency_code, raw FROM rejected_events",
-    )
-    .await;
+    let scoped = server
+        .sql_as(&token, "SELECT agency_code, raw FROM rejected_events")
+        .await;
     let rows = scoped["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{scoped}");
     assert_eq!(rows[0][0], json!(RARE));
     assert!(leaks(RARE, &scoped.to_string()).is_empty(), "{scoped}");
-}
-
-/// Resident and peak memory of a process, in MiB.
-fn memory_mib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .unwrap_or(0)
-            / 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,8 +384,8 @@ async fn composed_string_functions_stay_within_the_sql_memory_limit() {
     .await;
     let pid = server.pid();
     // Warm up: the first queries load the catalogue and the projections.
-    sql_as(&server, &admin, "SELECT count(*) FROM events").await;
-    sql_as(&server, &admin, "SELECT count(*) FROM dossiers").await;
+    server.sql_as(&admin, "SELECT count(*) FROM events").await;
+    server.sql_as(&admin, "SELECT count(*) FROM dossiers").await;
     let (rss_before, _) = memory_mib(pid);
     let parens = |n: usize, inner: &str| {
         (0..n).fold(inner.to_owned(), |acc, _| {
@@ -457,14 +432,14 @@ async fn composed_string_functions_stay_within_the_sql_memory_limit() {
         report.join("\n")
     );
     // The stated margin: half the limit for the two query threads' expressions, plus 64 MiB.
-    let ceiling = rss_before + LIMIT_MB + LIMIT_MB / 2 + 64;
+    let ceiling = rss_before + (LIMIT_MB + LIMIT_MB / 2 + 64) as f64;
     assert!(peak < ceiling, "peak {peak} MiB over {ceiling} MiB");
     // Ordinary functions over the same tables still answer.
-    let answer = sql_as(
-        &server,
-        &admin,
-        "SELECT count(*), max(length(replace(dossier_id || 'abc', 'a', 'xyz'))) FROM dossiers",
-    )
-    .await;
+    let answer = server
+        .sql_as(
+            &admin,
+            "SELECT count(*), max(length(replace(dossier_id || 'abc', 'a', 'xyz'))) FROM dossiers",
+        )
+        .await;
     assert_eq!(answer["rows"][0][0], json!(DOSSIERS));
 }

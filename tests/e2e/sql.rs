@@ -7,8 +7,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::ipc::reader::StreamReader;
 use serde_json::json;
 
-use crate::harness::{Parwatch, publish};
-use crate::ingest::{lake_with_events, valid_messages};
+use crate::harness::{Parwatch, lake_with_events, publish, valid_messages};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_answers_in_json_csv_and_arrow_and_refuses_writes() {
