@@ -54,8 +54,9 @@ impl TableProvider for ScopedTable {
         self.inner.schema()
     }
 
+    /// The inner table's: a scoped view is still listed as a view.
     fn table_type(&self) -> TableType {
-        TableType::Base
+        self.inner.table_type()
     }
 
     /// None: every user predicate stays above the scope.

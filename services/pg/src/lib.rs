@@ -2,10 +2,11 @@
 //!
 //! The same tables and sandbox as HTTP SQL: each connection logs in with an API token as its
 //! password (any user name), gets a [`Session`] for the token's agency scope, with `pg_catalog`
-//! emulated so clients' catalogue queries (psql's `\dt`, `\d events`, BI tools' schema browsers)
-//! get answers. Simple and extended query protocols are served; every statement is checked
-//! read-only, runs under the engine's limits and the token's budget, and is audited. The token
-//! is checked again before every statement, so a revoked token ends its open sessions.
+//! emulated so clients' catalogue queries get answers (psql's `\dt` and `\d events`, SQLAlchemy's
+//! inspector as Superset and pandas use it, pgjdbc's `DatabaseMetaData` as DBeaver and Metabase
+//! do; see `catalog.rs`). Simple and extended query protocols are served; every statement is
+//! checked read-only, runs under the engine's limits and the token's budget, and is audited. The
+//! token is checked again before every statement, so a revoked token ends its open sessions.
 //! Transaction and `SET` statements that clients send on their own are accepted as no-ops.
 //!
 //! Connections are capped ([`ConnectionLimits`]): in all and per client address, as

@@ -358,7 +358,8 @@ impl QueryParser for Parser {
     }
 }
 
-/// The plan's `$1, $2, …` types, in order (`None` where DataFusion could not infer one).
+/// The plan's `$1, $2, …` types, each at its number's place (`None` where DataFusion could not
+/// infer one, or the plan no longer has that parameter: a catalogue rewrite may drop some).
 fn parameter_types(statement: &Prepared) -> PgWireResult<Vec<Option<DataType>>> {
     let Prepared::Query { plan, .. } = statement else {
         return Ok(Vec::new());
@@ -366,12 +367,17 @@ fn parameter_types(statement: &Prepared) -> PgWireResult<Vec<Option<DataType>>> 
     let types = plan
         .get_parameter_types()
         .map_err(|e| user_error("42P18", e.strip_backtrace()))?;
-    let mut ordered: Vec<(usize, Option<DataType>)> = types
+    let numbered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
         .filter_map(|(name, t)| Some((name.strip_prefix('$')?.parse().ok()?, t)))
+        .filter(|(n, _)| *n > 0)
         .collect();
-    ordered.sort_by_key(|(n, _)| *n);
-    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+    let count = numbered.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    let mut ordered = vec![None; count];
+    for (n, t) in numbered {
+        ordered[n - 1] = t;
+    }
+    Ok(ordered)
 }
 
 #[async_trait]
