@@ -1232,6 +1232,9 @@ async fn pages_read_by_assistive_technology() {
         ),
         (format!("{base}/?lang=en#/par?year=2024"), "par"),
         (format!("{base}/?lang=en{par_agency}"), "par agency"),
+        (format!("{base}/?lang=en#/agency/{code}?{RANGE}"), "agency"),
+        (format!("{base}/?lang=en#/quality"), "quality"),
+        (format!("{base}/?lang=en#/sql"), "sql"),
     ] {
         b.open(&url, page).await;
         b.wait_for(
