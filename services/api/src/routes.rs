@@ -302,3 +302,37 @@ fn embed_client(state: &AppState) -> impl Filter<Extract = (), Error = Rejection
 fn request_span(info: warp::trace::Info<'_>) -> tracing::Span {
     tracing::info_span!("request", method = %info.method(), path = %info.path())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_declares_its_refusals() {
+        let document: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut operations = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                operations += 1;
+                let declared = operation["responses"].as_object().unwrap();
+                let has = |status: &str| declared.contains_key(status);
+                assert!(has("421") && has("500"), "{method} {path}");
+                assert!(
+                    declared.keys().any(|s| s.starts_with('2')),
+                    "{method} {path}: no success"
+                );
+                // A route that takes a bearer token says what happens without one.
+                if operation.get("security").is_some() {
+                    assert!(has("401"), "{method} {path}");
+                }
+            }
+        }
+        assert_eq!(operations, 25);
+        let point = &document["components"]["schemas"]["Point"];
+        assert_eq!(
+            point["required"],
+            serde_json::json!(["bucket", "denominator", "numerator", "value"]),
+            "nullable members are required: {point}"
+        );
+    }
+}
