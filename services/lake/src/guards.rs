@@ -21,13 +21,9 @@
 //! engine's query threads can hold one step's results at a time beside that, so the process
 //! stays within the memory limit plus half of it (two threads) plus the batches in flight.
 
-use std::cell::Cell;
 use std::collections::HashSet;
-use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::kernels::aggregate::max;
@@ -36,7 +32,7 @@ use datafusion::arrow::compute::kernels::concat_elements::concat_elements_utf8;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
-use datafusion::execution::{FunctionRegistry, RecordBatchStream, SendableRecordBatchStream};
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::simplify::ExprSimplifyResult;
@@ -47,9 +43,9 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
-use futures::{Stream, StreamExt};
 
 use crate::passthrough::{Passthrough, Role};
+use crate::step;
 
 /// Array-producing functions removed from sandbox sessions.
 const REMOVED: [&str; 2] = ["range", "generate_series"];
@@ -212,19 +208,6 @@ fn longest_text(value: &ColumnarValue) -> usize {
 /// plan's constants from pass to pass. A larger one is left to run in its operator instead.
 const CONSTANT_CAP: usize = 1 << 20;
 
-thread_local! {
-    /// Bytes produced by scalar functions on this thread since the current step began.
-    static PRODUCED: Cell<usize> = const { Cell::new(0) };
-    /// Whether an operator is running on this thread (otherwise the planner folds constants).
-    static IN_OPERATOR: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Starts a new step on this thread: what earlier steps produced is now held by operators
-/// (counted by the memory pool) or gone.
-fn new_step() {
-    PRODUCED.with(|p| p.set(0));
-}
-
 /// A scalar function that refuses calls whose result would not fit.
 #[derive(Debug)]
 struct Bounded {
@@ -313,8 +296,8 @@ impl ScalarUDFImpl for Bounded {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let bound = self.growth.bound(&args.args, args.number_rows)?;
-        let before = PRODUCED.with(Cell::get);
-        let (cap, what) = if IN_OPERATOR.with(Cell::get) {
+        let before = step::produced();
+        let (cap, what) = if step::in_operator() {
             (self.cap, "the query's expressions may hold at once")
         } else {
             (
@@ -333,7 +316,7 @@ impl ScalarUDFImpl for Bounded {
         let rows = args.number_rows;
         let result = self.inner.invoke_with_args(args)?;
         let produced = value_bytes(&result, rows);
-        PRODUCED.with(|p| p.set(before.saturating_add(produced)));
+        step::set_produced(before.saturating_add(produced));
         Ok(result)
     }
 }
@@ -455,16 +438,6 @@ pub(crate) fn bound_plan(plan: LogicalPlan, memory_bytes: usize) -> Result<Logic
     .map(|t| t.data)
 }
 
-/// Runs `future`, starting a new step at each poll (see the module's text).
-pub(crate) async fn stepwise<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
-        new_step();
-        future.as_mut().poll(cx)
-    })
-    .await
-}
-
 /// Wraps every operator of a physical plan: each poll of its output starts a new step, and
 /// gives way to the scheduler now and then (tokio's task budget).
 ///
@@ -478,32 +451,4 @@ pub(crate) fn step_everywhere(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Ex
         Ok(Transformed::yes(wrapped))
     })
     .map(|t| t.data)
-}
-
-/// `rows`, starting a step at each poll.
-pub(crate) fn stepwise_stream(rows: SendableRecordBatchStream) -> SendableRecordBatchStream {
-    Box::pin(StepStream { inner: rows })
-}
-
-/// A stream that starts a step at each poll.
-struct StepStream {
-    inner: SendableRecordBatchStream,
-}
-
-impl Stream for StepStream {
-    type Item = Result<datafusion::arrow::record_batch::RecordBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        new_step();
-        let outer = IN_OPERATOR.with(|o| o.replace(true));
-        let polled = self.inner.poll_next_unpin(cx);
-        IN_OPERATOR.with(|o| o.set(outer));
-        polled
-    }
-}
-
-impl RecordBatchStream for StepStream {
-    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
-        self.inner.schema()
-    }
 }

@@ -32,6 +32,7 @@ mod sandbox;
 mod schema;
 mod scope;
 mod snapshot;
+mod step;
 mod uuid;
 mod writer;
 

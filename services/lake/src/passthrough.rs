@@ -1,6 +1,6 @@
 //! One plan node that passes its input's rows on unchanged, in two roles: the barrier above an
 //! agency scope's filter (see `scope.rs`), and the step boundary the sandbox puts above every
-//! operator (see `guards.rs`).
+//! operator (see `guards.rs`, `step.rs`).
 //!
 //! As a barrier it lets nothing through DataFusion's optimizers: it takes no filter from above
 //! (the trait's default), no projection, no limit, and reports unknown statistics.
@@ -91,7 +91,7 @@ impl ExecutionPlan for Passthrough {
         let rows = self.input.execute(partition, context)?;
         Ok(match self.role {
             Role::Scope(_) => rows,
-            Role::Step => make_cooperative(crate::guards::stepwise_stream(rows)),
+            Role::Step => make_cooperative(crate::step::stepwise_stream(rows)),
         })
     }
 }

@@ -157,7 +157,7 @@ impl Session {
     /// be as costly as running.
     async fn plan(&self, statement: DfStatement) -> Result<LogicalPlan> {
         let state = self.ctx.state();
-        let planning = self.runtime.spawn(crate::guards::stepwise(async move {
+        let planning = self.runtime.spawn(crate::step::stepwise(async move {
             state.statement_to_plan(statement).await
         }));
         let plan = match tokio::time::timeout(self.limits.timeout, planning).await {
@@ -192,7 +192,7 @@ impl Session {
             .with_runtime_env(runtime)
             .build();
         let (sender, receiver) = mpsc::channel(2);
-        let task = self.runtime.spawn(crate::guards::stepwise(async move {
+        let task = self.runtime.spawn(crate::step::stepwise(async move {
             let started: DfResult<SendableRecordBatchStream> = async {
                 let physical = state.create_physical_plan(&plan).await?;
                 execute_stream(crate::guards::step_everywhere(physical)?, state.task_ctx())
