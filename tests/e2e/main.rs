@@ -7,6 +7,7 @@ mod browser;
 mod dashboards;
 mod errors;
 mod faults;
+mod first_start;
 mod harness;
 mod hostile;
 mod http_hostile;

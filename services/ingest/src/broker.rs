@@ -79,7 +79,7 @@ impl Backoff {
     }
 
     /// Calls `op` until it succeeds, fails for good, or the deadline passes; `operation` and
-    /// `target` name the call in the log and the error ("connect", the URL).
+    /// `target` name the call in the log and the error ("connect", the URL and client name).
     async fn retry<T, E, Fut>(
         &self,
         operation: &'static str,
@@ -254,7 +254,7 @@ pub(crate) async fn connect_with(
 ) -> Result<async_nats::Client> {
     let seed = identity.map(Identity::seed).transpose()?;
     backoff
-        .retry("connect", url, || {
+        .retry("connect", &format!("{url} ({name})"), || {
             let mut options = match &seed {
                 Some(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
                 None => async_nats::ConnectOptions::new(),
@@ -411,7 +411,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(started.elapsed() >= Duration::from_millis(300), "{err}");
-        assert!(err.starts_with(&format!("nats connect: {url}: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("nats connect: {url} (test): ")),
+            "{err}"
+        );
         let attempts: u32 = err
             .split("gave up after ")
             .nth(1)

@@ -33,7 +33,7 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Everything on one machine: ingest worker and HTTP server (and a private nats-server
     /// when no --nats-url is given).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// The ingest worker alone: JetStream → Parquet lake.
     Ingest(WorkerArgs),
     /// The HTTP server alone, reading the lake.
@@ -108,9 +108,20 @@ pub(crate) struct NatsArgs {
     /// without --nats-url makes and uses its own.
     #[arg(long, env = "PARWATCH_NATS_NKEY")]
     pub(crate) nats_nkey: Option<PathBuf>,
+    /// Seconds to keep retrying NATS when it does not answer: connecting, creating the stream
+    /// and the consumer at start, and publishes not acknowledged (sent again with the same
+    /// message id). Pauses grow from 0.5 s to 8 s, each announced on stderr; then the command
+    /// stops with the reason.
+    #[arg(long, env = "PARWATCH_NATS_RETRY_SECS", default_value = "60", value_parser = seconds)]
+    pub(crate) nats_retry_secs: Duration,
 }
 
 impl NatsArgs {
+    /// How NATS calls are retried (--nats-retry-secs).
+    pub(crate) fn backoff(&self) -> parwatch_ingest::Backoff {
+        parwatch_ingest::Backoff::with_deadline(self.nats_retry_secs)
+    }
+
     /// The identity of --nats-nkey, if given.
     pub(crate) fn identity(&self) -> anyhow::Result<Option<parwatch_ingest::Identity>> {
         Ok(match &self.nats_nkey {
@@ -497,9 +508,12 @@ impl WorkerArgs {
     pub(crate) fn config(&self, nats_url: String) -> anyhow::Result<IngestConfig> {
         let file = self.tuning.publishers_file(&self.lake.data_dir);
         let publishers = parwatch_ingest::Publishers::load(&file)?;
-        Ok(self
-            .tuning
-            .config(nats_url, self.nats.identity()?, publishers))
+        Ok(self.tuning.config(
+            nats_url,
+            self.nats.backoff(),
+            self.nats.identity()?,
+            publishers,
+        ))
     }
 }
 
@@ -520,10 +534,12 @@ impl IngestTuning {
         }
     }
 
-    /// The worker's settings, connecting as `identity` and authorising by `publishers`.
+    /// The worker's settings, connecting as `identity` (its start retried by `start_retry`)
+    /// and authorising by `publishers`.
     pub(crate) fn config(
         &self,
         nats_url: String,
+        start_retry: parwatch_ingest::Backoff,
         identity: Option<parwatch_ingest::Identity>,
         publishers: parwatch_ingest::Publishers,
     ) -> IngestConfig {
@@ -547,6 +563,7 @@ impl IngestTuning {
                 idle: Duration::from_secs(self.compact_idle_secs),
             },
             compact_every: Duration::from_secs(self.compact_every_secs.max(1)),
+            start_retry,
             ..IngestConfig::new(nats_url)
         }
     }

@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => up(args).await,
+            Command::Up(args) => up(*args).await,
             Command::Publisher(args) => publishers::publisher(args),
             Command::Ingest(args) => ingest(args).await,
             Command::Serve(args) => serve(args).await,
@@ -242,6 +242,8 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
         "ParWatch is up: http://{addr}  (SQL: POST /api/v1/sql; NATS {nats_url}; data {})",
         data_dir.display()
     );
+    // A demo that cannot publish stops everything: a server running empty would look like a
+    // ParWatch without data, not like a broker that does not answer.
     let demo = args.demo.then(|| {
         let demo = simulate::Demo {
             nats_url: nats_url.clone(),
@@ -249,28 +251,39 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
             backfill: !lake_has_events(&lake),
             scale: args.demo_scale,
             rate: args.demo_rate,
+            retry: args.nats.backoff(),
         };
         let stop = shutdown.wait();
+        let failed = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                result = demo.run() => if let Err(e) = result {
-                    tracing::error!(error = %format!("{e:#}"), "demo publisher stopped");
+                result = demo.run() => {
+                    if let Err(e) = &result {
+                        tracing::error!(error = %format!("{e:#}"), "demo publisher stopped: shutting down");
+                        failed.trigger();
+                    }
+                    result
                 },
-                _ = stop => {}
+                _ = stop => Ok(()),
             }
         })
     });
-    let config = args
-        .worker
-        .config(nats_url, broker.worker.clone(), broker.publishers.clone());
+    let config = args.worker.config(
+        nats_url,
+        args.nats.backoff(),
+        broker.worker.clone(),
+        broker.publishers.clone(),
+    );
     let worked = parwatch_ingest::run(config, lake, status, shutdown.wait()).await;
     shutdown.trigger();
-    if let Some(demo) = demo {
-        let _ = demo.await;
-    }
+    let demoed = match demo {
+        Some(demo) => demo.await.context("demo task")?,
+        None => Ok(()),
+    };
     server.await.context("HTTP server task")?;
     drop(broker);
-    worked.context("ingest worker")
+    worked.context("ingest worker")?;
+    demoed.context("the demo could not publish to NATS")
 }
 
 async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {

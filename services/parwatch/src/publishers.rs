@@ -65,11 +65,12 @@ impl Broker {
         } else {
             None
         };
-        let local = LocalNats::start_with(
+        let local = LocalNats::start_retrying(
             &store,
             free_port()?,
             &publishers,
             &args.worker.stream_limits(),
+            &args.nats.backoff(),
         )
         .context("starting a local nats-server")?;
         Ok(Self {

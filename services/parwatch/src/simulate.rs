@@ -7,19 +7,22 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use chrono::{Days, Utc};
+use parwatch_ingest::Backoff;
 use parwatch_simulator::{Generator, Mode, Progress, Province, PublishOptions, SimOptions};
 use tracing::info;
 
 use crate::cli::{ProgressArg, SimulateArgs};
 
 /// JetStream as a publisher: `identity` is the publishing system's key (none: a server
-/// without authentication). Publishers do not manage the stream; the worker or the
-/// administrator creates it.
+/// without authentication), the connection retried by `backoff`. Publishers do not manage the
+/// stream; the worker or the administrator creates it.
 async fn jetstream(
     url: &str,
     identity: Option<&parwatch_ingest::Identity>,
+    backoff: &Backoff,
 ) -> anyhow::Result<jetstream::Context> {
-    let client = parwatch_ingest::connect(url, "parwatch-simulate", identity).await?;
+    let client =
+        parwatch_ingest::connect_retrying(url, "parwatch-simulate", identity, backoff).await?;
     Ok(jetstream::new(client))
 }
 
@@ -83,9 +86,15 @@ pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         paced: !args.backfill,
         progress,
         expected: generator.estimated_len(),
+        retry: args.nats.backoff(),
         ..PublishOptions::default()
     };
-    let js = jetstream(&args.nats.url_or_default(), args.nats.identity()?.as_ref()).await?;
+    let js = jetstream(
+        &args.nats.url_or_default(),
+        args.nats.identity()?.as_ref(),
+        &publish.retry,
+    )
+    .await?;
     let stats = parwatch_simulator::publish(&js, generator, &publish).await?;
     println!(
         "published {} events ({} duplicates) in {:.1} s: {:.0} events/s; {} refused by the \
@@ -108,6 +117,8 @@ pub(crate) struct Demo {
     pub(crate) backfill: bool,
     pub(crate) scale: u32,
     pub(crate) rate: f64,
+    /// How connecting and unacknowledged publishes are retried.
+    pub(crate) retry: Backoff,
 }
 
 /// Seed of the demo province: every demo shows the same province.
@@ -115,10 +126,11 @@ pub(crate) const DEMO_SEED: u64 = 2025;
 
 impl Demo {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
-        let js = jetstream(&self.nats_url, self.identity.as_ref()).await?;
+        let js = jetstream(&self.nats_url, self.identity.as_ref(), &self.retry).await?;
         let today = parwatch_proto::local_date(Utc::now());
         let log = PublishOptions {
             progress: Progress::Log,
+            retry: self.retry,
             ..PublishOptions::default()
         };
         if self.backfill {

@@ -1,0 +1,196 @@
+//! A first `up --demo` against a broker that is slow to answer: the NATS calls at start and
+//! the demo's publishes are retried (and say so), the demo's events arrive once each; a broker
+//! that never answers stops `up` with the reason instead of leaving a server running empty.
+//!
+//! The broker is a real `nats-server` made slow with SIGSTOP (its connections stay open, it
+//! answers nothing) and resumed with SIGCONT.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::harness::{LocalNats, Parwatch};
+
+/// A `nats-server` stopped (SIGSTOP) until dropped or resumed: it answers nothing meanwhile.
+struct Frozen(u32);
+
+impl Frozen {
+    fn new(nats: &LocalNats) -> Self {
+        signal(nats.pid(), libc::SIGSTOP);
+        Frozen(nats.pid())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, libc::SIGCONT);
+    }
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    let done = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(done, 0, "kill({pid}, {signal})");
+}
+
+/// Waits until `parwatch`'s log has a line containing `needle`; returns that line.
+async fn log_line(parwatch: &Parwatch, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let log = parwatch.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the log after {timeout:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The number after `key=` in a log line.
+fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{key}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}=<number> in {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_demo_waits_out_a_broker_slow_to_answer_and_counts_each_event_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    // Every demo event before this instant is history; live ones come after.
+    let before = Utc::now();
+
+    // The broker answers nothing while `up` starts: connecting times out and is retried.
+    let frozen = Frozen::new(&nats);
+    let thaw = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        drop(frozen);
+    });
+    let parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &["--demo", "--demo-scale", "20", "--demo-rate", "1"],
+    )
+    .await;
+    thaw.await.unwrap();
+    log_line(&parwatch, "nats connect", Duration::from_secs(30)).await;
+
+    // It stops again while the demo publishes its history: publishes go unacknowledged and are
+    // sent again with their message ids.
+    log_line(
+        &parwatch,
+        "demo: publishing two years of history",
+        Duration::from_secs(60),
+    )
+    .await;
+    let frozen = Frozen::new(&nats);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    drop(frozen);
+
+    let published = log_line(
+        &parwatch,
+        "demo: history published",
+        Duration::from_secs(120),
+    )
+    .await;
+    let published = field(&published, "events");
+    assert!(published > 10_000, "{published}");
+    // The terminal said what failed and when it would try again: the worker's and the demo's
+    // connections, then the demo's publishes.
+    let log = parwatch.log_text();
+    let url = nats.url();
+    for retry in [
+        format!("nats connect {url} (parwatch-ingest) failed: timed out; next attempt in 0.5 s"),
+        format!("nats connect {url} (parwatch-simulate) failed: timed out; next attempt in 0.5 s"),
+        "events not acknowledged (timed out".to_owned(),
+        "next attempt in 0.5 s, with the same message ids".to_owned(),
+    ] {
+        assert!(log.contains(&retry), "no {retry:?} in the log:\n{log}");
+    }
+
+    // Each event the demo published is stored once: as many as it published, no id twice.
+    let history = format!(
+        "FROM events WHERE occurred_at < TIMESTAMP '{}'",
+        before.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    );
+    parwatch
+        .wait_for(
+            &format!("SELECT count(*) {history}"),
+            Value::from(published),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(
+        parwatch
+            .scalar(&format!("SELECT count(DISTINCT event_id) {history}"))
+            .await,
+        Value::from(published)
+    );
+
+    // The dashboards have something to show.
+    let (status, body) = {
+        let response = parwatch
+            .get(None, "/api/v1/metrics/received?bucket=month")
+            .await;
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 200, "{body}");
+    let received: i64 = body["series"][0]["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|p| p["numerator"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(received > 0, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_demo_exits_with_the_reason_when_the_broker_never_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let _frozen = Frozen::new(&nats);
+    let http = format!("127.0.0.1:{}", crate::harness::free_port());
+    let started = Instant::now();
+    let mut parwatch = Parwatch::spawn(
+        &[
+            "up",
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--http",
+            &http,
+            "--demo",
+            "--nats-retry-secs",
+            "8",
+        ],
+        &[],
+        &data,
+        "up",
+    );
+    let status = parwatch.wait_exit(Duration::from_secs(60));
+    let took = started.elapsed();
+    let log = parwatch.log_text();
+    assert!(!status.success(), "{status}:\n{log}");
+    // Each attempt waits 5 s for the server's greeting: the first fails, a second starts
+    // before the 8 s deadline and fails after it; then `up` gives up, naming what failed.
+    assert!(took < Duration::from_secs(30), "{took:?}:\n{log}");
+    let url = nats.url();
+    for expected in [
+        format!("nats connect {url} (parwatch-ingest) failed: timed out; next attempt in 0.5 s"),
+        "Error: ingest worker".to_owned(),
+        format!("nats connect: {url} (parwatch-ingest): timed out (gave up after 2 attempts"),
+    ] {
+        assert!(
+            log.contains(&expected),
+            "no {expected:?} in the log:\n{log}"
+        );
+    }
+}
