@@ -70,23 +70,35 @@ fn golden_files_match_the_projection() {
 fn run_file(path: &Path, bless: bool) -> Option<String> {
     let text = std::fs::read_to_string(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy();
-    let lines: Vec<&str> = text.lines().collect();
-    let events: Vec<TestEvent> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(n, line)| Some((n, line.strip_prefix("event ")?)))
-        .enumerate()
-        .map(|(i, (n, line))| {
-            parse_event(line)
-                .unwrap_or_else(|e| panic!("{name}:{}: {e}", n + 1))
-                .id(format!("e{i}"))
-        })
-        .collect();
-    let projections: Vec<_> = arrival_orders(events.len())
+    let events = events_of(&name, &text);
+    let projectors: Vec<_> = arrival_orders(events.len())
         .iter()
         .map(|order| projection_of(&events, order))
         .collect();
+    let guards: Vec<_> = projectors.iter().map(|(_tmp, p)| p.read()).collect();
+    let projections: Vec<&Projection> = guards.iter().map(|g| &**g).collect();
+    let (answered, diffs) = compare(&name, &text, &projections);
+    if bless {
+        if answered != text {
+            std::fs::write(path, answered).unwrap();
+        }
+        return None;
+    }
+    (!diffs.is_empty()).then_some(diffs)
+}
 
+/// Asserts that `p` answers every query of golden file `name` as expected, for tests that
+/// reach a projection by another path (a snapshot, a restart).
+pub(crate) fn assert_answers(name: &str, p: &Projection) {
+    let text = std::fs::read_to_string(golden_dir().join(name)).unwrap();
+    let (_, diffs) = compare(name, &text, &[p]);
+    assert!(diffs.is_empty(), "(- expected, + actual)\n{diffs}");
+}
+
+/// `text` with every query's rows answered by `projections` (which must agree), and the
+/// differences from the expected rows.
+fn compare(name: &str, text: &str, projections: &[&Projection]) -> (String, String) {
+    let lines: Vec<&str> = text.lines().collect();
     let mut out = String::new();
     let mut diffs = String::new();
     let mut at = 0;
@@ -111,10 +123,7 @@ fn run_file(path: &Path, bless: bool) -> Option<String> {
         let expected = &lines[at..expected_end];
         at = expected_end;
 
-        let answers: Vec<Vec<String>> = projections
-            .iter()
-            .map(|(_tmp, projector)| answer(&projector.read(), line))
-            .collect();
+        let answers: Vec<Vec<String>> = projections.iter().map(|p| answer(p, line)).collect();
         for (order, other) in answers.iter().enumerate().skip(1) {
             assert_eq!(
                 &answers[0], other,
@@ -131,13 +140,28 @@ fn run_file(path: &Path, bless: bool) -> Option<String> {
             let _ = writeln!(diffs, "{name}: {line}\n{}", diff(expected, actual));
         }
     }
-    if bless {
-        if out != text {
-            std::fs::write(path, out).unwrap();
-        }
-        return None;
-    }
-    (!diffs.is_empty()).then_some(diffs)
+    (out, diffs)
+}
+
+/// The events of golden file `name` (in `tests/golden/`), for tests that ask more of them
+/// than series and rankings.
+pub(crate) fn events(name: &str) -> Vec<TestEvent> {
+    let text = std::fs::read_to_string(golden_dir().join(name)).unwrap();
+    events_of(name, &text)
+}
+
+/// The `event` lines of a golden file's `text`, event `i` with the id `e<i>`.
+fn events_of(name: &str, text: &str) -> Vec<TestEvent> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| Some((n, line.strip_prefix("event ")?)))
+        .enumerate()
+        .map(|(i, (n, line))| {
+            parse_event(line)
+                .unwrap_or_else(|e| panic!("{name}:{}: {e}", n + 1))
+                .id(format!("e{i}"))
+        })
+        .collect()
 }
 
 /// `<agency> <dossier or -> <type> <occurred_at> <field=value>…` as a test event.
