@@ -194,3 +194,33 @@ async fn up_demo_exits_with_the_reason_when_the_broker_never_answers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_demo_exits_with_the_reason_when_the_broker_stops_answering_its_publishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let mut parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &["--demo", "--demo-scale", "20", "--nats-retry-secs", "3"],
+    )
+    .await;
+    log_line(
+        &parwatch,
+        "demo: publishing two years of history",
+        Duration::from_secs(60),
+    )
+    .await;
+    let _frozen = Frozen::new(&nats);
+    let status = parwatch.wait_exit(Duration::from_secs(60));
+    let log = parwatch.log_text();
+    assert!(!status.success(), "{status}:\n{log}");
+    for expected in [
+        "events not acknowledged (timed out",
+        "Error: the demo could not publish to NATS",
+        "the broker acknowledged nothing for",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in the log:\n{log}");
+    }
+}

@@ -63,7 +63,7 @@ pub enum Error {
     /// The broker acknowledged no publish, retried, until the retry deadline.
     #[error(
         "the broker acknowledged nothing for {seconds} s ({attempts} attempts): {count} events \
-         unpublished, the first {event_id}; last error: {source}"
+         unpublished, the first {event_id}; last error: {last_error}"
     )]
     Unacknowledged {
         /// Id of the first event not published.
@@ -74,8 +74,8 @@ pub enum Error {
         attempts: u32,
         /// Seconds since the first of them.
         seconds: u64,
-        /// The last error.
-        source: async_nats::jetstream::context::PublishError,
+        /// The last error (in the message, not a source: it would be said twice).
+        last_error: async_nats::jetstream::context::PublishError,
     },
 }
 

@@ -259,7 +259,7 @@ impl Unacknowledged {
                 count,
                 attempts: attempts.failures(),
                 seconds: attempts.elapsed().as_secs(),
-                source: error,
+                last_error: error,
             });
         };
         tracing::warn!(
