@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parwatch_proto::AgencyKind;
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, TaskStatus};
 use parwatch_scoring::Models;
 use serde_json::{Value, json};
 
@@ -15,17 +16,24 @@ const A: &str = "000.00.16.H02";
 const B: &str = "000.00.17.H02";
 const DISTRICT: &str = "000.00.51.H02";
 
-fn message(n: &mut usize, agency: &str, ty: &str, at: &str, data: Value) -> Outgoing {
+/// Event `n` (counting from 1 as they are made): id and `Nats-Msg-Id` `par-<n>`, source `e2e`.
+fn message(n: &mut usize, agency: &str, at: &str, event: TestEvent) -> Outgoing {
     *n += 1;
-    let event = json!({
-        "event_id": format!("par-{n:04}"), "type": ty, "schema_version": 1, "occurred_at": at,
-        "source": "e2e", "agency_code": agency, "data": data,
-    });
-    Outgoing {
-        subject: format!("par.events.v1.{ty}"),
-        body: serde_json::to_vec(&event).unwrap(),
-        msg_id: Some(format!("par-{n:04}")),
-    }
+    let id = format!("par-{n:04}");
+    let event = event.id(&id).at(at).source("e2e").agency(agency);
+    Outgoing::event(&event).with_msg_id(id)
+}
+
+/// A 2022 `par.score` of `criterion` in `component`, by `assessor`, for an agency of `kind`.
+fn score(
+    (component, criterion): (&str, &str),
+    (score, max): (f64, f64),
+    assessor: Assessor,
+    kind: AgencyKind,
+) -> TestEvent {
+    TestEvent::par_score(2022, component, criterion, score, max)
+        .assessor(assessor)
+        .field("agency_kind", kind.as_str())
 }
 
 /// Every criterion of the agency's 2022 rubric appraised at `share` of its maximum, but those
@@ -43,10 +51,9 @@ fn appraised(
         .criteria()
         .filter(|(_, k)| !skip.contains(&k.code.as_str()))
         .map(|(c, k)| {
-            let data = json!({"year": 2022, "component": c.code, "criterion": k.code,
-                "score": share * k.max, "max": k.max, "assessor": "appraisal",
-                "agency_kind": kind.as_str()});
-            message(n, agency, "par.score", "2022-12-15T09:00:00+07:00", data)
+            let key = (c.code.as_str(), k.code.as_str());
+            let event = score(key, (share * k.max, k.max), Assessor::Appraisal, kind);
+            message(n, agency, "2022-12-15T09:00:00+07:00", event)
         })
         .collect()
 }
@@ -68,58 +75,30 @@ fn events() -> Vec<Outgoing> {
     {
         let task_id = format!("{}/UBND-VP (2022)", 100 + i);
         let due_at = format!("{due}T17:00:00+07:00");
-        let assigned = json!({"task_id": task_id, "status": "assigned", "due_at": due_at});
-        out.push(message(
-            &mut n,
-            A,
-            "directive.task",
-            "2022-02-01T08:00:00+07:00",
-            assigned,
-        ));
+        let assigned = TestEvent::task(&task_id, TaskStatus::Assigned).due(&due_at);
+        out.push(message(&mut n, A, "2022-02-01T08:00:00+07:00", assigned));
         let completed_at = format!("{done}T09:00:00+07:00");
-        let completed = json!({"task_id": task_id, "status": "completed", "due_at": due_at,
-            "completed_at": completed_at});
-        out.push(message(
-            &mut n,
-            A,
-            "directive.task",
-            &completed_at,
-            completed,
-        ));
+        let completed = TestEvent::task(&task_id, TaskStatus::Completed)
+            .due(&due_at)
+            .completed_at(&completed_at);
+        out.push(message(&mut n, A, &completed_at, completed));
     }
-    let review = |score: f64, assessor: &str| {
-        json!({"year": 2022, "component": "institutions", "criterion": "legal_review",
-            "score": score, "max": 1, "assessor": assessor, "agency_kind": "department",
-            "evidence": "Báo cáo rà soát văn bản QPPL năm 2022"})
+    let review = |assessor| {
+        let key = ("institutions", "legal_review");
+        score(key, (1.0, 1.0), assessor, AgencyKind::Department)
+            .field("evidence", "Báo cáo rà soát văn bản QPPL năm 2022")
     };
-    out.push(message(
-        &mut n,
-        B,
-        "par.score",
-        "2022-11-20T09:00:00+07:00",
-        review(1.0, "self"),
-    ));
+    let self_review = review(Assessor::SelfAssessment);
+    out.push(message(&mut n, B, "2022-11-20T09:00:00+07:00", self_review));
     out.extend(appraised(&mut n, B, AgencyKind::Department, 0.8, &[]));
     out.extend(appraised(&mut n, DISTRICT, AgencyKind::District, 0.95, &[]));
-    let plan = json!({"plan_year": 2023, "activity_id": "KH-2023-01",
-        "title": "Ban hành kế hoạch CCHC năm 2023", "status": "done",
-        "due_at": "2023-01-31T17:00:00+07:00"});
-    out.push(message(
-        &mut n,
-        A,
-        "plan.activity",
-        "2023-01-20T09:00:00+07:00",
-        plan,
-    ));
-    let mut self_review = review(1.0, "self");
-    self_review["year"] = json!(2023);
-    out.push(message(
-        &mut n,
-        A,
-        "par.score",
-        "2023-06-01T09:00:00+07:00",
-        self_review,
-    ));
+    let plan = TestEvent::plan_activity("KH-2023-01", ActivityStatus::Done)
+        .field("plan_year", 2023)
+        .field("title", "Ban hành kế hoạch CCHC năm 2023")
+        .due("2023-01-31T17:00:00+07:00");
+    out.push(message(&mut n, A, "2023-01-20T09:00:00+07:00", plan));
+    let self_review = review(Assessor::SelfAssessment).field("year", 2023);
+    out.push(message(&mut n, A, "2023-06-01T09:00:00+07:00", self_review));
     out
 }
 
