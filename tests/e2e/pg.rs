@@ -485,6 +485,7 @@ async fn pgjdbc_browses_and_runs_typed_prepared_statements() {
                 "{label}"
             );
         }
+        assert_eq!(found(&lines, "keys", "events"), "0");
         assert_eq!(found(&lines, "error", "delete"), "25006");
     }
     // The Vietnamese times were read with their offset: 06:00 at UTC+7 is 23:00 UTC.

@@ -18,9 +18,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Value, Visit, VisitMut,
-    Visitor, VisitorMut, visit_expressions_mut, visit_relations,
+    AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -40,8 +40,13 @@ use parwatch_lake::CATALOG;
 pub(crate) fn install(context: &SessionContext) -> datafusion::error::Result<()> {
     setup_pg_catalog(context, CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     context.register_udf(to_regtype());
-    context.register_udf(vector_function("pg_vector_elements", false));
-    context.register_udf(vector_function("pg_vector_subscripts", true));
+    for (name, kind) in [
+        ("pg_vector_elements", VectorList::Elements),
+        ("pg_vector_subscripts", VectorList::Subscripts),
+        ("pg_vector_expanded", VectorList::Expanded),
+    ] {
+        context.register_udf(vector_function(name, kind));
+    }
     Ok(())
 }
 
@@ -217,7 +222,8 @@ const VECTOR_COLUMNS: [&str; 8] = [
 
 /// In a catalogue query, the set-returning functions clients apply to those columns, as lists
 /// DataFusion unnests: `unnest(v)` and `generate_subscripts(v, 1)` beside it (SQLAlchemy lists
-/// primary-key and index columns so).
+/// primary-key and index columns so), and `information_schema._pg_expandarray(v)`, its rows
+/// `(x, n)` of element and subscript (pgjdbc's `getPrimaryKeys`).
 struct VectorsAsArrays;
 
 impl VectorsAsArrays {
@@ -247,6 +253,32 @@ impl VectorsAsArrays {
 impl VisitorMut for VectorsAsArrays {
     type Break = ();
 
+    /// `(_pg_expandarray(v)).x` and `.n`: the elements and their subscripts; `(s).f` of any
+    /// other `s`: `get_field(s, 'f')`, the only field access DataFusion plans.
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+            return ControlFlow::Continue(());
+        };
+        let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let root = match root.as_ref() {
+            Expr::Nested(inner) => inner.as_ref(),
+            other => other,
+        };
+        let expanded = Self::vector_call(root).filter(|(f, _)| f == "_pg_expandarray");
+        *expr = match (expanded, field.value.to_lowercase().as_str()) {
+            (Some((_, column)), "x") => {
+                call("unnest", vec![call("pg_vector_elements", vec![column])])
+            }
+            (Some((_, column)), "n") => {
+                call("unnest", vec![call("pg_vector_subscripts", vec![column])])
+            }
+            _ => call("get_field", vec![root.clone(), string(&field.value)]),
+        };
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Some((function, column)) = Self::vector_call(expr) else {
             return ControlFlow::Continue(());
@@ -254,6 +286,7 @@ impl VisitorMut for VectorsAsArrays {
         let list = match function.as_str() {
             "unnest" => "pg_vector_elements",
             "generate_subscripts" => "pg_vector_subscripts",
+            "_pg_expandarray" => "pg_vector_expanded",
             _ => return ControlFlow::Continue(()),
         };
         *expr = call("unnest", vec![call(list, vec![column])]);
@@ -261,41 +294,73 @@ impl VisitorMut for VectorsAsArrays {
     }
 }
 
-/// `pg_vector_elements(text)` (`subscripts` false): the numbers of a vector or array held as
-/// text, as a list; `pg_vector_subscripts(text)` (`subscripts` true): their subscripts, from 1.
-fn vector_function(name: &str, subscripts: bool) -> ScalarUDF {
-    use datafusion::arrow::array::{Array, AsArray, Int64Builder, ListBuilder};
-    use datafusion::arrow::datatypes::Field;
+/// What a vector function lists of each vector held as text.
+#[derive(Clone, Copy)]
+enum VectorList {
+    /// `pg_vector_elements`: its numbers.
+    Elements,
+    /// `pg_vector_subscripts`: their subscripts, from 1.
+    Subscripts,
+    /// `pg_vector_expanded`: both, as `_pg_expandarray`'s `(x, n)` structs.
+    Expanded,
+}
+
+/// The function listing `kind` of each vector or array held as text (`1 2`, `[1, 2]`).
+fn vector_function(name: &str, kind: VectorList) -> ScalarUDF {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray, StructArray};
+    use datafusion::arrow::buffer::OffsetBuffer;
+    use datafusion::arrow::datatypes::{Field, Fields};
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let number = |name: &str| Field::new(name, DataType::Int64, true);
+    let pair = Fields::from(vec![number("x"), number("n")]);
+    let item = match kind {
+        VectorList::Expanded => Field::new_list_field(DataType::Struct(pair.clone()), true),
+        _ => Field::new_list_field(DataType::Int64, true),
+    };
+    let item = Arc::new(item);
     create_udf(
         name,
         vec![DataType::Utf8],
-        DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))),
+        DataType::List(Arc::clone(&item)),
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let texts = ColumnarValue::values_to_arrays(args)?;
             let texts = texts[0].as_string::<i32>();
-            let mut lists = ListBuilder::new(Int64Builder::new());
+            let (mut elements, mut subscripts, mut lengths) = (vec![], vec![], vec![]);
             for i in 0..texts.len() {
-                if texts.is_null(i) {
-                    lists.append_null();
-                    continue;
-                }
-                let text = texts
-                    .value(i)
-                    .trim_matches(|c: char| matches!(c, '[' | ']' | '{' | '}'));
+                let text = if texts.is_valid(i) {
+                    texts.value(i)
+                } else {
+                    ""
+                };
+                let text = text.trim_matches(|c: char| matches!(c, '[' | ']' | '{' | '}'));
                 let numbers = text.split([' ', ',']).filter(|n| !n.is_empty());
+                let before = elements.len();
                 for (at, number) in (1..).zip(numbers) {
-                    let value = if subscripts {
-                        Some(at)
-                    } else {
-                        number.parse().ok()
-                    };
-                    lists.values().append_option(value);
+                    elements.push(number.parse::<i64>().ok());
+                    subscripts.push(Some(at));
                 }
-                lists.append(true);
+                lengths.push(elements.len() - before);
             }
-            Ok(ColumnarValue::Array(Arc::new(lists.finish())))
+            let values: ArrayRef = match kind {
+                VectorList::Elements => Arc::new(Int64Array::from(elements)),
+                VectorList::Subscripts => Arc::new(Int64Array::from(subscripts)),
+                VectorList::Expanded => Arc::new(StructArray::new(
+                    pair.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(elements)),
+                        Arc::new(Int64Array::from(subscripts)),
+                    ],
+                    None,
+                )),
+            };
+            let lists = ListArray::new(
+                Arc::clone(&item),
+                OffsetBuffer::from_lengths(lengths),
+                values,
+                texts.nulls().cloned(),
+            );
+            Ok(ColumnarValue::Array(Arc::new(lists)))
         }),
     )
 }
@@ -462,7 +527,10 @@ mod tests {
             "SELECT a.agency_code, (SELECT count(*) FROM events e \
              WHERE e.agency_code = a.agency_code) AS n FROM agencies a",
         );
-        assert!(sql.contains("(SELECT count(*) FROM events e WHERE"), "{sql}");
+        assert!(
+            sql.contains("(SELECT count(*) FROM events e WHERE"),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -507,6 +575,29 @@ mod tests {
                 let i = subscripts.value(row);
                 let key = texts.value(row).split(' ').nth(i as usize - 1).unwrap();
                 assert_eq!(keys.value(row).to_string(), key);
+                rows += 1;
+            }
+        }
+        assert!(rows > 0);
+    }
+
+    #[tokio::test]
+    async fn expandarray_rows_are_elements_with_their_subscripts() {
+        // As pgjdbc's getPrimaryKeys reads them: `(…).n` beside the `(x, n)` rows, `(keys).x`.
+        let batches = run(
+            "SELECT e.indkey, e.n, (e.keys).x AS x, (e.keys).n AS kn FROM (\
+             SELECT indkey, (information_schema._pg_expandarray(indkey)).n AS n, \
+             information_schema._pg_expandarray(indkey) AS keys FROM pg_catalog.pg_index) e",
+        )
+        .await;
+        let mut rows = 0;
+        for batch in &batches {
+            let texts = batch.column(0).as_string::<i32>();
+            let [n, x, kn] = [1, 2, 3].map(|c| batch.column(c).as_primitive::<Int64Type>());
+            for row in 0..batch.num_rows() {
+                assert_eq!(n.value(row), kn.value(row));
+                let key = texts.value(row).split(' ').nth(n.value(row) as usize - 1);
+                assert_eq!(Some(x.value(row).to_string().as_str()), key);
                 rows += 1;
             }
         }

@@ -2,9 +2,9 @@
 // DatabaseMetaData to browse, prepared statements with typed parameters to query.
 //
 // Usage: java -cp postgresql.jar:. Jdbc PORT PASSWORD AGENCY. Prints one line per thing seen,
-// tab-separated: `table NAME TYPE`, `column TABLE NAME TYPE_NAME`, `query LABEL VALUE`,
-// `error LABEL SQLSTATE`. Each prepared statement runs 6 times: pgjdbc switches from unnamed to
-// named server-side statements at its prepareThreshold (5).
+// tab-separated: `table NAME TYPE`, `column TABLE NAME TYPE_NAME`, `keys TABLE COUNT`,
+// `query LABEL VALUE`, `error LABEL SQLSTATE`. Each prepared statement runs 6 times: pgjdbc
+// switches from unnamed to named server-side statements at its prepareThreshold (5).
 import java.sql.Connection;
 import java.sql.DatabaseMetaData;
 import java.sql.Date;
@@ -39,6 +39,14 @@ public class Jdbc {
           }
         }
       }
+      // The lake has no primary keys: none listed, and no error (Metabase asks at sync).
+      int keys = 0;
+      try (ResultSet rs = meta.getPrimaryKeys(null, "public", "events")) {
+        while (rs.next()) {
+          keys++;
+        }
+      }
+      System.out.println("keys\tevents\t" + keys);
       query(conn, "agency", "SELECT count(*) FROM events WHERE agency_code = ?",
           s -> s.setString(1, agency));
       query(conn, "digitized", "SELECT count(*) FROM events WHERE digitized = ?",
