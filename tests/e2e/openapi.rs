@@ -44,6 +44,7 @@ const ROUTES: [(&str, &str); 25] = [
 ];
 
 /// A request body.
+#[derive(Clone)]
 enum Body {
     Json(Value),
     Raw(&'static str, Vec<u8>),
@@ -92,21 +93,32 @@ impl Exchanges {
         headers: &[(&str, &str)],
     ) -> (u16, Vec<u8>) {
         let method_ = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let mut request = self.client.request(method_, format!("{}{url}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request = match body {
-            Some(Body::Json(v)) => request.json(&v),
-            Some(Body::Raw(content_type, bytes)) => {
-                request.header("content-type", content_type).body(bytes)
+        // A refusal before the body is read (413) may close the connection while a large body
+        // is still being sent: the client then sees no answer, and tries again.
+        let mut attempts = 0;
+        let response = loop {
+            let mut request = self
+                .client
+                .request(method_.clone(), format!("{}{url}", self.base));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
             }
-            None => request,
+            request = match body.clone() {
+                Some(Body::Json(v)) => request.json(&v),
+                Some(Body::Raw(content_type, bytes)) => {
+                    request.header("content-type", content_type).body(bytes)
+                }
+                None => request,
+            };
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            match request.send().await {
+                Ok(response) => break response,
+                Err(e) if attempts < 5 && e.is_request() => attempts += 1,
+                Err(e) => panic!("{method} {url}: {e}"),
+            }
         };
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let content_type = response
             .headers()

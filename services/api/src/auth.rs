@@ -199,8 +199,8 @@ pub(crate) fn scope(principal: &Principal) -> Scope {
     Scope::from(principal.agency.clone())
 }
 
-/// The agency a metric request may ask for: a scoped token's own, whatever the URL says
-/// (another agency is refused, not silently replaced).
+/// The agency a request may ask for: a scoped token's own, whatever the URL says (another
+/// agency is refused, not silently replaced). Read through [`crate::params::agency`].
 pub(crate) fn agency_filter(
     principal: &Principal,
     asked: Option<&str>,

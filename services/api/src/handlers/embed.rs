@@ -13,14 +13,14 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::AppState;
-use crate::auth::{self, Embed, EmbedToken};
+use crate::auth::{Embed, EmbedToken};
 use crate::dashboards::DashboardDefinition;
 use crate::embed::EmbedError;
 use crate::error::{ApiError, ErrorBody};
 use crate::handlers::dashboards::{DataVersion, data_version, panel_data};
 use crate::handlers::pages::page;
 use crate::panels::{PanelAsk, PanelData, PanelQuery, Scope};
-use crate::params::{Dates, View, today};
+use crate::params::{self, Dates, View, today};
 use crate::reply::Json;
 use crate::web::Web;
 
@@ -170,7 +170,7 @@ pub(crate) async fn mint(
     req: MintRequest,
     web: Arc<Web>,
 ) -> Result<Json<Minted>, ApiError> {
-    let agency = auth::agency_filter(&principal, req.agency.as_deref())?;
+    let agency = params::agency(&principal, req.agency.as_deref())?;
     let ttl = humantime::parse_duration(req.ttl.as_deref().unwrap_or("1h"))
         .map_err(|e| ApiError::BadRequest(format!("ttl: {e} (e.g. 1h, 30d)")))?;
     let token = web.mint(&req.dashboard, agency.as_deref(), ttl).await?;
