@@ -63,6 +63,20 @@ async fn psql_and_libpq_query_over_the_postgres_protocol() {
     );
     assert_eq!(http, json!(420));
 
+    // A correlated subquery is answered, not turned into NULLs (as the catalogue emulation
+    // would answer its own).
+    let correlated = "SELECT DISTINCT o.agency_code, (SELECT count(*) FROM events e \
+                      WHERE e.agency_code = o.agency_code) AS n FROM events o ORDER BY 1";
+    let (_, rows) = http_sql(&server, &analyst, correlated).await;
+    let rows: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}|{}", r[0].as_str().unwrap(), r[1]))
+        .collect();
+    assert_eq!(psql_value(port, &analyst, correlated), rows.join("\n"));
+    assert!(rows.iter().all(|r| !r.ends_with('|')), "{rows:?}");
+
     // Catalogue queries psql sends for \dt, \d, \d events.
     let (ok, tables, err) = psql(port, &analyst, &["-c", "\\dt"], None);
     assert!(ok, "{err}");
