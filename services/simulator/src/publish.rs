@@ -243,8 +243,8 @@ impl Unacknowledged {
         self.last_error = Some(error);
     }
 
-    /// Pauses by `backoff` (one warning saying so), then hands back what to send again, in
-    /// order, before `resend`'s rest; fails when the deadline has passed.
+    /// Pauses by `backoff` (one warning saying so), then puts what failed back into `resend`,
+    /// everything there in the events' order; fails when the deadline has passed.
     async fn pause(&mut self, backoff: &Backoff, resend: &mut VecDeque<Outgoing>) -> Result<()> {
         let attempts = self.attempts.get_or_insert_with(|| backoff.attempts());
         let count = self.failed.len();
