@@ -44,7 +44,7 @@ pub struct IngestConfig {
     /// Most messages delivered but not yet acknowledged.
     pub max_ack_pending: i64,
     /// A fault or measurement hook of the tests and the ingest benchmark; `None` in production.
-    /// Honoured only in builds with the `failpoints` feature: [`run`] refuses one otherwise.
+    /// Honoured only in builds with the `failpoints` feature: [`crate::run`] refuses one otherwise.
     pub failpoint: Option<Failpoint>,
     /// When partitions are compacted.
     pub compaction: CompactionPolicy,

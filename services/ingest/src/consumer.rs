@@ -217,13 +217,12 @@ impl Worker {
     }
 }
 
-#[cfg(test)]
+/// A build without the feature (a release binary) has no failpoint to turn on.
+#[cfg(all(test, not(feature = "failpoints")))]
 mod tests {
     use super::*;
     use crate::failpoint::Step;
 
-    /// A build without the feature (a release binary) has no failpoint to turn on.
-    #[cfg(not(feature = "failpoints"))]
     #[tokio::test]
     async fn without_the_feature_a_failpoint_stops_the_start() {
         let dir = tempfile::tempdir().unwrap();
