@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Outgoing, Parwatch, create_token, free_port, lake_with_events, publish, token_id,
+    Outgoing, Parwatch, create_token, free_port, lake_with_events, post_json, publish, token_id,
 };
 
 const OWN: &str = "000.00.01.H02";
@@ -262,13 +262,12 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
         let base = server.base().to_owned();
         let body = json!({ "dashboard": "agency", "agency": agency, "ttl": "1h" });
         async move {
-            let mut request = reqwest::Client::new()
-                .post(format!("{base}/api/v1/embed-tokens"))
-                .json(&body);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            request.send().await.unwrap()
+            post_json(
+                &format!("{base}/api/v1/embed-tokens"),
+                token.as_deref(),
+                &body,
+            )
+            .await
         }
     };
     assert_eq!(mint(None, OWN).await.status(), 401);
@@ -313,13 +312,9 @@ async fn budgets_keep_one_token_from_starving_others() {
         let base = server.base().to_owned();
         let token = heavy.clone();
         tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{base}/api/v1/sql"))
-                .bearer_auth(token)
-                .json(&json!({ "sql": slow }))
-                .send()
+            let url = format!("{base}/api/v1/sql");
+            post_json(&url, Some(&token), &json!({ "sql": slow }))
                 .await
-                .unwrap()
                 .status()
         })
     };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::harness::{Parwatch, create_token, free_port, psql, token_id};
+use crate::harness::{Parwatch, create_token, free_port, get, post_json, psql, token_id};
 
 /// `parwatch token <args>` in `data`: (success, stdout, stderr).
 fn token_command(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
@@ -516,15 +516,11 @@ async fn revoked_embed_tokens_are_refused_on_every_embed_request() {
     let analyst = create_token(&data, "analyst", None);
     let server = Parwatch::serve(&data).await;
     let base = server.base().to_owned();
-    let client = reqwest::Client::new();
     let mint = || async {
-        let minted: Value = client
-            .post(format!("{base}/api/v1/embed-tokens"))
-            .bearer_auth(&admin)
-            .json(&json!({ "dashboard": "province", "ttl": "1h" }))
-            .send()
+        let url = format!("{base}/api/v1/embed-tokens");
+        let body = json!({ "dashboard": "province", "ttl": "1h" });
+        let minted: Value = post_json(&url, Some(&admin), &body)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -545,16 +541,13 @@ async fn revoked_embed_tokens_are_refused_on_every_embed_request() {
             format!("{base}/embed/api/version?token={token}"),
         ]
     };
-    let statuses = |token: String| {
-        let client = client.clone();
-        async move {
-            let mut out = Vec::new();
-            for url in urls(&token) {
-                let response = client.get(&url).send().await.unwrap();
-                out.push((response.status().as_u16(), response.text().await.unwrap()));
-            }
-            out
+    let statuses = |token: String| async move {
+        let mut out = Vec::new();
+        for url in urls(&token) {
+            let (status, _, body) = get(&url).await;
+            out.push((status, body));
         }
+        out
     };
     let (by_cli, cli_id) = mint().await;
     let (by_http, http_id) = mint().await;
@@ -583,10 +576,9 @@ async fn revoked_embed_tokens_are_refused_on_every_embed_request() {
     );
     // Revoked over HTTP: only an unscoped admin may.
     let revoke_as = |token: String| {
-        let client = client.clone();
         let url = format!("{base}/api/v1/embed-tokens/{http_id}");
         async move {
-            client
+            reqwest::Client::new()
                 .delete(url)
                 .bearer_auth(token)
                 .send()

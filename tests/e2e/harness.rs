@@ -296,6 +296,18 @@ pub(crate) async fn get(url: &str) -> (u16, HeaderMap, String) {
     get_with(&reqwest::Client::new(), url).await
 }
 
+/// POSTs `body` as JSON to `url`, with a bearer token when given; the response, body unread.
+pub(crate) async fn post_json(url: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
 /// Status and JSON body of a GET of `url`; a body that is not JSON fails the test.
 pub(crate) async fn get_json(url: &str) -> (u16, Value) {
     let (status, _, body) = get(url).await;
@@ -593,13 +605,7 @@ impl Parwatch {
         if let Some(f) = format {
             url = format!("{url}?format={f}");
         }
-        let mut request = reqwest::Client::new()
-            .post(url)
-            .json(&serde_json::json!({ "sql": sql }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("sql request")
+        post_json(&url, token, &json!({ "sql": sql })).await
     }
 
     /// GETs `path` with an optional bearer token.

@@ -219,9 +219,7 @@ async fn half_sent_requests_are_cut_off_and_the_server_keeps_answering() {
     // Slowloris: 300 connections, each a request whose headers never end.
     let mut held = half_sent(addr, 300).await;
     let started = Instant::now();
-    let health = reqwest::get(format!("{}/healthz", server.base()))
-        .await
-        .unwrap();
+    let health = server.get(None, "/healthz").await;
     assert_eq!(health.status(), 200);
     let health_ms = started.elapsed().as_millis();
     let started = Instant::now();
