@@ -5,6 +5,9 @@
 //! This crate is the first stage of the pipeline (publisher → JetStream → **validate** → lake) and
 //! does no I/O. The JSON Schema files under `proto/schemas/` describe the same contract for
 //! publishers in other languages; `tests/contract.rs` keeps them and this code in agreement.
+//!
+//! With the `testing` feature (dev-dependencies only), `testing::TestEvent` builds valid events
+//! of every type for the other crates' tests.
 
 mod event;
 #[cfg(any(test, feature = "testing"))]
