@@ -318,6 +318,7 @@ async fn sqlalchemy_and_pandas_read_over_psycopg_and_psycopg2() {
             }
             assert_eq!(seen["primary_key"], json!([]), "{driver}: {seen}");
             assert_eq!(seen["foreign_keys"], json!([]), "{driver}: {seen}");
+            assert_eq!(seen["indexes"], json!([]), "{driver}: {seen}");
             let events = &seen["columns"]["events"];
             for column in [
                 json!(["occurred_at", "TIMESTAMP", false]),
@@ -347,12 +348,14 @@ async fn sqlalchemy_and_pandas_read_over_psycopg_and_psycopg2() {
     let (_, grouped) = http_sql(&server, &analyst, &grouped).await;
     let (_, listing) = http_sql(&server, &analyst, &listing).await;
     assert!(!grouped.as_array().unwrap().is_empty(), "{grouped}");
-    for token in [&analyst, &scoped] {
+    for (token, table_rows) in [(&analyst, 420), (&scoped, 60)] {
         let seen = python_client("pandas_read.py", &[&port, token, OWN]);
         for way in ["sqlalchemy", "psycopg2"] {
             assert_eq!(seen[way]["grouped"], grouped, "{way}: {seen}");
             assert_eq!(seen[way]["listing"], listing, "{way}: {seen}");
         }
+        // read_sql_table: reflection, then every row the token may read.
+        assert_eq!(seen["table_rows"], table_rows);
     }
     // A scoped token asking for another agency's rows gets none, whichever way it asks.
     let other = "000.00.02.H02";

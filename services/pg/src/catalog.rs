@@ -40,6 +40,8 @@ use parwatch_lake::CATALOG;
 pub(crate) fn install(context: &SessionContext) -> datafusion::error::Result<()> {
     setup_pg_catalog(context, CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     context.register_udf(to_regtype());
+    context.register_udf(pg_get_indexdef());
+    context.register_udf(current_setting());
     for (name, kind) in [
         ("pg_vector_elements", VectorList::Elements),
         ("pg_vector_subscripts", VectorList::Subscripts),
@@ -92,6 +94,7 @@ impl StatementParser {
                 for statement in &mut statements {
                     let _ = statement.visit(&mut NullCorrelatedSubqueries);
                     let _ = statement.visit(&mut VectorsAsArrays);
+                    let _ = statement.visit(&mut NullRelOptions);
                 }
                 statements
             }
@@ -365,6 +368,39 @@ fn vector_function(name: &str, kind: VectorList) -> ScalarUDF {
     )
 }
 
+/// `pg_get_indexdef(index, column, pretty)`: NULL, the lake having no index to define (SQLAlchemy
+/// asks it for the columns of indexes on expressions).
+fn pg_get_indexdef() -> ScalarUDF {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "pg_get_indexdef",
+        vec![DataType::Int64, DataType::Int64, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}
+
+/// In a catalogue query, `pg_class.reloptions` (which `datafusion-pg-catalog`'s `pg_class` lacks)
+/// is NULL: no relation of the lake has storage options. SQLAlchemy's `get_indexes` reads it.
+struct NullRelOptions;
+
+impl VisitorMut for NullRelOptions {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && let [.., table, column] = parts.as_slice()
+            && table.value.eq_ignore_ascii_case("pg_class")
+            && column.value.eq_ignore_ascii_case("reloptions")
+        {
+            *expr = Expr::Value(Value::Null.into());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// `LIKE … ESCAPE 'c'` for DataFusion, which only knows the backslash: the pattern is
 /// rewritten so that `c` escapes become backslash ones (and its own backslashes literal).
 /// SQLAlchemy lists schemas with `NOT LIKE 'pg/_%' ESCAPE '/'`.
@@ -451,6 +487,53 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
         over: None,
         within_group: vec![],
     })
+}
+
+/// PostgreSQL settings clients read at connect time (`SHOW name`, `current_setting('name')`),
+/// as a server in read-only UTF-8 mode answers them: the setting's name and value.
+pub(crate) fn setting(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name.to_lowercase().as_str() {
+        "transaction isolation level" | "transaction_isolation" => {
+            ("transaction_isolation", "read committed")
+        }
+        "transaction_read_only" | "default_transaction_read_only" => {
+            ("transaction_read_only", "on")
+        }
+        "search_path" => ("search_path", "public"),
+        "server_version" => ("server_version", parwatch_lake::PG_VERSION),
+        "server_encoding" => ("server_encoding", "UTF8"),
+        "client_encoding" => ("client_encoding", "UTF8"),
+        "standard_conforming_strings" => ("standard_conforming_strings", "on"),
+        "timezone" => ("timezone", "UTC"),
+        "datestyle" => ("datestyle", "ISO, MDY"),
+        "integer_datetimes" => ("integer_datetimes", "on"),
+        "max_identifier_length" => ("max_identifier_length", "63"),
+        "default_table_access_method" => ("default_table_access_method", "heap"),
+        _ => return None,
+    })
+}
+
+/// `current_setting(name)`: [`setting`]'s value, NULL for a setting it does not know.
+fn current_setting() -> ScalarUDF {
+    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = names[0].as_string::<i32>();
+            let values: StringArray = (0..names.len())
+                .map(|i| {
+                    let name = names.is_valid(i).then(|| names.value(i))?;
+                    setting(name).map(|(_, value)| value)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(values)))
+        }),
+    )
 }
 
 /// `to_regtype(name)`: the oid of a built-in type, NULL for any other name (psycopg asks it,

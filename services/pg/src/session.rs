@@ -289,7 +289,13 @@ impl Parser {
             return Ok(Prepared::Command(tag));
         }
         if let Statement::ShowVariable { variable } = &statement
-            && let Some((name, value)) = pg_setting(variable)
+            && let Some((name, value)) = catalog::setting(
+                &variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         {
             let sql = format!("SELECT '{value}' AS {name}");
             let plan = session.plan_sql(&sql).await.map_err(lake_error)?;
@@ -462,36 +468,6 @@ fn no_op_tag(statement: &Statement) -> Option<&'static str> {
         Statement::Deallocate { .. } => Some("DEALLOCATE"),
         _ => None,
     }
-}
-
-/// PostgreSQL settings clients read with `SHOW` at connect time, answered as a server in
-/// read-only UTF-8 mode would.
-fn pg_setting(
-    variable: &[datafusion::sql::sqlparser::ast::Ident],
-) -> Option<(&'static str, &'static str)> {
-    let name = variable
-        .iter()
-        .map(|i| i.value.to_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(match name.as_str() {
-        "transaction isolation level" | "transaction_isolation" => {
-            ("transaction_isolation", "read committed")
-        }
-        "transaction_read_only" | "default_transaction_read_only" => {
-            ("transaction_read_only", "on")
-        }
-        "search_path" => ("search_path", "public"),
-        "server_version" => ("server_version", parwatch_lake::PG_VERSION),
-        "server_encoding" => ("server_encoding", "UTF8"),
-        "client_encoding" => ("client_encoding", "UTF8"),
-        "standard_conforming_strings" => ("standard_conforming_strings", "on"),
-        "timezone" => ("timezone", "UTC"),
-        "datestyle" => ("datestyle", "ISO, MDY"),
-        "integer_datetimes" => ("integer_datetimes", "on"),
-        "max_identifier_length" => ("max_identifier_length", "63"),
-        _ => return None,
-    })
 }
 
 fn command_response(tag: &str) -> Response {

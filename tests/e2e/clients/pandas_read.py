@@ -2,7 +2,8 @@
 connection, against ParWatch's PostgreSQL endpoint.
 
 Usage: pandas_read.py PORT TOKEN AGENCY. Prints JSON: for each way in, the rows of a grouped
-count and of a listing, both filtered by bound parameters (text, timestamp with time zone).
+count and of a listing, both filtered by bound parameters (text, timestamp with time zone); and
+how many rows read_sql_table reads of `events`.
 """
 import datetime
 import json
@@ -40,6 +41,8 @@ seen = {}
 engine = sa.create_engine(f"postgresql+psycopg2://analyst:{token}@127.0.0.1:{port}/parwatch")
 seen["sqlalchemy"] = {"grouped": rows(pd.read_sql(grouped, engine, params=params)),
                       "listing": rows(pd.read_sql(listing, engine, params=params))}
+# read_sql_table reflects the table first (columns, keys, indexes, options), as Superset does.
+seen["table_rows"] = len(pd.read_sql_table("events", engine))
 conn = psycopg2.connect(host="127.0.0.1", port=port, user="analyst", password=token,
                         dbname="parwatch", connect_timeout=10)
 with warnings.catch_warnings():

@@ -3,8 +3,8 @@
 Usage: sqlalchemy_read.py PORT TOKEN AGENCY DRIVER, DRIVER being psycopg (3) or psycopg2.
 Prints what it saw as JSON: the server version SQLAlchemy parsed, a count with a bound
 parameter, and what the inspector lists, as Superset asks it: schemas, tables, views and the
-columns (name, SQLAlchemy type, nullable) of `events` and `dossiers`, and the keys of `events`
-(none: the lake has no constraints).
+columns (name, SQLAlchemy type, nullable) of `events` and `dossiers`, and the keys and
+indexes of `events` (none: the lake has no constraints).
 """
 import json
 import sys
@@ -30,4 +30,5 @@ with engine.connect() as conn:
         },
         "primary_key": inspector.get_pk_constraint("events")["constrained_columns"],
         "foreign_keys": inspector.get_foreign_keys("events"),
+        "indexes": inspector.get_indexes("events"),
     }))
