@@ -9,6 +9,11 @@
 //! identities and collations that way: ParWatch's tables have none, so NULL is their answer).
 //! Any other statement, a query over the lake, keeps its subqueries: it gets the same rewrites
 //! but the one that would turn its correlated subqueries into NULLs.
+//!
+//! Catalogue queries also get ParWatch's own rewrites for what clients read that the emulation
+//! holds differently: vectors held as text (`pg_index.indkey`, unnested by SQLAlchemy and
+//! pgjdbc's `_pg_expandarray`), `(composite).field`, and `pg_class.reloptions`, which it lacks.
+//! Every statement gets `LIKE … ESCAPE` with escapes other than the backslash.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -20,7 +25,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
-    Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut, visit_relations,
+    Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions, visit_expressions_mut,
+    visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -159,7 +165,7 @@ fn is_correlated(query: &Query) -> bool {
     let mut own = HashSet::new();
     let _ = query.visit(&mut OwnRelations(&mut own));
     let mut outer = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(query, |expr| {
+    let _ = visit_expressions(query, |expr| {
         if let Expr::CompoundIdentifier(parts) = expr
             && let [qualifier @ .., _column] = parts.as_slice()
             && !qualifier.is_empty()
