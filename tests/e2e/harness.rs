@@ -1,6 +1,9 @@
 //! Test harness: a private nats-server, the parwatch binary as a child process, the one set of
 //! HTTP helpers ([`get`], [`get_with`], [`get_json`] and the [`Parwatch`] methods), the tests'
-//! events (from `parwatch_proto::testing`), lakes filled with them, and embedding's settings.
+//! events (from `parwatch_proto::testing`), lakes filled with them, and embedding's settings;
+//! a real browser for the page tests in [`browser`].
+
+pub(crate) mod browser;
 
 use std::future::IntoFuture;
 use std::net::{Ipv4Addr, TcpListener};

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::browser::Browser;
+use crate::harness::browser::Browser;
 use crate::harness::{
     LocalNats, Outgoing, Parwatch, SECRET, create_token, embed_token, get_with, publish,
     valid_messages,

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, simulate, vi_number, wait_landed};
+use crate::harness::browser::{Browser, simulate, vi_number, wait_landed};
 use crate::harness::{LocalNats, Parwatch, create_token, get_json};
 
 const YEAR: i64 = 2024;
