@@ -224,3 +224,37 @@ async fn up_demo_exits_with_the_reason_when_the_broker_stops_answering_its_publi
         assert!(log.contains(expected), "no {expected:?} in the log:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_waiting_for_the_broker_stops_at_once_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let _frozen = Frozen::new(&nats);
+    let mut worker = Parwatch::spawn(
+        &[
+            "ingest",
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--nats-retry-secs",
+            "600",
+        ],
+        &[],
+        &data,
+        "ingest",
+    );
+    log_line(&worker, "next attempt in", Duration::from_secs(30)).await;
+    // Retrying for up to ten minutes, the worker still stops when told to, and cleanly.
+    let asked = Instant::now();
+    let status = worker.terminate();
+    let took = asked.elapsed();
+    let log = worker.log_text();
+    assert!(status.success(), "{status}:\n{log}");
+    assert!(took < Duration::from_secs(5), "{took:?}:\n{log}");
+    assert!(
+        log.contains("ingest worker stopped before it started"),
+        "{log}"
+    );
+}

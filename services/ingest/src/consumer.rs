@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::AckPolicy, consumer::pull};
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
 use futures::StreamExt;
 use parwatch_lake::{DedupIndex, Lake};
 use tokio::task::JoinHandle;
@@ -47,29 +47,14 @@ pub async fn run(
         ));
     }
     let _writer = lake.lock_for_writing()?;
-    let client = connect_with(
-        &cfg.nats_url,
-        "parwatch-ingest",
-        cfg.identity.as_ref(),
-        Some(INGEST_INBOX_PREFIX),
-        &cfg.start_retry,
-    )
-    .await?;
-    let js = jetstream::new(client.clone());
-    let stream =
-        ensure_stream_retrying(&js, &cfg.stream, &cfg.stream_limits, &cfg.start_retry).await?;
-    let config = pull::Config {
-        durable_name: Some(cfg.consumer.clone()),
-        ack_policy: AckPolicy::All,
-        ack_wait: cfg.ack_wait,
-        max_ack_pending: cfg.max_ack_pending,
-        ..Default::default()
-    };
-    let consumer = ensure_consumer(&stream, config, &cfg.start_retry).await?;
-    let floor = ack_floor(&stream, &consumer).await?;
-    let index = {
-        let lake = lake.clone();
-        tokio::task::spawn_blocking(move || lake.load_index()).await??
+    tokio::pin!(shutdown);
+    // Starting retries while the broker does not answer: a shutdown meanwhile ends it.
+    let (client, stream, consumer, floor, index) = tokio::select! {
+        started = start(&cfg, &lake) => started?,
+        () = &mut shutdown => {
+            info!("ingest worker stopped before it started");
+            return Ok(());
+        }
     };
     info!(
         stream = %cfg.stream,
@@ -110,7 +95,6 @@ pub async fn run(
         stopping: Arc::default(),
         acks: Acker::new(client, stream, floor, cfg.ack_wait),
     };
-    tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Up to `STORES_IN_FLIGHT` batches are stored in the background (one validated while the
@@ -215,6 +199,45 @@ impl Worker {
             pending, lake, index, rules, status, failpoint, stopping,
         )))
     }
+}
+
+/// Connects, finds or creates the stream and the worker's consumer (retrying as
+/// `cfg.start_retry` says), reads the acknowledged floor and loads the dedupe index.
+async fn start(
+    cfg: &IngestConfig,
+    lake: &Lake,
+) -> Result<(
+    async_nats::Client,
+    jetstream::stream::Stream,
+    PullConsumer,
+    u64,
+    DedupIndex,
+)> {
+    let client = connect_with(
+        &cfg.nats_url,
+        "parwatch-ingest",
+        cfg.identity.as_ref(),
+        Some(INGEST_INBOX_PREFIX),
+        &cfg.start_retry,
+    )
+    .await?;
+    let js = jetstream::new(client.clone());
+    let stream =
+        ensure_stream_retrying(&js, &cfg.stream, &cfg.stream_limits, &cfg.start_retry).await?;
+    let config = pull::Config {
+        durable_name: Some(cfg.consumer.clone()),
+        ack_policy: AckPolicy::All,
+        ack_wait: cfg.ack_wait,
+        max_ack_pending: cfg.max_ack_pending,
+        ..Default::default()
+    };
+    let consumer = ensure_consumer(&stream, config, &cfg.start_retry).await?;
+    let floor = ack_floor(&stream, &consumer).await?;
+    let index = {
+        let lake = lake.clone();
+        tokio::task::spawn_blocking(move || lake.load_index()).await??
+    };
+    Ok((client, stream, consumer, floor, index))
 }
 
 /// A build without the feature (a release binary) has no failpoint to turn on.
