@@ -1,4 +1,8 @@
 //! Command line: every flag also an environment variable, grouped as api-v1 lists them.
+//!
+//! The doc comments of this module are `--help` text, printed as written: `<data-dir>` is a
+//! placeholder there, not an HTML tag, and URLs are not Markdown links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
