@@ -17,7 +17,7 @@ use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::browser::{Browser, simulate, vi_number, wait_landed};
+use crate::harness::browser::{Browser, Province, simulate, vi_number, wait_landed};
 use crate::harness::{
     LocalNats, Outgoing, PORTAL, Parwatch, SECRET, embed_token, free_port, get, get_json, publish,
     repo_dashboards,
@@ -674,13 +674,8 @@ async fn assert_clickable_rows(b: &Browser, css: &str, key: &str, screenshot: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_read_by_assistive_technology() {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3, None);
-    let data = tmp.path().join("data");
-    let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
-    let base = parwatch.base().to_owned();
-    wait_landed(&base, published).await;
+    let province = Province::simulated().await;
+    let base = province.parwatch.base().to_owned();
     let browser = Browser::start().await;
     let b = &browser;
 
@@ -774,7 +769,7 @@ async fn pages_read_by_assistive_technology() {
     // ...and says so once when new data is shown.
     let (_, agencies) = get_json(&format!("{base}/api/v1/agencies")).await;
     let some_agency = agencies["agencies"][0].as_str().unwrap().to_owned();
-    publish(&nats.url(), new_dossiers(&some_agency, 5)).await;
+    publish(&province.nats.url(), new_dossiers(&some_agency, 5)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let news = loop {
         let now = b.live_regions().await;

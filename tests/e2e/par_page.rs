@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::browser::{Browser, simulate, vi_number, wait_landed};
-use crate::harness::{LocalNats, Parwatch, create_token, get_json};
+use crate::harness::browser::{Browser, Province, vi_number};
+use crate::harness::{Parwatch, create_token, get_json};
 
 const YEAR: i64 = 2024;
 
@@ -33,13 +33,8 @@ async fn rows(b: &Browser, css: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn par_index_pages_in_a_real_browser() {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3, None);
-    let data = tmp.path().join("data");
-    let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
-    let base = parwatch.base().to_owned();
-    wait_landed(&base, published).await;
+    let province = Province::simulated().await;
+    let (base, data) = (province.parwatch.base().to_owned(), &province.data);
 
     let (status, index) = get_json(&format!("{base}/api/v1/par-index?year={YEAR}")).await;
     assert_eq!(status, 200, "{index}");
@@ -212,8 +207,8 @@ async fn par_index_pages_in_a_real_browser() {
     assert_eq!(link, Some(format!("#/par/{code}")));
 
     // A viewer scoped to the agency: one row, its own.
-    let token = create_token(&data, "viewer", Some(&code));
-    let scoped = Parwatch::serve(&data).await;
+    let token = create_token(data, "viewer", Some(&code));
+    let scoped = Parwatch::serve(data).await;
     let scoped_base = scoped.base();
     b.client.goto(&format!("{scoped_base}/")).await.unwrap();
     b.client

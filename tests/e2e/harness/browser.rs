@@ -14,7 +14,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::harness::{free_port, get_json};
+use crate::harness::{LocalNats, Parwatch, free_port, get_json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -405,5 +405,35 @@ pub(crate) async fn wait_landed(base: &str, published: u64) {
             "{landed} of {published} landed: {status}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The province the page tests look at: 18 months (2023-01 to 2024-06) simulated at 3 dossiers
+/// a working day, landed in `parwatch up`.
+pub(crate) struct Province {
+    /// The broker the province was published to (`nats.url()` publishes more).
+    pub(crate) nats: LocalNats,
+    /// The server, filled.
+    pub(crate) parwatch: Parwatch,
+    /// Its data directory (tokens, a second server).
+    pub(crate) data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Province {
+    /// Simulates the province and waits until every message landed.
+    pub(crate) async fn simulated() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = LocalNats::start(&dir.path().join("nats")).unwrap();
+        let published = simulate(&nats.url(), "2023-01-01", "2024-06-30", 3, None);
+        let data = dir.path().join("data");
+        let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
+        wait_landed(parwatch.base(), published).await;
+        Self {
+            nats,
+            parwatch,
+            data,
+            _dir: dir,
+        }
     }
 }
