@@ -4,11 +4,9 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-/// Every event subject starts with this prefix, followed by the event's type.
+/// Every event subject a publisher sends starts with this prefix, followed by the event's
+/// type (the broker stores it as `par.in.<publisher>.events.v1.<type>`).
 pub const SUBJECT_PREFIX: &str = "par.events.v1.";
-
-/// The subjects of the `PAR_EVENTS` stream.
-pub const SUBJECT_WILDCARD: &str = "par.events.>";
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
