@@ -278,15 +278,45 @@ async fn http_text(server: &Parwatch, token: &str, sql: &str) -> String {
     }
 }
 
+/// A lake of 420 events served alone (its writer and broker gone), with an analyst's token for
+/// every agency and one scoped to [`OWN`]; `port` is the PostgreSQL port, as clients take it.
+/// The lake lives as long as `_dir` is held.
+struct Served {
+    server: Parwatch,
+    analyst: String,
+    scoped: String,
+    port: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Self {
+        let (dir, _nats, up) = lake_with_events(420).await;
+        drop(up);
+        let data = dir.path().join("data");
+        let analyst = create_token(&data, "analyst", None);
+        let scoped = create_token(&data, "analyst", Some(OWN));
+        let server = Parwatch::serve(&data).await;
+        let port = server.pg_port().to_string();
+        Self {
+            server,
+            analyst,
+            scoped,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_and_pandas_read_over_psycopg_and_psycopg2() {
-    let (tmp, _nats, up) = lake_with_events(420).await;
-    drop(up);
-    let data = tmp.path().join("data");
-    let analyst = create_token(&data, "analyst", None);
-    let scoped = create_token(&data, "analyst", Some(OWN));
-    let server = Parwatch::serve(&data).await;
-    let port = server.pg_port().to_string();
+    let Served {
+        server,
+        analyst,
+        scoped,
+        port,
+        _dir,
+    } = Served::start().await;
     let (event_columns, _) = http_sql(&server, &analyst, "SELECT * FROM events LIMIT 0").await;
     let (dossier_columns, _) = http_sql(&server, &analyst, "SELECT * FROM dossiers LIMIT 0").await;
 
@@ -372,13 +402,13 @@ async fn sqlalchemy_and_pandas_read_over_psycopg_and_psycopg2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_browses_and_runs_typed_prepared_statements() {
-    let (tmp, _nats, up) = lake_with_events(420).await;
-    drop(up);
-    let data = tmp.path().join("data");
-    let analyst = create_token(&data, "analyst", None);
-    let scoped = create_token(&data, "analyst", Some(OWN));
-    let server = Parwatch::serve(&data).await;
-    let port = server.pg_port().to_string();
+    let Served {
+        server,
+        analyst,
+        scoped,
+        port,
+        _dir,
+    } = Served::start().await;
 
     // Compiled at test time against Debian's pgjdbc (tests/run.sh installs both).
     let jar = "/usr/share/java/postgresql.jar";
