@@ -158,6 +158,17 @@ impl QueryEngine {
 
     /// A session that sees what `scope` allows, named `catalog` for clients that ask.
     pub fn session(&self, scope: &Scope) -> Result<Session> {
+        self.session_with(scope, |_| Ok(()))
+    }
+
+    /// [`QueryEngine::session`] with more functions and tables (a wire protocol's catalogue
+    /// emulation): `extend` adds them before the sandbox wraps every scalar function, so what
+    /// it adds is bounded like the rest.
+    pub fn session_with(
+        &self,
+        scope: &Scope,
+        extend: impl FnOnce(&SessionContext) -> datafusion::error::Result<()>,
+    ) -> Result<Session> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA);
@@ -176,6 +187,7 @@ impl QueryEngine {
             };
             ctx.register_table(table.name.as_str(), provider)?;
         }
+        extend(&ctx)?;
         let runtime = self
             .inner
             .runtime

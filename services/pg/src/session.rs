@@ -134,9 +134,8 @@ impl ConnState {
         let session = self
             .server
             .engine
-            .session(&scope)
+            .session_with(&scope, catalog::install)
             .map_err(|e| fatal("XX000", e.to_string()))?;
-        catalog::install(session.context()).map_err(|e| fatal("XX000", e.to_string()))?;
         tracing::info!(peer = %self.peer, token = %principal.token_id, agency = ?principal.agency, "pg: logged in");
         let _ = self.login.set(Login {
             principal,
@@ -364,6 +363,9 @@ impl QueryParser for Parser {
     }
 }
 
+/// The most parameters a statement may have (as the protocol's 16-bit count allows).
+const MAX_PARAMETERS: usize = u16::MAX as usize;
+
 /// The plan's `$1, $2, …` types, each at its number's place (`None` where DataFusion could not
 /// infer one, or the plan no longer has that parameter: a catalogue rewrite may drop some).
 fn parameter_types(statement: &Prepared) -> PgWireResult<Vec<Option<DataType>>> {
@@ -379,6 +381,12 @@ fn parameter_types(statement: &Prepared) -> PgWireResult<Vec<Option<DataType>>> 
         .filter(|(n, _)| *n > 0)
         .collect();
     let count = numbered.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    if count > MAX_PARAMETERS {
+        return Err(user_error(
+            "42P02",
+            format!("there is no parameter ${count} (at most {MAX_PARAMETERS})"),
+        ));
+    }
     let mut ordered = vec![None; count];
     for (n, t) in numbered {
         ordered[n - 1] = t;
