@@ -2,8 +2,10 @@
 //! which handler answers it; and the OpenAPI document, generated from the same handlers.
 //!
 //! Reading order: this table → `handlers/*` → the domain (`panels`, `dashboards`, `embed`,
-//! the metrics and lake crates). Authorization is done here and only here, by filters:
-//! [`caller`] with a [`Need`] for bearer tokens, [`auth::embed`] for embed tokens. Every
+//! the metrics and lake crates). Who may call a route is decided here and only here, by
+//! filters: [`caller`] with a [`Need`] for bearer tokens, [`auth::embed`] for embed tokens;
+//! which agency's rows a scoped caller sees is decided by the one parser (`params::agency`,
+//! `View::agency`) the handlers read their agency through. Every
 //! handler's result goes through [`reply`], and every rejection through
 //! [`handle_rejection`], to one JSON error shape.
 
@@ -44,14 +46,28 @@ macro_rules! route {
 /// Every route of the API, with errors rendered as JSON. The `Host` check answers first: a
 /// request for another name reaches no route.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let table = table(&state)
-        .into_iter()
-        .reduce(|all, route| all.or(route).unify().boxed())
-        .expect("routes");
+    let table = one_of(table(&state));
     auth::foreign_host(state)
         .or(table)
         .recover(handle_rejection)
         .with(warp::trace(request_span))
+}
+
+/// The routes as one filter, joined pairwise into a balanced tree: a request passes through
+/// about log2(routes) joins rather than one per route listed before its own.
+fn one_of(mut routes: Vec<Route>) -> Route {
+    while routes.len() > 1 {
+        let mut joined = Vec::with_capacity(routes.len().div_ceil(2));
+        let mut pairs = routes.into_iter();
+        while let Some(first) = pairs.next() {
+            joined.push(match pairs.next() {
+                Some(second) => first.or(second).unify().boxed(),
+                None => first,
+            });
+        }
+        routes = joined;
+    }
+    routes.pop().expect("the table has routes")
 }
 
 /// The table: method and path, what the handler is given (query structs, the caller
@@ -61,9 +77,11 @@ fn table(state: &AppState) -> Vec<Route> {
     use warp::{path, query};
     let st = || with(state.clone());
     let web = || web(state);
+    // Routes only a server with the web UI answers (404 otherwise), that take nothing of it.
+    let ui = || web().map(|_| ()).untuple_one();
     let viewer = |action| caller(state, Need::viewer(action));
     let embed = || auth::embed(web());
-    let document: Arc<str> = document().into();
+    let document = ::bytes::Bytes::from(document());
     let province = "this covers the whole province";
     let unscoped_admin = "revoking embed tokens needs an unscoped admin";
     vec![
@@ -87,20 +105,20 @@ fn table(state: &AppState) -> Vec<Route> {
             viewer("read the PAR Index"), st() => par::history),
         // The pages and what they read.
         route!(get path::end(), web() => pages::index),
-        route!(get path!("assets" / String) => pages::asset),
+        route!(get path!("assets" / String), ui() => pages::asset),
         route!(get path!("api" / "v1" / "dashboards"), viewer("read dashboards"), web()
             => dashboards::list),
         route!(get path!("api" / "v1" / "dashboards" / String), viewer("read dashboards"), web()
             => dashboards::definition),
         route!(get path!("api" / "v1" / "dashboards" / String / "panels" / String), panel_ask(),
             viewer("read dashboards"), st(), web() => dashboards::panel),
-        route!(get path!("api" / "v1" / "agencies"), viewer("read dashboards"), st()
+        route!(get path!("api" / "v1" / "agencies"), ui(), viewer("read dashboards"), st()
             => dashboards::agencies),
-        route!(get path!("api" / "v1" / "ranges") => dashboards::ranges),
-        route!(get path!("api" / "v1" / "status"),
+        route!(get path!("api" / "v1" / "ranges"), ui() => dashboards::ranges),
+        route!(get path!("api" / "v1" / "status"), ui(),
             caller(state, Need::viewer("read dashboards").unscoped(province)), st()
             => status::status),
-        route!(get path!("api" / "v1" / "version"), viewer("read dashboards"), st()
+        route!(get path!("api" / "v1" / "version"), ui(), viewer("read dashboards"), st()
             => dashboards::version),
         // Embedding.
         route!(get path!("embed" / String), query(), st(), web() => embed::page_for),

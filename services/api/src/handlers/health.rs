@@ -82,11 +82,11 @@ pub(crate) async fn prometheus(state: AppState) -> Result<Response, ApiError> {
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses(
     (status = 200, description = "The OpenAPI 3.1 description of this API", body = Object)))]
-pub(crate) async fn openapi(document: std::sync::Arc<str>) -> Result<Response, ApiError> {
-    Ok(warp::reply::with_header(
-        document.to_string(),
+pub(crate) async fn openapi(document: bytes::Bytes) -> Result<Response, ApiError> {
+    let mut response = Response::new(document.into());
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
-        "application/json",
-    )
-    .into_response())
+        header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
