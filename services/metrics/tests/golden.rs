@@ -56,7 +56,7 @@ fn golden_files_match_the_projection() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no golden files in {:?}", golden_dir());
-    let bless = std::env::var_os(BLESS).is_some();
+    let bless = std::env::var(BLESS).is_ok_and(|v| v == "1");
     let failures: Vec<String> = files.iter().filter_map(|f| run_file(f, bless)).collect();
     assert!(
         failures.is_empty(),
@@ -108,6 +108,11 @@ fn compare(name: &str, text: &str, projections: &[&Projection]) -> (String, Stri
         out.push('\n');
         at += 1;
         if !(line.starts_with("query ") || line.starts_with("ranking ")) {
+            // A misspelt line would otherwise check nothing.
+            assert!(
+                line.trim().is_empty() || line.starts_with('#') || line.starts_with("event "),
+                "{name}:{at}: not a comment, event, query or ranking: {line:?}"
+            );
             continue;
         }
         assert_eq!(
@@ -259,9 +264,9 @@ fn projection_of(
 fn answer(p: &Projection, line: &str) -> Vec<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let result = match words.as_slice() {
-        ["query", name, bucket, from, to, rest @ ..] => {
-            let agency = rest.iter().find_map(|w| w.strip_prefix("agency="));
-            series(p, name, bucket, from, to, agency)
+        ["query", name, bucket, from, to] => series(p, name, bucket, from, to, None),
+        ["query", name, bucket, from, to, agency] if agency.starts_with("agency=") => {
+            series(p, name, bucket, from, to, agency.strip_prefix("agency="))
         }
         ["ranking", name, from, to] => ranking(p, name, from, to),
         _ => panic!(
