@@ -558,3 +558,22 @@ async fn pgjdbc_browses_and_runs_typed_prepared_statements() {
     );
     assert_ne!(found(&lines, "query", "agency"), "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_parameter_number_is_refused_and_the_session_goes_on() {
+    let Served {
+        server,
+        analyst,
+        scoped: _,
+        port,
+        _dir,
+    } = Served::start().await;
+    // `$3000000000` once made the server lay out three billion parameter types.
+    let seen = python_client("parameter_bomb.py", &[&port, &analyst]);
+    assert_eq!(
+        seen,
+        json!({"refused": {"65536": "42P02", "3000000000": "42P02"}, "after": 1})
+    );
+    let (columns, rows) = http_sql(&server, &analyst, "SELECT count(*) AS n FROM events").await;
+    assert_eq!((columns, rows), (vec!["n".to_owned()], json!([[420]])));
+}
