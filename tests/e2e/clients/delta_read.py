@@ -65,7 +65,7 @@ def read_duckdb(url, version, by, s3):
     import duckdb_extension_httpfs
 
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
-    release = con.sql("PRAGMA version").fetchone()[0]
+    release = con.execute("PRAGMA version").fetchone()[0]
     for module, name in [(duckdb_extension_httpfs, "httpfs"), (duckdb_extension_delta, "delta")]:
         path = pathlib.Path(module.__file__).parent / "extensions" / release / f"{name}.duckdb_extension"
         if not path.is_file():
