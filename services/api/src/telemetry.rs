@@ -93,13 +93,8 @@ impl Telemetry {
         let tables: Vec<_> = [EVENTS_TABLE, REJECTED_TABLE]
             .into_iter()
             .map(|table| {
-                let files = lake.files(table).unwrap_or_default();
-                let bytes: u64 = files
-                    .iter()
-                    .filter_map(|f| std::fs::metadata(f).ok())
-                    .map(|m| m.len())
-                    .sum();
-                (format!("{{table=\"{table}\"}}"), files.len(), bytes)
+                let stats = lake.stats(table);
+                (format!("{{table=\"{table}\"}}"), stats.files, stats.bytes)
             })
             .collect();
         let files = tables.iter().map(|(l, n, _)| (l.clone(), n.to_string()));
@@ -107,7 +102,7 @@ impl Telemetry {
             &mut out,
             "parwatch_lake_files",
             "gauge",
-            "Parquet files of a table in the lake.",
+            "Data files of a table's latest Delta version.",
             files,
         );
         let bytes = tables.iter().map(|(l, _, b)| (l.clone(), b.to_string()));

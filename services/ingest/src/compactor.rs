@@ -1,5 +1,5 @@
-//! Background compaction of the lake while the worker runs (see `parwatch_lake::Lake::compact`),
-//! counted in the worker's status.
+//! Background upkeep of the lake while the worker runs (see `parwatch_lake::Lake::compact`):
+//! small files merged, replaced files vacuumed, counted in the worker's status.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,8 +10,8 @@ use tracing::{debug, warn};
 
 use crate::status::IngestStatus;
 
-/// Compacts the lake's partitions in the background, as long as the worker runs: no separate
-/// process to remember. Each pass is atomic per partition (see `parwatch_lake::Lake::compact`).
+/// Compacts the lake's tables in the background, as long as the worker runs: no separate
+/// process to remember. Each merge is one atomic Delta commit.
 pub(crate) async fn compact_forever(
     lake: Lake,
     policy: CompactionPolicy,
@@ -25,11 +25,11 @@ pub(crate) async fn compact_forever(
             Ok(Ok(stats)) => {
                 status
                     .compactions
-                    .fetch_add(stats.partitions as u64, Ordering::Relaxed);
+                    .fetch_add(stats.compactions as u64, Ordering::Relaxed);
                 status
                     .files_compacted
-                    .fetch_add(stats.files_merged as u64, Ordering::Relaxed);
-                if stats.partitions > 0 {
+                    .fetch_add(stats.files_merged, Ordering::Relaxed);
+                if stats.compactions > 0 || stats.files_deleted > 0 {
                     debug!(?stats, "compaction pass");
                 }
             }

@@ -46,7 +46,6 @@ pub async fn run(
                 .to_owned(),
         ));
     }
-    let _writer = lake.lock_for_writing()?;
     tokio::pin!(shutdown);
     // Starting retries while the broker does not answer: a shutdown meanwhile ends it.
     let (client, stream, consumer, floor, index) = tokio::select! {
@@ -59,6 +58,8 @@ pub async fn run(
     info!(
         stream = %cfg.stream,
         consumer = %cfg.consumer,
+        lake = %lake.location(),
+        lake_position = ?lake.stats(parwatch_lake::EVENTS_TABLE).position,
         ack_floor = floor,
         stored_events = index.event_count(),
         publishers = cfg.publishers.list.len(),
@@ -249,7 +250,8 @@ mod tests {
     #[tokio::test]
     async fn without_the_feature_a_failpoint_stops_the_start() {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path()).unwrap();
+        let location = parwatch_lake::LakeLocation::local(dir.path()).unwrap();
+        let lake = Lake::open(&location).unwrap();
         let cfg = IngestConfig {
             failpoint: Some(Failpoint::DiscardAfter(Step::Receive)),
             ..IngestConfig::new("nats://127.0.0.1:1")

@@ -20,7 +20,7 @@ pub struct IngestStatus {
     pub flushes: AtomicU64,
     /// Failed lake writes (each retried).
     pub write_failures: AtomicU64,
-    /// Partitions compacted.
+    /// Compactions (merges of a table's small files).
     pub compactions: AtomicU64,
     /// Small files merged away by compaction.
     pub files_compacted: AtomicU64,

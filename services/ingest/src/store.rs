@@ -68,6 +68,12 @@ pub(crate) async fn store(
     let mut backoff = Duration::from_millis(100);
     while let Err(e) = result {
         status.write_failures.fetch_add(1, Ordering::Relaxed);
+        if matches!(e, parwatch_lake::Error::Fenced(_)) {
+            // Another worker owns the tables' positions now: nothing of this batch is stored
+            // nor acknowledged; the broker redelivers it to that worker.
+            error!(error = %e, "fenced by another writer; stopping");
+            return Err(e.into());
+        }
         if stopping.load(Ordering::Relaxed) {
             // Shutting down: give up; nothing of this batch is acknowledged.
             return Err(e.into());
@@ -76,7 +82,7 @@ pub(crate) async fn store(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
         let lake = lake.clone();
-        // Partitions already durable are not written again.
+        // Files already uploaded or committed are not written again.
         (batch, progress, result) =
             tokio::task::spawn_blocking(move || write_batch(&lake, batch, progress)).await?;
     }

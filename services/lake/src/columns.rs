@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use parwatch_proto::EventData;
+use parwatch_proto::{EventData, local_date};
 
 use crate::error::Result;
 use crate::rows::{RejectedMessage, StoredEvent};
@@ -18,6 +18,11 @@ use crate::schema::{events_schema, rejected_schema};
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
+}
+
+/// Days since 1970-01-01 of the local date of `t`, as Arrow's Date32 counts them.
+fn local_days(t: DateTime<Utc>) -> i32 {
+    (local_date(t) - chrono::NaiveDate::default()).num_days() as i32
 }
 
 fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
@@ -62,25 +67,16 @@ pub(crate) fn events_batch(
     let text = || StringBuilder::with_capacity(n, 0);
     let (mut channel, mut online_mode, mut mode, mut kind, mut outcome, mut portal, mut letter) =
         (text(), text(), text(), text(), text(), text(), text());
-    let mut uuid = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut version = Int32Builder::with_capacity(n);
     let (mut occurred, mut due, mut new_due, mut ingested) =
         (ts_builder(n), ts_builder(n), ts_builder(n), ts_builder(n));
     let mut digitized = BooleanBuilder::with_capacity(n);
-    let mut seq = UInt64Builder::with_capacity(n);
+    let mut seq = Int64Builder::with_capacity(n);
+    let mut date = Date32Builder::with_capacity(n);
 
     for stored in events {
         let e = &stored.event;
-        match crate::uuid::parse(&e.event_id) {
-            Some(bytes) => {
-                id.append_null();
-                uuid.append_value(bytes)?;
-            }
-            None => {
-                id.append_value(&*e.event_id);
-                uuid.append_null();
-            }
-        }
+        id.append_value(&*e.event_id);
         ty.append_value(e.event_type().as_str());
         version.append_value(e.schema_version);
         occurred.append_value(micros(e.occurred_at));
@@ -91,7 +87,8 @@ pub(crate) fn events_batch(
         data.append_value(&e.data_json);
         extra.append_option(e.extra_json.as_deref());
         ingested.append_value(micros(ingested_at));
-        seq.append_value(stored.stream_seq);
+        seq.append_value(stored.stream_seq as i64);
+        date.append_value(local_days(e.occurred_at));
 
         // Typed data columns: each type fills its own and leaves the others null.
         let mut row = TypedRow::default();
@@ -142,7 +139,6 @@ pub(crate) fn events_batch(
 
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
-        Arc::new(uuid.finish()),
         Arc::new(ty.finish()),
         Arc::new(version.finish()),
         Arc::new(occurred.finish()),
@@ -164,6 +160,7 @@ pub(crate) fn events_batch(
         Arc::new(extra.finish()),
         Arc::new(ingested.finish()),
         Arc::new(seq.finish()),
+        Arc::new(date.finish()),
     ];
     batch(events_schema(), columns)
 }
@@ -193,7 +190,8 @@ pub(crate) fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
     let mut fault = StringBuilder::new();
     let mut agency = StringBuilder::new();
     let mut received = ts_builder(n);
-    let mut seq = UInt64Builder::with_capacity(n);
+    let mut seq = Int64Builder::with_capacity(n);
+    let mut date = Date32Builder::with_capacity(n);
     for r in rows {
         subject.append_value(&r.subject);
         raw.append_option(std::str::from_utf8(&r.raw).ok());
@@ -202,7 +200,8 @@ pub(crate) fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
         fault.append_value(r.fault);
         agency.append_option(claimed_agency(&r.raw));
         received.append_value(micros(r.received_at));
-        seq.append_value(r.stream_seq);
+        seq.append_value(r.stream_seq as i64);
+        date.append_value(local_days(r.received_at));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(subject.finish()),
@@ -213,6 +212,7 @@ pub(crate) fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
         Arc::new(agency.finish()),
         Arc::new(received.finish()),
         Arc::new(seq.finish()),
+        Arc::new(date.finish()),
     ];
     batch(rejected_schema(), columns)
 }

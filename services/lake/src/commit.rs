@@ -1,13 +1,12 @@
 //! Layout of a commit: what one flush of the ingest worker stores, laid out as the files to
-//! write (one per table and day, rows ordered so that they compress and prune well). First
-//! step of a lake write; `writer.rs` then makes the files durable.
+//! write (one per table, rows ordered so that they compress and prune well). First step of a
+//! lake write; `writer.rs` then stores the files and commits them to the tables' logs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::array::{AsArray, UInt32Array};
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
-use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 use parwatch_proto::local_date;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
@@ -15,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use crate::columns::{events_batch, rejected_batch};
 use crate::error::Result;
 use crate::rows::{RejectedMessage, StoredEvent};
-use crate::schema::{EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE};
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 
 /// What one flush of the ingest worker stores.
 #[derive(Debug, Clone, Default)]
@@ -27,49 +26,29 @@ pub struct Commit<'a> {
 }
 
 impl Commit<'_> {
-    /// Lays the commit out as the files to write: one per table and day, events ordered by
-    /// type, agency and time within their day. The result owns its data.
+    /// Lays the commit out as the files to write: one per table, events ordered by local day,
+    /// type, agency and time, so that files compress well and the statistics of their row
+    /// groups prune date, type and agency filters. The result owns its data.
     pub fn prepare(&self, ingested_at: DateTime<Utc>) -> Result<Prepared> {
         let mut files = Vec::new();
         if !self.events.is_empty() {
             // Built in arrival order, which reads the events (and the messages their text
-            // borrows from) front to back; then each day's rows are gathered from the columns
-            // in their sorted order, which touches far less memory than visiting the events
-            // in that order would.
+            // borrows from) front to back; then the rows are gathered from the columns in their
+            // sorted order, which touches far less memory than visiting the events in that
+            // order would.
             let all = events_batch(&self.events, ingested_at)?;
-            for (day, rows) in events_by_day(&self.events) {
-                let batch = take_record_batch(&all, &UInt32Array::from(rows))?;
-                // From the gathered column: the events themselves are not visited again.
-                let seqs = seq_range(
-                    batch
-                        .column_by_name("stream_seq")
-                        .expect("events have stream_seq")
-                        .as_primitive::<UInt64Type>()
-                        .values()
-                        .iter()
-                        .copied(),
-                );
-                files.push(PreparedFile {
-                    table: EVENTS_TABLE,
-                    partition: EVENTS_PARTITION,
-                    day,
-                    batch,
-                    seqs,
-                });
-            }
+            let batch = take_record_batch(&all, &UInt32Array::from(events_order(&self.events)))?;
+            files.push(PreparedFile {
+                table: EVENTS_TABLE,
+                batch,
+                seqs: seq_range(self.events.iter().map(|e| e.stream_seq)),
+            });
         }
-        let mut rejected_by_day: BTreeMap<NaiveDate, Vec<&RejectedMessage>> = BTreeMap::new();
-        for r in &self.rejected {
-            rejected_by_day
-                .entry(local_date(r.received_at))
-                .or_default()
-                .push(r);
-        }
-        for (day, rejected) in rejected_by_day {
+        if !self.rejected.is_empty() {
+            let mut rejected: Vec<&RejectedMessage> = self.rejected.iter().collect();
+            rejected.sort_by_key(|r| (r.received_at, r.stream_seq));
             files.push(PreparedFile {
                 table: REJECTED_TABLE,
-                partition: REJECTED_PARTITION,
-                day,
                 batch: rejected_batch(&rejected)?,
                 seqs: seq_range(rejected.iter().map(|r| r.stream_seq)),
             });
@@ -78,18 +57,23 @@ impl Commit<'_> {
     }
 }
 
-/// A commit laid out as Arrow batches, one per file to write (see [`Commit::prepare`]).
+/// A commit laid out as Arrow batches, one per table it writes (see [`Commit::prepare`]).
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
     pub(crate) files: Vec<PreparedFile>,
 }
 
-/// One file of a prepared commit: a table's rows of one day.
+impl Prepared {
+    /// Highest stream sequence of the commit, if it holds any row.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.files.iter().map(|f| f.seqs.1).max()
+    }
+}
+
+/// One file of a prepared commit: a table's rows.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedFile {
     pub(crate) table: &'static str,
-    pub(crate) partition: &'static str,
-    pub(crate) day: NaiveDate,
     pub(crate) batch: RecordBatch,
     /// Lowest and highest stream sequence of its rows.
     pub(crate) seqs: (u64, u64),
@@ -99,10 +83,8 @@ fn seq_range(seqs: impl Iterator<Item = u64>) -> (u64, u64) {
     seqs.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)))
 }
 
-/// The positions of the events grouped by local day of `occurred_at`, each day ordered by type,
-/// agency and time: the columns then compress well and row-group statistics prune agency and
-/// time filters.
-fn events_by_day(events: &[StoredEvent<'_>]) -> Vec<(NaiveDate, Vec<u32>)> {
+/// The positions of the events ordered by local day of `occurred_at`, type, agency and time.
+fn events_order(events: &[StoredEvent<'_>]) -> Vec<u32> {
     // Agencies as small integers ranked by name, so sorting compares no strings.
     let mut ids: HashMap<&str, u32, Xxh3DefaultBuilder> = HashMap::default();
     let agency: Vec<u32> = events
@@ -134,12 +116,5 @@ fn events_by_day(events: &[StoredEvent<'_>]) -> Vec<(NaiveDate, Vec<u32>)> {
         })
         .collect();
     order.sort_unstable();
-    let mut days: Vec<(NaiveDate, Vec<u32>)> = Vec::new();
-    for (day, .., row) in order {
-        match days.last_mut() {
-            Some((d, rows)) if *d == day => rows.push(row),
-            _ => days.push((day, vec![row])),
-        }
-    }
-    days
+    order.into_iter().map(|(.., row)| row).collect()
 }

@@ -1,34 +1,52 @@
 //! How the tables' Parquet files are encoded: compression, dictionaries and encodings per
-//! column, measured on simulated events. Used by every write of a table file (`writer.rs`,
-//! `compact.rs`).
+//! column, measured on simulated events. Used by every write of a table file (`writer.rs`)
+//! and by compaction (`compact.rs`).
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder,
+};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use crate::uuid::UUID_COLUMN;
-
-/// How a table's `batch` is written: see the comments within.
+/// How a table's `batch` is written: the table's encodings, and no compression of the columns
+/// without a value in it (an event type's own fields, in a file of other types): their pages are
+/// a few bits of levels.
 pub(crate) fn writer_properties(batch: &RecordBatch) -> WriterProperties {
+    let mut builder = table_properties();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if column.null_count() == column.len() {
+            builder = builder.set_column_compression(
+                ColumnPath::from(field.name().as_str()),
+                Compression::UNCOMPRESSED,
+            );
+        }
+    }
+    builder.build()
+}
+
+/// How compaction writes a table's merged files.
+pub(crate) fn compaction_properties() -> WriterProperties {
+    table_properties().build()
+}
+
+/// The encodings of the tables' columns: see the comments within.
+fn table_properties() -> WriterPropertiesBuilder {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
         ))
-        // Files hold a partition's day, ordered by type, agency and time: row-group statistics
-        // prune as well as page indexes would, for less work and fewer bytes.
+        // Files are ordered by day, type, agency and time: row-group statistics prune as well
+        // as page indexes would, for less work and fewer bytes.
         .set_statistics_enabled(EnabledStatistics::Chunk);
-    // Ids are unique: a dictionary only adds indices before it gives up, and random UUID bytes
-    // do not compress.
-    builder = builder
-        .set_column_dictionary_enabled(ColumnPath::from("event_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from(UUID_COLUMN), false);
+    // Ids are unique: a dictionary only adds indices before it gives up.
+    builder = builder.set_column_dictionary_enabled(ColumnPath::from("event_id"), false);
     // Not worth a zstd context per column and file (its set-up costs more than compressing):
-    // random UUID bytes, delta-packed sequences, and the enumerations, flags and constants,
-    // which dictionary and run-length encoding already make a few bits a row.
+    // delta-packed sequences, and the enumerations, flags and constants, which dictionary and
+    // run-length encoding already make a few bits a row.
     for column in [
-        UUID_COLUMN,
         "stream_seq",
+        "event_date",
         "type",
         "schema_version",
         "source",
@@ -43,16 +61,6 @@ pub(crate) fn writer_properties(batch: &RecordBatch) -> WriterProperties {
     ] {
         builder =
             builder.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
-    }
-    // Nor are columns without a value in this file (an event type's own fields, in a file of
-    // other types; text ids, when all are UUIDs): their pages are a few bits of levels.
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if column.null_count() == column.len() {
-            builder = builder.set_column_compression(
-                ColumnPath::from(field.name().as_str()),
-                Compression::UNCOMPRESSED,
-            );
-        }
     }
     // Encodings measured on a simulated million events (bytes per event after zstd):
     // - sequences run in order within a (type, agency) group: small deltas;
@@ -69,5 +77,5 @@ pub(crate) fn writer_properties(batch: &RecordBatch) -> WriterProperties {
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_encoding(ColumnPath::from(column), encoding);
     }
-    builder.build()
+    builder
 }

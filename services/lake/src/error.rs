@@ -41,6 +41,18 @@ pub enum Error {
     /// DataFusion could not parse, plan or run the query.
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    /// The lake's location is not one ParWatch can open.
+    #[error("lake location {0}")]
+    Location(String),
+    /// A Delta table operation failed (its log, a commit, compaction).
+    #[error("delta: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    /// The object store failed (a local folder or an S3-compatible store).
+    #[error("object store: {0}")]
+    Store(#[from] deltalake::ObjectStoreError),
+    /// Another writer committed this table's ingest position: this one must stop.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// The limits a query can run into.
@@ -127,7 +139,13 @@ impl Error {
         use datafusion::arrow::error::ArrowError;
         use datafusion::error::DataFusionError as Df;
         match self {
-            Error::Io { .. } | Error::Parquet { .. } | Error::Arrow(_) => ErrorKind::Internal,
+            Error::Io { .. }
+            | Error::Parquet { .. }
+            | Error::Arrow(_)
+            | Error::Location(_)
+            | Error::Delta(_)
+            | Error::Store(_)
+            | Error::Fenced(_) => ErrorKind::Internal,
             Error::NotAQuery(_) => ErrorKind::NotAQuery,
             Error::Limit { kind, .. } => ErrorKind::Limit(*kind),
             Error::Query(e) => match e.find_root() {

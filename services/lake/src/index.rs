@@ -1,24 +1,18 @@
 //! The deduplication index: which events and rejected messages are already stored.
 //!
-//! Rebuilt from the lake's files at start, so it can never disagree with what is on disk: an
-//! event is "stored" exactly when a file holding it has been renamed into place.
+//! Rebuilt from the tables' files at start, so it can never disagree with what is stored: an
+//! event is "stored" exactly when a file holding it is committed to the table's Delta log.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::path::Path;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::error::{Error, Result};
-use crate::layout::{parquet_files, table_dir};
+use crate::error::Result;
+use crate::lake::Lake;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
-use crate::uuid::{self, UUID_COLUMN};
 
 /// Keys are already uniform 128-bit hashes: fold them instead of hashing again.
 #[derive(Default)]
@@ -104,52 +98,26 @@ fn shard(key: u128) -> usize {
     (key >> (128 - SHARDS.trailing_zeros())) as usize
 }
 
-/// Rebuilds the index of the lake at `root` from every stored file. Blocking.
-pub(crate) fn load_index(root: &Path) -> Result<DedupIndex> {
+/// Rebuilds the index of `lake` from every stored file.
+pub(crate) fn load_index(lake: &Lake) -> Result<DedupIndex> {
     let mut index = DedupIndex::default();
-    let mut text = String::with_capacity(36);
-    for path in parquet_files(&table_dir(root, EVENTS_TABLE))? {
-        for batch in read_columns(&path, &["event_id", UUID_COLUMN])? {
-            let ids = batch
-                .column_by_name("event_id")
-                .map(|c| c.as_string::<i32>());
-            let uuids = batch
-                .column_by_name(UUID_COLUMN)
-                .map(|c| c.as_fixed_size_binary());
-            for i in 0..batch.num_rows() {
-                let key = match (ids, uuids) {
-                    (Some(ids), _) if ids.is_valid(i) => DedupIndex::key(ids.value(i)),
-                    (_, Some(uuids)) if uuids.is_valid(i) => {
-                        text.clear();
-                        uuid::write_text(uuids.value(i), &mut text)
-                            .expect("a String takes any text");
-                        DedupIndex::key(&text)
-                    }
-                    _ => continue,
-                };
-                index.insert_event(key);
+    for file in lake.files(EVENTS_TABLE)? {
+        for batch in lake.read_file(EVENTS_TABLE, &file.path, &["event_id"], None)? {
+            let ids = batch.column(0).as_string::<i32>();
+            for id in ids.iter().flatten() {
+                index.insert_event(DedupIndex::key(id));
             }
         }
     }
-    for path in parquet_files(&table_dir(root, REJECTED_TABLE))? {
-        for batch in read_columns(&path, &["stream_seq"])? {
-            let seqs = batch.column(0).as_primitive::<UInt64Type>();
-            index.rejected.extend(seqs.values().iter().copied());
+    for file in lake.files(REJECTED_TABLE)? {
+        for batch in lake.read_file(REJECTED_TABLE, &file.path, &["stream_seq"], None)? {
+            let seqs = batch.column(0).as_primitive::<Int64Type>();
+            index
+                .rejected
+                .extend(seqs.values().iter().map(|&s| s as u64));
         }
     }
     Ok(index)
-}
-
-/// The `columns` of one file that it has, batch by batch.
-fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(Error::io(path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(path))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(Error::parquet(path))?;
-    reader.map(|batch| Ok(batch?)).collect()
 }
 
 #[cfg(test)]

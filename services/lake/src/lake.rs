@@ -1,66 +1,171 @@
-//! [`Lake`]: the handle on the lake directory that the ingest worker, the projector and the
-//! query engine share, and the one home of every operation on it. Each method is a step of the
-//! pipeline done by the module named for it: `commit.rs` lays a commit out, `writer.rs` stores
-//! it durably, `layout.rs` keeps partitions as generations, `compact.rs` merges small files,
-//! `index.rs` rebuilds the deduplication index, `snapshot.rs` keeps the projections' state,
-//! `lock.rs` admits one writer.
+//! [`Lake`]: the handle on the lake that the ingest worker, the projector and the query engine
+//! share, and the one home of every operation on it. Each method is a step done by the module
+//! named for it: `commit.rs` lays a commit out, `writer.rs` stores it and commits it to the
+//! Delta log, `table.rs` keeps each table's state and its commits' positions, `maintain.rs`
+//! compacts and vacuums, `index.rs` rebuilds the deduplication index, `snapshot.rs` keeps the
+//! projections' state.
+//!
+//! Most methods block (they run on the lake's own I/O threads and wait): call them from a
+//! blocking thread, a test, or a command. [`Lake::refresh`] and [`Lake::table_provider`] are
+//! async, for request handlers and query plans.
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt as _};
+use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::commit::{Commit, Prepared};
-use crate::compact::{self, CompactionPolicy, CompactionStats};
-use crate::durable::{STAGING, create_dirs};
 use crate::error::{Error, Result};
 use crate::index::{DedupIndex, load_index};
-use crate::layout::{self, PartitionGuard, parquet_files};
-use crate::lock::{WriterLock, lock_for_writing};
-use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
+use crate::location::LakeLocation;
+use crate::compact::{self, CompactionPolicy, CompactionStats};
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::snapshot::{self, Snapshot};
+use crate::table::{Table, TableStats};
 use crate::writer::{WriteProgress, write_prepared};
 
-/// The Parquet lake under `<data-dir>/lake`. Clones share the partition guard.
+/// The lake: the Delta tables `events` and `rejected_events` at one location. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
-    /// Held by writes and by compaction of a partition, so neither sees the other half done.
-    guard: PartitionGuard,
+    inner: Arc<Inner>,
 }
 
-impl Lake {
-    /// Opens (creating when missing) the lake under `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        let root = data_dir.join("lake");
-        for dir in [EVENTS_TABLE, REJECTED_TABLE, STAGING] {
-            let path = root.join(dir);
-            create_dirs(&path).map_err(Error::io(&path))?;
+#[derive(Debug)]
+struct Inner {
+    location: LakeLocation,
+    events: Table,
+    rejected: Table,
+    /// The store at the lake's root (projection snapshots live there).
+    root: Arc<dyn ObjectStore>,
+    /// Settings of the tables' scans: text and bytes as the tables declare them (`Utf8`,
+    /// `Binary`), not Arrow's view types, so SQL answers with the types of api-v1.
+    scans: Arc<datafusion::execution::SessionState>,
+    /// The lake's I/O threads; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime may block; a lake may be dropped inside async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
+    }
+}
+
+/// A data file of a table, as the Delta log lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DataFile {
+    /// Path relative to the table's folder.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Threads of the lake's I/O runtime.
+const IO_THREADS: usize = 2;
+
+impl Lake {
+    /// Opens (creating when missing) the lake's tables at `location`.
+    pub fn open(location: &LakeLocation) -> Result<Self> {
+        if matches!(location.url().scheme(), "s3" | "s3a") {
+            deltalake::aws::register_handlers(None);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(IO_THREADS)
+            .thread_name("parwatch-lake")
+            .enable_all()
+            .build()
+            .map_err(Error::io("lake runtime"))?;
+        let (events, rejected, root) = on_runtime(&runtime, async {
+            let events = Table::open(location, EVENTS_TABLE, events_schema()).await?;
+            let rejected = Table::open(location, REJECTED_TABLE, rejected_schema()).await?;
+            let root = DeltaTableBuilder::from_url(location.url().clone())?
+                .with_storage_options(location.options().clone())
+                .build_storage()?
+                .object_store(None);
+            Ok::<_, Error>((events, rejected, root))
+        })?;
         Ok(Self {
-            root,
-            guard: PartitionGuard::default(),
+            inner: Arc::new(Inner {
+                location: location.clone(),
+                events,
+                rejected,
+                root,
+                scans: Arc::new(scan_settings()),
+                runtime: Some(runtime),
+            }),
         })
     }
 
-    /// Root directory of the lake.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the lake is.
+    pub fn location(&self) -> &LakeLocation {
+        &self.inner.location
     }
 
-    /// Directory of one table.
-    pub fn table_dir(&self, table: &str) -> PathBuf {
-        layout::table_dir(&self.root, table)
+    pub(crate) fn table(&self, name: &str) -> &Table {
+        match name {
+            REJECTED_TABLE => &self.inner.rejected,
+            _ => &self.inner.events,
+        }
     }
 
-    /// Whether the lake's directories are present and readable.
-    pub fn is_readable(&self) -> bool {
-        [EVENTS_TABLE, REJECTED_TABLE]
-            .iter()
-            .all(|t| std::fs::read_dir(self.table_dir(t)).is_ok())
+    /// Runs a lake operation on the lake's I/O threads and waits for it.
+    pub(crate) fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let runtime = self.inner.runtime.as_ref().expect("runtime lives as long as the lake");
+        on_runtime(runtime, future)
     }
 
-    /// Stores a commit durably: [`Commit::prepare`], then [`Lake::write_prepared`].
+    /// A table's state as of its last refresh (no I/O).
+    pub fn stats(&self, table: &str) -> TableStats {
+        self.table(table).stats()
+    }
+
+    /// Loads both tables' commits made since the last refresh.
+    pub async fn refresh(&self) -> Result<()> {
+        self.inner.events.refresh().await?;
+        self.inner.rejected.refresh().await?;
+        Ok(())
+    }
+
+    /// The latest version of a table, as a DataFusion table (a consistent snapshot: a query
+    /// sees each commit and each compaction wholly or not at all); `session`, which will scan
+    /// it, is given the lake's object store.
+    pub async fn table_provider(
+        &self,
+        table: &str,
+        session: Option<&dyn Session>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let table = self.table(table).refresh().await?;
+        if let Some(session) = session {
+            table.update_datafusion_session(session)?;
+        }
+        let provider = table
+            .table_provider()
+            .with_session(Arc::clone(&self.inner.scans))
+            .await?;
+        Ok(provider)
+    }
+
+    /// The latest state of a table, as delta-rs loads it.
+    pub fn delta_table(&self, table: &str) -> Result<DeltaTable> {
+        self.block_on(self.table(table).refresh())
+    }
+
+    /// Stores a commit: [`Commit::prepare`], then [`Lake::write_prepared`].
     pub fn write(
         &self,
         commit: &Commit<'_>,
@@ -70,41 +175,66 @@ impl Lake {
         self.write_prepared(&commit.prepare(ingested_at)?, progress)
     }
 
-    /// Stores a prepared commit durably, one file per partition it touches, skipping the
-    /// partitions `progress` says are already written (retry the same commit with the same
-    /// progress). Blocking: call from a blocking thread.
-    ///
-    /// When this returns `Ok`, every row of the commit is in a file that has been fsynced and
-    /// atomically renamed into place, so the messages may be acknowledged.
+    /// Stores a prepared commit: one file per table, committed to the table's Delta log with
+    /// the highest stream sequence it holds, skipping what `progress` says is done (retry the
+    /// same commit with the same progress). When this returns `Ok`, every row of the commit is
+    /// in the tables, so the messages may be acknowledged.
     pub fn write_prepared(&self, prepared: &Prepared, progress: &mut WriteProgress) -> Result<()> {
-        write_prepared(&self.root, &self.guard, prepared, progress)
+        self.block_on(write_prepared(self, prepared, progress))
     }
 
-    /// Every Parquet file of a table, in path order (partition date, then sequence).
-    pub fn files(&self, table: &str) -> Result<Vec<PathBuf>> {
-        parquet_files(&self.table_dir(table))
+    /// Every data file of a table's latest version, in path order.
+    pub fn files(&self, table: &str) -> Result<Vec<DataFile>> {
+        let table = self.delta_table(table)?;
+        let mut files: Vec<DataFile> = table
+            .snapshot()?
+            .log_data()
+            .iter()
+            .map(|f| DataFile {
+                path: f.path().into_owned(),
+                size: f.size().max(0) as u64,
+            })
+            .collect();
+        files.sort();
+        Ok(files)
     }
 
-    /// Rebuilds the deduplication index from every stored file. Blocking.
+    /// Reads `columns` of a table's data file, only the `rows` selected when given (the page
+    /// index then lets the reader skip the pages of other rows).
+    pub fn read_file(
+        &self,
+        table: &str,
+        path: &str,
+        columns: &[&str],
+        rows: Option<RowSelection>,
+    ) -> Result<Vec<RecordBatch>> {
+        let store = self.table(table).current().object_store();
+        let bytes = self.block_on(async { store.get(&path.into()).await?.bytes().await })?;
+        let index = match rows {
+            Some(_) => PageIndexPolicy::Optional,
+            None => PageIndexPolicy::Skip,
+        };
+        let options = ArrowReaderOptions::new().with_page_index_policy(index);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
+            .map_err(Error::parquet(path))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let mut builder = builder.with_projection(mask).with_batch_size(65_536);
+        if let Some(rows) = rows {
+            builder = builder.with_row_selection(rows);
+        }
+        let reader = builder.build().map_err(Error::parquet(path))?;
+        reader.map(|batch| plain_types(batch?)).collect()
+    }
+
+    /// Rebuilds the deduplication index from every stored file.
     pub fn load_index(&self) -> Result<DedupIndex> {
-        load_index(&self.root)
+        load_index(self)
     }
 
-    /// The generation root (`generations/<table>/<id>/`) of every partition of a table, as
-    /// it is now: one consistent view of the table for a query.
-    pub fn generation_roots(&self, table: &str) -> Result<Vec<PathBuf>> {
-        layout::generation_roots(&self.root, table)
-    }
-
-    /// Compacts every partition the policy selects, and deletes expired generations. Blocking.
+    /// Compacts small files, checkpoints the logs and removes files replaced longer ago than
+    /// the policy's retention.
     pub fn compact(&self, policy: &CompactionPolicy) -> Result<CompactionStats> {
-        compact::compact(&self.root, &self.guard, policy)
-    }
-
-    /// Takes the writer lock, or fails at once when another process holds it: two writers
-    /// would race compaction against each other's files.
-    pub fn lock_for_writing(&self) -> Result<WriterLock> {
-        lock_for_writing(&self.root)
+        self.block_on(compact::compact(self, policy))
     }
 
     /// Replaces the snapshot `name` (a projection's state) atomically, with key-value metadata.
@@ -114,16 +244,71 @@ impl Lake {
         batch: &RecordBatch,
         metadata: Vec<(String, String)>,
     ) -> Result<u64> {
-        snapshot::write(&self.root, name, batch, metadata)
+        self.block_on(snapshot::write(&self.inner.root, name, batch, metadata))
     }
 
     /// Reads the snapshot `name`, when there is one: its batches and key-value metadata.
     pub fn read_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
-        snapshot::read(&self.root, name)
+        self.block_on(snapshot::read(&self.inner.root, name))
     }
 
     /// Removes the snapshot `name`, if any.
     pub fn remove_snapshot(&self, name: &str) -> Result<()> {
-        snapshot::remove(&self.root, name)
+        self.block_on(snapshot::remove(&self.inner.root, name))
     }
+}
+
+fn scan_settings() -> datafusion::execution::SessionState {
+    let config = datafusion::prelude::SessionConfig::new()
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+    datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .build()
+}
+
+/// `batch` with text and bytes as the tables declare them: files that compaction rewrote hold
+/// them as Arrow's view types.
+fn plain_types(batch: RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    if !batch.schema().fields().iter().any(|f| plain(f.data_type()).is_some()) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match plain(field.data_type()) {
+            Some(to) => {
+                columns.push(datafusion::arrow::compute::cast(column, &to)?);
+                fields.push(Field::new(field.name(), to, field.is_nullable()));
+            }
+            None => {
+                columns.push(Arc::clone(column));
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// Runs `future` on `runtime` and waits: directly from a plain thread, through a scoped thread
+/// from inside another runtime (whose threads must not block on one).
+fn on_runtime<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }

@@ -7,25 +7,16 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session as DfSession, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, col};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::sandbox::{Limits, PlanTable, Scope, Scoping, Session};
-use crate::schema::{
-    EVENTS_PARTITION, EVENTS_TABLE, REJECTED_PARTITION, REJECTED_TABLE, events_schema,
-    rejected_schema,
-};
+use crate::sandbox::{Limits, Scope, Scoping, Session};
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::scope::ScopedTable;
-use crate::uuid::{self, UUID_COLUMN};
 
 /// The result of a query: its schema and all its batches.
 #[derive(Debug, Clone)]
@@ -52,7 +43,7 @@ pub struct QueryEngine {
 
 struct EngineInner {
     tables: RwLock<Vec<Registered>>,
-    lake_root: std::path::PathBuf,
+    lake_root: String,
     limits: Limits,
     /// Queries run here, not on the server's threads; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
@@ -104,31 +95,18 @@ impl QueryEngine {
         let engine = Self {
             inner: Arc::new(EngineInner {
                 tables: RwLock::default(),
-                // EXPLAIN shows files by their canonical paths.
-                lake_root: std::fs::canonicalize(lake.root())
-                    .unwrap_or_else(|_| lake.root().to_path_buf()),
+                lake_root: hidden_root(lake),
                 limits,
                 runtime: Some(runtime),
             }),
         };
-        let tables = [
-            (EVENTS_TABLE, EVENTS_PARTITION, events_schema()),
-            (REJECTED_TABLE, REJECTED_PARTITION, rejected_schema()),
-        ];
-        for (name, partition, schema) in tables {
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![(partition.to_owned(), DataType::Date32)]);
-            let table: Arc<dyn TableProvider> = Arc::new(LakeTable {
+        for name in [EVENTS_TABLE, REJECTED_TABLE] {
+            let schema = lake.block_on(lake.table_provider(name, None))?.schema();
+            let table = Arc::new(LakeTable {
                 lake: lake.clone(),
                 name,
-                options,
                 schema,
             });
-            let table = match name {
-                EVENTS_TABLE => Arc::new(events_view(table)?),
-                _ => table,
-            };
             engine.register(name, table, Scoping::Column(AGENCY_COLUMN))?;
         }
         Ok(engine)
@@ -210,23 +188,18 @@ impl QueryEngine {
     }
 }
 
-/// `events` as SQL sees it: the stored columns, with `event_id` and `event_uuid` as one text
-/// `event_id` (see `uuid.rs`).
-fn events_view(stored: Arc<dyn TableProvider>) -> Result<PlanTable> {
-    let columns: Vec<Expr> = stored
-        .schema()
-        .fields()
-        .iter()
-        .filter_map(|field| match field.name().as_str() {
-            UUID_COLUMN => None,
-            "event_id" => Some(uuid::event_id_expr()),
-            name => Some(col(name)),
-        })
-        .collect();
-    let plan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(stored), None)?
-        .project(columns)?
-        .build()?;
-    Ok(PlanTable::new(plan))
+/// Where the lake lies, as EXPLAIN would show it: its folder, or its bucket and prefix.
+fn hidden_root(lake: &Lake) -> String {
+    let location = lake.location();
+    match location.local_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => {
+            let url = location.url();
+            format!("{}{}", url.host_str().unwrap_or_default(), url.path())
+                .trim_end_matches('/')
+                .to_owned()
+        }
+    }
 }
 
 /// `version()` as PostgreSQL answers it: clients (SQLAlchemy, so pandas and Superset; JDBC)
@@ -259,37 +232,19 @@ pub const SCHEMA: &str = "public";
 /// The column agency scopes filter on, in every table that has one.
 pub const AGENCY_COLUMN: &str = "agency_code";
 
-/// A stored table: at each scan, the partitions' current generations, read as one listing
-/// table, so a query sees each partition either before or after a compaction, never half.
+/// A stored table: each scan reads the table's latest Delta version, so a query sees every
+/// commit and compaction wholly or not at all.
 #[derive(Debug)]
 struct LakeTable {
     lake: Lake,
     name: &'static str,
-    options: ListingOptions,
     schema: SchemaRef,
-}
-
-impl LakeTable {
-    /// A listing table over `paths` (directories, ending in `/`).
-    fn listing(&self, paths: &[std::path::PathBuf]) -> DfResult<ListingTable> {
-        let urls = paths
-            .iter()
-            .map(|p| ListingTableUrl::parse(format!("{}/", p.display())))
-            .collect::<DfResult<Vec<_>>>()?;
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(self.options.clone())
-            .with_schema(Arc::clone(&self.schema));
-        ListingTable::try_new(config)
-    }
 }
 
 #[async_trait]
 impl TableProvider for LakeTable {
     fn schema(&self) -> SchemaRef {
-        // The file columns plus the partition column, as the listing table reports them.
-        self.listing(&[self.lake.table_dir(self.name)])
-            .map(|t| t.schema())
-            .unwrap_or_else(|_| Arc::clone(&self.schema))
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -300,8 +255,8 @@ impl TableProvider for LakeTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.listing(&[self.lake.table_dir(self.name)])?
-            .supports_filters_pushdown(filters)
+        // Used to skip files and row groups; applied again above the scan.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     async fn scan(
@@ -311,16 +266,11 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let mut roots = self
+        let table = self
             .lake
-            .generation_roots(self.name)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if roots.is_empty() {
-            // An empty table: list its (empty) directory.
-            roots.push(self.lake.table_dir(self.name));
-        }
-        self.listing(&roots)?
-            .scan(state, projection, filters, limit)
+            .table_provider(self.name, Some(state))
             .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        table.scan(state, projection, filters, limit).await
     }
 }

@@ -16,19 +16,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{Session as DfSession, TableProvider};
-use datafusion::datasource::{TableType, ViewTable};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -96,7 +93,7 @@ pub struct Session {
     limits: Limits,
     runtime: tokio::runtime::Handle,
     scoped: bool,
-    /// Text hidden from EXPLAIN output: where the lake lies on the server's disk.
+    /// Text hidden from EXPLAIN output: where the lake lies (a folder, a bucket).
     lake_root: String,
 }
 
@@ -114,7 +111,7 @@ impl Session {
         limits: Limits,
         runtime: tokio::runtime::Handle,
         scope: &Scope,
-        lake_root: &std::path::Path,
+        lake_root: &str,
     ) -> Result<Self> {
         crate::guards::install(&mut ctx, limits.memory_bytes)?;
         Ok(Self {
@@ -122,7 +119,7 @@ impl Session {
             limits,
             runtime,
             scoped: matches!(scope, Scope::Agency(_)),
-            lake_root: lake_root.display().to_string(),
+            lake_root: lake_root.to_owned(),
         })
     }
 
@@ -540,45 +537,3 @@ fn hide_paths(batch: &RecordBatch, root: &str) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// A table defined by a logical plan over stored tables, reported as a base table so catalogue
-/// listings show it as one: the lake's `events` (see `uuid.rs`).
-#[derive(Debug)]
-pub(crate) struct PlanTable {
-    view: ViewTable,
-}
-
-impl PlanTable {
-    pub(crate) fn new(plan: LogicalPlan) -> Self {
-        Self {
-            view: ViewTable::new(plan, None),
-        }
-    }
-}
-
-#[async_trait]
-impl TableProvider for PlanTable {
-    fn schema(&self) -> SchemaRef {
-        self.view.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.view.supports_filters_pushdown(filters)
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn DfSession,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.view.scan(state, projection, filters, limit).await
-    }
-}

@@ -4,33 +4,28 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::uuid::UUID_COLUMN;
-
 /// SQL name of the table of stored events.
 pub const EVENTS_TABLE: &str = "events";
 /// SQL name of the table of rejected messages.
 pub const REJECTED_TABLE: &str = "rejected_events";
 
-/// Hive partition column of `events`: local date of `occurred_at`.
-pub(crate) const EVENTS_PARTITION: &str = "event_date";
-/// Hive partition column of `rejected_events`: local date of `received_at`.
-pub(crate) const REJECTED_PARTITION: &str = "received_date";
+/// Column of `events` with the local date of `occurred_at`: what files are ordered by.
+pub(crate) const EVENT_DATE: &str = "event_date";
+/// Column of `rejected_events` with the local date of `received_at`.
+pub(crate) const RECEIVED_DATE: &str = "received_date";
 
 pub(crate) fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Columns of `events` as stored in each file (the partition column `event_date` comes from the
-/// directory name). SQL sees them with `event_id` and `event_uuid` made one text `event_id`.
+/// Columns of `events`, as stored and as SQL sees them (Delta has no unsigned integers:
+/// `stream_seq` is a signed 64-bit integer, as in PostgreSQL).
 pub fn events_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
         let ts = |name: &str, nullable| Field::new(name, timestamp(), nullable);
         Arc::new(Schema::new(vec![
-            // The id as text, unless it is a UUID: then its 16 bytes are in `event_uuid` (see
-            // `uuid.rs`); SQL sees one text `event_id`.
-            text("event_id", true),
-            Field::new(UUID_COLUMN, DataType::FixedSizeBinary(16), true),
+            text("event_id", false),
             text("type", false),
             Field::new("schema_version", DataType::Int32, false),
             ts("occurred_at", false),
@@ -51,13 +46,14 @@ pub fn events_schema() -> SchemaRef {
             text("data", false),
             text("extra", true),
             ts("ingested_at", false),
-            Field::new("stream_seq", DataType::UInt64, false),
+            Field::new("stream_seq", DataType::Int64, false),
+            Field::new(EVENT_DATE, DataType::Date32, false),
         ]))
     });
     Arc::clone(&SCHEMA)
 }
 
-/// Columns of `rejected_events` as stored in each file (partition column `received_date`).
+/// Columns of `rejected_events`, as stored and as SQL sees them.
 pub fn rejected_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -69,7 +65,8 @@ pub fn rejected_schema() -> SchemaRef {
             // The body's `agency_code` when it has a string one: lets agency scopes see their own.
             Field::new("agency_code", DataType::Utf8, true),
             Field::new("received_at", timestamp(), false),
-            Field::new("stream_seq", DataType::UInt64, false),
+            Field::new("stream_seq", DataType::Int64, false),
+            Field::new(RECEIVED_DATE, DataType::Date32, false),
         ]))
     });
     Arc::clone(&SCHEMA)

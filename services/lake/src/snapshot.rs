@@ -1,20 +1,21 @@
-//! Snapshots of the projections' state, beside the tables: each replaced atomically (a durable
-//! write, see `durable.rs`) with key-value metadata, so the projector restarts from its last
-//! save instead of refolding every event.
+//! Snapshots of the projections' state, beside the tables (`<lake>/projections/`): each
+//! replaced atomically (one object put) with key-value metadata, so the projector restarts
+//! from its last save instead of refolding every event.
 
-use std::fs::File;
-use std::path::Path;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
+use deltalake::logstore::object_store::{self, ObjectStore, ObjectStoreExt as _, PutPayload};
 
-use crate::durable::durable_write;
 use crate::error::{Error, Result};
 
-/// Snapshots of projections live here, outside every table directory.
+/// Snapshots of projections live here, outside every table's folder.
 const SNAPSHOTS: &str = "projections";
 
 /// A stored snapshot: its rows and key-value metadata.
@@ -23,12 +24,16 @@ pub struct Snapshot {
     /// The rows.
     pub batches: Vec<RecordBatch>,
     /// Key-value metadata written with it.
-    pub metadata: std::collections::HashMap<String, String>,
+    pub metadata: HashMap<String, String>,
 }
 
-/// Replaces the snapshot `name` of the lake at `root` atomically, with key-value metadata.
-pub(crate) fn write(
-    root: &Path,
+fn path(name: &str) -> object_store::path::Path {
+    format!("{SNAPSHOTS}/{name}.parquet").as_str().into()
+}
+
+/// Replaces the snapshot `name` atomically, with key-value metadata; returns its bytes.
+pub(crate) async fn write(
+    root: &Arc<dyn ObjectStore>,
     name: &str,
     batch: &RecordBatch,
     metadata: Vec<(String, String)>,
@@ -41,19 +46,24 @@ pub(crate) fn write(
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_key_value_metadata(Some(metadata))
         .build();
-    let dir = root.join(SNAPSHOTS);
-    durable_write(root, &dir, &format!("{name}.parquet"), batch, properties)
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+        .map_err(Error::parquet(name))?;
+    writer.write(batch).map_err(Error::parquet(name))?;
+    writer.close().map_err(Error::parquet(name))?;
+    let size = bytes.len() as u64;
+    root.put(&path(name), PutPayload::from(bytes)).await?;
+    Ok(size)
 }
 
 /// Reads the snapshot `name`, when there is one: its batches and key-value metadata.
-pub(crate) fn read(root: &Path, name: &str) -> Result<Option<Snapshot>> {
-    let path = root.join(SNAPSHOTS).join(format!("{name}.parquet"));
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path)(e)),
+pub(crate) async fn read(root: &Arc<dyn ObjectStore>, name: &str) -> Result<Option<Snapshot>> {
+    let bytes = match root.get(&path(name)).await {
+        Ok(found) => found.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(&path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(Error::parquet(name))?;
     let metadata = builder
         .metadata()
         .file_metadata()
@@ -64,16 +74,15 @@ pub(crate) fn read(root: &Path, name: &str) -> Result<Option<Snapshot>> {
         .collect();
     let batches = builder
         .build()
-        .map_err(Error::parquet(&path))?
+        .map_err(Error::parquet(name))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Snapshot { batches, metadata }))
 }
 
 /// Removes the snapshot `name`, if any.
-pub(crate) fn remove(root: &Path, name: &str) -> Result<()> {
-    let path = root.join(SNAPSHOTS).join(format!("{name}.parquet"));
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
-        _ => Ok(()),
+pub(crate) async fn remove(root: &Arc<dyn ObjectStore>, name: &str) -> Result<()> {
+    match root.delete(&path(name)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,52 +1,207 @@
-//! Durable Parquet writer: stores a prepared commit (see `commit.rs`) as one file per partition
-//! it touches, each a durable write (`durable.rs`: staged, fsynced, renamed into its partition,
-//! directory fsynced), recording the partitions done so that a retry after a failure part-way
-//! writes only the rest. When a write returns `Ok`, the worker may acknowledge the commit.
+//! Stores a prepared commit (see `commit.rs`): each table's rows as one Parquet file put into
+//! the table's `data/` folder, then committed to the table's Delta log with the stream position
+//! it covers (`table.rs`). Records what is done, so that a retry after a failure part-way
+//! uploads and commits only the rest, and never commits a file twice. When a write returns
+//! `Ok`, the worker may acknowledge the commit.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::{max, max_string, min, min_string};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use deltalake::kernel::Add;
+use deltalake::logstore::object_store::{ObjectStoreExt as _, PutPayload};
+use serde_json::{Map, Value, json};
 
-use crate::commit::Prepared;
-use crate::durable::{part_name, publish, stage};
+use crate::commit::{Prepared, PreparedFile};
 use crate::encoding::writer_properties;
 use crate::error::Result;
-use crate::layout::{PartitionGuard, partition_dir};
+use crate::lake::Lake;
 
-/// Progress of writing one commit: the partitions already durable, so that a retry after a
-/// failure part-way writes only the rest (and stores nothing twice).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Progress of writing one commit: the files uploaded and the tables committed, so that a
+/// retry after a failure part-way does only the rest (and stores nothing twice).
+#[derive(Debug, Clone, Default)]
 pub struct WriteProgress {
     /// Files created.
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
-    done: BTreeSet<(&'static str, NaiveDate)>,
+    uploaded: BTreeMap<&'static str, Add>,
+    done: BTreeSet<&'static str>,
 }
 
-/// Stores `prepared` in the lake at `root`, skipping the partitions `progress` says are
-/// already written (see `Lake::write_prepared`).
-pub(crate) fn write_prepared(
-    root: &Path,
-    guard: &PartitionGuard,
+/// Data files live here in each table's folder, beside `_delta_log/`.
+pub(crate) const DATA_DIR: &str = "data";
+
+/// Stores `prepared` in `lake`, skipping what `progress` says is done (see
+/// `Lake::write_prepared`).
+pub(crate) async fn write_prepared(
+    lake: &Lake,
     prepared: &Prepared,
     progress: &mut WriteProgress,
 ) -> Result<()> {
     for file in &prepared.files {
-        if progress.done.contains(&(file.table, file.day)) {
+        if progress.done.contains(file.table) {
             continue;
         }
-        // Encoding and fsyncing need no lock (the staged file is ours alone), so another
-        // flush can publish meanwhile; only the rename waits for compaction.
-        let staged = stage(root, &file.batch, writer_properties(&file.batch))?;
-        let _guard = guard.hold();
-        let dir = partition_dir(root, file.table, file.partition, file.day)?;
-        let (lo, hi) = file.seqs;
-        publish(&staged, &dir, &part_name(lo, hi))?;
-        progress.bytes += staged.bytes;
-        progress.files += 1;
-        progress.done.insert((file.table, file.day));
+        let table = lake.table(file.table);
+        let add = match progress.uploaded.get(file.table) {
+            Some(add) => add.clone(),
+            None => {
+                let add = upload(&table.current(), file).await?;
+                progress.files += 1;
+                progress.bytes += add.size as u64;
+                progress.uploaded.insert(file.table, add.clone());
+                add
+            }
+        };
+        table.append(vec![add], file.seqs.1).await?;
+        progress.done.insert(file.table);
     }
     Ok(())
+}
+
+/// Encodes a file and puts it into its table's folder; returns its Delta `add` action.
+async fn upload(table: &deltalake::DeltaTable, file: &PreparedFile) -> Result<Add> {
+    let mut bytes = Vec::with_capacity(file.batch.get_array_memory_size() / 4);
+    let parquet = crate::Error::parquet(file.table);
+    let properties = writer_properties(&file.batch);
+    ArrowWriter::try_new(&mut bytes, file.batch.schema(), Some(properties))
+        .and_then(|mut writer| {
+            writer.write(&file.batch)?;
+            writer.close()
+        })
+        .map_err(parquet)?;
+    let mut nonce = [0u8; 6];
+    getrandom::fill(&mut nonce).map_err(|e| crate::Error::Location(e.to_string()))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let (lo, hi) = file.seqs;
+    let path = format!("{DATA_DIR}/part-{lo:012}-{hi:012}-{nonce}.zstd.parquet");
+    let size = bytes.len() as i64;
+    table
+        .object_store()
+        .put(&path.as_str().into(), PutPayload::from(bytes))
+        .await?;
+    Ok(Add {
+        path,
+        size,
+        modification_time: Utc::now().timestamp_millis(),
+        data_change: true,
+        stats: Some(stats(&file.batch).to_string()),
+        ..Default::default()
+    })
+}
+
+/// Delta statistics of a file: rows, and per column nulls, least and greatest value, so that
+/// readers skip files a filter excludes. Long text (bodies, JSON) gets no bounds.
+fn stats(batch: &RecordBatch) -> Value {
+    let (mut mins, mut maxs, mut nulls) = (Map::new(), Map::new(), Map::new());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        nulls.insert(field.name().clone(), json!(column.null_count()));
+        if let Some((lo, hi)) = bounds(column) {
+            mins.insert(field.name().clone(), lo);
+            maxs.insert(field.name().clone(), hi);
+        }
+    }
+    json!({
+        "numRecords": batch.num_rows(),
+        "minValues": mins,
+        "maxValues": maxs,
+        "nullCount": nulls,
+    })
+}
+
+/// Text this long or longer gets no bounds (Delta readers compare whole values).
+const MAX_BOUND_TEXT: usize = 64;
+
+/// Least and greatest value of a column, as Delta statistics write them.
+fn bounds(column: &ArrayRef) -> Option<(Value, Value)> {
+    match column.data_type() {
+        DataType::Utf8 => {
+            let text = column.as_string::<i32>();
+            let (lo, hi) = (min_string(text)?, max_string(text)?);
+            (lo.len() < MAX_BOUND_TEXT && hi.len() < MAX_BOUND_TEXT).then(|| (json!(lo), json!(hi)))
+        }
+        DataType::Int32 => {
+            let values = column.as_primitive::<Int32Type>();
+            Some((json!(min(values)?), json!(max(values)?)))
+        }
+        DataType::Int64 => {
+            let values = column.as_primitive::<Int64Type>();
+            Some((json!(min(values)?), json!(max(values)?)))
+        }
+        DataType::Date32 => {
+            let values = column.as_primitive::<Date32Type>();
+            let day = |d: i32| {
+                chrono::NaiveDate::default()
+                    .checked_add_signed(chrono::TimeDelta::days(d.into()))
+                    .map(|d| json!(d.format("%Y-%m-%d").to_string()))
+            };
+            Some((day(min(values)?)?, day(max(values)?)?))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let values = column.as_primitive::<TimestampMicrosecondType>();
+            // Delta keeps milliseconds: the least rounded down, the greatest up, so that the
+            // bounds still hold every value.
+            let (lo, hi) = (min(values)?, max(values)?);
+            let lo = lo.div_euclid(1000) * 1000;
+            let hi = (hi + 999).div_euclid(1000) * 1000;
+            Some((millis_text(lo)?, millis_text(hi)?))
+        }
+        _ => None,
+    }
+}
+
+fn millis_text(micros: i64) -> Option<Value> {
+    let at: DateTime<Utc> = Utc.timestamp_micros(micros).single()?;
+    Some(json!(at.to_rfc3339_opts(SecondsFormat::Millis, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn statistics_bound_every_value_and_skip_long_text() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("agency_code", DataType::Utf8, true),
+            Field::new("data", DataType::Utf8, false),
+            Field::new(
+                "occurred_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let long = "x".repeat(MAX_BOUND_TEXT);
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("SXD"), None, Some("BTP")])),
+                Arc::new(StringArray::from(vec!["{}", long.as_str(), "{}"])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![1_500, 2_000_999, 1_000_001])
+                        .with_timezone("UTC"),
+                ),
+            ],
+        )
+        .unwrap();
+        let stats = stats(&batch);
+        assert_eq!(stats["numRecords"], 3);
+        assert_eq!(stats["nullCount"]["agency_code"], 1);
+        assert_eq!(stats["minValues"]["agency_code"], "BTP");
+        assert_eq!(stats["maxValues"]["agency_code"], "SXD");
+        assert!(stats["minValues"].get("data").is_none());
+        assert_eq!(stats["minValues"]["occurred_at"], "1970-01-01T00:00:00.001Z");
+        assert_eq!(stats["maxValues"]["occurred_at"], "1970-01-01T00:00:02.001Z");
+    }
 }

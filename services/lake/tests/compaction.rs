@@ -1,12 +1,13 @@
-//! Compaction merges a partition's files while queries run: every query sees each event
-//! exactly once, before, during and after.
+//! Compaction merges a table's small files while queries run: every query sees each event
+//! exactly once, before, during and after; vacuum deletes the replaced files after the
+//! retention. A write that fails part-way is retried without storing anything twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use parwatch_lake::{Commit, CompactionPolicy, EVENTS_TABLE, Lake, QueryEngine, StoredEvent};
+use parwatch_lake::{Commit, CompactionPolicy, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent};
 use parwatch_proto::Channel;
 use parwatch_proto::testing::TestEvent;
 
@@ -36,10 +37,10 @@ async fn counts(engine: &QueryEngine) -> (i64, i64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_see_every_event_once_while_partitions_are_compacted() {
+async fn queries_see_every_event_once_while_files_are_compacted() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(tmp.path()).unwrap();
-    // 40 commits over two days: 80 small files.
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+    // 40 commits over two days: 40 small files.
     let mut n = 0;
     for commit in 0..40u64 {
         let events = (0..100)
@@ -56,10 +57,10 @@ async fn queries_see_every_event_once_while_partitions_are_compacted() {
         .unwrap();
         n += 100;
     }
-    assert_eq!(lake.files(EVENTS_TABLE).unwrap().len(), 80);
+    assert_eq!(lake.files(EVENTS_TABLE).unwrap().len(), 40);
     let engine = QueryEngine::new(&lake).unwrap();
-    let before_roots = lake.generation_roots(EVENTS_TABLE).unwrap();
     let old_files = lake.files(EVENTS_TABLE).unwrap();
+    let dir = tmp.path().join("events");
 
     let done = Arc::new(AtomicBool::new(false));
     let querying = {
@@ -83,26 +84,29 @@ async fn queries_see_every_event_once_while_partitions_are_compacted() {
     let queries = querying.await.unwrap();
     assert!(queries >= 5);
 
-    assert_eq!(stats.partitions, 2);
-    assert_eq!(stats.files_merged, 80);
+    assert_eq!(stats.compactions, 1);
+    assert_eq!(stats.files_merged, 40);
+    assert_eq!(stats.files_deleted, 0, "replaced files stay for the retention");
     let files = lake.files(EVENTS_TABLE).unwrap();
-    assert_eq!(files.len(), 2, "one file per day");
+    assert_eq!(files.len(), 1, "small files merged into one: {files:?}");
     assert_eq!(counts(&engine).await, (n, n));
-    assert_ne!(lake.generation_roots(EVENTS_TABLE).unwrap(), before_roots);
-    // A query that resolved the old generations before the swap can still read them.
-    assert!(
-        old_files.iter().all(|f| std::fs::canonicalize(f).is_err()),
-        "old paths now resolve to the new generation"
-    );
-    for root in &before_roots {
-        assert!(
-            root.exists(),
-            "replaced generations stay for the grace period"
-        );
-    }
+    assert!(old_files.iter().all(|f| dir.join(&f.path).exists()));
+    // After the retention, vacuum deletes them.
+    let policy = CompactionPolicy {
+        retention: std::time::Duration::ZERO,
+        ..CompactionPolicy::default()
+    };
+    let vacuum = lake.clone();
+    let stats = tokio::task::spawn_blocking(move || vacuum.compact(&policy))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stats.compactions, stats.files_deleted), (0, 40));
+    assert!(old_files.iter().all(|f| !dir.join(&f.path).exists()));
+    assert_eq!(counts(&engine).await, (n, n));
     // The dedupe index, rebuilt from the files, is unchanged.
     assert_eq!(lake.load_index().unwrap().event_count() as i64, n);
-    // New writes land in the new generation and are seen.
+    // New writes are seen.
     lake.write(
         &Commit {
             events: vec![event(99_999, 1)],
@@ -118,26 +122,33 @@ async fn queries_see_every_event_once_while_partitions_are_compacted() {
 #[test]
 fn a_write_retried_after_failing_part_way_stores_nothing_twice() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(tmp.path()).unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
     let events = (0..10).map(|i| event(i, 1 + (i % 2) as u32)).collect();
-    let commit = Commit {
-        events,
-        rejected: vec![],
-    };
-    // Day 2's partition cannot be created: a plain file stands where it goes.
-    let blocker = lake.table_dir(EVENTS_TABLE).join("event_date=2024-04-02");
+    let rejected = vec![parwatch_lake::RejectedMessage {
+        subject: "par.events.v1.x".to_owned(),
+        raw: b"{}".to_vec(),
+        reason: "test".to_owned(),
+        fault: "schema",
+        received_at: chrono::Utc::now(),
+        stream_seq: 11,
+    }];
+    let commit = Commit { events, rejected };
+    // The rejected table's files cannot be stored: a plain file stands where their folder goes.
+    let blocker = tmp.path().join("rejected_events/data");
     std::fs::write(&blocker, b"").unwrap();
     let mut progress = parwatch_lake::WriteProgress::default();
     assert!(
         lake.write(&commit, chrono::Utc::now(), &mut progress)
             .is_err()
     );
-    assert_eq!(progress.files, 1, "day 1 was written before the failure");
+    assert_eq!(progress.files, 1, "the events were stored before the failure");
+    assert_eq!(lake.stats(EVENTS_TABLE).position, Some(10));
     std::fs::remove_file(&blocker).unwrap();
     lake.write(&commit, chrono::Utc::now(), &mut progress)
         .unwrap();
     assert_eq!(progress.files, 2);
     assert_eq!(lake.load_index().unwrap().event_count(), 10);
-    let rows: usize = lake.files(EVENTS_TABLE).unwrap().len();
-    assert_eq!(rows, 2, "one file per day, none written twice");
+    assert_eq!(lake.files(EVENTS_TABLE).unwrap().len(), 1, "none written twice");
+    assert_eq!(lake.stats(EVENTS_TABLE).rows, 10);
+    assert_eq!(lake.stats(parwatch_lake::REJECTED_TABLE).position, Some(11));
 }

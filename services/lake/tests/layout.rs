@@ -1,13 +1,11 @@
-//! A commit is written as one file per day, its rows ordered by type, agency and time, each
-//! row's columns still its own event's.
+//! A commit is written as one file per table, its rows ordered by local day, type, agency and
+//! time, each row's columns still its own event's, and named for its stream sequences.
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parwatch_lake::{Commit, EVENTS_TABLE, Lake, StoredEvent};
+use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
+use parwatch_lake::{Commit, EVENTS_TABLE, Lake, LakeLocation, StoredEvent};
 use parwatch_proto::EventType;
 use parwatch_proto::testing::TestEvent;
-
 const TYPES: [EventType; 3] = [
     EventType::DossierResolved,
     EventType::DossierLate,
@@ -30,9 +28,9 @@ fn event(i: u64) -> StoredEvent<'static> {
 }
 
 #[test]
-fn each_day_is_one_file_ordered_by_type_agency_and_time() {
+fn a_commit_is_one_file_ordered_by_day_type_agency_and_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(tmp.path()).unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
     let commit = Commit {
         events: (0..500).map(event).collect(),
         rejected: vec![],
@@ -41,72 +39,69 @@ fn each_day_is_one_file_ordered_by_type_agency_and_time() {
         .unwrap();
 
     let files = lake.files(EVENTS_TABLE).unwrap();
-    assert_eq!(files.len(), 2, "two days, two files: {files:?}");
+    assert_eq!(files.len(), 1, "one commit, one file: {files:?}");
+    let file = &files[0];
+    assert!(
+        file.path.starts_with("data/part-000000000100-000000000599-"),
+        "{} for sequences 100..=599",
+        file.path
+    );
+    let columns = [
+        "type",
+        "agency_code",
+        "event_id",
+        "dossier_id",
+        "occurred_at",
+        "stream_seq",
+        "event_date",
+    ];
+    let mut keys = Vec::new();
     let mut seen = Vec::new();
-    for file in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut keys = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let column = |name: &str| batch.column_by_name(name).unwrap().clone();
-            let (ty, agency, id, dossier) = (
-                column("type"),
-                column("agency_code"),
-                column("event_id"),
-                column("dossier_id"),
+    for batch in lake.read_file(EVENTS_TABLE, &file.path, &columns, None).unwrap() {
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let (ty, agency, id, dossier) = (
+            column("type"),
+            column("agency_code"),
+            column("event_id"),
+            column("dossier_id"),
+        );
+        let (at, seq, day) = (column("occurred_at"), column("stream_seq"), column("event_date"));
+        let at = at.as_primitive::<TimestampMicrosecondType>();
+        let seq = seq.as_primitive::<Int64Type>();
+        let day = day.as_primitive::<Date32Type>();
+        for row in 0..batch.num_rows() {
+            let i = seq.value(row) - 100;
+            // Every column of the row belongs to the event of its sequence.
+            let expected = &commit.events[i as usize].event;
+            assert_eq!(id.as_string::<i32>().value(row), expected.event_id);
+            assert_eq!(
+                dossier.as_string::<i32>().value(row),
+                expected.dossier_id.as_deref().unwrap()
             );
-            let (at, seq) = (column("occurred_at"), column("stream_seq"));
-            let at = at.as_primitive::<TimestampMicrosecondType>();
-            let seq = seq.as_primitive::<UInt64Type>();
-            for row in 0..batch.num_rows() {
-                let i = seq.value(row) - 100;
-                // Every column of the row belongs to the event of its sequence.
-                let expected = &commit.events[i as usize].event;
-                assert_eq!(id.as_string::<i32>().value(row), expected.event_id);
-                assert_eq!(
-                    dossier.as_string::<i32>().value(row),
-                    expected.dossier_id.as_deref().unwrap()
-                );
-                assert_eq!(at.value(row), expected.occurred_at.timestamp_micros());
-                assert!(!ty.is_null(row));
-                keys.push((
-                    ty.as_string::<i32>().value(row).to_owned(),
-                    agency.as_string::<i32>().value(row).to_owned(),
-                    at.value(row),
-                ));
-                seen.push(i);
-            }
+            assert_eq!(at.value(row), expected.occurred_at.timestamp_micros());
+            // The local date (UTC+7) of the event.
+            let local_day = (at.value(row) / 1_000_000 + 7 * 3600).div_euclid(86_400);
+            assert_eq!(i64::from(day.value(row)), local_day);
+            assert!(!ty.is_null(row));
+            keys.push((
+                local_day,
+                ty.as_string::<i32>().value(row).to_owned(),
+                agency.as_string::<i32>().value(row).to_owned(),
+                at.value(row),
+            ));
+            seen.push(i);
         }
-        // The file's name records the lowest and highest stream sequence of its rows.
-        let seqs = &seen[seen.len() - keys.len()..];
-        let (lo, hi) = (
-            100 + seqs.iter().min().unwrap(),
-            100 + seqs.iter().max().unwrap(),
-        );
-        let name = file.file_name().unwrap().to_str().unwrap();
-        assert!(
-            name.starts_with(&format!("part-{lo:020}-{hi:020}-")),
-            "{name} for sequences {lo}..={hi}"
-        );
-        let days: std::collections::HashSet<i64> = keys
-            .iter()
-            .map(|k| (k.2 / 1_000_000 + 7 * 3600).div_euclid(86_400))
-            .collect();
-        assert_eq!(days.len(), 1, "one local day per file");
-        // Types in the contract's order, agencies by name, then time.
-        let rank = |t: &str| match t {
-            "dossier.received" => 0,
-            "dossier.late" => 1,
-            _ => 2,
-        };
-        let sorted = keys
-            .windows(2)
-            .all(|w| (rank(&w[0].0), &w[0].1, w[0].2) <= (rank(&w[1].0), &w[1].1, w[1].2));
-        assert!(sorted, "rows of {} out of order", file.display());
     }
+    // Days, then types in the contract's order, agencies by name, then time.
+    let rank = |t: &str| match t {
+        "dossier.received" => 0,
+        "dossier.late" => 1,
+        _ => 2,
+    };
+    let sorted = keys.windows(2).all(|w| {
+        (w[0].0, rank(&w[0].1), &w[0].2, w[0].3) <= (w[1].0, rank(&w[1].1), &w[1].2, w[1].3)
+    });
+    assert!(sorted, "rows out of order");
     seen.sort_unstable();
     assert_eq!(seen, (0..500).collect::<Vec<_>>(), "every event once");
 }

@@ -5,7 +5,7 @@
 //! attacks the same over HTTP and PostgreSQL.
 
 use datafusion::arrow::array::AsArray;
-use parwatch_lake::{Commit, ErrorKind, Lake, LimitKind, Limits, QueryEngine, Scope, StoredEvent};
+use parwatch_lake::{Commit, ErrorKind, Lake, LakeLocation, LimitKind, Limits, QueryEngine, Scope, StoredEvent};
 use parwatch_proto::testing::TestEvent;
 
 const RARE: &str = "000.00.31.H02";
@@ -35,7 +35,7 @@ fn event(i: usize) -> StoredEvent<'static> {
 }
 
 fn engine(tmp: &std::path::Path) -> QueryEngine {
-    let lake = Lake::open(tmp).unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp).unwrap()).unwrap();
     let commit = Commit {
         events: (0..1000).map(event).collect(),
         rejected: vec![],

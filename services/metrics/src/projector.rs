@@ -3,16 +3,10 @@
 //! (`batches.rs` lays the snapshot tables out).
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-};
-use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use parwatch_lake::{EVENTS_TABLE, Lake};
 use tracing::debug;
 
@@ -26,8 +20,9 @@ use crate::{Error, Result};
 pub struct Projector {
     lake: Lake,
     projection: RwLock<Projection>,
-    /// Files already folded in; held for the whole of a catch-up so no file is applied twice.
-    applied: Mutex<BTreeSet<PathBuf>>,
+    /// Files already folded in (paths in the `events` table); held for the whole of a catch-up
+    /// so no file is applied twice.
+    applied: Mutex<BTreeSet<String>>,
 }
 
 const SNAPSHOT: &str = "dossiers";
@@ -64,21 +59,27 @@ impl Projector {
         }
     }
 
-    /// Folds in every event file not yet applied; returns how many. Blocking. `progress` is
-    /// told (files done, files to do) after each file.
+    /// Folds in every event file of the table's latest version not yet applied (the Delta log
+    /// says which; no folder is listed); returns how many. Blocking. `progress` is told (files
+    /// done, files to do) after each file.
     pub fn catch_up(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize> {
         let mut applied = self.applied.lock().expect("projector lock");
-        let present: BTreeSet<PathBuf> = self.lake.files(EVENTS_TABLE)?.into_iter().collect();
+        let present: BTreeSet<String> = self
+            .lake
+            .files(EVENTS_TABLE)?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
         // Files merged away by compaction are forgotten; the merged file is folded in again,
         // which changes nothing: folding an event twice is the same as once.
         applied.retain(|p| present.contains(p));
-        let new: Vec<PathBuf> = present.difference(&applied).cloned().collect();
+        let new: Vec<String> = present.difference(&applied).cloned().collect();
         for (done, path) in new.iter().enumerate() {
             let bad = |message| Error::BadFile {
-                path: path.display().to_string(),
+                path: path.clone(),
                 message,
             };
-            let read = read_events(path, &COLUMNS, None).and_then(|batches| {
+            let read = self.read_events(path, &COLUMNS, None).and_then(|batches| {
                 // The few plan, task and score rows are read again with their `data`.
                 let rows = governance_rows(&batches).map_err(bad)?;
                 let governance = if rows.is_empty() {
@@ -86,14 +87,14 @@ impl Projector {
                 } else {
                     let total = batches.iter().map(RecordBatch::num_rows).sum();
                     let selection = RowSelection::from_consecutive_ranges(rows.into_iter(), total);
-                    read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
+                    self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
                 };
                 Ok((batches, governance))
             });
             let (batches, governance) = match read {
                 Ok(read) => read,
-                // Merged away by a compaction since the listing: its rows are in the new file.
-                Err(_) if !path.exists() => continue,
+                // Merged away and vacuumed since the listing: its rows are in a newer file.
+                Err(_) if !self.is_current(path)? => continue,
                 Err(e) => return Err(e),
             };
             let mut projection = self.projection.write().expect("projection lock");
@@ -167,10 +168,9 @@ impl Projector {
             .get(EVENTS_KEY)
             .and_then(|n| n.parse().ok())
             .unwrap_or_default();
-        let events_dir = projector.lake.table_dir(EVENTS_TABLE);
         let mut applied = projector.applied.lock().expect("projector lock");
         if let Some(files) = snapshot.metadata.get(APPLIED_KEY) {
-            applied.extend(files.lines().map(|f| events_dir.join(f)));
+            applied.extend(files.lines().map(str::to_owned));
         }
         drop((projection, applied));
         Ok(projector)
@@ -193,12 +193,7 @@ impl Projector {
             self.lake.write_snapshot(name, &batch, metadata)?;
         }
         let batch = dossiers_batch(&projection)?;
-        let events_dir = self.lake.table_dir(EVENTS_TABLE);
-        let files: Vec<String> = applied
-            .iter()
-            .filter_map(|p| p.strip_prefix(&events_dir).ok())
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let files: Vec<&str> = applied.iter().map(String::as_str).collect();
         let metadata = vec![
             (VERSION_KEY.to_owned(), VERSION.to_owned()),
             (TOKEN_KEY.to_owned(), token),
@@ -218,32 +213,24 @@ impl Projector {
     pub fn read(&self) -> RwLockReadGuard<'_, Projection> {
         self.projection.read().expect("projection lock")
     }
-}
 
-/// Reads `columns` of an event file, only the `rows` selected when given (the page index lets
-/// the reader skip the pages of other rows).
-fn read_events(
-    path: &Path,
-    columns: &[&str],
-    rows: Option<RowSelection>,
-) -> Result<Vec<RecordBatch>> {
-    let bad = |e: &dyn std::fmt::Display| Error::BadFile {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let file = File::open(path).map_err(|e| bad(&e))?;
-    let index = match rows {
-        Some(_) => PageIndexPolicy::Optional,
-        None => PageIndexPolicy::Skip,
-    };
-    let options = ArrowReaderOptions::new().with_page_index_policy(index);
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .map_err(|e| bad(&e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let mut builder = builder.with_projection(mask).with_batch_size(65_536);
-    if let Some(rows) = rows {
-        builder = builder.with_row_selection(rows);
+    /// Reads `columns` of an event file, only the `rows` selected when given.
+    fn read_events(
+        &self,
+        path: &str,
+        columns: &[&str],
+        rows: Option<RowSelection>,
+    ) -> Result<Vec<RecordBatch>> {
+        self.lake
+            .read_file(EVENTS_TABLE, path, columns, rows)
+            .map_err(|e| Error::BadFile {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
     }
-    let reader = builder.build().map_err(|e| bad(&e))?;
-    reader.map(|b| b.map_err(|e| bad(&e))).collect()
+
+    /// Whether `path` is still a file of the table's latest version.
+    fn is_current(&self, path: &str) -> Result<bool> {
+        Ok(self.lake.files(EVENTS_TABLE)?.iter().any(|f| f.path == path))
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use parwatch_lake::{Commit, Lake, StoredEvent};
+use parwatch_lake::{Commit, Lake, LakeLocation, StoredEvent};
 use parwatch_metrics::{Bucket, Point, Projection, Projector, metric};
 use parwatch_proto::testing::TestEvent;
 
@@ -18,7 +18,7 @@ pub(crate) fn event(id: usize, event: &TestEvent) -> StoredEvent<'static> {
 /// Writes the events in the given groups (one commit, i.e. one set of files, per group).
 pub(crate) fn lake_with(groups: Vec<Vec<StoredEvent<'static>>>) -> (tempfile::TempDir, Lake) {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(tmp.path()).unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
     for events in groups {
         let commit = Commit {
             events,

@@ -207,18 +207,11 @@ async fn stored(base: &str) -> Option<u64> {
     body["rows"][0][0].as_u64()
 }
 
-/// Rows of the stored `events` files, from their footers.
+/// Rows of the `events` table, from its Delta log's file statistics.
 fn stored_rows(data: &Path) -> u64 {
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let lake = parwatch_lake::Lake::open(data).unwrap();
-    lake.files(parwatch_lake::EVENTS_TABLE)
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let reader = SerializedFileReader::new(std::fs::File::open(f).unwrap()).unwrap();
-            reader.metadata().file_metadata().num_rows() as u64
-        })
-        .sum()
+    let location = parwatch_lake::LakeLocation::local(&data.join("lake")).unwrap();
+    let lake = parwatch_lake::Lake::open(&location).unwrap();
+    lake.stats(parwatch_lake::EVENTS_TABLE).rows
 }
 
 /// (b) The real worker, as a child process, from the start of the stream until it has
@@ -424,17 +417,19 @@ async fn main() {
     println!("    worker peak RSS: {peak:.0} MiB with a backlog of {n} events (target < 256)");
     println!("{}", steps.join("\n"));
     // The worker compacts small files as partitions go idle; the steady state, compacted now.
-    let lake = parwatch_lake::Lake::open(&data).unwrap();
+    let location = parwatch_lake::LakeLocation::local(&data.join("lake")).unwrap();
+    let lake = parwatch_lake::Lake::open(&location).unwrap();
     let policy = parwatch_lake::CompactionPolicy {
         max_files: 2,
         idle: Duration::ZERO,
+        retention: Duration::ZERO,
     };
     let started = Instant::now();
     let stats = lake.compact(&policy).unwrap();
     let compacted = dir_bytes(&data.join("lake/events"));
     println!(
-        "    after compaction ({} partitions, {} files merged in {:.1} s): {:.1} bytes/event",
-        stats.partitions,
+        "    after compaction ({} tables, {} files merged in {:.1} s): {:.1} bytes/event",
+        stats.compactions,
         stats.files_merged,
         started.elapsed().as_secs_f64(),
         compacted as f64 / n as f64

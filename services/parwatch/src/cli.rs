@@ -138,7 +138,8 @@ impl NatsArgs {
 /// Where the data lives.
 #[derive(Debug, Args)]
 pub(crate) struct LakeArgs {
-    /// Data directory: the Parquet lake (lake/) and the private nats-server's store (nats/).
+    /// Data directory: tokens, publishers, the private nats-server's store (nats/) and, unless
+    /// --lake says otherwise, the lake (lake/).
     #[arg(
         long,
         env = "PARWATCH_DATA_DIR",
@@ -146,6 +147,41 @@ pub(crate) struct LakeArgs {
         global = true
     )]
     pub(crate) data_dir: PathBuf,
+    /// The lake's Delta tables: a local folder, or `s3://bucket/prefix` on an S3-compatible
+    /// store (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Default:
+    /// <data-dir>/lake.
+    #[arg(long, env = "PARWATCH_LAKE", global = true)]
+    pub(crate) lake: Option<String>,
+    /// Endpoint of the S3-compatible store (e.g. http://127.0.0.1:8333); also AWS_ENDPOINT_URL.
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub(crate) lake_endpoint: Option<String>,
+    /// Region of the S3 store; also AWS_REGION.
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub(crate) lake_region: Option<String>,
+}
+
+impl LakeArgs {
+    /// Where the lake is, with the store options the flags give.
+    pub(crate) fn location(&self) -> anyhow::Result<parwatch_lake::LakeLocation> {
+        let location = match &self.lake {
+            Some(spec) => parwatch_lake::LakeLocation::parse(spec)?,
+            None => parwatch_lake::LakeLocation::local(&self.data_dir.join("lake"))?,
+        };
+        let options = [
+            ("AWS_ENDPOINT_URL", &self.lake_endpoint),
+            ("AWS_REGION", &self.lake_region),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_owned(), value.clone()?)));
+        Ok(location.with_options(options))
+    }
+
+    /// Opens the lake.
+    pub(crate) fn open(&self) -> anyhow::Result<parwatch_lake::Lake> {
+        let location = self.location()?;
+        parwatch_lake::Lake::open(&location)
+            .map_err(|e| anyhow::anyhow!("cannot open the lake at {location}: {e}"))
+    }
 }
 
 /// Where the servers listen, and what one SQL query (HTTP or PostgreSQL) may take.
@@ -450,13 +486,13 @@ pub(crate) struct IngestTuning {
     /// Seconds the broker waits for an ack before redelivering.
     #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
     pub(crate) ack_wait_secs: u64,
-    /// Seconds between compaction passes (small files of a partition merged into one).
+    /// Seconds between compaction passes (small files merged, replaced files vacuumed).
     #[arg(long, env = "PARWATCH_COMPACT_EVERY_SECS", default_value_t = 10)]
     pub(crate) compact_every_secs: u64,
-    /// Compact a partition once it has this many files.
+    /// Compact a table once it has this many small files.
     #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = 16, value_parser = at_least_two)]
     pub(crate) compact_max_files: usize,
-    /// Compact a partition of two or more files after this many seconds without a new file.
+    /// Compact a table of two or more small files after this many seconds without a new file.
     #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
     pub(crate) compact_idle_secs: u64,
     /// Tests and benchmark only: `crash-after-write` aborts after a lake write, before its ack;
@@ -565,6 +601,7 @@ impl IngestTuning {
             compaction: CompactionPolicy {
                 max_files: self.compact_max_files,
                 idle: Duration::from_secs(self.compact_idle_secs),
+                ..CompactionPolicy::default()
             },
             compact_every: Duration::from_secs(self.compact_every_secs.max(1)),
             start_retry,

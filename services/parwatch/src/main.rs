@@ -222,7 +222,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let data_dir = &args.lake.data_dir;
     let broker = publishers::Broker::for_up(&args)?;
     let nats_url = broker.url.clone();
-    let lake = Lake::open(data_dir)?;
+    let lake = args.lake.open()?;
     let names = data_dir.join(AGENCY_NAMES_FILE);
     if args.demo && args.server.agencies.is_none() && !names.exists() {
         simulate::write_agency_names(simulate::DEMO_SEED, &names)?;
@@ -288,7 +288,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
 
 async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
-    let lake = Lake::open(&args.lake.data_dir)?;
+    let lake = args.lake.open()?;
     let url = args.nats.url_or_default();
     parwatch_ingest::run(args.config(url)?, lake, Arc::default(), shutdown.wait())
         .await
@@ -299,7 +299,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
-    let lake = Lake::open(data_dir)?;
+    let lake = args.lake.open()?;
     let (_, servers) = start_servers(
         &args.server,
         data_dir,
@@ -349,7 +349,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
 
 async fn embed_token(args: EmbedTokenArgs) -> anyhow::Result<()> {
     let data_dir = &args.lake.data_dir;
-    let lake = Lake::open(data_dir)?;
+    let lake = args.lake.open()?;
     // The dashboards are checked as the server checks them; the projections' tables need to
     // exist for that, not their contents.
     let engine = parwatch_lake::QueryEngine::new(&lake)?;
@@ -382,12 +382,11 @@ fn embed_revoke(args: EmbedRevokeArgs) -> anyhow::Result<()> {
 }
 
 fn lake_has_events(lake: &Lake) -> bool {
-    lake.files(parwatch_lake::EVENTS_TABLE)
-        .is_ok_and(|files| !files.is_empty())
+    lake.stats(parwatch_lake::EVENTS_TABLE).files > 0
 }
 
 async fn rebuild(args: LakeArgs) -> anyhow::Result<()> {
-    let lake = Lake::open(&args.data_dir)?;
+    let lake = args.open()?;
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
         "{spinner} rebuilding projections [{bar:40}] {pos}/{len} files, {elapsed} (ETA {eta})",

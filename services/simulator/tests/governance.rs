@@ -133,7 +133,7 @@ fn the_same_work_in_every_run_of_a_seed() {
 fn the_demo_province_gets_a_complete_plausible_index() {
     let sample = two_years();
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(tmp.path()).unwrap();
+    let lake = Lake::open(&parwatch_lake::LakeLocation::local(tmp.path()).unwrap()).unwrap();
     let events: Vec<StoredEvent<'_>> = sample
         .events
         .iter()

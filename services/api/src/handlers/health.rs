@@ -46,7 +46,7 @@ pub(crate) struct Readiness {
     (status = 200, description = "Ready", body = Readiness),
     (status = 503, description = "Not ready yet", body = Readiness)))]
 pub(crate) async fn readyz(state: AppState) -> Result<Json<Readiness>, ApiError> {
-    let lake = state.lake.is_readable();
+    let lake = state.lake.refresh().await.is_ok();
     let projections = state.telemetry.projections_ready.load(Ordering::Relaxed);
     let ingest = state
         .ingest

@@ -63,38 +63,25 @@ pub(crate) async fn status(
     state: AppState,
 ) -> Result<Json<StatusReport>, ApiError> {
     let state = &state;
-    let files = state.lake.files(EVENTS_TABLE).unwrap_or_default();
-    let last_landed = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
-        .max()
-        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
-    // Partitions are local dates of `occurred_at`: the newest event is in the newest one.
-    let newest_partition = files.last().and_then(|f| {
-        f.parent()?
-            .file_name()?
-            .to_str()?
-            .strip_prefix("event_date=")?
-            .parse::<chrono::NaiveDate>()
-            .ok()
-    });
-    let newest_event = match newest_partition {
-        Some(day) => {
+    // From the Delta log's state as last loaded: no file is listed or read.
+    let (events, rejected) = (state.lake.stats(EVENTS_TABLE), state.lake.stats(REJECTED_TABLE));
+    let last_landed = events
+        .committed_at
+        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+        .map(|t| t.to_rfc3339());
+    // The files' statistics bound the newest event to its millisecond; the query reads only
+    // the files that can hold it.
+    let newest_event = match &events.newest {
+        Some(bound) => {
             let sql = format!(
-                "SELECT CAST(max(occurred_at) AS VARCHAR) FROM {EVENTS_TABLE} WHERE event_date = DATE '{day}'"
+                "SELECT CAST(max(occurred_at) AS VARCHAR) FROM {EVENTS_TABLE} \
+                 WHERE occurred_at >= TIMESTAMP '{bound}' - INTERVAL '1 second'"
             );
             scalar(state, &sql).await?
         }
         None => None,
     };
-    let count = |table: &str| {
-        let sql = format!("SELECT count(*) FROM {table}");
-        async move {
-            let n = scalar(state, &sql).await?;
-            Ok::<u64, ApiError>(n.and_then(|n| n.parse().ok()).unwrap_or(0))
-        }
-    };
-    let (stored, rejected) = (count(EVENTS_TABLE).await?, count(REJECTED_TABLE).await?);
+    let (stored, rejected) = (events.rows, rejected.rows);
     let ingest = state.ingest.as_ref().map(|s| {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         IngestCounters {

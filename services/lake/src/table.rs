@@ -1,0 +1,231 @@
+//! One Delta table of the lake: its latest loaded state (refreshed from the Delta log, never by
+//! listing files), and the ingest commits to it, each carrying the stream position it covers
+//! as a Delta `txn` action, so that a second writer's commit is refused by the log itself.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, RwLock};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+
+use crate::error::{Error, Result};
+use crate::location::LakeLocation;
+
+/// The application id of ParWatch's ingest commits in each table's `txn` actions. Its version
+/// is the highest JetStream stream sequence stored in the table.
+pub const INGEST_APP_ID: &str = "parwatch-ingest";
+
+/// A table's state as of its last refresh, for status pages (no I/O to read it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Delta version loaded.
+    pub version: u64,
+    /// Data files in that version.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their rows, as their statistics count them.
+    pub rows: u64,
+    /// Highest stream sequence stored (the ingest `txn` version), if any.
+    pub position: Option<u64>,
+    /// When that version was committed (milliseconds since 1970).
+    pub committed_at: Option<i64>,
+    /// The greatest `occurred_at` (or `received_at`) in the files' statistics, as Delta
+    /// writes it (RFC 3339, milliseconds rounded up).
+    pub newest: Option<String>,
+}
+
+/// A Delta table and the serialisation of ParWatch's commits to it.
+#[derive(Debug)]
+pub(crate) struct Table {
+    state: RwLock<DeltaTable>,
+    stats: Mutex<TableStats>,
+    /// The ingest position as of opening, then as this process committed it; held for a whole
+    /// commit, so the position a commit checks is the one it writes over.
+    written: tokio::sync::Mutex<Option<u64>>,
+}
+
+impl Table {
+    /// Opens the table `name` of the lake, creating it with `schema` when it does not exist.
+    pub(crate) async fn open(location: &LakeLocation, name: &str, schema: SchemaRef) -> Result<Self> {
+        let table = DeltaTableBuilder::from_url(location.join(&format!("{name}/")))?
+            .with_storage_options(location.options().clone())
+            .build()?;
+        let table = if table.verify_deltatable_existence().await? {
+            let mut table = table;
+            table.load().await?;
+            table
+        } else {
+            let columns: StructType = schema.as_ref().try_into_kernel()?;
+            let created = table
+                .create()
+                .with_table_name(name)
+                .with_columns(columns.fields().cloned())
+                .with_save_mode(SaveMode::Ignore)
+                .await;
+            match created {
+                Ok(table) => table,
+                // Created meanwhile by another process: load theirs.
+                Err(_) => {
+                    DeltaTableBuilder::from_url(location.join(&format!("{name}/")))?
+                        .with_storage_options(location.options().clone())
+                        .load()
+                        .await?
+                }
+            }
+        };
+        let opened = Self {
+            state: RwLock::new(table.clone()),
+            stats: Mutex::default(),
+            written: tokio::sync::Mutex::new(None),
+        };
+        opened.record(&table).await?;
+        *opened.written.lock().await = opened.stats().position;
+        Ok(opened)
+    }
+
+    /// The table as last loaded.
+    pub(crate) fn current(&self) -> DeltaTable {
+        self.state.read().expect("table lock").clone()
+    }
+
+    /// Its state as of the last refresh.
+    pub(crate) fn stats(&self) -> TableStats {
+        self.stats.lock().expect("stats lock").clone()
+    }
+
+    /// Loads the commits made since the last refresh (by anyone) and returns the table.
+    pub(crate) async fn refresh(&self) -> Result<DeltaTable> {
+        let mut table = self.current();
+        table.update_incremental(None).await?;
+        self.record(&table).await?;
+        let mut state = self.state.write().expect("table lock");
+        if state.version() < table.version() {
+            *state = table.clone();
+        }
+        Ok(table)
+    }
+
+    /// Records the state of `table` when it is newer than the one known.
+    async fn record(&self, table: &DeltaTable) -> Result<()> {
+        let snapshot = table.snapshot()?;
+        let version = snapshot.version();
+        {
+            let known = self.stats.lock().expect("stats lock");
+            if known.committed_at.is_some() && known.version >= version {
+                return Ok(());
+            }
+        }
+        let position = snapshot
+            .transaction_version(table.log_store().as_ref(), INGEST_APP_ID)
+            .await?
+            .map(|v| v as u64);
+        let files = snapshot.log_data();
+        let (mut rows, mut newest) = (0, None);
+        for file in files.iter() {
+            let stats = file.stats().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+            let Some(stats) = stats else {
+                continue;
+            };
+            rows += stats["numRecords"].as_u64().unwrap_or_default();
+            newest = newest.max(newest_time(&stats));
+        }
+        let stats = TableStats {
+            version,
+            files: files.num_files(),
+            bytes: files.iter().map(|f| f.size().max(0) as u64).sum(),
+            rows,
+            position,
+            committed_at: snapshot.snapshot().version_timestamp(version),
+            newest,
+        };
+        let mut known = self.stats.lock().expect("stats lock");
+        if known.committed_at.is_none() || stats.version >= known.version {
+            *known = stats;
+        }
+        Ok(())
+    }
+
+    /// Commits `adds` (files already in the store) with the ingest position raised to
+    /// `last_seq`. Refused with [`Error::Fenced`] when another writer moved the position since
+    /// this process opened the table or last committed; when the outcome of a failed attempt is
+    /// unknown, the log says whether it landed, so a retry never commits the same files twice.
+    pub(crate) async fn append(&self, adds: Vec<Add>, last_seq: u64) -> Result<()> {
+        let mut written = self.written.lock().await;
+        let expected = *written;
+        let table = self.refresh().await?;
+        let found = self.stats().position;
+        if landed(&table, &adds) {
+            // An attempt whose answer was lost did land.
+            *written = found;
+            return Ok(());
+        }
+        if found != expected {
+            return Err(Error::Fenced(format!(
+                "another writer moved the ingest position of {} from {expected:?} to {found:?}",
+                table.table_url()
+            )));
+        }
+        let position = expected.map_or(last_seq, |p| p.max(last_seq));
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(INGEST_APP_ID, position as i64));
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let actions = adds.iter().cloned().map(Action::Add).collect();
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(table.snapshot()?), table.log_store(), operation)
+            .await;
+        match committed {
+            Ok(_) => {
+                *written = Some(position);
+                self.refresh().await?;
+                Ok(())
+            }
+            Err(e) => {
+                // A store error after the commit was written, or a writer that won the race:
+                // the log tells which.
+                let table = self.refresh().await?;
+                if landed(&table, &adds) {
+                    *written = Some(position);
+                    Ok(())
+                } else if self.stats().position != expected {
+                    Err(Error::Fenced(format!(
+                        "a concurrent writer committed to {} first: {e}",
+                        table.table_url()
+                    )))
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
+/// The greatest event time in a file's Delta statistics.
+fn newest_time(stats: &serde_json::Value) -> Option<String> {
+    ["occurred_at", "received_at"]
+        .iter()
+        .find_map(|c| stats["maxValues"][c].as_str().map(str::to_owned))
+}
+
+/// Whether every file of `adds` is in the table.
+fn landed(table: &DeltaTable, adds: &[Add]) -> bool {
+    let Ok(snapshot) = table.snapshot() else {
+        return false;
+    };
+    let wanted: HashSet<&str> = adds.iter().map(|a| a.path.as_str()).collect();
+    let found = snapshot
+        .log_data()
+        .iter()
+        .filter(|f| wanted.contains(f.path().as_ref()))
+        .count();
+    !wanted.is_empty() && found == wanted.len()
+}
