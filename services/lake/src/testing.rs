@@ -44,6 +44,8 @@ const PORT_FLAGS: [(&str, Option<&str>); 10] = [
     ("admin.port", None),
     ("admin.port.grpc", Some("admin")),
 ];
+/// Where the master's port is in [`PORT_FLAGS`].
+const MASTER_PORT: usize = 0;
 /// Where the S3 gateway's port is in [`PORT_FLAGS`].
 const S3_PORT: usize = 6;
 
@@ -93,7 +95,7 @@ impl ObjectStoreServer {
 
     /// The S3 endpoint, `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.s3_addr())
+        format!("http://{}", self.addr(S3_PORT))
     }
 
     /// The bucket created at start.
@@ -155,8 +157,8 @@ impl ObjectStoreServer {
         self.launch()
     }
 
-    fn s3_addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[S3_PORT]))
+    fn addr(&self, port: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[port]))
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -219,7 +221,7 @@ impl ObjectStoreServer {
 
     fn wait_ready(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
-        let path = format!("/{BUCKET}?list-type=2&max-keys=1");
+        let volumes = volumes_on_disk(&self.dir)?;
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
@@ -236,8 +238,7 @@ impl ObjectStoreServer {
                     format!("weed mini exited with {status} before serving: {log}"),
                 ));
             }
-            // 200 once the bucket exists; 404 before, no answer before the gateway listens.
-            if matches!(http_status(self.s3_addr(), "GET", &path), Ok(200)) {
+            if self.serves(&volumes) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -251,6 +252,25 @@ impl ObjectStoreServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the bucket lists (404 before it exists, no answer before the gateway listens),
+    /// a volume server has joined the master, and the master knows where `volumes` are (after
+    /// a restart, reads fail with 500 until the volume server's heartbeat lands, up to 5 s on).
+    fn serves(&self, volumes: &[u32]) -> bool {
+        let master = self.addr(MASTER_PORT);
+        let joined = |(status, body): (u16, String)| {
+            let status_json = serde_json::from_str::<serde_json::Value>(&body);
+            status == 200
+                && status_json.is_ok_and(|json| json["Topology"]["Max"].as_u64() > Some(0))
+        };
+        let bucket = format!("/{BUCKET}?list-type=2&max-keys=1");
+        matches!(http_get(self.addr(S3_PORT), &bucket), Ok((200, _)))
+            && http_get(master, "/dir/status").is_ok_and(joined)
+            && volumes.iter().all(|id| {
+                let lookup = format!("/dir/lookup?volumeId={id}");
+                matches!(http_get(master, &lookup), Ok((200, _)))
+            })
     }
 
     /// The end of the server's log, for error messages.
@@ -342,23 +362,36 @@ fn kill_group(child: &Child, signal: libc::c_int) {
     }
 }
 
-/// The status code of an unsigned request without a body, within one second.
-fn http_status(addr: SocketAddr, method: &str, path: &str) -> io::Result<u16> {
+/// The status and body of an unsigned GET, within a second (HTTP/1.0: no chunked body).
+fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
     let timeout = Duration::from_secs(1);
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = [0; 12];
-    stream.read_exact(&mut head)?;
-    // "HTTP/1.1 200"
-    std::str::from_utf8(&head[9..12])
-        .ok()
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let invalid = || io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response");
+    // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(invalid)?;
+    let status = head
+        .get(9..12)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response"))
+        .ok_or_else(invalid)?;
+    Ok((status, body.to_owned()))
+}
+
+/// The ids of the volumes in a data directory (`<collection>_<id>.dat` or `<id>.dat`).
+fn volumes_on_disk(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut volumes = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let id = name.to_str().and_then(|name| name.strip_suffix(".dat"));
+        if let Some(id) = id.and_then(|stem| stem.rsplit('_').next()?.parse().ok()) {
+            volumes.push(id);
+        }
+    }
+    Ok(volumes)
 }
 
 #[cfg(test)]
@@ -374,11 +407,12 @@ mod tests {
     use super::*;
 
     /// An S3 client configured from the server's storage options as `deltalake` does (keys
-    /// lower-cased), changed by `overrides`, failing after one try of at most `timeout`.
+    /// lower-cased), changed by `overrides`, failing after one try (of at most 10 s: a loser of
+    /// a conditional PUT race sometimes waits 1 to 2 s for its 412).
     fn client(server: &ObjectStoreServer, overrides: &[(&str, &str)]) -> AmazonS3 {
         // Client options first: `with_client_options` replaces those the keys set (plain HTTP).
         let builder = AmazonS3Builder::new()
-            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(2)))
+            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(10)))
             .with_retry(RetryConfig {
                 max_retries: 0,
                 ..RetryConfig::default()
@@ -431,6 +465,7 @@ mod tests {
         assert!(refused.to_string().contains("403"), "{refused}");
     }
 
+    /// Writers committing the same Delta version at once: the store must let exactly one in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conditional_put_has_exactly_one_winner() {
         let server = ObjectStoreServer::start().expect("SeaweedFS starts");
@@ -471,7 +506,7 @@ mod tests {
     async fn a_paused_or_stopped_store_fails_requests_until_it_is_back() {
         let mut server = ObjectStoreServer::start().expect("SeaweedFS starts");
         let endpoint = server.endpoint();
-        let store = client(&server, &[]);
+        let store = client(&server, &[("timeout", "1s")]);
         let path = Path::from("events/part-0.parquet");
         store
             .put(&path, PutPayload::from_static(b"data"))
@@ -485,7 +520,7 @@ mod tests {
             .await
             .expect_err("a frozen store does not answer");
         assert!(
-            asked.elapsed() < Duration::from_secs(10),
+            asked.elapsed() < Duration::from_secs(3),
             "failed after {:?}: {err}",
             asked.elapsed()
         );
