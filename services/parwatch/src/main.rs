@@ -51,6 +51,10 @@ fn main() -> anyhow::Result<()> {
         // SAFETY: sets a plain integer option; mimalloc reads it whenever it next purges.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
+    // What ParWatch writes (the lake's files, snapshots, tokens) is closed to other users: the
+    // object store writes files with the process's default modes.
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe { libc::umask(0o027) };
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,8 +77,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The Delta kernel logs every snapshot it builds at info: one line per query is noise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,buoyant_kernel=warn,deltalake_core=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
