@@ -43,6 +43,8 @@ export PARWATCH_WEED="$PWD/$venv/bin/weed"
 # Every test of the workspace, all crates even when one fails. The hostile-query test measures
 # how promptly the server answers others while it is under attack, on this machine's cores: it
 # runs alone, after the rest, so that other tests do not take the CPU it measures.
+# The lake's feature `testing` adds its object-store tests (a real SeaweedFS, `PARWATCH_WEED`);
+# both commands build with it, so the second reuses the first one's build.
 alone=hostile::hostile_queries_are_refused_or_cancelled_within_their_limits
-cargo test --workspace --no-fail-fast "$@" -- --skip "$alone"
-cargo test -p parwatch --test e2e -- --exact "$alone"
+cargo test --workspace --no-fail-fast --features parwatch-lake/testing "$@" -- --skip "$alone"
+cargo test -p parwatch --features parwatch-lake/testing --test e2e -- --exact "$alone"
