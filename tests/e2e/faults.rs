@@ -186,10 +186,7 @@ async fn sigterm_flushes_and_acknowledges_within_five_seconds() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(
-        crate::harness::delta_rows(&data.join("lake/events")),
-        500
-    );
+    assert_eq!(crate::harness::delta_rows(&data.join("lake/events")), 500);
 
     // Acknowledged: after the ack wait, a new worker gets nothing redelivered.
     let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;

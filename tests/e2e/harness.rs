@@ -708,7 +708,8 @@ impl Drop for Parwatch {
 /// DuckDB's delta extension, at one version, through `clients/delta_read.py`); they must agree.
 pub(crate) fn delta_rows(dir: &Path) -> i64 {
     let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py");
+    let client =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py");
     let out = std::process::Command::new(python)
         .arg(client)
         .arg(dir)
@@ -720,7 +721,10 @@ pub(crate) fn delta_rows(dir: &Path) -> i64 {
         String::from_utf8_lossy(&out.stderr)
     );
     let counts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(counts["deltalake"]["rows"], counts["duckdb"]["rows"], "{counts}");
+    assert_eq!(
+        counts["deltalake"]["rows"], counts["duckdb"]["rows"],
+        "{counts}"
+    );
     counts["duckdb"]["rows"].as_i64().unwrap()
 }
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, delta_rows, expect_exactly, publish, valid_event,
-    valid_messages,
+    LocalNats, Outgoing, Parwatch, delta_rows, expect_exactly, publish, valid_event, valid_messages,
 };
 
 fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {

@@ -70,7 +70,7 @@ impl Telemetry {
                 ),
                 (
                     "parwatch_compactions_total",
-                    "Partitions compacted.",
+                    "Compactions: merges of a table's small files.",
                     load(&s.compactions),
                 ),
                 (
@@ -149,7 +149,7 @@ impl Telemetry {
                 &mut out,
                 name,
                 "histogram",
-                "Time from a batch's validation to its files being durable.",
+                "Time from a batch's validation to its commit to the lake.",
                 samples,
             );
         }

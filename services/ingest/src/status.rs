@@ -26,7 +26,7 @@ pub struct IngestStatus {
     pub files_compacted: AtomicU64,
     /// Messages the broker still holds for the consumer, as of the last delivery.
     pub consumer_lag: AtomicU64,
-    /// Time from the start of a flush (validation) to its files being durable.
+    /// Time from the start of a flush (validation) to its commit to the lake.
     pub flush_latency: LatencyHistogram,
     rejected_by_fault: Mutex<BTreeMap<&'static str, u64>>,
 }

@@ -25,7 +25,8 @@ pub struct CompactionPolicy {
     /// A table with two or more small files and no new file for this long is compacted.
     pub idle: Duration,
     /// Replaced files are deleted this long after the commit that replaced them: longer than
-    /// any query runs (a query reads the version it started with).
+    /// any query runs (a query reads the version it started with), and as long as time travel
+    /// should reach back.
     pub retention: Duration,
 }
 
@@ -34,7 +35,8 @@ impl Default for CompactionPolicy {
         Self {
             max_files: 16,
             idle: Duration::from_secs(60),
-            retention: Duration::from_secs(3600),
+            // Delta's own default.
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -70,7 +72,8 @@ pub(crate) async fn compact(lake: &Lake, policy: &CompactionPolicy) -> Result<Co
         } else {
             table
         };
-        let retention = chrono::Duration::from_std(policy.retention).unwrap_or(chrono::Duration::MAX);
+        let retention =
+            chrono::Duration::from_std(policy.retention).unwrap_or(chrono::Duration::MAX);
         let (_, vacuumed) = table
             .vacuum()
             .with_retention_period(retention)
@@ -93,6 +96,5 @@ fn due(table: &DeltaTable, policy: &CompactionPolicy) -> Result<bool> {
         }
     }
     let idle_since = Utc::now().timestamp_millis().saturating_sub(newest);
-    Ok(small >= policy.max_files
-        || (small >= 2 && idle_since >= policy.idle.as_millis() as i64))
+    Ok(small >= policy.max_files || (small >= 2 && idle_since >= policy.idle.as_millis() as i64))
 }

@@ -91,7 +91,9 @@ impl LakeLocation {
 
     /// The URL of an entry (a table's folder, a snapshot) under the root.
     pub(crate) fn join(&self, name: &str) -> Url {
-        self.url.join(name).expect("a table name is a valid URL path")
+        self.url
+            .join(name)
+            .expect("a table name is a valid URL path")
     }
 
     pub(crate) fn options(&self) -> &HashMap<String, String> {
@@ -128,17 +130,20 @@ mod tests {
         let local = LakeLocation::parse(tmp.to_str().unwrap()).unwrap();
         assert_eq!(local.url().scheme(), "file");
         assert!(local.url().as_str().ends_with('/'));
-        assert_eq!(local.local_dir().unwrap(), std::fs::canonicalize(&tmp).unwrap());
+        assert_eq!(
+            local.local_dir().unwrap(),
+            std::fs::canonicalize(&tmp).unwrap()
+        );
         std::fs::remove_dir_all(&tmp).unwrap();
 
         let s3 = LakeLocation::parse("s3://bucket/province/lake").unwrap();
         assert_eq!(s3.url().as_str(), "s3://bucket/province/lake/");
-        assert_eq!(s3.join("events").as_str(), "s3://bucket/province/lake/events");
+        assert_eq!(
+            s3.join("events").as_str(),
+            "s3://bucket/province/lake/events"
+        );
         assert_eq!(s3.local_dir(), None);
-        let s3 = s3.with_options([(
-            "AWS_SECRET_ACCESS_KEY".to_owned(),
-            "very-secret".to_owned(),
-        )]);
+        let s3 = s3.with_options([("AWS_SECRET_ACCESS_KEY".to_owned(), "very-secret".to_owned())]);
         assert!(!format!("{s3:?} {s3}").contains("very-secret"));
 
         for bad in ["s3:///no-bucket", "ftp://host/lake"] {

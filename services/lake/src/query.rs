@@ -102,7 +102,12 @@ impl QueryEngine {
                 lake: lake.clone(),
                 lake_tables: [EVENTS_TABLE, REJECTED_TABLE]
                     .into_iter()
-                    .map(|name| Ok((name, lake.block_on(lake.table_provider(name, None))?.schema())))
+                    .map(|name| {
+                        Ok((
+                            name,
+                            lake.block_on(lake.table_provider(name, None))?.schema(),
+                        ))
+                    })
                     .collect::<Result<_>>()?,
                 lake_root: hidden_root(lake),
                 limits,
@@ -178,7 +183,12 @@ impl QueryEngine {
             Scope::Agency(agency) => Some(agency.clone()),
         };
         for (name, schema) in &self.inner.lake_tables {
-            let at = TableAt::new(self.inner.lake.clone(), name, Arc::clone(schema), agency.clone());
+            let at = TableAt::new(
+                self.inner.lake.clone(),
+                name,
+                Arc::clone(schema),
+                agency.clone(),
+            );
             ctx.register_udtf(&format!("{name}_at"), Arc::new(at));
         }
         extend(&ctx)?;

@@ -536,4 +536,3 @@ fn hide_paths(batch: &RecordBatch, root: &str) -> DfResult<RecordBatch> {
         .collect();
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
-

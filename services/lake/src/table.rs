@@ -3,6 +3,7 @@
 //! as a Delta `txn` action, so that a second writer's commit is refused by the log itself.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -42,6 +43,8 @@ pub struct TableStats {
 /// A Delta table and the serialisation of ParWatch's commits to it.
 #[derive(Debug)]
 pub(crate) struct Table {
+    /// The table's folder when the lake is on the local disk: what `sync` makes durable.
+    local: Option<PathBuf>,
     state: RwLock<DeltaTable>,
     stats: Mutex<TableStats>,
     /// The ingest position as of opening, then as this process committed it; held for a whole
@@ -51,7 +54,11 @@ pub(crate) struct Table {
 
 impl Table {
     /// Opens the table `name` of the lake, creating it with `schema` when it does not exist.
-    pub(crate) async fn open(location: &LakeLocation, name: &str, schema: SchemaRef) -> Result<Self> {
+    pub(crate) async fn open(
+        location: &LakeLocation,
+        name: &str,
+        schema: SchemaRef,
+    ) -> Result<Self> {
         let table = DeltaTableBuilder::from_url(location.join(&format!("{name}/")))?
             .with_storage_options(location.options().clone())
             .build()?;
@@ -79,6 +86,7 @@ impl Table {
             }
         };
         let opened = Self {
+            local: location.local_dir().map(|dir| dir.join(name)),
             state: RwLock::new(table.clone()),
             stats: Mutex::default(),
             written: tokio::sync::Mutex::new(None),
@@ -127,7 +135,9 @@ impl Table {
         let files = snapshot.log_data();
         let (mut rows, mut newest) = (0, None);
         for file in files.iter() {
-            let stats = file.stats().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+            let stats = file
+                .stats()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
             let Some(stats) = stats else {
                 continue;
             };
@@ -151,10 +161,16 @@ impl Table {
     }
 
     /// Commits `adds` (files already in the store) with the ingest position raised to
-    /// `last_seq`. Refused with [`Error::Fenced`] when another writer moved the position since
-    /// this process opened the table or last committed; when the outcome of a failed attempt is
+    /// `last_seq`, and the application transaction `also` in the same commit when given.
+    /// Refused with [`Error::Fenced`] when another writer moved the position since this
+    /// process opened the table or last committed; when the outcome of a failed attempt is
     /// unknown, the log says whether it landed, so a retry never commits the same files twice.
-    pub(crate) async fn append(&self, adds: Vec<Add>, last_seq: u64) -> Result<()> {
+    pub(crate) async fn append(
+        &self,
+        adds: Vec<Add>,
+        last_seq: u64,
+        also: Option<Transaction>,
+    ) -> Result<()> {
         let mut written = self.written.lock().await;
         let expected = *written;
         let table = self.refresh().await?;
@@ -171,8 +187,9 @@ impl Table {
             )));
         }
         let position = expected.map_or(last_seq, |p| p.max(last_seq));
+        let ingest = Transaction::new(INGEST_APP_ID, position as i64);
         let properties = CommitProperties::default()
-            .with_application_transaction(Transaction::new(INGEST_APP_ID, position as i64));
+            .with_application_transactions(std::iter::once(ingest).chain(also).collect());
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: None,
@@ -184,7 +201,10 @@ impl Table {
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await;
         match committed {
-            Ok(_) => {
+            Ok(finalized) => {
+                // The commit is the table's next `_delta_log/<version>.json`.
+                let commit = format!("_delta_log/{:020}.json", finalized.version());
+                self.sync(&commit)?;
                 *written = Some(position);
                 self.refresh().await?;
                 Ok(())
@@ -206,6 +226,24 @@ impl Table {
                 }
             }
         }
+    }
+}
+
+impl Table {
+    /// On a local disk, makes the file at `path` (relative to the table's folder) and its
+    /// folder's entry durable: the object store writes and renames files but never fsyncs, and
+    /// an acknowledged batch must survive a power cut. An object store is durable on its own.
+    pub(crate) fn sync(&self, path: &str) -> Result<()> {
+        let Some(table) = &self.local else {
+            return Ok(());
+        };
+        let file = table.join(path);
+        for target in [file.as_path(), file.parent().unwrap_or(table)] {
+            std::fs::File::open(target)
+                .and_then(|f| f.sync_all())
+                .map_err(Error::io(target))?;
+        }
+        Ok(())
     }
 }
 

@@ -140,8 +140,9 @@ impl TableProvider for HistoricTable {
                 tracing::debug!(error = %e, at = ?self.at, "time travel refused");
                 // The cause may name where the lake is: not for the client.
                 DataFusionError::Plan(format!(
-                    "{} has no version {} (versions are kept as long as the lake's log \
-                     retention, 30 days by default; vacuumed files are gone)",
+                    "{} has no version {} (the log keeps 30 days of versions; the files of \
+                     versions replaced longer ago than the vacuum retention, 7 days by \
+                     default, are gone)",
                     self.table,
                     match self.at {
                         AsOf::Version(v) => v.to_string(),
@@ -161,10 +162,7 @@ mod tests {
     fn versions_dates_and_times_are_read() {
         assert_eq!(AsOf::parse("12"), Some(AsOf::Version(12)));
         let noon = AsOf::parse("2026-12-01T12:00:00+07:00").unwrap();
-        assert_eq!(
-            noon,
-            AsOf::Time("2026-12-01T05:00:00Z".parse().unwrap())
-        );
+        assert_eq!(noon, AsOf::Time("2026-12-01T05:00:00Z".parse().unwrap()));
         assert_eq!(
             AsOf::parse("2026-12-01"),
             Some(AsOf::Time("2026-12-01T00:00:00Z".parse().unwrap()))

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use parwatch_lake::{Commit, CompactionPolicy, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent};
+use parwatch_lake::{
+    Commit, CompactionPolicy, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent,
+};
 use parwatch_proto::Channel;
 use parwatch_proto::testing::TestEvent;
 
@@ -86,7 +88,10 @@ async fn queries_see_every_event_once_while_files_are_compacted() {
 
     assert_eq!(stats.compactions, 1);
     assert_eq!(stats.files_merged, 40);
-    assert_eq!(stats.files_deleted, 0, "replaced files stay for the retention");
+    assert_eq!(
+        stats.files_deleted, 0,
+        "replaced files stay for the retention"
+    );
     let files = lake.files(EVENTS_TABLE).unwrap();
     assert_eq!(files.len(), 1, "small files merged into one: {files:?}");
     assert_eq!(counts(&engine).await, (n, n));
@@ -141,14 +146,21 @@ fn a_write_retried_after_failing_part_way_stores_nothing_twice() {
         lake.write(&commit, chrono::Utc::now(), &mut progress)
             .is_err()
     );
-    assert_eq!(progress.files, 1, "the events were stored before the failure");
+    assert_eq!(
+        progress.files, 1,
+        "the events were stored before the failure"
+    );
     assert_eq!(lake.stats(EVENTS_TABLE).position, Some(10));
     std::fs::remove_file(&blocker).unwrap();
     lake.write(&commit, chrono::Utc::now(), &mut progress)
         .unwrap();
     assert_eq!(progress.files, 2);
     assert_eq!(lake.load_index().unwrap().event_count(), 10);
-    assert_eq!(lake.files(EVENTS_TABLE).unwrap().len(), 1, "none written twice");
+    assert_eq!(
+        lake.files(EVENTS_TABLE).unwrap().len(),
+        1,
+        "none written twice"
+    );
     assert_eq!(lake.stats(EVENTS_TABLE).rows, 10);
     assert_eq!(lake.stats(parwatch_lake::REJECTED_TABLE).position, Some(11));
 }

@@ -3,7 +3,8 @@
 
 use datafusion::arrow::array::AsArray;
 use parwatch_lake::{
-    Commit, CompactionPolicy, DedupIndex, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent,
+    Commit, CompactionPolicy, DedupIndex, EVENTS_TABLE, Lake, LakeLocation, QueryEngine,
+    StoredEvent,
 };
 use parwatch_proto::testing::TestEvent;
 

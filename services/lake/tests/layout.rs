@@ -42,7 +42,8 @@ fn a_commit_is_one_file_ordered_by_day_type_agency_and_time() {
     assert_eq!(files.len(), 1, "one commit, one file: {files:?}");
     let file = &files[0];
     assert!(
-        file.path.starts_with("data/part-000000000100-000000000599-"),
+        file.path
+            .starts_with("data/part-000000000100-000000000599-"),
         "{} for sequences 100..=599",
         file.path
     );
@@ -57,7 +58,10 @@ fn a_commit_is_one_file_ordered_by_day_type_agency_and_time() {
     ];
     let mut keys = Vec::new();
     let mut seen = Vec::new();
-    for batch in lake.read_file(EVENTS_TABLE, &file.path, &columns, None).unwrap() {
+    for batch in lake
+        .read_file(EVENTS_TABLE, &file.path, &columns, None)
+        .unwrap()
+    {
         let column = |name: &str| batch.column_by_name(name).unwrap().clone();
         let (ty, agency, id, dossier) = (
             column("type"),
@@ -65,7 +69,11 @@ fn a_commit_is_one_file_ordered_by_day_type_agency_and_time() {
             column("event_id"),
             column("dossier_id"),
         );
-        let (at, seq, day) = (column("occurred_at"), column("stream_seq"), column("event_date"));
+        let (at, seq, day) = (
+            column("occurred_at"),
+            column("stream_seq"),
+            column("event_date"),
+        );
         let at = at.as_primitive::<TimestampMicrosecondType>();
         let seq = seq.as_primitive::<Int64Type>();
         let day = day.as_primitive::<Date32Type>();

@@ -5,7 +5,9 @@
 //! attacks the same over HTTP and PostgreSQL.
 
 use datafusion::arrow::array::AsArray;
-use parwatch_lake::{Commit, ErrorKind, Lake, LakeLocation, LimitKind, Limits, QueryEngine, Scope, StoredEvent};
+use parwatch_lake::{
+    Commit, ErrorKind, Lake, LakeLocation, LimitKind, Limits, QueryEngine, Scope, StoredEvent,
+};
 use parwatch_proto::testing::TestEvent;
 
 const RARE: &str = "000.00.31.H02";

@@ -15,7 +15,7 @@ fn event(i: u64) -> StoredEvent<'static> {
         .id(format!("e{i}"))
         .at("2024-04-01T09:00:00+07:00")
         .source("t")
-        .agency(if i % 2 == 0 { "A0" } else { "A1" })
+        .agency(if i.is_multiple_of(2) { "A0" } else { "A1" })
         .dossier(format!("D{i}"));
     StoredEvent {
         event: event.build(),
@@ -25,7 +25,10 @@ fn event(i: u64) -> StoredEvent<'static> {
 
 async fn count(engine: &QueryEngine, scope: &Scope, sql: &str) -> i64 {
     let out = engine.session(scope).unwrap().sql(sql).await.unwrap();
-    out.batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    out.batches[0]
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +59,10 @@ async fn a_table_reads_as_it_was_at_a_version_or_a_time() {
     assert_eq!(lake.stats(EVENTS_TABLE).version, 3);
     let engine = QueryEngine::new(&lake).unwrap();
     let all = Scope::All;
-    assert_eq!(count(&engine, &all, "SELECT count(*) FROM events").await, 30);
+    assert_eq!(
+        count(&engine, &all, "SELECT count(*) FROM events").await,
+        30
+    );
     for version in 0..=3 {
         let sql = format!("SELECT count(*) FROM events_at({version})");
         assert_eq!(count(&engine, &all, &sql).await, 10 * version, "{sql}");
@@ -79,7 +85,10 @@ async fn a_table_reads_as_it_was_at_a_version_or_a_time() {
     // A version that does not exist, and arguments that are not a moment.
     for (sql, expected) in [
         ("SELECT count(*) FROM events_at(99)", "has no version 99"),
-        ("SELECT count(*) FROM events_at('soon')", "takes one argument"),
+        (
+            "SELECT count(*) FROM events_at('soon')",
+            "takes one argument",
+        ),
         ("SELECT count(*) FROM events_at(1, 2)", "takes one argument"),
     ] {
         let err = engine.sql(sql).await.unwrap_err();

@@ -231,6 +231,10 @@ impl Projector {
 
     /// Whether `path` is still a file of the table's latest version.
     fn is_current(&self, path: &str) -> Result<bool> {
-        Ok(self.lake.files(EVENTS_TABLE)?.iter().any(|f| f.path == path))
+        Ok(self
+            .lake
+            .files(EVENTS_TABLE)?
+            .iter()
+            .any(|f| f.path == path))
     }
 }

@@ -79,7 +79,8 @@ async fn query(engine: &QueryEngine, sql: &str) -> Vec<Value> {
 async fn tables_and_snapshot_carry_plans_and_tasks() {
     let n = events().len();
     let (_tmp, projector) = projection_of(&(0..n).collect::<Vec<_>>());
-    let lake = parwatch_lake::Lake::open(&parwatch_lake::LakeLocation::local(_tmp.path()).unwrap()).unwrap();
+    let lake = parwatch_lake::Lake::open(&parwatch_lake::LakeLocation::local(_tmp.path()).unwrap())
+        .unwrap();
     let engine = QueryEngine::new(&lake).unwrap();
     register_tables(&engine, Arc::clone(&projector)).unwrap();
     assert_eq!(
@@ -127,7 +128,11 @@ async fn tables_and_snapshot_carry_plans_and_tasks() {
     assert_eq!(table(&restored), table(&projector));
 
     // Snapshot files of different saves are never mixed: the events are folded again.
-    let stale = lake.location().local_dir().unwrap().join("projections/par_scores.parquet");
+    let stale = lake
+        .location()
+        .local_dir()
+        .unwrap()
+        .join("projections/par_scores.parquet");
     let kept = std::fs::read(&stale).unwrap();
     projector.save().unwrap();
     std::fs::write(&stale, kept).unwrap();

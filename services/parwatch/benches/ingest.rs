@@ -403,7 +403,7 @@ async fn main() {
     let (ingest_rate, peak, worker_cpu) = ingest(&js, &nats, &data, n, None).await;
     let broker = cpu_seconds(nats.pid()) - broker_before;
     let bytes = dir_bytes(&data.join("lake/events"));
-    println!("(b) parwatch ingest to durable Parquet:        {ingest_rate:>10.0} events/s");
+    println!("(b) parwatch ingest to the Delta lake:         {ingest_rate:>10.0} events/s");
     println!("    {}", cpu(broker, worker_cpu));
     println!(
         "    ratio (b)/(a): {:.2}   (target ≥ 0.80)",
@@ -424,6 +424,14 @@ async fn main() {
         idle: Duration::ZERO,
         retention: Duration::ZERO,
     };
+    let table = lake.stats(parwatch_lake::EVENTS_TABLE);
+    println!(
+        "    Delta log: {} commits of `events` for {n} events, {:.0} commits/min while ingesting; \
+         _delta_log {} KiB",
+        table.version,
+        table.version as f64 / (n as f64 / ingest_rate / 60.0),
+        dir_bytes(&data.join("lake/events/_delta_log")) / 1024
+    );
     let started = Instant::now();
     let stats = lake.compact(&policy).unwrap();
     let compacted = dir_bytes(&data.join("lake/events"));

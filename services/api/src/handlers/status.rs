@@ -26,6 +26,10 @@ pub(crate) struct StatusReport {
     last_landed_at: Option<String>,
     /// Invalid messages stored as rejected.
     rejected: u64,
+    /// The Delta version of `events` these figures read (`events_at(version)` reads it again).
+    events_version: u64,
+    /// The Delta version of `rejected_events` these figures read.
+    rejected_version: u64,
     /// The ingest worker's counters, when it runs in this process.
     ingest: Option<IngestCounters>,
     /// The time zone of local dates.
@@ -64,7 +68,10 @@ pub(crate) async fn status(
 ) -> Result<Json<StatusReport>, ApiError> {
     let state = &state;
     // From the Delta log's state as last loaded: no file is listed or read.
-    let (events, rejected) = (state.lake.stats(EVENTS_TABLE), state.lake.stats(REJECTED_TABLE));
+    let (events, rejected) = (
+        state.lake.stats(EVENTS_TABLE),
+        state.lake.stats(REJECTED_TABLE),
+    );
     let last_landed = events
         .committed_at
         .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
@@ -81,7 +88,8 @@ pub(crate) async fn status(
         }
         None => None,
     };
-    let (stored, rejected) = (events.rows, rejected.rows);
+    let (stored, events_version) = (events.rows, events.version);
+    let (rejected, rejected_version) = (rejected.rows, rejected.version);
     let ingest = state.ingest.as_ref().map(|s| {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         IngestCounters {
@@ -104,6 +112,8 @@ pub(crate) async fn status(
         newest_event_at: newest_event,
         last_landed_at: last_landed,
         rejected,
+        events_version,
+        rejected_version,
         ingest,
         tz: parwatch_proto::LOCAL_TZ_NAME,
     }))

@@ -1,0 +1,162 @@
+//! The lake on an S3-compatible store (a real SeaweedFS on loopback): the same code path as on
+//! a local folder. Writes, SQL, compaction and time travel work there; a store stopped
+//! mid-write fails the write and a retry stores nothing twice; two writers racing on one
+//! table: the log lets one win and fences the other.
+#![cfg(feature = "testing")]
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use parwatch_lake::testing::ObjectStoreServer;
+use parwatch_lake::{
+    Commit, CompactionPolicy, EVENTS_TABLE, Error, Lake, LakeLocation, QueryEngine, StoredEvent,
+    WriteProgress,
+};
+use parwatch_proto::Channel;
+use parwatch_proto::testing::TestEvent;
+
+fn event(i: u64) -> StoredEvent<'static> {
+    let event = TestEvent::received(Channel::Counter)
+        .id(format!("e{i}"))
+        .at(format!("2024-04-{:02}T09:00:00+07:00", 1 + i % 3).as_str())
+        .source("t")
+        .agency(format!("A{}", i % 4))
+        .dossier(format!("D{i}"));
+    StoredEvent {
+        event: event.build(),
+        stream_seq: i + 1,
+    }
+}
+
+fn commit(range: std::ops::Range<u64>) -> Commit<'static> {
+    Commit {
+        events: range.map(event).collect(),
+        rejected: vec![],
+    }
+}
+
+fn open(store: &ObjectStoreServer, prefix: &str) -> Lake {
+    let location = LakeLocation::parse(&store.url(prefix))
+        .unwrap()
+        .with_options(store.storage_options());
+    Lake::open(&location).unwrap()
+}
+
+fn count(engine: &QueryEngine, sql: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let out = runtime.block_on(engine.sql(sql)).unwrap();
+    out.batches[0]
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0)
+}
+
+#[test]
+fn the_lake_on_s3_writes_queries_compacts_and_travels() {
+    let store = ObjectStoreServer::start().unwrap();
+    let lake = open(&store, "province/lake");
+    for k in 0..5 {
+        lake.write(
+            &commit(k * 100..k * 100 + 100),
+            chrono::Utc::now(),
+            &mut WriteProgress::default(),
+        )
+        .unwrap();
+    }
+    let engine = QueryEngine::new(&lake).unwrap();
+    assert_eq!(
+        count(&engine, "SELECT count(DISTINCT event_id) FROM events"),
+        500
+    );
+    assert_eq!(lake.stats(EVENTS_TABLE).position, Some(500));
+    assert_eq!(lake.load_index().unwrap().event_count(), 500);
+    let stats = lake
+        .compact(&CompactionPolicy {
+            max_files: 2,
+            retention: std::time::Duration::ZERO,
+            ..CompactionPolicy::default()
+        })
+        .unwrap();
+    assert_eq!((stats.files_merged, stats.files_deleted), (5, 5));
+    assert_eq!(lake.files(EVENTS_TABLE).unwrap().len(), 1);
+    assert_eq!(count(&engine, "SELECT count(*) FROM events"), 500);
+    assert_eq!(count(&engine, "SELECT count(*) FROM events_at(2)"), 200);
+    // A second process opening the same URL sees the same table and position.
+    let again = open(&store, "province/lake");
+    assert_eq!(again.stats(EVENTS_TABLE).position, Some(500));
+    assert_eq!(again.stats(EVENTS_TABLE).rows, 500);
+}
+
+#[test]
+fn a_write_to_a_stopped_store_fails_and_its_retry_stores_nothing_twice() {
+    let mut store = ObjectStoreServer::start().unwrap();
+    let lake = open(&store, "lake");
+    lake.write(
+        &commit(0..100),
+        chrono::Utc::now(),
+        &mut WriteProgress::default(),
+    )
+    .unwrap();
+    store.stop();
+    let mut progress = WriteProgress::default();
+    let pending = commit(100..200);
+    assert!(
+        lake.write(&pending, chrono::Utc::now(), &mut progress)
+            .is_err()
+    );
+    store.restart().unwrap();
+    lake.write(&pending, chrono::Utc::now(), &mut progress)
+        .unwrap();
+    // The same commit once more (an answer lost after it landed): found in the log.
+    lake.write(&pending, chrono::Utc::now(), &mut progress)
+        .unwrap();
+    assert_eq!(lake.stats(EVENTS_TABLE).rows, 200);
+    assert_eq!(lake.load_index().unwrap().event_count(), 200);
+}
+
+#[test]
+fn of_two_writers_on_one_table_the_log_fences_the_stale_one() {
+    let store = ObjectStoreServer::start().unwrap();
+    // Both open the table at the same position, as two workers on one stream would.
+    let (first, second) = (open(&store, "lake"), open(&store, "lake"));
+    first
+        .write(
+            &commit(0..50),
+            chrono::Utc::now(),
+            &mut WriteProgress::default(),
+        )
+        .unwrap();
+    let err = second
+        .write(
+            &commit(50..100),
+            chrono::Utc::now(),
+            &mut WriteProgress::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Fenced(_)), "{err}");
+    // Racing: writers that both saw the same position commit at once; one wins.
+    let (a, b) = (open(&store, "lake"), open(&store, "lake"));
+    let race = std::thread::scope(|scope| {
+        let one = scope.spawn(|| {
+            a.write(
+                &commit(100..150),
+                chrono::Utc::now(),
+                &mut WriteProgress::default(),
+            )
+        });
+        let two = scope.spawn(|| {
+            b.write(
+                &commit(150..200),
+                chrono::Utc::now(),
+                &mut WriteProgress::default(),
+            )
+        });
+        [one.join().unwrap(), two.join().unwrap()]
+    });
+    let won = race.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{race:?}");
+    assert!(
+        race.iter().any(|r| matches!(r, Err(Error::Fenced(_)))),
+        "{race:?}"
+    );
+    assert_eq!(open(&store, "lake").stats(EVENTS_TABLE).rows, 100);
+}
