@@ -14,6 +14,7 @@ mod http_hostile;
 mod ingest;
 mod ingest_hostile;
 mod metrics;
+mod migrate;
 mod openapi;
 mod par;
 mod par_page;

@@ -1,7 +1,7 @@
 //! [`Lake`]: the handle on the lake that the ingest worker, the projector and the query engine
 //! share, and the one home of every operation on it. Each method is a step done by the module
 //! named for it: `commit.rs` lays a commit out, `writer.rs` stores it and commits it to the
-//! Delta log, `table.rs` keeps each table's state and its commits' positions, `maintain.rs`
+//! Delta log, `table.rs` keeps each table's state and its commits' positions, `compact.rs`
 //! compacts and vacuums, `index.rs` rebuilds the deduplication index, `snapshot.rs` keeps the
 //! projections' state.
 //!
@@ -24,15 +24,15 @@ use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt as _};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::commit::{Commit, Prepared};
+use crate::compact::{self, CompactionPolicy, CompactionStats};
 use crate::error::{Error, Result};
 use crate::index::{DedupIndex, load_index};
 use crate::location::LakeLocation;
-use crate::compact::{self, CompactionPolicy, CompactionStats};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::snapshot::{self, Snapshot};
 use crate::table::{Table, TableStats};
 use crate::travel::AsOf;
-use crate::writer::{WriteProgress, write_prepared};
+use crate::writer::{WriteProgress, append_batch, write_prepared};
 
 /// The lake: the Delta tables `events` and `rejected_events` at one location. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -126,7 +126,11 @@ impl Lake {
         F: Future + Send,
         F::Output: Send,
     {
-        let runtime = self.inner.runtime.as_ref().expect("runtime lives as long as the lake");
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("runtime lives as long as the lake");
         on_runtime(runtime, future)
     }
 
@@ -207,6 +211,33 @@ impl Lake {
         self.block_on(write_prepared(self, prepared, progress))
     }
 
+    /// Appends ready-made rows to `table` (a batch in its schema, such as rows converted from
+    /// another store) as one file, in one commit that raises the ingest position to their
+    /// highest `stream_seq` and records `progress`, an application id and version (how far
+    /// the caller got; read back with [`Lake::app_version`]), so that a re-run skips what is
+    /// done.
+    pub fn append_batch(
+        &self,
+        table: &str,
+        batch: RecordBatch,
+        progress: (&str, u64),
+    ) -> Result<()> {
+        self.block_on(append_batch(self, table, batch, progress))
+    }
+
+    /// The version a table's log holds for the application id `app_id` (see
+    /// [`Lake::append_batch`]), if any.
+    pub fn app_version(&self, table: &str, app_id: &str) -> Result<Option<u64>> {
+        let table = self.delta_table(table)?;
+        self.block_on(async {
+            let version = table
+                .snapshot()?
+                .transaction_version(table.log_store().as_ref(), app_id)
+                .await?;
+            Ok(version.map(|v| v.max(0) as u64))
+        })
+    }
+
     /// Every data file of a table's latest version, in path order.
     pub fn files(&self, table: &str) -> Result<Vec<DataFile>> {
         let table = self.delta_table(table)?;
@@ -283,8 +314,10 @@ impl Lake {
 }
 
 fn scan_settings() -> datafusion::execution::SessionState {
-    let config = datafusion::prelude::SessionConfig::new()
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+    let config = datafusion::prelude::SessionConfig::new().set_bool(
+        "datafusion.execution.parquet.schema_force_view_types",
+        false,
+    );
     datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .build()
@@ -299,7 +332,12 @@ fn plain_types(batch: RecordBatch) -> Result<RecordBatch> {
         DataType::BinaryView => Some(DataType::Binary),
         _ => None,
     };
-    if !batch.schema().fields().iter().any(|f| plain(f.data_type()).is_some()) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()).is_some())
+    {
         return Ok(batch);
     }
     let mut fields = Vec::new();
@@ -316,7 +354,10 @@ fn plain_types(batch: RecordBatch) -> Result<RecordBatch> {
             }
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Runs `future` on `runtime` and waits: directly from a plain thread, through a scoped thread

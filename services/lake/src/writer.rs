@@ -12,16 +12,18 @@ use datafusion::arrow::compute::{max, max_string, min, min_string};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use deltalake::kernel::Add;
+use deltalake::kernel::{Add, Transaction};
 use deltalake::logstore::object_store::{ObjectStoreExt as _, PutPayload};
 use serde_json::{Map, Value, json};
 
 use crate::commit::{Prepared, PreparedFile};
 use crate::encoding::writer_properties;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 
 /// Progress of writing one commit: the files uploaded and the tables committed, so that a
 /// retry after a failure part-way does only the rest (and stores nothing twice).
@@ -54,16 +56,57 @@ pub(crate) async fn write_prepared(
             Some(add) => add.clone(),
             None => {
                 let add = upload(&table.current(), file).await?;
+                table.sync(&add.path)?;
                 progress.files += 1;
                 progress.bytes += add.size as u64;
                 progress.uploaded.insert(file.table, add.clone());
                 add
             }
         };
-        table.append(vec![add], file.seqs.1).await?;
+        table.append(vec![add], file.seqs.1, None).await?;
         progress.done.insert(file.table);
     }
     Ok(())
+}
+
+/// Stores ready-made rows of `table` (a batch in its schema) as one file, committed with the
+/// ingest position raised to their highest `stream_seq` and the application transaction
+/// `(app_id, version)` in the same commit (see `Lake::append_batch`).
+pub(crate) async fn append_batch(
+    lake: &Lake,
+    table: &str,
+    batch: RecordBatch,
+    (app_id, version): (&str, u64),
+) -> Result<()> {
+    let (name, schema) = match table {
+        EVENTS_TABLE => (EVENTS_TABLE, events_schema()),
+        REJECTED_TABLE => (REJECTED_TABLE, rejected_schema()),
+        _ => return Err(Error::Location(format!("no table {table} in the lake"))),
+    };
+    if batch.schema() != schema {
+        return Err(Error::Arrow(ArrowError::SchemaError(format!(
+            "rows for {table} are not in its schema: {}",
+            batch.schema()
+        ))));
+    }
+    let seqs = batch
+        .column_by_name("stream_seq")
+        .expect("both tables have stream_seq");
+    let seqs = seqs.as_primitive::<Int64Type>();
+    let (Some(lo), Some(hi)) = (min(seqs), max(seqs)) else {
+        return Err(Error::Arrow(ArrowError::InvalidArgumentError(format!(
+            "no rows to append to {table}"
+        ))));
+    };
+    let file = PreparedFile {
+        table: name,
+        batch,
+        seqs: (lo.max(0) as u64, hi.max(0) as u64),
+    };
+    let stored = lake.table(name);
+    let add = upload(&stored.current(), &file).await?;
+    let also = Transaction::new(app_id, i64::try_from(version).unwrap_or(i64::MAX));
+    stored.append(vec![add], file.seqs.1, Some(also)).await
 }
 
 /// Encodes a file and puts it into its table's folder; returns its Delta `add` action.
@@ -201,7 +244,13 @@ mod tests {
         assert_eq!(stats["minValues"]["agency_code"], "BTP");
         assert_eq!(stats["maxValues"]["agency_code"], "SXD");
         assert!(stats["minValues"].get("data").is_none());
-        assert_eq!(stats["minValues"]["occurred_at"], "1970-01-01T00:00:00.001Z");
-        assert_eq!(stats["maxValues"]["occurred_at"], "1970-01-01T00:00:02.001Z");
+        assert_eq!(
+            stats["minValues"]["occurred_at"],
+            "1970-01-01T00:00:00.001Z"
+        );
+        assert_eq!(
+            stats["maxValues"]["occurred_at"],
+            "1970-01-01T00:00:02.001Z"
+        );
     }
 }

@@ -57,6 +57,31 @@ pub(crate) enum Command {
     /// Publishing systems allowed to send events: adds one (with its NATS key), lists them,
     /// prints the nats-server accounts they need.
     Publisher(PublisherArgs),
+    /// Upkeep of the lake's storage.
+    #[command(subcommand)]
+    Lake(LakeCommand),
+}
+
+/// `parwatch lake`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LakeCommand {
+    /// Converts a lake of the format before Delta Lake (partition folders under
+    /// <data-dir>/lake/) into the Delta tables: moves it aside to <data-dir>/lake-v1/, appends
+    /// its events and rejected messages to the tables, carries its projection snapshots over.
+    /// Idempotent: a second run, or a run after one cut short, stores nothing twice. Stop
+    /// ParWatch first.
+    Migrate(MigrateArgs),
+}
+
+/// `parwatch lake migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    /// Rows per file written: old files are gathered, in order, into files of about this many
+    /// rows, each committed with how far the migration got.
+    #[arg(long, default_value_t = 250_000, value_parser = at_least_one)]
+    pub(crate) rows_per_file: usize,
 }
 
 /// `parwatch publisher`.
@@ -495,6 +520,10 @@ pub(crate) struct IngestTuning {
     /// Compact a table of two or more small files after this many seconds without a new file.
     #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
     pub(crate) compact_idle_secs: u64,
+    /// Hours files replaced by compaction are kept (time travel reads versions this old;
+    /// longer than any query runs).
+    #[arg(long, env = "PARWATCH_VACUUM_RETENTION_HOURS", default_value_t = 168)]
+    pub(crate) vacuum_retention_hours: u64,
     /// Tests and benchmark only: `crash-after-write` aborts after a lake write, before its ack;
     /// `discard-after-receive`, `-validate`, `-layout` acknowledge without storing (loses data).
     #[arg(long, env = "PARWATCH_FAILPOINT", hide = true)]
@@ -601,7 +630,7 @@ impl IngestTuning {
             compaction: CompactionPolicy {
                 max_files: self.compact_max_files,
                 idle: Duration::from_secs(self.compact_idle_secs),
-                ..CompactionPolicy::default()
+                retention: Duration::from_secs(self.vacuum_retention_hours * 3600),
             },
             compact_every: Duration::from_secs(self.compact_every_secs.max(1)),
             start_retry,

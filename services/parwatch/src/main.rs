@@ -4,6 +4,7 @@
 //! `parwatch-auth` (tokens) — into the commands of api-v1.
 
 mod cli;
+mod migrate;
 mod publishers;
 mod simulate;
 
@@ -22,8 +23,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::cli::{
-    Cli, Command, EmbedRevokeArgs, EmbedTokenArgs, LakeArgs, LogFormat, ParArgs, ServeArgs,
-    ServerArgs, TokenAction, TokenArgs, UpArgs, WorkerArgs,
+    Cli, Command, EmbedRevokeArgs, EmbedTokenArgs, LakeArgs, LakeCommand, LogFormat, ParArgs,
+    ServeArgs, ServerArgs, TokenAction, TokenArgs, UpArgs, WorkerArgs,
 };
 
 /// glibc's allocator spent a quarter of the ingest worker's CPU time (profiled with `perf`).
@@ -72,6 +73,9 @@ fn main() -> anyhow::Result<()> {
             Command::Token(args) => token(args),
             Command::EmbedToken(args) => embed_token(args).await,
             Command::EmbedRevoke(args) => embed_revoke(args),
+            Command::Lake(LakeCommand::Migrate(args)) => {
+                tokio::task::spawn_blocking(move || migrate::migrate(args)).await?
+            }
         }
     })
 }
