@@ -1,9 +1,11 @@
 //! Faults the worker must survive without losing or doubling an event: SIGKILL at random
-//! moments, a broker restart, and a failing disk.
+//! moments, a broker restart, and a failing disk — each on the local lake and again on a lake
+//! in an S3 store (a real SeaweedFS on loopback), where the failing disk is a stopped store.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use parwatch_lake::testing::ObjectStoreServer;
 use serde_json::json;
 
 use crate::harness::{
@@ -42,22 +44,73 @@ async fn assert_ids_once(parwatch: &Parwatch, expected: HashSet<String>) {
     );
 }
 
-fn ingest_args<'a>(nats: &'a str, data: &'a str) -> Vec<&'a str> {
-    vec![
-        "ingest",
-        "--nats-url",
-        nats,
-        "--data-dir",
-        data,
-        "--flush-events",
-        "5000",
-        "--ack-wait-secs",
-        "2",
-    ]
+/// Where a test's lake is: the local default, or a prefix of a real S3 store.
+struct LakeAt {
+    store: Option<ObjectStoreServer>,
+    url: String,
 }
 
-/// The crash test's id of event `i`: a UUID for odd `i` (stored as 16 bytes), text otherwise, so
-/// both ways ids are stored go through the crashes.
+impl LakeAt {
+    fn local() -> Self {
+        Self {
+            store: None,
+            url: String::new(),
+        }
+    }
+
+    fn s3() -> Self {
+        let store = ObjectStoreServer::start().expect("SeaweedFS (tests/run.sh installs it)");
+        let url = store.url("province/lake");
+        Self {
+            store: Some(store),
+            url,
+        }
+    }
+
+    /// Arguments pointing a ParWatch process at the lake.
+    fn args(&self) -> Vec<&str> {
+        match self.store {
+            Some(_) => vec!["--lake", &self.url],
+            None => vec![],
+        }
+    }
+
+    /// The store's endpoint and credentials, for a ParWatch process.
+    fn env(&self) -> Vec<(String, String)> {
+        self.store
+            .as_ref()
+            .map(ObjectStoreServer::storage_options)
+            .unwrap_or_default()
+    }
+
+    async fn up(&self, nats: &str, data: &std::path::Path, extra: &[&str]) -> Parwatch {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Parwatch::up_with_env(nats, data, &[&self.args()[..], extra].concat(), &env).await
+    }
+
+    fn spawn_worker(&self, nats: &str, data: &std::path::Path, name: &str) -> Parwatch {
+        let data_arg = data.to_str().unwrap();
+        let mut args = vec![
+            "ingest",
+            "--nats-url",
+            nats,
+            "--data-dir",
+            data_arg,
+            "--flush-events",
+            "5000",
+            "--ack-wait-secs",
+            "2",
+        ];
+        args.extend(self.args());
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Parwatch::spawn(&args, &env, data, name)
+    }
+}
+
+/// The crash test's id of event `i`: a UUID for odd `i`, text otherwise, so both kinds of ids
+/// go through the crashes.
 fn crash_id(i: usize) -> String {
     if i % 2 == 1 {
         format!("00000000-0000-4000-8000-{i:012x}")
@@ -73,9 +126,9 @@ fn crash_messages(range: std::ops::Range<usize>) -> Vec<Outgoing> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
-    const N: usize = 200_000;
+/// Kills workers at `rounds` reproducible "random" moments while `n` events are published,
+/// then checks every event is stored exactly once.
+async fn sigkill_at_random_moments(lake: LakeAt, n: usize, rounds: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
     let data = tmp.path().join("data");
@@ -84,21 +137,15 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let publisher = {
         let url = url.clone();
         tokio::spawn(async move {
-            for chunk in (0..N).step_by(20_000) {
-                publish(&url, crash_messages(chunk..chunk + 20_000)).await;
+            for chunk in (0..n).step_by(20_000) {
+                publish(&url, crash_messages(chunk..(chunk + 20_000).min(n))).await;
             }
         })
     };
     // A fixed sequence of "random" moments: reproducible, spread over 50 ms .. 1.5 s.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let data_arg = data.to_str().unwrap();
-    for round in 0..10 {
-        let mut worker = Parwatch::spawn(
-            &ingest_args(&url, data_arg),
-            &[],
-            &data,
-            &format!("worker-{round}"),
-        );
+    for round in 0..rounds {
+        let mut worker = lake.spawn_worker(&url, &data, &format!("worker-{round}"));
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
@@ -107,19 +154,30 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         worker.kill();
     }
     publisher.await.unwrap();
-    let parwatch = Parwatch::up(&url, &data, &["--ack-wait-secs", "2"]).await;
-    expect_exactly(&parwatch, N, Duration::from_secs(3)).await;
-    assert_ids_once(&parwatch, (0..N).map(crash_id).collect()).await;
+    let parwatch = lake.up(&url, &data, &["--ack-wait-secs", "2"]).await;
+    expect_exactly(&parwatch, n, Duration::from_secs(3)).await;
+    assert_ids_once(&parwatch, (0..n).map(crash_id).collect()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_restart_mid_stream_loses_and_doubles_nothing() {
+async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
+    sigkill_at_random_moments(LakeAt::local(), 200_000, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_on_s3_loses_and_doubles_nothing() {
+    sigkill_at_random_moments(LakeAt::s3(), 60_000, 6).await;
+}
+
+/// Stops the broker while the worker drains, starts it again, and checks every event is
+/// stored exactly once.
+async fn broker_restart_mid_stream(lake: LakeAt) {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("nats");
     let mut nats = LocalNats::start(&store).unwrap();
     let (url, port) = (nats.url(), nats.port());
     let data = tmp.path().join("data");
-    let parwatch = Parwatch::up(&url, &data, &["--ack-wait-secs", "2"]).await;
+    let parwatch = lake.up(&url, &data, &["--ack-wait-secs", "2"]).await;
     publish(&url, valid_messages(0..20_000, true)).await;
     // Stop the broker while the worker is draining, then start it again on the same port.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -129,6 +187,43 @@ async fn broker_restart_mid_stream_loses_and_doubles_nothing() {
     publish(&url, valid_messages(20_000..30_000, true)).await;
     expect_exactly(&parwatch, 30_000, Duration::from_secs(3)).await;
     assert_every_id_once(&parwatch, 30_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_stream_loses_and_doubles_nothing() {
+    broker_restart_mid_stream(LakeAt::local()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_stream_on_s3_loses_and_doubles_nothing() {
+    broker_restart_mid_stream(LakeAt::s3()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_stopped_mid_stream_is_retried_and_nothing_unstored_is_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let mut lake = LakeAt::s3();
+    let parwatch = lake.up(&nats.url(), &data, &[]).await;
+    publish(&nats.url(), valid_messages(0..5_000, true)).await;
+    expect_exactly(&parwatch, 5_000, Duration::ZERO).await;
+    // The store goes down mid-stream: every write fails until it is back.
+    lake.store.as_mut().unwrap().stop();
+    publish(&nats.url(), valid_messages(5_000..10_000, true)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while parwatch.counter("parwatch_write_failures_total").await == 0 {
+        assert!(Instant::now() < deadline, "no write failure seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        parwatch.counter("parwatch_events_stored_total").await,
+        5_000
+    );
+    // Had a failed batch been acknowledged, it would be missing once the store is back.
+    lake.store.as_mut().unwrap().restart().unwrap();
+    expect_exactly(&parwatch, 10_000, Duration::from_secs(1)).await;
+    assert_every_id_once(&parwatch, 10_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
