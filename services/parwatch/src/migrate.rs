@@ -276,15 +276,19 @@ fn migrate_table(
     let schema = (table.schema)();
     let (mut pending, mut rows, mut chunk_files) = (Vec::new(), 0, 0);
     for (i, file) in files.iter().enumerate().skip(skip) {
-        let read = |e| format!("reading {}: {e}", file.path.display());
-        let reader = File::open(&file.path).map_err(|e| anyhow::anyhow!(read(e.to_string())))?;
+        let reading = || format!("reading {}", file.path.display());
+        let reader = File::open(&file.path).with_context(reading)?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(reader)
             .and_then(|b| b.with_batch_size(65_536).build())
-            .map_err(|e| anyhow::anyhow!(read(e.to_string())))?;
+            .with_context(reading)?;
         for batch in reader {
-            let batch = batch.map_err(|e| anyhow::anyhow!(read(e.to_string())))?;
-            let converted = convert(&schema, table.partition, &batch, file.day)
-                .with_context(|| format!("converting {}", file.path.display()))?;
+            let converted = convert(
+                &schema,
+                table.partition,
+                &batch.with_context(reading)?,
+                file.day,
+            )
+            .with_context(|| format!("converting {}", file.path.display()))?;
             rows += converted.num_rows();
             pending.push(converted);
         }
@@ -437,4 +441,92 @@ fn copy_snapshots(lake: &Lake, dir: &Path) -> anyhow::Result<usize> {
         copied += 1;
     }
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{
+        BinaryArray, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray, UInt64Array,
+    };
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+
+    use super::*;
+
+    /// A rejected file from before `agency_code` was stored: that column comes out null, the
+    /// partition's date and a signed `stream_seq` are added.
+    #[test]
+    fn an_old_rejected_file_gets_todays_columns() {
+        let text = |name: &str| Field::new(name, DataType::Utf8, false);
+        let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let schema = Schema::new(vec![
+            text("subject"),
+            Field::new("raw", DataType::Utf8, true),
+            Field::new("raw_bytes", DataType::Binary, false),
+            text("reason"),
+            text("fault"),
+            Field::new("received_at", utc, false),
+            Field::new("stream_seq", DataType::UInt64, false),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["par.in.x", "par.in.x"])),
+            Arc::new(StringArray::from(vec![Some("{}"), None])),
+            Arc::new(BinaryArray::from(vec![b"{}".as_ref(), b"\xff".as_ref()])),
+            Arc::new(StringArray::from(vec!["occurred_at: missing"; 2])),
+            Arc::new(StringArray::from(vec!["missing", "not_json"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![1, 2]).with_timezone("UTC")),
+            Arc::new(UInt64Array::from(vec![41, 42])),
+        ];
+        let old = RecordBatch::try_new(Arc::new(schema), columns).unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+        let new = convert(&rejected_schema(), "received_date", &old, day).unwrap();
+        assert_eq!(new.schema(), rejected_schema());
+        assert_eq!(new.column_by_name("agency_code").unwrap().null_count(), 2);
+        let seqs = new.column_by_name("stream_seq").unwrap();
+        assert_eq!(
+            seqs.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .values(),
+            &[41, 42]
+        );
+        let days = new.column_by_name("received_date").unwrap();
+        let days = days.as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+        assert_eq!(
+            days.value(1),
+            (day - NaiveDate::default()).num_days() as i32
+        );
+
+        // A column today's table requires and the file lacks is named, not made up.
+        let no_reason = old.project(&[0, 1, 2, 4, 5, 6]).unwrap();
+        let err = convert(&rejected_schema(), "received_date", &no_reason, day).unwrap_err();
+        assert!(format!("{err:#}").contains("reason"), "{err:#}");
+    }
+
+    /// Ids stored as UUID bytes read back as their canonical text; text ids stay as they were.
+    #[test]
+    fn uuid_bytes_become_their_text() {
+        let id = "0190f3c2-7a1b-7cc0-9d1e-2f3a4b5c6d7e";
+        let bytes: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&id.replace('-', "")[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let schema = Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, true),
+            Field::new("event_uuid", DataType::FixedSizeBinary(16), true),
+        ]);
+        let uuids = FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+            [Some(bytes.as_slice()), None].into_iter(),
+            16,
+        )
+        .unwrap();
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec![None, Some("ev-000001")])),
+                Arc::new(uuids),
+            ],
+        )
+        .unwrap();
+        let ids = event_ids(&batch).unwrap();
+        let ids = ids.as_string::<i32>();
+        assert_eq!(ids.value(0), id);
+        assert_eq!(ids.value(1), "ev-000001");
+    }
 }
