@@ -141,8 +141,16 @@ pub(crate) fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     if done.files > 0 || copied > 0 {
         // The snapshots name the old files they cover: folding the migrated files into them
         // (folding an event twice changes nothing) and saving names the new ones.
+        let bar =
+            indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+                "{spinner} projections [{bar:40}] {pos}/{len} files, {elapsed} (ETA {eta})",
+            )?);
         let projector = parwatch_metrics::Projector::load(lake.clone())?;
-        projector.catch_up(&mut |_, _| {})?;
+        projector.catch_up(&mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
         projector.save()?;
     }
 
