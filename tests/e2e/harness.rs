@@ -707,6 +707,12 @@ impl Drop for Parwatch {
 /// Rows of the Delta table in `dir`, as two other engines read it (Python `deltalake` and
 /// DuckDB's delta extension, at one version, through `clients/delta_read.py`); they must agree.
 pub(crate) fn delta_rows(dir: &Path) -> i64 {
+    delta_read(dir).1
+}
+
+/// The version of the Delta table in `dir` two other engines read, and its rows (see
+/// [`delta_rows`]).
+pub(crate) fn delta_read(dir: &Path) -> (u64, i64) {
     let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let client =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py");
@@ -725,7 +731,10 @@ pub(crate) fn delta_rows(dir: &Path) -> i64 {
         counts["deltalake"]["rows"], counts["duckdb"]["rows"],
         "{counts}"
     );
-    counts["duckdb"]["rows"].as_i64().unwrap()
+    (
+        counts["deltalake"]["version"].as_u64().unwrap(),
+        counts["duckdb"]["rows"].as_i64().unwrap(),
+    )
 }
 
 /// Every Parquet file under `dir`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, delta_rows, expect_exactly, publish, valid_event, valid_messages,
+    LocalNats, Outgoing, Parwatch, delta_read, delta_rows, expect_exactly, publish, valid_event,
+    valid_messages,
 };
 
 fn outgoing(subject: &str, body: Vec<u8>, msg_id: Option<String>) -> Outgoing {
@@ -228,4 +229,38 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
         skipped as i64 >= written,
         "redelivered stored events were skipped: {skipped} < {written}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_engines_read_the_same_versions_as_parwatch_during_ingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--flush-interval-ms", "100"]).await;
+    let url = nats.url();
+    let publisher = tokio::spawn(async move {
+        for chunk in (0..40_000).step_by(4_000) {
+            publish(&url, valid_messages(chunk..chunk + 4_000, true)).await;
+        }
+    });
+    // While events land, each version another engine reads has the rows ParWatch's SQL
+    // reads at that version: commits are seen whole or not at all, by every reader.
+    let mut versions = std::collections::BTreeSet::new();
+    while !publisher.is_finished() || versions.len() < 3 {
+        let events = lake_events(&data);
+        let (version, rows) = tokio::task::spawn_blocking(move || delta_read(&events))
+            .await
+            .unwrap();
+        let sql = format!("SELECT count(*) FROM events_at({version})");
+        assert_eq!(
+            parwatch.scalar(&sql).await,
+            json!(rows),
+            "version {version}"
+        );
+        versions.insert(version);
+    }
+    publisher.await.unwrap();
+    expect_exactly(&parwatch, 40_000, Duration::ZERO).await;
+    assert_eq!(delta_rows(&lake_events(&data)), 40_000);
+    assert!(versions.len() >= 3, "{versions:?}");
 }
