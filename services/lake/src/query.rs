@@ -17,7 +17,7 @@ use crate::lake::Lake;
 use crate::sandbox::{Limits, Scope, Scoping, Session};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::scope::ScopedTable;
-use crate::travel::TableAt;
+use crate::travel::{AsOf, TableAt, no_version};
 
 /// The result of a query: its schema and all its batches.
 #[derive(Debug, Clone)]
@@ -119,6 +119,7 @@ impl QueryEngine {
                 lake: lake.clone(),
                 name,
                 schema,
+                at: None,
             });
             engine.register(name, table, Scoping::Column(AGENCY_COLUMN))?;
         }
@@ -258,13 +259,15 @@ pub const SCHEMA: &str = "public";
 /// The column agency scopes filter on, in every table that has one.
 pub const AGENCY_COLUMN: &str = "agency_code";
 
-/// A stored table: each scan reads the table's latest Delta version, so a query sees every
-/// commit and compaction wholly or not at all.
+/// A stored table: each scan reads the table's latest Delta version (or the one at `at`), so
+/// a query sees every commit and compaction wholly or not at all.
 #[derive(Debug)]
-struct LakeTable {
-    lake: Lake,
-    name: &'static str,
-    schema: SchemaRef,
+pub(crate) struct LakeTable {
+    pub(crate) lake: Lake,
+    pub(crate) name: &'static str,
+    pub(crate) schema: SchemaRef,
+    /// A moment of the table's history (time travel); `None`: the latest version.
+    pub(crate) at: Option<AsOf>,
 }
 
 #[async_trait]
@@ -292,11 +295,18 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let table = self
-            .lake
-            .table_provider(self.name, Some(state))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let table = match self.at {
+            None => self
+                .lake
+                .table_provider(self.name, Some(state))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            Some(at) => self
+                .lake
+                .table_provider_at(self.name, at, Some(state))
+                .await
+                .map_err(|e| no_version(self.name, at, &e))?,
+        };
         table.scan(state, projection, filters, limit).await
     }
 }

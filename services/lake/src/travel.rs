@@ -5,18 +5,15 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, plan_err};
-use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::Expr;
 
 use crate::lake::Lake;
-use crate::query::AGENCY_COLUMN;
+use crate::query::{AGENCY_COLUMN, LakeTable};
 use crate::scope::ScopedTable;
 
 /// A moment of a table's history.
@@ -86,11 +83,11 @@ impl TableFunctionImpl for TableAt {
                  '2026-12-01T08:00:00+07:00'"
             );
         };
-        let table: Arc<dyn TableProvider> = Arc::new(HistoricTable {
+        let table: Arc<dyn TableProvider> = Arc::new(LakeTable {
             lake: self.lake.clone(),
-            table: name,
+            name,
             schema: Arc::clone(&self.schema),
-            at,
+            at: Some(at),
         });
         Ok(match &self.agency {
             Some(agency) => Arc::new(ScopedTable::new(table, AGENCY_COLUMN, agency)),
@@ -99,59 +96,18 @@ impl TableFunctionImpl for TableAt {
     }
 }
 
-/// A table as it was at one moment.
-#[derive(Debug)]
-struct HistoricTable {
-    lake: Lake,
-    table: &'static str,
-    schema: SchemaRef,
-    at: AsOf,
-}
-
-#[async_trait]
-impl TableProvider for HistoricTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let provider = self
-            .lake
-            .table_provider_at(self.table, self.at, Some(state))
-            .await
-            .map_err(|e| {
-                tracing::debug!(error = %e, at = ?self.at, "time travel refused");
-                // The cause may name where the lake is: not for the client.
-                DataFusionError::Plan(format!(
-                    "{} has no version {} (the log keeps 30 days of versions; the files of \
-                     versions replaced longer ago than the vacuum retention, 7 days by \
-                     default, are gone)",
-                    self.table,
-                    match self.at {
-                        AsOf::Version(v) => v.to_string(),
-                        AsOf::Time(t) => format!("at {}", t.to_rfc3339()),
-                    }
-                ))
-            })?;
-        provider.scan(state, projection, filters, limit).await
-    }
+/// The error for a moment whose version cannot be read: the cause (logged) may name where the
+/// lake is, which is not for the client.
+pub(crate) fn no_version(table: &str, at: AsOf, cause: &dyn std::fmt::Display) -> DataFusionError {
+    tracing::debug!(error = %cause, ?at, "time travel refused");
+    let at = match at {
+        AsOf::Version(v) => v.to_string(),
+        AsOf::Time(t) => format!("at {}", t.to_rfc3339()),
+    };
+    DataFusionError::Plan(format!(
+        "{table} has no version {at} (the log keeps 30 days of versions; the files of versions \
+         replaced longer ago than the vacuum retention, 7 days by default, are gone)"
+    ))
 }
 
 #[cfg(test)]
