@@ -21,6 +21,8 @@ const SNAPSHOTS: &str = "projections";
 /// A stored snapshot: its rows and key-value metadata.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The columns.
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
     /// The rows.
     pub batches: Vec<RecordBatch>,
     /// Key-value metadata written with it.
@@ -63,20 +65,33 @@ pub(crate) async fn read(root: &Arc<dyn ObjectStore>, name: &str) -> Result<Opti
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(Error::parquet(name))?;
-    let metadata = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-        .collect();
-    let batches = builder
-        .build()
-        .map_err(Error::parquet(name))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(Snapshot { batches, metadata }))
+    Snapshot::decode(name, bytes).map(Some)
+}
+
+impl Snapshot {
+    /// A snapshot from the bytes of its Parquet file (`name` is for errors).
+    pub fn decode(name: &str, bytes: bytes::Bytes) -> Result<Self> {
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(Error::parquet(name))?;
+        let metadata = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+            .collect();
+        let schema = Arc::clone(builder.schema());
+        let batches = builder
+            .build()
+            .map_err(Error::parquet(name))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Snapshot {
+            schema,
+            batches,
+            metadata,
+        })
+    }
 }
 
 /// Removes the snapshot `name`, if any.

@@ -95,6 +95,25 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Folds every file not yet folded in, with a progress bar named `what`, and saves the
+/// projections' snapshot. Blocking.
+pub(crate) fn catch_up_with_bar(
+    projector: &parwatch_metrics::Projector,
+    what: &str,
+) -> anyhow::Result<()> {
+    let template =
+        format!("{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} files, {{elapsed}} (ETA {{eta}})");
+    let bar = indicatif::ProgressBar::new(0)
+        .with_style(indicatif::ProgressStyle::with_template(&template)?);
+    projector.catch_up(&mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    projector.save()?;
+    Ok(())
+}
+
 /// A shutdown signal many tasks can wait on: set on Ctrl-C or SIGTERM, or by [`Shutdown::trigger`].
 #[derive(Clone)]
 struct Shutdown(watch::Sender<bool>);
@@ -398,18 +417,10 @@ fn lake_has_events(lake: &Lake) -> bool {
 async fn rebuild(args: LakeArgs) -> anyhow::Result<()> {
     let lake = args.open()?;
     let started = std::time::Instant::now();
-    let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
-        "{spinner} rebuilding projections [{bar:40}] {pos}/{len} files, {elapsed} (ETA {eta})",
-    )?);
     let projector = tokio::task::spawn_blocking(move || {
         parwatch_metrics::Projector::discard_snapshot(&lake)?;
         let projector = parwatch_metrics::Projector::new(lake);
-        projector.catch_up(&mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })?;
-        bar.finish_and_clear();
-        projector.save()?;
+        catch_up_with_bar(&projector, "rebuilding projections")?;
         anyhow::Ok(projector)
     })
     .await??;

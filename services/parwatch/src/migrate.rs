@@ -141,17 +141,8 @@ pub(crate) fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     if done.files > 0 || copied > 0 {
         // The snapshots name the old files they cover: folding the migrated files into them
         // (folding an event twice changes nothing) and saving names the new ones.
-        let bar =
-            indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
-                "{spinner} projections [{bar:40}] {pos}/{len} files, {elapsed} (ETA {eta})",
-            )?);
         let projector = parwatch_metrics::Projector::load(lake.clone())?;
-        projector.catch_up(&mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })?;
-        bar.finish_and_clear();
-        projector.save()?;
+        crate::catch_up_with_bar(&projector, "projections")?;
     }
 
     let skipped: usize = plan.iter().map(|(_, _, skip)| skip).sum();
@@ -431,18 +422,9 @@ fn copy_snapshots(lake: &Lake, dir: &Path) -> anyhow::Result<usize> {
             continue;
         }
         let read = || -> anyhow::Result<(RecordBatch, Vec<(String, String)>)> {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path)?)?;
-            let metadata = builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .into_iter()
-                .flatten()
-                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-                .collect();
-            let schema = Arc::clone(builder.schema());
-            let batches = builder.build()?.collect::<Result<Vec<_>, _>>()?;
-            Ok((concat_batches(&schema, &batches)?, metadata))
+            let snapshot = parwatch_lake::Snapshot::decode(name, std::fs::read(&path)?.into())?;
+            let batch = concat_batches(&snapshot.schema, &snapshot.batches)?;
+            Ok((batch, snapshot.metadata.into_iter().collect()))
         };
         let (batch, metadata) = read().with_context(|| format!("reading {}", path.display()))?;
         lake.write_snapshot(name, &batch, metadata)?;
