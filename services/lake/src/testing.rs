@@ -25,7 +25,7 @@ const SECRET_ACCESS_KEY: &str = "parwatch-test-secret";
 /// The bucket created at start.
 const BUCKET: &str = "lake";
 /// How long a start may take before it is given up (it takes about 1.5 s).
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Starts retried with other ports when the server exits at once (a port taken meanwhile).
 const START_ATTEMPTS: usize = 3;
 
@@ -170,6 +170,10 @@ impl ObjectStoreServer {
     /// Spawns `weed mini` on `self.ports` and waits until the bucket answers; an error of kind
     /// `AddrInUse` when it exits because a port is taken.
     fn launch(&mut self) -> io::Result<()> {
+        // One server of this process starts at a time: several starting at once on a loaded
+        // machine (tests run in parallel) were seen never to bring their volumes up.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = &self.dir;
         std::fs::write(dir.join("s3.json"), s3_config())?;
         let log = std::fs::OpenOptions::new()
