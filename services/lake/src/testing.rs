@@ -413,6 +413,17 @@ mod tests {
     /// An S3 client configured from the server's storage options as `deltalake` does (keys
     /// lower-cased), changed by `overrides`, failing after one try (of at most 10 s: a loser of
     /// a conditional PUT race sometimes waits 1 to 2 s for its 412).
+    /// The body of the object at `path`.
+    async fn body(store: &impl ObjectStoreExt, path: &Path) -> bytes::Bytes {
+        store
+            .get(path)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body")
+    }
+
     fn client(server: &ObjectStoreServer, overrides: &[(&str, &str)]) -> AmazonS3 {
         // Client options first: `with_client_options` replaces those the keys set (plain HTTP).
         let builder = AmazonS3Builder::new()
@@ -448,13 +459,7 @@ mod tests {
             .put(&path, PutPayload::from_static(b"{\"commitInfo\":{}}"))
             .await
             .expect("put");
-        let read = store
-            .get(&path)
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
+        let read = body(&store, &path).await;
         assert_eq!(&read[..], b"{\"commitInfo\":{}}");
         let listed = store
             .list_with_delimiter(Some(&Path::from("events/_delta_log")))
@@ -495,13 +500,7 @@ mod tests {
                 }
             }
             assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-            let stored = store
-                .get(&path)
-                .await
-                .expect("get")
-                .bytes()
-                .await
-                .expect("body");
+            let stored = body(&store, &path).await;
             assert_eq!(&stored[..], format!("writer {}", winners[0]).as_bytes());
         }
     }
