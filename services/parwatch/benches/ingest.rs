@@ -339,7 +339,17 @@ async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) ->
         child.assert_running();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let before = stored(&base).await.expect("SQL answers once ready");
+    // What the stream already held (a run before may have left some) lands first: the count
+    // must stand still for a second before the clock starts.
+    let mut before = stored(&base).await.expect("SQL answers once ready");
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = stored(&base).await.expect("SQL answers once ready");
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let js = connect_as(nats, &nats.local_publisher_key()).await;
     let options = SimOptions {
         limit: Some(200_000),
