@@ -48,6 +48,8 @@ async fn assert_ids_once(parwatch: &Parwatch, expected: HashSet<String>) {
 struct LakeAt {
     store: Option<ObjectStoreServer>,
     url: String,
+    /// The store's endpoint and credentials.
+    options: Vec<(String, String)>,
 }
 
 impl LakeAt {
@@ -55,15 +57,17 @@ impl LakeAt {
         Self {
             store: None,
             url: String::new(),
+            options: Vec::new(),
         }
     }
 
     fn s3() -> Self {
         let store = ObjectStoreServer::start().expect("SeaweedFS (tests/run.sh installs it)");
-        let url = store.url("province/lake");
+        let (url, options) = (store.url("province/lake"), store.storage_options());
         Self {
             store: Some(store),
             url,
+            options,
         }
     }
 
@@ -76,17 +80,15 @@ impl LakeAt {
     }
 
     /// The store's endpoint and credentials, for a ParWatch process.
-    fn env(&self) -> Vec<(String, String)> {
-        self.store
-            .as_ref()
-            .map(ObjectStoreServer::storage_options)
-            .unwrap_or_default()
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     async fn up(&self, nats: &str, data: &std::path::Path, extra: &[&str]) -> Parwatch {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Parwatch::up_with_env(nats, data, &[&self.args()[..], extra].concat(), &env).await
+        Parwatch::up_with_env(nats, data, &[&self.args()[..], extra].concat(), &self.env()).await
     }
 
     fn spawn_worker(&self, nats: &str, data: &std::path::Path, name: &str) -> Parwatch {
@@ -103,9 +105,16 @@ impl LakeAt {
             "2",
         ];
         args.extend(self.args());
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Parwatch::spawn(&args, &env, data, name)
+        Parwatch::spawn(&args, &self.env(), data, name)
+    }
+}
+
+/// Waits until the worker has counted a failed lake write, at most `within`.
+async fn first_write_failure(parwatch: &Parwatch, within: Duration) {
+    let deadline = Instant::now() + within;
+    while parwatch.counter("parwatch_write_failures_total").await == 0 {
+        assert!(Instant::now() < deadline, "no write failure seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -211,11 +220,7 @@ async fn a_store_stopped_mid_stream_is_retried_and_nothing_unstored_is_acknowled
     // The store goes down mid-stream: every write fails until it is back.
     lake.store.as_mut().unwrap().stop();
     publish(&nats.url(), valid_messages(5_000..10_000, true)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while parwatch.counter("parwatch_write_failures_total").await == 0 {
-        assert!(Instant::now() < deadline, "no write failure seen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_write_failure(&parwatch, Duration::from_secs(30)).await;
     assert_eq!(
         parwatch.counter("parwatch_events_stored_total").await,
         5_000
@@ -237,11 +242,7 @@ async fn a_failing_disk_is_retried_and_nothing_unstored_is_acknowledged() {
     let staging = data.join("lake/events/data");
     std::fs::write(&staging, b"not a directory").unwrap();
     publish(&nats.url(), valid_messages(0..5_000, true)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while parwatch.counter("parwatch_write_failures_total").await == 0 {
-        assert!(Instant::now() < deadline, "no write failure seen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_write_failure(&parwatch, Duration::from_secs(20)).await;
     assert_eq!(
         parwatch.scalar("SELECT count(*) FROM events").await,
         json!(0)
