@@ -14,6 +14,22 @@ use crate::facts::{CHANNELS, Fact, Facts, Late, ONLINE_MODES, Received, Resolved
 use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projection::Projection;
 
+/// Columns of `events` [`fold_events`] reads.
+pub(crate) const EVENT_COLUMNS: [&str; 8] = [
+    "type",
+    "occurred_at",
+    "agency_code",
+    "dossier_id",
+    "channel",
+    "online_mode",
+    "due_at",
+    "digitized",
+];
+
+/// Columns of `events` [`fold_governance`] reads, for the rows of plan, task and score events.
+pub(crate) const GOVERNANCE_COLUMNS: [&str; 5] =
+    ["type", "occurred_at", "agency_code", "due_at", "data"];
+
 /// Folds every event of one batch of the `events` table in.
 pub(crate) fn fold_events(
     p: &mut Projection,

@@ -11,7 +11,10 @@ use parwatch_lake::{EVENTS_TABLE, Lake};
 use tracing::debug;
 
 use crate::batches::{GOVERNANCE_TABLES, dossiers_batch, governance_batch};
-use crate::fold::{fold_events, fold_governance, governance_facts, governance_rows, load_dossiers};
+use crate::fold::{
+    EVENT_COLUMNS, GOVERNANCE_COLUMNS, fold_events, fold_governance, governance_facts,
+    governance_rows, load_dossiers,
+};
 use crate::projection::Projection;
 use crate::{Error, Result};
 
@@ -33,21 +36,6 @@ const VERSION: &str = "2";
 const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
 const APPLIED_KEY: &str = "parwatch.applied_files";
-
-/// Columns of `events` the projections read.
-const COLUMNS: [&str; 8] = [
-    "type",
-    "occurred_at",
-    "agency_code",
-    "dossier_id",
-    "channel",
-    "online_mode",
-    "due_at",
-    "digitized",
-];
-
-/// Columns of `events` the plan, task and score facts read, for their rows only.
-const GOVERNANCE_COLUMNS: [&str; 5] = ["type", "occurred_at", "agency_code", "due_at", "data"];
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -79,18 +67,21 @@ impl Projector {
                 path: path.clone(),
                 message,
             };
-            let read = self.read_events(path, &COLUMNS, None).and_then(|batches| {
-                // The few plan, task and score rows are read again with their `data`.
-                let rows = governance_rows(&batches).map_err(bad)?;
-                let governance = if rows.is_empty() {
-                    Vec::new()
-                } else {
-                    let total = batches.iter().map(RecordBatch::num_rows).sum();
-                    let selection = RowSelection::from_consecutive_ranges(rows.into_iter(), total);
-                    self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
-                };
-                Ok((batches, governance))
-            });
+            let read = self
+                .read_events(path, &EVENT_COLUMNS, None)
+                .and_then(|batches| {
+                    // The few plan, task and score rows are read again with their `data`.
+                    let rows = governance_rows(&batches).map_err(bad)?;
+                    let governance = if rows.is_empty() {
+                        Vec::new()
+                    } else {
+                        let total = batches.iter().map(RecordBatch::num_rows).sum();
+                        let selection =
+                            RowSelection::from_consecutive_ranges(rows.into_iter(), total);
+                        self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
+                    };
+                    Ok((batches, governance))
+                });
             let (batches, governance) = match read {
                 Ok(read) => read,
                 // Merged away and vacuumed since the listing: its rows are in a newer file.
