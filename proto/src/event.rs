@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
+use crate::validate::Rejection;
+
 /// Every event subject a publisher sends starts with this prefix, followed by the event's
 /// type (the broker stores it as `par.in.<publisher>.events.v1.<type>`).
 pub const SUBJECT_PREFIX: &str = "par.events.v1.";
@@ -281,6 +283,13 @@ pub enum EventData {
 }
 
 impl EventData {
+    /// Reads the `data` object of an event of `event_type` (JSON text, as the lake stores it)
+    /// back into its typed fields, by the rules the validator applies; a value this contract
+    /// does not know, e.g. one a newer publisher sent, is a [`Rejection`] naming its field.
+    pub fn from_json(event_type: EventType, json: &str) -> Result<Self, Rejection> {
+        crate::validate::data_of(event_type, json)
+    }
+
     /// The event type this data belongs to.
     pub fn event_type(&self) -> EventType {
         match self {
@@ -344,5 +353,49 @@ impl Event<'_> {
             data_json: own(self.data_json),
             extra_json: self.extra_json,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fault;
+
+    #[test]
+    fn stored_data_reads_back_into_typed_fields() {
+        let data = EventData::from_json(
+            EventType::DirectiveTask,
+            r#"{"task_id":"T-1","status":"completed","due_at":"2025-03-01T17:00:00+07:00","completed_at":"2025-02-27T10:00:00+07:00","note":"kept"}"#,
+        )
+        .expect("valid data");
+        let EventData::DirectiveTask {
+            task_id,
+            status,
+            completed_at,
+            ..
+        } = data
+        else {
+            panic!("wrong variant: {data:?}");
+        };
+        assert_eq!((task_id.as_str(), status), ("T-1", TaskStatus::Completed));
+        assert_eq!(
+            completed_at.map(|t| t.to_rfc3339()),
+            Some("2025-02-27T03:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_value_the_contract_does_not_know_names_its_field() {
+        let rejection = EventData::from_json(
+            EventType::PlanActivity,
+            r#"{"plan_year":2025,"activity_id":"A","title":"t","status":"paused","due_at":"2025-03-01T17:00:00+07:00"}"#,
+        )
+        .expect_err("unknown status");
+        assert_eq!(
+            (rejection.field.as_str(), rejection.fault),
+            ("data.status", Fault::BadValue)
+        );
+        let not_an_object = EventData::from_json(EventType::ParScore, "[1]").expect_err("array");
+        assert_eq!(not_an_object.field, "data");
     }
 }

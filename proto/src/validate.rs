@@ -171,8 +171,6 @@ pub fn validate_within<'a>(
             ),
         ));
     }
-    let not_json =
-        |e: serde_json::Error| reject("body", Fault::NotJson, format!("not valid JSON: {e}"));
     // Checked once here, the text's strings need no check of their own while parsing.
     let body = std::str::from_utf8(body).map_err(|e| {
         reject(
@@ -257,13 +255,7 @@ pub fn validate_within<'a>(
     let Some(data_json) = envelope.take_rest("data") else {
         return Err(reject("data", Fault::Missing, "required"));
     };
-    let mut data = Object::new("data.", data_fields(event_type));
-    match data.parse(data_json.get()).map_err(not_json)? {
-        None => {}
-        Some(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
-        Some(other) => return Err(wrong_type("data", "an object", &other)),
-    }
-    let typed = typed_data(event_type, &mut data)?;
+    let typed = data_of(event_type, data_json.get())?;
 
     Ok(Event {
         event_id,
@@ -277,6 +269,21 @@ pub fn validate_within<'a>(
         data_json: compact(data_json.get()),
         extra_json: envelope.rest_json(),
     })
+}
+
+/// The typed fields of the `data` object text of an event of `event_type`.
+pub(crate) fn data_of(event_type: EventType, json: &str) -> Result<EventData> {
+    let mut data = Object::new("data.", data_fields(event_type));
+    match data.parse(json).map_err(not_json)? {
+        None => {}
+        Some(Json::Null) => return Err(reject("data", Fault::Missing, "required")),
+        Some(other) => return Err(wrong_type("data", "an object", &other)),
+    }
+    typed_data(event_type, &mut data)
+}
+
+fn not_json(e: serde_json::Error) -> Rejection {
+    reject("body", Fault::NotJson, format!("not valid JSON: {e}"))
 }
 
 fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData> {
