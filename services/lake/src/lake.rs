@@ -23,6 +23,7 @@ use datafusion::parquet::file::metadata::PageIndexPolicy;
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt as _};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
+use crate::changes::{self, Changes, files_of, version_of};
 use crate::commit::{Commit, Prepared};
 use crate::compact::{self, CompactionPolicy, CompactionStats};
 use crate::error::{Error, Result};
@@ -165,11 +166,7 @@ impl Lake {
         at: AsOf,
         session: Option<&dyn Session>,
     ) -> Result<Arc<dyn TableProvider>> {
-        let mut table = self.table(table).current();
-        match at {
-            AsOf::Version(version) => table.load_version(version).await?,
-            AsOf::Time(time) => table.load_with_datetime(time).await?,
-        }
+        let table = changes::table_at(self, table, at).await?;
         self.provider(table, session).await
     }
 
@@ -240,18 +237,20 @@ impl Lake {
 
     /// Every data file of a table's latest version, in path order.
     pub fn files(&self, table: &str) -> Result<Vec<DataFile>> {
-        let table = self.delta_table(table)?;
-        let mut files: Vec<DataFile> = table
-            .snapshot()?
-            .log_data()
-            .iter()
-            .map(|f| DataFile {
-                path: f.path().into_owned(),
-                size: f.size().max(0) as u64,
-            })
-            .collect();
-        files.sort();
-        Ok(files)
+        files_of(&self.delta_table(table)?)
+    }
+
+    /// The files a reader that has read a table up to version `since` must read to reach its
+    /// latest version: those its commits added with new rows (not compaction's rewrites), or
+    /// every file when `since` is `None` or older than the log keeps.
+    pub fn changes(&self, table: &str, since: Option<u64>) -> Result<Changes> {
+        self.block_on(changes::changes(self, table, since))
+    }
+
+    /// The version of a table current at `at`, and its files.
+    pub fn files_at(&self, table: &str, at: AsOf) -> Result<(u64, Vec<DataFile>)> {
+        let table = self.block_on(changes::table_at(self, table, at))?;
+        Ok((version_of(&table), files_of(&table)?))
     }
 
     /// Reads `columns` of a table's data file, only the `rows` selected when given (the page

@@ -14,6 +14,7 @@
 //! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL in a sandbox
 //! (scopes, limits; see `sandbox.rs`).
 
+mod changes;
 mod columns;
 mod commit;
 mod compact;
@@ -35,6 +36,7 @@ mod table;
 mod travel;
 mod writer;
 
+pub use changes::Changes;
 pub use commit::{Commit, Prepared};
 pub use compact::{CompactionPolicy, CompactionStats, TARGET_FILE_BYTES};
 pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
