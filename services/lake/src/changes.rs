@@ -10,7 +10,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::error::{Error, Result};
 use crate::lake::{DataFile, Lake};
-use crate::travel::AsOf;
+use crate::travel::{AsOf, no_version};
 
 /// Commits read from the store at once when catching up.
 const READ_AHEAD: usize = 8;
@@ -100,12 +100,14 @@ pub(crate) async fn changes(lake: &Lake, table: &str, since: Option<u64>) -> Res
     })
 }
 
-/// `table` as it was at `at`.
+/// `table` as it was at `at` ([`Error::NoVersion`] when that cannot be read).
 pub(crate) async fn table_at(lake: &Lake, table: &str, at: AsOf) -> Result<DeltaTable> {
-    let mut table = lake.table(table).current();
-    match at {
-        AsOf::Version(version) => table.load_version(version).await?,
-        AsOf::Time(time) => table.load_with_datetime(time).await?,
-    }
+    let name = table;
+    let mut table = lake.table(name).current();
+    let loaded = match at {
+        AsOf::Version(version) => table.load_version(version).await,
+        AsOf::Time(time) => table.load_with_datetime(time).await,
+    };
+    loaded.map_err(|e| no_version(name, at, &e))?;
     Ok(table)
 }

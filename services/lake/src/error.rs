@@ -50,6 +50,10 @@ pub enum Error {
     /// The object store failed (a local folder or an S3-compatible store).
     #[error("object store: {0}")]
     Store(#[from] deltalake::ObjectStoreError),
+    /// A moment of a table's history that cannot be read (see [`crate::AsOf`]): the message
+    /// is for the client (the cause, which may name where the lake is, is logged).
+    #[error("{0}")]
+    NoVersion(String),
     /// Another writer committed this table's ingest position: this one must stop.
     #[error("fenced: {0}")]
     Fenced(String),
@@ -147,6 +151,7 @@ impl Error {
             | Error::Store(_)
             | Error::Fenced(_) => ErrorKind::Internal,
             Error::NotAQuery(_) => ErrorKind::NotAQuery,
+            Error::NoVersion(_) => ErrorKind::Plan,
             Error::Limit { kind, .. } => ErrorKind::Limit(*kind),
             Error::Query(e) => match e.find_root() {
                 Df::SQL(..) => ErrorKind::Syntax,

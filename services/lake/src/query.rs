@@ -17,7 +17,7 @@ use crate::lake::Lake;
 use crate::sandbox::{Limits, Scope, Scoping, Session};
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE};
 use crate::scope::ScopedTable;
-use crate::travel::{AsOf, TableAt, no_version};
+use crate::travel::{AsOf, TableAt};
 
 /// The result of a query: its schema and all its batches.
 #[derive(Debug, Clone)]
@@ -305,7 +305,10 @@ impl TableProvider for LakeTable {
                 .lake
                 .table_provider_at(self.name, at, Some(state))
                 .await
-                .map_err(|e| no_version(self.name, at, &e))?,
+                .map_err(|e| match e {
+                    Error::NoVersion(message) => DataFusionError::Plan(message),
+                    e => DataFusionError::External(Box::new(e)),
+                })?,
         };
         table.scan(state, projection, filters, limit).await
     }
