@@ -1,5 +1,6 @@
-//! Arrow columns of the stored rows: builds the batches of `events` and `rejected_events` in the
-//! column order of `schema.rs`. Called by `commit.rs` when a commit is laid out.
+//! Arrow columns of the stored rows: builds the batches of `events` and `rejected_events`, one
+//! column per entry of the catalogue (`catalogue.rs`). Called by `commit.rs` when a commit is
+//! laid out.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use parwatch_proto::{EventData, local_date};
+use parwatch_proto::{Event, EventData, local_date};
 
+use crate::catalogue::{EventColumn, RejectedColumn};
 use crate::error::Result;
 use crate::rows::{RejectedMessage, StoredEvent};
 use crate::schema::{events_schema, rejected_schema};
@@ -34,61 +36,97 @@ pub(crate) fn events_batch(
     events: &[StoredEvent<'_>],
     ingested_at: DateTime<Utc>,
 ) -> Result<RecordBatch> {
-    let n = events.len();
-    // Sized for the text they will hold: no reallocation, no memory asked for and left unused.
-    let mut bytes = [0; 8];
+    let mut b = EventBuilders::for_events(events);
     for stored in events {
-        let e = &stored.event;
-        let optional = |text: Option<&str>| text.map_or(0, str::len);
-        for (total, len) in bytes.iter_mut().zip([
-            e.event_id.len(),
-            e.source.len(),
-            e.agency_code.len(),
-            optional(e.dossier_id.as_deref()),
-            optional(e.procedure_code.as_deref()),
-            e.data_json.len(),
-            optional(e.extra_json.as_deref()),
-            e.event_type().as_str().len(),
-        ]) {
-            *total += len;
+        b.append(stored, ingested_at);
+    }
+    batch(
+        events_schema(),
+        EventColumn::ALL.iter().map(|&c| b.finish(c)),
+    )
+}
+
+/// A builder per column of `events`.
+struct EventBuilders {
+    id: StringBuilder,
+    ty: StringBuilder,
+    version: Int32Builder,
+    occurred: TimestampMicrosecondBuilder,
+    source: StringBuilder,
+    agency: StringBuilder,
+    dossier: StringBuilder,
+    procedure: StringBuilder,
+    channel: StringBuilder,
+    online_mode: StringBuilder,
+    due: TimestampMicrosecondBuilder,
+    mode: StringBuilder,
+    kind: StringBuilder,
+    new_due: TimestampMicrosecondBuilder,
+    outcome: StringBuilder,
+    digitized: BooleanBuilder,
+    portal: StringBuilder,
+    letter: StringBuilder,
+    data: StringBuilder,
+    extra: StringBuilder,
+    ingested: TimestampMicrosecondBuilder,
+    seq: Int64Builder,
+    date: Date32Builder,
+}
+
+impl EventBuilders {
+    /// Builders sized for `events`: the text columns every row fills hold their total length,
+    /// so nothing is reallocated and no memory is asked for and left unused.
+    fn for_events(events: &[StoredEvent<'_>]) -> Self {
+        let n = events.len();
+        let sized = |len: fn(&Event<'_>) -> usize| {
+            let total = events.iter().map(|s| len(&s.event)).sum();
+            StringBuilder::with_capacity(n, total)
+        };
+        // Short values of one type each, null in the rows of other types: left to grow.
+        let short = || StringBuilder::with_capacity(n, 0);
+        Self {
+            id: sized(|e| e.event_id.len()),
+            ty: sized(|e| e.event_type().as_str().len()),
+            version: Int32Builder::with_capacity(n),
+            occurred: ts_builder(n),
+            source: sized(|e| e.source.len()),
+            agency: sized(|e| e.agency_code.len()),
+            dossier: sized(|e| e.dossier_id.as_deref().map_or(0, str::len)),
+            procedure: sized(|e| e.procedure_code.as_deref().map_or(0, str::len)),
+            channel: short(),
+            online_mode: short(),
+            due: ts_builder(n),
+            mode: short(),
+            kind: short(),
+            new_due: ts_builder(n),
+            outcome: short(),
+            digitized: BooleanBuilder::with_capacity(n),
+            portal: short(),
+            letter: short(),
+            data: sized(|e| e.data_json.len()),
+            extra: sized(|e| e.extra_json.as_deref().map_or(0, str::len)),
+            ingested: ts_builder(n),
+            seq: Int64Builder::with_capacity(n),
+            date: Date32Builder::with_capacity(n),
         }
     }
-    let [
-        mut id,
-        mut source,
-        mut agency,
-        mut dossier,
-        mut procedure,
-        mut data,
-        mut extra,
-        mut ty,
-    ] = bytes.map(|total| StringBuilder::with_capacity(n, total));
-    // Short values of one type each, null in the rows of other types: left to grow.
-    let text = || StringBuilder::with_capacity(n, 0);
-    let (mut channel, mut online_mode, mut mode, mut kind, mut outcome, mut portal, mut letter) =
-        (text(), text(), text(), text(), text(), text(), text());
-    let mut version = Int32Builder::with_capacity(n);
-    let (mut occurred, mut due, mut new_due, mut ingested) =
-        (ts_builder(n), ts_builder(n), ts_builder(n), ts_builder(n));
-    let mut digitized = BooleanBuilder::with_capacity(n);
-    let mut seq = Int64Builder::with_capacity(n);
-    let mut date = Date32Builder::with_capacity(n);
 
-    for stored in events {
+    /// Appends one row to every column.
+    fn append(&mut self, stored: &StoredEvent<'_>, ingested_at: DateTime<Utc>) {
         let e = &stored.event;
-        id.append_value(&*e.event_id);
-        ty.append_value(e.event_type().as_str());
-        version.append_value(e.schema_version);
-        occurred.append_value(micros(e.occurred_at));
-        source.append_value(&e.source);
-        agency.append_value(&e.agency_code);
-        dossier.append_option(e.dossier_id.as_deref());
-        procedure.append_option(e.procedure_code.as_deref());
-        data.append_value(&e.data_json);
-        extra.append_option(e.extra_json.as_deref());
-        ingested.append_value(micros(ingested_at));
-        seq.append_value(stored.stream_seq as i64);
-        date.append_value(local_days(e.occurred_at));
+        self.id.append_value(&*e.event_id);
+        self.ty.append_value(e.event_type().as_str());
+        self.version.append_value(e.schema_version);
+        self.occurred.append_value(micros(e.occurred_at));
+        self.source.append_value(&e.source);
+        self.agency.append_value(&e.agency_code);
+        self.dossier.append_option(e.dossier_id.as_deref());
+        self.procedure.append_option(e.procedure_code.as_deref());
+        self.data.append_value(&e.data_json);
+        self.extra.append_option(e.extra_json.as_deref());
+        self.ingested.append_value(micros(ingested_at));
+        self.seq.append_value(stored.stream_seq as i64);
+        self.date.append_value(local_days(e.occurred_at));
 
         // Typed data columns: each type fills its own and leaves the others null.
         let mut row = TypedRow::default();
@@ -125,44 +163,47 @@ pub(crate) fn events_batch(
             }
             EventData::ParScore { .. } => {}
         }
-        channel.append_option(row.channel);
-        online_mode.append_option(row.online_mode);
-        due.append_option(row.due_at.map(micros));
-        mode.append_option(row.mode);
-        kind.append_option(row.kind);
-        new_due.append_option(row.new_due_at.map(micros));
-        outcome.append_option(row.outcome);
-        digitized.append_option(row.digitized);
-        portal.append_option(row.portal);
-        letter.append_option(row.letter_no);
+        self.channel.append_option(row.channel);
+        self.online_mode.append_option(row.online_mode);
+        self.due.append_option(row.due_at.map(micros));
+        self.mode.append_option(row.mode);
+        self.kind.append_option(row.kind);
+        self.new_due.append_option(row.new_due_at.map(micros));
+        self.outcome.append_option(row.outcome);
+        self.digitized.append_option(row.digitized);
+        self.portal.append_option(row.portal);
+        self.letter.append_option(row.letter_no);
     }
 
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(ty.finish()),
-        Arc::new(version.finish()),
-        Arc::new(occurred.finish()),
-        Arc::new(source.finish()),
-        Arc::new(agency.finish()),
-        Arc::new(dossier.finish()),
-        Arc::new(procedure.finish()),
-        Arc::new(channel.finish()),
-        Arc::new(online_mode.finish()),
-        Arc::new(due.finish()),
-        Arc::new(mode.finish()),
-        Arc::new(kind.finish()),
-        Arc::new(new_due.finish()),
-        Arc::new(outcome.finish()),
-        Arc::new(digitized.finish()),
-        Arc::new(portal.finish()),
-        Arc::new(letter.finish()),
-        Arc::new(data.finish()),
-        Arc::new(extra.finish()),
-        Arc::new(ingested.finish()),
-        Arc::new(seq.finish()),
-        Arc::new(date.finish()),
-    ];
-    batch(events_schema(), columns)
+    /// The finished values of `column`.
+    fn finish(&mut self, column: EventColumn) -> ArrayRef {
+        use EventColumn as C;
+        match column {
+            C::EventId => Arc::new(self.id.finish()),
+            C::Type => Arc::new(self.ty.finish()),
+            C::SchemaVersion => Arc::new(self.version.finish()),
+            C::OccurredAt => Arc::new(self.occurred.finish()),
+            C::Source => Arc::new(self.source.finish()),
+            C::AgencyCode => Arc::new(self.agency.finish()),
+            C::DossierId => Arc::new(self.dossier.finish()),
+            C::ProcedureCode => Arc::new(self.procedure.finish()),
+            C::Channel => Arc::new(self.channel.finish()),
+            C::OnlineMode => Arc::new(self.online_mode.finish()),
+            C::DueAt => Arc::new(self.due.finish()),
+            C::Mode => Arc::new(self.mode.finish()),
+            C::Kind => Arc::new(self.kind.finish()),
+            C::NewDueAt => Arc::new(self.new_due.finish()),
+            C::Outcome => Arc::new(self.outcome.finish()),
+            C::Digitized => Arc::new(self.digitized.finish()),
+            C::Portal => Arc::new(self.portal.finish()),
+            C::LetterNo => Arc::new(self.letter.finish()),
+            C::Data => Arc::new(self.data.finish()),
+            C::Extra => Arc::new(self.extra.finish()),
+            C::IngestedAt => Arc::new(self.ingested.finish()),
+            C::StreamSeq => Arc::new(self.seq.finish()),
+            C::EventDate => Arc::new(self.date.finish()),
+        }
+    }
 }
 
 /// The typed data columns of one event row.
@@ -203,18 +244,24 @@ pub(crate) fn rejected_batch(rows: &[&RejectedMessage]) -> Result<RecordBatch> {
         seq.append_value(r.stream_seq as i64);
         date.append_value(local_days(r.received_at));
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(subject.finish()),
-        Arc::new(raw.finish()),
-        Arc::new(raw_bytes.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(fault.finish()),
-        Arc::new(agency.finish()),
-        Arc::new(received.finish()),
-        Arc::new(seq.finish()),
-        Arc::new(date.finish()),
-    ];
-    batch(rejected_schema(), columns)
+    let mut column = |c: RejectedColumn| -> ArrayRef {
+        use RejectedColumn as C;
+        match c {
+            C::Subject => Arc::new(subject.finish()),
+            C::Raw => Arc::new(raw.finish()),
+            C::RawBytes => Arc::new(raw_bytes.finish()),
+            C::Reason => Arc::new(reason.finish()),
+            C::Fault => Arc::new(fault.finish()),
+            C::AgencyCode => Arc::new(agency.finish()),
+            C::ReceivedAt => Arc::new(received.finish()),
+            C::StreamSeq => Arc::new(seq.finish()),
+            C::ReceivedDate => Arc::new(date.finish()),
+        }
+    };
+    batch(
+        rejected_schema(),
+        RejectedColumn::ALL.iter().map(|&c| column(c)),
+    )
 }
 
 /// The agency a rejected body names, if it is a JSON object with a string `agency_code`.
@@ -226,6 +273,8 @@ fn claimed_agency(raw: &[u8]) -> Option<String> {
     serde_json::from_slice::<Claim>(raw).ok()?.agency_code
 }
 
-fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(schema, columns)?)
+/// The batch of `columns`, one per catalogue entry in stored order; Arrow checks each against
+/// the schema's type and nullability.
+fn batch(schema: SchemaRef, columns: impl Iterator<Item = ArrayRef>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(schema, columns.collect())?)
 }

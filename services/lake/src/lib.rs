@@ -14,6 +14,7 @@
 //! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL in a sandbox
 //! (scopes, limits; see `sandbox.rs`).
 
+mod catalogue;
 mod changes;
 mod columns;
 mod commit;
@@ -36,6 +37,10 @@ mod table;
 mod travel;
 mod writer;
 
+pub use catalogue::{
+    ColumnError, ColumnSpec, ColumnType, DataColumn, Domain, EnumColumn, EventColumn, EventRows,
+    FlagColumn, ReadBack, RejectedColumn, StoredEnum, TextColumn, TimeColumn, Unknown,
+};
 pub use changes::Changes;
 pub use commit::{Commit, Prepared};
 pub use compact::{CompactionPolicy, CompactionStats, TARGET_FILE_BYTES};

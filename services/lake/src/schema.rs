@@ -1,30 +1,53 @@
-//! Arrow schemas of the stored tables (the columns of api-v1's `events` and `rejected_events`).
+//! Arrow schemas of the stored tables (the columns of api-v1's `events` and `rejected_events`),
+//! derived from the column catalogue (`catalogue.rs`).
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+
+use crate::catalogue::{ColumnSpec, EventColumn, RejectedColumn};
 
 /// SQL name of the table of stored events.
 pub const EVENTS_TABLE: &str = "events";
 /// SQL name of the table of rejected messages.
 pub const REJECTED_TABLE: &str = "rejected_events";
 
-/// Column of `events` with the local date of `occurred_at`: what files are ordered by.
-pub(crate) const EVENT_DATE: &str = "event_date";
-/// Column of `rejected_events` with the local date of `received_at`.
-pub(crate) const RECEIVED_DATE: &str = "received_date";
-
-pub(crate) fn timestamp() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+fn schema(columns: impl Iterator<Item = ColumnSpec>) -> SchemaRef {
+    Arc::new(Schema::new(columns.map(|c| c.field()).collect::<Vec<_>>()))
 }
 
 /// Columns of `events`, as stored and as SQL sees them (Delta has no unsigned integers:
 /// `stream_seq` is a signed 64-bit integer, as in PostgreSQL).
 pub fn events_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| schema(EventColumn::ALL.iter().map(|c| c.spec())));
+    Arc::clone(&SCHEMA)
+}
+
+/// Columns of `rejected_events`, as stored and as SQL sees them.
+pub fn rejected_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| schema(RejectedColumn::ALL.iter().map(|c| c.spec())));
+    Arc::clone(&SCHEMA)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+
+    use super::*;
+
+    fn ts() -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    }
+
+    /// The stored columns as other engines, migrations and tests know them (the list written
+    /// out by hand before the catalogue): a change here is a change of the lake's format.
+    #[test]
+    fn the_events_schema_is_the_stored_one() {
         let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-        let ts = |name: &str, nullable| Field::new(name, timestamp(), nullable);
-        Arc::new(Schema::new(vec![
+        let ts = |name: &str, nullable| Field::new(name, ts(), nullable);
+        let expected = Schema::new(vec![
             text("event_id", false),
             text("type", false),
             Field::new("schema_version", DataType::Int32, false),
@@ -47,27 +70,24 @@ pub fn events_schema() -> SchemaRef {
             text("extra", true),
             ts("ingested_at", false),
             Field::new("stream_seq", DataType::Int64, false),
-            Field::new(EVENT_DATE, DataType::Date32, false),
-        ]))
-    });
-    Arc::clone(&SCHEMA)
-}
+            Field::new("event_date", DataType::Date32, false),
+        ]);
+        assert_eq!(*events_schema(), expected);
+    }
 
-/// Columns of `rejected_events`, as stored and as SQL sees them.
-pub fn rejected_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        Arc::new(Schema::new(vec![
+    #[test]
+    fn the_rejected_schema_is_the_stored_one() {
+        let expected = Schema::new(vec![
             Field::new("subject", DataType::Utf8, false),
             Field::new("raw", DataType::Utf8, true),
             Field::new("raw_bytes", DataType::Binary, false),
             Field::new("reason", DataType::Utf8, false),
             Field::new("fault", DataType::Utf8, false),
-            // The body's `agency_code` when it has a string one: lets agency scopes see their own.
             Field::new("agency_code", DataType::Utf8, true),
-            Field::new("received_at", timestamp(), false),
+            Field::new("received_at", ts(), false),
             Field::new("stream_seq", DataType::Int64, false),
-            Field::new(RECEIVED_DATE, DataType::Date32, false),
-        ]))
-    });
-    Arc::clone(&SCHEMA)
+            Field::new("received_date", DataType::Date32, false),
+        ]);
+        assert_eq!(*rejected_schema(), expected);
+    }
 }
