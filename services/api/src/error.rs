@@ -70,6 +70,17 @@ impl From<parwatch_lake::Error> for ApiError {
     }
 }
 
+impl From<parwatch_metrics::Error> for ApiError {
+    /// A lake error by its kind (a moment of history that cannot be read is the client's);
+    /// a damaged file or a failed build is ours.
+    fn from(e: parwatch_metrics::Error) -> Self {
+        match e {
+            parwatch_metrics::Error::Lake(e) => e.into(),
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<parwatch_metrics::MetricError> for ApiError {
     /// Every metric error is a mistake in the request (a name, a date, a range).
     fn from(e: parwatch_metrics::MetricError) -> Self {

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use parwatch_auth::{Budgets, Gate};
 use parwatch_ingest::IngestStatus;
-use parwatch_lake::{Lake, Limits, QueryEngine};
-use parwatch_metrics::Projector;
+use parwatch_lake::{AsOf, Lake, Limits, QueryEngine};
+use parwatch_metrics::{Projection, Projector};
 
 pub use admission::AdmissionLimits;
 pub use agencies::{AgencyNames, AgencyNamesError};
@@ -163,9 +163,29 @@ impl AppState {
         let projector = Arc::clone(&self.projector);
         tokio::task::spawn_blocking(move || projector.catch_up(&mut |_, _| {}))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map(|_| ())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        Ok(())
+    }
+
+    /// `ask` answered from the projections as they are now (caught up first), or as they were
+    /// at `as_of`; with the version of `events` the answer reflects.
+    pub(crate) async fn answer<R: Send + 'static>(
+        &self,
+        as_of: Option<AsOf>,
+        ask: impl FnOnce(&Projection) -> R + Send + 'static,
+    ) -> Result<(R, Option<u64>), ApiError> {
+        let Some(at) = as_of else {
+            self.refresh().await?;
+            let projection = self.projector.read();
+            return Ok((ask(&projection), self.projector.version()));
+        };
+        let projector = Arc::clone(&self.projector);
+        tokio::task::spawn_blocking(move || {
+            let (version, projection) = projector.at(at)?;
+            Ok((ask(&projection), Some(version)))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
     }
 }
 

@@ -4,6 +4,7 @@
 
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use parwatch_auth::Principal;
+use parwatch_lake::AsOf;
 use parwatch_metrics::{Bucket, MetricError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -70,6 +71,34 @@ fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Me
         value: text.chars().take(40).collect(),
     })?;
     parwatch_metrics::check_date(field, date).map(Some)
+}
+
+/// `as_of`: a moment of the lake's history to answer from.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Travel {
+    /// Answer as at this moment: a version of `events` (as `/api/v1/status` and
+    /// `events_version` in answers number them), or a time (RFC 3339, or a date: its midnight
+    /// UTC) meaning the version current then. The answer equals what the endpoint answered
+    /// then for the same parameters. Absent: now.
+    #[param(example = "2026-12-01T08:00:00+07:00")]
+    as_of: Option<String>,
+}
+
+impl Travel {
+    /// The moment asked for, if any.
+    pub(crate) fn at(&self) -> Result<Option<AsOf>, ApiError> {
+        let Some(text) = self.as_of.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        AsOf::parse(text).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "as_of: {:?} is neither a version number nor a time such as \
+                 2026-12-01T08:00:00+07:00",
+                text.chars().take(40).collect::<String>()
+            ))
+        })
+    }
 }
 
 /// `bucket` and `agency`: how a series is cut and whose it is.

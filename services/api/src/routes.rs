@@ -95,10 +95,10 @@ fn table(state: &AppState) -> Vec<Route> {
             max_body(MAX_SQL_BODY), bytes(), st() => sql::sql),
         // Metrics and the PAR Index.
         route!(get path!("api" / "v1" / "metrics") => metrics::catalogue),
-        route!(get path!("api" / "v1" / "metrics" / String), query(), query(), query(),
+        route!(get path!("api" / "v1" / "metrics" / String), query(), query(), query(), query(),
             viewer("read metrics"), st() => metrics::series),
-        route!(get path!("api" / "v1" / "ranking"), query(), query(), viewer("read rankings"),
-            st() => metrics::ranking),
+        route!(get path!("api" / "v1" / "ranking"), query(), query(), query(),
+            viewer("read rankings"), st() => metrics::ranking),
         route!(get path!("api" / "v1" / "par-index"), query(), viewer("read the PAR Index"),
             st() => par::index),
         route!(get path!("api" / "v1" / "par-index" / "history"), query(),

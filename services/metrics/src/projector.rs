@@ -1,13 +1,16 @@
-//! The projector: keeps the [`Projection`] up to date with the lake, folding each stored event
-//! file in exactly once (`fold.rs`), and saves and restores it as snapshots in the lake
-//! (`batches.rs` lays the snapshot tables out).
+//! The projector: keeps the [`Projection`] up to date with the lake by Delta version, folding
+//! in the files each commit added with new rows (`fold.rs`; compaction's rewrites hold rows
+//! already folded and are skipped), so every event is folded exactly once; builds the
+//! projection of a past version on demand (`as_of`); and saves and restores it as snapshots in
+//! the lake tagged with the version they cover (`batches.rs` lays the snapshot tables out).
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
-use parwatch_lake::{EVENTS_TABLE, Lake};
+use parwatch_lake::{AsOf, EVENTS_TABLE, Lake};
 use tracing::debug;
 
 use crate::batches::{GOVERNANCE_TABLES, dossiers_batch, governance_batch};
@@ -23,19 +26,38 @@ use crate::{Error, Result};
 pub struct Projector {
     lake: Lake,
     projection: RwLock<Projection>,
-    /// Files already folded in (paths in the `events` table); held for the whole of a catch-up
-    /// so no file is applied twice.
-    applied: Mutex<BTreeSet<String>>,
+    /// The version of `events` the projection holds, [`UNSETTLED`] while a catch-up is part
+    /// way; changed only under the projection's write lock, so a reader holding the read lock
+    /// sees the version of what it reads.
+    settled: AtomicU64,
+    /// How far the folding got; held for the whole of a catch-up or a save.
+    progress: Mutex<Progress>,
+    /// The projection of the past version last asked for; built under this lock, so
+    /// concurrent requests for one version build it once.
+    past: Mutex<Option<(u64, Arc<Projection>)>>,
+}
+
+/// [`Projector::settled`] while the projection is between versions.
+const UNSETTLED: u64 = u64::MAX;
+
+/// How far the folding got.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The version of `events` wholly folded in, if any.
+    version: Option<u64>,
+    /// Files of later versions already folded in by a catch-up that stopped part way.
+    partial: BTreeSet<String>,
 }
 
 const SNAPSHOT: &str = "dossiers";
 const VERSION_KEY: &str = "parwatch.snapshot_version";
-/// Version 2 added the plan, task and score snapshots.
-const VERSION: &str = "2";
+/// Version 3 records the Delta version of `events` a snapshot covers (2 listed its files).
+const VERSION: &str = "3";
 /// Written in every snapshot file of one save: files of different saves are never mixed.
 const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
-const APPLIED_KEY: &str = "parwatch.applied_files";
+/// The Delta version of `events` a snapshot covers.
+const EVENTS_VERSION_KEY: &str = "parwatch.events_version";
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -43,70 +65,123 @@ impl Projector {
         Self {
             lake,
             projection: RwLock::new(Projection::default()),
-            applied: Mutex::new(BTreeSet::new()),
+            settled: AtomicU64::new(UNSETTLED),
+            progress: Mutex::new(Progress::default()),
+            past: Mutex::new(None),
         }
     }
 
-    /// Folds in every event file of the table's latest version not yet applied (the Delta log
-    /// says which; no folder is listed); returns how many. Blocking. `progress` is told (files
-    /// done, files to do) after each file.
+    /// Folds in the files that the commits to `events` since the version folded added with
+    /// new rows (every file, the first time); returns how many. Blocking. `progress` is told
+    /// (files done, files to do) after each file.
     pub fn catch_up(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize> {
-        let mut applied = self.applied.lock().expect("projector lock");
-        let present: BTreeSet<String> = self
-            .lake
-            .files(EVENTS_TABLE)?
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
-        // Files merged away by compaction are forgotten; the merged file is folded in again,
-        // which changes nothing: folding an event twice is the same as once.
-        applied.retain(|p| present.contains(p));
-        let new: Vec<String> = present.difference(&applied).cloned().collect();
-        for (done, path) in new.iter().enumerate() {
-            let bad = |message| Error::BadFile {
-                path: path.clone(),
-                message,
-            };
-            let read = self
-                .read_events(path, &EVENT_COLUMNS, None)
-                .and_then(|batches| {
-                    // The few plan, task and score rows are read again with their `data`.
-                    let rows = governance_rows(&batches).map_err(bad)?;
-                    let governance = if rows.is_empty() {
-                        Vec::new()
-                    } else {
-                        let total = batches.iter().map(RecordBatch::num_rows).sum();
-                        let selection =
-                            RowSelection::from_consecutive_ranges(rows.into_iter(), total);
-                        self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?
-                    };
-                    Ok((batches, governance))
-                });
-            let (batches, governance) = match read {
-                Ok(read) => read,
-                // Merged away and vacuumed since the listing: its rows are in a newer file.
-                Err(_) if !self.is_current(path)? => continue,
+        let mut state = self.progress.lock().expect("projector lock");
+        let mut changes = self.lake.changes(EVENTS_TABLE, state.version)?;
+        if !changes.whole && changes.version == state.version.unwrap_or(UNSETTLED) {
+            return Ok(0);
+        }
+        let mut todo = self.unfolded(&mut state, &changes);
+        let mut done = 0;
+        while let Some(path) = todo.pop() {
+            match self.read_file(&path) {
+                Ok(read) => {
+                    let mut projection = self.projection.write().expect("projection lock");
+                    self.settled.store(UNSETTLED, Ordering::Release);
+                    fold(&mut projection, &path, &read)?;
+                    drop(projection);
+                    state.partial.insert(path);
+                    done += 1;
+                    progress(done, done + todo.len());
+                }
+                // Merged by compaction and vacuumed before this projector read it (it was
+                // far behind): the rows are in a file it skips as a rewrite; start again.
+                Err(_) if !changes.whole && !self.is_current(&path)? => {
+                    tracing::warn!(file = %path, "an added file is gone; folding every event again");
+                    changes = self.lake.changes(EVENTS_TABLE, None)?;
+                    todo = self.unfolded(&mut state, &changes);
+                }
                 Err(e) => return Err(e),
-            };
-            let mut projection = self.projection.write().expect("projection lock");
-            for batch in &batches {
-                fold_events(&mut projection, batch).map_err(bad)?;
             }
-            for batch in &governance {
-                fold_governance(&mut projection, batch).map_err(bad)?;
-            }
-            drop(projection);
-            applied.insert(path.clone());
-            progress(done + 1, new.len());
         }
-        if !new.is_empty() {
-            debug!(files = new.len(), "projections caught up");
+        // Under the write lock: a reader sees the version of what it reads.
+        let projection = self.projection.write().expect("projection lock");
+        state.version = Some(changes.version);
+        state.partial.clear();
+        self.settled.store(changes.version, Ordering::Release);
+        drop(projection);
+        if done > 0 {
+            debug!(
+                files = done,
+                version = changes.version,
+                "projections caught up"
+            );
         }
-        Ok(new.len())
+        Ok(done)
+    }
+
+    /// The files of `changes` still to fold, last first; when they are the whole table, the
+    /// projection starts again from empty.
+    fn unfolded(&self, state: &mut Progress, changes: &parwatch_lake::Changes) -> Vec<String> {
+        if changes.whole {
+            *self.projection.write().expect("projection lock") = Projection::default();
+            self.settled.store(UNSETTLED, Ordering::Release);
+            state.partial.clear();
+        }
+        changes
+            .files
+            .iter()
+            .rev()
+            .filter(|f| !state.partial.contains(&f.path))
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
+    /// The version of `events` the projection holds (`None` before the first catch-up and
+    /// while one is part way). Asked while holding [`Projector::read`]'s guard, it is the
+    /// version of what the guard shows (it changes only under the write lock).
+    pub fn version(&self) -> Option<u64> {
+        Some(self.settled.load(Ordering::Acquire)).filter(|v| *v != UNSETTLED)
+    }
+
+    /// The projection of `events` as of `at` and the version that is: what the endpoints
+    /// answered from at that moment. Built by folding that version's files (seconds on a large
+    /// lake), then kept until another version is asked for. Blocking.
+    pub fn at(&self, at: AsOf) -> Result<(u64, Arc<Projection>)> {
+        let mut past = self.past.lock().expect("past projection lock");
+        let (version, files) = self.lake.files_at(EVENTS_TABLE, at)?;
+        if let Some((built, projection)) = past.as_ref()
+            && *built == version
+        {
+            return Ok((version, Arc::clone(projection)));
+        }
+        // Not kept beside the one built next.
+        *past = None;
+        let mut projection = Projection::default();
+        for file in &files {
+            fold(&mut projection, &file.path, &self.read_file(&file.path)?)?;
+        }
+        let projection = Arc::new(projection);
+        *past = Some((version, Arc::clone(&projection)));
+        Ok((version, projection))
+    }
+
+    /// Reads what the folds need of an event file: its dossier columns, and the plan, task
+    /// and score rows again with their `data`.
+    fn read_file(&self, path: &str) -> Result<FileRows> {
+        let batches = self.read_events(path, &EVENT_COLUMNS, None)?;
+        let rows = governance_rows(&batches).map_err(bad(path))?;
+        if rows.is_empty() {
+            return Ok((batches, Vec::new()));
+        }
+        let total = batches.iter().map(RecordBatch::num_rows).sum();
+        let selection = RowSelection::from_consecutive_ranges(rows.into_iter(), total);
+        let governance = self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?;
+        Ok((batches, governance))
     }
 
     /// A projector restored from the lake's snapshot (see [`Projector::save`]), or empty when
-    /// there is none; [`Projector::catch_up`] then folds in only the files landed since.
+    /// there is none; [`Projector::catch_up`] then folds in only the files committed since the
+    /// version it covers.
     pub fn load(lake: Lake) -> Result<Self> {
         let projector = Self::new(lake);
         let snapshot = match projector.lake.read_snapshot(SNAPSHOT) {
@@ -159,19 +234,27 @@ impl Projector {
             .get(EVENTS_KEY)
             .and_then(|n| n.parse().ok())
             .unwrap_or_default();
-        let mut applied = projector.applied.lock().expect("projector lock");
-        if let Some(files) = snapshot.metadata.get(APPLIED_KEY) {
-            applied.extend(files.lines().map(str::to_owned));
+        if let Some(version) = snapshot
+            .metadata
+            .get(EVENTS_VERSION_KEY)
+            .and_then(|v| v.parse().ok())
+        {
+            projector.progress.lock().expect("projector lock").version = Some(version);
+            projector.settled.store(version, Ordering::Release);
         }
-        drop((projection, applied));
+        drop(projection);
         Ok(projector)
     }
 
     /// Stores the projections' state (the dossier facts, plan activities, tasks and scores, and
-    /// which files they cover) as the lake's snapshot. Blocking. Each file is replaced
-    /// atomically, the dossiers' last; a load takes only files of one save.
+    /// the version of `events` they cover) as the lake's snapshot; nothing before the first
+    /// catch-up or while one stopped part way. Blocking. Each file is replaced atomically,
+    /// the dossiers' last; a load takes only files of one save.
     pub fn save(&self) -> Result<()> {
-        let applied = self.applied.lock().expect("projector lock");
+        let state = self.progress.lock().expect("projector lock");
+        let Some(version) = state.version.filter(|_| state.partial.is_empty()) else {
+            return Ok(());
+        };
         let projection = self.read();
         let token = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -184,12 +267,11 @@ impl Projector {
             self.lake.write_snapshot(name, &batch, metadata)?;
         }
         let batch = dossiers_batch(&projection)?;
-        let files: Vec<&str> = applied.iter().map(String::as_str).collect();
         let metadata = vec![
             (VERSION_KEY.to_owned(), VERSION.to_owned()),
             (TOKEN_KEY.to_owned(), token),
             (EVENTS_KEY.to_owned(), projection.events.to_string()),
-            (APPLIED_KEY.to_owned(), files.join("\n")),
+            (EVENTS_VERSION_KEY.to_owned(), version.to_string()),
         ];
         self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
         Ok(())
@@ -227,5 +309,27 @@ impl Projector {
             .files(EVENTS_TABLE)?
             .iter()
             .any(|f| f.path == path))
+    }
+}
+
+/// What the folds read of one event file: its batches, and its plan, task and score rows.
+type FileRows = (Vec<RecordBatch>, Vec<RecordBatch>);
+
+/// Folds one file's rows into `projection`.
+fn fold(projection: &mut Projection, path: &str, (batches, governance): &FileRows) -> Result<()> {
+    for batch in batches {
+        fold_events(projection, batch).map_err(bad(path))?;
+    }
+    for batch in governance {
+        fold_governance(projection, batch).map_err(bad(path))?;
+    }
+    Ok(())
+}
+
+/// The error of a file whose rows the folds cannot read.
+fn bad(path: &str) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::BadFile {
+        path: path.to_owned(),
+        message,
     }
 }

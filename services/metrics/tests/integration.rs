@@ -6,4 +6,5 @@ mod common;
 mod equivalence;
 mod golden;
 mod governance;
+mod history;
 mod par_index;

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::models::{Period, PointBody, RankRowBody};
-use crate::params::{self, Dates, View};
+use crate::params::{self, Dates, Travel, View};
 use crate::reply::Json;
 
 /// The catalogue.
@@ -54,6 +54,9 @@ pub(crate) struct MetricSeries {
     agency: Option<String>,
     /// One series (`group` `{}`), or one per agency with `group_by=agency`.
     series: Vec<GroupSeries>,
+    /// The version of `events` the answer reflects (see `as_of`); null before the first
+    /// events are folded in.
+    events_version: Option<u64>,
 }
 
 /// One series of [`MetricSeries`].
@@ -77,11 +80,11 @@ pub(crate) struct Group {
 /// A metric over time: one series, or one per agency.
 #[utoipa::path(get, path = "/api/v1/metrics/{name}", tag = "metrics",
     params(("name" = String, Path, description = "A metric of the catalogue", example = "on_time_rate"),
-        Dates, View, GroupBy),
+        Dates, View, GroupBy, Travel),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The series", body = MetricSeries),
-        (status = 400, description = "An unknown metric, bucket or grouping, or a bad date or range", body = ErrorBody),
+        (status = 400, description = "An unknown metric, bucket or grouping, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
 pub(crate) async fn series(
@@ -89,6 +92,7 @@ pub(crate) async fn series(
     dates: Dates,
     view: View,
     group_by: GroupBy,
+    travel: Travel,
     principal: Principal,
     state: AppState,
 ) -> Result<Json<MetricSeries>, ApiError> {
@@ -101,12 +105,13 @@ pub(crate) async fn series(
         Some(other) => return Err(MetricError::UnknownGroup(other.to_owned()).into()),
     };
     let (from, to) = dates.last_year()?;
-    state.refresh().await?;
-    let series =
-        state
-            .projector
-            .read()
-            .series(def, from, to, bucket, agency.as_deref(), by_agency)?;
+    let asked = agency.clone();
+    let (series, events_version) = state
+        .answer(travel.at()?, move |p| {
+            p.series(def, from, to, bucket, asked.as_deref(), by_agency)
+        })
+        .await?;
+    let series = series?;
     let series = series
         .iter()
         .map(|s| GroupSeries {
@@ -124,6 +129,7 @@ pub(crate) async fn series(
         to,
         agency,
         series,
+        events_version,
     }))
 }
 
@@ -156,19 +162,22 @@ pub(crate) struct Ranking {
     previous: Period,
     /// Ranked agencies best first, then the unranked; a scoped token's own row only.
     rows: Vec<RankRowBody>,
+    /// The version of `events` the answer reflects (see `as_of`).
+    events_version: Option<u64>,
 }
 
 /// Agencies ranked on a metric over a period, against the period before.
 #[utoipa::path(get, path = "/api/v1/ranking", tag = "metrics",
-    params(RankingQuery, Dates),
+    params(RankingQuery, Dates, Travel),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ranking", body = Ranking),
-        (status = 400, description = "No or an unknown metric, or a bad date or range", body = ErrorBody),
+        (status = 400, description = "No or an unknown metric, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn ranking(
     query: RankingQuery,
     dates: Dates,
+    travel: Travel,
     principal: Principal,
     state: AppState,
 ) -> Result<Json<Ranking>, ApiError> {
@@ -180,8 +189,10 @@ pub(crate) async fn ranking(
         "on_time_rate",
     )?)?;
     let (from, to) = dates.last_year()?;
-    state.refresh().await?;
-    let ranking = state.projector.read().ranking(def, from, to)?;
+    let (ranking, events_version) = state
+        .answer(travel.at()?, move |p| p.ranking(def, from, to))
+        .await?;
+    let ranking = ranking?;
     let rows = ranking
         .rows
         .iter()
@@ -198,5 +209,6 @@ pub(crate) async fn ranking(
             to: ranking.previous.1,
         },
         rows,
+        events_version,
     }))
 }
