@@ -109,5 +109,13 @@ pub(crate) async fn table_at(lake: &Lake, table: &str, at: AsOf) -> Result<Delta
         AsOf::Time(time) => table.load_with_datetime(time).await,
     };
     loaded.map_err(|e| no_version(name, at, &e))?;
+    // delta-rs answers a time before the first commit with the first version.
+    if let AsOf::Time(time) = at {
+        let version = version_of(&table);
+        let committed = table.snapshot()?.snapshot().version_timestamp(version);
+        if committed.is_none_or(|c| c > time.timestamp_millis()) {
+            return Err(no_version(name, at, &"before the table's first commit"));
+        }
+    }
     Ok(table)
 }
