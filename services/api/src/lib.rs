@@ -168,9 +168,11 @@ impl AppState {
     }
 
     /// `ask` answered from the projections as they are now (caught up first), or as they were
-    /// at `as_of`; with the version of `events` the answer reflects.
+    /// at `as_of`; with the version of `events` the answer reflects. A request `as_of` a past
+    /// moment may fold a whole version: it counts against the caller's SQL budget.
     pub(crate) async fn answer<R: Send + 'static>(
         &self,
+        caller: &parwatch_auth::Principal,
         as_of: Option<AsOf>,
         ask: impl FnOnce(&Projection) -> R + Send + 'static,
     ) -> Result<(R, Option<u64>), ApiError> {
@@ -179,6 +181,7 @@ impl AppState {
             let projection = self.projector.read();
             return Ok((ask(&projection), self.projector.version()));
         };
+        let _permit = self.budgets.admit(&caller.token_id)?;
         let projector = Arc::clone(&self.projector);
         tokio::task::spawn_blocking(move || {
             let (version, projection) = projector.at(at)?;

@@ -107,7 +107,7 @@ pub(crate) async fn series(
     let (from, to) = dates.last_year()?;
     let asked = agency.clone();
     let (series, events_version) = state
-        .answer(travel.at()?, move |p| {
+        .answer(&principal, travel.at()?, move |p| {
             p.series(def, from, to, bucket, asked.as_deref(), by_agency)
         })
         .await?;
@@ -190,7 +190,7 @@ pub(crate) async fn ranking(
     )?)?;
     let (from, to) = dates.last_year()?;
     let (ranking, events_version) = state
-        .answer(travel.at()?, move |p| p.ranking(def, from, to))
+        .answer(&principal, travel.at()?, move |p| p.ranking(def, from, to))
         .await?;
     let ranking = ranking?;
     let rows = ranking
