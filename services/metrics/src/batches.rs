@@ -11,9 +11,8 @@ use datafusion::arrow::array::{
     RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parwatch_proto::AgencyKind;
+use parwatch_proto::{AgencyKind, ServiceMode};
 
-use crate::facts::{CHANNELS, ONLINE_MODES};
 use crate::projection::Projection;
 use crate::rollup::DayStats;
 
@@ -185,11 +184,11 @@ pub(crate) fn dossiers_batch(
         agency.append_value(a);
         dossier.append_value(d);
         received.append_option(f.received.map(|r| r.at));
-        channel.append_option(f.received.map(|r| CHANNELS[r.channel as usize]));
+        channel.append_option(f.received.map(|r| r.channel.as_str()));
         mode.append_option(
             f.received
-                .filter(|r| r.online_mode > 0)
-                .map(|r| ONLINE_MODES[r.online_mode as usize]),
+                .and_then(|r| r.online_mode)
+                .map(ServiceMode::as_str),
         );
         due.append_option(f.received.map(|r| r.due_at));
         resolved.append_option(f.resolved.map(|r| r.at));

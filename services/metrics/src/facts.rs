@@ -4,15 +4,17 @@
 //! (metrics-v1). Ties at the same instant are broken by the event's own values (a total order),
 //! so any arrival order gives the same facts. Times are UTC microseconds.
 
+use parwatch_proto::{Channel, ServiceMode};
+
 /// The earliest `dossier.received`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Received {
     /// When it was received.
     pub at: i64,
-    /// Channel code: 0 counter, 1 online, 2 postal.
-    pub channel: u8,
-    /// Online mode: 0 none, 1 partial, 2 full.
-    pub online_mode: u8,
+    /// How it reached the one-stop shop.
+    pub channel: Channel,
+    /// Depth of the online service, for online dossiers.
+    pub online_mode: Option<ServiceMode>,
     /// Appointment for the result.
     pub due_at: i64,
 }
@@ -34,11 +36,6 @@ pub struct Late {
     /// The appointment that was missed.
     pub due_at: i64,
 }
-
-/// Channel codes of [`Received::channel`].
-pub(crate) const CHANNELS: [&str; 3] = ["counter", "online", "postal"];
-/// Online mode codes of [`Received::online_mode`] (0 is none).
-pub(crate) const ONLINE_MODES: [&str; 3] = ["", "partial", "full"];
 
 /// What the event log says about one dossier, as far as the metrics need.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,20 +90,20 @@ mod tests {
         let facts = [
             Fact::Received(Received {
                 at: 5,
-                channel: 1,
-                online_mode: 2,
+                channel: Channel::Online,
+                online_mode: Some(ServiceMode::Full),
                 due_at: 50,
             }),
             Fact::Received(Received {
                 at: 3,
-                channel: 0,
-                online_mode: 0,
+                channel: Channel::Counter,
+                online_mode: None,
                 due_at: 40,
             }),
             Fact::Received(Received {
                 at: 3,
-                channel: 2,
-                online_mode: 0,
+                channel: Channel::Postal,
+                online_mode: None,
                 due_at: 40,
             }),
             Fact::Apology(9),
@@ -123,8 +120,8 @@ mod tests {
         assert_eq!(forward, backward);
         assert_eq!(
             forward.received.unwrap().channel,
-            0,
-            "tie at 3 broken by channel"
+            Channel::Counter,
+            "tie at 3 broken by channel, in contract order"
         );
         assert_eq!(forward.apology_at, Some(7));
         assert!(

@@ -1,101 +1,149 @@
 //! Folding stored rows into the projection: batches of the lake's `events` files (the
 //! projector reads them as they land) and the rows of the projection's own snapshot tables
-//! (the way back from `batches.rs`). Columns are checked by name; a missing one is an error
-//! naming it.
+//! (the way back from `batches.rs`). `events` columns are read through the lake's column
+//! catalogue (`parwatch_lake::EventRows`), into the contract's types; a row holding a value
+//! this build cannot read back is counted in the projection (`Projection::unknown_values`)
+//! and not folded in. A missing column is an error naming it.
 
 use datafusion::arrow::array::{
     Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
-use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, EventType};
+use parwatch_lake::{EventColumn, EventRows, StoredEnum, Unknown};
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, Channel, EventType, ServiceMode};
 
 use crate::batches::Kind;
-use crate::facts::{CHANNELS, Fact, Facts, Late, ONLINE_MODES, Received, Resolved};
+use crate::facts::{Fact, Facts, Late, Received, Resolved};
 use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projection::Projection;
 
+/// The names of `columns`, for reading only those of a file.
+const fn names<const N: usize>(columns: [EventColumn; N]) -> [&'static str; N] {
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = columns[i].name();
+        i += 1;
+    }
+    names
+}
+
 /// Columns of `events` [`fold_events`] reads.
-pub(crate) const EVENT_COLUMNS: [&str; 8] = [
-    "type",
-    "occurred_at",
-    "agency_code",
-    "dossier_id",
-    "channel",
-    "online_mode",
-    "due_at",
-    "digitized",
-];
+pub(crate) const EVENT_COLUMNS: [&str; 8] = names([
+    EventColumn::Type,
+    EventColumn::OccurredAt,
+    EventColumn::AgencyCode,
+    EventColumn::DossierId,
+    EventColumn::Channel,
+    EventColumn::OnlineMode,
+    EventColumn::DueAt,
+    EventColumn::Digitized,
+]);
 
 /// Columns of `events` [`fold_governance`] reads, for the rows of plan, task and score events.
-pub(crate) const GOVERNANCE_COLUMNS: [&str; 5] =
-    ["type", "occurred_at", "agency_code", "due_at", "data"];
+pub(crate) const GOVERNANCE_COLUMNS: [&str; 4] = names([
+    EventColumn::Type,
+    EventColumn::OccurredAt,
+    EventColumn::AgencyCode,
+    EventColumn::Data,
+]);
 
-/// Folds every event of one batch of the `events` table in.
+/// A row whose `column` is null where its type requires a value.
+fn null(column: EventColumn) -> Unknown {
+    Unknown {
+        column,
+        value: "(null)".to_owned(),
+    }
+}
+
+/// Folds every event of one batch of the `events` table in (columns [`EVENT_COLUMNS`]).
 pub(crate) fn fold_events(
     p: &mut Projection,
     batch: &RecordBatch,
 ) -> std::result::Result<(), String> {
-    let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));
-    let (ty, agency, dossier) = (text("type")?, text("agency_code")?, text("dossier_id")?);
-    let (channel, mode) = (text("channel")?, text("online_mode")?);
-    let (at, due) = (time("occurred_at")?, time("due_at")?);
-    let digitized = bool_column(batch, "digitized")?;
-    let code = |names: &[&str], value: &str| names.iter().position(|n| *n == value);
-    p.events += batch.num_rows() as u64;
-    for i in 0..batch.num_rows() {
-        if dossier.is_null(i) {
-            continue;
-        }
-        let due_at = || (!due.is_null(i)).then(|| due.value(i));
-        let fact = match ty.value(i) {
-            "dossier.received" => {
-                let (Some(channel), Some(due_at)) = (code(&CHANNELS, channel.value(i)), due_at())
-                else {
-                    continue;
-                };
-                let online_mode = if mode.is_null(i) {
-                    0
-                } else {
-                    code(&ONLINE_MODES, mode.value(i)).unwrap_or(0)
-                };
-                Fact::Received(Received {
-                    at: at.value(i),
-                    channel: channel as u8,
-                    online_mode: online_mode as u8,
-                    due_at,
-                })
-            }
-            "dossier.resolved" => Fact::Resolved(Resolved {
-                at: at.value(i),
-                digitized: (!digitized.is_null(i)).then(|| digitized.value(i)),
-            }),
-            "dossier.late" => match due_at() {
-                Some(due_at) => Fact::Late(Late {
-                    at: at.value(i),
-                    due_at,
+    let rows = EventRows::new(batch);
+    let error = |e: parwatch_lake::ColumnError| e.to_string();
+    let ty = rows.event_type().map_err(error)?;
+    let agency = rows.text(EventColumn::AgencyCode).map_err(error)?;
+    let dossier = rows.text(EventColumn::DossierId).map_err(error)?;
+    let channel = rows
+        .enumerated::<Channel>(EventColumn::Channel)
+        .map_err(error)?;
+    let mode = rows
+        .enumerated::<ServiceMode>(EventColumn::OnlineMode)
+        .map_err(error)?;
+    let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
+    let due = rows.time(EventColumn::DueAt).map_err(error)?;
+    let digitized = rows.flag(EventColumn::Digitized).map_err(error)?;
+    p.events += rows.len() as u64;
+    for i in 0..rows.len() {
+        let at_i = at.value(i);
+        let due_at = || due.get(i).ok_or_else(|| null(EventColumn::DueAt));
+        let fact = || -> Result<Option<Fact>, Unknown> {
+            let ty = ty.get(i)?.ok_or_else(|| null(EventColumn::Type))?;
+            Ok(Some(match ty {
+                EventType::DossierReceived => Fact::Received(Received {
+                    at: at_i,
+                    channel: channel.get(i)?.ok_or_else(|| null(EventColumn::Channel))?,
+                    online_mode: mode.get(i)?,
+                    due_at: due_at()?,
                 }),
-                None => continue,
-            },
-            "dossier.apology" => Fact::Apology(at.value(i)),
-            _ => continue,
+                EventType::DossierResolved => Fact::Resolved(Resolved {
+                    at: at_i,
+                    digitized: digitized.get(i),
+                }),
+                EventType::DossierLate => Fact::Late(Late {
+                    at: at_i,
+                    due_at: due_at()?,
+                }),
+                EventType::DossierApology => Fact::Apology(at_i),
+                // Counted in other metrics' SQL, not in the facts; plans, tasks and scores are
+                // folded by `fold_governance`.
+                EventType::OnlineApplication
+                | EventType::PostalSubmission
+                | EventType::ParScore
+                | EventType::PlanActivity
+                | EventType::DirectiveTask => return Ok(None),
+            }))
         };
-        p.apply(agency.value(i), dossier.value(i), fact);
+        let fact = fact().and_then(|fact| {
+            let Some(fact) = fact else { return Ok(None) };
+            let dossier = dossier.get(i).ok_or_else(|| null(EventColumn::DossierId))?;
+            Ok(Some((dossier, fact)))
+        });
+        match fact {
+            Ok(Some((dossier, fact))) => p.apply(agency.value(i), dossier, fact),
+            Ok(None) => {}
+            Err(unknown) => p.count_unknown(unknown),
+        }
     }
     Ok(())
 }
 
-/// Folds the plan, task and score events of one batch (columns `type`, `occurred_at`, `agency_code`, `due_at`, `data`).
+/// Folds the plan, task and score events of one batch (columns [`GOVERNANCE_COLUMNS`]); their
+/// `data` is read back into the contract's types.
 pub(crate) fn fold_governance(
     p: &mut Projection,
     batch: &RecordBatch,
 ) -> std::result::Result<(), String> {
-    let (text, time) = (|n| text_column(batch, n), |n| time_column(batch, n));
-    let (ty, agency, data) = (text("type")?, text("agency_code")?, text("data")?);
-    let (at, due) = (time("occurred_at")?, time("due_at")?);
-    for i in 0..batch.num_rows() {
-        let due_at = (!due.is_null(i)).then(|| due.value(i));
-        if let Some(fact) = GovernanceFact::parse(ty.value(i), at.value(i), due_at, data.value(i)) {
-            p.apply_governance(agency.value(i), fact);
+    let rows = EventRows::new(batch);
+    let error = |e: parwatch_lake::ColumnError| e.to_string();
+    let ty = rows.event_type().map_err(error)?;
+    let agency = rows.text(EventColumn::AgencyCode).map_err(error)?;
+    let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
+    let data = rows.data().map_err(error)?;
+    for i in 0..rows.len() {
+        let read = ty
+            .get(i)
+            .and_then(|ty| ty.ok_or_else(|| null(EventColumn::Type)))
+            .and_then(|ty| data.get(i, ty));
+        match read {
+            Ok(data) => {
+                if let Some(fact) = GovernanceFact::of(at.value(i), data) {
+                    p.apply_governance(agency.value(i), fact);
+                }
+            }
+            Err(unknown) => p.count_unknown(unknown),
         }
     }
     Ok(())
@@ -117,21 +165,23 @@ pub(crate) fn load_dossiers(
     );
     let digitized = bool_column(batch, "digitized")?;
     let opt = |a: &TimestampMicrosecondArray, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let code = |names: &[&str], a: &StringArray, i: usize| {
-        if a.is_null(i) {
-            0
-        } else {
-            names.iter().position(|n| *n == a.value(i)).unwrap_or(0) as u8
-        }
-    };
     for i in 0..batch.num_rows() {
+        // Written from the facts by a build that knew the values; one this build does not is
+        // counted, as it is when folding events.
+        let received = opt(received, i).and_then(|at| {
+            let read = || -> Result<Received, Unknown> {
+                Ok(Received {
+                    at,
+                    channel: stored_enum(EventColumn::Channel, channel, i)?
+                        .ok_or_else(|| null(EventColumn::Channel))?,
+                    online_mode: stored_enum(EventColumn::OnlineMode, mode, i)?,
+                    due_at: opt(due, i).unwrap_or(at),
+                })
+            };
+            read().map_err(|unknown| p.count_unknown(unknown)).ok()
+        });
         let facts = Facts {
-            received: opt(received, i).map(|at| Received {
-                at,
-                channel: code(&CHANNELS, channel, i),
-                online_mode: code(&ONLINE_MODES, mode, i),
-                due_at: opt(due, i).unwrap_or(at),
-            }),
+            received,
             resolved: opt(resolved, i).map(|at| Resolved {
                 at,
                 digitized: (!digitized.is_null(i)).then(|| digitized.value(i)),
@@ -145,6 +195,23 @@ pub(crate) fn load_dossiers(
         p.insert(agency.value(i), dossier.value(i), facts);
     }
     Ok(())
+}
+
+/// Row `i` of a snapshot column holding the wire spellings of `T`, as the catalogue's
+/// accessors read the `events` column it came from.
+fn stored_enum<T: StoredEnum>(
+    column: EventColumn,
+    a: &StringArray,
+    i: usize,
+) -> Result<Option<T>, Unknown> {
+    if a.is_null(i) {
+        return Ok(None);
+    }
+    let value = a.value(i);
+    T::parse(value).map(Some).ok_or_else(|| Unknown {
+        column,
+        value: value.to_owned(),
+    })
 }
 
 /// Reads a plan, task or score table's rows (a snapshot) back into facts, by agency code.
@@ -239,11 +306,6 @@ pub(crate) fn governance_facts(
     Ok(out)
 }
 
-/// Whether a stored type is a plan, task or score event (one without a dossier).
-fn is_governance(ty: &str) -> bool {
-    EventType::parse(ty).is_some_and(|t| !t.needs_dossier())
-}
-
 /// Ranges of rows of `batches` (counted from the first) holding plan, task or score events.
 pub(crate) fn governance_rows(
     batches: &[RecordBatch],
@@ -251,9 +313,14 @@ pub(crate) fn governance_rows(
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
     let mut offset = 0;
     for batch in batches {
-        let ty = text_column(batch, "type")?;
+        let ty = EventRows::new(batch)
+            .event_type()
+            .map_err(|e| e.to_string())?;
         for i in 0..batch.num_rows() {
-            if is_governance(ty.value(i)) {
+            // An unknown type is counted by `fold_events`.
+            if let Ok(Some(ty)) = ty.get(i)
+                && !ty.needs_dossier()
+            {
                 let row = offset + i;
                 match ranges.last_mut() {
                     Some(last) if last.end == row => last.end += 1,

@@ -13,9 +13,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::DateTime;
-use parwatch_proto::{ActivityStatus, AgencyKind, Assessor};
-use serde::Deserialize;
+use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, EventData};
 
 /// The state of a plan activity: its latest event.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,84 +116,65 @@ pub(crate) enum GovernanceFact {
     Score(ScoreKey, ScoreFact),
 }
 
-#[derive(Deserialize)]
-struct ActivityData {
-    plan_year: i32,
-    activity_id: String,
-    title: String,
-    status: String,
-}
-
-#[derive(Deserialize)]
-struct TaskData {
-    task_id: String,
-    completed_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ScoreData {
-    year: i32,
-    component: String,
-    criterion: String,
-    score: f64,
-    max: f64,
-    assessor: String,
-    agency_kind: Option<String>,
-    evidence: Option<String>,
-}
-
-fn micros(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_micros())
-}
-
 impl GovernanceFact {
-    /// Reads a stored governance event (type, time, typed `due_at` and the `data` JSON text);
-    /// `None` for other types or data the contract would not have let in.
-    pub(crate) fn parse(ty: &str, at: i64, due_at: Option<i64>, data: &str) -> Option<Self> {
-        Some(match ty {
-            "plan.activity" => {
-                let d: ActivityData = serde_json::from_str(data).ok()?;
-                let activity = Activity {
+    /// The fact of a plan, task or score event that happened at `at`, from its data as the
+    /// contract reads it; `None` for the data of other types.
+    pub(crate) fn of(at: i64, data: EventData) -> Option<Self> {
+        Some(match data {
+            EventData::PlanActivity {
+                plan_year,
+                activity_id,
+                title,
+                status,
+                due_at,
+            } => GovernanceFact::Activity(
+                activity_id.into(),
+                Activity {
                     at,
-                    status: ActivityStatus::parse(&d.status)?,
-                    due_at: due_at?,
-                    plan_year: d.plan_year,
-                    title: d.title.into(),
-                };
-                GovernanceFact::Activity(d.activity_id.into(), activity)
-            }
-            "directive.task" => {
-                let d: TaskData = serde_json::from_str(data).ok()?;
-                let completed_at = match d.completed_at {
-                    Some(text) => Some(micros(&text)?),
-                    None => None,
-                };
-                let task = Task {
-                    first: Some((at, due_at?)),
-                    completed_at,
-                };
-                GovernanceFact::Task(d.task_id.into(), task)
-            }
-            "par.score" => {
-                let d: ScoreData = serde_json::from_str(data).ok()?;
-                let agency_kind = match d.agency_kind {
-                    Some(kind) => Some(AgencyKind::parse(&kind)?),
-                    None => None,
-                };
-                let fact = ScoreFact {
+                    status,
+                    due_at: due_at.timestamp_micros(),
+                    plan_year,
+                    title: title.into(),
+                },
+            ),
+            EventData::DirectiveTask {
+                task_id,
+                due_at,
+                completed_at,
+                ..
+            } => GovernanceFact::Task(
+                task_id.into(),
+                Task {
+                    first: Some((at, due_at.timestamp_micros())),
+                    completed_at: completed_at.map(|t| t.timestamp_micros()),
+                },
+            ),
+            EventData::ParScore {
+                year,
+                component,
+                criterion,
+                score,
+                max,
+                assessor,
+                agency_kind,
+                evidence,
+            } => GovernanceFact::Score(
+                (year, component.into(), criterion.into()),
+                ScoreFact {
                     at,
-                    assessor: Assessor::parse(&d.assessor)?,
-                    score: d.score,
-                    max: d.max,
+                    assessor,
+                    score,
+                    max,
                     agency_kind,
-                    evidence: d.evidence.map(Into::into),
-                };
-                let key = (d.year, d.component.into(), d.criterion.into());
-                GovernanceFact::Score(key, fact)
-            }
-            _ => return None,
+                    evidence: evidence.map(Into::into),
+                },
+            ),
+            EventData::DossierReceived { .. }
+            | EventData::OnlineApplication { .. }
+            | EventData::PostalSubmission { .. }
+            | EventData::DossierLate { .. }
+            | EventData::DossierApology { .. }
+            | EventData::DossierResolved { .. } => return None,
         })
     }
 }

@@ -4,9 +4,10 @@
 //! the parts this type holds: agencies (`agencies.rs`), per-dossier facts (`facts.rs`), PAR
 //! work (`par_work.rs`) and daily counters (`rollup.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use parwatch_lake::{EventColumn, Unknown};
 use parwatch_scoring::{AgencyIndex, Models, YearIndex};
 
 use crate::agencies::Agencies;
@@ -30,6 +31,60 @@ pub struct Projection {
     pub(crate) daily: Daily,
     /// Events folded in.
     pub(crate) events: u64,
+    /// Stored values the folds could not read back.
+    unknown: UnknownValues,
+}
+
+/// Rows holding a stored value this build's contract cannot read back (a value a newer
+/// publisher sent, data that no longer reads as its type), counted per column and value and
+/// not folded in. Bounded: a column keeps [`UnknownValues::DISTINCT`] values, each cut to
+/// [`UnknownValues::VALUE_CHARS`] characters; further values are counted under
+/// [`UnknownValues::OTHER`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownValues {
+    /// Rows by (column, value).
+    counts: BTreeMap<(&'static str, String), u64>,
+}
+
+impl UnknownValues {
+    /// Distinct values kept per column.
+    const DISTINCT: usize = 16;
+    /// Characters of a value kept.
+    const VALUE_CHARS: usize = 64;
+    /// Where a column's values beyond [`UnknownValues::DISTINCT`] are counted.
+    const OTHER: &'static str = "(other)";
+
+    /// Counts one row holding `unknown`; the first row of each value is logged.
+    fn count(&mut self, unknown: Unknown) {
+        self.add(unknown.column.name(), unknown.value, 1);
+    }
+
+    /// Counts `rows` rows holding `value` in `column`.
+    fn add(&mut self, column: &'static str, value: String, rows: u64) {
+        let mut key = (column, value);
+        if let Some((cut, _)) = key.1.char_indices().nth(Self::VALUE_CHARS) {
+            key.1.truncate(cut);
+        }
+        if !self.counts.contains_key(&key) {
+            let kept = self.counts.keys().filter(|(c, _)| *c == column).count();
+            if kept >= Self::DISTINCT {
+                key.1 = Self::OTHER.to_owned();
+            }
+            if !self.counts.contains_key(&key) {
+                tracing::warn!(
+                    column,
+                    value = %key.1,
+                    "a stored value this build cannot read back: its rows are counted, not folded in"
+                );
+            }
+        }
+        *self.counts.entry(key).or_default() += rows;
+    }
+
+    /// Every (column, value, rows), by column and value.
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &str, u64)> {
+        self.counts.iter().map(|((c, v), n)| (*c, v.as_str(), *n))
+    }
 }
 
 impl Projection {
@@ -61,6 +116,37 @@ impl Projection {
     pub(crate) fn apply_governance(&mut self, agency: &str, fact: GovernanceFact) {
         let id = self.agency_id(agency);
         self.work.apply(id, fact, &mut self.daily);
+    }
+
+    /// Counts a row holding a value the folds cannot read back; it is not folded in.
+    pub(crate) fn count_unknown(&mut self, unknown: Unknown) {
+        self.unknown.count(unknown);
+    }
+
+    /// Rows not folded in because they hold a stored value this build's contract cannot read
+    /// back (e.g. a channel a newer publisher sent): (column, value, rows), by column and
+    /// value. A column keeps 16 distinct values, each cut to 64 characters; rows of further
+    /// values are counted under the value `(other)`. For `data`, the value names the field
+    /// and fault that stopped it (`data.status: bad_value`).
+    pub fn unknown_values(&self) -> impl Iterator<Item = (&'static str, &str, u64)> {
+        self.unknown.iter()
+    }
+
+    /// [`Projection::unknown_values`] as text for a snapshot's metadata.
+    pub(crate) fn unknown_values_text(&self) -> String {
+        let rows: Vec<_> = self.unknown.iter().collect();
+        serde_json::to_string(&rows).unwrap_or_default()
+    }
+
+    /// Adds the counts of [`Projection::unknown_values_text`] (from a snapshot); text that does
+    /// not read is ignored: the counts are for operators, not for the metrics.
+    pub(crate) fn restore_unknown_values(&mut self, text: &str) {
+        let rows: Vec<(String, String, u64)> = serde_json::from_str(text).unwrap_or_default();
+        for (column, value, rows) in rows {
+            if let Some(column) = EventColumn::ALL.iter().find(|c| c.name() == column) {
+                self.unknown.add(column.name(), value, rows);
+            }
+        }
     }
 
     /// Adds a whole dossier's facts (from a snapshot).

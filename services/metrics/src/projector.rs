@@ -58,6 +58,8 @@ const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
 /// The Delta version of `events` a snapshot covers.
 const EVENTS_VERSION_KEY: &str = "parwatch.events_version";
+/// The rows not folded in for a value this build cannot read back (absent: none).
+const UNKNOWN_KEY: &str = "parwatch.unknown_values";
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -234,6 +236,9 @@ impl Projector {
             .get(EVENTS_KEY)
             .and_then(|n| n.parse().ok())
             .unwrap_or_default();
+        if let Some(text) = snapshot.metadata.get(UNKNOWN_KEY) {
+            projection.restore_unknown_values(text);
+        }
         if let Some(version) = snapshot
             .metadata
             .get(EVENTS_VERSION_KEY)
@@ -272,6 +277,7 @@ impl Projector {
             (TOKEN_KEY.to_owned(), token),
             (EVENTS_KEY.to_owned(), projection.events.to_string()),
             (EVENTS_VERSION_KEY.to_owned(), version.to_string()),
+            (UNKNOWN_KEY.to_owned(), projection.unknown_values_text()),
         ];
         self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
         Ok(())

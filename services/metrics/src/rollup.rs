@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate};
-use parwatch_proto::{ActivityStatus, local_date};
+use parwatch_proto::{ActivityStatus, Channel, ServiceMode, local_date};
 
 use crate::facts::Facts;
 use crate::governance::{Activity, Task};
@@ -107,9 +107,10 @@ pub(crate) fn contribute(facts: &Facts, sign: i64, agency: u32, daily: &mut Dail
     if let Some(r) = facts.received {
         let d = at(daily, agency, r.at);
         d.received += sign;
-        d.online += sign * i64::from(r.channel == 1);
-        d.full_online += sign * i64::from(r.channel == 1 && r.online_mode == 2);
-        d.postal += sign * i64::from(r.channel == 2);
+        let online = r.channel == Channel::Online;
+        d.online += sign * i64::from(online);
+        d.full_online += sign * i64::from(online && r.online_mode == Some(ServiceMode::Full));
+        d.postal += sign * i64::from(r.channel == Channel::Postal);
     }
     if let Some(s) = facts.resolved {
         let d = at(daily, agency, s.at);
