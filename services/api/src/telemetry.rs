@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parwatch_ingest::IngestStatus;
 use parwatch_lake::{EVENTS_TABLE, Lake, REJECTED_TABLE};
+use parwatch_metrics::Projection;
 
 /// SQL request counters.
 #[derive(Debug, Default)]
@@ -20,8 +21,14 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Prometheus exposition text of these counters and, when given, the worker's.
-    pub fn render(&self, ingest: Option<&IngestStatus>, lake: &Lake) -> String {
+    /// Prometheus exposition text of these counters, the lake's and the projections', and,
+    /// when given, the worker's.
+    pub fn render(
+        &self,
+        ingest: Option<&IngestStatus>,
+        lake: &Lake,
+        projection: &Projection,
+    ) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut counters = vec![
@@ -114,6 +121,21 @@ impl Telemetry {
             bytes,
         );
 
+        let unknown = projection.unknown_values().map(|(column, value, rows)| {
+            let value = label_value(value);
+            (
+                format!("{{column=\"{column}\",value=\"{value}\"}}"),
+                rows.to_string(),
+            )
+        });
+        family(
+            &mut out,
+            "parwatch_projection_unknown_values_total",
+            "counter",
+            "Rows of events not folded into the projections: a value this build cannot read back, by column and value.",
+            unknown,
+        );
+
         if let Some(s) = ingest {
             let lag = [(String::new(), load(&s.consumer_lag).to_string())];
             family(
@@ -155,6 +177,14 @@ impl Telemetry {
         }
         out
     }
+}
+
+/// `value` escaped for a label value: backslash, double quote and line feed.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// One metric family: its HELP and TYPE lines once, then each sample as `name<suffix> value`

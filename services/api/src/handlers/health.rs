@@ -72,7 +72,11 @@ pub(crate) async fn readyz(state: AppState) -> Result<Json<Readiness>, ApiError>
     (status = 200, description = "Prometheus exposition text", body = String,
      content_type = "text/plain")))]
 pub(crate) async fn prometheus(state: AppState) -> Result<Response, ApiError> {
-    let text = state.telemetry.render(state.ingest.as_deref(), &state.lake);
+    let text = state.telemetry.render(
+        state.ingest.as_deref(),
+        &state.lake,
+        &state.projector.read(),
+    );
     Ok(
         warp::reply::with_header(text, header::CONTENT_TYPE, "text/plain; version=0.0.4")
             .into_response(),

@@ -32,9 +32,27 @@ pub(crate) struct StatusReport {
     rejected_version: u64,
     /// The ingest worker's counters, when it runs in this process.
     ingest: Option<IngestCounters>,
+    /// Rows of `events` the projections (metrics, rankings, the PAR Index) did not fold in
+    /// because they hold a value this build's contract cannot read back, e.g. a channel a
+    /// newer publisher sent: by column and value, empty when every row was read.
+    unknown_values: Vec<UnknownValue>,
     /// The time zone of local dates.
     #[schema(example = "Asia/Ho_Chi_Minh")]
     tz: &'static str,
+}
+
+/// Rows holding one stored value the projections cannot read back.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnknownValue {
+    /// The column of `events` it is in.
+    #[schema(example = "channel")]
+    column: &'static str,
+    /// The value as stored (cut to 64 characters; `(other)` for the rows of a column's
+    /// values beyond 16; for `data`, the field and fault that stopped it).
+    #[schema(example = "fax")]
+    value: String,
+    /// Rows holding it, not folded in.
+    rows: u64,
 }
 
 /// The ingest worker's counters.
@@ -55,7 +73,8 @@ pub(crate) struct IngestCounters {
 }
 
 /// Freshness and health for the data-quality page: events and rejections stored, the newest
-/// event's time, when a file last landed, the worker's lag.
+/// event's time, when a file last landed, the worker's lag, and stored values the projections
+/// could not read back.
 #[utoipa::path(get, path = "/api/v1/status", tag = "dashboards",
     security(("bearer" = [])),
     responses(
@@ -101,9 +120,17 @@ pub(crate) async fn status(
             write_failures: load(&s.write_failures),
         }
     });
-    let (dossiers, agencies) = {
+    let (dossiers, agencies, unknown_values) = {
         let p = state.projector.read();
-        (p.dossier_count(), p.agencies().len())
+        let unknown = p
+            .unknown_values()
+            .map(|(column, value, rows)| UnknownValue {
+                column,
+                value: value.to_owned(),
+                rows,
+            })
+            .collect();
+        (p.dossier_count(), p.agencies().len(), unknown)
     };
     Ok(Json::ok(StatusReport {
         events: stored,
@@ -115,6 +142,7 @@ pub(crate) async fn status(
         events_version,
         rejected_version,
         ingest,
+        unknown_values,
         tz: parwatch_proto::LOCAL_TZ_NAME,
     }))
 }
