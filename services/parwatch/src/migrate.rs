@@ -7,8 +7,9 @@
 //! (replaced generations are never read), are converted to the table's schema in a fixed order
 //! and appended a chunk at a time. Each commit records in the table's log how many old files
 //! are done (the application id [`MIGRATE_APP_ID`]), so a re-run, or a run after a crash,
-//! starts after them and stores nothing twice. Last, the projection snapshots are carried over
-//! and brought up to date with the migrated files, so the server starts without refolding.
+//! starts after them and stores nothing twice. Last, the migrated events are folded into the
+//! projections once and their snapshot saved, so the server starts without refolding (the old
+//! snapshots named the old layout's files and are not reused).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -137,16 +138,13 @@ pub(crate) fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    let copied = copy_snapshots(&lake, &old.join("projections"))?;
-    if done.files > 0 || copied > 0 {
-        // The snapshots name the old files they cover: folding the migrated files into them
-        // (folding an event twice changes nothing) and saving names the new ones.
+    if done.files > 0 {
         let projector = parwatch_metrics::Projector::load(lake.clone())?;
         crate::catch_up_with_bar(&projector, "projections")?;
     }
 
     let skipped: usize = plan.iter().map(|(_, _, skip)| skip).sum();
-    if done.files == 0 && copied == 0 {
+    if done.files == 0 {
         println!(
             "nothing to migrate: the {skipped} files of {} are already in the Delta lake at {}",
             old.display(),
@@ -154,8 +152,8 @@ pub(crate) fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "migrated {} old files ({} events, {} rejected messages) and {copied} projection \
-             snapshots into {} in {:.1} s{}; the old lake stays in {} until you remove it",
+            "migrated {} old files ({} events, {} rejected messages) into {} in {:.1} s{}; the \
+             old lake stays in {} until you remove it",
             done.files,
             done.events,
             done.rejected,
@@ -396,41 +394,6 @@ fn uuid_text(bytes: &[u8]) -> String {
         text.push_str(&format!("{b:02x}"));
     }
     text
-}
-
-/// Copies the old lake's projection snapshots (`projections/*.parquet`) that the Delta lake
-/// does not have yet; returns how many.
-fn copy_snapshots(lake: &Lake, dir: &Path) -> anyhow::Result<usize> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    // The dossiers' snapshot last, as the projector saves them: a load takes only files of
-    // one save, and a run cut short leaves the others to the next.
-    paths.sort_by_key(|p| (p.file_stem().is_some_and(|s| s == "dossiers"), p.clone()));
-    let mut copied = 0;
-    for path in paths {
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if lake.read_snapshot(name)?.is_some() {
-            continue;
-        }
-        let read = || -> anyhow::Result<(RecordBatch, Vec<(String, String)>)> {
-            let snapshot = parwatch_lake::Snapshot::decode(name, std::fs::read(&path)?.into())?;
-            let batch = concat_batches(&snapshot.schema, &snapshot.batches)?;
-            Ok((batch, snapshot.metadata.into_iter().collect()))
-        };
-        let (batch, metadata) = read().with_context(|| format!("reading {}", path.display()))?;
-        lake.write_snapshot(name, &batch, metadata)?;
-        copied += 1;
-    }
-    Ok(copied)
 }
 
 #[cfg(test)]
