@@ -10,7 +10,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::error::{Error, Result};
 use crate::lake::{DataFile, Lake};
-use crate::travel::{AsOf, no_version};
+use crate::travel::AsOf;
 
 /// Commits read from the store at once when catching up.
 const READ_AHEAD: usize = 8;
@@ -108,13 +108,13 @@ pub(crate) async fn table_at(lake: &Lake, table: &str, at: AsOf) -> Result<Delta
         AsOf::Version(version) => table.load_version(version).await,
         AsOf::Time(time) => table.load_with_datetime(time).await,
     };
-    loaded.map_err(|e| no_version(name, at, &e))?;
+    loaded.map_err(|e| Error::no_version(name, at, &e))?;
     // delta-rs answers a time before the first commit with the first version.
     if let AsOf::Time(time) = at {
         let version = version_of(&table);
         let committed = table.snapshot()?.snapshot().version_timestamp(version);
         if committed.is_none_or(|c| c > time.timestamp_millis()) {
-            return Err(no_version(name, at, &"before the table's first commit"));
+            return Err(Error::no_version(name, at, &"before the table's first commit"));
         }
     }
     Ok(table)

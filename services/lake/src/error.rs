@@ -59,6 +59,22 @@ pub enum Error {
     Fenced(String),
 }
 
+impl Error {
+    /// The error for a moment of `table`'s history that cannot be read: the cause (logged)
+    /// may name where the lake is, which is not for the client.
+    pub fn no_version(table: &str, at: crate::AsOf, cause: &dyn std::fmt::Display) -> Self {
+        tracing::debug!(error = %cause, ?at, "time travel refused");
+        let at = match at {
+            crate::AsOf::Version(v) => v.to_string(),
+            crate::AsOf::Time(t) => format!("at {}", t.to_rfc3339()),
+        };
+        Error::NoVersion(format!(
+            "{table} has no version {at} (the log keeps 30 days of versions; the files of \
+             versions replaced longer ago than the vacuum retention, 7 days by default, are gone)"
+        ))
+    }
+}
+
 /// The limits a query can run into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitKind {

@@ -12,7 +12,6 @@ use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 
-use crate::error::Error;
 use crate::lake::Lake;
 use crate::query::{AGENCY_COLUMN, LakeTable};
 use crate::scope::ScopedTable;
@@ -95,20 +94,6 @@ impl TableFunctionImpl for TableAt {
             None => table,
         })
     }
-}
-
-/// The error for a moment whose version cannot be read: the cause (logged) may name where the
-/// lake is, which is not for the client.
-pub(crate) fn no_version(table: &str, at: AsOf, cause: &dyn std::fmt::Display) -> Error {
-    tracing::debug!(error = %cause, ?at, "time travel refused");
-    let at = match at {
-        AsOf::Version(v) => v.to_string(),
-        AsOf::Time(t) => format!("at {}", t.to_rfc3339()),
-    };
-    Error::NoVersion(format!(
-        "{table} has no version {at} (the log keeps 30 days of versions; the files of versions \
-         replaced longer ago than the vacuum retention, 7 days by default, are gone)"
-    ))
 }
 
 #[cfg(test)]

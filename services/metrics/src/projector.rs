@@ -160,7 +160,15 @@ impl Projector {
         *past = None;
         let mut projection = Projection::default();
         for file in &files {
-            fold(&mut projection, &file.path, &self.read_file(&file.path)?)?;
+            let read = match self.read_file(&file.path) {
+                Ok(read) => read,
+                // Replaced since and vacuumed: that version can no longer be read.
+                Err(e) if !self.is_current(&file.path)? => {
+                    return Err(parwatch_lake::Error::no_version(EVENTS_TABLE, at, &e).into());
+                }
+                Err(e) => return Err(e),
+            };
+            fold(&mut projection, &file.path, &read)?;
         }
         let projection = Arc::new(projection);
         *past = Some((version, Arc::clone(&projection)));

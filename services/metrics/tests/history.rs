@@ -107,6 +107,14 @@ fn a_projector_far_behind_folds_every_event_again_once() {
         "{compacted:?}"
     );
 
+    // The versions before the compaction can no longer be read: a client error, no path.
+    match fresh_at_first(&lake) {
+        Err(Error::Lake(parwatch_lake::Error::NoVersion(message))) => {
+            assert!(!message.contains("/tmp"), "{message}")
+        }
+        other => panic!("a vacuumed version: {:?}", other.map(|(v, _)| v)),
+    }
+
     let restored = Projector::load(lake.clone()).unwrap();
     assert!(restored.version().is_some(), "restored from the snapshot");
     restored.catch_up(&mut |_, _| {}).unwrap();
@@ -114,4 +122,11 @@ fn a_projector_far_behind_folds_every_event_again_once() {
     assert_eq!(restored.version(), Some(lake.stats(EVENTS_TABLE).version));
     assert_eq!(restored.read().event_count(), specs.len() as u64);
     assert_eq!(answers(&restored.read()), answers(&fresh.read()));
+}
+
+/// The projection of the first commit with events (version 1), by a projector of its own.
+fn fresh_at_first(
+    lake: &parwatch_lake::Lake,
+) -> parwatch_metrics::Result<(u64, std::sync::Arc<Projection>)> {
+    Projector::new(lake.clone()).at(AsOf::Version(1))
 }
