@@ -22,3 +22,4 @@ mod pg;
 mod publishers;
 mod scope_leaks;
 mod sql;
+mod unknown_values;

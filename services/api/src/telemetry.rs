@@ -201,3 +201,18 @@ fn family(
         let _ = writeln!(out, "{name}{suffix} {value}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_what_would_end_them() {
+        assert_eq!(label_value("fax"), "fax");
+        assert_eq!(
+            label_value("a\"b\\c\nd"),
+            "a\\\"b\\\\c\\nd",
+            "quote, backslash and line feed escaped"
+        );
+    }
+}

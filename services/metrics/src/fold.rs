@@ -48,12 +48,12 @@ pub(crate) const GOVERNANCE_COLUMNS: [&str; 4] = names([
     EventColumn::Data,
 ]);
 
-/// A row whose `column` is null where its type requires a value.
-fn null(column: EventColumn) -> Unknown {
-    Unknown {
+/// A value a row's type requires: a null one cannot be read back either.
+fn required<T>(value: Option<T>, column: EventColumn) -> Result<T, Unknown> {
+    value.ok_or_else(|| Unknown {
         column,
         value: "(null)".to_owned(),
-    }
+    })
 }
 
 /// Folds every event of one batch of the `events` table in (columns [`EVENT_COLUMNS`]).
@@ -77,41 +77,38 @@ pub(crate) fn fold_events(
     let digitized = rows.flag(EventColumn::Digitized).map_err(error)?;
     p.events += rows.len() as u64;
     for i in 0..rows.len() {
-        let at_i = at.value(i);
-        let due_at = || due.get(i).ok_or_else(|| null(EventColumn::DueAt));
-        let fact = || -> Result<Option<Fact>, Unknown> {
-            let ty = ty.get(i)?.ok_or_else(|| null(EventColumn::Type))?;
-            Ok(Some(match ty {
+        let read = || -> Result<Option<(&str, Fact)>, Unknown> {
+            let at = at.value(i);
+            let fact = match required(ty.get(i)?, EventColumn::Type)? {
                 EventType::DossierReceived => Fact::Received(Received {
-                    at: at_i,
-                    channel: channel.get(i)?.ok_or_else(|| null(EventColumn::Channel))?,
+                    at,
+                    channel: required(channel.get(i)?, EventColumn::Channel)?,
                     online_mode: mode.get(i)?,
-                    due_at: due_at()?,
+                    due_at: required(due.get(i), EventColumn::DueAt)?,
                 }),
                 EventType::DossierResolved => Fact::Resolved(Resolved {
-                    at: at_i,
+                    at,
                     digitized: digitized.get(i),
                 }),
                 EventType::DossierLate => Fact::Late(Late {
-                    at: at_i,
-                    due_at: due_at()?,
+                    at,
+                    due_at: required(due.get(i), EventColumn::DueAt)?,
                 }),
-                EventType::DossierApology => Fact::Apology(at_i),
-                // Counted in other metrics' SQL, not in the facts; plans, tasks and scores are
+                EventType::DossierApology => Fact::Apology(at),
+                // Counted by other metrics' SQL, not in the facts; plans, tasks and scores are
                 // folded by `fold_governance`.
                 EventType::OnlineApplication
                 | EventType::PostalSubmission
                 | EventType::ParScore
                 | EventType::PlanActivity
                 | EventType::DirectiveTask => return Ok(None),
-            }))
+            };
+            Ok(Some((
+                required(dossier.get(i), EventColumn::DossierId)?,
+                fact,
+            )))
         };
-        let fact = fact().and_then(|fact| {
-            let Some(fact) = fact else { return Ok(None) };
-            let dossier = dossier.get(i).ok_or_else(|| null(EventColumn::DossierId))?;
-            Ok(Some((dossier, fact)))
-        });
-        match fact {
+        match read() {
             Ok(Some((dossier, fact))) => p.apply(agency.value(i), dossier, fact),
             Ok(None) => {}
             Err(unknown) => p.count_unknown(unknown),
@@ -135,7 +132,7 @@ pub(crate) fn fold_governance(
     for i in 0..rows.len() {
         let read = ty
             .get(i)
-            .and_then(|ty| ty.ok_or_else(|| null(EventColumn::Type)))
+            .and_then(|ty| required(ty, EventColumn::Type))
             .and_then(|ty| data.get(i, ty));
         match read {
             Ok(data) => {
@@ -172,8 +169,10 @@ pub(crate) fn load_dossiers(
             let read = || -> Result<Received, Unknown> {
                 Ok(Received {
                     at,
-                    channel: stored_enum(EventColumn::Channel, channel, i)?
-                        .ok_or_else(|| null(EventColumn::Channel))?,
+                    channel: required(
+                        stored_enum(EventColumn::Channel, channel, i)?,
+                        EventColumn::Channel,
+                    )?,
                     online_mode: stored_enum(EventColumn::OnlineMode, mode, i)?,
                     due_at: opt(due, i).unwrap_or(at),
                 })
