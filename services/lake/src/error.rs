@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
 /// Result with the lake's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -156,8 +159,6 @@ pub fn masked_internal(cause: &dyn std::fmt::Display) -> String {
 impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        use datafusion::arrow::error::ArrowError;
-        use datafusion::error::DataFusionError as Df;
         match self {
             Error::Io { .. }
             | Error::Parquet { .. }
@@ -169,24 +170,7 @@ impl Error {
             Error::NotAQuery(_) => ErrorKind::NotAQuery,
             Error::NoVersion(_) => ErrorKind::Plan,
             Error::Limit { kind, .. } => ErrorKind::Limit(*kind),
-            Error::Query(e) => match e.find_root() {
-                Df::SQL(..) => ErrorKind::Syntax,
-                Df::Plan(_) | Df::SchemaError(..) => ErrorKind::Plan,
-                Df::NotImplemented(_) => ErrorKind::Unsupported,
-                Df::ResourcesExhausted(_) => ErrorKind::Limit(LimitKind::Memory),
-                // Functions report the values they cannot take as execution errors.
-                Df::Execution(_) => ErrorKind::Data,
-                Df::ArrowError(inner, _) => match inner.as_ref() {
-                    ArrowError::CastError(_)
-                    | ArrowError::ParseError(_)
-                    | ArrowError::DivideByZero
-                    | ArrowError::ArithmeticOverflow(_)
-                    | ArrowError::InvalidArgumentError(_)
-                    | ArrowError::ComputeError(_) => ErrorKind::Data,
-                    _ => ErrorKind::Internal,
-                },
-                _ => ErrorKind::Internal,
-            },
+            Error::Query(e) => query_kind(e),
         }
     }
 
@@ -210,5 +194,81 @@ impl Error {
     ) -> impl FnOnce(datafusion::parquet::errors::ParquetError) -> Error {
         let path = path.into();
         move |source| Error::Parquet { path, source }
+    }
+}
+
+/// The kind of a query's error, by its root cause.
+fn query_kind(e: &DataFusionError) -> ErrorKind {
+    use DataFusionError as Df;
+    match e.find_root() {
+        Df::SQL(..) => ErrorKind::Syntax,
+        Df::Plan(_) | Df::SchemaError(..) => ErrorKind::Plan,
+        Df::NotImplemented(_) => ErrorKind::Unsupported,
+        Df::ResourcesExhausted(_) => ErrorKind::Limit(LimitKind::Memory),
+        // Functions report the values they cannot take as execution errors.
+        Df::Execution(_) => ErrorKind::Data,
+        Df::ArrowError(inner, _) => arrow_kind(inner),
+        // Filters run inside the Parquet scan: a function's error comes back wrapped.
+        Df::ParquetError(inner) => wrapped_kind(inner.as_ref()),
+        _ => ErrorKind::Internal,
+    }
+}
+
+fn arrow_kind(e: &ArrowError) -> ErrorKind {
+    match e {
+        ArrowError::CastError(_)
+        | ArrowError::ParseError(_)
+        | ArrowError::DivideByZero
+        | ArrowError::ArithmeticOverflow(_)
+        | ArrowError::InvalidArgumentError(_)
+        | ArrowError::ComputeError(_) => ErrorKind::Data,
+        ArrowError::ExternalError(_) => wrapped_kind(e),
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// The kind of the first query or Arrow error among `e`'s causes; internal without one.
+fn wrapped_kind(e: &(dyn std::error::Error + 'static)) -> ErrorKind {
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        if let Some(e) = inner.downcast_ref::<DataFusionError>() {
+            return query_kind(e);
+        }
+        if let Some(e) = inner.downcast_ref::<ArrowError>() {
+            return arrow_kind(e);
+        }
+        cause = inner.source();
+    }
+    ErrorKind::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::parquet::errors::ParquetError;
+
+    use super::*;
+
+    /// A function's error raised in a filter inside the Parquet scan, as the reader wraps it.
+    fn in_scan(e: DataFusionError) -> Error {
+        let arrow = ArrowError::ExternalError(Box::new(e));
+        Error::Query(DataFusionError::ParquetError(Box::new(ParquetError::from(
+            arrow,
+        ))))
+    }
+
+    #[test]
+    fn errors_inside_a_parquet_scan_keep_their_kind() {
+        let bad_value = in_scan(DataFusionError::Execution("regex too large".into()));
+        assert_eq!(bad_value.kind(), ErrorKind::Data);
+        let cast = Error::Query(DataFusionError::ParquetError(Box::new(ParquetError::from(
+            ArrowError::CastError("not a number".into()),
+        ))));
+        assert_eq!(cast.kind(), ErrorKind::Data);
+        let memory = in_scan(DataFusionError::ResourcesExhausted("memory".into()));
+        assert_eq!(memory.kind(), ErrorKind::Limit(LimitKind::Memory));
+        let damaged = Error::Query(DataFusionError::ParquetError(Box::new(
+            ParquetError::General("corrupt page".into()),
+        )));
+        assert_eq!(damaged.kind(), ErrorKind::Internal);
     }
 }
