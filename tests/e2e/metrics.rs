@@ -147,6 +147,10 @@ async fn metric_and_ranking_answers_travel_back_in_time() {
     }
     let version = then[0]["events_version"].as_u64().expect("a version");
     assert_eq!(then[1]["events_version"], json!(version));
+    // Answers carry a validator; the same answer asked again with it is a 304 without a body.
+    let url = format!("{}{}", parwatch.base(), paths[0]);
+    let tag = revalidate(&url, None).await;
+    assert_eq!(revalidate(&url, Some(&tag)).await, tag);
     let moment = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
@@ -171,6 +175,11 @@ async fn metric_and_ranking_answers_travel_back_in_time() {
         now.push(body);
     }
     let latest = now[0]["events_version"].as_u64().unwrap();
+    // The old validator no longer matches; as of the old version it does again.
+    let new_tag = revalidate(&url, Some(&tag)).await;
+    assert_ne!(new_tag, tag);
+    let old_url = format!("{url}&as_of={version}");
+    assert_eq!(revalidate(&old_url, Some(&tag)).await, tag);
 
     for ((path, before), after) in paths.iter().zip(&then).zip(&now) {
         let (status, body) = parwatch.get_json(&format!("{path}&as_of={version}")).await;
@@ -205,4 +214,35 @@ async fn metric_and_ranking_answers_travel_back_in_time() {
             "{message}"
         );
     }
+}
+
+/// GETs `url`, with `If-None-Match: tag` when given: 304 without a body when `tag` is still
+/// the answer's, else 200; returns the `ETag` either way.
+async fn revalidate(url: &str, tag: Option<&str>) -> String {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(tag) = tag {
+        request = request.header("If-None-Match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap();
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(headers["cache-control"], "private, no-cache");
+    match status {
+        304 => {
+            assert_eq!(Some(etag.as_str()), tag, "a 304 names the tag asked about");
+            assert!(body.is_empty());
+        }
+        200 => {
+            assert_ne!(
+                Some(etag.as_str()),
+                tag,
+                "a 200 for a tag that still matches"
+            );
+            serde_json::from_slice::<Value>(&body).expect("a JSON body");
+        }
+        other => panic!("{url}: {other}"),
+    }
+    etag
 }

@@ -13,27 +13,93 @@ use crate::error::ApiError;
 pub(crate) struct Json<T> {
     body: T,
     status: warp::http::StatusCode,
+    /// The request's `If-None-Match`, when the body is sent with a validator (see
+    /// [`Json::revalidated`]).
+    validated: Option<Option<String>>,
 }
 
 impl<T> Json<T> {
     /// `body` with status 200.
     pub(crate) fn ok(body: T) -> Self {
-        Self {
-            body,
-            status: warp::http::StatusCode::OK,
-        }
+        Self::with_status(body, warp::http::StatusCode::OK)
     }
 
     /// `body` with `status`.
     pub(crate) fn with_status(body: T, status: warp::http::StatusCode) -> Self {
-        Self { body, status }
+        Self {
+            body,
+            status,
+            validated: None,
+        }
+    }
+
+    /// The same body sent with an `ETag` (a hash of the body, so every node serving the same
+    /// lake version gives the same tag) and `Cache-Control: private, no-cache`: a client that
+    /// sends the tag back in `If-None-Match` gets `304 Not Modified` and no body.
+    pub(crate) fn revalidated(self, if_none_match: Option<String>) -> Self {
+        Self {
+            validated: Some(if_none_match),
+            ..self
+        }
     }
 }
 
 impl<T: Serialize + Send> Reply for Json<T> {
     fn into_response(self) -> Response {
-        warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response()
+        use warp::http::{HeaderValue, StatusCode, header};
+        let Some(if_none_match) = self.validated else {
+            return warp::reply::with_status(warp::reply::json(&self.body), self.status)
+                .into_response();
+        };
+        let body = match serde_json::to_vec(&self.body) {
+            Ok(body) => body,
+            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        };
+        let tag = etag(&body);
+        let mut response = if if_none_match
+            .as_deref()
+            .is_some_and(|asked| matches(asked, &tag))
+        {
+            let mut response = Response::new(Vec::new().into());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+        } else {
+            let mut response = Response::new(body.into());
+            *response.status_mut() = self.status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        };
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ETAG,
+            HeaderValue::from_str(&tag).expect("hex is a valid header"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        response
     }
+}
+
+/// The strong validator of a body: a hash of its bytes, the same in every process.
+fn etag(body: &[u8]) -> String {
+    use std::hash::{DefaultHasher, Hasher};
+    // `DefaultHasher::new` has fixed keys: the same bytes hash alike on every node.
+    let mut hasher = DefaultHasher::new();
+    hasher.write(body);
+    format!("\"{:016x}{:08x}\"", hasher.finish(), body.len())
+}
+
+/// Whether an `If-None-Match` value names `tag` (a list of tags, weak or strong, or `*`).
+fn matches(if_none_match: &str, tag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == tag)
 }
 
 /// A handler's result as the response: its reply, or the error's JSON (see [`ApiError`]).

@@ -80,10 +80,11 @@ pub(crate) struct Group {
 /// A metric over time: one series, or one per agency.
 #[utoipa::path(get, path = "/api/v1/metrics/{name}", tag = "metrics",
     params(("name" = String, Path, description = "A metric of the catalogue", example = "on_time_rate"),
-        Dates, View, GroupBy, Travel),
+        Dates, View, GroupBy, Travel, ("If-None-Match" = Option<String>, Header, description = "The `ETag` of an earlier answer: 304 while it is still the answer")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The series", body = MetricSeries),
+        (status = 200, description = "The series, with an `ETag`", body = MetricSeries),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 400, description = "An unknown metric, bucket or grouping, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
@@ -94,6 +95,7 @@ pub(crate) async fn series(
     group_by: GroupBy,
     travel: Travel,
     principal: Principal,
+    if_none_match: Option<String>,
     state: AppState,
 ) -> Result<Json<MetricSeries>, ApiError> {
     let agency = view.agency(&principal)?;
@@ -130,7 +132,8 @@ pub(crate) async fn series(
         agency,
         series,
         events_version,
-    }))
+    })
+    .revalidated(if_none_match))
 }
 
 /// The metric a name names, or 400.
@@ -168,10 +171,11 @@ pub(crate) struct Ranking {
 
 /// Agencies ranked on a metric over a period, against the period before.
 #[utoipa::path(get, path = "/api/v1/ranking", tag = "metrics",
-    params(RankingQuery, Dates, Travel),
+    params(RankingQuery, Dates, Travel, ("If-None-Match" = Option<String>, Header, description = "The `ETag` of an earlier answer: 304 while it is still the answer")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The ranking", body = Ranking),
+        (status = 200, description = "The ranking, with an `ETag`", body = Ranking),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 400, description = "No or an unknown metric, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn ranking(
@@ -179,6 +183,7 @@ pub(crate) async fn ranking(
     dates: Dates,
     travel: Travel,
     principal: Principal,
+    if_none_match: Option<String>,
     state: AppState,
 ) -> Result<Json<Ranking>, ApiError> {
     // A scoped token sees its own row: its rank, not the others' values.
@@ -210,5 +215,6 @@ pub(crate) async fn ranking(
         },
         rows,
         events_version,
-    }))
+    })
+    .revalidated(if_none_match))
 }
