@@ -73,7 +73,8 @@ fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Me
     parwatch_metrics::check_date(field, date).map(Some)
 }
 
-/// `as_of`: a moment of the lake's history to answer from.
+/// Which answer: `as_of`, a moment of the lake's history to answer from, and the validator of
+/// the answer the client holds (`If-None-Match`, which the route reads from the headers).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct Travel {
@@ -83,9 +84,24 @@ pub(crate) struct Travel {
     /// then for the same parameters. Absent: now.
     #[param(example = "2026-12-01T08:00:00+07:00")]
     as_of: Option<String>,
+    /// The request's `If-None-Match` header.
+    #[serde(skip)]
+    pub(crate) if_none_match: Option<String>,
 }
 
 impl Travel {
+    /// Reads `as_of` from the query and `If-None-Match` from the headers.
+    pub(crate) fn filter() -> impl warp::Filter<Extract = (Self,), Error = warp::Rejection> + Clone
+    {
+        use warp::Filter as _;
+        warp::query::<Self>()
+            .and(warp::header::optional::<String>("if-none-match"))
+            .map(|travel, if_none_match| Self {
+                if_none_match,
+                ..travel
+            })
+    }
+
     /// The moment asked for, if any.
     pub(crate) fn at(&self) -> Result<Option<AsOf>, ApiError> {
         let Some(text) = self.as_of.as_deref().filter(|t| !t.is_empty()) else {

@@ -23,6 +23,7 @@ use crate::auth::{self, Need, caller};
 use crate::error::{ErrorBody, handle_rejection};
 use crate::handlers::{dashboards, embed, health, metrics, pages, par, sql, status};
 use crate::panels::PanelAsk;
+use crate::params::Travel;
 use crate::reply::reply;
 use crate::web::Web;
 
@@ -76,8 +77,6 @@ fn table(state: &AppState) -> Vec<Route> {
     use warp::body::{bytes, content_length_limit as max_body, json};
     use warp::{path, query};
     let st = || with(state.clone());
-    // The validator a client sends back (see `Json::revalidated`).
-    let if_none_match = || warp::header::optional::<String>("if-none-match");
     let web = || web(state);
     // Routes only a server with the web UI answers (404 otherwise), that take nothing of it.
     let ui = || web().map(|_| ()).untuple_one();
@@ -97,10 +96,10 @@ fn table(state: &AppState) -> Vec<Route> {
             max_body(MAX_SQL_BODY), bytes(), st() => sql::sql),
         // Metrics and the PAR Index.
         route!(get path!("api" / "v1" / "metrics") => metrics::catalogue),
-        route!(get path!("api" / "v1" / "metrics" / String), query(), query(), query(), query(),
-            viewer("read metrics"), if_none_match(), st() => metrics::series),
-        route!(get path!("api" / "v1" / "ranking"), query(), query(), query(),
-            viewer("read rankings"), if_none_match(), st() => metrics::ranking),
+        route!(get path!("api" / "v1" / "metrics" / String), query(), query(), query(), Travel::filter(),
+            viewer("read metrics"), st() => metrics::series),
+        route!(get path!("api" / "v1" / "ranking"), query(), query(), Travel::filter(),
+            viewer("read rankings"), st() => metrics::ranking),
         route!(get path!("api" / "v1" / "par-index"), query(), viewer("read the PAR Index"),
             st() => par::index),
         route!(get path!("api" / "v1" / "par-index" / "history"), query(),

@@ -95,7 +95,6 @@ pub(crate) async fn series(
     group_by: GroupBy,
     travel: Travel,
     principal: Principal,
-    if_none_match: Option<String>,
     state: AppState,
 ) -> Result<Json<MetricSeries>, ApiError> {
     let agency = view.agency(&principal)?;
@@ -133,7 +132,7 @@ pub(crate) async fn series(
         series,
         events_version,
     })
-    .revalidated(if_none_match))
+    .revalidated(travel.if_none_match))
 }
 
 /// The metric a name names, or 400.
@@ -183,7 +182,6 @@ pub(crate) async fn ranking(
     dates: Dates,
     travel: Travel,
     principal: Principal,
-    if_none_match: Option<String>,
     state: AppState,
 ) -> Result<Json<Ranking>, ApiError> {
     // A scoped token sees its own row: its rank, not the others' values.
@@ -216,5 +214,5 @@ pub(crate) async fn ranking(
         rows,
         events_version,
     })
-    .revalidated(if_none_match))
+    .revalidated(travel.if_none_match))
 }
