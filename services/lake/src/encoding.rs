@@ -39,8 +39,20 @@ fn table_properties() -> WriterPropertiesBuilder {
         // Files are ordered by day, type, agency and time: row-group statistics prune as well
         // as page indexes would, for less work and fewer bytes.
         .set_statistics_enabled(EnabledStatistics::Chunk);
-    // Ids are unique: a dictionary only adds indices before it gives up.
-    builder = builder.set_column_dictionary_enabled(ColumnPath::from("event_id"), false);
+    // Ids are unique and random (UUID-shaped text, two thirds of a file's bytes): a dictionary
+    // only adds indices before it gives up. Their lengths apart from their characters leave
+    // zstd only hex digits and dashes to code, and zstd's fastest level codes those as well
+    // as any (20.5 bytes an event as plain strings at level 3; 18.5 so, in half the time).
+    builder = builder
+        .set_column_dictionary_enabled(ColumnPath::from("event_id"), false)
+        .set_column_encoding(
+            ColumnPath::from("event_id"),
+            Encoding::DELTA_LENGTH_BYTE_ARRAY,
+        )
+        .set_column_compression(
+            ColumnPath::from("event_id"),
+            Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")),
+        );
     // Not worth a zstd context per column and file (its set-up costs more than compressing):
     // delta-packed sequences, and the enumerations, flags and constants, which dictionary and
     // run-length encoding already make a few bits a row.

@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
+
+use chrono::Utc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
@@ -45,11 +47,19 @@ pub struct TableStats {
 pub(crate) struct Table {
     /// The table's folder when the lake is on the local disk: what `sync` makes durable.
     local: Option<PathBuf>,
-    state: RwLock<DeltaTable>,
-    stats: Mutex<TableStats>,
+    /// The latest state loaded, and what it holds: replaced together, so that the position a
+    /// commit checks is the one of the state it commits on.
+    state: RwLock<Loaded>,
     /// The ingest position as of opening, then as this process committed it; held for a whole
     /// commit, so the position a commit checks is the one it writes over.
     written: tokio::sync::Mutex<Option<u64>>,
+}
+
+/// A loaded version of the table and its figures.
+#[derive(Debug)]
+struct Loaded {
+    table: DeltaTable,
+    stats: TableStats,
 }
 
 impl Table {
@@ -85,101 +95,76 @@ impl Table {
                 }
             }
         };
-        let opened = Self {
+        let stats = stats_of(&table).await?;
+        Ok(Self {
             local: location.local_dir().map(|dir| dir.join(name)),
-            state: RwLock::new(table.clone()),
-            stats: Mutex::default(),
-            written: tokio::sync::Mutex::new(None),
-        };
-        opened.record(&table).await?;
-        *opened.written.lock().await = opened.stats().position;
-        Ok(opened)
+            written: tokio::sync::Mutex::new(stats.position),
+            state: RwLock::new(Loaded { table, stats }),
+        })
     }
 
     /// The table as last loaded.
     pub(crate) fn current(&self) -> DeltaTable {
-        self.state.read().expect("table lock").clone()
+        self.state.read().expect("table lock").table.clone()
     }
 
     /// Its state as of the last refresh.
     pub(crate) fn stats(&self) -> TableStats {
-        self.stats.lock().expect("stats lock").clone()
+        self.state.read().expect("table lock").stats.clone()
+    }
+
+    /// The table as last loaded and the ingest position it holds.
+    fn loaded(&self) -> (DeltaTable, Option<u64>) {
+        let state = self.state.read().expect("table lock");
+        (state.table.clone(), state.stats.position)
     }
 
     /// Loads the commits made since the last refresh (by anyone) and returns the table.
     pub(crate) async fn refresh(&self) -> Result<DeltaTable> {
         let mut table = self.current();
+        let before = table.version();
         table.update_incremental(None).await?;
-        self.record(&table).await?;
-        let mut state = self.state.write().expect("table lock");
-        if state.version() < table.version() {
-            *state = table.clone();
+        if table.version() != before {
+            let stats = stats_of(&table).await?;
+            self.keep(table.clone(), stats);
         }
         Ok(table)
     }
 
-    /// Records the state of `table` when it is newer than the one known.
-    async fn record(&self, table: &DeltaTable) -> Result<()> {
-        let snapshot = table.snapshot()?;
-        let version = snapshot.version();
-        {
-            let known = self.stats.lock().expect("stats lock");
-            if known.committed_at.is_some() && known.version >= version {
-                return Ok(());
-            }
+    /// Keeps `table` as the latest state when it is newer than the one known.
+    fn keep(&self, table: DeltaTable, stats: TableStats) {
+        let mut state = self.state.write().expect("table lock");
+        if stats.version > state.stats.version {
+            *state = Loaded { table, stats };
         }
-        let position = snapshot
-            .transaction_version(table.log_store().as_ref(), INGEST_APP_ID)
-            .await?
-            .map(|v| v as u64);
-        let files = snapshot.log_data();
-        let (mut rows, mut newest) = (0, None);
-        for file in files.iter() {
-            let stats = file
-                .stats()
-                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
-            let Some(stats) = stats else {
-                continue;
-            };
-            rows += stats["numRecords"].as_u64().unwrap_or_default();
-            newest = newest.max(newest_time(&stats));
-        }
-        let stats = TableStats {
-            version,
-            files: files.num_files(),
-            bytes: files.iter().map(|f| f.size().max(0) as u64).sum(),
-            rows,
-            position,
-            committed_at: snapshot.snapshot().version_timestamp(version),
-            newest,
-        };
-        let mut known = self.stats.lock().expect("stats lock");
-        if known.committed_at.is_none() || stats.version >= known.version {
-            *known = stats;
-        }
-        Ok(())
     }
 
     /// Commits `adds` (files already in the store) with the ingest position raised to
     /// `last_seq`, and the application transaction `also` in the same commit when given.
+    /// `retry` says that an earlier attempt to commit these files failed: its outcome is then
+    /// unknown, and the log says whether it landed, so that a retry never commits the same
+    /// files twice (a first attempt names new files, which no commit can hold yet).
     /// Refused with [`Error::Fenced`] when another writer moved the position since this
-    /// process opened the table or last committed; when the outcome of a failed attempt is
-    /// unknown, the log says whether it landed, so a retry never commits the same files twice.
+    /// process opened the table or last committed: seen in the state loaded, or in a commit
+    /// made since, which holds the same application id and so conflicts with this one.
     pub(crate) async fn append(
         &self,
         adds: Vec<Add>,
         last_seq: u64,
         also: Option<Transaction>,
+        retry: bool,
     ) -> Result<()> {
         let mut written = self.written.lock().await;
         let expected = *written;
-        let table = self.refresh().await?;
-        let found = self.stats().position;
-        if landed(&table, &adds) {
-            // An attempt whose answer was lost did land.
-            *written = found;
-            return Ok(());
+        if retry {
+            let table = self.refresh().await?;
+            if landed(&table, &adds) {
+                // An attempt whose answer was lost did land.
+                *written = self.stats().position;
+                return Ok(());
+            }
         }
+        let (table, found) = self.loaded();
         if found != expected {
             return Err(Error::Fenced(format!(
                 "another writer moved the ingest position of {} from {expected:?} to {found:?}",
@@ -189,7 +174,9 @@ impl Table {
         let position = expected.map_or(last_seq, |p| p.max(last_seq));
         let ingest = Transaction::new(INGEST_APP_ID, position as i64);
         let properties = CommitProperties::default()
-            .with_application_transactions(std::iter::once(ingest).chain(also).collect());
+            .with_application_transactions(std::iter::once(ingest).chain(also).collect())
+            // Listing the whole log at each commit is left to compaction's commits.
+            .with_cleanup_expired_logs(Some(false));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: None,
@@ -203,10 +190,27 @@ impl Table {
         match committed {
             Ok(finalized) => {
                 // The commit is the table's next `_delta_log/<version>.json`.
-                let commit = format!("_delta_log/{:020}.json", finalized.version());
-                self.sync(&commit)?;
+                let version = finalized.version();
+                self.sync(&format!("_delta_log/{version:020}.json"))?;
                 *written = Some(position);
-                self.refresh().await?;
+                let mut next = table.clone();
+                next.state = Some(finalized.snapshot());
+                let stats = if table.version() == Some(version - 1) {
+                    // Nothing committed in between: the figures known plus these files.
+                    let mut stats = self.stats();
+                    add_files(&mut stats, &adds);
+                    stats.version = version;
+                    stats.position = Some(position);
+                    stats.committed_at = next
+                        .snapshot()?
+                        .snapshot()
+                        .version_timestamp(version)
+                        .or(Some(Utc::now().timestamp_millis()));
+                    stats
+                } else {
+                    stats_of(&next).await?
+                };
+                self.keep(next, stats);
                 Ok(())
             }
             Err(e) => {
@@ -226,6 +230,45 @@ impl Table {
                 }
             }
         }
+    }
+}
+
+/// The figures of the version `table` holds: its files' statistics summed.
+async fn stats_of(table: &DeltaTable) -> Result<TableStats> {
+    let snapshot = table.snapshot()?;
+    let version = snapshot.version();
+    let position = snapshot
+        .transaction_version(table.log_store().as_ref(), INGEST_APP_ID)
+        .await?
+        .map(|v| v as u64);
+    let files = snapshot.log_data();
+    let mut stats = TableStats {
+        version,
+        position,
+        committed_at: snapshot.snapshot().version_timestamp(version),
+        ..TableStats::default()
+    };
+    for file in files.iter() {
+        count_file(&mut stats, file.size(), file.stats().as_deref());
+    }
+    Ok(stats)
+}
+
+/// Adds the files of `adds` to the figures.
+fn add_files(stats: &mut TableStats, adds: &[Add]) {
+    for add in adds {
+        count_file(stats, add.size, add.stats.as_deref());
+    }
+}
+
+/// Adds one file, of `size` bytes and Delta statistics `file_stats`, to the figures.
+fn count_file(stats: &mut TableStats, size: i64, file_stats: Option<&str>) {
+    stats.files += 1;
+    stats.bytes += size.max(0) as u64;
+    let parsed = file_stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    if let Some(parsed) = parsed {
+        stats.rows += parsed["numRecords"].as_u64().unwrap_or_default();
+        stats.newest = stats.newest.take().max(newest_time(&parsed));
     }
 }
 

@@ -52,18 +52,19 @@ pub(crate) async fn write_prepared(
             continue;
         }
         let table = lake.table(file.table);
-        let add = match progress.uploaded.get(file.table) {
-            Some(add) => add.clone(),
+        // A file uploaded by an earlier attempt may have been committed too.
+        let (add, retry) = match progress.uploaded.get(file.table) {
+            Some(add) => (add.clone(), true),
             None => {
                 let add = upload(&table.current(), file).await?;
                 table.sync(&add.path)?;
                 progress.files += 1;
                 progress.bytes += add.size as u64;
                 progress.uploaded.insert(file.table, add.clone());
-                add
+                (add, false)
             }
         };
-        table.append(vec![add], file.seqs.1, None).await?;
+        table.append(vec![add], file.seqs.1, None, retry).await?;
         progress.done.insert(file.table);
     }
     Ok(())
@@ -106,7 +107,9 @@ pub(crate) async fn append_batch(
     let stored = lake.table(name);
     let add = upload(&stored.current(), &file).await?;
     let also = Transaction::new(app_id, i64::try_from(version).unwrap_or(i64::MAX));
-    stored.append(vec![add], file.seqs.1, Some(also)).await
+    stored
+        .append(vec![add], file.seqs.1, Some(also), false)
+        .await
 }
 
 /// Encodes a file and puts it into its table's folder; returns its Delta `add` action.
