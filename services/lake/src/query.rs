@@ -263,8 +263,9 @@ pub const SCHEMA: &str = "public";
 /// The column agency scopes filter on, in every table that has one.
 pub const AGENCY_COLUMN: &str = "agency_code";
 
-/// A stored table: each scan reads the table's latest Delta version (or the one at `at`), so
-/// a query sees every commit and compaction wholly or not at all.
+/// A stored table: a statement reads the table's latest Delta version (or the one at `at`) as
+/// of its first scan of it (see [`Pinned`]), so it sees every commit and compaction wholly or
+/// not at all, and one version however often it names the table.
 #[derive(Debug)]
 pub(crate) struct LakeTable {
     pub(crate) lake: Lake,
@@ -300,11 +301,10 @@ impl TableProvider for LakeTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let table = match self.at {
-            None => self
-                .lake
-                .table_provider(self.name, Some(state))
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            None => match state.config().get_extension::<Pinned>() {
+                Some(pinned) => pinned.latest(self, state).await?,
+                None => self.latest(state).await?,
+            },
             Some(at) => self
                 .lake
                 .table_provider_at(self.name, at, Some(state))
@@ -315,5 +315,106 @@ impl TableProvider for LakeTable {
                 })?,
         };
         table.scan(state, projection, filters, limit).await
+    }
+}
+
+impl LakeTable {
+    /// The table's latest version, loaded now.
+    async fn latest(&self, state: &dyn DfSession) -> DfResult<Arc<dyn TableProvider>> {
+        self.lake
+            .table_provider(self.name, Some(state))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
+/// The versions one statement reads: the first scan of a table loads its latest version, and
+/// every other scan of it in the statement (a self-join, a subquery) reads the same one. Set
+/// in the configuration of each statement's run (`Session::execute`).
+#[derive(Debug, Default)]
+pub(crate) struct Pinned(tokio::sync::Mutex<Vec<(&'static str, Arc<dyn TableProvider>)>>);
+
+impl Pinned {
+    async fn latest(
+        &self,
+        table: &LakeTable,
+        state: &dyn DfSession,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let mut pinned = self.0.lock().await;
+        if let Some((_, provider)) = pinned.iter().find(|(name, _)| *name == table.name) {
+            return Ok(Arc::clone(provider));
+        }
+        let provider = table.latest(state).await?;
+        pinned.push((table.name, Arc::clone(&provider)));
+        Ok(provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parwatch_proto::Channel;
+    use parwatch_proto::testing::TestEvent;
+
+    use super::*;
+    use crate::{Commit, LakeLocation, StoredEvent};
+
+    /// Commits events `from..to` (received online, one agency).
+    async fn commit(lake: &Lake, from: u64, to: u64) {
+        let events = (from..to)
+            .map(|i| StoredEvent {
+                event: TestEvent::received(Channel::Online)
+                    .id(format!("e{i}"))
+                    .dossier(format!("D{i}"))
+                    .build(),
+                stream_seq: i + 1,
+            })
+            .collect();
+        let lake = lake.clone();
+        tokio::task::spawn_blocking(move || {
+            let commit = Commit {
+                events,
+                rejected: vec![],
+            };
+            lake.write(&commit, chrono::Utc::now(), &mut Default::default())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_reads_one_version_of_a_table_however_often_it_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+        commit(&lake, 0, 10).await;
+        let table = LakeTable {
+            lake: lake.clone(),
+            name: EVENTS_TABLE,
+            schema: crate::events_schema(),
+            at: None,
+        };
+        let ctx = SessionContext::new();
+        let rows = |provider: Arc<dyn TableProvider>| {
+            let frame = ctx.read_table(provider).unwrap();
+            async move { frame.count().await.unwrap() }
+        };
+        let statement = Pinned::default();
+        let first = statement.latest(&table, &ctx.state()).await.unwrap();
+        commit(&lake, 10, 20).await;
+        let again = statement.latest(&table, &ctx.state()).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "one version within a statement"
+        );
+        assert_eq!(rows(again).await, 10);
+        let next = Pinned::default()
+            .latest(&table, &ctx.state())
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(next).await,
+            20,
+            "the next statement reads the new commit"
+        );
     }
 }

@@ -185,9 +185,13 @@ impl Session {
         let schema = Arc::clone(plan.schema().inner());
         let explain = matches!(plan, LogicalPlan::Explain(_)).then(|| self.lake_root.clone());
         let runtime = query_runtime(limits.memory_bytes)?;
-        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+        let mut state = SessionStateBuilder::new_from_existing(self.ctx.state())
             .with_runtime_env(runtime)
             .build();
+        // One version of each table for the whole statement.
+        state
+            .config_mut()
+            .set_extension(Arc::new(crate::query::Pinned::default()));
         let (sender, receiver) = mpsc::channel(2);
         let task = self.runtime.spawn(crate::step::stepwise(async move {
             let started: DfResult<SendableRecordBatchStream> = async {
