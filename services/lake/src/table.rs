@@ -157,9 +157,11 @@ impl Table {
         let mut written = self.written.lock().await;
         let expected = *written;
         if retry {
+            let before = self.loaded().0.version();
             let table = self.refresh().await?;
             if landed(&table, &adds) {
                 // An attempt whose answer was lost did land.
+                self.sync_commits(before, &table)?;
                 *written = self.stats().position;
                 return Ok(());
             }
@@ -216,8 +218,10 @@ impl Table {
             Err(e) => {
                 // A store error after the commit was written, or a writer that won the race:
                 // the log tells which.
+                let before = table.version();
                 let table = self.refresh().await?;
                 if landed(&table, &adds) {
+                    self.sync_commits(before, &table)?;
                     *written = Some(position);
                     Ok(())
                 } else if self.stats().position != expected {
@@ -273,6 +277,16 @@ fn count_file(stats: &mut TableStats, size: i64, file_stats: Option<&str>) {
 }
 
 impl Table {
+    /// Makes durable the commits after version `before` up to `table`'s: one of them is an
+    /// attempt that landed while its answer was lost, which may not have been synced.
+    fn sync_commits(&self, before: Option<u64>, table: &DeltaTable) -> Result<()> {
+        let first = before.map_or(0, |v| v + 1);
+        for version in first..=table.version().unwrap_or_default() {
+            self.sync(&format!("_delta_log/{version:020}.json"))?;
+        }
+        Ok(())
+    }
+
     /// On a local disk, makes the file at `path` (relative to the table's folder) and its
     /// folder's entry durable: the object store writes and renames files but never fsyncs, and
     /// an acknowledged batch must survive a power cut. An object store is durable on its own.
