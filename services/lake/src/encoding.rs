@@ -25,9 +25,15 @@ pub(crate) fn writer_properties(batch: &RecordBatch) -> WriterProperties {
     builder.build()
 }
 
+/// Rows of a row group in a merged file: the unit the statistics let a scan skip (a merged
+/// file of 128 MiB holds about four million events), and what the writer buffers.
+const MERGED_ROW_GROUP_ROWS: usize = 131_072;
+
 /// How compaction writes a table's merged files.
 pub(crate) fn compaction_properties() -> WriterProperties {
-    table_properties().build()
+    table_properties()
+        .set_max_row_group_row_count(Some(MERGED_ROW_GROUP_ROWS))
+        .build()
 }
 
 /// The encodings of the tables' columns: see the comments within.
