@@ -640,7 +640,7 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let (from, to) = (HISTORY.0.parse().unwrap(), HISTORY.1.parse().unwrap());
-    drop(build_lake(data, n, from, to));
+    let events = build_lake(data, n, from, to).stats(EVENTS_TABLE).rows;
     let events_bytes = dir_bytes(&data.join("lake").join(EVENTS_TABLE));
 
     // (a) Time to ready and memory: cold, then from the snapshot the first server saves.
@@ -655,8 +655,8 @@ async fn main() {
     let (server, warm_s) = Server::start(data).await;
     let warm_mib = server.peak_rss_mib();
     println!(
-        "(a) parwatch serve over {} MiB of events ({n} events); peak RSS of an idle server on an \
-         empty lake (baseline) {idle_mib:.0} MiB",
+        "(a) parwatch serve over {} MiB of events ({events} events); peak RSS of an idle server \
+         on an empty lake (baseline) {idle_mib:.0} MiB",
         mib(events_bytes).round()
     );
     println!(
@@ -675,10 +675,7 @@ async fn main() {
 
     // (b) The four questions, on the server started from the snapshot.
     let asked = Questions::ask(&server.base).await;
-    println!(
-        "  (the simulator stopped at {n} events: dossiers received up to {})",
-        asked.last_day
-    );
+    println!("  dossiers received up to {}", asked.last_day);
     let agencies = questions(&server, data, &asked).await;
     let after_questions_mib = server.peak_rss_mib();
 
