@@ -114,7 +114,11 @@ pub(crate) async fn table_at(lake: &Lake, table: &str, at: AsOf) -> Result<Delta
         let version = version_of(&table);
         let committed = table.snapshot()?.snapshot().version_timestamp(version);
         if committed.is_none_or(|c| c > time.timestamp_millis()) {
-            return Err(Error::no_version(name, at, &"before the table's first commit"));
+            return Err(Error::no_version(
+                name,
+                at,
+                &"before the table's first commit",
+            ));
         }
     }
     Ok(table)

@@ -483,7 +483,11 @@ async fn rollups_equal_raw_events_for_every_metric() {
     assert_eq!(row[0].as_i64().unwrap(), total_received);
     drop(p);
 
-    assert_eq!(restored.version(), projector.version(), "the snapshot's version");
+    assert_eq!(
+        restored.version(),
+        projector.version(),
+        "the snapshot's version"
+    );
 
     // Compaction rewrites the files: the projector moves to its version without folding the
     // merged files (their rows are folded already), and every answer and count stays.
@@ -501,12 +505,21 @@ async fn rollups_equal_raw_events_for_every_metric() {
     );
     let compacted = lake.stats(parwatch_lake::EVENTS_TABLE).version;
     assert_eq!(projector.version(), Some(compacted));
-    assert_eq!(projector.read().event_count(), events, "no event folded twice");
+    assert_eq!(
+        projector.read().event_count(),
+        events,
+        "no event folded twice"
+    );
     assert_same_answers(&projector, &restored, (from, to), "after compaction");
 
     // A projector that starts on the compacted lake folds the merged files once.
     let fresh = Projector::new(lake.clone());
     assert!(fresh.catch_up(&mut |_, _| {}).unwrap() > 0);
     assert_eq!(fresh.read().event_count(), events);
-    assert_same_answers(&projector, &fresh, (from, to), "folded from the compacted lake");
+    assert_same_answers(
+        &projector,
+        &fresh,
+        (from, to),
+        "folded from the compacted lake",
+    );
 }
