@@ -511,10 +511,13 @@ async fn load(base: &str, requests: &[Request], clients: usize, duration: Durati
     }
 }
 
-/// The nearest-rank percentile `p` (0–1) of sorted values.
+/// The nearest-rank percentile `p` (0–1) of sorted values; NaN of none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = (sorted.len() as f64 * p).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    sorted
+        .get(rank.clamp(1, sorted.len().max(1)) - 1)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// Throughput, p50 and p99 of the samples `which` selects; failures (not 200) counted apart.
