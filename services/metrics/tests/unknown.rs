@@ -89,10 +89,7 @@ fn values_a_newer_publisher_sent_are_counted_not_folded_nor_dropped() {
             _ => data,
         })
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
-    lake.append_batch(EVENTS_TABLE, newer, ("newer-publisher", 1))
-        .unwrap();
+    let (_tmp, lake) = lake_holding(newer);
 
     let projector = projector(&lake);
     let p = projector.read();
@@ -159,10 +156,7 @@ fn a_column_keeps_a_bounded_number_of_distinct_values() {
             id => format!("channel-{id}"),
         })
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
-    lake.append_batch(EVENTS_TABLE, newer, ("newer-publisher", 1))
-        .unwrap();
+    let (_tmp, lake) = lake_holding(newer);
     let projector = projector(&lake);
     let p = projector.read();
     let unknown: Vec<_> = p.unknown_values().collect();
@@ -175,4 +169,13 @@ fn a_column_keeps_a_bounded_number_of_distinct_values() {
             .iter()
             .all(|(c, v, _)| *c == "channel" && v.len() <= 64)
     );
+}
+
+/// A lake whose `events` hold `batch`, appended as another publisher's build would.
+fn lake_holding(batch: RecordBatch) -> (tempfile::TempDir, Lake) {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+    lake.append_batch(EVENTS_TABLE, batch, ("newer-publisher", 1))
+        .unwrap();
+    (tmp, lake)
 }
