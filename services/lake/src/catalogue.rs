@@ -9,7 +9,8 @@
 use std::marker::PhantomData;
 
 use datafusion::arrow::array::{
-    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayAccessor, AsArray, BooleanArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit, TimestampMicrosecondType};
 use parwatch_proto::{Channel, EventData, EventType, Outcome, Portal, PostalKind, ServiceMode};
@@ -304,19 +305,19 @@ impl<'a> EventRows<'a> {
     /// A text column, values as stored.
     pub fn text(&self, column: EventColumn) -> Read<'a, TextColumn<'a>> {
         let array = self.column(column, ColumnType::Text)?;
-        Ok(TextColumn(array.as_string::<i32>()))
+        Ok(Values(array.as_string::<i32>()))
     }
 
     /// A timestamp column, in UTC microseconds.
     pub fn time(&self, column: EventColumn) -> Read<'a, TimeColumn<'a>> {
         let array = self.column(column, ColumnType::Timestamp)?;
-        Ok(TimeColumn(array.as_primitive::<TimestampMicrosecondType>()))
+        Ok(Values(array.as_primitive::<TimestampMicrosecondType>()))
     }
 
     /// A boolean column.
     pub fn flag(&self, column: EventColumn) -> Read<'a, FlagColumn<'a>> {
         let array = self.column(column, ColumnType::Boolean)?;
-        Ok(FlagColumn(array.as_boolean()))
+        Ok(Values(array.as_boolean()))
     }
 
     /// A column holding the wire spelling of the contract enumeration `T`, read back into `T`.
@@ -345,48 +346,41 @@ impl<'a> EventRows<'a> {
     }
 }
 
+/// One column's values, typed: [`TextColumn`], [`TimeColumn`] (UTC microseconds),
+/// [`FlagColumn`].
+#[derive(Debug)]
+pub struct Values<'a, A>(&'a A);
+
+// By hand: a reference is `Copy` whatever `A` is (derives would ask `A: Copy`).
+impl<A> Clone for Values<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Values<'_, A> {}
+
+impl<'a, A> Values<'a, A>
+where
+    &'a A: ArrayAccessor,
+{
+    /// Row `i`'s value, `None` when null.
+    pub fn get(&self, i: usize) -> Option<<&'a A as ArrayAccessor>::Item> {
+        (!self.0.is_null(i)).then(|| self.0.value(i))
+    }
+
+    /// Row `i`'s value in a column the catalogue says is never null.
+    pub fn value(&self, i: usize) -> <&'a A as ArrayAccessor>::Item {
+        self.0.value(i)
+    }
+}
+
 /// A text column's values.
-#[derive(Debug, Clone, Copy)]
-pub struct TextColumn<'a>(&'a StringArray);
-
-impl<'a> TextColumn<'a> {
-    /// Row `i`'s value, `None` when null.
-    pub fn get(&self, i: usize) -> Option<&'a str> {
-        (!self.0.is_null(i)).then(|| self.0.value(i))
-    }
-
-    /// Row `i`'s value in a column the catalogue says is never null.
-    pub fn value(&self, i: usize) -> &'a str {
-        self.0.value(i)
-    }
-}
-
+pub type TextColumn<'a> = Values<'a, StringArray>;
 /// A timestamp column's values, in UTC microseconds.
-#[derive(Debug, Clone, Copy)]
-pub struct TimeColumn<'a>(&'a TimestampMicrosecondArray);
-
-impl TimeColumn<'_> {
-    /// Row `i`'s value, `None` when null.
-    pub fn get(&self, i: usize) -> Option<i64> {
-        (!self.0.is_null(i)).then(|| self.0.value(i))
-    }
-
-    /// Row `i`'s value in a column the catalogue says is never null.
-    pub fn value(&self, i: usize) -> i64 {
-        self.0.value(i)
-    }
-}
-
+pub type TimeColumn<'a> = Values<'a, TimestampMicrosecondArray>;
 /// A boolean column's values.
-#[derive(Debug, Clone, Copy)]
-pub struct FlagColumn<'a>(&'a BooleanArray);
-
-impl FlagColumn<'_> {
-    /// Row `i`'s value, `None` when null.
-    pub fn get(&self, i: usize) -> Option<bool> {
-        (!self.0.is_null(i)).then(|| self.0.value(i))
-    }
-}
+pub type FlagColumn<'a> = Values<'a, BooleanArray>;
 
 /// A column of a contract enumeration's wire spellings.
 #[derive(Debug, Clone, Copy)]

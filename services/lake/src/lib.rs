@@ -39,7 +39,7 @@ mod writer;
 
 pub use catalogue::{
     ColumnError, ColumnSpec, ColumnType, DataColumn, Domain, EnumColumn, EventColumn, EventRows,
-    FlagColumn, ReadBack, RejectedColumn, StoredEnum, TextColumn, TimeColumn, Unknown,
+    FlagColumn, ReadBack, RejectedColumn, StoredEnum, TextColumn, TimeColumn, Unknown, Values,
 };
 pub use changes::Changes;
 pub use commit::{Commit, Prepared};
