@@ -20,6 +20,7 @@ mod agencies;
 mod batches;
 mod bucket;
 mod catalogue;
+mod dossiers;
 mod facts;
 mod fold;
 mod governance;
@@ -36,6 +37,7 @@ pub use catalogue::{
     Better, FIRST_DATE, LAST_DATE, METRICS, MetricDef, MetricError, Point, RankRow, Ranking,
     Series, Unit, check_date, metric,
 };
+pub use dossiers::{DossierRow, Dossiers, Eviction};
 pub use facts::{Facts, Late, Received, Resolved};
 pub use governance::{Activity, ScoreFact, Scored, Task};
 pub use par::{as_of, load_models};
