@@ -9,5 +9,6 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod par;
+pub(crate) mod reports;
 pub(crate) mod sql;
 pub(crate) mod status;

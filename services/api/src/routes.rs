@@ -21,7 +21,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::AppState;
 use crate::auth::{self, Need, caller};
 use crate::error::{ErrorBody, handle_rejection};
-use crate::handlers::{dashboards, embed, health, metrics, pages, par, sql, status};
+use crate::handlers::{dashboards, embed, health, metrics, pages, par, reports, sql, status};
 use crate::panels::PanelAsk;
 use crate::params::Travel;
 use crate::reply::reply;
@@ -85,6 +85,8 @@ fn table(state: &AppState) -> Vec<Route> {
     let document = ::bytes::Bytes::from(document());
     let province = "this covers the whole province";
     let unscoped_admin = "revoking embed tokens needs an unscoped admin";
+    let report_set = reports::Reports::builtin();
+    let reports = || with(report_set.clone());
     vec![
         // Health and this document.
         route!(get path!("healthz") => health::healthz),
@@ -135,6 +137,21 @@ fn table(state: &AppState) -> Vec<Route> {
         route!(delete path!("api" / "v1" / "embed-tokens" / String),
             caller(state, Need::admin("revoke embed tokens").unscoped(unscoped_admin)), web()
             => embed::revoke),
+        // Periodic reports.
+        route!(get path!("api" / "v1" / "reports"), viewer("read reports"), reports()
+            => reports::list),
+        route!(get path!("api" / "v1" / "reports" / String / "preview"), query(),
+            viewer("read reports"), st(), reports() => reports::preview),
+        route!(post path!("api" / "v1" / "reports" / String / "publish"), query(),
+            caller(state, Need::admin("publish reports")), st(), reports() => reports::publish),
+        route!(get path!("api" / "v1" / "reports" / "published"), query(), viewer("read reports"),
+            st(), reports() => reports::published),
+        route!(get path!("api" / "v1" / "reports" / "published" / String), query(),
+            viewer("read reports"), st(), reports() => reports::read),
+        route!(get path!("api" / "v1" / "reports" / "published" / String / "reproduce"),
+            viewer("read reports"), st(), reports() => reports::reproduce),
+        route!(get path!("api" / "v1" / "reports" / "published" / String / "changes"),
+            viewer("read reports"), st(), reports() => reports::changes),
     ]
 }
 
@@ -151,6 +168,8 @@ fn table(state: &AppState) -> Vec<Route> {
         dashboards::list, dashboards::definition, dashboards::panel, dashboards::agencies,
         dashboards::ranges, status::status, dashboards::version,
         embed::page_for, embed::dashboard, embed::panel, embed::version, embed::mint, embed::revoke,
+        reports::list, reports::preview, reports::publish, reports::published, reports::read,
+        reports::reproduce, reports::changes,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Everywhere),
