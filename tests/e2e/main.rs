@@ -20,6 +20,7 @@ mod par;
 mod par_page;
 mod pg;
 mod publishers;
+mod reports;
 mod scope_leaks;
 mod sql;
 mod unknown_values;

@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// Upkeep of the lake's storage.
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Periodic CCHC reports: check definitions, preview, publish (frozen in the lake), list,
+    /// show and export published reports, reproduce them, and what changed since.
+    Report(crate::report::ReportArgs),
 }
 
 /// `parwatch lake`.

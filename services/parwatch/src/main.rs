@@ -6,6 +6,7 @@
 mod cli;
 mod migrate;
 mod publishers;
+mod report;
 mod simulate;
 
 use std::future::Future;
@@ -73,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Command::Token(args) => token(args),
             Command::EmbedToken(args) => embed_token(args).await,
             Command::EmbedRevoke(args) => embed_revoke(args),
+            Command::Report(args) => report::report(args).await,
             Command::Lake(LakeCommand::Migrate(args)) => {
                 tokio::task::spawn_blocking(move || migrate::migrate(args)).await?
             }

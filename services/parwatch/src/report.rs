@@ -1,0 +1,243 @@
+//! `parwatch report`: periodic CCHC reports from the command line — check definitions,
+//! preview a period, publish (frozen in the lake's object store, as the API's publish does),
+//! list and show published reports, export them to XLSX, reproduce them at their recorded
+//! version, and say what changed since.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use parwatch_metrics::Projector;
+use parwatch_reports::{Ask, Catalogue, Figures, Lang, Published, Shelf};
+
+use crate::cli::{LakeArgs, ParArgs};
+
+/// `parwatch report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    #[command(flatten)]
+    par: ParArgs,
+    /// Directory of report definitions (*.toml), each checked before use. Default: the
+    /// definitions built into the binary (reports/ at build time).
+    #[arg(long, env = "PARWATCH_REPORTS", global = true)]
+    reports: Option<PathBuf>,
+    #[command(subcommand)]
+    action: ReportAction,
+}
+
+/// What to do with reports.
+#[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Checks the definitions and lists them.
+    Check,
+    /// Prints a report's figures for a period as they stand now (JSON), or writes them to a
+    /// workbook with --xlsx.
+    Preview {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Writes an XLSX workbook here instead of printing JSON.
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
+        /// Language of the workbook: vi or en.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+    },
+    /// Publishes a report: its figures now, the lake version read and the definition, frozen
+    /// in the lake's object store; prints the published report's id.
+    Publish {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Who publishes, recorded with the report.
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Lists the published reports, newest first.
+    Published {
+        /// Only this report's.
+        #[arg(long)]
+        report: Option<String>,
+        /// Only this agency's.
+        #[arg(long)]
+        agency: Option<String>,
+    },
+    /// Prints a published report (JSON), or writes it to a workbook with --xlsx.
+    Show {
+        /// The published report's id.
+        id: String,
+        /// Writes an XLSX workbook here instead of printing JSON.
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
+        /// Language of the workbook: vi or en.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+    },
+    /// Runs a published report again at its recorded version with its recorded definition;
+    /// exits non-zero unless the figures are byte-identical.
+    Reproduce {
+        /// The published report's id.
+        id: String,
+    },
+    /// Prints a published report's figures now beside the published ones, with the events
+    /// ingested since that changed them (JSON).
+    Changes {
+        /// The published report's id.
+        id: String,
+    },
+}
+
+/// The report and what it is run for.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The report's id, e.g. province or department.
+    id: String,
+    /// The period: 2024, 2024-H1, 2024-Q1 or 2024-03.
+    #[arg(long)]
+    period: String,
+    /// The agency of an agency report.
+    #[arg(long)]
+    agency: Option<String>,
+}
+
+fn lang(text: &str) -> anyhow::Result<Lang> {
+    match text {
+        "vi" => Ok(Lang::Vi),
+        "en" => Ok(Lang::En),
+        other => anyhow::bail!("--lang {other:?}: expected vi or en"),
+    }
+}
+
+/// Runs `parwatch report`.
+pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let catalogue = match &args.reports {
+        Some(dir) => Catalogue::load(dir)?,
+        None => Catalogue::builtin()?,
+    };
+    if let ReportAction::Check = args.action {
+        for d in catalogue.iter() {
+            println!("{}\t{:?}\t{}", d.id, d.subject, d.title.vi);
+        }
+        return Ok(());
+    }
+    let models = Arc::new(crate::par_models(&args.par)?);
+    let lake = args.lake.open()?;
+    let shelf = {
+        let lake = lake.clone();
+        tokio::task::spawn_blocking(move || Shelf::open(&lake)).await??
+    };
+    let now = |run: RunArgs| {
+        let definition = catalogue.get(&run.id).cloned();
+        let (lake, models) = (lake.clone(), Arc::clone(&models));
+        async move {
+            let definition = definition?;
+            let ask = Ask {
+                period: run.period.parse()?,
+                agency: run.agency,
+            };
+            tokio::task::spawn_blocking(move || {
+                let projector = Projector::load(lake)?;
+                let figures = parwatch_reports::run(&definition, &ask, &projector, None, &models)?;
+                anyhow::Ok((definition, figures))
+            })
+            .await?
+        }
+    };
+    match args.action {
+        ReportAction::Check => unreachable!("answered above"),
+        ReportAction::Preview { run, xlsx, lang: l } => {
+            let (_, figures) = now(run).await?;
+            write(&figures, None, xlsx, &l)
+        }
+        ReportAction::Publish { run, by } => {
+            let (definition, figures) = now(run).await?;
+            let published = Published::new(figures, &definition.source, &by, chrono::Utc::now())?;
+            shelf.put(&published).await?;
+            println!("{}", published.id);
+            eprintln!(
+                "published at lake version {}, figures {}",
+                published.figures.lake_version, published.digest
+            );
+            Ok(())
+        }
+        ReportAction::Published { report, agency } => {
+            for s in shelf.list(agency.as_deref(), report.as_deref()).await? {
+                println!(
+                    "{}\t{}\t{}\tversion {}\t{}\t{}",
+                    s.id,
+                    s.ask.period,
+                    s.ask.agency.as_deref().unwrap_or("province"),
+                    s.lake_version,
+                    s.published_at.to_rfc3339(),
+                    s.published_by
+                );
+            }
+            Ok(())
+        }
+        ReportAction::Show { id, xlsx, lang: l } => {
+            let published = shelf.get(None, &id).await?;
+            write(&published.figures, Some(&published), xlsx, &l)
+        }
+        ReportAction::Reproduce { id } => {
+            let published = shelf.get(None, &id).await?;
+            let record = published.clone();
+            let again = tokio::task::spawn_blocking(move || {
+                parwatch_reports::reproduce(&record, &Projector::new(lake), &models)
+            })
+            .await??;
+            if again.canonical() != published.figures.canonical() {
+                anyhow::bail!(
+                    "{id}: figures at version {} differ from those published ({} ≠ {})",
+                    published.figures.lake_version,
+                    again.digest(),
+                    published.digest
+                );
+            }
+            println!(
+                "{id}: identical at lake version {} (figures {})",
+                published.figures.lake_version, published.digest
+            );
+            Ok(())
+        }
+        ReportAction::Changes { id } => {
+            let published = shelf.get(None, &id).await?;
+            let definition = parwatch_reports::parse(
+                &published.figures.report,
+                &published.id,
+                &published.definition,
+            )?;
+            let comparison = tokio::task::spawn_blocking(move || {
+                let projector = Projector::load(lake.clone())?;
+                let ask = published.figures.ask.clone();
+                let now = parwatch_reports::run(&definition, &ask, &projector, None, &models)?;
+                anyhow::Ok(parwatch_reports::compare(&published, now, &lake)?)
+            })
+            .await??;
+            println!("{}", serde_json::to_string_pretty(&comparison)?);
+            Ok(())
+        }
+    }
+}
+
+/// Prints `figures` (or the published record) as JSON, or writes a workbook.
+fn write(
+    figures: &Figures,
+    published: Option<&Published>,
+    xlsx: Option<PathBuf>,
+    lang_text: &str,
+) -> anyhow::Result<()> {
+    match xlsx {
+        Some(path) => {
+            let stamp = published.map(|p| (p.id.as_str(), p.published_at.date_naive()));
+            let bytes = parwatch_reports::xlsx(figures, lang(lang_text)?, stamp)?;
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => match published {
+            Some(p) => println!("{}", serde_json::to_string_pretty(p)?),
+            None => println!("{}", serde_json::to_string_pretty(figures)?),
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Periodic reports end to end: a quarter of dossiers published to JetStream and ingested by
+//! the real binary; the province and a department report published over HTTP on one node and
+//! seen on a second node over the same lake and by the CLI; scoped tokens see their agency's
+//! reports only; late events restate the quarter, and the published report still reproduces
+//! byte for byte while `changes` names the late events and their dossiers; the XLSX export
+//! is a workbook of number cells, one sheet per table.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use parwatch_proto::Channel;
+use parwatch_proto::testing::TestEvent;
+use serde_json::{Value, json};
+
+use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish};
+
+const A: &str = "000.00.16.H02";
+const B: &str = "000.00.17.H02";
+
+/// Dossier events: received on `day` through `channel` (due ten days later at 17:00), then
+/// resolved on `resolved`, late on `late`.
+fn dossier(
+    n: &mut usize,
+    agency: &str,
+    id: &str,
+    channel: Channel,
+    day: &str,
+    resolved: Option<&str>,
+    late: Option<&str>,
+) -> Vec<Outgoing> {
+    let due = format!("{day}T17:00:00+07:00")
+        .parse::<chrono::DateTime<chrono::FixedOffset>>()
+        .unwrap()
+        + chrono::Days::new(10);
+    let due = due.to_rfc3339();
+    let mut received = TestEvent::received(channel).due(due.as_str());
+    if channel == Channel::Online {
+        received = received.online_mode(parwatch_proto::ServiceMode::Full);
+    }
+    let mut out = vec![message(n, agency, id, day, received)];
+    if let Some(late) = late {
+        out.push(message(
+            n,
+            agency,
+            id,
+            late,
+            TestEvent::late().due(due.as_str()),
+        ));
+    }
+    if let Some(resolved) = resolved {
+        let event = TestEvent::resolved(parwatch_proto::Outcome::Approved).digitized(true);
+        out.push(message(n, agency, id, resolved, event));
+    }
+    out
+}
+
+fn message(n: &mut usize, agency: &str, dossier: &str, day: &str, event: TestEvent) -> Outgoing {
+    *n += 1;
+    let id = format!("rep-{n:04}");
+    let at = format!("{day}T09:00:00+07:00");
+    let event = event
+        .id(&id)
+        .at(at.as_str())
+        .source("e2e")
+        .agency(agency)
+        .dossier(dossier);
+    Outgoing::event(&event).with_msg_id(id)
+}
+
+/// Q1 2024: A receives 2 (one online, resolved late), B 1.
+fn quarter(n: &mut usize) -> Vec<Outgoing> {
+    let mut out = dossier(
+        n,
+        A,
+        "HS-A1",
+        Channel::Counter,
+        "2024-01-10",
+        Some("2024-01-15"),
+        None,
+    );
+    out.extend(dossier(
+        n,
+        A,
+        "HS-A2",
+        Channel::Online,
+        "2024-02-05",
+        Some("2024-02-28"),
+        Some("2024-02-16"),
+    ));
+    out.extend(dossier(
+        n,
+        B,
+        "HS-B1",
+        Channel::Postal,
+        "2024-03-04",
+        Some("2024-03-06"),
+        None,
+    ));
+    out
+}
+
+/// Ingested after publication: A's apology for HS-A2, and a March dossier of A that reached
+/// ParWatch late.
+fn late(n: &mut usize) -> Vec<Outgoing> {
+    let mut out = vec![message(n, A, "HS-A2", "2024-04-03", TestEvent::apology())];
+    out.extend(dossier(
+        n,
+        A,
+        "HS-A3",
+        Channel::Online,
+        "2024-03-29",
+        None,
+        None,
+    ));
+    out
+}
+
+async fn request(
+    node: &Parwatch,
+    method: reqwest::Method,
+    token: Option<&str>,
+    path: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", node.base()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["published"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+        .args(["report", "--data-dir", data.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_publish_reproduce_and_explain_across_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let mut n = 0;
+    let first = quarter(&mut n);
+    let count = first.len();
+    assert_eq!(publish(&nats.url(), first).await, count);
+    let up = Parwatch::up(&nats.url(), &data, &[]).await;
+    up.wait_for(
+        "SELECT count(*) FROM events",
+        json!(count),
+        Duration::from_secs(30),
+    )
+    .await;
+    let admin = create_token(&data, "admin", None);
+    let own = create_token(&data, "viewer", Some(A));
+    let other = create_token(&data, "viewer", Some(B));
+    let second = Parwatch::serve(&data).await;
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    // The definitions, and a preview's figures.
+    let (status, list) = request(&second, get.clone(), Some(&own), "/api/v1/reports").await;
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&str> = list["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["department", "province"]);
+    let (status, preview) = request(
+        &up,
+        get.clone(),
+        None,
+        "/api/v1/reports/province/preview?period=2024-Q1",
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["figures"]["received"]["value"], json!(3.0));
+    assert_eq!(preview["figures"]["late"]["value"], json!(1.0));
+    let (status, err) = request(
+        &up,
+        get.clone(),
+        None,
+        "/api/v1/reports/province/preview?period=2024-Q5",
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+
+    // Publishing: admins only; a scoped viewer cannot see a province report.
+    let (status, err) = request(
+        &second,
+        post.clone(),
+        Some(&own),
+        "/api/v1/reports/province/publish?period=2024-Q1",
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+    let (status, province) = request(
+        &second,
+        post.clone(),
+        Some(&admin),
+        "/api/v1/reports/province/publish?period=2024-Q1",
+    )
+    .await;
+    assert_eq!(status, 201, "{province}");
+    let province_id = province["id"].as_str().unwrap().to_owned();
+    let (status, department) = request(
+        &up,
+        post.clone(),
+        None,
+        &format!("/api/v1/reports/department/publish?period=2024-Q1&agency={A}"),
+    )
+    .await;
+    assert_eq!(status, 201, "{department}");
+    let department_id = department["id"].as_str().unwrap().to_owned();
+    assert_eq!(province["lake_version"], department["lake_version"]);
+
+    // Both nodes and the CLI see both; scoped tokens see their agency's only.
+    let (_, all) = request(&up, get.clone(), None, "/api/v1/reports/published").await;
+    let (_, all_second) = request(
+        &second,
+        get.clone(),
+        Some(&admin),
+        "/api/v1/reports/published",
+    )
+    .await;
+    assert_eq!(ids(&all).len(), 2);
+    assert_eq!(ids(&all), ids(&all_second));
+    let (_, mine) = request(
+        &second,
+        get.clone(),
+        Some(&own),
+        "/api/v1/reports/published",
+    )
+    .await;
+    assert_eq!(ids(&mine), [department_id.clone()]);
+    let (_, theirs) = request(
+        &second,
+        get.clone(),
+        Some(&other),
+        "/api/v1/reports/published",
+    )
+    .await;
+    assert!(ids(&theirs).is_empty(), "{theirs}");
+    let (status, _) = request(
+        &second,
+        get.clone(),
+        Some(&other),
+        &format!("/api/v1/reports/published/{department_id}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = request(
+        &second,
+        get.clone(),
+        Some(&own),
+        &format!("/api/v1/reports/published/{province_id}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (ok, listed, err) = cli(&data, &["published"]);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains(&province_id) && listed.contains(&department_id),
+        "{listed}"
+    );
+
+    // Late events restate the quarter.
+    let restating = late(&mut n);
+    let more = restating.len();
+    assert_eq!(publish(&nats.url(), restating).await, more);
+    up.wait_for(
+        "SELECT count(*) FROM events",
+        json!(count + more),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // The published report never changes, and reproduces byte for byte at its version.
+    let (status, record) = request(
+        &second,
+        get.clone(),
+        Some(&own),
+        &format!("/api/v1/reports/published/{department_id}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(
+        record["figures"]["figures"]["received"]["value"],
+        json!(2.0)
+    );
+    let (status, again) = request(
+        &second,
+        get.clone(),
+        Some(&own),
+        &format!("/api/v1/reports/published/{department_id}/reproduce"),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["identical"], json!(true), "{again}");
+    assert_eq!(again["digest"], record["digest"]);
+    let (ok, out, err) = cli(&data, &["reproduce", &province_id]);
+    assert!(ok && out.contains("identical"), "{out}{err}");
+
+    // What changed: each difference with the late events behind it, and their dossiers.
+    let (status, changes) = request(
+        &up,
+        get.clone(),
+        None,
+        &format!("/api/v1/reports/published/{province_id}/changes"),
+    )
+    .await;
+    assert_eq!(status, 200, "{changes}");
+    assert_eq!(changes["events_since"], json!(2));
+    assert!(changes["current_version"].as_u64() > changes["published_version"].as_u64());
+    let differences = changes["differences"].as_array().unwrap();
+    let received = differences
+        .iter()
+        .find(|d| {
+            d["table"] == "received_by_agency" && d["row"] == A && d["column"]["en"] == "Received"
+        })
+        .unwrap_or_else(|| panic!("{changes:#}"));
+    assert_eq!(
+        (received["published"].clone(), received["now"].clone()),
+        (json!(2.0), json!(3.0))
+    );
+    let dossiers: Vec<&str> = received["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["dossier_id"].as_str())
+        .collect();
+    assert_eq!(dossiers, ["HS-A3"], "{received:#}");
+    let apology = differences
+        .iter()
+        .find(|d| {
+            d["table"] == "resolved_by_agency"
+                && d["row"] == A
+                && d["column"]["en"] == "Late, with apology"
+        })
+        .unwrap_or_else(|| panic!("{changes:#}"));
+    assert_eq!(
+        (apology["published"].clone(), apology["now"].clone()),
+        (json!(0.0), json!(1.0))
+    );
+    assert!(
+        differences.iter().all(|d| d["row"] != B),
+        "B did not change: {changes:#}"
+    );
+
+    // The XLSX export: one sheet per table after the cover, the figures as number cells.
+    let response = second
+        .get(
+            Some(&admin),
+            &format!("/api/v1/reports/published/{province_id}?format=xlsx"),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let path = tmp.path().join("province.xlsx");
+    std::fs::write(&path, response.bytes().await.unwrap()).unwrap();
+    let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import json, re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+book = z.read("xl/workbook.xml").decode()
+sheets = re.findall(r'<sheet name="([^"]+)"', book)
+first = z.read("xl/worksheets/sheet2.xml").decode()
+numbers = re.findall(r'<c r="([A-Z]+[0-9]+)"(?: s="[0-9]+")?><v>([^<]+)</v>', first)
+frozen = '<pane xSplit="1" ySplit="3"' in first
+print(json.dumps({"sheets": sheets, "numbers": dict(numbers), "frozen": frozen}))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let book: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(book["sheets"][0], "Báo cáo");
+    assert_eq!(book["sheets"].as_array().unwrap().len(), 1 + 7, "{book}");
+    assert_eq!(book["frozen"], json!(true), "{book}");
+    // Table 1, A's row (the fourth): received 2, as published.
+    assert_eq!(book["numbers"]["B4"], "2", "{book}");
+}
