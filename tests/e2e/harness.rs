@@ -647,12 +647,14 @@ impl Parwatch {
         self.sql(sql).await["rows"][0][0].clone()
     }
 
-    /// Polls `sql` until it returns `expected`, for at most `timeout`.
+    /// Polls `sql` until it returns `expected`, for at most `timeout`; then waits until the
+    /// metrics answer from what SQL read (the projections fold new files in the background).
     pub(crate) async fn wait_for(&self, sql: &str, expected: Value, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let got = self.scalar(sql).await;
             if got == expected {
+                wait_projected(self.base()).await;
                 return;
             }
             assert!(
@@ -752,4 +754,26 @@ pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Waits until the projections of the server at `base` (open) have folded in the version of
+/// `events` stored now: from then on, metrics answer from every event SQL sees.
+pub(crate) async fn wait_projected(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
+    let stored = status["events_version"].as_u64().expect("events_version");
+    loop {
+        let (_, status) = get_json(&format!("{base}/api/v1/status")).await;
+        if status["projections_version"]
+            .as_u64()
+            .is_some_and(|folded| folded >= stored)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "projections still behind version {stored}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -10,6 +10,7 @@
 
 mod admission;
 mod agencies;
+mod answers;
 mod auth;
 mod dashboards;
 pub mod embed;
@@ -33,7 +34,10 @@ use std::time::{Duration, Instant};
 use parwatch_auth::{Budgets, Gate};
 use parwatch_ingest::IngestStatus;
 use parwatch_lake::{AsOf, Lake, Limits, QueryEngine};
-use parwatch_metrics::{Projection, Projector};
+use parwatch_metrics::{Projector, Rollups};
+use serde::Serialize;
+
+use crate::reply::Answer;
 
 pub use admission::AdmissionLimits;
 pub use agencies::{AgencyNames, AgencyNamesError};
@@ -71,6 +75,8 @@ pub struct AppState {
     admission: Arc<admission::Admission>,
     /// Keys the data version shown to embeds, so it tells when data changed and nothing more.
     version_key: std::hash::RandomState,
+    /// Answers of the current version of `events`, by request.
+    answers: Arc<answers::Answers>,
 }
 
 /// Access control and SQL limits of a server.
@@ -112,6 +118,7 @@ impl AppState {
             agency_names,
             admission: Arc::new(admission::Admission::new(AdmissionLimits::default())),
             version_key: std::hash::RandomState::new(),
+            answers: Arc::default(),
         })
     }
 
@@ -158,8 +165,8 @@ impl AppState {
         }
     }
 
-    /// Folds newly landed event files into the projections.
-    pub(crate) async fn refresh(&self) -> Result<(), ApiError> {
+    /// Folds newly landed event files into the projections and publishes their rollups.
+    async fn refresh(&self) -> Result<(), ApiError> {
         let projector = Arc::clone(&self.projector);
         tokio::task::spawn_blocking(move || projector.catch_up(&mut |_, _| {}))
             .await
@@ -167,28 +174,47 @@ impl AppState {
         Ok(())
     }
 
-    /// `ask` answered from the projections as they are now (caught up first), or as they were
-    /// at `as_of`; with the version of `events` the answer reflects. A request `as_of` a past
-    /// moment may fold a whole version: it counts against the caller's SQL budget.
-    pub(crate) async fn answer<R: Send + 'static>(
+    /// `ask`'s answer, serialized, from the rollups last published (the background refresh
+    /// keeps them up to date; a request never folds) or from those of `as_of`. An answer of
+    /// the current version is kept by `key`, which must name everything the answer depends on
+    /// besides the version (the caller's scope included). A request `as_of` a past moment may
+    /// fold a whole version: it counts against the caller's SQL budget.
+    pub(crate) async fn answer<T: Serialize>(
         &self,
         caller: &parwatch_auth::Principal,
         as_of: Option<AsOf>,
-        ask: impl FnOnce(&Projection) -> R + Send + 'static,
-    ) -> Result<(R, Option<u64>), ApiError> {
+        key: String,
+        ask: impl FnOnce(&Rollups) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<Arc<Answer>, ApiError> {
         let Some(at) = as_of else {
-            self.refresh().await?;
-            let projection = self.projector.read();
-            return Ok((ask(&projection), self.projector.version()));
+            return self.cached(key, ask);
         };
         let _permit = self.budgets.admit(&caller.token_id)?;
         let projector = Arc::clone(&self.projector);
-        tokio::task::spawn_blocking(move || {
-            let (version, projection) = projector.at(at)?;
-            Ok((ask(&projection), Some(version)))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        let rollups = tokio::task::spawn_blocking(move || projector.at(at))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        Ok(Arc::new(Answer::of(&ask(&rollups)?)?))
+    }
+
+    /// `ask`'s answer from the rollups last published, serialized; kept by `key` (everything
+    /// the answer depends on besides the version, the caller's scope included) until the
+    /// version moves.
+    pub(crate) fn cached<T: Serialize>(
+        &self,
+        key: String,
+        ask: impl FnOnce(&Rollups) -> Result<T, ApiError>,
+    ) -> Result<Arc<Answer>, ApiError> {
+        let rollups = self.projector.rollups();
+        let version = rollups.version();
+        if let Some(kept) = version.and_then(|v| self.answers.get(v, &key)) {
+            return Ok(kept);
+        }
+        let answer = Arc::new(Answer::of(&ask(&rollups)?)?);
+        if let Some(version) = version {
+            self.answers.put(version, key, Arc::clone(&answer));
+        }
+        Ok(answer)
     }
 }
 
@@ -210,7 +236,7 @@ pub async fn serve(
 ) {
     let refresher = state.clone();
     let refreshing = tokio::spawn(async move {
-        let mut saved = refresher.projector.read().event_count();
+        let mut saved = refresher.projector.rollups().event_count();
         let mut last_save = Instant::now();
         let mut last_forget = Instant::now();
         loop {
@@ -221,7 +247,7 @@ pub async fn serve(
                     .store(true, Ordering::Relaxed),
                 Err(e) => tracing::error!(error = %e, "projections could not fold in new files"),
             }
-            let events = refresher.projector.read().event_count();
+            let events = refresher.projector.rollups().event_count();
             if events != saved && last_save.elapsed() >= SNAPSHOT_EVERY {
                 refresher.save_snapshot().await;
                 (saved, last_save) = (events, Instant::now());

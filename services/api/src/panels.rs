@@ -9,7 +9,7 @@ use parwatch_auth::{Audit, Principal, Role};
 use parwatch_metrics::{Better, Bucket, MetricDef, MetricError, Point, Series, Unit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use warp::Reply;
+use warp::http::StatusCode;
 use warp::http::header;
 use warp::reply::Response;
 
@@ -20,7 +20,6 @@ use crate::encode::{self, Cell, Csv, Finish, Format, SqlResult};
 use crate::error::ApiError;
 use crate::models::{Period, PointBody, RankRowBody};
 use crate::params::{self, Dates, View, today};
-use crate::reply::Json;
 
 /// Most agencies one chart compares.
 const MAX_COMPARE: usize = 8;
@@ -284,20 +283,21 @@ pub(crate) async fn answer(
     let filename = format!("{}-{}-{}-{}.csv", dashboard.id, panel.id, req.from, req.to);
     match &panel.source {
         Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
+        Source::Metric(metric) if req.csv => {
+            let (_, rows) = table(&state.projector.rollups(), metric, panel, &req)?;
+            csv_reply(&rows, &filename)
+        }
         Source::Metric(metric) => {
-            state.refresh().await?;
-            let (chart, rows) = {
-                let projection = state.projector.read();
-                match panel.chart {
-                    Chart::Stat => stat(&projection, metric, panel, &req)?,
-                    Chart::Ranking => ranking(&projection, metric, &req)?,
-                    Chart::Line | Chart::Bar | Chart::Table => series(&projection, metric, &req)?,
-                }
-            };
-            if req.csv {
-                csv_reply(&rows, &filename)
-            } else {
-                let data = PanelData::Metric(MetricPanel {
+            // Everything the answer depends on: the panel as defined now, the checked request
+            // (the scope's agency included), and the caller's scope again for good measure.
+            let key = format!(
+                "panel {} {panel:?} {req:?} {:?}",
+                dashboard.id,
+                scope.principal().agency
+            );
+            let answer = state.cached(key, |p| {
+                let (chart, _) = table(p, metric, panel, &req)?;
+                Ok(PanelData::Metric(MetricPanel {
                     panel: panel.id.clone(),
                     metric: metric.name,
                     unit: metric.unit,
@@ -305,12 +305,26 @@ pub(crate) async fn answer(
                     from: req.from,
                     to: req.to,
                     bucket: req.bucket.as_str(),
-                    agency: req.agency,
+                    agency: req.agency.clone(),
                     chart,
-                });
-                Ok(Json::ok(data).into_response())
-            }
+                }))
+            })?;
+            Ok(answer.reply(StatusCode::OK, None))
         }
+    }
+}
+
+/// A metric panel's chart and CSV rows, by its kind of chart.
+fn table(
+    rollups: &parwatch_metrics::Rollups,
+    metric: &MetricDef,
+    panel: &Panel,
+    req: &Request,
+) -> Result<Table, ApiError> {
+    match panel.chart {
+        Chart::Stat => stat(rollups, metric, panel, req),
+        Chart::Ranking => ranking(rollups, metric, req),
+        Chart::Line | Chart::Bar | Chart::Table => series(rollups, metric, req),
     }
 }
 
@@ -333,7 +347,7 @@ struct CsvRow {
 
 /// The value over the range and over the previous period of the same length, with the target.
 fn stat(
-    projection: &parwatch_metrics::Projection,
+    projection: &parwatch_metrics::Rollups,
     metric: &MetricDef,
     panel: &Panel,
     req: &Request,
@@ -391,7 +405,7 @@ fn stat(
 
 /// The main series (province or the chosen agency), then one per compared agency.
 fn series(
-    projection: &parwatch_metrics::Projection,
+    projection: &parwatch_metrics::Rollups,
     metric: &MetricDef,
     req: &Request,
 ) -> Result<Table, ApiError> {
@@ -434,7 +448,7 @@ fn series(
 
 /// Agencies ranked over the range; narrowed to one agency, its own row (its place among all).
 fn ranking(
-    projection: &parwatch_metrics::Projection,
+    projection: &parwatch_metrics::Rollups,
     metric: &MetricDef,
     req: &Request,
 ) -> Result<Table, ApiError> {

@@ -13,9 +13,6 @@ use crate::error::ApiError;
 pub(crate) struct Json<T> {
     body: T,
     status: warp::http::StatusCode,
-    /// The request's `If-None-Match`, when the body is sent with a validator (see
-    /// [`Json::revalidated`]).
-    validated: Option<Option<String>>,
 }
 
 impl<T> Json<T> {
@@ -26,46 +23,56 @@ impl<T> Json<T> {
 
     /// `body` with `status`.
     pub(crate) fn with_status(body: T, status: warp::http::StatusCode) -> Self {
-        Self {
-            body,
-            status,
-            validated: None,
-        }
-    }
-
-    /// The same body sent with an `ETag` (a hash of the body, so every node serving the same
-    /// lake version gives the same tag) and `Cache-Control: private, no-cache`: a client that
-    /// sends the tag back in `If-None-Match` gets `304 Not Modified` and no body.
-    pub(crate) fn revalidated(self, if_none_match: Option<String>) -> Self {
-        Self {
-            validated: Some(if_none_match),
-            ..self
-        }
+        Self { body, status }
     }
 }
 
 impl<T: Serialize + Send> Reply for Json<T> {
     fn into_response(self) -> Response {
-        use warp::http::{HeaderValue, StatusCode, header};
-        let Some(if_none_match) = self.validated else {
-            return warp::reply::with_status(warp::reply::json(&self.body), self.status)
-                .into_response();
-        };
-        let body = match serde_json::to_vec(&self.body) {
-            Ok(body) => body,
-            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
-        };
+        warp::reply::with_status(warp::reply::json(&self.body), self.status).into_response()
+    }
+}
+
+/// A JSON body serialized once, with its strong validator (a hash of the body, so every node
+/// serving the same lake version gives the same tag): what the metric, ranking, panel and PAR
+/// endpoints send, and what the answer cache keeps.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    body: bytes::Bytes,
+    tag: String,
+}
+
+impl Answer {
+    /// `body` as JSON, with its tag.
+    pub(crate) fn of<T: Serialize>(body: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
         let tag = etag(&body);
-        let mut response = if if_none_match
-            .as_deref()
-            .is_some_and(|asked| matches(asked, &tag))
-        {
+        Ok(Self {
+            body: body.into(),
+            tag,
+        })
+    }
+
+    /// Bytes of the body.
+    pub(crate) fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The response: `status` with the body, or `304 Not Modified` and no body when
+    /// `if_none_match` names the tag; with the `ETag` and `Cache-Control: private, no-cache`.
+    pub(crate) fn reply(
+        &self,
+        status: warp::http::StatusCode,
+        if_none_match: Option<&str>,
+    ) -> Response {
+        use warp::http::{HeaderValue, StatusCode, header};
+        let mut response = if if_none_match.is_some_and(|asked| matches(asked, &self.tag)) {
             let mut response = Response::new(Vec::new().into());
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             response
         } else {
-            let mut response = Response::new(body.into());
-            *response.status_mut() = self.status;
+            let mut response = Response::new(self.body.clone().into());
+            *response.status_mut() = status;
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -75,7 +82,7 @@ impl<T: Serialize + Send> Reply for Json<T> {
         let headers = response.headers_mut();
         headers.insert(
             header::ETAG,
-            HeaderValue::from_str(&tag).expect("hex is a valid header"),
+            HeaderValue::from_str(&self.tag).expect("hex is a valid header"),
         );
         headers.insert(
             header::CACHE_CONTROL,

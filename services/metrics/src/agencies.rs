@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 /// The agency codes seen so far, each with its id (ids count up from 0 in order of arrival).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Agencies {
     codes: Vec<String>,
     ids: HashMap<String, u32>,

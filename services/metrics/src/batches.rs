@@ -219,13 +219,14 @@ fn daily_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::
     let mut agency = StringBuilder::new();
     let mut counters: Vec<Int64Builder> = COUNTERS.iter().map(|_| Int64Builder::new()).collect();
     let mut p50 = Float64Builder::new();
-    for (&(d, a), stats) in p.daily.iter().filter(|(_, s)| !s.is_empty()) {
+    let codes = p.rollups.agencies();
+    for (d, a, stats, median) in p.rollups.daily.days() {
         day.append_value((d - epoch).num_days() as i32);
-        agency.append_value(&p.agencies()[a as usize]);
+        agency.append_value(&codes[a as usize]);
         for ((_, get), builder) in COUNTERS.iter().zip(&mut counters) {
             builder.append_value(get(stats));
         }
-        p50.append_option(stats.processing_days_p50());
+        p50.append_option(median);
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(day.finish()), Arc::new(agency.finish())];
     columns.extend(

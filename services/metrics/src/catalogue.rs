@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::agencies::Agencies;
 use crate::bucket::Bucket;
-use crate::rollup::{Daily, DayStats};
+use crate::rollup::{Daily, DayStats, Sums};
 
 /// Unit of a metric's value.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -278,13 +278,13 @@ pub struct Ranking {
 /// Sums of one group over one bucket, plus the overdue backlog at its end.
 #[derive(Debug, Default, Clone)]
 struct Acc {
-    stats: DayStats,
+    sums: Sums,
     backlog: i64,
 }
 
 impl MetricDef {
     fn point(&self, bucket: NaiveDate, acc: &Acc) -> Point {
-        let s = &acc.stats;
+        let s = &acc.sums.stats;
         let count = |n: i64| Point {
             bucket,
             value: Some(n as f64),
@@ -305,9 +305,9 @@ impl MetricDef {
             }
             Formula::Median => Point {
                 bucket,
-                value: s.processing_days_p50(),
+                value: acc.sums.durations.median(),
                 numerator: None,
-                denominator: Some(s.processing_days_count()),
+                denominator: Some(acc.sums.durations.count()),
             },
         }
     }
@@ -316,8 +316,22 @@ impl MetricDef {
     fn measurable(&self, acc: &Acc, point: &Point) -> bool {
         match self.formula {
             Formula::Rate(..) | Formula::Median => point.denominator.unwrap_or(0) > 0,
-            Formula::Count(_) | Formula::Backlog => !acc.stats.is_empty() || acc.backlog != 0,
+            Formula::Count(_) | Formula::Backlog => !acc.sums.stats.is_empty() || acc.backlog != 0,
         }
+    }
+
+    /// The sums of `agencies` over `[from, to]` this metric reads: the histogram for a
+    /// median, the backlog at the end of `to` for counts (whether they are measurable).
+    fn acc(&self, daily: &Daily, agencies: &[u32], from: NaiveDate, to: NaiveDate) -> Acc {
+        let mut acc = Acc::default();
+        let durations = matches!(self.formula, Formula::Median);
+        for &agency in agencies {
+            daily.add_sums(agency, from, to, durations, &mut acc.sums);
+            if matches!(self.formula, Formula::Count(_) | Formula::Backlog) {
+                acc.backlog += daily.overdue_at(agency, to);
+            }
+        }
+        acc
     }
 }
 
@@ -376,75 +390,34 @@ pub(crate) struct Counters<'a> {
 }
 
 impl Counters<'_> {
-    /// Sums per (bucket start, group) over days in `[from, to]`, with the backlog at each
-    /// bucket's end (the next bucket's start, or the day after `to` for the last one).
-    fn aggregate(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-        bucket: Option<Bucket>,
-        agency: Option<u32>,
-        by_agency: bool,
-    ) -> BTreeMap<(NaiveDate, Option<u32>), Acc> {
-        let bucket_of = |d: NaiveDate| bucket.map_or(from, |b| b.start(d));
-        let group_of = |a: u32| by_agency.then_some(a);
-        let mut out: BTreeMap<(NaiveDate, Option<u32>), Acc> = BTreeMap::new();
-        let mut running: BTreeMap<Option<u32>, i64> = BTreeMap::new();
-        // Bucket ends, in order: the last day whose end closes each bucket.
-        let mut ends = Vec::new();
-        let mut start = bucket_of(from);
-        while start <= to {
-            let next = bucket.map_or(to + Days::new(1), |b| b.next(start));
-            ends.push((start, (next - Days::new(1)).min(to)));
-            start = next;
-        }
-        let mut ends = ends.into_iter().peekable();
-        for (&(day, a), stats) in self.daily {
-            if day > to {
-                break;
-            }
-            if agency.is_some_and(|want| want != a) {
-                continue;
-            }
-            // Close every bucket that ended before this day.
-            while let Some(&(b, last)) = ends.peek() {
-                if last >= day {
-                    break;
-                }
-                for (&g, &n) in &running {
-                    out.entry((b, g)).or_default().backlog = n;
-                }
-                ends.next();
-            }
-            *running.entry(group_of(a)).or_default() += stats.overdue_entered - stats.overdue_left;
-            if day >= from {
-                out.entry((bucket_of(day), group_of(a)))
-                    .or_default()
-                    .stats
-                    .merge(stats);
-            }
-        }
-        for (b, _) in ends {
-            for (&g, &n) in &running {
-                out.entry((b, g)).or_default().backlog = n;
-            }
-        }
-        out
+    /// The agencies with counters on a day up to `to`, in code order: the groups of a
+    /// grouped series, and the agencies a period's values are given for.
+    fn agencies_by(&self, to: NaiveDate) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .daily
+            .agency_ids()
+            .filter(|&a| self.daily.active_by(a, to))
+            .collect();
+        ids.sort_by_key(|&id| &self.agencies.codes()[id as usize]);
+        ids
     }
 
     /// Each agency's values of `metrics` over the whole of `[from, to]`, by agency id (agencies
-    /// with no activity in the period are left out).
+    /// with no counters up to `to` are left out).
     pub(crate) fn period_points(
         &self,
         metrics: &[&MetricDef],
         from: NaiveDate,
         to: NaiveDate,
     ) -> BTreeMap<u32, Vec<Point>> {
-        self.aggregate(from, to, None, None, true)
+        self.agencies_by(to)
             .into_iter()
-            .filter_map(|((_, group), acc)| {
-                let points = metrics.iter().map(|m| m.point(from, &acc)).collect();
-                Some((group?, points))
+            .map(|id| {
+                let points = metrics
+                    .iter()
+                    .map(|m| m.point(from, &m.acc(self.daily, &[id], from, to)))
+                    .collect();
+                (id, points)
             })
             .collect()
     }
@@ -469,28 +442,29 @@ impl Counters<'_> {
             },
             None => None,
         };
-        let sums = self.aggregate(from, to, Some(bucket), filter, by_agency);
-        let mut groups: Vec<Option<u32>> = if by_agency {
-            let mut ids: Vec<u32> = sums.keys().filter_map(|(_, g)| *g).collect();
-            ids.sort_by_key(|&id| &self.agencies.codes()[id as usize]);
-            ids.dedup();
-            ids.into_iter().map(Some).collect()
-        } else {
-            vec![None]
+        let groups: Vec<Vec<u32>> = match (by_agency, filter) {
+            (true, _) => self
+                .agencies_by(to)
+                .into_iter()
+                .filter(|&id| filter.is_none_or(|f| f == id))
+                .map(|id| vec![id])
+                .collect(),
+            (false, Some(id)) => vec![vec![id]],
+            (false, None) => vec![self.daily.agency_ids().collect()],
         };
-        groups.retain(|g| g.is_none_or(|id| filter.is_none_or(|f| f == id)));
-        let empty = Acc::default();
         Ok(groups
             .into_iter()
-            .map(|g| {
+            .map(|ids| {
                 let mut points = Vec::new();
                 let mut b = bucket.start(from);
                 while b <= to {
-                    points.push(metric.point(b, sums.get(&(b, g)).unwrap_or(&empty)));
-                    b = bucket.next(b);
+                    let next = bucket.next(b);
+                    let (first, last) = (b.max(from), (next - Days::new(1)).min(to));
+                    points.push(metric.point(b, &metric.acc(self.daily, &ids, first, last)));
+                    b = next;
                 }
                 Series {
-                    agency_code: g.map(|id| self.agencies.codes()[id as usize].clone()),
+                    agency_code: by_agency.then(|| self.agencies.codes()[ids[0] as usize].clone()),
                     points,
                 }
             })
@@ -508,9 +482,11 @@ impl Counters<'_> {
     ) -> Result<Point, MetricError> {
         check_bounds(from, to)?;
         // An agency with no events matches nothing.
-        let filter = agency.map(|code| self.agencies.id(code).unwrap_or(u32::MAX));
-        let sums = self.aggregate(from, to, None, filter, false);
-        Ok(metric.point(from, sums.get(&(from, None)).unwrap_or(&Acc::default())))
+        let ids: Vec<u32> = match agency {
+            Some(code) => vec![self.agencies.id(code).unwrap_or(u32::MAX)],
+            None => self.daily.agency_ids().collect(),
+        };
+        Ok(metric.point(from, &metric.acc(self.daily, &ids, from, to)))
     }
 
     /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
@@ -560,13 +536,11 @@ impl Counters<'_> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Vec<(u32, Point, Option<u32>)> {
-        let sums = self.aggregate(from, to, None, None, true);
-        let empty = Acc::default();
         let mut rows: Vec<(u32, Point, bool)> = (0..self.agencies.codes().len() as u32)
             .map(|id| {
-                let acc = sums.get(&(from, Some(id))).unwrap_or(&empty);
-                let point = metric.point(from, acc);
-                let measurable = metric.measurable(acc, &point) && point.value.is_some();
+                let acc = metric.acc(self.daily, &[id], from, to);
+                let point = metric.point(from, &acc);
+                let measurable = metric.measurable(&acc, &point) && point.value.is_some();
                 (id, point, measurable)
             })
             .collect();

@@ -75,7 +75,7 @@ pub(crate) fn fold_events(
     let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
     let due = rows.time(EventColumn::DueAt).map_err(error)?;
     let digitized = rows.flag(EventColumn::Digitized).map_err(error)?;
-    p.events += rows.len() as u64;
+    p.rollups.events += rows.len() as u64;
     for i in 0..rows.len() {
         let read = || -> Result<Option<(&str, Fact)>, Unknown> {
             let at = at.value(i);

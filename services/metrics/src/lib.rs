@@ -13,7 +13,7 @@
 //! The agencies' own PAR work — plan activities, tasks from superiors, PAR Index scores — is
 //! folded the same way ([`Activity`], [`Task`], [`Scored`]; tables `plan_activities`,
 //! `directive_tasks`, `par_scores`): plans and tasks feed the daily counters of the metrics
-//! `plan_completion` and `tasks_on_time`, and [`Projection::par_index`] hands scores and live
+//! `plan_completion` and `tasks_on_time`, and [`Rollups::par_index`] hands scores and live
 //! metric values to the scoring models of `parwatch-scoring`.
 
 mod agencies;
@@ -30,6 +30,7 @@ mod par_work;
 mod projection;
 mod projector;
 mod rollup;
+mod rollups;
 mod tables;
 
 pub use bucket::Bucket;
@@ -44,6 +45,7 @@ pub use par::{as_of, load_models};
 pub use projection::Projection;
 pub use projector::Projector;
 pub use rollup::DayStats;
+pub use rollups::Rollups;
 pub use tables::register_tables;
 
 /// Result with the metrics crate's error.

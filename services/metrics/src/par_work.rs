@@ -11,7 +11,7 @@ use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task, merge_
 use crate::rollup::{Daily, contribute_activity, contribute_task};
 
 /// Plan activities, tasks and scores of every agency, by agency id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ParWork {
     /// Plan activities by (agency id, activity id).
     activities: BTreeMap<(u32, Box<str>), Activity>,

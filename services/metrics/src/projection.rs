@@ -6,31 +6,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
-use parwatch_lake::{EventColumn, Unknown};
-use parwatch_scoring::{AgencyIndex, Models, YearIndex};
+use std::sync::Arc;
 
-use crate::agencies::Agencies;
-use crate::bucket::Bucket;
-use crate::catalogue::{Counters, MetricDef, MetricError, Point, Ranking, Series};
+use parwatch_lake::{EventColumn, Unknown};
+
 use crate::facts::{Fact, Facts};
 use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task};
-use crate::par::ParSource;
-use crate::par_work::ParWork;
-use crate::rollup::{Daily, contribute};
+use crate::rollup::contribute;
+use crate::rollups::Rollups;
 
 /// The projections: per-dossier facts, per-agency plan activities, tasks and PAR Index scores,
 /// and per-day, per-agency counters.
 #[derive(Debug, Default)]
 pub struct Projection {
-    agencies: Agencies,
     /// Facts per agency id, per dossier id.
     dossiers: Vec<HashMap<Box<str>, Facts>>,
-    /// Plan activities, tasks and scores.
-    work: ParWork,
-    pub(crate) daily: Daily,
-    /// Events folded in.
-    pub(crate) events: u64,
+    /// The agencies, their PAR work and the daily counters (published as they are after each
+    /// catch-up), and the events folded in.
+    pub(crate) rollups: Rollups,
     /// Stored values the folds could not read back.
     unknown: UnknownValues,
 }
@@ -89,7 +82,10 @@ impl UnknownValues {
 
 impl Projection {
     fn agency_id(&mut self, code: &str) -> u32 {
-        let id = self.agencies.intern(code);
+        let id = match self.rollups.agencies.id(code) {
+            Some(id) => id,
+            None => Arc::make_mut(&mut self.rollups.agencies).intern(code),
+        };
         if id as usize == self.dossiers.len() {
             self.dossiers.push(HashMap::new());
         }
@@ -107,15 +103,16 @@ impl Projection {
         let before = *facts;
         if facts.apply(fact) {
             let after = *facts;
-            contribute(&before, -1, id, &mut self.daily);
-            contribute(&after, 1, id, &mut self.daily);
+            contribute(&before, -1, id, &mut self.rollups.daily);
+            contribute(&after, 1, id, &mut self.rollups.daily);
         }
     }
 
     /// Folds one plan, task or score event in; old buckets move when a fact changes.
     pub(crate) fn apply_governance(&mut self, agency: &str, fact: GovernanceFact) {
         let id = self.agency_id(agency);
-        self.work.apply(id, fact, &mut self.daily);
+        let Rollups { work, daily, .. } = &mut self.rollups;
+        Arc::make_mut(work).apply(id, fact, daily);
     }
 
     /// Counts a row holding a value the folds cannot read back; it is not folded in.
@@ -152,39 +149,34 @@ impl Projection {
     /// Adds a whole dossier's facts (from a snapshot).
     pub(crate) fn insert(&mut self, agency: &str, dossier: &str, facts: Facts) {
         let id = self.agency_id(agency);
-        contribute(&facts, 1, id, &mut self.daily);
+        contribute(&facts, 1, id, &mut self.rollups.daily);
         self.dossiers[id as usize].insert(dossier.into(), facts);
     }
 
     /// Every plan activity: (agency code, activity id, state).
     pub fn activities(&self) -> impl Iterator<Item = (&str, &str, &Activity)> {
-        self.work.activities(&self.agencies)
+        self.rollups.work.activities(&self.rollups.agencies)
     }
 
     /// Every task from a superior: (agency code, task id, task).
     pub fn tasks(&self) -> impl Iterator<Item = (&str, &str, &Task)> {
-        self.work.tasks(&self.agencies)
+        self.rollups.work.tasks(&self.rollups.agencies)
     }
 
     /// Every scored criterion: (agency code, (year, component, criterion), scores).
     pub fn scores(&self) -> impl Iterator<Item = (&str, &ScoreKey, &Scored)> {
-        self.work.scores(&self.agencies)
+        self.rollups.work.scores(&self.rollups.agencies)
     }
 
-    /// Agency codes, indexed by agency id.
-    pub fn agencies(&self) -> &[String] {
-        self.agencies.codes()
-    }
-
-    /// The id of an agency code, when it has events.
-    pub fn agency(&self, code: &str) -> Option<u32> {
-        self.agencies.id(code)
+    /// The agencies, their PAR work and the daily counters, as folded so far.
+    pub fn rollups(&self) -> &Rollups {
+        &self.rollups
     }
 
     /// Every dossier with its agency code.
     pub fn dossiers(&self) -> impl Iterator<Item = (&str, &str, &Facts)> {
         self.dossiers.iter().enumerate().flat_map(move |(id, map)| {
-            let agency = self.agencies()[id].as_str();
+            let agency = self.rollups.agencies()[id].as_str();
             map.iter().map(move |(d, f)| (agency, d.as_ref(), f))
         })
     }
@@ -192,74 +184,5 @@ impl Projection {
     /// Number of dossiers.
     pub fn dossier_count(&self) -> usize {
         self.dossiers.iter().map(HashMap::len).sum()
-    }
-
-    /// Number of events folded in.
-    pub fn event_count(&self) -> u64 {
-        self.events
-    }
-
-    /// The series of a metric: one point per bucket in `[from, to]`, one series overall or one
-    /// per agency.
-    pub fn series(
-        &self,
-        metric: &MetricDef,
-        from: NaiveDate,
-        to: NaiveDate,
-        bucket: Bucket,
-        agency: Option<&str>,
-        by_agency: bool,
-    ) -> Result<Vec<Series>, MetricError> {
-        self.counters()
-            .series(metric, from, to, bucket, agency, by_agency)
-    }
-
-    /// The value of `metric` over the whole of `[from, to]` (one bucket spanning the range),
-    /// for every agency or one.
-    pub fn summary(
-        &self,
-        metric: &MetricDef,
-        from: NaiveDate,
-        to: NaiveDate,
-        agency: Option<&str>,
-    ) -> Result<Point, MetricError> {
-        self.counters().summary(metric, from, to, agency)
-    }
-
-    /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
-    /// the previous period of the same length.
-    pub fn ranking(
-        &self,
-        metric: &MetricDef,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Ranking, MetricError> {
-        self.counters().ranking(metric, from, to)
-    }
-
-    /// The PAR Index of `year` on `today`: every agency with PAR work that year, ranked among
-    /// agencies of its kind against the previous year's ranks.
-    pub fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
-        self.par_source().par_index(models, year, today)
-    }
-
-    /// One agency's index in every year from the first scoring model to `today`'s year in which
-    /// it had PAR work.
-    pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
-        self.par_source().par_history(models, agency, today)
-    }
-
-    fn counters(&self) -> Counters<'_> {
-        Counters {
-            daily: &self.daily,
-            agencies: &self.agencies,
-        }
-    }
-
-    fn par_source(&self) -> ParSource<'_> {
-        ParSource {
-            work: &self.work,
-            counters: self.counters(),
-        }
     }
 }

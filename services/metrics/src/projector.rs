@@ -1,11 +1,11 @@
 //! The projector: keeps the [`Projection`] up to date with the lake by Delta version, folding
 //! in the files each commit added with new rows (`fold.rs`; compaction's rewrites hold rows
-//! already folded and are skipped), so every event is folded exactly once; builds the
-//! projection of a past version on demand (`as_of`); and saves and restores it as snapshots in
-//! the lake tagged with the version they cover (`batches.rs` lays the snapshot tables out).
+//! already folded and are skipped), so every event is folded exactly once; publishes its
+//! [`Rollups`] after each catch-up for requests to read; builds the rollups of a past version
+//! on demand (`as_of`); and saves and restores the projection as snapshots in the lake tagged
+//! with the version they cover (`batches.rs` lays the snapshot tables out).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use datafusion::arrow::array::RecordBatch;
@@ -19,6 +19,7 @@ use crate::fold::{
     governance_rows, load_dossiers,
 };
 use crate::projection::Projection;
+use crate::rollups::Rollups;
 use crate::{Error, Result};
 
 /// Keeps the projections up to date with the lake.
@@ -26,19 +27,14 @@ use crate::{Error, Result};
 pub struct Projector {
     lake: Lake,
     projection: RwLock<Projection>,
-    /// The version of `events` the projection holds, [`UNSETTLED`] while a catch-up is part
-    /// way; changed only under the projection's write lock, so a reader holding the read lock
-    /// sees the version of what it reads.
-    settled: AtomicU64,
+    /// The rollups of the last version wholly folded in; replaced, never changed.
+    published: RwLock<Arc<Rollups>>,
     /// How far the folding got; held for the whole of a catch-up or a save.
     progress: Mutex<Progress>,
-    /// The projection of the past version last asked for; built under this lock, so
-    /// concurrent requests for one version build it once.
-    past: Mutex<Option<(u64, Arc<Projection>)>>,
+    /// The rollups of the past version last asked for; built under this lock, so concurrent
+    /// requests for one version build them once.
+    past: Mutex<Option<Arc<Rollups>>>,
 }
-
-/// [`Projector::settled`] while the projection is between versions.
-const UNSETTLED: u64 = u64::MAX;
 
 /// How far the folding got.
 #[derive(Debug, Default)]
@@ -67,7 +63,7 @@ impl Projector {
         Self {
             lake,
             projection: RwLock::new(Projection::default()),
-            settled: AtomicU64::new(UNSETTLED),
+            published: RwLock::new(Arc::default()),
             progress: Mutex::new(Progress::default()),
             past: Mutex::new(None),
         }
@@ -79,7 +75,7 @@ impl Projector {
     pub fn catch_up(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<usize> {
         let mut state = self.progress.lock().expect("projector lock");
         let mut changes = self.lake.changes(EVENTS_TABLE, state.version)?;
-        if !changes.whole && changes.version == state.version.unwrap_or(UNSETTLED) {
+        if !changes.whole && Some(changes.version) == state.version {
             return Ok(0);
         }
         let mut todo = self.unfolded(&mut state, &changes);
@@ -88,7 +84,6 @@ impl Projector {
             match self.read_file(&path) {
                 Ok(read) => {
                     let mut projection = self.projection.write().expect("projection lock");
-                    self.settled.store(UNSETTLED, Ordering::Release);
                     fold(&mut projection, &path, &read)?;
                     drop(projection);
                     state.partial.insert(path);
@@ -105,12 +100,9 @@ impl Projector {
                 Err(e) => return Err(e),
             }
         }
-        // Under the write lock: a reader sees the version of what it reads.
-        let projection = self.projection.write().expect("projection lock");
         state.version = Some(changes.version);
         state.partial.clear();
-        self.settled.store(changes.version, Ordering::Release);
-        drop(projection);
+        self.publish(changes.version);
         if done > 0 {
             debug!(
                 files = done,
@@ -126,7 +118,6 @@ impl Projector {
     fn unfolded(&self, state: &mut Progress, changes: &parwatch_lake::Changes) -> Vec<String> {
         if changes.whole {
             *self.projection.write().expect("projection lock") = Projection::default();
-            self.settled.store(UNSETTLED, Ordering::Release);
             state.partial.clear();
         }
         changes
@@ -138,23 +129,34 @@ impl Projector {
             .collect()
     }
 
-    /// The version of `events` the projection holds (`None` before the first catch-up and
-    /// while one is part way). Asked while holding [`Projector::read`]'s guard, it is the
-    /// version of what the guard shows (it changes only under the write lock).
-    pub fn version(&self) -> Option<u64> {
-        Some(self.settled.load(Ordering::Acquire)).filter(|v| *v != UNSETTLED)
+    /// Publishes the projection's rollups as those of `version`.
+    fn publish(&self, version: u64) {
+        let mut rollups = self.read().rollups().clone();
+        rollups.version = Some(version);
+        *self.published.write().expect("published rollups lock") = Arc::new(rollups);
     }
 
-    /// The projection of `events` as of `at` and the version that is: what the endpoints
-    /// answered from at that moment. Built by folding that version's files (seconds on a large
-    /// lake), then kept until another version is asked for. Blocking.
-    pub fn at(&self, at: AsOf) -> Result<(u64, Arc<Projection>)> {
+    /// The rollups of the last version of `events` wholly folded in: what requests answer
+    /// from, never waiting for a fold.
+    pub fn rollups(&self) -> Arc<Rollups> {
+        Arc::clone(&self.published.read().expect("published rollups lock"))
+    }
+
+    /// The version of `events` of [`Projector::rollups`] (`None` before the first catch-up).
+    pub fn version(&self) -> Option<u64> {
+        self.rollups().version()
+    }
+
+    /// The rollups of `events` as of `at`: what the endpoints answered from at that moment.
+    /// Built by folding that version's files (seconds on a large lake), then kept until
+    /// another version is asked for. Blocking.
+    pub fn at(&self, at: AsOf) -> Result<Arc<Rollups>> {
         let mut past = self.past.lock().expect("past projection lock");
         let (version, files) = self.lake.files_at(EVENTS_TABLE, at)?;
-        if let Some((built, projection)) = past.as_ref()
-            && *built == version
+        if let Some(rollups) = past.as_ref()
+            && rollups.version == Some(version)
         {
-            return Ok((version, Arc::clone(projection)));
+            return Ok(Arc::clone(rollups));
         }
         // Not kept beside the one built next.
         *past = None;
@@ -170,9 +172,11 @@ impl Projector {
             };
             fold(&mut projection, &file.path, &read)?;
         }
-        let projection = Arc::new(projection);
-        *past = Some((version, Arc::clone(&projection)));
-        Ok((version, projection))
+        let mut rollups = projection.rollups;
+        rollups.version = Some(version);
+        let rollups = Arc::new(rollups);
+        *past = Some(Arc::clone(&rollups));
+        Ok(rollups)
     }
 
     /// Reads what the folds need of an event file: its dossier columns, and the plan, task
@@ -239,7 +243,7 @@ impl Projector {
                 }
             }
         }
-        projection.events = snapshot
+        projection.rollups.events = snapshot
             .metadata
             .get(EVENTS_KEY)
             .and_then(|n| n.parse().ok())
@@ -247,15 +251,15 @@ impl Projector {
         if let Some(text) = snapshot.metadata.get(UNKNOWN_KEY) {
             projection.restore_unknown_values(text);
         }
+        drop(projection);
         if let Some(version) = snapshot
             .metadata
             .get(EVENTS_VERSION_KEY)
             .and_then(|v| v.parse().ok())
         {
             projector.progress.lock().expect("projector lock").version = Some(version);
-            projector.settled.store(version, Ordering::Release);
+            projector.publish(version);
         }
-        drop(projection);
         Ok(projector)
     }
 
@@ -283,7 +287,7 @@ impl Projector {
         let metadata = vec![
             (VERSION_KEY.to_owned(), VERSION.to_owned()),
             (TOKEN_KEY.to_owned(), token),
-            (EVENTS_KEY.to_owned(), projection.events.to_string()),
+            (EVENTS_KEY.to_owned(), projection.rollups.events.to_string()),
             (EVENTS_VERSION_KEY.to_owned(), version.to_string()),
             (UNKNOWN_KEY.to_owned(), projection.unknown_values_text()),
         ];

@@ -1,8 +1,9 @@
 //! Per-day, per-agency counters and each dossier's contribution to them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate};
 use parwatch_proto::{ActivityStatus, Channel, ServiceMode, local_date};
 
 use crate::facts::Facts;
@@ -10,8 +11,8 @@ use crate::governance::{Activity, Task};
 use crate::histogram::Histogram;
 
 /// Counters of one local day for one agency. Every metric of any bucket is computed from sums
-/// of these.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// of these (the median from the processing-days histograms kept beside them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DayStats {
     /// Dossiers first received this day.
     pub received: i64,
@@ -39,8 +40,6 @@ pub struct DayStats {
     pub overdue_entered: i64,
     /// Overdue dossiers resolved this day.
     pub overdue_left: i64,
-    /// Processing days (resolved − received) of the dossiers resolved this day.
-    pub(crate) processing_days: Histogram,
     /// Plan activities (not cancelled) due this day.
     pub plan_due: i64,
     /// Of those, done.
@@ -67,7 +66,6 @@ impl DayStats {
         self.late_apology_timely += o.late_apology_timely;
         self.overdue_entered += o.overdue_entered;
         self.overdue_left += o.overdue_left;
-        self.processing_days.merge(&o.processing_days);
         self.plan_due += o.plan_due;
         self.plan_done += o.plan_done;
         self.tasks_due += o.tasks_due;
@@ -79,19 +77,177 @@ impl DayStats {
         *self == DayStats::default()
     }
 
-    /// Median processing days of this (merged) period, within 1%.
-    pub fn processing_days_p50(&self) -> Option<f64> {
-        self.processing_days.median()
-    }
-
-    /// Number of durations behind [`DayStats::processing_days_p50`].
-    pub fn processing_days_count(&self) -> i64 {
-        self.processing_days.count()
+    /// Dossiers that became overdue less those that stopped being overdue.
+    pub(crate) fn overdue_change(&self) -> i64 {
+        self.overdue_entered - self.overdue_left
     }
 }
 
-/// Daily counters keyed by (local day, agency id).
-pub(crate) type Daily = BTreeMap<(NaiveDate, u32), DayStats>;
+/// One agency's counters of one calendar month: each day's, their total, and the histograms
+/// of processing days likewise. The total makes month, quarter and year buckets cost one
+/// read per month.
+#[derive(Debug, Clone, Default)]
+struct Month {
+    days: [DayStats; 31],
+    total: DayStats,
+    durations: [Histogram; 31],
+    durations_total: Histogram,
+}
+
+/// A month's key: months since year 0, so keys order as months do.
+fn month_key(day: NaiveDate) -> i32 {
+    day.year() * 12 + day.month0() as i32
+}
+
+/// The first day of the month of `key`.
+fn month_start(key: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(key.div_euclid(12), key.rem_euclid(12) as u32 + 1, 1)
+        .expect("a month of a stored day")
+}
+
+/// Per-day, per-agency counters, by agency id and month. Months are shared, copy-on-write,
+/// between the projection being folded and the [`crate::Rollups`] published from it: a
+/// published version costs a copy of the month maps, and the fold copies a month the first
+/// time it changes it afterwards.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Daily {
+    agencies: Vec<BTreeMap<i32, Arc<Month>>>,
+}
+
+/// Sums of counters over a range of days, with the processing-days histogram when asked.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sums {
+    /// The counters' sums.
+    pub(crate) stats: DayStats,
+    /// The processing days of the dossiers resolved in the range.
+    pub(crate) durations: Histogram,
+}
+
+impl Daily {
+    fn month_mut(&mut self, agency: u32, day: NaiveDate) -> &mut Month {
+        let index = agency as usize;
+        if self.agencies.len() <= index {
+            self.agencies.resize_with(index + 1, BTreeMap::new);
+        }
+        Arc::make_mut(self.agencies[index].entry(month_key(day)).or_default())
+    }
+
+    /// Changes one day's counters (and its month's total) by `change`.
+    fn update(&mut self, agency: u32, day: NaiveDate, change: impl Fn(&mut DayStats)) {
+        let month = self.month_mut(agency, day);
+        change(&mut month.days[day.day0() as usize]);
+        change(&mut month.total);
+    }
+
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one processing time, in days.
+    fn add_duration(&mut self, agency: u32, day: NaiveDate, days: f64, sign: i64) {
+        let month = self.month_mut(agency, day);
+        month.durations[day.day0() as usize].add(days, sign);
+        month.durations_total.add(days, sign);
+    }
+
+    /// Agency ids with counters.
+    pub(crate) fn agency_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.agencies.len() as u32).filter(|&a| !self.agencies[a as usize].is_empty())
+    }
+
+    /// Whether `agency` has counters on a day up to `to`.
+    pub(crate) fn active_by(&self, agency: u32, to: NaiveDate) -> bool {
+        let Some(months) = self.agencies.get(agency as usize) else {
+            return false;
+        };
+        let key = month_key(to);
+        months.range(..=key).any(|(&k, m)| {
+            let days = if k == key {
+                &m.days[..=to.day0() as usize]
+            } else {
+                &m.days[..]
+            };
+            days.iter().any(|d| !d.is_empty())
+        })
+    }
+
+    /// Every day with counters: (day, agency id, counters, median processing days), by
+    /// agency and day.
+    pub(crate) fn days(&self) -> impl Iterator<Item = (NaiveDate, u32, &DayStats, Option<f64>)> {
+        self.agencies
+            .iter()
+            .enumerate()
+            .flat_map(|(agency, months)| {
+                months.iter().flat_map(move |(&key, month)| {
+                    let start = month_start(key);
+                    month
+                        .days
+                        .iter()
+                        .zip(&month.durations)
+                        .enumerate()
+                        .filter(|(_, (stats, _))| !stats.is_empty())
+                        .map(move |(i, (stats, durations))| {
+                            let day = start + Days::new(i as u64);
+                            (day, agency as u32, stats, durations.median())
+                        })
+                })
+            })
+    }
+
+    /// `agency`'s sums over the days `[from, to]`, adding into `sums`; the histogram too when
+    /// `durations`.
+    pub(crate) fn add_sums(
+        &self,
+        agency: u32,
+        from: NaiveDate,
+        to: NaiveDate,
+        durations: bool,
+        sums: &mut Sums,
+    ) {
+        let Some(months) = self.agencies.get(agency as usize) else {
+            return;
+        };
+        for (&key, month) in months.range(month_key(from)..=month_key(to)) {
+            let start = month_start(key);
+            let first = if key == month_key(from) {
+                from.day0()
+            } else {
+                0
+            } as usize;
+            let last = if key == month_key(to) { to.day0() } else { 30 } as usize;
+            let whole = first == 0 && (last == 30 || start + Months::new(1) - Days::new(1) <= to);
+            if whole {
+                sums.stats.merge(&month.total);
+                if durations {
+                    sums.durations.merge(&month.durations_total);
+                }
+            } else {
+                for i in first..=last {
+                    sums.stats.merge(&month.days[i]);
+                    if durations {
+                        sums.durations.merge(&month.durations[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `agency`'s dossiers overdue at the end of `day`: the running sum of
+    /// [`DayStats::overdue_change`] over every day up to it.
+    pub(crate) fn overdue_at(&self, agency: u32, day: NaiveDate) -> i64 {
+        let Some(months) = self.agencies.get(agency as usize) else {
+            return 0;
+        };
+        let key = month_key(day);
+        let before: i64 = months
+            .range(..key)
+            .map(|(_, m)| m.total.overdue_change())
+            .sum();
+        let within: i64 = months.get(&key).map_or(0, |m| {
+            m.days[..=day.day0() as usize]
+                .iter()
+                .map(DayStats::overdue_change)
+                .sum()
+        });
+        before + within
+    }
+}
 
 pub(crate) fn day_of(micros: i64) -> NaiveDate {
     local_date(DateTime::from_timestamp_micros(micros).unwrap_or_default())
@@ -101,45 +257,52 @@ const MICROS_PER_DAY: f64 = 86_400_000_000.0;
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a dossier's contribution to the counters.
 pub(crate) fn contribute(facts: &Facts, sign: i64, agency: u32, daily: &mut Daily) {
-    fn at(daily: &mut Daily, agency: u32, micros: i64) -> &mut DayStats {
-        daily.entry((day_of(micros), agency)).or_default()
-    }
     if let Some(r) = facts.received {
-        let d = at(daily, agency, r.at);
-        d.received += sign;
         let online = r.channel == Channel::Online;
-        d.online += sign * i64::from(online);
-        d.full_online += sign * i64::from(online && r.online_mode == Some(ServiceMode::Full));
-        d.postal += sign * i64::from(r.channel == Channel::Postal);
+        let full = online && r.online_mode == Some(ServiceMode::Full);
+        let postal = r.channel == Channel::Postal;
+        daily.update(agency, day_of(r.at), |d| {
+            d.received += sign;
+            d.online += sign * i64::from(online);
+            d.full_online += sign * i64::from(full);
+            d.postal += sign * i64::from(postal);
+        });
     }
     if let Some(s) = facts.resolved {
-        let d = at(daily, agency, s.at);
-        d.resolved += sign;
-        d.digitized += sign * i64::from(s.digitized == Some(true));
-        if let Some(r) = facts.received {
-            d.resolved_with_received += sign;
-            d.on_time += sign * i64::from(s.at <= r.due_at);
-            d.processing_days
-                .add((s.at - r.at) as f64 / MICROS_PER_DAY, sign);
+        let day = day_of(s.at);
+        let digitized = s.digitized == Some(true);
+        let received = facts.received;
+        daily.update(agency, day, |d| {
+            d.resolved += sign;
+            d.digitized += sign * i64::from(digitized);
+            if let Some(r) = received {
+                d.resolved_with_received += sign;
+                d.on_time += sign * i64::from(s.at <= r.due_at);
+            }
+        });
+        if let Some(r) = received {
+            daily.add_duration(agency, day, (s.at - r.at) as f64 / MICROS_PER_DAY, sign);
         }
     }
     if let Some(l) = facts.late {
-        let d = at(daily, agency, l.at);
-        d.late_files += sign;
-        if let Some(apology) = facts.apology_at {
-            d.late_apologised += sign;
-            d.late_apology_timely += sign * i64::from(apology <= l.due_at);
-        }
+        let apology = facts.apology_at;
+        daily.update(agency, day_of(l.at), |d| {
+            d.late_files += sign;
+            if let Some(apology) = apology {
+                d.late_apologised += sign;
+                d.late_apology_timely += sign * i64::from(apology <= l.due_at);
+            }
+        });
     }
     // Overdue at the end E of a day: received before E, due before E, not resolved before E.
     // It enters on the day of max(received, due) and leaves on the day of its resolution if that
     // is later (a dossier resolved before it is due enters and leaves on the same day: net 0).
     if let Some(r) = facts.received {
         let enters = day_of(r.at.max(r.due_at));
-        daily.entry((enters, agency)).or_default().overdue_entered += sign;
+        daily.update(agency, enters, |d| d.overdue_entered += sign);
         if let Some(s) = facts.resolved {
             let leaves = enters.max(day_of(s.at));
-            daily.entry((leaves, agency)).or_default().overdue_left += sign;
+            daily.update(agency, leaves, |d| d.overdue_left += sign);
         }
     }
 }
@@ -150,9 +313,11 @@ pub(crate) fn contribute_activity(a: &Activity, sign: i64, agency: u32, daily: &
     if a.status == ActivityStatus::Cancelled {
         return;
     }
-    let d = daily.entry((day_of(a.due_at), agency)).or_default();
-    d.plan_due += sign;
-    d.plan_done += sign * i64::from(a.status == ActivityStatus::Done);
+    let done = a.status == ActivityStatus::Done;
+    daily.update(agency, day_of(a.due_at), |d| {
+        d.plan_due += sign;
+        d.plan_done += sign * i64::from(done);
+    });
 }
 
 /// Adds or removes a task's contribution: counted on the day it is due, on time when completed
@@ -161,7 +326,9 @@ pub(crate) fn contribute_task(t: &Task, sign: i64, agency: u32, daily: &mut Dail
     let Some(due) = t.due_at() else {
         return;
     };
-    let d = daily.entry((day_of(due), agency)).or_default();
-    d.tasks_due += sign;
-    d.tasks_on_time += sign * i64::from(t.on_time() == Some(true));
+    let on_time = t.on_time() == Some(true);
+    daily.update(agency, day_of(due), |d| {
+        d.tasks_due += sign;
+        d.tasks_on_time += sign * i64::from(on_time);
+    });
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use parwatch_lake::{Commit, Lake, LakeLocation, StoredEvent};
-use parwatch_metrics::{Bucket, Point, Projection, Projector, metric};
+use parwatch_metrics::{Bucket, Point, Projector, Rollups, metric};
 use parwatch_proto::testing::TestEvent;
 
 /// Event `id` of a test: `e<id>`, the stream sequence `id + 1`.
@@ -53,7 +53,7 @@ pub(crate) fn date(text: &str) -> NaiveDate {
 pub(crate) type Row = (String, Option<f64>, Option<i64>, Option<i64>);
 
 pub(crate) fn values(
-    p: &Projection,
+    p: &Rollups,
     name: &str,
     from: &str,
     to: &str,

@@ -299,11 +299,11 @@ fn assert_same_answers(
 ) {
     for m in METRICS {
         let x = a
-            .read()
+            .rollups()
             .series(m, from, to, Bucket::Week, None, true)
             .unwrap();
         let y = b
-            .read()
+            .rollups()
             .series(m, from, to, Bucket::Week, None, true)
             .unwrap();
         assert_eq!(x, y, "{} {when}", m.name);
@@ -377,7 +377,7 @@ async fn rollups_equal_raw_events_for_every_metric() {
         .sql("SELECT sum(received), sum(late_files) FROM daily_agency_stats")
         .await
         .unwrap();
-    let p = projector.read();
+    let p = projector.rollups();
     let mut compared = 0;
     for m in METRICS.iter().filter(|m| m.name != "processing_days_p50") {
         let series = p.series(m, from, to, Bucket::Day, None, true).unwrap();
@@ -476,7 +476,8 @@ async fn rollups_equal_raw_events_for_every_metric() {
     );
     assert_same_answers(&projector, &restored, (from, to), "restored");
     let row = &batch_rows(&sql.batches[0])[0];
-    let total_received: i64 = p
+    let total_received: i64 = projector
+        .read()
         .dossiers()
         .filter(|(_, _, f)| f.received.is_some())
         .count() as i64;
@@ -491,7 +492,7 @@ async fn rollups_equal_raw_events_for_every_metric() {
 
     // Compaction rewrites the files: the projector moves to its version without folding the
     // merged files (their rows are folded already), and every answer and count stays.
-    let events = projector.read().event_count();
+    let events = projector.rollups().event_count();
     let policy = parwatch_lake::CompactionPolicy {
         max_files: 2,
         idle: std::time::Duration::from_secs(3600),
@@ -506,7 +507,7 @@ async fn rollups_equal_raw_events_for_every_metric() {
     let compacted = lake.stats(parwatch_lake::EVENTS_TABLE).version;
     assert_eq!(projector.version(), Some(compacted));
     assert_eq!(
-        projector.read().event_count(),
+        projector.rollups().event_count(),
         events,
         "no event folded twice"
     );
@@ -515,7 +516,7 @@ async fn rollups_equal_raw_events_for_every_metric() {
     // A projector that starts on the compacted lake folds the merged files once.
     let fresh = Projector::new(lake.clone());
     assert!(fresh.catch_up(&mut |_, _| {}).unwrap() > 0);
-    assert_eq!(fresh.read().event_count(), events);
+    assert_eq!(fresh.rollups().event_count(), events);
     assert_same_answers(
         &projector,
         &fresh,

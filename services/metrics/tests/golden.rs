@@ -33,7 +33,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use parwatch_lake::StoredEvent;
-use parwatch_metrics::{Bucket, MetricError, Projection, metric};
+use parwatch_metrics::{Bucket, MetricError, Rollups, metric};
 use parwatch_proto::EventType;
 use parwatch_proto::testing::TestEvent;
 use serde_json::Value;
@@ -75,8 +75,8 @@ fn run_file(path: &Path, bless: bool) -> Option<String> {
         .iter()
         .map(|order| projection_of(&events, order))
         .collect();
-    let guards: Vec<_> = projectors.iter().map(|(_tmp, p)| p.read()).collect();
-    let projections: Vec<&Projection> = guards.iter().map(|g| &**g).collect();
+    let published: Vec<_> = projectors.iter().map(|(_tmp, p)| p.rollups()).collect();
+    let projections: Vec<&Rollups> = published.iter().map(|r| &**r).collect();
     let (answered, diffs) = compare(&name, &text, &projections);
     if bless {
         if answered != text {
@@ -89,7 +89,7 @@ fn run_file(path: &Path, bless: bool) -> Option<String> {
 
 /// Asserts that `p` answers every query of golden file `name` as expected, for tests that
 /// reach a projection by another path (a snapshot, a restart).
-pub(crate) fn assert_answers(name: &str, p: &Projection) {
+pub(crate) fn assert_answers(name: &str, p: &Rollups) {
     let text = std::fs::read_to_string(golden_dir().join(name)).unwrap();
     let (_, diffs) = compare(name, &text, &[p]);
     assert!(diffs.is_empty(), "(- expected, + actual)\n{diffs}");
@@ -97,7 +97,7 @@ pub(crate) fn assert_answers(name: &str, p: &Projection) {
 
 /// `text` with every query's rows answered by `projections` (which must agree), and the
 /// differences from the expected rows.
-fn compare(name: &str, text: &str, projections: &[&Projection]) -> (String, String) {
+fn compare(name: &str, text: &str, projections: &[&Rollups]) -> (String, String) {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = String::new();
     let mut diffs = String::new();
@@ -261,7 +261,7 @@ fn projection_of(
 }
 
 /// The answer rows of a `query` or `ranking` line.
-fn answer(p: &Projection, line: &str) -> Vec<String> {
+fn answer(p: &Rollups, line: &str) -> Vec<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let result = match words.as_slice() {
         ["query", name, bucket, from, to] => series(p, name, bucket, from, to, None),
@@ -277,7 +277,7 @@ fn answer(p: &Projection, line: &str) -> Vec<String> {
 }
 
 fn series(
-    p: &Projection,
+    p: &Rollups,
     name: &str,
     bucket: &str,
     from: &str,
@@ -303,7 +303,7 @@ fn series(
         .collect())
 }
 
-fn ranking(p: &Projection, name: &str, from: &str, to: &str) -> Result<Vec<String>, MetricError> {
+fn ranking(p: &Rollups, name: &str, from: &str, to: &str) -> Result<Vec<String>, MetricError> {
     let def = metric(name).ok_or_else(|| MetricError::UnknownMetric(name.to_owned()))?;
     let ranking = p.ranking(def, date(from), date(to))?;
     let (before_from, before_to) = ranking.previous;

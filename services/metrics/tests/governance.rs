@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use parwatch_lake::QueryEngine;
-use parwatch_metrics::{Bucket, Projection, Projector, register_tables};
+use parwatch_metrics::{Bucket, Projector, Rollups, register_tables};
 use parwatch_proto::testing::TestEvent;
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ fn a_later_event_moves_an_old_bucket() {
         (0..specs.len()).partition(|&i| specs[i].build().occurred_at < cut);
     let (_tmp, lake) = lake_with(vec![before.iter().map(|&i| event(i, &specs[i])).collect()]);
     let projector = projector(&lake);
-    let march = |p: &Projection| {
+    let march = |p: &Rollups| {
         values(
             p,
             "plan_completion",
@@ -52,7 +52,7 @@ fn a_later_event_moves_an_old_bucket() {
         )[0]
         .clone()
     };
-    assert_eq!(march(&projector.read()), rate("2024-03-01", 2, 3));
+    assert_eq!(march(&projector.rollups()), rate("2024-03-01", 2, 3));
     let commit = parwatch_lake::Commit {
         events: after.iter().map(|&i| event(i, &specs[i])).collect(),
         rejected: vec![],
@@ -60,7 +60,7 @@ fn a_later_event_moves_an_old_bucket() {
     lake.write(&commit, chrono::Utc::now(), &mut Default::default())
         .unwrap();
     projector.catch_up(&mut |_, _| {}).unwrap();
-    assert_eq!(march(&projector.read()), rate("2024-03-01", 1, 2));
+    assert_eq!(march(&projector.rollups()), rate("2024-03-01", 1, 2));
 }
 
 fn rows(batch: &datafusion::arrow::array::RecordBatch) -> Vec<Value> {
@@ -113,7 +113,7 @@ async fn tables_and_snapshot_carry_plans_and_tasks() {
     projector.save().unwrap();
     let restored = Projector::load(lake.clone()).unwrap();
     assert_eq!(restored.catch_up(&mut |_, _| {}).unwrap(), 0);
-    crate::golden::assert_answers(GOLDEN, &restored.read());
+    crate::golden::assert_answers(GOLDEN, &restored.rollups());
     let table = |p: &Projector| {
         let p = p.read();
         (
@@ -138,5 +138,5 @@ async fn tables_and_snapshot_carry_plans_and_tasks() {
     std::fs::write(&stale, kept).unwrap();
     let refolded = Projector::load(lake.clone()).unwrap();
     assert!(refolded.catch_up(&mut |_, _| {}).unwrap() > 0);
-    crate::golden::assert_answers(GOLDEN, &refolded.read());
+    crate::golden::assert_answers(GOLDEN, &refolded.rollups());
 }

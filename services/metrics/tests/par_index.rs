@@ -208,7 +208,7 @@ fn seed_2022_scores_and_tasks_give_87_303() {
         let projector = projector(&lake);
         answers.push(
             projector
-                .read()
+                .rollups()
                 .par_index(&models, 2022, date("2023-04-26")),
         );
     }
@@ -400,7 +400,7 @@ fn ranks_among_departments_places_changed_and_projection() {
 
     let (_tmp, lake) = lake_with(vec![events.0]);
     let projector = projector(&lake);
-    let p = projector.read();
+    let p = projector.rollups();
     let today = date("2023-06-30");
 
     let y2022 = p.par_index(&models, 2022, today);

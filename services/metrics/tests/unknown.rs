@@ -105,7 +105,7 @@ fn values_a_newer_publisher_sent_are_counted_not_folded_nor_dropped() {
             ("online_mode", "hybrid".to_owned(), 1),
         ]
     );
-    assert_eq!(p.event_count(), 6, "every row is counted as read");
+    assert_eq!(p.rollups().event_count(), 6, "every row is counted as read");
     let received: Vec<_> = p
         .dossiers()
         .filter(|(_, _, f)| f.received.is_some())

@@ -429,9 +429,9 @@ async fn rebuild(args: LakeArgs) -> anyhow::Result<()> {
     let projection = projector.read();
     println!(
         "projections rebuilt from {} events: {} dossiers, {} agencies, in {:.1} s",
-        projection.event_count(),
+        projection.rollups().event_count(),
         projection.dossier_count(),
-        projection.agencies().len(),
+        projection.rollups().agencies().len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

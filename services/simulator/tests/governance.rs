@@ -154,7 +154,9 @@ fn the_demo_province_gets_a_complete_plausible_index() {
     let projector = Projector::new(lake);
     projector.catch_up(&mut |_, _| {}).unwrap();
     let models = parwatch_metrics::load_models(None).unwrap();
-    let index = projector.read().par_index(&models, 2024, date(2025, 3, 1));
+    let index = projector
+        .rollups()
+        .par_index(&models, 2024, date(2025, 3, 1));
     let of = |kind| index.agencies.iter().filter(|a| a.kind == kind).count();
     assert_eq!(
         (of(AgencyKind::Department), of(AgencyKind::District)),

@@ -397,7 +397,10 @@ pub(crate) async fn wait_landed(base: &str, published: u64) {
         let ingest = &status["ingest"];
         let landed =
             ingest["events_stored"].as_u64().unwrap() + ingest["rejected"].as_u64().unwrap();
-        if landed == published && status["events"] == ingest["events_stored"] {
+        if landed == published
+            && status["events"] == ingest["events_stored"]
+            && status["projections_version"] == status["events_version"]
+        {
             return;
         }
         assert!(

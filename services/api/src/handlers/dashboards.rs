@@ -125,8 +125,7 @@ pub(crate) async fn agencies(
     principal: Principal,
     state: AppState,
 ) -> Result<Json<Agencies>, ApiError> {
-    state.refresh().await?;
-    let mut codes = state.projector.read().agencies().to_vec();
+    let mut codes = state.projector.rollups().agencies().to_vec();
     if let Some(own) = &principal.agency {
         codes.retain(|c| c == own);
     }
@@ -194,7 +193,7 @@ pub(crate) async fn version(
 /// The version: answered from memory, pages ask every few seconds. `opaque`: hashed.
 pub(crate) fn data_version(state: &AppState, opaque: bool) -> DataVersion {
     use std::hash::BuildHasher;
-    let folded = state.projector.read().event_count();
+    let folded = state.projector.rollups().event_count();
     let rejected = state
         .ingest
         .as_ref()

@@ -12,6 +12,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::models::{Period, PointBody, RankRowBody};
 use crate::params::{self, Dates, Travel, View};
 use crate::reply::Json;
+use warp::http::StatusCode;
+use warp::reply::Response;
 
 /// The catalogue.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,7 +98,7 @@ pub(crate) async fn series(
     travel: Travel,
     principal: Principal,
     state: AppState,
-) -> Result<Json<MetricSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     let agency = view.agency(&principal)?;
     let def = known(&name)?;
     let bucket = view.bucket(Bucket::Month)?;
@@ -106,33 +108,35 @@ pub(crate) async fn series(
         Some(other) => return Err(MetricError::UnknownGroup(other.to_owned()).into()),
     };
     let (from, to) = dates.last_year()?;
-    let asked = agency.clone();
-    let (series, events_version) = state
-        .answer(&principal, travel.at()?, move |p| {
-            p.series(def, from, to, bucket, asked.as_deref(), by_agency)
+    let key = format!(
+        "series {} {from} {to} {bucket:?} {agency:?} {by_agency}",
+        def.name
+    );
+    let answer = state
+        .answer(&principal, travel.at()?, key, move |p| {
+            let series = p
+                .series(def, from, to, bucket, agency.as_deref(), by_agency)?
+                .iter()
+                .map(|s| GroupSeries {
+                    group: Group {
+                        agency_code: s.agency_code.clone(),
+                    },
+                    points: s.points.iter().map(PointBody::from).collect(),
+                })
+                .collect();
+            Ok(MetricSeries {
+                metric: def.name,
+                bucket: bucket.as_str(),
+                tz: parwatch_proto::LOCAL_TZ_NAME,
+                from,
+                to,
+                agency,
+                series,
+                events_version: p.version(),
+            })
         })
         .await?;
-    let series = series?;
-    let series = series
-        .iter()
-        .map(|s| GroupSeries {
-            group: Group {
-                agency_code: s.agency_code.clone(),
-            },
-            points: s.points.iter().map(PointBody::from).collect(),
-        })
-        .collect();
-    Ok(Json::ok(MetricSeries {
-        metric: def.name,
-        bucket: bucket.as_str(),
-        tz: parwatch_proto::LOCAL_TZ_NAME,
-        from,
-        to,
-        agency,
-        series,
-        events_version,
-    })
-    .revalidated(travel.if_none_match))
+    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref()))
 }
 
 /// The metric a name names, or 400.
@@ -183,7 +187,7 @@ pub(crate) async fn ranking(
     travel: Travel,
     principal: Principal,
     state: AppState,
-) -> Result<Json<Ranking>, ApiError> {
+) -> Result<Response, ApiError> {
     // A scoped token sees its own row: its rank, not the others' values.
     let own = params::agency(&principal, None)?;
     let def = known(params::required(
@@ -192,27 +196,29 @@ pub(crate) async fn ranking(
         "on_time_rate",
     )?)?;
     let (from, to) = dates.last_year()?;
-    let (ranking, events_version) = state
-        .answer(&principal, travel.at()?, move |p| p.ranking(def, from, to))
+    let key = format!("ranking {} {from} {to} {own:?}", def.name);
+    let answer = state
+        .answer(&principal, travel.at()?, key, move |p| {
+            let ranking = p.ranking(def, from, to)?;
+            let rows = ranking
+                .rows
+                .iter()
+                .filter(|r| own.as_deref().is_none_or(|own| r.agency_code == own))
+                .map(RankRowBody::from)
+                .collect();
+            Ok(Ranking {
+                metric: def.name,
+                better: def.better,
+                from,
+                to,
+                previous: Period {
+                    from: ranking.previous.0,
+                    to: ranking.previous.1,
+                },
+                rows,
+                events_version: p.version(),
+            })
+        })
         .await?;
-    let ranking = ranking?;
-    let rows = ranking
-        .rows
-        .iter()
-        .filter(|r| own.as_deref().is_none_or(|own| r.agency_code == own))
-        .map(RankRowBody::from)
-        .collect();
-    Ok(Json::ok(Ranking {
-        metric: def.name,
-        better: def.better,
-        from,
-        to,
-        previous: Period {
-            from: ranking.previous.0,
-            to: ranking.previous.1,
-        },
-        rows,
-        events_version,
-    })
-    .revalidated(travel.if_none_match))
+    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref()))
 }

@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::params::{self, today};
-use crate::reply::Json;
+use warp::http::StatusCode;
+use warp::reply::Response;
 
 /// Query string of the PAR Index endpoints.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -70,24 +71,24 @@ pub(crate) async fn index(
     query: ParQuery,
     principal: Principal,
     state: AppState,
-) -> Result<Json<ParIndex>, ApiError> {
+) -> Result<Response, ApiError> {
     let agency = query.agency(&principal)?;
     let today = today();
     let year = query.year(&state)?;
-    state.refresh().await?;
-    let mut index = state
-        .projector
-        .read()
-        .par_index(&state.par_models, year, today);
-    if let Some(code) = &agency {
-        index.agencies.retain(|a| &a.agency_code == code);
-    }
-    Ok(Json::ok(ParIndex {
-        year,
-        as_of: parwatch_metrics::as_of(year, today),
-        agency,
-        agencies: index.agencies,
-    }))
+    let key = format!("par-index {year} {today} {agency:?}");
+    let answer = state.cached(key, |p| {
+        let mut index = p.par_index(&state.par_models, year, today);
+        if let Some(code) = &agency {
+            index.agencies.retain(|a| &a.agency_code == code);
+        }
+        Ok(ParIndex {
+            year,
+            as_of: parwatch_metrics::as_of(year, today),
+            agency: agency.clone(),
+            agencies: index.agencies,
+        })
+    })?;
+    Ok(answer.reply(StatusCode::OK, None))
 }
 
 /// One agency's PAR Index, year by year.
@@ -113,18 +114,17 @@ pub(crate) async fn history(
     query: ParQuery,
     principal: Principal,
     state: AppState,
-) -> Result<Json<ParHistory>, ApiError> {
+) -> Result<Response, ApiError> {
     let agency = query.agency(&principal)?;
     let agency = params::required("agency", agency.as_deref(), "000.00.16.H02")?.to_owned();
-    state.refresh().await?;
     let today = today();
-    let years = state
-        .projector
-        .read()
-        .par_history(&state.par_models, &agency, today);
-    Ok(Json::ok(ParHistory {
-        agency,
-        as_of: today,
-        years,
-    }))
+    let key = format!("par-history {today} {agency:?}");
+    let answer = state.cached(key, |p| {
+        Ok(ParHistory {
+            years: p.par_history(&state.par_models, &agency, today),
+            agency: agency.clone(),
+            as_of: today,
+        })
+    })?;
+    Ok(answer.reply(StatusCode::OK, None))
 }

@@ -30,6 +30,10 @@ pub(crate) struct StatusReport {
     events_version: u64,
     /// The Delta version of `rejected_events` these figures read.
     rejected_version: u64,
+    /// The version of `events` the metrics, rankings and the PAR Index answer from (behind
+    /// `events_version` while newly landed files are being folded in); null before the first
+    /// fold.
+    projections_version: Option<u64>,
     /// The ingest worker's counters, when it runs in this process.
     ingest: Option<IngestCounters>,
     /// Rows of `events` the projections (metrics, rankings, the PAR Index) did not fold in
@@ -130,7 +134,7 @@ pub(crate) async fn status(
                 rows,
             })
             .collect();
-        (p.dossier_count(), p.agencies().len(), unknown)
+        (p.dossier_count(), p.rollups().agencies().len(), unknown)
     };
     Ok(Json::ok(StatusReport {
         events: stored,
@@ -141,6 +145,7 @@ pub(crate) async fn status(
         rejected,
         events_version,
         rejected_version,
+        projections_version: state.projector.version(),
         ingest,
         unknown_values,
         tz: parwatch_proto::LOCAL_TZ_NAME,

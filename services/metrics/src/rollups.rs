@@ -1,0 +1,110 @@
+//! [`Rollups`]: what every metric, ranking and PAR Index answer is computed from, as of one
+//! version of `events`. The projector publishes one after each catch-up; requests share it and
+//! never wait for a fold.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use parwatch_scoring::{AgencyIndex, Models, YearIndex};
+
+use crate::agencies::Agencies;
+use crate::bucket::Bucket;
+use crate::catalogue::{Counters, MetricDef, MetricError, Point, Ranking, Series};
+use crate::par::ParSource;
+use crate::par_work::ParWork;
+use crate::rollup::Daily;
+
+/// The agencies, their PAR work and their daily counters, as of one version of `events`.
+/// Immutable once published: cloning one shares its parts (the daily counters month by month),
+/// and the fold copies a part the first time it changes it afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct Rollups {
+    pub(crate) agencies: Arc<Agencies>,
+    pub(crate) work: Arc<ParWork>,
+    pub(crate) daily: Daily,
+    /// Events folded in.
+    pub(crate) events: u64,
+    /// The version of `events` these are of; `None` before the first catch-up.
+    pub(crate) version: Option<u64>,
+}
+
+impl Rollups {
+    /// The version of `events` these rollups are of (`None` before the first catch-up).
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// Number of events folded in.
+    pub fn event_count(&self) -> u64 {
+        self.events
+    }
+
+    /// Agency codes, indexed by agency id.
+    pub fn agencies(&self) -> &[String] {
+        self.agencies.codes()
+    }
+
+    /// The series of a metric: one point per bucket in `[from, to]`, one series overall or one
+    /// per agency.
+    pub fn series(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        bucket: Bucket,
+        agency: Option<&str>,
+        by_agency: bool,
+    ) -> Result<Vec<Series>, MetricError> {
+        self.counters()
+            .series(metric, from, to, bucket, agency, by_agency)
+    }
+
+    /// The value of `metric` over the whole of `[from, to]` (one bucket spanning the range),
+    /// for every agency or one.
+    pub fn summary(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        agency: Option<&str>,
+    ) -> Result<Point, MetricError> {
+        self.counters().summary(metric, from, to, agency)
+    }
+
+    /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
+    /// the previous period of the same length.
+    pub fn ranking(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Ranking, MetricError> {
+        self.counters().ranking(metric, from, to)
+    }
+
+    /// The PAR Index of `year` on `today`: every agency with PAR work that year, ranked among
+    /// agencies of its kind against the previous year's ranks.
+    pub fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
+        self.par_source().par_index(models, year, today)
+    }
+
+    /// One agency's index in every year from the first scoring model to `today`'s year in which
+    /// it had PAR work.
+    pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
+        self.par_source().par_history(models, agency, today)
+    }
+
+    fn counters(&self) -> Counters<'_> {
+        Counters {
+            daily: &self.daily,
+            agencies: &self.agencies,
+        }
+    }
+
+    fn par_source(&self) -> ParSource<'_> {
+        ParSource {
+            work: &self.work,
+            counters: self.counters(),
+        }
+    }
+}
