@@ -180,7 +180,10 @@ pub(crate) fn dossiers_batch(
     let (mut received, mut due, mut resolved, mut late, mut late_due, mut apology) =
         (ts(), ts(), ts(), ts(), ts(), ts());
     let mut digitized = BooleanBuilder::with_capacity(n);
-    for (a, d, f) in p.dossiers() {
+    for row in p.try_dossiers() {
+        let (a, d, f) = row.map_err(|e| {
+            datafusion::arrow::error::ArrowError::IoError("cold dossier storage".into(), e)
+        })?;
         agency.append_value(a);
         dossier.append_value(d);
         received.append_option(f.received.map(|r| r.at));

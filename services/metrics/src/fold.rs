@@ -109,7 +109,9 @@ pub(crate) fn fold_events(
             )))
         };
         match read() {
-            Ok(Some((dossier, fact))) => p.apply(agency.value(i), dossier, fact),
+            Ok(Some((dossier, fact))) => p
+                .apply(agency.value(i), dossier, fact)
+                .map_err(|e| format!("cold dossier storage: {e}"))?,
             Ok(None) => {}
             Err(unknown) => p.count_unknown(unknown),
         }
@@ -191,7 +193,8 @@ pub(crate) fn load_dossiers(
             }),
             apology_at: opt(apology, i),
         };
-        p.insert(agency.value(i), dossier.value(i), facts);
+        p.insert(agency.value(i), dossier.value(i), facts)
+            .map_err(|e| format!("cold dossier storage: {e}"))?;
     }
     Ok(())
 }

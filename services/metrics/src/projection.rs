@@ -4,12 +4,14 @@
 //! the parts this type holds: agencies (`agencies.rs`), per-dossier facts (`facts.rs`), PAR
 //! work (`par_work.rs`) and daily counters (`rollup.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
 use parwatch_lake::{EventColumn, Unknown};
 
+use crate::dossiers::{Dossiers, Eviction};
 use crate::facts::{Fact, Facts};
 use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task};
 use crate::rollup::contribute;
@@ -19,8 +21,8 @@ use crate::rollups::Rollups;
 /// and per-day, per-agency counters.
 #[derive(Debug, Default)]
 pub struct Projection {
-    /// Facts per agency id, per dossier id.
-    dossiers: Vec<HashMap<Box<str>, Facts>>,
+    /// Facts per agency id, per dossier id: recent ones in RAM, quiet ones in cold storage.
+    dossiers: Dossiers,
     /// The agencies, their PAR work and the daily counters (published as they are after each
     /// catch-up), and the events folded in.
     pub(crate) rollups: Rollups,
@@ -86,26 +88,31 @@ impl Projection {
             Some(id) => id,
             None => Arc::make_mut(&mut self.rollups.agencies).intern(code),
         };
-        if id as usize == self.dossiers.len() {
-            self.dossiers.push(HashMap::new());
-        }
         id
     }
 
-    /// Folds one event in; old buckets move when the dossier's facts change.
-    pub(crate) fn apply(&mut self, agency: &str, dossier: &str, fact: Fact) {
+    /// An empty projection whose dossiers leave RAM by `eviction`.
+    pub(crate) fn new(eviction: Eviction) -> Self {
+        Self {
+            dossiers: Dossiers::new(eviction),
+            ..Self::default()
+        }
+    }
+
+    /// Folds one event in; old buckets move when the dossier's facts change (a cold dossier's
+    /// facts are read back first). Fails only when cold storage cannot be read.
+    pub(crate) fn apply(&mut self, agency: &str, dossier: &str, fact: Fact) -> std::io::Result<()> {
         let id = self.agency_id(agency);
-        let dossiers = &mut self.dossiers[id as usize];
-        let facts = match dossiers.get_mut(dossier) {
-            Some(facts) => facts,
-            None => dossiers.entry(dossier.into()).or_default(),
-        };
-        let before = *facts;
-        if facts.apply(fact) {
-            let after = *facts;
+        if let Some((before, after)) = self.dossiers.apply(id, dossier, fact)? {
             contribute(&before, -1, id, &mut self.rollups.daily);
             contribute(&after, 1, id, &mut self.rollups.daily);
         }
+        Ok(())
+    }
+
+    /// Moves the dossiers that went quiet out of RAM (see [`Eviction`]); returns how many.
+    pub(crate) fn evict_dossiers(&mut self) -> std::io::Result<usize> {
+        self.dossiers.evict()
     }
 
     /// Folds one plan, task or score event in; old buckets move when a fact changes.
@@ -147,10 +154,15 @@ impl Projection {
     }
 
     /// Adds a whole dossier's facts (from a snapshot).
-    pub(crate) fn insert(&mut self, agency: &str, dossier: &str, facts: Facts) {
+    pub(crate) fn insert(
+        &mut self,
+        agency: &str,
+        dossier: &str,
+        facts: Facts,
+    ) -> std::io::Result<()> {
         let id = self.agency_id(agency);
         contribute(&facts, 1, id, &mut self.rollups.daily);
-        self.dossiers[id as usize].insert(dossier.into(), facts);
+        self.dossiers.insert(id, dossier, &facts)
     }
 
     /// Every plan activity: (agency code, activity id, state).
@@ -173,16 +185,33 @@ impl Projection {
         &self.rollups
     }
 
-    /// Every dossier with its agency code.
-    pub fn dossiers(&self) -> impl Iterator<Item = (&str, &str, &Facts)> {
-        self.dossiers.iter().enumerate().flat_map(move |(id, map)| {
-            let agency = self.rollups.agencies()[id].as_str();
-            map.iter().map(move |(d, f)| (agency, d.as_ref(), f))
+    /// Every dossier with its agency code, those in cold storage too.
+    ///
+    /// # Panics
+    /// When cold storage (files this process wrote) cannot be read; the projection tables
+    /// and the snapshot read [`Projection::try_dossiers`] instead.
+    pub fn dossiers(&self) -> impl Iterator<Item = (&str, Cow<'_, str>, Facts)> {
+        self.try_dossiers()
+            .map(|row| row.expect("cold dossier storage readable"))
+    }
+
+    /// Every dossier with its agency code; reading cold storage may fail.
+    pub(crate) fn try_dossiers(
+        &self,
+    ) -> impl Iterator<Item = std::io::Result<(&str, Cow<'_, str>, Facts)>> {
+        let codes = self.rollups.agencies();
+        self.dossiers.iter().map(move |row| {
+            row.map(|(agency, id, facts)| (codes[agency as usize].as_str(), id, facts))
         })
+    }
+
+    /// Number of dossiers in RAM (the others are in cold storage).
+    pub fn hot_dossier_count(&self) -> usize {
+        self.dossiers.hot_len()
     }
 
     /// Number of dossiers.
     pub fn dossier_count(&self) -> usize {
-        self.dossiers.iter().map(HashMap::len).sum()
+        self.dossiers.len()
     }
 }

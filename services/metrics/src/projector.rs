@@ -14,6 +14,7 @@ use parwatch_lake::{AsOf, EVENTS_TABLE, Lake};
 use tracing::debug;
 
 use crate::batches::{GOVERNANCE_TABLES, dossiers_batch, governance_batch};
+use crate::dossiers::Eviction;
 use crate::fold::{
     EVENT_COLUMNS, GOVERNANCE_COLUMNS, fold_events, fold_governance, governance_facts,
     governance_rows, load_dossiers,
@@ -34,6 +35,8 @@ pub struct Projector {
     /// The rollups of the past version last asked for; built under this lock, so concurrent
     /// requests for one version build them once.
     past: Mutex<Option<Arc<Rollups>>>,
+    /// When dossiers leave RAM, for every projection this projector builds.
+    eviction: Eviction,
 }
 
 /// How far the folding got.
@@ -66,7 +69,15 @@ impl Projector {
             published: RwLock::new(Arc::default()),
             progress: Mutex::new(Progress::default()),
             past: Mutex::new(None),
+            eviction: Eviction::default(),
         }
+    }
+
+    /// This projector with dossiers leaving RAM by `eviction` (before its first catch-up).
+    pub fn with_eviction(mut self, eviction: Eviction) -> Self {
+        *self.projection.get_mut().expect("projection lock") = Projection::new(eviction.clone());
+        self.eviction = eviction;
+        self
     }
 
     /// Folds in the files that the commits to `events` since the version folded added with
@@ -117,7 +128,8 @@ impl Projector {
     /// projection starts again from empty.
     fn unfolded(&self, state: &mut Progress, changes: &parwatch_lake::Changes) -> Vec<String> {
         if changes.whole {
-            *self.projection.write().expect("projection lock") = Projection::default();
+            *self.projection.write().expect("projection lock") =
+                Projection::new(self.eviction.clone());
             state.partial.clear();
         }
         changes
@@ -160,7 +172,7 @@ impl Projector {
         }
         // Not kept beside the one built next.
         *past = None;
-        let mut projection = Projection::default();
+        let mut projection = Projection::new(self.eviction.clone());
         for file in &files {
             let read = match self.read_file(&file.path) {
                 Ok(read) => read,
@@ -197,7 +209,12 @@ impl Projector {
     /// there is none; [`Projector::catch_up`] then folds in only the files committed since the
     /// version it covers.
     pub fn load(lake: Lake) -> Result<Self> {
-        let projector = Self::new(lake);
+        Self::load_with(lake, Eviction::default())
+    }
+
+    /// [`Projector::load`] with dossiers leaving RAM by `eviction`.
+    pub fn load_with(lake: Lake, eviction: Eviction) -> Result<Self> {
+        let projector = Self::new(lake).with_eviction(eviction);
         let snapshot = match projector.lake.read_snapshot(SNAPSHOT) {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => return Ok(projector),
@@ -231,6 +248,7 @@ impl Projector {
                 path: SNAPSHOT.to_owned(),
                 message,
             })?;
+            evict(&mut projection, SNAPSHOT)?;
         }
         for (name, kind, part) in &governance {
             for batch in &part.batches {
@@ -341,6 +359,14 @@ fn fold(projection: &mut Projection, path: &str, (batches, governance): &FileRow
     for batch in governance {
         fold_governance(projection, batch).map_err(bad(path))?;
     }
+    evict(projection, path)
+}
+
+/// Moves the dossiers that went quiet out of RAM, after folding `path`.
+fn evict(projection: &mut Projection, path: &str) -> Result<()> {
+    projection
+        .evict_dossiers()
+        .map_err(|e| bad(path)(format!("cold dossier storage: {e}")))?;
     Ok(())
 }
 

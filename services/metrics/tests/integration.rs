@@ -5,6 +5,7 @@
 
 mod common;
 mod equivalence;
+mod eviction;
 mod golden;
 mod governance;
 mod history;
