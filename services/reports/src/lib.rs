@@ -13,6 +13,7 @@
 
 mod changes;
 mod definition;
+mod pdf;
 mod period;
 mod render;
 mod store;
@@ -29,6 +30,7 @@ pub use definition::{
     BUILT_IN_PLACEHOLDERS, Catalogue, Column, Definition, Expr, Field, Kind, Rows, Section,
     Subject, Table, Term, Text, parse,
 };
+pub use pdf::{FONTS, pdf};
 pub use period::Period;
 pub use render::{
     Ask, Figure, Figures, Heading, Lang, Line, SectionFigures, TableFigures, View, format_value,

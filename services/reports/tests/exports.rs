@@ -1,1 +1,152 @@
-//! Exports of a rendered report: the XLSX workbook read back as a zip of sheets.
+//! Exports of a rendered report: the XLSX workbook read back from its zip — a cover sheet,
+//! then one sheet per table with frozen header rows, figures as number cells with vi-VN
+//! formats.
+
+use std::io::Read as _;
+
+use parwatch_reports::{Ask, Catalogue, Lang, run, xlsx};
+use parwatch_scoring::Models;
+
+use crate::common::{Events, lake, projector, quarter, write};
+
+fn part(book: &[u8], name: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let mut text = String::new();
+    zip.by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn the_workbook_has_a_sheet_per_table_of_number_cells() {
+    let (_tmp, lake) = lake();
+    write(&lake, quarter(&mut Events::default()));
+    let projector = projector(&lake);
+    let catalogue = Catalogue::builtin().unwrap();
+    let ask = Ask {
+        period: "2024-Q1".parse().unwrap(),
+        agency: None,
+    };
+    let figures = run(
+        catalogue.get("province").unwrap(),
+        &ask,
+        &projector,
+        None,
+        &Models::builtin(),
+    )
+    .unwrap();
+    let book = xlsx(&figures, Lang::Vi, Some(("province-2024-Q1-x", figures.to))).unwrap();
+
+    let workbook = part(&book, "xl/workbook.xml");
+    let sheets: Vec<&str> = workbook
+        .split("<sheet name=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert_eq!(sheets.len(), 1 + figures.tables().count(), "{sheets:?}");
+    assert_eq!(sheets[0], "Báo cáo");
+    assert_eq!(sheets[1], "1 received_by_agency");
+
+    let table = part(&book, "xl/worksheets/sheet2.xml");
+    assert!(
+        table.contains(r#"<pane xSplit="1" ySplit="3" topLeftCell="B4""#),
+        "{table}"
+    );
+    // A's row: received 4, counter 1, online 2, postal 1, then its online share 0.5.
+    for (cell, value) in [
+        ("B4", "4"),
+        ("C4", "1"),
+        ("D4", "2"),
+        ("E4", "1"),
+        ("F4", "0.5"),
+    ] {
+        let found = table
+            .split(&format!("<c r=\"{cell}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{cell}: {table}"));
+        let body = &found[..found.find("</c>").unwrap()];
+        assert!(
+            !body.contains("t=\"s\"") && body.ends_with(&format!("<v>{value}</v>")),
+            "{cell}: {body}"
+        );
+    }
+    let styles = part(&book, "xl/styles.xml");
+    assert!(styles.contains("formatCode=\"[$-42A]#,##0\""), "{styles}");
+    assert!(styles.contains("formatCode=\"[$-42A]0.0%\""), "{styles}");
+    assert!(
+        styles.contains("formatCode=\"[$-42A]dd/mm/yyyy\""),
+        "{styles}"
+    );
+}
+
+/// `pdftotext -layout` of `pdf` (poppler-utils).
+fn pdftotext(pdf: &[u8]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("report.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_pdf_is_an_a4_national_document_with_its_figures_in_vietnamese() {
+    let (_tmp, lake) = lake();
+    write(&lake, quarter(&mut Events::default()));
+    let projector = projector(&lake);
+    let catalogue = Catalogue::builtin().unwrap();
+    let definition = catalogue.get("province").unwrap();
+    let ask = Ask {
+        period: "2024-Q1".parse().unwrap(),
+        agency: None,
+    };
+    let figures = run(definition, &ask, &projector, None, &Models::builtin()).unwrap();
+    let published = chrono::NaiveDate::from_ymd_opt(2024, 4, 10).unwrap();
+    let pdf = parwatch_reports::pdf(definition, &figures, Lang::Vi, Some(published)).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.7"));
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(raw.contains("/MediaBox [0 0 595.28 841.89]"), "A4");
+    assert!(raw.contains("/FontFile2 6 0 R"), "the font is embedded");
+
+    let text = pdftotext(&pdf);
+    for expected in [
+        "ỦY BAN NHÂN DÂN TỈNH",
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "Số: ..../BC-UBND",
+        "ngày 10 tháng 04 năm 2024",
+        "BÁO CÁO",
+        "Kỳ báo cáo: quý I năm 2024",
+        "tiếp nhận 7",
+        "trực tuyến 3 (42,9%)",
+        "Biểu 1. Tiếp nhận hồ sơ theo hình thức và cơ quan",
+        "Tổng cộng",
+        "Nơi nhận:",
+        "Bộ Nội vụ;",
+        "TM. ỦY BAN NHÂN DÂN TỈNH",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    // A's row of table 1: received 4, counter 1, online 2, postal 1, share 50,0%.
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(crate::common::A))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..6], ["4", "1", "2", "1", "50,0%"], "{row}");
+
+    let english = pdftotext(&parwatch_reports::pdf(definition, &figures, Lang::En, None).unwrap());
+    assert!(
+        english.contains("SOCIALIST REPUBLIC OF VIETNAM") && english.contains("online (42.9%)"),
+        "{english}"
+    );
+}
