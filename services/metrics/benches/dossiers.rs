@@ -197,7 +197,7 @@ fn measure(layout: &str, n: usize) {
     for i in 0..n {
         let (agency, id, facts) = dossier(&mut rng, i, n);
         dossiers.insert(agency, &id, &facts).expect("insert");
-        if i % 4096 == 0 {
+        if i.is_multiple_of(4096) {
             dossiers.evict().expect("evict");
         }
     }

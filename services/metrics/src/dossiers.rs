@@ -580,11 +580,11 @@ impl Segment {
     ) -> io::Result<Self> {
         let mut out = BufWriter::new(File::create(&path)?);
         let mut bloom = Bloom::new(bound);
-        let (mut index, mut records, mut bytes) = (Vec::new(), 0, 0);
+        let (mut index, mut records, mut bytes) = (Vec::new(), 0_usize, 0);
         let mut buf = Vec::new();
         for row in rows {
             let (agency, key, packed) = row?;
-            if records % BLOCK_RECORDS == 0 {
+            if records.is_multiple_of(BLOCK_RECORDS) {
                 index.push((agency, key.clone(), bytes));
             }
             bloom.insert(agency, &key);
@@ -884,7 +884,11 @@ mod tests {
         });
         let mut facts = Vec::new();
         for n in 0..300_u32 {
-            let id = if n % 3 == 0 { format!("D{n}") } else { uuid(n) };
+            let id = if n.is_multiple_of(3) {
+                format!("D{n}")
+            } else {
+                uuid(n)
+            };
             let at = i64::from(n) * 1000;
             facts.push((n % 4, id.clone(), received(at)));
             facts.push((n % 4, id.clone(), Fact::Apology(at + 5)));
@@ -896,7 +900,7 @@ mod tests {
             let a = cold.apply(*agency, id, *fact).unwrap();
             let b = hot.apply(*agency, id, *fact).unwrap();
             assert_eq!(a, b, "{id} {fact:?}");
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 assert!(cold.evict().unwrap() > 0);
                 assert_eq!(cold.hot_len(), 0);
             }

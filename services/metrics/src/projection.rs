@@ -84,11 +84,10 @@ impl UnknownValues {
 
 impl Projection {
     fn agency_id(&mut self, code: &str) -> u32 {
-        let id = match self.rollups.agencies.id(code) {
+        match self.rollups.agencies.id(code) {
             Some(id) => id,
             None => Arc::make_mut(&mut self.rollups.agencies).intern(code),
-        };
-        id
+        }
     }
 
     /// An empty projection whose dossiers leave RAM by `eviction`.

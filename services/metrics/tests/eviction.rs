@@ -15,7 +15,7 @@ const DOSSIERS: usize = 240;
 
 /// Dossier `n`'s id: mostly UUIDs, some other text.
 fn id(n: usize) -> String {
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         format!("HS-{n}")
     } else {
         format!("{n:08x}-1c2d-4e5f-8a9b-{:012x}", n * 104_729)
@@ -51,7 +51,7 @@ fn first_events() -> Vec<TestEvent> {
                     .at(at(resolved))
                     .digitized(n % 2 == 0),
             );
-            if resolved > due && n % 3 == 0 {
+            if resolved > due && n.is_multiple_of(3) {
                 out.push(of(TestEvent::late()).at(at(due + 2)).due(at(due)));
             }
         }
