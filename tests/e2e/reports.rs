@@ -411,4 +411,30 @@ print(json.dumps({"sheets": sheets, "numbers": dict(numbers), "frozen": frozen})
     assert_eq!(book["frozen"], json!(true), "{book}");
     // Table 1, A's row (the fourth): received 2, as published.
     assert_eq!(book["numbers"]["B4"], "2", "{book}");
+
+    // The PDF of the department's report, for its own token: its figures, in Vietnamese.
+    let response = second
+        .get(
+            Some(&own),
+            &format!("/api/v1/reports/published/{department_id}?format=pdf"),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let path = tmp.path().join("department.pdf");
+    std::fs::write(&path, response.bytes().await.unwrap()).unwrap();
+    let out = Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Số: ..../BC-S",
+        A,
+        "tiếp nhận 2 hồ sơ",
+        "Nơi nhận:",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use parwatch_metrics::Projector;
-use parwatch_reports::{Ask, Catalogue, Figures, Lang, Published, Shelf};
+use parwatch_reports::{Ask, Catalogue, Definition, Figures, Lang, Published, Shelf};
 
 use crate::cli::{LakeArgs, ParArgs};
 
@@ -33,14 +33,17 @@ pub(crate) struct ReportArgs {
 enum ReportAction {
     /// Checks the definitions and lists them.
     Check,
-    /// Prints a report's figures for a period as they stand now (JSON), or writes them to a
-    /// workbook with --xlsx.
+    /// Prints a report's figures for a period as they stand now (JSON), or writes them to
+    /// --xlsx and --pdf.
     Preview {
         #[command(flatten)]
         run: RunArgs,
-        /// Writes an XLSX workbook here instead of printing JSON.
+        /// Writes an XLSX workbook here.
         #[arg(long)]
         xlsx: Option<PathBuf>,
+        /// Writes a PDF document here (A4, the national document layout).
+        #[arg(long)]
+        pdf: Option<PathBuf>,
         /// Language of the workbook: vi or en.
         #[arg(long, default_value = "vi")]
         lang: String,
@@ -63,13 +66,16 @@ enum ReportAction {
         #[arg(long)]
         agency: Option<String>,
     },
-    /// Prints a published report (JSON), or writes it to a workbook with --xlsx.
+    /// Prints a published report (JSON), or writes it to --xlsx and --pdf.
     Show {
         /// The published report's id.
         id: String,
-        /// Writes an XLSX workbook here instead of printing JSON.
+        /// Writes an XLSX workbook here.
         #[arg(long)]
         xlsx: Option<PathBuf>,
+        /// Writes a PDF document here (A4, the national document layout).
+        #[arg(long)]
+        pdf: Option<PathBuf>,
         /// Language of the workbook: vi or en.
         #[arg(long, default_value = "vi")]
         lang: String,
@@ -146,9 +152,14 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     match args.action {
         ReportAction::Check => unreachable!("answered above"),
-        ReportAction::Preview { run, xlsx, lang: l } => {
-            let (_, figures) = now(run).await?;
-            write(&figures, None, xlsx, &l)
+        ReportAction::Preview {
+            run,
+            xlsx,
+            pdf,
+            lang: l,
+        } => {
+            let (definition, figures) = now(run).await?;
+            write(&definition, &figures, None, Files { xlsx, pdf }, &l)
         }
         ReportAction::Publish { run, by } => {
             let (definition, figures) = now(run).await?;
@@ -175,9 +186,20 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ReportAction::Show { id, xlsx, lang: l } => {
+        ReportAction::Show {
+            id,
+            xlsx,
+            pdf,
+            lang: l,
+        } => {
             let published = shelf.get(None, &id).await?;
-            write(&published.figures, Some(&published), xlsx, &l)
+            let definition = parwatch_reports::parse(
+                &published.figures.report,
+                &published.id,
+                &published.definition,
+            )?;
+            let files = Files { xlsx, pdf };
+            write(&definition, &published.figures, Some(&published), files, &l)
         }
         ReportAction::Reproduce { id } => {
             let published = shelf.get(None, &id).await?;
@@ -220,24 +242,42 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Prints `figures` (or the published record) as JSON, or writes a workbook.
+/// Where to write exports.
+struct Files {
+    xlsx: Option<PathBuf>,
+    pdf: Option<PathBuf>,
+}
+
+/// Writes the exports asked for, or prints `figures` (or the published record) as JSON.
 fn write(
+    definition: &Definition,
     figures: &Figures,
     published: Option<&Published>,
-    xlsx: Option<PathBuf>,
+    files: Files,
     lang_text: &str,
 ) -> anyhow::Result<()> {
-    match xlsx {
-        Some(path) => {
-            let stamp = published.map(|p| (p.id.as_str(), p.published_at.date_naive()));
-            let bytes = parwatch_reports::xlsx(figures, lang(lang_text)?, stamp)?;
-            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => match published {
+    let lang = lang(lang_text)?;
+    let save = |path: &PathBuf, bytes: Vec<u8>| {
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+        anyhow::Ok(())
+    };
+    if let Some(path) = &files.xlsx {
+        let stamp = published.map(|p| (p.id.as_str(), p.published_at.date_naive()));
+        save(path, parwatch_reports::xlsx(figures, lang, stamp)?)?;
+    }
+    if let Some(path) = &files.pdf {
+        let date = published.map(|p| p.published_at.date_naive());
+        save(
+            path,
+            parwatch_reports::pdf(definition, figures, lang, date)?,
+        )?;
+    }
+    if files.xlsx.is_none() && files.pdf.is_none() {
+        match published {
             Some(p) => println!("{}", serde_json::to_string_pretty(p)?),
             None => println!("{}", serde_json::to_string_pretty(figures)?),
-        },
+        }
     }
     Ok(())
 }

@@ -128,7 +128,7 @@ pub(crate) struct RunQuery {
     /// The agency of an agency report; a scoped token's own by default, another refused.
     #[param(example = "000.00.16.H02")]
     agency: Option<String>,
-    /// `json` (the default) or `xlsx` (preview only).
+    /// `json` (the default), `xlsx` or `pdf` (preview only; publishing answers JSON).
     format: Option<String>,
     /// Language of an export: `vi` (the default) or `en`.
     lang: Option<String>,
@@ -169,7 +169,7 @@ fn lang(text: Option<&str>) -> Result<Lang, ApiError> {
     params(("id" = String, Path, description = "A report's id", example = "province"), RunQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The figures (JSON), or the workbook (`format=xlsx`)", body = Object),
+        (status = 200, description = "The figures (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", body = Object),
         (status = 400, description = "A bad period, agency or format", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "A province report asked by a scoped token, or another agency", body = ErrorBody),
@@ -186,7 +186,8 @@ pub(crate) async fn preview(
     let lang = lang(query.lang.as_deref())?;
     let figures = figures_now(&state, &reports, &id, ask).await?;
     let name = format!("{id}-{}", figures.ask.period);
-    export(&figures, format, lang, None, &name)
+    let definition = reports.catalogue.get(&id)?;
+    export(definition, &figures, format, lang, None, &name)
 }
 
 /// Renders report `id` for `ask` from the projections as they stand now.
@@ -201,43 +202,54 @@ async fn figures_now(
     blocking(move || parwatch_reports::run(&definition, &ask, &projector, None, &models)).await
 }
 
-/// `figures` in `format`: JSON, or an XLSX file named `name`.
+/// `figures` in `format`: JSON, or an XLSX or PDF file named `name`.
 fn export(
+    definition: &parwatch_reports::Definition,
     figures: &Figures,
     format: &str,
     lang: Lang,
     published: Option<&Published>,
     name: &str,
 ) -> Result<Response, ApiError> {
-    match format {
-        "json" => Ok(match published {
-            Some(p) => warp::reply::json(p).into_response(),
-            None => warp::reply::json(figures).into_response(),
-        }),
+    let (bytes, content_type, extension) = match format {
+        "json" => {
+            return Ok(match published {
+                Some(p) => warp::reply::json(p).into_response(),
+                None => warp::reply::json(figures).into_response(),
+            });
+        }
         "xlsx" => {
             let stamp = published.map(|p| (p.id.as_str(), p.published_at.date_naive()));
-            let bytes = parwatch_reports::xlsx(figures, lang, stamp)?;
-            let mut response = Response::new(bytes.into());
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ),
-            );
-            let disposition = format!("attachment; filename=\"{name}.xlsx\"");
-            headers.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            );
-            Ok(response)
+            (
+                parwatch_reports::xlsx(figures, lang, stamp)?,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+            )
         }
-        other => Err(ApiError::BadRequest(format!(
-            "unknown format {:?}: expected json or xlsx",
-            other.chars().take(20).collect::<String>()
-        ))),
-    }
+        "pdf" => {
+            let date = published.map(|p| p.published_at.date_naive());
+            (
+                parwatch_reports::pdf(definition, figures, lang, date)?,
+                "application/pdf",
+                "pdf",
+            )
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown format {:?}: expected json, xlsx or pdf",
+                other.chars().take(20).collect::<String>()
+            )));
+        }
+    };
+    let mut response = Response::new(bytes.into());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let disposition = format!("attachment; filename=\"{name}.{extension}\"");
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
 }
 
 /// A published report as lists show it.
@@ -307,18 +319,19 @@ pub(crate) async fn published(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
-    /// `json` (the default: the whole record) or `xlsx`.
+    /// `json` (the default: the whole record), `xlsx` or `pdf`.
     format: Option<String>,
     /// Language of an export: `vi` (the default) or `en`.
     lang: Option<String>,
 }
 
-/// A published report, whole (JSON) or exported (`format=xlsx`), from its frozen figures.
+/// A published report, whole (JSON) or exported (`format=xlsx`, `format=pdf`), from its
+/// frozen figures and the definition it was published with.
 #[utoipa::path(get, path = "/api/v1/reports/published/{id}", tag = "reports",
     params(("id" = String, Path, description = "A published report's id"), ExportQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The record (JSON) or the workbook", body = Object),
+        (status = 200, description = "The record (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", body = Object),
         (status = 400, description = "A bad format", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such published report in the token's scope", body = ErrorBody)))]
@@ -331,7 +344,13 @@ pub(crate) async fn read(
 ) -> Result<Response, ApiError> {
     let lang = lang(query.lang.as_deref())?;
     let published = get(&id, &principal, &state, &reports).await?;
+    let definition = parwatch_reports::parse(
+        &published.figures.report,
+        &published.id,
+        &published.definition,
+    )?;
     export(
+        &definition,
         &published.figures,
         query.format.as_deref().unwrap_or("json"),
         lang,
