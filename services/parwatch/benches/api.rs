@@ -22,6 +22,10 @@
 //!     < 100 ms), against the same clients asking `/healthz` (the HTTP floor of this machine);
 //!     then the server's peak RSS.
 //!
+//! `PARWATCH_BENCH_API_DATA` names a directory to keep the lake in between runs (built there
+//! the first time, whatever its size then; the projections' snapshot is removed before each
+//! run's cold start).
+//!
 //! DuckDB runs under `PARWATCH_TEST_PYTHON` (default `python3`), which needs the `duckdb` and
 //! `duckdb-extension-delta` packages.
 
@@ -641,9 +645,19 @@ fn mib(bytes: u64) -> f64 {
 async fn main() {
     let n = support::env_number("PARWATCH_BENCH_API_EVENTS", 10_000_000);
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path();
+    // A lake kept between runs (built there the first time), or one for this run.
+    let kept = std::env::var_os("PARWATCH_BENCH_API_DATA").map(std::path::PathBuf::from);
+    let data = kept.as_deref().unwrap_or(tmp.path());
     let (from, to) = (HISTORY.0.parse().unwrap(), HISTORY.1.parse().unwrap());
-    let events = build_lake(data, n, from, to).stats(EVENTS_TABLE).rows;
+    let lake = if data.join("lake").join(EVENTS_TABLE).exists() {
+        // The cold start below must fold every event: no snapshot of an earlier run.
+        let _ = std::fs::remove_dir_all(data.join("lake").join("projections"));
+        parwatch_lake::Lake::open(&parwatch_lake::LakeLocation::local(&data.join("lake")).unwrap())
+            .unwrap()
+    } else {
+        build_lake(data, n, from, to)
+    };
+    let events = lake.stats(EVENTS_TABLE).rows;
     let events_bytes = dir_bytes(&data.join("lake").join(EVENTS_TABLE));
 
     // (a) Time to ready and memory: cold, then from the snapshot the first server saves.
