@@ -594,9 +594,8 @@ impl Segment {
             records += 1;
             bytes += buf.len() as u64;
         }
-        out.into_inner()
-            .map_err(io::IntoInnerError::into_error)?
-            .sync_data()?;
+        // Read back by this process only (a cache): no sync to disk.
+        out.flush()?;
         index.shrink_to_fit();
         Ok(Self {
             file: File::open(&path)?,
