@@ -256,7 +256,7 @@ async fn reports_publish_reproduce_and_explain_across_nodes() {
         "/api/v1/reports/published",
     )
     .await;
-    assert_eq!(ids(&mine), [department_id.clone()]);
+    assert_eq!(ids(&mine), [department_id.as_str()]);
     let (_, theirs) = request(
         &second,
         get.clone(),
