@@ -406,7 +406,14 @@ impl Dossiers {
         let n = moved.len();
         if n > 0 {
             moved.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            self.cold.add(&self.eviction.dir, moved, &self.hot)?;
+            if let Err(e) = self.cold.add(&self.eviction.dir, &moved, &self.hot) {
+                // Nothing is lost: the dossiers stay hot.
+                for (agency, key, packed) in moved {
+                    self.hot[agency as usize].insert(key, packed);
+                }
+                self.hot_after_pass = self.hot_len();
+                return Err(e);
+            }
             tracing::debug!(
                 evicted = n,
                 hot = self.hot_after_pass,
@@ -487,10 +494,11 @@ impl Cold {
 
     /// Writes `rows` (sorted, not cold yet) as a new segment, then merges the newest segments
     /// while the newer is at least half the older (so each row is rewritten O(log n) times).
-    fn add(&mut self, parent: &std::path::Path, rows: Vec<Row>, hot: &[Hot]) -> io::Result<()> {
+    /// A failure to write the new segment is returned (the rows are not cold then); one to
+    /// merge is logged (the segments stay as they were).
+    fn add(&mut self, parent: &std::path::Path, rows: &[Row], hot: &[Hot]) -> io::Result<()> {
+        let segment = self.write(parent, rows.len(), rows.iter().cloned().map(Ok))?;
         self.len += rows.len();
-        let n = rows.len();
-        let segment = self.write(parent, n, rows.into_iter().map(Ok))?;
         self.segments.push(segment);
         while let [.., older, newer] = self.segments.as_slice()
             && newer.records * 2 >= older.records
@@ -501,7 +509,13 @@ impl Cold {
                 Ok((agency, key, _)) => !hot.get(*agency as usize).is_some_and(|h| h.contains(key)),
                 Err(_) => true,
             });
-            let segment = self.write(parent, bound, merged)?;
+            let segment = match self.write(parent, bound, merged) {
+                Ok(segment) => segment,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cold dossier segments not merged");
+                    return Ok(());
+                }
+            };
             let newer = self.segments.pop().expect("two segments");
             let older = self.segments.pop().expect("two segments");
             self.segments.push(segment);
@@ -530,7 +544,9 @@ impl Cold {
         };
         let path = dir.join(format!("{:06}.seg", self.next));
         self.next += 1;
-        Segment::write(path, bound, rows)
+        Segment::write(path.clone(), bound, rows).inspect_err(|_| {
+            let _ = std::fs::remove_file(&path);
+        })
     }
 
     /// Every cold row, newest copy of each (agency, key), in order.
@@ -922,6 +938,22 @@ mod tests {
         let all = rows(&hot);
         assert_eq!(all.len(), 300);
         assert_eq!(rows(&cold), all, "every dossier listed once, newest facts");
+    }
+
+    /// When cold storage cannot be written, the dossiers stay hot with their facts.
+    #[test]
+    fn a_failed_eviction_keeps_the_dossiers_hot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let not_a_dir = tmp.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let mut d = Dossiers::new(eviction(&not_a_dir));
+        for n in 0..10 {
+            d.apply(n % 2, &uuid(n), received(i64::from(n))).unwrap();
+        }
+        assert!(d.evict().is_err());
+        assert_eq!((d.len(), d.hot_len()), (10, 10));
+        let change = d.apply(1, &uuid(3), received(1)).unwrap().unwrap();
+        assert_eq!(change.0.received.unwrap().at, 3);
     }
 
     /// A dossier never seen, for which a segment's filter says "maybe", is new.
