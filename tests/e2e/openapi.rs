@@ -15,7 +15,7 @@ const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";
 
 /// Every route of the API: method and path as the document writes them.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 32] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -41,6 +41,13 @@ const ROUTES: [(&str, &str); 25] = [
     ("get", "/embed/api/version"),
     ("post", "/api/v1/embed-tokens"),
     ("delete", "/api/v1/embed-tokens/{id}"),
+    ("get", "/api/v1/reports"),
+    ("get", "/api/v1/reports/{id}/preview"),
+    ("post", "/api/v1/reports/{id}/publish"),
+    ("get", "/api/v1/reports/published"),
+    ("get", "/api/v1/reports/published/{id}"),
+    ("get", "/api/v1/reports/published/{id}/reproduce"),
+    ("get", "/api/v1/reports/published/{id}/changes"),
 ];
 
 /// A request body.
@@ -340,6 +347,101 @@ async fn every_route_answers_as_the_openapi_document_says() {
     )
     .await;
     x.call("get", history, history, None, None, 401).await;
+
+    // Periodic reports.
+    let reports = "/api/v1/reports";
+    x.call("get", reports, reports, v, None, 200).await;
+    x.call("get", reports, reports, None, None, 401).await;
+    let preview = "/api/v1/reports/{id}/preview";
+    for url in [
+        "/api/v1/reports/province/preview?period=2024-Q1",
+        "/api/v1/reports/province/preview?period=2024-Q1&format=xlsx",
+        "/api/v1/reports/province/preview?period=2024&format=pdf&lang=en",
+    ] {
+        x.call("get", preview, url, v, None, 200).await;
+    }
+    x.call(
+        "get",
+        preview,
+        "/api/v1/reports/province/preview?period=2024-Q9",
+        v,
+        None,
+        400,
+    )
+    .await;
+    x.call(
+        "get",
+        preview,
+        "/api/v1/reports/province/preview?period=2024",
+        s,
+        None,
+        403,
+    )
+    .await;
+    x.call(
+        "get",
+        preview,
+        "/api/v1/reports/nope/preview?period=2024",
+        v,
+        None,
+        404,
+    )
+    .await;
+    let publish = "/api/v1/reports/{id}/publish";
+    let province_q1 = "/api/v1/reports/province/publish?period=2024-Q1";
+    let (_, summary) = x.call("post", publish, province_q1, a, None, 201).await;
+    let published_id = serde_json::from_slice::<Value>(&summary).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    x.call("post", publish, province_q1, v, None, 403).await;
+    x.call(
+        "post",
+        publish,
+        "/api/v1/reports/department/publish?period=2024",
+        a,
+        None,
+        400,
+    )
+    .await;
+    let own_q1 = format!("/api/v1/reports/department/publish?period=2024-Q1&agency={OTHER}");
+    x.call("post", publish, &own_q1, sa, None, 403).await;
+    let listed = "/api/v1/reports/published";
+    x.call("get", listed, listed, v, None, 200).await;
+    x.call(
+        "get",
+        listed,
+        "/api/v1/reports/published?report=province",
+        s,
+        None,
+        200,
+    )
+    .await;
+    let one = "/api/v1/reports/published/{id}";
+    for format in ["", "?format=xlsx", "?format=pdf"] {
+        let url = format!("/api/v1/reports/published/{published_id}{format}");
+        x.call("get", one, &url, v, None, 200).await;
+    }
+    let url = format!("/api/v1/reports/published/{published_id}?format=doc");
+    x.call("get", one, &url, v, None, 400).await;
+    let url = format!("/api/v1/reports/published/{published_id}");
+    x.call("get", one, &url, s, None, 404).await;
+    let reproduce = "/api/v1/reports/published/{id}/reproduce";
+    let url = format!("/api/v1/reports/published/{published_id}/reproduce");
+    x.call("get", reproduce, &url, v, None, 200).await;
+    x.call(
+        "get",
+        reproduce,
+        "/api/v1/reports/published/nope/reproduce",
+        v,
+        None,
+        404,
+    )
+    .await;
+    let changes = "/api/v1/reports/published/{id}/changes";
+    let url = format!("/api/v1/reports/published/{published_id}/changes");
+    x.call("get", changes, &url, v, None, 200).await;
+    x.call("get", changes, &url, s, None, 404).await;
 
     // The pages and what they read.
     x.call("get", "/", "/", None, None, 200).await;

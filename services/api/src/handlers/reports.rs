@@ -95,7 +95,7 @@ pub(crate) struct ReportList {
 }
 
 /// The report definitions in service.
-#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports", operation_id = "reports_list", tag = "reports",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The definitions", body = ReportList),
@@ -165,11 +165,14 @@ fn lang(text: Option<&str>) -> Result<Lang, ApiError> {
 }
 
 /// A report's figures for a period as they stand now (not published).
-#[utoipa::path(get, path = "/api/v1/reports/{id}/preview", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports/{id}/preview", operation_id = "report_preview", tag = "reports",
     params(("id" = String, Path, description = "A report's id", example = "province"), RunQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The figures (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", body = Object),
+        (status = 200, description = "The figures (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", content(
+            (Object = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (String = "application/pdf"))),
         (status = 400, description = "A bad period, agency or format", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "A province report asked by a scoped token, or another agency", body = ErrorBody),
@@ -262,7 +265,7 @@ pub(crate) struct PublishedList {
 
 /// Publishes a report: renders the period's figures now and freezes them with the lake
 /// version read and the definition, once; the record never changes.
-#[utoipa::path(post, path = "/api/v1/reports/{id}/publish", tag = "reports",
+#[utoipa::path(post, path = "/api/v1/reports/{id}/publish", operation_id = "report_publish", tag = "reports",
     params(("id" = String, Path, description = "A report's id", example = "province"), RunQuery),
     security(("bearer" = [])),
     responses(
@@ -297,7 +300,7 @@ pub(crate) struct PublishedQuery {
 }
 
 /// The published reports the caller may see (a scoped token: its agency's), newest first.
-#[utoipa::path(get, path = "/api/v1/reports/published", tag = "reports", params(PublishedQuery),
+#[utoipa::path(get, path = "/api/v1/reports/published", operation_id = "reports_published", tag = "reports", params(PublishedQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The published reports", body = PublishedList),
@@ -327,11 +330,14 @@ pub(crate) struct ExportQuery {
 
 /// A published report, whole (JSON) or exported (`format=xlsx`, `format=pdf`), from its
 /// frozen figures and the definition it was published with.
-#[utoipa::path(get, path = "/api/v1/reports/published/{id}", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports/published/{id}", operation_id = "report_published", tag = "reports",
     params(("id" = String, Path, description = "A published report's id"), ExportQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The record (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", body = Object),
+        (status = 200, description = "The record (JSON), the workbook (`format=xlsx`) or the document (`format=pdf`)", content(
+            (Object = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (String = "application/pdf"))),
         (status = 400, description = "A bad format", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such published report in the token's scope", body = ErrorBody)))]
@@ -387,7 +393,7 @@ pub(crate) struct Reproduction {
 /// Runs a published report again from its recorded definition at its recorded lake version
 /// and says whether the figures are byte-identical (they are, while the version's files are
 /// retained).
-#[utoipa::path(get, path = "/api/v1/reports/published/{id}/reproduce", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports/published/{id}/reproduce", operation_id = "report_reproduce", tag = "reports",
     params(("id" = String, Path, description = "A published report's id")),
     security(("bearer" = [])),
     responses(
@@ -419,7 +425,7 @@ pub(crate) async fn reproduce(
 
 /// A published report's figures now beside the published ones, and for each difference the
 /// events ingested after publication that caused it, with their dossiers.
-#[utoipa::path(get, path = "/api/v1/reports/published/{id}/changes", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports/published/{id}/changes", operation_id = "report_changes", tag = "reports",
     params(("id" = String, Path, description = "A published report's id")),
     security(("bearer" = [])),
     responses(
