@@ -208,7 +208,7 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
                 parwatch_reports::reproduce(&record, &Projector::new(lake), &models)
             })
             .await??;
-            if again.canonical() != published.figures.canonical() {
+            if again.digest() != published.digest {
                 anyhow::bail!(
                     "{id}: figures at version {} differ from those published ({} ≠ {})",
                     published.figures.lake_version,

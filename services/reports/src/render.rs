@@ -127,7 +127,9 @@ impl Figures {
         serde_json::to_vec(self).expect("figures serialize")
     }
 
-    /// A short fingerprint of [`Figures::canonical`] (xxh3-128, hex).
+    /// A short fingerprint of [`Figures::canonical`] (xxh3-128, hex). Compare a run with a
+    /// published report by this (the record's `digest`, computed before it was written):
+    /// figures read back from the record's JSON may differ in a float's last bit.
     pub fn digest(&self) -> String {
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&self.canonical()))
     }

@@ -386,7 +386,8 @@ pub(crate) struct Reproduction {
     published_digest: String,
     /// Fingerprint of the figures run again.
     digest: String,
-    /// Whether the figures are byte-identical.
+    /// Whether the figures are byte-identical: the digest of the run equals the one recorded
+    /// when the report was published.
     identical: bool,
 }
 
@@ -417,7 +418,7 @@ pub(crate) async fn reproduce(
     Ok(Json::ok(Reproduction {
         id: published.id,
         lake_version: published.figures.lake_version,
-        identical: again.canonical() == published.figures.canonical(),
+        identical: again.digest() == published.digest,
         digest: again.digest(),
         published_digest: published.digest,
     }))
