@@ -181,6 +181,23 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
     assert_eq!(own_rank["rows"].as_array().unwrap().len(), 1, "{own_rank}");
     assert_eq!(own_rank["rows"][0]["agency_code"], OWN);
     assert_eq!(everyone["rows"].as_array().unwrap().len(), 7);
+    // Answers are kept per version and request: asked again in either order, each scope
+    // still gets its own answer, never the other's.
+    for (token, rows) in [(&viewer, 7), (&scoped_viewer, 1), (&viewer, 7)] {
+        let again: Value = server.get(Some(token), ranking).await.json().await.unwrap();
+        assert_eq!(again["rows"].as_array().unwrap().len(), rows, "{again}");
+    }
+    let grouped_all: Value = server
+        .get(Some(&viewer), &format!("{path}&group_by=agency"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let groups = grouped_all["series"].as_array().unwrap().len();
+    assert!(
+        groups > 1,
+        "the province's agencies, not the scoped answer: {grouped_all}"
+    );
 
     // Roles and tokens: viewers may not run SQL, nobody gets in without a valid token.
     let response = server.post_sql(Some(&viewer), "SELECT 1", None).await;
