@@ -188,7 +188,7 @@ impl Projection {
     ///
     /// # Panics
     /// When cold storage (files this process wrote) cannot be read; the projection tables
-    /// and the snapshot read [`Projection::try_dossiers`] instead.
+    /// and the snapshot read `Projection::try_dossiers` instead.
     pub fn dossiers(&self) -> impl Iterator<Item = (&str, Cow<'_, str>, Facts)> {
         self.try_dossiers()
             .map(|row| row.expect("cold dossier storage readable"))

@@ -2,7 +2,7 @@
 //! lake version, published and frozen, reproduced, compared with today's figures, exported.
 //!
 //! Sits beside the dashboards, on the projections (lake → projections → metrics → **reports**):
-//! a report definition (`reports/<id>.toml`, [`definition`]) names sections, tables of metrics
+//! a report definition (`reports/<id>.toml`, `definition.rs`) names sections, tables of metrics
 //! by agency or by month, the PAR Index and rankings, and texts with `{figure}` placeholders;
 //! [`render`] reads every figure from the projections of one Delta version of `events`
 //! ([`parwatch_metrics::Projector::at`]); publishing stores the figures, the version and the
