@@ -262,6 +262,19 @@ impl Lake {
         columns: &[&str],
         rows: Option<RowSelection>,
     ) -> Result<Vec<RecordBatch>> {
+        self.file_batches(table, path, columns, rows)?.collect()
+    }
+
+    /// [`Lake::read_file`] a batch at a time: the file is fetched and its footer read here
+    /// (the errors of a missing or unreadable file), its rows decoded as the batches are
+    /// taken, so only one decoded batch is held at a time.
+    pub fn file_batches(
+        &self,
+        table: &str,
+        path: &str,
+        columns: &[&str],
+        rows: Option<RowSelection>,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
         let store = self.table(table).current().object_store();
         let bytes = self.block_on(async { store.get(&path.into()).await?.bytes().await })?;
         let index = match rows {
@@ -277,7 +290,7 @@ impl Lake {
             builder = builder.with_row_selection(rows);
         }
         let reader = builder.build().map_err(Error::parquet(path))?;
-        reader.map(|batch| plain_types(batch?)).collect()
+        Ok(reader.map(|batch| plain_types(batch?)))
     }
 
     /// Rebuilds the deduplication index from every stored file.

@@ -308,31 +308,29 @@ pub(crate) fn governance_facts(
     Ok(out)
 }
 
-/// Ranges of rows of `batches` (counted from the first) holding plan, task or score events.
+/// Adds to `ranges` the rows of `batch` holding plan, task or score events, numbered from
+/// `offset` (the rows of the file before the batch).
 pub(crate) fn governance_rows(
-    batches: &[RecordBatch],
-) -> std::result::Result<Vec<std::ops::Range<usize>>, String> {
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut offset = 0;
-    for batch in batches {
-        let ty = EventRows::new(batch)
-            .event_type()
-            .map_err(|e| e.to_string())?;
-        for i in 0..batch.num_rows() {
-            // An unknown type is counted by `fold_events`.
-            if let Ok(Some(ty)) = ty.get(i)
-                && !ty.needs_dossier()
-            {
-                let row = offset + i;
-                match ranges.last_mut() {
-                    Some(last) if last.end == row => last.end += 1,
-                    _ => ranges.push(row..row + 1),
-                }
+    batch: &RecordBatch,
+    offset: usize,
+    ranges: &mut Vec<std::ops::Range<usize>>,
+) -> std::result::Result<(), String> {
+    let ty = EventRows::new(batch)
+        .event_type()
+        .map_err(|e| e.to_string())?;
+    for i in 0..batch.num_rows() {
+        // An unknown type is counted by `fold_events`.
+        if let Ok(Some(ty)) = ty.get(i)
+            && !ty.needs_dossier()
+        {
+            let row = offset + i;
+            match ranges.last_mut() {
+                Some(last) if last.end == row => last.end += 1,
+                _ => ranges.push(row..row + 1),
             }
         }
-        offset += batch.num_rows();
     }
-    Ok(ranges)
+    Ok(())
 }
 
 type Column<'a, T> = std::result::Result<&'a T, String>;

@@ -92,23 +92,30 @@ impl Projector {
         let mut todo = self.unfolded(&mut state, &changes);
         let mut done = 0;
         while let Some(path) = todo.pop() {
-            match self.read_file(&path) {
-                Ok(read) => {
-                    let mut projection = self.projection.write().expect("projection lock");
-                    fold(&mut projection, &path, &read)?;
-                    drop(projection);
+            let folded = {
+                let mut projection = self.projection.write().expect("projection lock");
+                self.fold_file(&mut projection, &path)
+            };
+            match folded {
+                Ok(()) => {
                     state.partial.insert(path);
                     done += 1;
                     progress(done, done + todo.len());
                 }
                 // Merged by compaction and vacuumed before this projector read it (it was
                 // far behind): the rows are in a file it skips as a rewrite; start again.
-                Err(_) if !changes.whole && !self.is_current(&path)? => {
+                Err(Unfolded::Unread(_)) if !changes.whole && !self.is_current(&path)? => {
                     tracing::warn!(file = %path, "an added file is gone; folding every event again");
                     changes = self.lake.changes(EVENTS_TABLE, None)?;
                     todo = self.unfolded(&mut state, &changes);
                 }
-                Err(e) => return Err(e),
+                Err(Unfolded::Unread(e)) => return Err(e),
+                // Some of the file's rows are in: only folding every event again is exact.
+                Err(Unfolded::Partly(e)) => {
+                    state.version = None;
+                    state.partial.clear();
+                    return Err(e);
+                }
             }
         }
         state.version = Some(changes.version);
@@ -174,15 +181,14 @@ impl Projector {
         *past = None;
         let mut projection = Projection::new(self.eviction.clone());
         for file in &files {
-            let read = match self.read_file(&file.path) {
-                Ok(read) => read,
+            match self.fold_file(&mut projection, &file.path) {
+                Ok(()) => {}
                 // Replaced since and vacuumed: that version can no longer be read.
-                Err(e) if !self.is_current(&file.path)? => {
+                Err(Unfolded::Unread(e)) if !self.is_current(&file.path)? => {
                     return Err(parwatch_lake::Error::no_version(EVENTS_TABLE, at, &e).into());
                 }
-                Err(e) => return Err(e),
-            };
-            fold(&mut projection, &file.path, &read)?;
+                Err(Unfolded::Unread(e) | Unfolded::Partly(e)) => return Err(e),
+            }
         }
         let mut rollups = projection.rollups;
         rollups.version = Some(version);
@@ -191,18 +197,31 @@ impl Projector {
         Ok(rollups)
     }
 
-    /// Reads what the folds need of an event file: its dossier columns, and the plan, task
-    /// and score rows again with their `data`.
-    fn read_file(&self, path: &str) -> Result<FileRows> {
-        let batches = self.read_events(path, &EVENT_COLUMNS, None)?;
-        let rows = governance_rows(&batches).map_err(bad(path))?;
-        if rows.is_empty() {
-            return Ok((batches, Vec::new()));
-        }
-        let total = batches.iter().map(RecordBatch::num_rows).sum();
-        let selection = RowSelection::from_consecutive_ranges(rows.into_iter(), total);
-        let governance = self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))?;
-        Ok((batches, governance))
+    /// Folds an event file into `projection`: its dossier columns a batch at a time, then its
+    /// plan, task and score rows again with their `data`; then moves the dossiers that went
+    /// quiet out of RAM.
+    fn fold_file(&self, projection: &mut Projection, path: &str) -> Result<(), Unfolded> {
+        let batches = self
+            .read_events(path, &EVENT_COLUMNS, None)
+            .map_err(Unfolded::Unread)?;
+        let fold = || -> Result<()> {
+            let (mut governance, mut rows) = (Vec::new(), 0);
+            for batch in batches {
+                let batch = batch.map_err(|e| bad(path)(e.to_string()))?;
+                fold_events(projection, &batch).map_err(bad(path))?;
+                governance_rows(&batch, rows, &mut governance).map_err(bad(path))?;
+                rows += batch.num_rows();
+            }
+            if !governance.is_empty() {
+                let selection = RowSelection::from_consecutive_ranges(governance.into_iter(), rows);
+                for batch in self.read_events(path, &GOVERNANCE_COLUMNS, Some(selection))? {
+                    let batch = batch.map_err(|e| bad(path)(e.to_string()))?;
+                    fold_governance(projection, &batch).map_err(bad(path))?;
+                }
+            }
+            evict(projection, path)
+        };
+        fold().map_err(Unfolded::Partly)
     }
 
     /// A projector restored from the lake's snapshot (see [`Projector::save`]), or empty when
@@ -323,19 +342,16 @@ impl Projector {
         self.projection.read().expect("projection lock")
     }
 
-    /// Reads `columns` of an event file, only the `rows` selected when given.
+    /// The batches of `columns` of an event file, only the `rows` selected when given.
     fn read_events(
         &self,
         path: &str,
         columns: &[&str],
         rows: Option<RowSelection>,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<impl Iterator<Item = parwatch_lake::Result<RecordBatch>> + use<>> {
         self.lake
-            .read_file(EVENTS_TABLE, path, columns, rows)
-            .map_err(|e| Error::BadFile {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })
+            .file_batches(EVENTS_TABLE, path, columns, rows)
+            .map_err(|e| bad(path)(e.to_string()))
     }
 
     /// Whether `path` is still a file of the table's latest version.
@@ -348,18 +364,12 @@ impl Projector {
     }
 }
 
-/// What the folds read of one event file: its batches, and its plan, task and score rows.
-type FileRows = (Vec<RecordBatch>, Vec<RecordBatch>);
-
-/// Folds one file's rows into `projection`.
-fn fold(projection: &mut Projection, path: &str, (batches, governance): &FileRows) -> Result<()> {
-    for batch in batches {
-        fold_events(projection, batch).map_err(bad(path))?;
-    }
-    for batch in governance {
-        fold_governance(projection, batch).map_err(bad(path))?;
-    }
-    evict(projection, path)
+/// Why a file was not folded in.
+enum Unfolded {
+    /// It could not be opened: none of its rows are in.
+    Unread(Error),
+    /// It failed part way: some of its rows may be in.
+    Partly(Error),
 }
 
 /// Moves the dossiers that went quiet out of RAM, after folding `path`.
