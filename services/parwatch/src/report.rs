@@ -38,15 +38,8 @@ enum ReportAction {
     Preview {
         #[command(flatten)]
         run: RunArgs,
-        /// Writes an XLSX workbook here.
-        #[arg(long)]
-        xlsx: Option<PathBuf>,
-        /// Writes a PDF document here (A4, the national document layout).
-        #[arg(long)]
-        pdf: Option<PathBuf>,
-        /// Language of the workbook: vi or en.
-        #[arg(long, default_value = "vi")]
-        lang: String,
+        #[command(flatten)]
+        files: Files,
     },
     /// Publishes a report: its figures now, the lake version read and the definition, frozen
     /// in the lake's object store; prints the published report's id.
@@ -70,15 +63,8 @@ enum ReportAction {
     Show {
         /// The published report's id.
         id: String,
-        /// Writes an XLSX workbook here.
-        #[arg(long)]
-        xlsx: Option<PathBuf>,
-        /// Writes a PDF document here (A4, the national document layout).
-        #[arg(long)]
-        pdf: Option<PathBuf>,
-        /// Language of the workbook: vi or en.
-        #[arg(long, default_value = "vi")]
-        lang: String,
+        #[command(flatten)]
+        files: Files,
     },
     /// Runs a published report again at its recorded version with its recorded definition;
     /// exits non-zero unless the figures are byte-identical.
@@ -152,14 +138,9 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     match args.action {
         ReportAction::Check => unreachable!("answered above"),
-        ReportAction::Preview {
-            run,
-            xlsx,
-            pdf,
-            lang: l,
-        } => {
+        ReportAction::Preview { run, files } => {
             let (definition, figures) = now(run).await?;
-            write(&definition, &figures, None, Files { xlsx, pdf }, &l)
+            write(&definition, &figures, None, &files)
         }
         ReportAction::Publish { run, by } => {
             let (definition, figures) = now(run).await?;
@@ -186,20 +167,14 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ReportAction::Show {
-            id,
-            xlsx,
-            pdf,
-            lang: l,
-        } => {
+        ReportAction::Show { id, files } => {
             let published = shelf.get(None, &id).await?;
             let definition = parwatch_reports::parse(
                 &published.figures.report,
                 &published.id,
                 &published.definition,
             )?;
-            let files = Files { xlsx, pdf };
-            write(&definition, &published.figures, Some(&published), files, &l)
+            write(&definition, &published.figures, Some(&published), &files)
         }
         ReportAction::Reproduce { id } => {
             let published = shelf.get(None, &id).await?;
@@ -242,10 +217,18 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Where to write exports.
-struct Files {
+/// Where to write exports, and in which language.
+#[derive(Debug, Args)]
+pub(crate) struct Files {
+    /// Writes an XLSX workbook here.
+    #[arg(long)]
     xlsx: Option<PathBuf>,
+    /// Writes a PDF document here (A4, the national document layout).
+    #[arg(long)]
     pdf: Option<PathBuf>,
+    /// Language of the exports: vi or en.
+    #[arg(long, default_value = "vi")]
+    lang: String,
 }
 
 /// Writes the exports asked for, or prints `figures` (or the published record) as JSON.
@@ -253,10 +236,9 @@ fn write(
     definition: &Definition,
     figures: &Figures,
     published: Option<&Published>,
-    files: Files,
-    lang_text: &str,
+    files: &Files,
 ) -> anyhow::Result<()> {
-    let lang = lang(lang_text)?;
+    let lang = lang(&files.lang)?;
     let save = |path: &PathBuf, bytes: Vec<u8>| {
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
