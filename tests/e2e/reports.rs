@@ -189,7 +189,9 @@ async fn reports_publish_reproduce_and_explain_across_nodes() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["department", "province"]);
+    assert_eq!(names, ["department", "province", "public"]);
+    assert_eq!(list["reports"][2]["min_dossiers"], 5);
+    assert_eq!(list["reports"][1]["public"], false);
     let (status, preview) = request(
         &up,
         get.clone(),

@@ -17,7 +17,12 @@ const BUILT_IN: &[(&str, &str)] = &[
         "department",
         include_str!("../../../reports/department.toml"),
     ),
+    ("public", include_str!("../../../reports/public.toml")),
 ];
+
+/// The smallest number of dossiers a public report shows in a cell, unless its definition
+/// says `min_dossiers`.
+pub const MIN_DOSSIERS: u32 = 5;
 
 /// Placeholders every text may use besides its report's figures.
 pub const BUILT_IN_PLACEHOLDERS: &[&str] = &["period", "agency", "from", "to"];
@@ -111,7 +116,7 @@ pub enum Kind {
 
 impl Expr {
     /// Parses `metric[.field] (+|- metric[.field])*`.
-    fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> std::result::Result<Self, String> {
         let mut terms = Vec::new();
         let mut sign = 1;
         let mut expect_term = true;
@@ -257,6 +262,10 @@ pub struct Definition {
     pub symbol: String,
     /// Recipients (Nơi nhận).
     pub recipients: Vec<String>,
+    /// For a public report (`public = true`), the smallest number of dossiers a cell shows
+    /// (`min_dossiers`, default [`MIN_DOSSIERS`]): smaller cells, and those that would give
+    /// them back, are suppressed in every output. `None`: an internal report, shown whole.
+    pub public: Option<u32>,
     /// Figures over the whole period, by name, for the texts.
     pub figures: BTreeMap<String, Expr>,
     /// Sections, in order.
@@ -283,6 +292,9 @@ struct DefinitionFile {
     symbol: String,
     #[serde(default)]
     recipients: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    min_dossiers: Option<u32>,
     #[serde(default)]
     figures: BTreeMap<String, String>,
     sections: Vec<SectionFile>,
@@ -362,6 +374,20 @@ pub fn parse(id: &str, file: &str, text: &str) -> Result<Definition> {
             "symbol: give the document's symbol, e.g. \"BC-UBND\"".to_owned(),
         ));
     }
+    let public = match (raw.public, raw.min_dossiers) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err(file_error(
+                "min_dossiers applies to public reports: add public = true".to_owned(),
+            ));
+        }
+        (true, Some(k)) if !(2..=1000).contains(&k) => {
+            return Err(file_error(format!(
+                "min_dossiers = {k}: give 2 to 1000 (the default is {MIN_DOSSIERS})"
+            )));
+        }
+        (true, k) => Some(k.unwrap_or(MIN_DOSSIERS)),
+    };
     let mut figures = BTreeMap::new();
     for (name, value) in &raw.figures {
         if !is_id(name) || BUILT_IN_PLACEHOLDERS.contains(&name.as_str()) {
@@ -491,6 +517,7 @@ pub fn parse(id: &str, file: &str, text: &str) -> Result<Definition> {
         issuer: raw.issuer,
         symbol: raw.symbol,
         recipients: raw.recipients,
+        public,
         figures,
         sections,
         source: text.to_owned(),
@@ -516,6 +543,15 @@ impl Catalogue {
             })
             .collect::<Result<_>>()?;
         Ok(Self { reports })
+    }
+
+    /// The definitions of `dir` ([`Catalogue::load`]), or the built-in ones without a
+    /// directory: the one way the server and the CLI read them.
+    pub fn open(dir: Option<&Path>) -> Result<Self> {
+        match dir {
+            Some(dir) => Self::load(dir),
+            None => Self::builtin(),
+        }
     }
 
     /// Every `*.toml` of `dir`, each checked; any mistake is an error naming the file.
@@ -601,13 +637,15 @@ columns = [{ title = { vi = "Tiếp nhận", en = "Received" }, value = "receive
     fn the_shipped_reports_are_valid() {
         let catalogue = Catalogue::builtin().unwrap();
         let ids: Vec<&str> = catalogue.iter().map(|d| d.id.as_str()).collect();
-        assert_eq!(ids, ["department", "province"]);
+        assert_eq!(ids, ["department", "province", "public"]);
+        assert_eq!(catalogue.get("public").unwrap().public, Some(5));
+        assert_eq!(catalogue.get("province").unwrap().public, None);
         assert_eq!(
             catalogue.get("department").unwrap().subject,
             Subject::Agency
         );
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
-        assert_eq!(Catalogue::load(&repo).unwrap().iter().count(), 2);
+        assert_eq!(Catalogue::load(&repo).unwrap().iter().count(), 3);
     }
 
     #[test]
@@ -661,6 +699,20 @@ columns = [{ title = { vi = "Tiếp nhận", en = "Received" }, value = "receive
             (
                 GOOD.replace("symbol = \"BC-UBND\"", "symbol = \"BC-UBND\"\ncolour = 1"),
                 "unknown field `colour`",
+            ),
+            (
+                GOOD.replace(
+                    "symbol = \"BC-UBND\"",
+                    "symbol = \"BC-UBND\"\nmin_dossiers = 3",
+                ),
+                "min_dossiers applies to public reports: add public = true",
+            ),
+            (
+                GOOD.replace(
+                    "symbol = \"BC-UBND\"",
+                    "symbol = \"BC-UBND\"\npublic = true\nmin_dossiers = 1",
+                ),
+                "min_dossiers = 1: give 2 to 1000",
             ),
         ];
         for (text, expected) in cases {

@@ -13,6 +13,7 @@
 
 mod changes;
 mod definition;
+mod disclosure;
 mod pdf;
 mod period;
 mod render;
@@ -27,14 +28,14 @@ use parwatch_scoring::Models;
 
 pub use changes::{Cause, Comparison, Difference, compare};
 pub use definition::{
-    BUILT_IN_PLACEHOLDERS, Catalogue, Column, Definition, Expr, Field, Kind, Rows, Section,
-    Subject, Table, Term, Text, parse,
+    BUILT_IN_PLACEHOLDERS, Catalogue, Column, Definition, Expr, Field, Kind, MIN_DOSSIERS, Rows,
+    Section, Subject, Table, Term, Text, parse,
 };
 pub use pdf::{FONTS, pdf};
 pub use period::Period;
 pub use render::{
-    Ask, Figure, Figures, Heading, Lang, Line, SectionFigures, TableFigures, View, format_value,
-    render,
+    Ask, Disclosure, Figure, Figures, Heading, Lang, Line, SUPPRESSED, SectionFigures,
+    TableFigures, View, format_value, render,
 };
 pub use store::{Published, Shelf, Summary};
 pub use xlsx::xlsx;

@@ -15,7 +15,7 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 
 use crate::definition::{Definition, Text};
-use crate::render::{Figures, Lang, format_value};
+use crate::render::{Figures, Lang, SUPPRESSED, format_value};
 use crate::{Error, Result};
 
 /// Fonts tried in order: Debian's DejaVu Sans, then Liberation Sans (both cover Vietnamese).
@@ -344,6 +344,15 @@ pub fn pdf(
     if let Some(agency) = &figures.ask.agency {
         layout.paragraph(agency, LEFT, WIDTH, 12.0, false, Align::Center);
     }
+    // A public report says once, on top, what its `x` cells are, and again under each table.
+    let footnote = figures
+        .disclosure
+        .filter(|d| d.suppressed > 0)
+        .map(|d| d.footnote(lang));
+    if let Some(note) = &footnote {
+        layout.y -= 4.0;
+        layout.paragraph(note, LEFT, WIDTH, 9.0, false, Align::Left);
+    }
     layout.y -= 10.0;
 
     for section in &figures.sections {
@@ -393,16 +402,21 @@ pub fn pdf(
                         (key, _) => key.to_owned(),
                     };
                     std::iter::once(label)
-                        .chain(
-                            line.cells
-                                .iter()
-                                .zip(&table.columns)
-                                .map(|(v, h)| format_value(*v, h.kind, lang)),
-                        )
+                        .chain(line.cells.iter().zip(&table.columns).enumerate().map(
+                            |(c, (v, h))| match line.is_suppressed(c) {
+                                true => SUPPRESSED.to_owned(),
+                                false => format_value(*v, h.kind, lang),
+                            },
+                        ))
                         .collect()
                 })
                 .collect();
             layout.table(&headings, &rows);
+            if let Some(note) = &footnote
+                && table.lines.iter().any(|l| !l.suppressed.is_empty())
+            {
+                layout.paragraph(note, LEFT, WIDTH, 8.0, false, Align::Left);
+            }
         }
     }
 

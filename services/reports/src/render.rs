@@ -11,6 +11,7 @@ use parwatch_scoring::Models;
 use serde::{Deserialize, Serialize};
 
 use crate::definition::{Definition, Expr, Field, Kind, Rows, Subject, Table, Text, placeholders};
+use crate::disclosure::{Cell, Grid, Quantity};
 use crate::period::Period;
 use crate::{Error, Result};
 
@@ -57,8 +58,27 @@ pub struct Heading {
 pub struct Line {
     /// The agency code, the month (`2025-01`) or `total`.
     pub key: String,
-    /// One value per column; null where there is nothing to measure.
+    /// One value per column; null where there is nothing to measure, or suppressed.
     pub cells: Vec<Option<f64>>,
+    /// The columns (0-based, as `cells`) suppressed by a public report's disclosure control:
+    /// their cells are null. Absent when none is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<usize>,
+}
+
+impl Line {
+    fn new(key: String, cells: Vec<Option<f64>>) -> Self {
+        Self {
+            key,
+            cells,
+            suppressed: Vec::new(),
+        }
+    }
+
+    /// Whether the cell of column `column` is suppressed.
+    pub fn is_suppressed(&self, column: usize) -> bool {
+        self.suppressed.contains(&column)
+    }
 }
 
 /// A rendered table.
@@ -94,8 +114,21 @@ pub struct SectionFigures {
 pub struct Figure {
     /// How it is shown.
     pub kind: Kind,
-    /// Its value; null where there is nothing to measure.
+    /// Its value; null where there is nothing to measure, or suppressed.
     pub value: Option<f64>,
+    /// Suppressed by a public report's disclosure control (its value is null).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+}
+
+/// How a public report's small cells were suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    /// Cells of fewer dossiers than this are suppressed, and the cells that would give them
+    /// back.
+    pub min_dossiers: u32,
+    /// How many cells and figures were suppressed.
+    pub suppressed: usize,
 }
 
 /// Every figure of a report run at one version: what publishing freezes.
@@ -118,6 +151,9 @@ pub struct Figures {
     pub figures: BTreeMap<String, Figure>,
     /// Sections with their tables.
     pub sections: Vec<SectionFigures>,
+    /// A public report's disclosure control; absent for an internal report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<Disclosure>,
 }
 
 impl Figures {
@@ -149,6 +185,20 @@ fn part(point: &Point, field: Field) -> Option<f64> {
         Field::Rest => Some((point.denominator? - point.numerator?) as f64),
     }
 }
+
+/// The numerator and denominator behind a share's value, for disclosure control.
+fn ratio_parts(expr: &Expr, point: impl Fn(&'static MetricDef) -> Option<Point>) -> Parts {
+    match expr.terms.as_slice() {
+        [t] if t.field == Field::Value && t.metric.unit == parwatch_metrics::Unit::Ratio => {
+            let p = point(t.metric)?;
+            Some((p.numerator? as f64, p.denominator? as f64))
+        }
+        _ => None,
+    }
+}
+
+/// A share's numerator and denominator.
+type Parts = Option<(f64, f64)>;
 
 /// Evaluates `expr` with `point` giving each term's metric's point.
 fn eval(expr: &Expr, point: impl Fn(&'static MetricDef) -> Option<Point>) -> Option<f64> {
@@ -183,33 +233,57 @@ pub fn render(
         Ok(p)
     };
     let mut figures = BTreeMap::new();
+    let mut figure_parts = BTreeMap::new();
     for (name, expr) in &definition.figures {
         let points = points_of(expr, &mut total)?;
         let value = eval(expr, |m| points.get(m.name).cloned());
+        figure_parts.insert(
+            name.as_str(),
+            ratio_parts(expr, |m| points.get(m.name).cloned()),
+        );
         figures.insert(
             name.clone(),
             Figure {
                 kind: expr.kind(),
                 value,
+                suppressed: false,
             },
         );
     }
     let mut sections = Vec::with_capacity(definition.sections.len());
+    let mut table_parts = Vec::new();
     for section in &definition.sections {
-        let tables = section
-            .tables
-            .iter()
-            .map(|t| table(t, ask, view, models, &mut total))
-            .collect::<Result<Vec<_>>>()?;
-        let text = section.text.as_ref().map(|t| Text {
-            vi: fill(&t.vi, Lang::Vi, ask, &figures),
-            en: fill(&t.en, Lang::En, ask, &figures),
-        });
+        let mut tables = Vec::with_capacity(section.tables.len());
+        for t in &section.tables {
+            let (figures, parts) = table(t, ask, view, models, &mut total)?;
+            tables.push(figures);
+            table_parts.push(parts);
+        }
         sections.push(SectionFigures {
             id: section.id.clone(),
             title: section.title.clone(),
-            text,
+            text: section.text.clone(),
             tables,
+        });
+    }
+    let disclosure = definition.public.map(|k| {
+        let suppressed = protect(
+            definition,
+            &mut figures,
+            &figure_parts,
+            &mut sections,
+            &table_parts,
+            k,
+        );
+        Disclosure {
+            min_dossiers: k,
+            suppressed,
+        }
+    });
+    for section in &mut sections {
+        section.text = section.text.as_ref().map(|t| Text {
+            vi: fill(&t.vi, Lang::Vi, ask, &figures),
+            en: fill(&t.en, Lang::En, ask, &figures),
         });
     }
     Ok(Figures {
@@ -221,7 +295,126 @@ pub fn render(
         lake_version,
         figures,
         sections,
+        disclosure,
     })
+}
+
+/// Suppresses the small cells of a public report and those that would give them back (see
+/// `disclosure.rs`); returns how many were suppressed.
+fn protect(
+    definition: &Definition,
+    figures: &mut BTreeMap<String, Figure>,
+    figure_parts: &BTreeMap<&str, Parts>,
+    sections: &mut [SectionFigures],
+    table_parts: &[Vec<Vec<Parts>>],
+    k: u32,
+) -> usize {
+    let mut grid = Grid::default();
+    // The named figures are the whole period's: the `total` row.
+    let named: Vec<(&String, Option<Quantity>)> = definition
+        .figures
+        .iter()
+        .map(|(name, expr)| (name, Quantity::of(expr)))
+        .collect();
+    let cells = named
+        .iter()
+        .filter_map(|(name, q)| {
+            Some(Cell {
+                quantity: q.clone()?,
+                value: figures[*name].value,
+                parts: figure_parts[name.as_str()],
+            })
+        })
+        .collect();
+    let named_nodes = grid.row("total", cells);
+    let tables: Vec<&Table> = definition.tables().collect();
+    let mut table_nodes = Vec::with_capacity(tables.len());
+    for ((table, figures), parts) in tables
+        .iter()
+        .zip(sections.iter().flat_map(|s| &s.tables))
+        .zip(table_parts)
+    {
+        // What each column shows: a metric table's expressions, a ranking's metric.
+        let quantities: Vec<Option<Quantity>> = match table.rows {
+            Rows::Agency | Rows::Month => table
+                .columns
+                .iter()
+                .map(|c| Quantity::of(&c.value))
+                .collect(),
+            Rows::Ranking => (0..figures.columns.len())
+                .map(|c| (c == 2).then(|| table.metric.as_ref().and_then(Quantity::of))?)
+                .collect(),
+            Rows::ParIndex => Vec::new(),
+        };
+        let rows: Vec<Vec<(usize, Option<usize>)>> = figures
+            .lines
+            .iter()
+            .zip(parts)
+            .map(|(line, parts)| {
+                let (columns, cells): (Vec<usize>, Vec<Cell>) = quantities
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(c, q)| {
+                        Some((
+                            c,
+                            Cell {
+                                quantity: q.clone()?,
+                                value: line.cells[c],
+                                parts: parts[c],
+                            },
+                        ))
+                    })
+                    .unzip();
+                columns
+                    .into_iter()
+                    .zip(grid.row(&line.key, cells))
+                    .collect()
+            })
+            .collect();
+        if matches!(table.rows, Rows::Agency | Rows::Month) {
+            for (c, q) in quantities.iter().enumerate() {
+                if q.as_ref().is_some_and(Quantity::is_count) {
+                    let column = rows
+                        .iter()
+                        .flat_map(|r| r.iter().filter(|(col, _)| *col == c))
+                        .filter_map(|(_, node)| *node)
+                        .collect();
+                    grid.column(column);
+                }
+            }
+        }
+        table_nodes.push(rows);
+    }
+    let hidden = grid.solve(k);
+    let mut count = 0;
+    let named = named
+        .iter()
+        .filter(|(_, q)| q.is_some())
+        .map(|(name, _)| name);
+    for (name, node) in named.zip(&named_nodes) {
+        if node.is_some_and(|n| hidden[n]) {
+            let figure = figures.get_mut(*name).expect("a named figure");
+            figure.value = None;
+            figure.suppressed = true;
+            count += 1;
+        }
+    }
+    for (table, rows) in sections
+        .iter_mut()
+        .flat_map(|s| &mut s.tables)
+        .zip(table_nodes)
+    {
+        for (line, nodes) in table.lines.iter_mut().zip(rows) {
+            for (c, node) in nodes {
+                if node.is_some_and(|n| hidden[n]) {
+                    line.cells[c] = None;
+                    line.suppressed.push(c);
+                    count += 1;
+                }
+            }
+        }
+    }
+    count
 }
 
 /// The points of the metrics of `expr`, by name.
@@ -241,7 +434,7 @@ fn table(
     view: &View,
     models: &Models,
     total: &mut impl FnMut(&'static MetricDef) -> Result<Point>,
-) -> Result<TableFigures> {
+) -> Result<(TableFigures, Vec<Vec<Parts>>)> {
     let (from, to) = (ask.period.from(), ask.period.to());
     let agency = ask.agency.as_deref();
     let headings = || {
@@ -260,19 +453,27 @@ fn table(
         .flat_map(|c| c.value.terms.iter().map(|t| t.metric.name))
         .collect();
     let metric = |name: &str| parwatch_metrics::metric(name).expect("a checked metric");
-    let total_line = |total: &mut dyn FnMut(&'static MetricDef) -> Result<Point>| -> Result<Line> {
+    // A row of a metric table from its metrics' points, with its shares' parts.
+    let line = |key: String, points: Option<&BTreeMap<&str, Point>>| {
+        let point = |m: &'static MetricDef| points?.get(m.name).cloned();
+        let cells = table
+            .columns
+            .iter()
+            .map(|c| eval(&c.value, point))
+            .collect();
+        let parts = table
+            .columns
+            .iter()
+            .map(|c| ratio_parts(&c.value, point))
+            .collect();
+        (Line::new(key, cells), parts)
+    };
+    let total_line = |total: &mut dyn FnMut(&'static MetricDef) -> Result<Point>| {
         let points: BTreeMap<&str, Point> = metrics
             .iter()
             .map(|m| Ok((*m, total(metric(m))?)))
             .collect::<Result<_>>()?;
-        Ok(Line {
-            key: "total".to_owned(),
-            cells: table
-                .columns
-                .iter()
-                .map(|c| eval(&c.value, |m| points.get(m.name).cloned()))
-                .collect(),
-        })
+        Ok::<_, Error>(line("total".to_owned(), Some(&points)))
     };
     let (columns, lines) = match table.rows {
         Rows::Agency => {
@@ -295,16 +496,9 @@ fn table(
                         .insert(name, point);
                 }
             }
-            let mut lines: Vec<Line> = by_agency
+            let mut lines: Vec<(Line, Vec<Parts>)> = by_agency
                 .into_iter()
-                .map(|(code, points)| Line {
-                    cells: table
-                        .columns
-                        .iter()
-                        .map(|c| eval(&c.value, |m| points.get(m.name).cloned()))
-                        .collect(),
-                    key: code,
-                })
+                .map(|(code, points)| line(code, Some(&points)))
                 .collect();
             lines.push(total_line(total)?);
             (headings(), lines)
@@ -320,21 +514,11 @@ fn table(
                         .insert(name, point);
                 }
             }
-            let mut lines: Vec<Line> = ask
+            let mut lines: Vec<(Line, Vec<Parts>)> = ask
                 .period
                 .month_starts()
                 .into_iter()
-                .map(|month| {
-                    let points = by_month.get(&month);
-                    Line {
-                        key: month.format("%Y-%m").to_string(),
-                        cells: table
-                            .columns
-                            .iter()
-                            .map(|c| eval(&c.value, |m| points?.get(m.name).cloned()))
-                            .collect(),
-                    }
-                })
+                .map(|month| line(month.format("%Y-%m").to_string(), by_month.get(&month)))
                 .collect();
             lines.push(total_line(total)?);
             (headings(), lines)
@@ -350,15 +534,25 @@ fn table(
                 .rows
                 .into_iter()
                 .filter(|r| agency.is_none_or(|a| a == r.agency_code))
-                .map(|r| Line {
-                    cells: vec![
+                .map(|r| {
+                    let point = Point {
+                        bucket: from,
+                        value: r.value,
+                        numerator: r.numerator,
+                        denominator: r.denominator,
+                    };
+                    let parts = ratio_parts(expr, |_| Some(point.clone()));
+                    let cells = vec![
                         r.rank.map(f64::from),
                         Some(ranked),
                         r.value,
                         r.previous_rank.map(f64::from),
                         r.change.map(|c| c as f64),
-                    ],
-                    key: r.agency_code,
+                    ];
+                    (
+                        Line::new(r.agency_code, cells),
+                        vec![None, None, parts, None, None],
+                    )
                 })
                 .collect();
             let columns = vec![
@@ -377,15 +571,27 @@ fn table(
             ];
             (columns, lines)
         }
-        Rows::ParIndex => par_table(ask, view, models),
+        Rows::ParIndex => {
+            let (columns, lines) = par_table(ask, view, models);
+            let lines = lines
+                .into_iter()
+                .map(|l| {
+                    let parts = vec![None; l.cells.len()];
+                    (l, parts)
+                })
+                .collect();
+            (columns, lines)
+        }
     };
-    Ok(TableFigures {
+    let (lines, parts) = lines.into_iter().unzip();
+    let figures = TableFigures {
         id: table.id.clone(),
         title: table.title.clone(),
         rows: table.rows,
         columns,
         lines,
-    })
+    };
+    Ok((figures, parts))
 }
 
 fn heading(vi: &str, en: &str, kind: Kind) -> Heading {
@@ -447,10 +653,7 @@ fn par_table(ask: &Ask, view: &View, models: &Models) -> (Vec<Heading>, Vec<Line
                 a.previous_rank.map(f64::from),
                 a.change.map(|c| c as f64),
             ]);
-            Line {
-                key: a.agency_code.clone(),
-                cells,
-            }
+            Line::new(a.agency_code.clone(), cells)
         })
         .collect();
     let mut columns: Vec<Heading> = components.into_iter().map(|(_, h)| h).collect();
@@ -476,6 +679,27 @@ pub enum Lang {
     Vi,
     /// English: `1,234`, `97.3%`.
     En,
+}
+
+/// What a suppressed cell or figure shows in texts and exports (the symbol statistical
+/// offices use for confidential cells), explained by [`Disclosure::footnote`].
+pub const SUPPRESSED: &str = "x";
+
+impl Disclosure {
+    /// The footnote that explains [`SUPPRESSED`] in `lang`.
+    pub fn footnote(&self, lang: Lang) -> String {
+        let k = self.min_dossiers;
+        match lang {
+            Lang::Vi => format!(
+                "{SUPPRESSED}: số liệu không công bố để bảo vệ thông tin cá nhân (dưới {k} hồ sơ, \
+                 hoặc ô được ẩn thêm để không suy ra được ô đã ẩn từ tổng số hay tỷ lệ)."
+            ),
+            Lang::En => format!(
+                "{SUPPRESSED}: not published to protect personal information (fewer than {k} \
+                 dossiers, or hidden as well so that totals and rates cannot give such a cell back)."
+            ),
+        }
+    }
 }
 
 /// `value` as `kind` is written in `lang`; `–` for nothing to measure.
@@ -536,7 +760,10 @@ fn fill(text: &str, lang: Lang, ask: &Ask, figures: &BTreeMap<String, Figure>) -
             "to" => ask.period.to().format("%d/%m/%Y").to_string(),
             name => figures
                 .get(name)
-                .map(|f| format_value(f.value, f.kind, lang))
+                .map(|f| match f.suppressed {
+                    true => SUPPRESSED.to_owned(),
+                    false => format_value(f.value, f.kind, lang),
+                })
                 .unwrap_or_default(),
         };
         out = out.replacen(&format!("{{{name}}}"), &value, 1);

@@ -7,7 +7,7 @@ use chrono::{Datelike as _, NaiveDate};
 use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
 use crate::definition::{Kind, Text};
-use crate::render::{Figures, Lang};
+use crate::render::{Figures, Lang, SUPPRESSED};
 use crate::{Error, Result};
 
 /// The number format of a kind of figure, Vietnamese locale.
@@ -69,6 +69,12 @@ fn write(
         .set_num_format(DATE_FORMAT)
         .set_align(FormatAlign::Left);
     let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let hidden = Format::new().set_align(FormatAlign::Right);
+    let note = Format::new().set_italic().set_font_size(9);
+    let footnote = figures
+        .disclosure
+        .filter(|d| d.suppressed > 0)
+        .map(|d| d.footnote(lang));
     let (cover_name, labels) = match lang {
         Lang::Vi => (
             "Báo cáo",
@@ -150,8 +156,15 @@ fn write(
     row += 1;
     for (name, figure) in &figures.figures {
         cover.write_string(row, 0, name)?;
-        write_value(cover, row, 1, figure.value, figure.kind)?;
+        if figure.suppressed {
+            cover.write_string_with_format(row, 1, SUPPRESSED, &hidden)?;
+        } else {
+            write_value(cover, row, 1, figure.value, figure.kind)?;
+        }
         row += 1;
+    }
+    if let Some(text) = &footnote {
+        cover.write_string_with_format(row + 1, 0, text, &note)?;
     }
 
     for (i, table) in figures.tables().enumerate() {
@@ -184,9 +197,21 @@ fn write(
             };
             sheet.write_string(row, 0, label)?;
             for (c, cell) in line.cells.iter().enumerate() {
+                let col = c as u16 + 1;
+                if line.is_suppressed(c) {
+                    // A text cell, so no sum over the column takes it for a number.
+                    sheet.write_string_with_format(row, col, SUPPRESSED, &hidden)?;
+                    continue;
+                }
                 let kind = table.columns.get(c).map_or(Kind::Count, |h| h.kind);
-                write_value(sheet, row, c as u16 + 1, *cell, kind)?;
+                write_value(sheet, row, col, *cell, kind)?;
             }
+        }
+        if let Some(text) = &footnote
+            && table.lines.iter().any(|l| !l.suppressed.is_empty())
+        {
+            let below = top + 2 + table.lines.len() as u32;
+            sheet.write_string_with_format(below, 0, text, &note)?;
         }
     }
     book.save_to_buffer()

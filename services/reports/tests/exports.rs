@@ -150,3 +150,131 @@ fn the_pdf_is_an_a4_national_document_with_its_figures_in_vietnamese() {
         "{english}"
     );
 }
+
+/// The quarter's province report, internal and public (`reports/public.toml`, k = 5).
+#[test]
+fn a_public_report_hides_small_cells_in_every_output_and_the_internal_one_shows_them() {
+    let (_tmp, lake) = lake();
+    write(&lake, quarter(&mut Events::default()));
+    let projector = projector(&lake);
+    let catalogue = Catalogue::builtin().unwrap();
+    let ask = Ask {
+        period: "2024-Q1".parse().unwrap(),
+        agency: None,
+    };
+    let models = Models::builtin();
+    let definition = catalogue.get("public").unwrap();
+    let public = run(definition, &ask, &projector, None, &models).unwrap();
+    let internal = run(
+        catalogue.get("province").unwrap(),
+        &ask,
+        &projector,
+        None,
+        &models,
+    )
+    .unwrap();
+    assert!(internal.disclosure.is_none());
+    assert!(
+        internal
+            .tables()
+            .all(|t| t.lines.iter().all(|l| l.suppressed.is_empty()))
+    );
+    let disclosure = public.disclosure.expect("a public report says so");
+    assert_eq!(disclosure.min_dossiers, 5);
+
+    // Every cell of the public tables is the internal one, or suppressed (null, listed).
+    let mut hidden = 0;
+    for table in public.tables() {
+        let theirs = internal.tables().find(|t| t.id == table.id).unwrap();
+        for line in &table.lines {
+            let other = theirs.lines.iter().find(|l| l.key == line.key).unwrap();
+            for (c, heading) in table.columns.iter().enumerate() {
+                let d = theirs
+                    .columns
+                    .iter()
+                    .position(|h| h.title == heading.title)
+                    .unwrap();
+                if line.is_suppressed(c) {
+                    assert_eq!(line.cells[c], None);
+                    assert!(
+                        other.cells[d].is_some(),
+                        "{}: the internal report shows it",
+                        table.id
+                    );
+                    hidden += 1;
+                } else {
+                    assert_eq!(
+                        line.cells[c], other.cells[d],
+                        "{} {} {c}",
+                        table.id, line.key
+                    );
+                    if heading.kind == parwatch_reports::Kind::Count
+                        && let Some(v) = line.cells[c]
+                    {
+                        assert!(v == 0.0 || v >= 5.0, "{} {}: {v} shown", table.id, line.key);
+                    }
+                }
+            }
+        }
+    }
+    let named_hidden = public.figures.values().filter(|f| f.suppressed).count();
+    assert_eq!(hidden + named_hidden, disclosure.suppressed);
+    // A received 4 and B 3: both hidden, and the province's 7 with them is safe to show.
+    let received = &public.tables().next().unwrap().lines;
+    assert_eq!(received.last().unwrap().cells[0], Some(7.0));
+    assert!(received[..2].iter().all(|l| l.is_suppressed(0)));
+    assert_eq!(public.figures["received"].value, Some(7.0));
+    assert!(public.figures["online"].suppressed, "online 3 of 7");
+    let text = public.sections[0].text.as_ref().unwrap();
+    assert!(
+        text.vi
+            .contains("tiếp nhận 7 hồ sơ, trong đó trực tuyến x (x)"),
+        "{}",
+        text.vi
+    );
+
+    // The JSON marks the columns; an internal line has no such key.
+    let json = serde_json::to_value(&public).unwrap();
+    let a = &json["sections"][0]["tables"][0]["lines"][0];
+    assert_eq!(a["cells"][0], serde_json::Value::Null);
+    assert!(
+        a["suppressed"].as_array().unwrap().contains(&0.into()),
+        "{a}"
+    );
+    let json = serde_json::to_value(&internal).unwrap();
+    assert!(
+        json["sections"][0]["tables"][0]["lines"][0]
+            .get("suppressed")
+            .is_none()
+    );
+    assert!(json.get("disclosure").is_none());
+
+    // XLSX: `x` as a text cell where A's figures were, and the footnote.
+    let book = xlsx(&public, Lang::Vi, None).unwrap();
+    let strings = part(&book, "xl/sharedStrings.xml");
+    assert!(strings.contains("<t>x</t>"), "{strings}");
+    assert!(strings.contains("x: số liệu không công bố"), "{strings}");
+    let sheet = part(&book, "xl/worksheets/sheet2.xml");
+    let a4 = sheet.split("<c r=\"B4\"").nth(1).unwrap();
+    assert!(a4[..a4.find("</c>").unwrap()].contains("t=\"s\""), "{a4}");
+    let internal_book = xlsx(&internal, Lang::Vi, None).unwrap();
+    assert!(!part(&internal_book, "xl/sharedStrings.xml").contains("<t>x</t>"));
+
+    // PDF: A's row is all `x`, the province's 7 stays, the footnote explains.
+    let text = pdftotext(&parwatch_reports::pdf(definition, &public, Lang::Vi, None).unwrap());
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(crate::common::A))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..6], ["x", "x", "x", "x", "x"], "{row}");
+    assert!(text.contains("x: số liệu không công bố"), "{text}");
+    let internal_pdf = parwatch_reports::pdf(
+        catalogue.get("province").unwrap(),
+        &internal,
+        Lang::Vi,
+        None,
+    )
+    .unwrap();
+    assert!(!pdftotext(&internal_pdf).contains("không công bố"));
+}

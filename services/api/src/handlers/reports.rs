@@ -35,6 +35,11 @@ impl Reports {
     pub(crate) fn builtin() -> Self {
         let catalogue =
             Catalogue::builtin().unwrap_or_else(|e| panic!("built-in report definitions: {e}"));
+        Self::new(catalogue)
+    }
+
+    /// The definitions of `catalogue`.
+    pub(crate) fn new(catalogue: Catalogue) -> Self {
         Self {
             catalogue: Arc::new(catalogue),
             shelf: Arc::default(),
@@ -85,6 +90,12 @@ pub(crate) struct ReportDefinition {
     subject: Subject,
     /// Its tables' ids, in order.
     tables: Vec<String>,
+    /// Public: every output suppresses cells of fewer than `min_dossiers` dossiers (and those
+    /// that would give them back), marked in `suppressed`.
+    public: bool,
+    /// A public report's threshold; null for an internal report.
+    #[schema(example = 5)]
+    min_dossiers: Option<u32>,
 }
 
 /// The report definitions.
@@ -112,6 +123,8 @@ pub(crate) async fn list(
             title: d.title.clone(),
             subject: d.subject,
             tables: d.tables().map(|t| t.id.clone()).collect(),
+            public: d.public.is_some(),
+            min_dossiers: d.public,
         })
         .collect();
     Ok(Json::ok(ReportList { reports }))
