@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::validate::Rejection;
 
@@ -67,6 +67,16 @@ string_enum! {
         PlanActivity = "plan.activity",
         /// A task assigned by a superior was assigned or completed.
         DirectiveTask = "directive.task",
+        /// An agency came into the registry (established, or recorded as existing).
+        AgencyRegistered = "agency.registered",
+        /// An agency took a new name, keeping its code.
+        AgencyRenamed = "agency.renamed",
+        /// An agency was merged, whole, into another.
+        AgencyMerged = "agency.merged",
+        /// An agency was split between others, by weights.
+        AgencySplit = "agency.split",
+        /// An agency was dissolved without a successor.
+        AgencyDissolved = "agency.dissolved",
     }
 }
 
@@ -151,6 +161,20 @@ string_enum! {
 }
 
 string_enum! {
+    /// The level of an agency in the registry of agencies.
+    AgencyLevel {
+        /// A province or centrally-run city (tỉnh, thành phố trực thuộc trung ương).
+        Province = "province",
+        /// A provincial department (Sở, Ban) or equivalent.
+        Department = "department",
+        /// A district (huyện, quận, thị xã, thành phố thuộc tỉnh), abolished 2025-07-01.
+        District = "district",
+        /// A commune, ward or special zone (xã, phường, đặc khu).
+        Commune = "commune",
+    }
+}
+
+string_enum! {
     /// State of a PAR plan activity.
     ActivityStatus {
         /// In the plan, not done yet.
@@ -175,7 +199,7 @@ string_enum! {
 impl EventType {
     /// Whether events of this type must name a dossier.
     pub fn needs_dossier(self) -> bool {
-        // Scores, plans and tasks concern an agency, not a dossier.
+        // Scores, plans, tasks and registry facts concern an agency, not a dossier.
         matches!(
             self,
             EventType::DossierReceived
@@ -187,10 +211,33 @@ impl EventType {
         )
     }
 
+    /// Whether events of this type are facts of the registry of agencies (`agency.*`): official
+    /// decisions, not an agency's own reporting.
+    pub fn is_registry(self) -> bool {
+        matches!(
+            self,
+            EventType::AgencyRegistered
+                | EventType::AgencyRenamed
+                | EventType::AgencyMerged
+                | EventType::AgencySplit
+                | EventType::AgencyDissolved
+        )
+    }
+
     /// The NATS subject events of this type are published on.
     pub fn subject(self) -> String {
         format!("{SUBJECT_PREFIX}{}", self.as_str())
     }
+}
+
+/// One successor of a split agency (`data.targets` of `agency.split`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitTarget {
+    /// The successor's code.
+    pub agency_code: String,
+    /// Its share of the split agency (0 < weight ≤ 1); `None` when the decision gives none (the
+    /// share is then estimated from the dossiers).
+    pub weight: Option<f64>,
 }
 
 /// The type-specific part of an event, as typed fields.
@@ -280,6 +327,57 @@ pub enum EventData {
         /// When it was completed; present exactly when `status` is completed.
         completed_at: Option<DateTime<Utc>>,
     },
+    /// `agency.registered`
+    AgencyRegistered {
+        /// Vietnamese name.
+        name_vi: String,
+        /// English name.
+        name_en: Option<String>,
+        /// Level of government.
+        level: AgencyLevel,
+        /// Code of the agency it belongs to (a department's or commune's province).
+        parent: Option<String>,
+        /// The local date it exists from.
+        effective_date: NaiveDate,
+        /// The legal basis: number of the decision (e.g. `1234/QĐ-UBND`).
+        basis: String,
+    },
+    /// `agency.renamed`
+    AgencyRenamed {
+        /// New Vietnamese name.
+        name_vi: String,
+        /// New English name.
+        name_en: Option<String>,
+        /// The local date the name counts from.
+        effective_date: NaiveDate,
+        /// The legal basis (decision number).
+        basis: String,
+    },
+    /// `agency.merged`
+    AgencyMerged {
+        /// Code of the agency it was merged into.
+        into: String,
+        /// The local date of the merger: the agency exists until the day before.
+        effective_date: NaiveDate,
+        /// The legal basis (decision number).
+        basis: String,
+    },
+    /// `agency.split`
+    AgencySplit {
+        /// The successors and their shares: weights given for all or for none, summing to 1.
+        targets: Vec<SplitTarget>,
+        /// The local date of the split: the agency exists until the day before.
+        effective_date: NaiveDate,
+        /// The legal basis (decision number).
+        basis: String,
+    },
+    /// `agency.dissolved`
+    AgencyDissolved {
+        /// The local date of the dissolution: the agency exists until the day before.
+        effective_date: NaiveDate,
+        /// The legal basis (decision number).
+        basis: String,
+    },
 }
 
 impl EventData {
@@ -302,6 +400,24 @@ impl EventData {
             EventData::ParScore { .. } => EventType::ParScore,
             EventData::PlanActivity { .. } => EventType::PlanActivity,
             EventData::DirectiveTask { .. } => EventType::DirectiveTask,
+            EventData::AgencyRegistered { .. } => EventType::AgencyRegistered,
+            EventData::AgencyRenamed { .. } => EventType::AgencyRenamed,
+            EventData::AgencyMerged { .. } => EventType::AgencyMerged,
+            EventData::AgencySplit { .. } => EventType::AgencySplit,
+            EventData::AgencyDissolved { .. } => EventType::AgencyDissolved,
+        }
+    }
+
+    /// The agency codes the data names besides the envelope's `agency_code`: a registered
+    /// agency's parent, a merger's target, a split's successors.
+    pub fn named_agencies(&self) -> Vec<&str> {
+        match self {
+            EventData::AgencyRegistered { parent, .. } => parent.as_deref().into_iter().collect(),
+            EventData::AgencyMerged { into, .. } => vec![into.as_str()],
+            EventData::AgencySplit { targets, .. } => {
+                targets.iter().map(|t| t.agency_code.as_str()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -24,12 +24,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::event::{
-    ActivityStatus, Assessor, Channel, Event, EventData, EventType, Outcome, PostalKind,
-    ServiceMode, TaskStatus,
+    ActivityStatus, AgencyLevel, Assessor, Channel, Event, EventData, EventType, Outcome,
+    PostalKind, ServiceMode, SplitTarget, TaskStatus,
 };
 use crate::time::local_offset;
 
@@ -41,6 +41,15 @@ pub const DEFAULT_AT: &str = "2024-04-01T09:00:00+07:00";
 
 /// The appointment, deadline or due date of events that name none (local time).
 pub const DEFAULT_DUE: &str = "2024-04-20T17:00:00+07:00";
+
+/// The decision number of registry events that name none.
+pub const DEFAULT_BASIS: &str = "202/2025/QH15";
+
+/// A local date `YYYY-MM-DD` given to a registry constructor.
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .unwrap_or_else(|e| panic!("{text:?} is not a date YYYY-MM-DD: {e}"))
+}
 
 /// An instant given to a setter: RFC 3339 text with an offset (kept as written), or a
 /// `DateTime` (written in local time).
@@ -124,7 +133,63 @@ impl TestEvent {
             EventType::ParScore => Self::par_score(2024, "C1", "C1.1", 1.0, 1.0),
             EventType::PlanActivity => Self::plan_activity("KH-1", ActivityStatus::Planned),
             EventType::DirectiveTask => Self::task("NV-1", TaskStatus::Assigned),
+            EventType::AgencyRegistered => {
+                Self::registered("Sở Xây dựng", AgencyLevel::Department, "2025-03-01")
+            }
+            EventType::AgencyRenamed => Self::of(EventData::AgencyRenamed {
+                name_vi: "Sở Nội vụ".into(),
+                name_en: None,
+                effective_date: date("2025-03-01"),
+                basis: DEFAULT_BASIS.into(),
+            }),
+            EventType::AgencyMerged => Self::merged("000.00.18.H02", "2025-03-01"),
+            EventType::AgencySplit => Self::split(
+                &[("000.00.18.H02", Some(0.5)), ("000.00.19.H02", Some(0.5))],
+                "2025-07-01",
+            ),
+            EventType::AgencyDissolved => Self::of(EventData::AgencyDissolved {
+                effective_date: date("2025-07-01"),
+                basis: DEFAULT_BASIS.into(),
+            }),
         }
+    }
+
+    /// `agency.registered`: an agency named `name_vi` at `level`, from local date `from`
+    /// (`YYYY-MM-DD`), on the basis [`DEFAULT_BASIS`].
+    pub fn registered(name_vi: &str, level: AgencyLevel, from: &str) -> Self {
+        Self::of(EventData::AgencyRegistered {
+            name_vi: name_vi.into(),
+            name_en: None,
+            level,
+            parent: None,
+            effective_date: date(from),
+            basis: DEFAULT_BASIS.into(),
+        })
+    }
+
+    /// `agency.merged` into `into` from local date `on`, on the basis [`DEFAULT_BASIS`].
+    pub fn merged(into: &str, on: &str) -> Self {
+        Self::of(EventData::AgencyMerged {
+            into: into.into(),
+            effective_date: date(on),
+            basis: DEFAULT_BASIS.into(),
+        })
+    }
+
+    /// `agency.split` between `targets` (code, weight) from local date `on`, on the basis
+    /// [`DEFAULT_BASIS`].
+    pub fn split(targets: &[(&str, Option<f64>)], on: &str) -> Self {
+        Self::of(EventData::AgencySplit {
+            targets: targets
+                .iter()
+                .map(|&(code, weight)| SplitTarget {
+                    agency_code: code.into(),
+                    weight,
+                })
+                .collect(),
+            effective_date: date(on),
+            basis: DEFAULT_BASIS.into(),
+        })
     }
 
     /// `dossier.received` through `channel`, due [`DEFAULT_DUE`].
@@ -430,6 +495,47 @@ fn data_json(data: &EventData) -> Map<String, Value> {
             completed_at,
         } => json!({"task_id": task_id, "status": status.as_str(), "due_at": at(due_at),
                     "completed_at": completed_at.as_ref().map(at)}),
+        EventData::AgencyRegistered {
+            name_vi,
+            name_en,
+            level,
+            parent,
+            effective_date,
+            basis,
+        } => json!({"name_vi": name_vi, "name_en": name_en, "level": level.as_str(),
+                    "parent": parent, "effective_date": effective_date.to_string(),
+                    "basis": basis}),
+        EventData::AgencyRenamed {
+            name_vi,
+            name_en,
+            effective_date,
+            basis,
+        } => json!({"name_vi": name_vi, "name_en": name_en,
+                    "effective_date": effective_date.to_string(), "basis": basis}),
+        EventData::AgencyMerged {
+            into,
+            effective_date,
+            basis,
+        } => json!({"into": into, "effective_date": effective_date.to_string(), "basis": basis}),
+        EventData::AgencySplit {
+            targets,
+            effective_date,
+            basis,
+        } => {
+            let targets: Vec<Value> = targets
+                .iter()
+                .map(|t| match t.weight {
+                    Some(w) => json!({"agency_code": t.agency_code, "weight": w}),
+                    None => json!({"agency_code": t.agency_code}),
+                })
+                .collect();
+            json!({"targets": targets, "effective_date": effective_date.to_string(),
+                   "basis": basis})
+        }
+        EventData::AgencyDissolved {
+            effective_date,
+            basis,
+        } => json!({"effective_date": effective_date.to_string(), "basis": basis}),
     };
     let Value::Object(map) = out else {
         unreachable!("every arm builds an object")
@@ -503,6 +609,43 @@ mod tests {
                 status: TaskStatus::Completed,
                 due_at: t("2024-05-01T17:00:00+07:00"),
                 completed_at: Some(t("2024-04-30T08:00:00+07:00")),
+            },
+            EventData::AgencyRegistered {
+                name_vi: "Phường Vũng Tàu".into(),
+                name_en: Some("Vung Tau ward".into()),
+                level: AgencyLevel::Commune,
+                parent: Some("000.00.00.H29".into()),
+                effective_date: date("2025-07-01"),
+                basis: "1656/NQ-UBTVQH15".into(),
+            },
+            EventData::AgencyRenamed {
+                name_vi: "Sở Nông nghiệp và Môi trường".into(),
+                name_en: Some("Department of Agriculture and Environment".into()),
+                effective_date: date("2025-03-01"),
+                basis: "15/QĐ-UBND".into(),
+            },
+            EventData::AgencyMerged {
+                into: "000.00.18.H02".into(),
+                effective_date: date("2025-03-01"),
+                basis: "16/QĐ-UBND".into(),
+            },
+            EventData::AgencySplit {
+                targets: vec![
+                    SplitTarget {
+                        agency_code: "X1".into(),
+                        weight: Some(0.25),
+                    },
+                    SplitTarget {
+                        agency_code: "X2".into(),
+                        weight: Some(0.75),
+                    },
+                ],
+                effective_date: date("2025-07-01"),
+                basis: "1656/NQ-UBTVQH15".into(),
+            },
+            EventData::AgencyDissolved {
+                effective_date: date("2025-07-01"),
+                basis: "1656/NQ-UBTVQH15".into(),
             },
         ];
         assert_eq!(every_field.len(), EventType::ALL.len());

@@ -3,15 +3,15 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use chrono::{DateTime, Months, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 use serde_json::value::RawValue;
 
 use crate::event::{
-    ActivityStatus, AgencyKind, Assessor, Channel, Event, EventData, EventType, Outcome, Portal,
-    PostalKind, SUBJECT_PREFIX, ServiceMode, TaskStatus,
+    ActivityStatus, AgencyKind, AgencyLevel, Assessor, Channel, Event, EventData, EventType,
+    Outcome, Portal, PostalKind, SUBJECT_PREFIX, ServiceMode, SplitTarget, TaskStatus,
 };
 
 /// Largest accepted body, in bytes (64 KiB).
@@ -138,6 +138,22 @@ fn is_agency_code_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
+/// Checks that `code`, the value of `field`, holds only the characters of agency codes.
+fn check_agency_code(field: &str, code: &str) -> Result<()> {
+    match code.chars().find(|c| !is_agency_code_char(*c)) {
+        None => Ok(()),
+        Some(bad) => Err(reject(
+            field,
+            Fault::BadValue,
+            format!(
+                "may hold only ASCII letters, digits, '.', '-' and '_' (got {:?} at U+{:04X})",
+                code.escape_default().to_string(),
+                u32::from(bad)
+            ),
+        )),
+    }
+}
+
 fn reject(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Rejection {
     Rejection {
         field: field.into(),
@@ -233,17 +249,7 @@ pub fn validate_within<'a>(
     }
     let source = envelope.string("source", 1, 64)?;
     let agency_code = envelope.string("agency_code", 1, 64)?;
-    if let Some(bad) = agency_code.chars().find(|c| !is_agency_code_char(*c)) {
-        return Err(reject(
-            "agency_code",
-            Fault::BadValue,
-            format!(
-                "may hold only ASCII letters, digits, '.', '-' and '_' (got {:?} at U+{:04X})",
-                agency_code.escape_default().to_string(),
-                u32::from(bad)
-            ),
-        ));
-    }
+    check_agency_code("agency_code", &agency_code)?;
     let dossier_id = if event_type.needs_dossier() {
         Some(envelope.string("dossier_id", 1, 128)?)
     } else {
@@ -256,6 +262,13 @@ pub fn validate_within<'a>(
         return Err(reject("data", Fault::Missing, "required"));
     };
     let typed = data_of(event_type, data_json.get())?;
+    if typed.named_agencies().contains(&&*agency_code) {
+        return Err(reject(
+            "data",
+            Fault::BadValue,
+            format!("agency {agency_code} cannot be its own parent, merger target or successor"),
+        ));
+    }
 
     Ok(Event {
         event_id,
@@ -407,10 +420,180 @@ fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData>
                 completed_at,
             }
         }
+        EventType::AgencyRegistered => EventData::AgencyRegistered {
+            name_vi: data.string("name_vi", 1, 500)?.into_owned(),
+            name_en: data
+                .optional_string("name_en", 1, 500)?
+                .map(Cow::into_owned),
+            level: data.enumerated("level", AgencyLevel::parse, AgencyLevel::ALL)?,
+            parent: data.optional_agency_code("parent")?,
+            effective_date: data.date("effective_date")?,
+            basis: data.string("basis", 1, 128)?.into_owned(),
+        },
+        EventType::AgencyRenamed => EventData::AgencyRenamed {
+            name_vi: data.string("name_vi", 1, 500)?.into_owned(),
+            name_en: data
+                .optional_string("name_en", 1, 500)?
+                .map(Cow::into_owned),
+            effective_date: data.date("effective_date")?,
+            basis: data.string("basis", 1, 128)?.into_owned(),
+        },
+        EventType::AgencyMerged => EventData::AgencyMerged {
+            into: data
+                .optional_agency_code("into")?
+                .ok_or_else(|| reject("data.into", Fault::Missing, "required"))?,
+            effective_date: data.date("effective_date")?,
+            basis: data.string("basis", 1, 128)?.into_owned(),
+        },
+        EventType::AgencySplit => EventData::AgencySplit {
+            targets: split_targets(data.take_rest("targets"))?,
+            effective_date: data.date("effective_date")?,
+            basis: data.string("basis", 1, 128)?.into_owned(),
+        },
+        EventType::AgencyDissolved => EventData::AgencyDissolved {
+            effective_date: data.date("effective_date")?,
+            basis: data.string("basis", 1, 128)?.into_owned(),
+        },
     })
 }
 
-/// Years of PAR plans and indices this contract accepts.
+/// Most successors one `agency.split` names.
+const MAX_SPLIT_TARGETS: usize = 64;
+
+/// How far the weights of a split may sum from 1 (decisions give shares to a few decimals).
+const WEIGHT_SUM_TOLERANCE: f64 = 0.001;
+
+/// The successors of an `agency.split` (`data.targets`, kept out of the typed fields because
+/// it is an array): 1–64 distinct agency codes, each with a weight in (0, 1] or none, weights
+/// given for all or for none and then summing to 1.
+fn split_targets(raw: Option<&RawValue>) -> Result<Vec<SplitTarget>> {
+    let field = "data.targets";
+    let value: serde_json::Value = match raw {
+        None => return Err(reject(field, Fault::Missing, "required")),
+        Some(raw) => serde_json::from_str(raw.get()).map_err(not_json)?,
+    };
+    let items = match value {
+        serde_json::Value::Null => return Err(reject(field, Fault::Missing, "required")),
+        serde_json::Value::Array(items) => items,
+        other => {
+            return Err(reject(
+                field,
+                Fault::WrongType,
+                format!("must be an array (got {})", value_kind(&other)),
+            ));
+        }
+    };
+    if !(1..=MAX_SPLIT_TARGETS).contains(&items.len()) {
+        return Err(reject(
+            field,
+            Fault::BadLength,
+            format!(
+                "must name 1–{MAX_SPLIT_TARGETS} successors (got {})",
+                items.len()
+            ),
+        ));
+    }
+    let mut targets: Vec<SplitTarget> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |key: &str| format!("{field}[{i}].{key}");
+        let Some(object) = item.as_object() else {
+            return Err(reject(
+                format!("{field}[{i}]"),
+                Fault::WrongType,
+                format!("must be an object (got {})", value_kind(item)),
+            ));
+        };
+        let agency_code = match object.get("agency_code") {
+            None | Some(serde_json::Value::Null) => {
+                return Err(reject(at("agency_code"), Fault::Missing, "required"));
+            }
+            Some(serde_json::Value::String(code)) => {
+                let chars = code.chars().count();
+                if !(1..=64).contains(&chars) {
+                    return Err(reject(
+                        at("agency_code"),
+                        Fault::BadLength,
+                        format!("must be 1–64 characters (got {chars})"),
+                    ));
+                }
+                check_agency_code(&at("agency_code"), code)?;
+                code.clone()
+            }
+            Some(other) => {
+                return Err(reject(
+                    at("agency_code"),
+                    Fault::WrongType,
+                    format!("must be a string (got {})", value_kind(other)),
+                ));
+            }
+        };
+        if targets.iter().any(|t| t.agency_code == agency_code) {
+            return Err(reject(
+                at("agency_code"),
+                Fault::BadValue,
+                format!("{agency_code} is named twice"),
+            ));
+        }
+        let weight = match object.get("weight") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => match n.as_f64() {
+                Some(w) if w > 0.0 && w <= 1.0 => Some(w),
+                _ => {
+                    return Err(reject(
+                        at("weight"),
+                        Fault::BadValue,
+                        format!("must be greater than 0 and at most 1 (got {n})"),
+                    ));
+                }
+            },
+            Some(other) => {
+                return Err(reject(
+                    at("weight"),
+                    Fault::WrongType,
+                    format!("must be a number (got {})", value_kind(other)),
+                ));
+            }
+        };
+        targets.push(SplitTarget {
+            agency_code,
+            weight,
+        });
+    }
+    let given = targets.iter().filter(|t| t.weight.is_some()).count();
+    if given != 0 && given != targets.len() {
+        return Err(reject(
+            field,
+            Fault::BadValue,
+            format!(
+                "weights must be given for every successor or for none (given for {given} of {})",
+                targets.len()
+            ),
+        ));
+    }
+    let sum: f64 = targets.iter().filter_map(|t| t.weight).sum();
+    if given != 0 && (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+        return Err(reject(
+            field,
+            Fault::BadValue,
+            format!("the weights must sum to 1 (got {sum})"),
+        ));
+    }
+    Ok(targets)
+}
+
+/// The kind of a JSON value, in the words of [`Json::kind`].
+fn value_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Years of PAR plans and indices, and of registry dates, this contract accepts.
 const YEARS: std::ops::RangeInclusive<i64> = 2000..=2100;
 
 /// The envelope fields read as values; `data` and unknown fields are kept as raw text.
@@ -446,6 +629,19 @@ fn data_fields(event_type: EventType) -> &'static [&'static str] {
         ],
         EventType::PlanActivity => &["plan_year", "activity_id", "title", "status", "due_at"],
         EventType::DirectiveTask => &["task_id", "status", "due_at", "completed_at"],
+        EventType::AgencyRegistered => &[
+            "name_vi",
+            "name_en",
+            "level",
+            "parent",
+            "effective_date",
+            "basis",
+        ],
+        EventType::AgencyRenamed => &["name_vi", "name_en", "effective_date", "basis"],
+        EventType::AgencyMerged => &["into", "effective_date", "basis"],
+        // `targets` is an array: read from the raw members (`split_targets`).
+        EventType::AgencySplit => &["effective_date", "basis"],
+        EventType::AgencyDissolved => &["effective_date", "basis"],
     }
 }
 
@@ -687,6 +883,42 @@ impl<'a> Object<'a> {
                     format!("must be an RFC 3339 timestamp with offset (got {text:?}: {e})"),
                 )
             })
+    }
+
+    /// An optional agency code (1–64 characters of the codes' alphabet).
+    fn optional_agency_code(&mut self, key: &'static str) -> Result<Option<String>> {
+        let Some(code) = self.optional_string(key, 1, 64)? else {
+            return Ok(None);
+        };
+        check_agency_code(&self.field(key), &code)?;
+        Ok(Some(code.into_owned()))
+    }
+
+    /// A local calendar date `YYYY-MM-DD` in one of the contract's [`YEARS`].
+    fn date(&mut self, key: &'static str) -> Result<NaiveDate> {
+        let text = self.string(key, 1, 64)?;
+        let date = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .ok()
+            .filter(|_| text.len() == 10)
+            .ok_or_else(|| {
+                reject(
+                    self.field(key),
+                    Fault::BadTimestamp,
+                    format!("must be a date YYYY-MM-DD (got {text:?})"),
+                )
+            })?;
+        if !YEARS.contains(&i64::from(date.year())) {
+            return Err(reject(
+                self.field(key),
+                Fault::BadValue,
+                format!(
+                    "must be a date from {} to {} (got {date})",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            ));
+        }
+        Ok(date)
     }
 
     fn year(&mut self, key: &'static str) -> Result<i32> {

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use parwatch_proto::{
-    ActivityStatus, AgencyKind, Assessor, Channel, EventType, Outcome, Portal, PostalKind,
-    ServiceMode, TaskStatus, validate,
+    ActivityStatus, AgencyKind, AgencyLevel, Assessor, Channel, EventData, EventType, Outcome,
+    Portal, PostalKind, ServiceMode, TaskStatus, validate,
 };
 use serde_json::Value;
 
@@ -112,7 +112,7 @@ fn schemas_match_the_rust_contract() {
             "data"
         ]
     );
-    let enums: [(&str, &str, Vec<String>); 12] = [
+    let enums: [(&str, &str, Vec<String>); 13] = [
         ("dossier.received", "channel", names(Channel::ALL)),
         ("dossier.received", "online_mode", names(ServiceMode::ALL)),
         ("online.application", "mode", names(ServiceMode::ALL)),
@@ -125,6 +125,7 @@ fn schemas_match_the_rust_contract() {
         ("par.score", "evidence", vec![]),
         ("plan.activity", "status", names(ActivityStatus::ALL)),
         ("directive.task", "status", names(TaskStatus::ALL)),
+        ("agency.registered", "level", names(AgencyLevel::ALL)),
     ];
     for (ty, field, values) in enums {
         let s = schema(&format!("{ty}.schema.json"));
@@ -225,4 +226,106 @@ fn scores_stay_within_their_maximum() {
             ..
         }
     ));
+}
+
+/// Registry events: a split's weights are given for all successors or none and sum to 1; no
+/// agency names itself; registry types need no dossier.
+#[test]
+fn registry_events_name_their_successors_and_weights() {
+    let example =
+        std::fs::read_to_string(proto_dir().join("examples/valid/agency.split.json")).unwrap();
+    let base: Value = serde_json::from_str(&example).unwrap();
+    let subject = EventType::AgencySplit.subject();
+    let check = |targets: Value| {
+        let mut event = base.clone();
+        event["data"]["targets"] = targets;
+        validate(&subject, &serde_json::to_vec(&event).unwrap())
+            .map(|e| e.data)
+            .map_err(|r| (r.field, r.fault.code()))
+    };
+    // Within the tolerance of 0.001, and weights of one third.
+    let thirds = serde_json::json!([
+        {"agency_code": "A", "weight": 0.3333},
+        {"agency_code": "B", "weight": 0.3333},
+        {"agency_code": "C", "weight": 0.3334}
+    ]);
+    let Ok(EventData::AgencySplit { targets, .. }) = check(thirds) else {
+        panic!("thirds are valid")
+    };
+    assert_eq!(targets.len(), 3);
+    assert_eq!(targets[2].weight, Some(0.3334));
+    let none = check(serde_json::json!([{"agency_code": "A"}, {"agency_code": "B"}])).unwrap();
+    assert!(
+        matches!(none, EventData::AgencySplit { ref targets, .. } if targets.iter().all(|t| t.weight.is_none()))
+    );
+    let bad = |targets: Value| check(targets).unwrap_err();
+    assert_eq!(
+        bad(serde_json::json!([])),
+        ("data.targets".to_owned(), "bad_length")
+    );
+    assert_eq!(
+        bad(serde_json::json!({"agency_code": "A"})),
+        ("data.targets".to_owned(), "wrong_type")
+    );
+    assert_eq!(
+        bad(
+            serde_json::json!([{"agency_code": "A", "weight": 0.5}, {"agency_code": "A", "weight": 0.5}])
+        ),
+        ("data.targets[1].agency_code".to_owned(), "bad_value")
+    );
+    assert_eq!(
+        bad(
+            serde_json::json!([{"agency_code": "A", "weight": 0}, {"agency_code": "B", "weight": 1}])
+        ),
+        ("data.targets[0].weight".to_owned(), "bad_value")
+    );
+    assert_eq!(
+        bad(serde_json::json!([{"agency_code": "A", "weight": "0.5"}])),
+        ("data.targets[0].weight".to_owned(), "wrong_type")
+    );
+    assert_eq!(
+        bad(serde_json::json!([{"weight": 1}])),
+        ("data.targets[0].agency_code".to_owned(), "missing_field")
+    );
+    // The split agency itself is no successor.
+    let own = base["agency_code"].as_str().unwrap();
+    assert_eq!(
+        bad(serde_json::json!([{"agency_code": own}])),
+        ("data".to_owned(), "bad_value")
+    );
+    for ty in EventType::ALL.iter().filter(|t| t.is_registry()) {
+        assert!(!ty.needs_dossier(), "{ty}");
+    }
+}
+
+/// Effective dates are plain local dates of the contract's years.
+#[test]
+fn effective_dates_are_local_dates() {
+    let example =
+        std::fs::read_to_string(proto_dir().join("examples/valid/agency.merged.json")).unwrap();
+    let base: Value = serde_json::from_str(&example).unwrap();
+    let subject = EventType::AgencyMerged.subject();
+    let check = |date: &str| {
+        let mut event = base.clone();
+        event["data"]["effective_date"] = date.into();
+        validate(&subject, &serde_json::to_vec(&event).unwrap())
+            .map(|e| e.data)
+            .map_err(|r| (r.field, r.fault.code()))
+    };
+    let Ok(EventData::AgencyMerged { effective_date, .. }) = check("2025-07-01") else {
+        panic!("a date")
+    };
+    assert_eq!(effective_date.to_string(), "2025-07-01");
+    for (text, fault) in [
+        ("2025-7-1", "bad_timestamp"),
+        ("2025-02-30", "bad_timestamp"),
+        ("01/07/2025", "bad_timestamp"),
+        ("1999-12-31", "bad_value"),
+    ] {
+        assert_eq!(
+            check(text).unwrap_err(),
+            ("data.effective_date".to_owned(), fault),
+            "{text}"
+        );
+    }
 }

@@ -200,7 +200,8 @@ impl Publishers {
 }
 
 /// Checks that `publisher` may publish `event`: its agency is one the publisher covers, and an
-/// official assessment comes from a publisher allowed them.
+/// official assessment or a registry event (`agency.*`, an official decision) comes from a
+/// publisher allowed them, covering every agency the registry event names.
 pub fn authorize(publisher: &Publisher, event: &Event<'_>) -> std::result::Result<(), Rejection> {
     if !publisher.covers(&event.agency_code) {
         return Err(Rejection::new(
@@ -226,6 +227,35 @@ pub fn authorize(publisher: &Publisher, event: &Event<'_>) -> std::result::Resul
                 publisher.name
             ),
         ));
+    }
+    if event.event_type().is_registry() {
+        if !publisher.official {
+            return Err(Rejection::new(
+                "type",
+                Fault::Unauthorized,
+                format!(
+                    "publisher {} may not publish registry events ({}): they need an official publisher",
+                    publisher.name,
+                    event.event_type()
+                ),
+            ));
+        }
+        if let Some(code) = event
+            .data
+            .named_agencies()
+            .into_iter()
+            .find(|code| !publisher.covers(code))
+        {
+            return Err(Rejection::new(
+                "data",
+                Fault::Unauthorized,
+                format!(
+                    "publisher {} may not publish for agency {code} (it may for: {})",
+                    publisher.name,
+                    publisher.agencies.join(", ")
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -402,6 +432,28 @@ mod tests {
             official,
             note: None,
         }
+    }
+
+    #[test]
+    fn registry_events_need_an_official_publisher_covering_every_agency_named() {
+        use parwatch_proto::testing::TestEvent;
+        let merger = TestEvent::merged("H02.20", "2025-03-01")
+            .agency("H02.10")
+            .build();
+        let office = publisher("motcua", &["H02.*"], false);
+        let err = authorize(&office, &merger).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.fault),
+            ("type", Fault::Unauthorized)
+        );
+        assert!(authorize(&publisher("ubnd", &["H02.*"], true), &merger).is_ok());
+        // The target is outside what the publisher covers.
+        let err = authorize(&publisher("ubnd", &["H02.10"], true), &merger).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.fault),
+            ("data", Fault::Unauthorized)
+        );
+        assert!(err.rule.contains("H02.20"), "{err}");
     }
 
     #[test]

@@ -161,7 +161,12 @@ impl EventBuilders {
             EventData::PlanActivity { due_at, .. } | EventData::DirectiveTask { due_at, .. } => {
                 row.due_at = Some(*due_at)
             }
-            EventData::ParScore { .. } => {}
+            EventData::ParScore { .. }
+            | EventData::AgencyRegistered { .. }
+            | EventData::AgencyRenamed { .. }
+            | EventData::AgencyMerged { .. }
+            | EventData::AgencySplit { .. }
+            | EventData::AgencyDissolved { .. } => {}
         }
         self.channel.append_option(row.channel);
         self.online_mode.append_option(row.online_mode);

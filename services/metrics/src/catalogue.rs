@@ -223,6 +223,11 @@ pub enum MetricError {
     /// An unknown grouping.
     #[error("unknown group_by {0:?}: expected agency")]
     UnknownGroup(String),
+    /// A median asked restated across a split: a median does not divide by weight.
+    #[error(
+        "{0} cannot be restated to units a split made (a median does not divide by weight); ask it as recorded"
+    )]
+    NotRestatable(&'static str),
 }
 
 /// One value of a series.
@@ -277,13 +282,13 @@ pub struct Ranking {
 
 /// Sums of one group over one bucket, plus the overdue backlog at its end.
 #[derive(Debug, Default, Clone)]
-struct Acc {
+pub(crate) struct Acc {
     sums: Sums,
     backlog: i64,
 }
 
 impl MetricDef {
-    fn point(&self, bucket: NaiveDate, acc: &Acc) -> Point {
+    pub(crate) fn point(&self, bucket: NaiveDate, acc: &Acc) -> Point {
         let s = &acc.sums.stats;
         let count = |n: i64| Point {
             bucket,
@@ -313,7 +318,7 @@ impl MetricDef {
     }
 
     /// Whether a group had anything to measure: a rate's denominator, or any activity.
-    fn measurable(&self, acc: &Acc, point: &Point) -> bool {
+    pub(crate) fn measurable(&self, acc: &Acc, point: &Point) -> bool {
         match self.formula {
             Formula::Rate(..) | Formula::Median => point.denominator.unwrap_or(0) > 0,
             Formula::Count(_) | Formula::Backlog => !acc.sums.stats.is_empty() || acc.backlog != 0,
@@ -322,7 +327,13 @@ impl MetricDef {
 
     /// The sums of `agencies` over `[from, to]` this metric reads: the histogram for a
     /// median, the backlog at the end of `to` for counts (whether they are measurable).
-    fn acc(&self, daily: &Daily, agencies: &[u32], from: NaiveDate, to: NaiveDate) -> Acc {
+    pub(crate) fn acc(
+        &self,
+        daily: &Daily,
+        agencies: &[u32],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Acc {
         let mut acc = Acc::default();
         let durations = matches!(self.formula, Formula::Median);
         for &agency in agencies {
@@ -497,84 +508,100 @@ impl Counters<'_> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Ranking, MetricError> {
-        check_bounds(from, to)?;
-        let days = (to - from).num_days() as u64 + 1;
-        let before_from = |n| {
-            from.checked_sub_days(Days::new(n))
-                .ok_or(MetricError::OutOfRange {
-                    field: "from",
-                    value: from,
+        rank_periods(metric, from, to, |from, to| {
+            Ok((0..self.agencies.codes().len() as u32)
+                .map(|id| {
+                    let acc = metric.acc(self.daily, &[id], from, to);
+                    let point = metric.point(from, &acc);
+                    let measurable = metric.measurable(&acc, &point) && point.value.is_some();
+                    (
+                        self.agencies.codes()[id as usize].clone(),
+                        point,
+                        measurable,
+                    )
                 })
-        };
-        let previous = (before_from(days)?, before_from(1)?);
-        let current = self.rank(metric, from, to);
-        let before = self.rank(metric, previous.0, previous.1);
-        let rows = current
-            .into_iter()
-            .map(|(id, point, rank)| {
-                let previous_rank = before.iter().find(|(p, ..)| *p == id).and_then(|r| r.2);
-                RankRow {
-                    agency_code: self.agencies.codes()[id as usize].clone(),
-                    rank,
-                    value: point.value,
-                    numerator: point.numerator,
-                    denominator: point.denominator,
-                    previous_rank,
-                    change: rank
-                        .zip(previous_rank)
-                        .map(|(now, then)| i64::from(then) - i64::from(now)),
-                }
-            })
-            .collect();
-        Ok(Ranking { previous, rows })
+                .collect())
+        })
     }
+}
 
-    /// (agency id, point, rank) for every agency, ranked best first, unranked last.
-    fn rank(
-        &self,
-        metric: &MetricDef,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Vec<(u32, Point, Option<u32>)> {
-        let mut rows: Vec<(u32, Point, bool)> = (0..self.agencies.codes().len() as u32)
-            .map(|id| {
-                let acc = metric.acc(self.daily, &[id], from, to);
-                let point = metric.point(from, &acc);
-                let measurable = metric.measurable(&acc, &point) && point.value.is_some();
-                (id, point, measurable)
+/// A ranking on `metric` over `[from, to]` against the previous period of the same length;
+/// `measure(from, to)` gives each unit's (code, point, whether it has something to rank).
+pub(crate) fn rank_periods(
+    metric: &MetricDef,
+    from: NaiveDate,
+    to: NaiveDate,
+    measure: impl Fn(NaiveDate, NaiveDate) -> Result<Vec<(String, Point, bool)>, MetricError>,
+) -> Result<Ranking, MetricError> {
+    check_bounds(from, to)?;
+    let days = (to - from).num_days() as u64 + 1;
+    let before_from = |n| {
+        from.checked_sub_days(Days::new(n))
+            .ok_or(MetricError::OutOfRange {
+                field: "from",
+                value: from,
             })
-            .collect();
-        let key = |p: &Point| {
-            let v = p.value.unwrap_or(0.0);
-            if metric.better == Better::Lower {
-                v
-            } else {
-                -v
+    };
+    let previous = (before_from(days)?, before_from(1)?);
+    let current = rank(metric, measure(from, to)?);
+    let before: BTreeMap<String, Option<u32>> = rank(metric, measure(previous.0, previous.1)?)
+        .into_iter()
+        .map(|(code, _, rank)| (code, rank))
+        .collect();
+    let rows = current
+        .into_iter()
+        .map(|(agency_code, point, rank)| {
+            let previous_rank = before.get(&agency_code).copied().flatten();
+            RankRow {
+                agency_code,
+                rank,
+                value: point.value,
+                numerator: point.numerator,
+                denominator: point.denominator,
+                previous_rank,
+                change: rank
+                    .zip(previous_rank)
+                    .map(|(now, then)| i64::from(then) - i64::from(now)),
             }
-        };
-        rows.sort_by(|a, b| {
-            b.2.cmp(&a.2)
-                .then(key(&a.1).total_cmp(&key(&b.1)))
-                .then_with(|| {
-                    self.agencies.codes()[a.0 as usize].cmp(&self.agencies.codes()[b.0 as usize])
-                })
-        });
-        let mut ranked = Vec::with_capacity(rows.len());
-        let mut last: Option<(f64, u32)> = None;
-        for (position, (id, point, measurable)) in rows.into_iter().enumerate() {
-            let rank = measurable.then(|| {
-                let v = key(&point);
-                match last {
-                    Some((prev, r)) if prev == v => r,
-                    _ => {
-                        let r = position as u32 + 1;
-                        last = Some((v, r));
-                        r
-                    }
-                }
-            });
-            ranked.push((id, point, rank));
+        })
+        .collect();
+    Ok(Ranking { previous, rows })
+}
+
+/// `rows` (code, point, measurable) ranked best first, unranked last, by code among equals;
+/// equal values share a rank (1, 2, 2, 4).
+fn rank(
+    metric: &MetricDef,
+    mut rows: Vec<(String, Point, bool)>,
+) -> Vec<(String, Point, Option<u32>)> {
+    let key = |p: &Point| {
+        let v = p.value.unwrap_or(0.0);
+        if metric.better == Better::Lower {
+            v
+        } else {
+            -v
         }
-        ranked
+    };
+    rows.sort_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then(key(&a.1).total_cmp(&key(&b.1)))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    let mut ranked = Vec::with_capacity(rows.len());
+    let mut last: Option<(f64, u32)> = None;
+    for (position, (code, point, measurable)) in rows.into_iter().enumerate() {
+        let rank = measurable.then(|| {
+            let v = key(&point);
+            match last {
+                Some((prev, r)) if prev == v => r,
+                _ => {
+                    let r = position as u32 + 1;
+                    last = Some((v, r));
+                    r
+                }
+            }
+        });
+        ranked.push((code, point, rank));
     }
+    ranked
 }

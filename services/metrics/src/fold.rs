@@ -16,6 +16,7 @@ use crate::batches::Kind;
 use crate::facts::{Fact, Facts, Late, Received, Resolved};
 use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projection::Projection;
+use crate::registry::Change;
 
 /// The names of `columns`, for reading only those of a file.
 const fn names<const N: usize>(columns: [EventColumn; N]) -> [&'static str; N] {
@@ -95,13 +96,18 @@ pub(crate) fn fold_events(
                     due_at: required(due.get(i), EventColumn::DueAt)?,
                 }),
                 EventType::DossierApology => Fact::Apology(at),
-                // Counted by other metrics' SQL, not in the facts; plans, tasks and scores are
-                // folded by `fold_governance`.
+                // Counted by other metrics' SQL, not in the facts; plans, tasks, scores and
+                // registry events are folded by `fold_governance`.
                 EventType::OnlineApplication
                 | EventType::PostalSubmission
                 | EventType::ParScore
                 | EventType::PlanActivity
-                | EventType::DirectiveTask => return Ok(None),
+                | EventType::DirectiveTask
+                | EventType::AgencyRegistered
+                | EventType::AgencyRenamed
+                | EventType::AgencyMerged
+                | EventType::AgencySplit
+                | EventType::AgencyDissolved => return Ok(None),
             };
             Ok(Some((
                 required(dossier.get(i), EventColumn::DossierId)?,
@@ -119,8 +125,8 @@ pub(crate) fn fold_events(
     Ok(())
 }
 
-/// Folds the plan, task and score events of one batch (columns [`GOVERNANCE_COLUMNS`]); their
-/// `data` is read back into the contract's types.
+/// Folds the plan, task, score and registry events of one batch (columns
+/// [`GOVERNANCE_COLUMNS`]); their `data` is read back into the contract's types.
 pub(crate) fn fold_governance(
     p: &mut Projection,
     batch: &RecordBatch,
@@ -137,6 +143,11 @@ pub(crate) fn fold_governance(
             .and_then(|ty| required(ty, EventColumn::Type))
             .and_then(|ty| data.get(i, ty));
         match read {
+            Ok(data) if data.event_type().is_registry() => {
+                if let Some(change) = Change::of(agency.value(i), at.value(i), data) {
+                    p.apply_registry(change);
+                }
+            }
             Ok(data) => {
                 if let Some(fact) = GovernanceFact::of(at.value(i), data) {
                     p.apply_governance(agency.value(i), fact);

@@ -174,7 +174,12 @@ impl GovernanceFact {
             | EventData::PostalSubmission { .. }
             | EventData::DossierLate { .. }
             | EventData::DossierApology { .. }
-            | EventData::DossierResolved { .. } => return None,
+            | EventData::DossierResolved { .. }
+            | EventData::AgencyRegistered { .. }
+            | EventData::AgencyRenamed { .. }
+            | EventData::AgencyMerged { .. }
+            | EventData::AgencySplit { .. }
+            | EventData::AgencyDissolved { .. } => return None,
         })
     }
 }

@@ -15,6 +15,11 @@
 //! `directive_tasks`, `par_scores`): plans and tasks feed the daily counters of the metrics
 //! `plan_completion` and `tasks_on_time`, and [`Rollups::par_index`] hands scores and live
 //! metric values to the scoring models of `parwatch-scoring`.
+//!
+//! The registry of agencies over time is folded from the `agency.*` events (tables
+//! `agency_registry`, `agency_lineage`): every figure can be read as recorded, or restated to
+//! the units of a date through the lineage ([`Rollups::restated_series`],
+//! [`Rollups::restated_ranking`], [`Rollups::breaks`]).
 
 mod agencies;
 mod batches;
@@ -29,6 +34,8 @@ mod par;
 mod par_work;
 mod projection;
 mod projector;
+mod registry;
+mod restate;
 mod rollup;
 mod rollups;
 mod tables;
@@ -44,6 +51,7 @@ pub use governance::{Activity, ScoreFact, Scored, Task};
 pub use par::{as_of, load_models};
 pub use projection::Projection;
 pub use projector::Projector;
+pub use registry::{Break, Edge, Period};
 pub use rollup::DayStats;
 pub use rollups::Rollups;
 pub use tables::register_tables;

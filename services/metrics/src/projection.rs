@@ -14,6 +14,7 @@ use parwatch_lake::{EventColumn, Unknown};
 use crate::dossiers::{Dossiers, Eviction};
 use crate::facts::{Fact, Facts};
 use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task};
+use crate::registry::{Change, Registry};
 use crate::rollup::contribute;
 use crate::rollups::Rollups;
 
@@ -119,6 +120,29 @@ impl Projection {
         let id = self.agency_id(agency);
         let Rollups { work, daily, .. } = &mut self.rollups;
         Arc::make_mut(work).apply(id, fact, daily);
+    }
+
+    /// Folds one registry event in (the registry keeps codes, not ids: a registered agency
+    /// without events gets no counters).
+    pub(crate) fn apply_registry(&mut self, change: Change) {
+        Arc::make_mut(&mut self.rollups.registry).apply(change);
+    }
+
+    /// The registry as text, for a snapshot's metadata.
+    pub(crate) fn registry_text(&self) -> String {
+        self.rollups.registry.to_text()
+    }
+
+    /// Restores the registry of [`Projection::registry_text`]; `false` when the text does not
+    /// read (the snapshot is then of no use).
+    pub(crate) fn restore_registry(&mut self, text: &str) -> bool {
+        match Registry::from_text(text) {
+            Some(registry) => {
+                self.rollups.registry = Arc::new(registry);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Counts a row holding a value the folds cannot read back; it is not folded in.

@@ -50,8 +50,10 @@ struct Progress {
 
 const SNAPSHOT: &str = "dossiers";
 const VERSION_KEY: &str = "parwatch.snapshot_version";
-/// Version 3 records the Delta version of `events` a snapshot covers (2 listed its files).
-const VERSION: &str = "3";
+/// Version 4 holds the registry of agencies (3 had none: its registry events, if any, were
+/// counted as unknown, so it is folded again); 3 records the Delta version of `events` a
+/// snapshot covers (2 listed its files).
+const VERSION: &str = "4";
 /// Written in every snapshot file of one save: files of different saves are never mixed.
 const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
@@ -59,6 +61,8 @@ const EVENTS_KEY: &str = "parwatch.events";
 const EVENTS_VERSION_KEY: &str = "parwatch.events_version";
 /// The rows not folded in for a value this build cannot read back (absent: none).
 const UNKNOWN_KEY: &str = "parwatch.unknown_values";
+/// The registry events folded in, as JSON.
+const REGISTRY_KEY: &str = "parwatch.registry";
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -262,6 +266,14 @@ impl Projector {
             }
         }
         let mut projection = projector.projection.write().expect("projection lock");
+        let registry = snapshot.metadata.get(REGISTRY_KEY);
+        if !registry.is_some_and(|text| projection.restore_registry(text)) {
+            tracing::warn!(
+                "projection snapshot without a readable registry; folding every event again"
+            );
+            drop(projection);
+            return Ok(projector);
+        }
         for batch in &snapshot.batches {
             load_dossiers(&mut projection, batch).map_err(|message| Error::BadFile {
                 path: SNAPSHOT.to_owned(),
@@ -327,6 +339,7 @@ impl Projector {
             (EVENTS_KEY.to_owned(), projection.rollups.events.to_string()),
             (EVENTS_VERSION_KEY.to_owned(), version.to_string()),
             (UNKNOWN_KEY.to_owned(), projection.unknown_values_text()),
+            (REGISTRY_KEY.to_owned(), projection.registry_text()),
         ];
         self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
         Ok(())

@@ -12,15 +12,19 @@ use crate::bucket::Bucket;
 use crate::catalogue::{Counters, MetricDef, MetricError, Point, Ranking, Series};
 use crate::par::ParSource;
 use crate::par_work::ParWork;
+use crate::registry::Registry;
 use crate::rollup::Daily;
 
-/// The agencies, their PAR work and their daily counters, as of one version of `events`.
+/// The agencies, their registry, their PAR work and their daily counters, as of one version
+/// of `events`.
 /// Immutable once published: cloning one shares its parts (the daily counters month by month),
 /// and the fold copies a part the first time it changes it afterwards.
 #[derive(Debug, Clone, Default)]
 pub struct Rollups {
     pub(crate) agencies: Arc<Agencies>,
     pub(crate) work: Arc<ParWork>,
+    /// The registry of agencies over time.
+    pub(crate) registry: Arc<Registry>,
     pub(crate) daily: Daily,
     /// Events folded in.
     pub(crate) events: u64,

@@ -1,6 +1,7 @@
 //! The projections as SQL tables: registers `dossiers`, `daily_agency_stats`,
 //! `plan_activities`, `directive_tasks` and `par_scores` with the query engine; each scan reads
-//! the projector's projection as it is then (rows laid out by `batches.rs`).
+//! the projector's projection as it is then (rows laid out by `batches.rs`). The registry's
+//! `agency_registry` and `agency_lineage` are laid out by `registry/tables.rs`.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
 use crate::batches::{GOVERNANCE_TABLES, Kind};
 use crate::projector::Projector;
+use crate::registry::tables::{RegistryProvider, RegistryTable};
 
 /// Registers the projection tables over the projector's projections; agency scopes filter
 /// each on its `agency_code`.
@@ -30,6 +32,17 @@ pub fn register_tables(
             kind,
         };
         engine.register(kind.name(), Arc::new(table), Scoping::Column(AGENCY_COLUMN))?;
+    }
+    for table in RegistryTable::ALL {
+        let provider = RegistryProvider {
+            projector: Arc::clone(&projector),
+            table,
+        };
+        engine.register(
+            table.name(),
+            Arc::new(provider),
+            Scoping::Column(AGENCY_COLUMN),
+        )?;
     }
     Ok(())
 }

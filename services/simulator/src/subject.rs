@@ -15,6 +15,11 @@ pub(crate) fn subject_of(event_type: EventType) -> &'static str {
         EventType::ParScore => "par.events.v1.par.score",
         EventType::PlanActivity => "par.events.v1.plan.activity",
         EventType::DirectiveTask => "par.events.v1.directive.task",
+        EventType::AgencyRegistered => "par.events.v1.agency.registered",
+        EventType::AgencyRenamed => "par.events.v1.agency.renamed",
+        EventType::AgencyMerged => "par.events.v1.agency.merged",
+        EventType::AgencySplit => "par.events.v1.agency.split",
+        EventType::AgencyDissolved => "par.events.v1.agency.dissolved",
     }
 }
 
