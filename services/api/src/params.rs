@@ -178,6 +178,28 @@ pub(crate) fn agency(
     agency_filter(principal, asked)
 }
 
+/// Which units a figure is counted in: `units` (`as_recorded`, the default, or `restated`) and
+/// `units_date` (restated only: the date whose units figures are restated to, today by
+/// default). `None`: as recorded; `Some(date)`: restated to the units of `date`.
+pub(crate) fn units(
+    units: Option<&str>,
+    units_date: Option<&str>,
+) -> Result<Option<NaiveDate>, ApiError> {
+    match units.filter(|u| !u.is_empty()) {
+        None | Some("as_recorded") => match units_date.filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(_) => Err(ApiError::BadRequest(
+                "units_date: only with units=restated".to_owned(),
+            )),
+        },
+        Some("restated") => Ok(Some(date("units_date", units_date)?.unwrap_or_else(today))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "unknown units {:?}: expected as_recorded or restated",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
 /// A `format` parameter among `allowed` (the first is the default, taken when absent).
 pub(crate) fn format(text: Option<&str>, allowed: &[Format]) -> Result<Format, ApiError> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
@@ -275,6 +297,21 @@ mod tests {
         assert!(year(Some("20x4")).is_err());
         assert_eq!(year(Some("2024")).unwrap(), 2024);
         assert!(asked(Some(&"x".repeat(65))).is_err());
+        assert_eq!(units(None, None).unwrap(), None);
+        assert_eq!(units(Some("as_recorded"), Some("")).unwrap(), None);
+        assert_eq!(
+            units(Some("restated"), Some("2025-07-01")).unwrap(),
+            Some(d("2025-07-01"))
+        );
+        assert_eq!(units(Some("restated"), None).unwrap(), Some(today()));
+        let e = units(Some("today"), None).unwrap_err().to_string();
+        assert!(e.contains("as_recorded or restated"), "{e}");
+        let e = units(None, Some("2025-07-01")).unwrap_err().to_string();
+        assert!(e.contains("units=restated"), "{e}");
+        let e = units(Some("restated"), Some("2025-13-01"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("units_date"), "{e}");
         assert_eq!(asked(Some("")).unwrap(), None);
     }
 }

@@ -1,9 +1,10 @@
 //! `/api/v1/metrics`, `/api/v1/metrics/{name}` and `/api/v1/ranking`: the metric catalogue
-//! over the projections.
+//! over the projections, as recorded or restated to the units of a date (`units`,
+//! `units_date`; the restating itself is `parwatch_metrics`').
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
-use parwatch_metrics::{Better, Bucket, METRICS, MetricDef, MetricError, metric};
+use parwatch_metrics::{Better, Break, Bucket, METRICS, MetricDef, MetricError, Rollups, metric};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -29,13 +30,58 @@ pub(crate) async fn catalogue() -> Result<Json<Catalogue>, ApiError> {
     Ok(Json::ok(Catalogue { metrics: METRICS }))
 }
 
-/// `group_by` of a series.
+/// `group_by` of a series, and its units.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct GroupBy {
     /// `agency`: one series per agency; absent: one series for everything asked.
     #[param(example = "agency")]
     group_by: Option<String>,
+    /// `as_recorded` (default): each figure under the agency that recorded it; `restated`:
+    /// restated to the units of `units_date` through the registry's lineage (`agency` and the
+    /// groups are then units of that date; rates are recomputed from restated numerators and
+    /// denominators).
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date whose units figures are restated to, `YYYY-MM-DD`;
+    /// today by default.
+    #[param(example = "2025-07-01")]
+    units_date: Option<String>,
+}
+
+/// Which units the figures of an answer are counted in, and the structural breaks: the
+/// registry's changes taking effect in the dates shown (restated: up to the units' date too)
+/// that concern what is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnitsBody {
+    /// `as_recorded` or `restated`.
+    #[schema(example = "restated")]
+    view: &'static str,
+    /// The date whose units the figures are restated to; null as recorded.
+    date: Option<NaiveDate>,
+    /// The structural breaks, by date.
+    breaks: Vec<Break>,
+}
+
+impl UnitsBody {
+    /// The units of an answer over `[from, to]` for `agency` (all: `None`).
+    fn of(
+        p: &Rollups,
+        units: Option<NaiveDate>,
+        from: NaiveDate,
+        to: NaiveDate,
+        agency: Option<&str>,
+    ) -> Self {
+        UnitsBody {
+            view: if units.is_some() {
+                "restated"
+            } else {
+                "as_recorded"
+            },
+            date: units,
+            breaks: p.breaks(from, to, agency, units),
+        }
+    }
 }
 
 /// A metric over time.
@@ -56,6 +102,8 @@ pub(crate) struct MetricSeries {
     agency: Option<String>,
     /// One series (`group` `{}`), or one per agency with `group_by=agency`.
     series: Vec<GroupSeries>,
+    /// The units the figures are counted in, and the structural breaks.
+    units: UnitsBody,
     /// The version of `events` the answer reflects (see `as_of`); null before the first
     /// events are folded in.
     events_version: Option<u64>,
@@ -107,15 +155,21 @@ pub(crate) async fn series(
         Some("agency") => true,
         Some(other) => return Err(MetricError::UnknownGroup(other.to_owned()).into()),
     };
+    let units = params::units(group_by.units.as_deref(), group_by.units_date.as_deref())?;
     let (from, to) = dates.last_year()?;
     let key = format!(
-        "series {} {from} {to} {bucket:?} {agency:?} {by_agency}",
+        "series {} {from} {to} {bucket:?} {agency:?} {by_agency} {units:?}",
         def.name
     );
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
-            let series = p
-                .series(def, from, to, bucket, agency.as_deref(), by_agency)?
+            let series = match units {
+                None => p.series(def, from, to, bucket, agency.as_deref(), by_agency)?,
+                Some(date) => {
+                    p.restated_series(def, from, to, bucket, agency.as_deref(), by_agency, date)?
+                }
+            };
+            let series = series
                 .iter()
                 .map(|s| GroupSeries {
                     group: Group {
@@ -130,6 +184,7 @@ pub(crate) async fn series(
                 tz: parwatch_proto::LOCAL_TZ_NAME,
                 from,
                 to,
+                units: UnitsBody::of(p, units, from, to, agency.as_deref()),
                 agency,
                 series,
                 events_version: p.version(),
@@ -151,6 +206,14 @@ pub(crate) struct RankingQuery {
     /// The metric to rank on (required).
     #[param(example = "on_time_rate")]
     metric: Option<String>,
+    /// `as_recorded` (default): the agencies that recorded the figures; `restated`: only the
+    /// units existing on `units_date`, each over its figures restated through the registry's
+    /// lineage.
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date whose units are ranked, `YYYY-MM-DD`; today by default.
+    #[param(example = "2025-07-01")]
+    units_date: Option<String>,
 }
 
 /// Agencies ranked on a metric.
@@ -168,6 +231,8 @@ pub(crate) struct Ranking {
     previous: Period,
     /// Ranked agencies best first, then the unranked; a scoped token's own row only.
     rows: Vec<RankRowBody>,
+    /// The units ranked, and the structural breaks.
+    units: UnitsBody,
     /// The version of `events` the answer reflects (see `as_of`).
     events_version: Option<u64>,
 }
@@ -195,11 +260,15 @@ pub(crate) async fn ranking(
         query.metric.as_deref(),
         "on_time_rate",
     )?)?;
+    let units = params::units(query.units.as_deref(), query.units_date.as_deref())?;
     let (from, to) = dates.last_year()?;
-    let key = format!("ranking {} {from} {to} {own:?}", def.name);
+    let key = format!("ranking {} {from} {to} {own:?} {units:?}", def.name);
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
-            let ranking = p.ranking(def, from, to)?;
+            let ranking = match units {
+                None => p.ranking(def, from, to)?,
+                Some(date) => p.restated_ranking(def, from, to, date)?,
+            };
             let rows = ranking
                 .rows
                 .iter()
@@ -216,6 +285,7 @@ pub(crate) async fn ranking(
                     to: ranking.previous.1,
                 },
                 rows,
+                units: UnitsBody::of(p, units, ranking.previous.0, to, own.as_deref()),
                 events_version: p.version(),
             })
         })
