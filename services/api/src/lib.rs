@@ -71,6 +71,8 @@ pub struct AppState {
     pub web: Option<Arc<Web>>,
     /// Agencies' names (see [`AppState::with_agency_names`]).
     pub agency_names: Arc<AgencyNames>,
+    /// The report definitions in service (see [`AppState::with_reports`]).
+    reports: handlers::reports::Reports,
     /// What SQL and dashboard work is admitted (see [`AppState::with_admission`]).
     admission: Arc<admission::Admission>,
     /// Keys the data version shown to embeds, so it tells when data changed and nothing more.
@@ -116,6 +118,7 @@ impl AppState {
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
             web: None,
             agency_names,
+            reports: handlers::reports::Reports::builtin(),
             admission: Arc::new(admission::Admission::new(AdmissionLimits::default())),
             version_key: std::hash::RandomState::new(),
             answers: Arc::default(),
@@ -145,6 +148,15 @@ impl AppState {
     pub fn with_par_models(self, models: parwatch_scoring::Models) -> Self {
         Self {
             par_models: Arc::new(models),
+            ..self
+        }
+    }
+
+    /// The same state serving the report definitions of `catalogue` (checked when loaded)
+    /// instead of the built-in ones.
+    pub fn with_reports(self, catalogue: parwatch_reports::Catalogue) -> Self {
+        Self {
+            reports: handlers::reports::Reports::new(catalogue),
             ..self
         }
     }

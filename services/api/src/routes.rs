@@ -85,7 +85,7 @@ fn table(state: &AppState) -> Vec<Route> {
     let document = ::bytes::Bytes::from(document());
     let province = "this covers the whole province";
     let unscoped_admin = "revoking embed tokens needs an unscoped admin";
-    let report_set = reports::Reports::builtin();
+    let report_set = state.reports.clone();
     let reports = || with(report_set.clone());
     vec![
         // Health and this document.

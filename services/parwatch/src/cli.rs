@@ -437,6 +437,28 @@ pub(crate) struct ParArgs {
     pub(crate) par_models: Option<PathBuf>,
 }
 
+/// The periodic reports' definitions.
+#[derive(Debug, Args)]
+pub(crate) struct ReportsArgs {
+    /// Directory of report definitions (*.toml), each checked at start: a broken one stops
+    /// the command, naming the file and the problem. Default: the definitions built into the
+    /// binary (reports/ at build time).
+    #[arg(long, env = "PARWATCH_REPORTS", global = true)]
+    pub(crate) reports: Option<PathBuf>,
+}
+
+impl ReportsArgs {
+    /// The definitions, checked.
+    pub(crate) fn catalogue(&self) -> anyhow::Result<parwatch_reports::Catalogue> {
+        use anyhow::Context as _;
+        let dir = self.reports.as_deref();
+        parwatch_reports::Catalogue::open(dir).with_context(|| match dir {
+            Some(dir) => format!("loading report definitions from {}", dir.display()),
+            None => "loading the built-in report definitions".to_owned(),
+        })
+    }
+}
+
 /// Dashboards and the secret of embed tokens.
 #[derive(Debug, Args)]
 pub(crate) struct DashboardArgs {
@@ -655,6 +677,8 @@ pub(crate) struct UpArgs {
     pub(crate) worker: IngestTuning,
     #[command(flatten)]
     pub(crate) par: ParArgs,
+    #[command(flatten)]
+    pub(crate) reports: ReportsArgs,
     /// Also fill the lake with a simulated province: about two years of history, then live
     /// events, so the dashboards fill in and move.
     #[arg(long, env = "PARWATCH_DEMO")]
@@ -737,6 +761,8 @@ pub(crate) struct ServeArgs {
     pub(crate) server: ServerArgs,
     #[command(flatten)]
     pub(crate) par: ParArgs,
+    #[command(flatten)]
+    pub(crate) reports: ReportsArgs,
     #[command(flatten)]
     pub(crate) web: WebArgs,
 }

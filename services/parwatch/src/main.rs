@@ -165,7 +165,7 @@ async fn start_servers(
     data_dir: &std::path::Path,
     lake: Lake,
     ingest: Option<Arc<IngestStatus>>,
-    models: parwatch_scoring::Models,
+    (models, reports): (parwatch_scoring::Models, parwatch_reports::Catalogue),
     web: parwatch_api::WebConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -191,6 +191,7 @@ async fn start_servers(
     let mut state = AppState::new(lake, ingest, access.clone())?
         .with_admission(args.http_limits.admission())
         .with_par_models(models)
+        .with_reports(reports)
         .with_web(web)
         .await?;
     let default_names = data_dir.join(AGENCY_NAMES_FILE);
@@ -242,6 +243,7 @@ fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
 
 async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
+    let reports = args.reports.catalogue()?;
     // The demo is for trying ParWatch on this machine: open, when nothing else can reach it.
     let loopback = args.server.http.ip().is_loopback()
         && (args.server.no_pg || args.server.pg.ip().is_loopback());
@@ -264,7 +266,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
         data_dir,
         lake.clone(),
         Some(Arc::clone(&status)),
-        models,
+        (models, reports),
         args.web.config(data_dir)?,
         &shutdown,
     )
@@ -328,6 +330,7 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
+    let reports = args.reports.catalogue()?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
     let lake = args.lake.open()?;
@@ -336,7 +339,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir,
         lake,
         None,
-        models,
+        (models, reports),
         args.web.config(data_dir)?,
         &shutdown,
     )

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use parwatch_metrics::Projector;
-use parwatch_reports::{Ask, Catalogue, Definition, Figures, Lang, Published, Shelf};
+use parwatch_reports::{Ask, Definition, Figures, Lang, Published, Shelf};
 
-use crate::cli::{LakeArgs, ParArgs};
+use crate::cli::{LakeArgs, ParArgs, ReportsArgs};
 
 /// `parwatch report`.
 #[derive(Debug, Args)]
@@ -20,10 +20,8 @@ pub(crate) struct ReportArgs {
     lake: LakeArgs,
     #[command(flatten)]
     par: ParArgs,
-    /// Directory of report definitions (*.toml), each checked before use. Default: the
-    /// definitions built into the binary (reports/ at build time).
-    #[arg(long, env = "PARWATCH_REPORTS", global = true)]
-    reports: Option<PathBuf>,
+    #[command(flatten)]
+    reports: ReportsArgs,
     #[command(subcommand)]
     action: ReportAction,
 }
@@ -103,10 +101,7 @@ fn lang(text: &str) -> anyhow::Result<Lang> {
 
 /// Runs `parwatch report`.
 pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let catalogue = match &args.reports {
-        Some(dir) => Catalogue::load(dir)?,
-        None => Catalogue::builtin()?,
-    };
+    let catalogue = args.reports.catalogue()?;
     if let ReportAction::Check = args.action {
         for d in catalogue.iter() {
             println!("{}\t{:?}\t{}", d.id, d.subject, d.title.vi);

@@ -6,6 +6,7 @@ import { Api, saveToken, savedToken } from './api.js';
 import { currentLang, fmtTime, initLang, pick, setAgencyNames, setLang, t } from './i18n.js';
 import { agencyPage, dashboardPage, h, qualityPage, rankingPage, sqlPage } from './pages.js';
 import { parAgencyPage, parPage } from './par.js';
+import { reportsPage } from './reports.js';
 
 const REFRESH_MS = 5000;
 const HOME = 'province';
@@ -91,6 +92,7 @@ function header(active) {
   if (agencyDashboard) links.splice(2, 0, ['#/agency', pick(agencyDashboard.title), 'agency']);
   links.splice(agencyDashboard ? 3 : 2, 0, ['#/par', t('nav_par'), 'par']);
   if (byId(QUALITY)) links.push(['#/quality', pick(byId(QUALITY).title), 'quality']);
+  links.push(['#/reports', t('nav_reports'), 'reports']);
   links.push(['#/sql', t('nav_sql'), 'sql']);
 
   const tokenInput = h('input', { type: 'password', name: 'token', placeholder: t('token_placeholder'), autocomplete: 'off' });
@@ -175,6 +177,9 @@ async function render() {
       break;
     case 'sql':
       draw = () => sqlPage(ctx, main);
+      break;
+    case 'reports':
+      draw = () => reportsPage(ctx, main);
       break;
     case 'd':
       draw = () => dashboardPage(ctx, main, second);

@@ -47,6 +47,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/web/par.js"),
     ),
     (
+        "reports.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/reports.js"),
+    ),
+    (
         "pages.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/web/pages.js"),
