@@ -1,0 +1,229 @@
+//! The registry of agencies end to end: dossier events and registry events published to a real
+//! nats-server, ingested by `parwatch up`, and a metric and a ranking read over HTTP as recorded
+//! and restated to the units of a date; the lineage in SQL.
+//!
+//! January 2025 (resolved, on time): D1 4, 3 — merged into D2 on 2025-03-01; D2 2, 2; C1 10,
+//! 5 — split on 2025-07-01 between N1 (0.6) and N2 (0.4); C2 5, 5 — merged into N1 the same
+//! day. Restated to the units of 2025-08-01: D2 (3 + 2) / (4 + 2) = 5/6; N1 (0.6·5 + 5) /
+//! (0.6·10 + 5) = 8/11; N2 (0.4·5) / (0.4·10) = 1/2.
+
+use std::time::Duration;
+
+use chrono::DateTime;
+use parwatch_proto::testing::TestEvent;
+use parwatch_proto::{AgencyLevel, Channel, Outcome};
+use serde_json::{Value, json};
+
+use crate::harness::{LocalNats, Outgoing, Parwatch, publish};
+
+/// `n` dossiers of `agency` received on 2025-01-06, resolved 2 days later (the first
+/// `on_time`) or 15 days later (after their due date, 5 days after receipt).
+fn dossiers(agency: &str, n: usize, on_time: usize) -> Vec<TestEvent> {
+    let at = DateTime::parse_from_rfc3339("2025-01-06T08:00:00+07:00").unwrap();
+    (0..n)
+        .flat_map(|i| {
+            let dossier = format!("{agency}-{i}");
+            let resolved = at + chrono::Duration::days(if i < on_time { 2 } else { 15 });
+            [
+                TestEvent::received(Channel::Counter)
+                    .agency(agency)
+                    .dossier(&dossier)
+                    .at(at)
+                    .due(at + chrono::Duration::days(5)),
+                TestEvent::resolved(Outcome::Approved)
+                    .agency(agency)
+                    .dossier(&dossier)
+                    .at(resolved),
+            ]
+        })
+        .collect()
+}
+
+fn events() -> Vec<TestEvent> {
+    let mut events: Vec<TestEvent> = [("D1", 4, 3), ("D2", 2, 2), ("C1", 10, 5), ("C2", 5, 5)]
+        .into_iter()
+        .flat_map(|(agency, n, on_time)| dossiers(agency, n, on_time))
+        .collect();
+    let decided = "2025-06-16T09:00:00+07:00";
+    events.extend([
+        TestEvent::merged("D2", "2025-03-01")
+            .agency("D1")
+            .at("2025-02-20T10:00:00+07:00"),
+        TestEvent::registered("Phường Một", AgencyLevel::Commune, "2025-07-01")
+            .agency("N1")
+            .at(decided),
+        TestEvent::registered("Phường Hai", AgencyLevel::Commune, "2025-07-01")
+            .agency("N2")
+            .at(decided),
+        TestEvent::split(&[("N1", Some(0.6)), ("N2", Some(0.4))], "2025-07-01")
+            .agency("C1")
+            .at(decided),
+        TestEvent::merged("N1", "2025-07-01")
+            .agency("C2")
+            .at(decided),
+    ]);
+    events
+}
+
+/// The first point of `body`'s first series: (value, numerator, denominator).
+fn first_point(body: &Value) -> (Value, Value, Value) {
+    let point = &body["series"][0]["points"][0];
+    (
+        point["value"].clone(),
+        point["numerator"].clone(),
+        point["denominator"].clone(),
+    )
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_rankings_as_recorded_and_restated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let events = events();
+    let n = events.len();
+    publish(&nats.url(), events.iter().map(Outgoing::event).collect()).await;
+    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(n),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(
+        parwatch.sql("SELECT count(*) FROM rejected_events").await["rows"][0][0],
+        0
+    );
+
+    let january = "from=2025-01-01&to=2025-01-31&bucket=month";
+    // As recorded (the default): N1 did not exist in January.
+    let (status, n1) = parwatch
+        .get_json(&format!("/api/v1/metrics/on_time_rate?{january}&agency=N1"))
+        .await;
+    assert_eq!(status, 200, "{n1}");
+    assert_eq!(first_point(&n1), (Value::Null, json!(0), json!(0)));
+    assert_eq!(
+        n1["units"],
+        json!({"view": "as_recorded", "date": null, "breaks": []})
+    );
+    let (_, c1) = parwatch
+        .get_json(&format!("/api/v1/metrics/on_time_rate?{january}&agency=C1"))
+        .await;
+    assert_eq!(first_point(&c1), (json!(0.5), json!(5), json!(10)));
+
+    // Restated to the units of 1 August 2025.
+    let restated = "units=restated&units_date=2025-08-01";
+    let (status, n1) = parwatch
+        .get_json(&format!(
+            "/api/v1/metrics/on_time_rate?{january}&agency=N1&{restated}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{n1}");
+    let (value, numerator, denominator) = first_point(&n1);
+    assert!(close(&value, 8.0 / 11.0), "{n1}");
+    assert_eq!((numerator, denominator), (json!(8), json!(11)));
+    assert_eq!(n1["units"]["view"], "restated");
+    assert_eq!(n1["units"]["date"], "2025-08-01");
+    let breaks: Vec<(&str, &str)> = n1["units"]["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap(),
+                b["agency_code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        breaks,
+        [("split", "C1"), ("merged", "C2"), ("registered", "N1")]
+    );
+    assert_eq!(n1["units"]["breaks"][0]["date"], "2025-07-01");
+    assert_eq!(n1["units"]["breaks"][0]["successors"], json!(["N1", "N2"]));
+
+    // Grouped by unit: only the units of the date, with counters.
+    let (_, grouped) = parwatch
+        .get_json(&format!(
+            "/api/v1/metrics/on_time_rate?{january}&group_by=agency&{restated}"
+        ))
+        .await;
+    let groups: Vec<&str> = grouped["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["group"]["agency_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["D2", "N1", "N2"]);
+
+    // Rankings compare like with like.
+    let ranks = |body: &Value| -> Vec<(String, Value)> {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["agency_code"].as_str().unwrap().to_owned(),
+                    r["rank"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (status, recorded) = parwatch
+        .get_json("/api/v1/ranking?metric=on_time_rate&from=2025-01-01&to=2025-01-31")
+        .await;
+    assert_eq!(status, 200, "{recorded}");
+    let expected = [("C2", 1), ("D2", 1), ("D1", 3), ("C1", 4)];
+    assert_eq!(
+        ranks(&recorded),
+        expected.map(|(c, r)| (c.to_owned(), json!(r)))
+    );
+    let (status, restated_ranking) = parwatch
+        .get_json(&format!(
+            "/api/v1/ranking?metric=on_time_rate&from=2025-01-01&to=2025-01-31&{restated}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{restated_ranking}");
+    let expected = [("D2", 1), ("N1", 2), ("N2", 3)];
+    assert_eq!(
+        ranks(&restated_ranking),
+        expected.map(|(c, r)| (c.to_owned(), json!(r))),
+        "D2 5/6 > N1 8/11 > N2 1/2"
+    );
+    assert!(close(&restated_ranking["rows"][2]["value"], 0.5));
+
+    // A mistake in the units is a 400 naming it.
+    let (status, error) = parwatch
+        .get_json(&format!(
+            "/api/v1/metrics/on_time_rate?{january}&units=today"
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"].as_str().unwrap().contains("units"),
+        "{error}"
+    );
+
+    // The lineage and the registry in SQL.
+    let lineage = parwatch
+        .sql("SELECT agency_code, successor_code, kind, weight, estimated FROM agency_lineage ORDER BY effective_date, agency_code, successor_code")
+        .await;
+    assert_eq!(
+        lineage["rows"],
+        json!([
+            ["D1", "D2", "merged", 1.0, false],
+            ["C1", "N1", "split", 0.6, false],
+            ["C1", "N2", "split", 0.4, false],
+            ["C2", "N1", "merged", 1.0, false],
+        ])
+    );
+    let units = parwatch
+        .sql("SELECT agency_code FROM agency_registry WHERE (valid_from IS NULL OR valid_from <= DATE '2025-08-01') AND (valid_to IS NULL OR valid_to > DATE '2025-08-01') ORDER BY 1")
+        .await;
+    assert_eq!(units["rows"], json!([["D2"], ["N1"], ["N2"]]));
+}
