@@ -20,6 +20,7 @@ mod par;
 mod par_page;
 mod pg;
 mod publishers;
+mod registry;
 mod reports;
 mod reports_page;
 mod scope_leaks;
