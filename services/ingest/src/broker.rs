@@ -13,7 +13,8 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{ConnectError, ConnectErrorKind};
 use tokio::time::Instant;
 
-use crate::publishers::{Identity, STREAM_SUBJECTS};
+use crate::partitions::subjects_of;
+use crate::publishers::Identity;
 use crate::{Error, Result};
 
 /// Name of the JetStream stream holding every event.
@@ -271,7 +272,7 @@ pub(crate) async fn connect_with(
 fn stream_config(name: &str, limits: &StreamLimits) -> stream::Config {
     stream::Config {
         name: name.to_owned(),
-        subjects: vec![STREAM_SUBJECTS.to_owned()],
+        subjects: vec![subjects_of(name)],
         storage: stream::StorageType::File,
         max_message_size: limits.max_msg_size,
         max_bytes: limits.max_bytes,
@@ -280,7 +281,8 @@ fn stream_config(name: &str, limits: &StreamLimits) -> stream::Config {
     }
 }
 
-/// Creates the stream (file storage, subjects `par.in.*.events.v1.>`, `limits`) when missing;
+/// Creates the stream `name` (file storage, its subjects: `par.in.*.events.v1.>` for
+/// `PAR_EVENTS`, a partition's for `PAR_EVENTS_<k>`, `limits`) when missing;
 /// an existing stream whose subjects or limits differ is updated to them, which takes the
 /// administrator's credential (the worker's may create the stream, never change it: with it,
 /// a difference is logged and the stream kept as it is). Calls that get no answer are retried
@@ -325,7 +327,7 @@ pub(crate) async fn ensure_stream_retrying(
         match js.update_stream(updated).await {
             Ok(_) => tracing::info!(
                 stream = name,
-                subjects = ?STREAM_SUBJECTS,
+                subjects = ?subjects_of(name),
                 max_msg_size = limits.max_msg_size,
                 max_bytes = limits.max_bytes,
                 max_age_s = limits.max_age.as_secs(),

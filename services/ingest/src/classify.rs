@@ -84,7 +84,7 @@ pub(crate) fn classify(
                 });
             }
             Err(rejection) => {
-                if !index.insert_rejected(p.stream_seq) {
+                if !index.insert_rejected(&p.subject, p.stream_seq) {
                     duplicates += 1;
                     continue;
                 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 use parwatch_lake::CompactionPolicy;
 
-use crate::broker::{Backoff, STREAM_NAME, StreamLimits};
+use crate::broker::{Backoff, StreamLimits};
 use crate::failpoint::Failpoint;
+use crate::partitions::Partitions;
 use crate::publishers::{Identity, Publishers};
 
 /// Name of the worker's durable consumer, the one its NATS user may use.
@@ -23,8 +24,12 @@ pub struct IngestConfig {
     pub publishers: Publishers,
     /// Limits of the stream when the worker creates it.
     pub stream_limits: StreamLimits,
-    /// JetStream stream to consume.
-    pub stream: String,
+    /// How the stream is split: one partition (`PAR_EVENTS`, this worker its sole writer) or
+    /// several, held under leases by however many workers run.
+    pub partitions: Partitions,
+    /// How long a partition's lease lasts without renewal (renewed every third of it): the
+    /// longest a dead worker's partitions wait for another.
+    pub lease_ttl: Duration,
     /// Durable consumer name.
     pub consumer: String,
     /// Messages requested per pull.
@@ -55,14 +60,15 @@ pub struct IngestConfig {
 }
 
 impl IngestConfig {
-    /// Defaults for a worker consuming `PAR_EVENTS` from `nats_url`.
+    /// Defaults for the sole worker consuming `PAR_EVENTS` from `nats_url`.
     pub fn new(nats_url: impl Into<String>) -> Self {
         Self {
             nats_url: nats_url.into(),
             identity: None,
             publishers: Publishers::default(),
             stream_limits: StreamLimits::default(),
-            stream: STREAM_NAME.to_owned(),
+            partitions: Partitions::default(),
+            lease_ttl: Duration::from_secs(10),
             consumer: CONSUMER_NAME.to_owned(),
             pull_batch: 10_000,
             flush_events: 20_000,

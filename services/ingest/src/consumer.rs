@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
 use futures::StreamExt;
-use parwatch_lake::{DedupIndex, Lake};
+use parwatch_lake::{DedupIndex, Lake, Writer};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -24,7 +24,7 @@ use crate::config::IngestConfig;
 use crate::failpoint::Failpoint;
 use crate::publishers::INGEST_INBOX_PREFIX;
 use crate::status::IngestStatus;
-use crate::store::{Stored, store};
+use crate::store::{Stored, Storer, store};
 use crate::{Error, Result};
 
 /// Batches stored at once: one is validated while the one before it is written.
@@ -33,7 +33,9 @@ const STORES_IN_FLIGHT: usize = 2;
 /// Least bytes a pull asks for: above the largest message a nats-server takes (1 MiB).
 const MIN_PULL_BYTES: usize = 2 << 20;
 
-/// Runs the worker until `shutdown` resolves, then flushes and acknowledges what it holds.
+/// Runs the worker until `shutdown` resolves, then flushes and acknowledges what it holds. With
+/// one partition it consumes `PAR_EVENTS` as its sole writer; with several it holds the
+/// partitions it can lease (`leases.rs`), each consumed like a stream of its own.
 pub async fn run(
     cfg: IngestConfig,
     lake: Lake,
@@ -48,7 +50,7 @@ pub async fn run(
     }
     tokio::pin!(shutdown);
     // Starting retries while the broker does not answer: a shutdown meanwhile ends it.
-    let (client, stream, consumer, floor, index) = tokio::select! {
+    let (client, index) = tokio::select! {
         started = start(&cfg, &lake) => started?,
         () = &mut shutdown => {
             info!("ingest worker stopped before it started");
@@ -56,14 +58,11 @@ pub async fn run(
         }
     };
     info!(
-        stream = %cfg.stream,
-        consumer = %cfg.consumer,
         lake = %lake.location(),
-        lake_position = ?lake.stats(parwatch_lake::EVENTS_TABLE).position,
-        ack_floor = floor,
+        partitions = cfg.partitions.count(),
         stored_events = index.event_count(),
         publishers = cfg.publishers.list.len(),
-        "ingest worker consuming"
+        "ingest worker started"
     );
     if cfg.publishers.list.is_empty() {
         warn!("no publishers configured: every event will be rejected as unauthorized");
@@ -74,26 +73,89 @@ pub async fn run(
             "failpoint: batches are acknowledged WITHOUT being stored (benchmark only)"
         );
     }
-    status.ready.store(true, Ordering::Relaxed);
     let compactor = tokio::spawn(compact_forever(
         lake.clone(),
         cfg.compaction,
         cfg.compact_every,
         Arc::clone(&status),
     ));
-
-    let mut worker = Worker {
+    let shared = Shared {
+        cfg: Arc::new(cfg),
+        client,
         lake,
-        status: Arc::clone(&status),
         index: Arc::new(Mutex::new(index)),
+        status,
+    };
+    let result = if shared.cfg.partitions.split() {
+        crate::leases::hold(shared, shutdown).await
+    } else {
+        let stream = shared.cfg.partitions.stream(0);
+        consume(shared, stream, Writer::Sole, shutdown).await
+    };
+    compactor.abort();
+    result
+}
+
+/// What every partition a worker holds shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) cfg: Arc<IngestConfig>,
+    pub(crate) client: async_nats::Client,
+    pub(crate) lake: Lake,
+    /// One index for all: an event id is stored once across partitions.
+    pub(crate) index: Arc<Mutex<DedupIndex>>,
+    pub(crate) status: Arc<IngestStatus>,
+}
+
+/// Consumes `stream` as `writer` until `stop` resolves, then flushes and acknowledges what it
+/// holds. The sole writer reports the worker ready while it consumes.
+pub(crate) async fn consume(
+    shared: Shared,
+    stream_name: String,
+    writer: Writer,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    let Shared {
+        cfg,
+        client,
+        lake,
+        index,
+        status,
+    } = shared;
+    tokio::pin!(stop);
+    let (stream, consumer, floor) = tokio::select! {
+        found = subscribe(&cfg, &client, &stream_name) => found?,
+        () = &mut stop => return Ok(()),
+    };
+    info!(
+        stream = %stream_name,
+        consumer = %cfg.consumer,
+        ?writer,
+        ack_floor = floor,
+        "consuming"
+    );
+    let sole = writer == Writer::Sole;
+    let ready = |on: bool| {
+        if sole {
+            status.ready.store(on, Ordering::Relaxed);
+        }
+    };
+    ready(true);
+    let mut worker = Worker {
         batch: Batcher::new(cfg.flush_events, cfg.flush_bytes),
-        rules: Arc::new(Rules {
-            publishers: cfg.publishers.clone(),
-            occurred_after: cfg.occurred_after,
-            occurred_ahead: cfg.occurred_ahead,
+        storer: Arc::new(Storer {
+            lake,
+            writer,
+            index,
+            rules: Rules {
+                publishers: cfg.publishers.clone(),
+                occurred_after: cfg.occurred_after,
+                occurred_ahead: cfg.occurred_ahead,
+            },
+            status: Arc::clone(&status),
+            failpoint: cfg.failpoint,
+            stopping: AtomicBool::new(false),
         }),
-        failpoint: cfg.failpoint,
-        stopping: Arc::default(),
         acks: Acker::new(client, stream, floor, cfg.ack_wait),
     };
     let mut tick = tokio::time::interval(cfg.flush_interval / 4);
@@ -118,7 +180,7 @@ pub async fn run(
             Err(e) => {
                 warn!(error = %e, "cannot pull from JetStream; retrying in 1 s");
                 tokio::select! {
-                    _ = &mut shutdown => break 'consume,
+                    _ = &mut stop => break 'consume,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'consume,
                 }
             }
@@ -128,7 +190,7 @@ pub async fn run(
             let can_store = in_flight.len() < STORES_IN_FLIGHT;
             tokio::select! {
                 biased;
-                _ = &mut shutdown => break 'consume,
+                _ = &mut stop => break 'consume,
                 stored = async { in_flight.front_mut().expect("guarded").await }, if !in_flight.is_empty() => {
                     in_flight.pop_front();
                     worker.acks.acknowledge(stored??.acks).await;
@@ -156,36 +218,29 @@ pub async fn run(
                 },
             }
         }
-        status.ready.store(false, Ordering::Relaxed);
+        ready(false);
         tokio::select! {
-            _ = &mut shutdown => break 'consume,
+            _ = &mut stop => break 'consume,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        status.ready.store(true, Ordering::Relaxed);
+        ready(true);
     }
-    compactor.abort();
-    worker.stopping.store(true, Ordering::Relaxed);
-    info!(pending = worker.batch.len(), "shutting down: flushing");
+    worker.storer.stopping.store(true, Ordering::Relaxed);
+    info!(stream = %stream_name, pending = worker.batch.len(), "stopping: flushing");
     for stored in in_flight {
         worker.acks.acknowledge(stored.await??.acks).await;
     }
     if let Some(stored) = worker.start_flush() {
         worker.acks.acknowledge(stored.await??.acks).await;
     }
-    status.ready.store(false, Ordering::Relaxed);
+    ready(false);
     Ok(())
 }
 
 /// The worker's state: the batch being received, what stores share, and the acks.
 struct Worker {
-    lake: Lake,
-    status: Arc<IngestStatus>,
-    index: Arc<Mutex<DedupIndex>>,
     batch: Batcher,
-    rules: Arc<Rules>,
-    failpoint: Option<Failpoint>,
-    /// Set on shutdown: a failing write then gives up instead of retrying for ever.
-    stopping: Arc<AtomicBool>,
+    storer: Arc<Storer>,
     acks: Acker,
 }
 
@@ -193,27 +248,12 @@ impl Worker {
     /// Starts storing every pending message in the background.
     fn start_flush(&mut self) -> Option<JoinHandle<Result<Stored>>> {
         let pending = self.batch.take()?;
-        let (lake, index) = (self.lake.clone(), Arc::clone(&self.index));
-        let (status, failpoint) = (Arc::clone(&self.status), self.failpoint);
-        let (stopping, rules) = (Arc::clone(&self.stopping), Arc::clone(&self.rules));
-        Some(tokio::spawn(store(
-            pending, lake, index, rules, status, failpoint, stopping,
-        )))
+        Some(tokio::spawn(store(pending, Arc::clone(&self.storer))))
     }
 }
 
-/// Connects, finds or creates the stream and the worker's consumer (retrying as
-/// `cfg.start_retry` says), reads the acknowledged floor and loads the dedupe index.
-async fn start(
-    cfg: &IngestConfig,
-    lake: &Lake,
-) -> Result<(
-    async_nats::Client,
-    jetstream::stream::Stream,
-    PullConsumer,
-    u64,
-    DedupIndex,
-)> {
+/// Connects (retrying as `cfg.start_retry` says) and loads the dedupe index.
+async fn start(cfg: &IngestConfig, lake: &Lake) -> Result<(async_nats::Client, DedupIndex)> {
     let client = connect_with(
         &cfg.nats_url,
         "parwatch-ingest",
@@ -222,9 +262,22 @@ async fn start(
         &cfg.start_retry,
     )
     .await?;
+    let index = {
+        let lake = lake.clone();
+        tokio::task::spawn_blocking(move || lake.load_index()).await??
+    };
+    Ok((client, index))
+}
+
+/// Finds or creates `stream` and the worker's consumer on it (retrying as `cfg.start_retry`
+/// says), and reads the acknowledged floor.
+async fn subscribe(
+    cfg: &IngestConfig,
+    client: &async_nats::Client,
+    stream: &str,
+) -> Result<(jetstream::stream::Stream, PullConsumer, u64)> {
     let js = jetstream::new(client.clone());
-    let stream =
-        ensure_stream_retrying(&js, &cfg.stream, &cfg.stream_limits, &cfg.start_retry).await?;
+    let stream = ensure_stream_retrying(&js, stream, &cfg.stream_limits, &cfg.start_retry).await?;
     let config = pull::Config {
         durable_name: Some(cfg.consumer.clone()),
         ack_policy: AckPolicy::All,
@@ -234,11 +287,7 @@ async fn start(
     };
     let consumer = ensure_consumer(&stream, config, &cfg.start_retry).await?;
     let floor = ack_floor(&stream, &consumer).await?;
-    let index = {
-        let lake = lake.clone();
-        tokio::task::spawn_blocking(move || lake.load_index()).await??
-    };
-    Ok((client, stream, consumer, floor, index))
+    Ok((stream, consumer, floor))
 }
 
 /// A build without the feature (a release binary) has no failpoint to turn on.

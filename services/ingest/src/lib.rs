@@ -22,7 +22,9 @@ mod config;
 mod consumer;
 mod failpoint;
 mod frontier;
+mod leases;
 mod local;
+mod partitions;
 pub mod publishers;
 mod status;
 mod store;
@@ -35,6 +37,7 @@ pub use config::{CONSUMER_NAME, IngestConfig};
 pub use consumer::run;
 pub use failpoint::{Failpoint, Step};
 pub use local::{LOCAL_PUBLISHER, LocalNats};
+pub use partitions::{MAX_PARTITIONS, Partitions};
 pub use publishers::{Identity, Publisher, Publishers};
 pub use status::{IngestStatus, LatencyHistogram};
 

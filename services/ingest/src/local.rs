@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::broker::{Backoff, StreamLimits, connect_retrying, ensure_stream_retrying};
+use crate::partitions::Partitions;
 use crate::publishers::{Identity, Publisher, Publishers, accounts_config};
 use crate::{Error, Result};
 
@@ -14,7 +15,7 @@ use crate::{Error, Result};
 /// It runs with the accounts of [`accounts_config`]: nobody connects without an nkey. The
 /// worker's and the administrator's seeds are `ingest.nk` and `admin.nk` in its store
 /// directory, created on its first start. Once it listens, the administrator creates the
-/// `PAR_EVENTS` stream, or updates its subjects and limits.
+/// `PAR_EVENTS` stream (or the partitions' streams), or updates its subjects and limits.
 #[derive(Debug)]
 pub struct LocalNats {
     child: Child,
@@ -36,6 +37,12 @@ impl LocalNats {
 
     /// [`LocalNats::start`] on a given port (to restart a server where clients expect it).
     pub fn start_on(store_dir: &Path, port: u16) -> Result<Self> {
+        Self::start_partitioned(store_dir, port, Partitions::default())
+    }
+
+    /// [`LocalNats::start_on`] with the stream split into `partitions` (their streams created,
+    /// the subjects mapped to them).
+    pub fn start_partitioned(store_dir: &Path, port: u16, partitions: Partitions) -> Result<Self> {
         let file = store_dir.join("publishers.toml");
         if !file.exists() {
             let local = Identity::load_or_create(&store_dir.join(format!("{LOCAL_PUBLISHER}.nk")))?;
@@ -49,11 +56,13 @@ impl LocalNats {
             })?;
             publishers.save(&file)?;
         }
-        Self::start_with(
+        Self::start_retrying(
             store_dir,
             port,
             &Publishers::load(&file)?,
             &StreamLimits::default(),
+            partitions,
+            &Backoff::default(),
         )
     }
 
@@ -65,16 +74,25 @@ impl LocalNats {
         publishers: &Publishers,
         limits: &StreamLimits,
     ) -> Result<Self> {
-        Self::start_retrying(store_dir, port, publishers, limits, &Backoff::default())
+        let one = Partitions::default();
+        Self::start_retrying(
+            store_dir,
+            port,
+            publishers,
+            limits,
+            one,
+            &Backoff::default(),
+        )
     }
 
-    /// [`LocalNats::start_with`], waiting for the server to listen up to `backoff`'s deadline
-    /// and retrying the stream's setup by `backoff`.
+    /// [`LocalNats::start_with`] with the stream split into `partitions`, waiting for the server
+    /// to listen up to `backoff`'s deadline and retrying the streams' setup by `backoff`.
     pub fn start_retrying(
         store_dir: &Path,
         port: u16,
         publishers: &Publishers,
         limits: &StreamLimits,
+        partitions: Partitions,
         backoff: &Backoff,
     ) -> Result<Self> {
         std::fs::create_dir_all(store_dir).map_err(|e| {
@@ -97,7 +115,7 @@ impl LocalNats {
                 publishers,
                 &ingest.public_key(),
                 &admin.public_key(),
-                crate::STREAM_NAME,
+                partitions,
                 crate::CONSUMER_NAME,
             ),
         );
@@ -153,16 +171,17 @@ impl LocalNats {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.ensure_stream(&admin, limits, backoff)?;
+        server.ensure_streams(&admin, limits, partitions, backoff)?;
         Ok(server)
     }
 
-    /// Creates or updates the stream as the administrator, on a thread of its own (callers
-    /// may be inside an async runtime or not).
-    fn ensure_stream(
+    /// Creates or updates the partitions' streams as the administrator, on a thread of its own
+    /// (callers may be inside an async runtime or not).
+    fn ensure_streams(
         &self,
         admin: &Identity,
         limits: &StreamLimits,
+        partitions: Partitions,
         backoff: &Backoff,
     ) -> Result<()> {
         let (url, admin, limits, backoff) = (self.url(), admin.clone(), *limits, *backoff);
@@ -175,7 +194,9 @@ impl LocalNats {
                 let client =
                     connect_retrying(&url, "parwatch-admin", Some(&admin), &backoff).await?;
                 let js = async_nats::jetstream::new(client);
-                ensure_stream_retrying(&js, crate::STREAM_NAME, &limits, &backoff).await?;
+                for stream in partitions.streams() {
+                    ensure_stream_retrying(&js, &stream, &limits, &backoff).await?;
+                }
                 Ok(())
             })
         };

@@ -17,6 +17,7 @@ use nkeys::KeyPair;
 use parwatch_proto::{Assessor, Event, EventData, Fault, Rejection, SUBJECT_PREFIX};
 use serde::{Deserialize, Serialize};
 
+use crate::partitions::{Partitions, unpartitioned};
 use crate::{Error, Result};
 
 /// Subjects of the stream: `par.in.<publisher>.events.v1.<type>`.
@@ -168,9 +169,9 @@ impl Publishers {
         self.list.iter().find(|p| p.name == name)
     }
 
-    /// The publisher a stored subject (`par.in.<publisher>.events.v1.<type>`) names, and the
-    /// public subject (`par.events.v1.<type>`) to validate the event against; a subject naming
-    /// no publisher, or one not in the list, is a rejection.
+    /// The publisher a stored subject (`par.in.<publisher>.events.v1.<type>`, or a partition's
+    /// `par.p.<k>.in.…`) names, and the public subject (`par.events.v1.<type>`) to validate the
+    /// event against; a subject naming no publisher, or one not in the list, is a rejection.
     pub fn publisher_of(
         &self,
         subject: &str,
@@ -184,7 +185,8 @@ impl Publishers {
                 ),
             )
         };
-        let rest = subject
+        let unpartitioned = unpartitioned(subject);
+        let rest = unpartitioned
             .strip_prefix(INBOUND_PREFIX)
             .ok_or_else(unattributed)?;
         let (name, public) = rest.split_once('.').ok_or_else(unattributed)?;
@@ -349,26 +351,39 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 /// The accounts of a ParWatch nats-server, as configuration text for `nats-server.conf`
 /// (`accounts { … }`): `PARWATCH` with the worker (`ingest`, consuming through `consumer` of
-/// `stream` only) and the administrator (`admin`, everything), and one account per publisher.
+/// the partitions' streams only, and holding their leases) and the administrator (`admin`,
+/// everything), the mapping of subjects to partitions, and one account per publisher.
 pub fn accounts_config(
     publishers: &Publishers,
     ingest: &str,
     admin: &str,
-    stream: &str,
+    partitions: Partitions,
     consumer: &str,
 ) -> String {
     let api = "$JS.API";
-    let ingest_publish = [
-        format!("{api}.INFO"),
-        format!("{api}.STREAM.INFO.{stream}"),
-        format!("{api}.STREAM.CREATE.{stream}"),
-        format!("{api}.CONSUMER.INFO.{stream}.{consumer}"),
-        format!("{api}.CONSUMER.CREATE.{stream}.{consumer}"),
-        format!("{api}.CONSUMER.CREATE.{stream}.{consumer}.>"),
-        format!("{api}.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"),
-        format!("{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
-        format!("$JS.ACK.{stream}.{consumer}.>"),
-    ];
+    let mut ingest_publish = vec![format!("{api}.INFO")];
+    for stream in partitions.streams() {
+        ingest_publish.extend([
+            format!("{api}.STREAM.INFO.{stream}"),
+            format!("{api}.STREAM.CREATE.{stream}"),
+            format!("{api}.CONSUMER.INFO.{stream}.{consumer}"),
+            format!("{api}.CONSUMER.CREATE.{stream}.{consumer}"),
+            format!("{api}.CONSUMER.CREATE.{stream}.{consumer}.>"),
+            format!("{api}.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"),
+            format!("{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            format!("$JS.ACK.{stream}.{consumer}.>"),
+        ]);
+    }
+    if partitions.split() {
+        let leases = crate::leases::BUCKET;
+        ingest_publish.extend([
+            format!("{api}.STREAM.INFO.KV_{leases}"),
+            format!("{api}.STREAM.CREATE.KV_{leases}"),
+            format!("{api}.STREAM.MSG.GET.KV_{leases}"),
+            format!("{api}.DIRECT.GET.KV_{leases}.>"),
+            format!("$KV.{leases}.>"),
+        ]);
+    }
     let list = |items: &[String]| {
         items
             .iter()
@@ -383,7 +398,7 @@ pub fn accounts_config(
         "  {PARWATCH_ACCOUNT}: {{\n    jetstream: enabled\n    users: [\n"
     ));
     out.push_str(&format!(
-        "      # The ingest worker: consumes {stream} through its durable consumer {consumer:?}, nothing else.\n      \
+        "      # The ingest worker: consumes its streams through its durable consumer {consumer:?}, nothing else.\n      \
          {{nkey: {ingest:?}, permissions: {{publish: {{allow: [{}]}}, subscribe: {{allow: [{:?}]}}}}}}\n",
         list(&ingest_publish),
         format!("{INGEST_INBOX_PREFIX}.>"),
@@ -392,6 +407,9 @@ pub fn accounts_config(
         "      # The administrator: the only user that may read, purge or delete the stream.\n      \
          {{nkey: {admin:?}}}\n    ]\n"
     ));
+    if let Some(mappings) = partitions.mappings() {
+        out.push_str(&format!("    {mappings}\n"));
+    }
     out.push_str("    exports: [\n");
     for p in &publishers.list {
         out.push_str(&format!(
@@ -507,16 +525,22 @@ mod tests {
     fn the_publisher_is_read_from_the_subject() {
         let mut list = Publishers::default();
         list.add(publisher("motcua", &["*"], false)).unwrap();
-        let (p, public) = list
-            .publisher_of("par.in.motcua.events.v1.dossier.late")
-            .unwrap();
-        assert_eq!(
-            (p.name.as_str(), public.as_str()),
-            ("motcua", "par.events.v1.dossier.late")
-        );
+        // As stored by the one stream, and by a partition's.
+        for stored in [
+            "par.in.motcua.events.v1.dossier.late",
+            "par.p.2.in.motcua.events.v1.dossier.late",
+        ] {
+            let (p, public) = list.publisher_of(stored).unwrap();
+            assert_eq!(
+                (p.name.as_str(), public.as_str()),
+                ("motcua", "par.events.v1.dossier.late")
+            );
+        }
         for subject in [
             "par.events.v1.dossier.late",
             "par.in.other.events.v1.dossier.late",
+            "par.p.2.in.other.events.v1.dossier.late",
+            "par.p.x.in.motcua.events.v1.dossier.late",
             "par.in",
         ] {
             let err = list.publisher_of(subject).map(|_| ()).unwrap_err();

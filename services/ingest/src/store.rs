@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use parwatch_lake::{DedupIndex, Lake, Prepared, WriteProgress};
+use parwatch_lake::{DedupIndex, Lake, Prepared, WriteProgress, Writer};
 use tracing::{error, info};
 
 use crate::Result;
@@ -22,17 +22,31 @@ pub(crate) struct Stored {
     pub(crate) acks: Vec<AckRun>,
 }
 
+/// What the stores of one stream's batches share.
+pub(crate) struct Storer {
+    pub(crate) lake: Lake,
+    /// Whose position the commits raise.
+    pub(crate) writer: Writer,
+    pub(crate) index: Arc<Mutex<DedupIndex>>,
+    pub(crate) rules: Rules,
+    pub(crate) status: Arc<IngestStatus>,
+    pub(crate) failpoint: Option<Failpoint>,
+    /// Set on shutdown: a failing write then gives up instead of retrying for ever.
+    pub(crate) stopping: AtomicBool,
+}
+
 /// Validates and deduplicates a batch, then stores it, retrying the lake until it succeeds.
-pub(crate) async fn store(
-    pending: Vec<Pending>,
-    lake: Lake,
-    index: Arc<Mutex<DedupIndex>>,
-    rules: Arc<Rules>,
-    status: Arc<IngestStatus>,
-    failpoint: Option<Failpoint>,
-    stopping: Arc<AtomicBool>,
-) -> Result<Stored> {
+pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<Stored> {
     let started = Instant::now();
+    let Storer {
+        lake,
+        writer,
+        status,
+        failpoint,
+        stopping,
+        ..
+    } = storer.as_ref();
+    let (writer, failpoint) = (*writer, *failpoint);
     let discard = match failpoint {
         Some(Failpoint::DiscardAfter(step)) if cfg!(feature = "failpoints") => Some(step),
         _ => None,
@@ -46,19 +60,22 @@ pub(crate) async fn store(
     // on one thread, which then frees what it allocated (the allocator reuses memory best that
     // way). The batch's keys enter the index first, so a redelivery in a later batch is skipped
     // even while this one is still being written.
-    let first = lake.clone();
+    let shared = Arc::clone(&storer);
     let (acks, (mut batch, mut progress, mut result)) = tokio::task::spawn_blocking(move || {
         let lay_out = discard != Some(Step::Validate);
         let batch = classify(
             &pending,
-            &rules,
-            &mut index.lock().expect("index lock"),
+            &shared.rules,
+            &mut shared.index.lock().expect("index lock"),
             lay_out,
         );
         let acks = ack_runs(pending);
         batch.map(|batch| match discard {
             Some(_) => (acks, (batch, WriteProgress::default(), Ok(()))),
-            None => (acks, write_batch(&first, batch, WriteProgress::default())),
+            None => (
+                acks,
+                write_batch(&shared.lake, batch, WriteProgress::by(writer)),
+            ),
         })
     })
     .await??;

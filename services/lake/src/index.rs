@@ -1,7 +1,8 @@
 //! The deduplication index: which events and rejected messages are already stored.
 //!
-//! Rebuilt from the tables' files at start, so it can never disagree with what is stored: an
-//! event is "stored" exactly when a file holding it is committed to the table's Delta log.
+//! Rebuilt from the tables' files at start, and brought up to date from the files committed
+//! since (by other workers too), so it can never disagree with what is stored: an event is
+//! "stored" exactly when a file holding it is committed to the table's Delta log.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -39,14 +40,17 @@ impl Hasher for FoldHasher {
 
 type FoldSet<T> = HashSet<T, BuildHasherDefault<FoldHasher>>;
 
-/// Stored event ids (as 128-bit hashes, 16 bytes each) and stream sequences of stored
-/// rejections.
+/// Stored event ids (as 128-bit hashes, 16 bytes each) and the messages of stored rejections
+/// (their subject and stream sequence: a partition's subjects name it, so the key is unique
+/// across partitions).
 #[derive(Debug)]
 pub struct DedupIndex {
     /// Split by the keys' top bits: a set that grows copies itself, and a small one copies
     /// little, so memory never jumps by half the index at once.
     events: Vec<FoldSet<u128>>,
-    rejected: HashSet<u64>,
+    rejected: FoldSet<u128>,
+    /// The versions of the events and rejected tables it holds.
+    versions: [Option<u64>; 2],
 }
 
 /// Shards of the event keys (a power of two).
@@ -56,7 +60,8 @@ impl Default for DedupIndex {
     fn default() -> Self {
         Self {
             events: (0..SHARDS).map(|_| FoldSet::default()).collect(),
-            rejected: HashSet::new(),
+            rejected: FoldSet::default(),
+            versions: [None; 2],
         }
     }
 }
@@ -77,14 +82,14 @@ impl DedupIndex {
         self.events[shard(key)].insert(key)
     }
 
-    /// Whether the rejection of this stream sequence is stored.
-    pub fn has_rejected(&self, stream_seq: u64) -> bool {
-        self.rejected.contains(&stream_seq)
+    /// Whether the rejection of the message at `stream_seq` with `subject` is stored.
+    pub fn has_rejected(&self, subject: &str, stream_seq: u64) -> bool {
+        self.rejected.contains(&rejected_key(subject, stream_seq))
     }
 
     /// Records a stored rejection; false when it was already there.
-    pub fn insert_rejected(&mut self, stream_seq: u64) -> bool {
-        self.rejected.insert(stream_seq)
+    pub fn insert_rejected(&mut self, subject: &str, stream_seq: u64) -> bool {
+        self.rejected.insert(rejected_key(subject, stream_seq))
     }
 
     /// Number of distinct stored events.
@@ -98,26 +103,41 @@ fn shard(key: u128) -> usize {
     (key >> (128 - SHARDS.trailing_zeros())) as usize
 }
 
-/// Rebuilds the index of `lake` from every stored file.
-pub(crate) fn load_index(lake: &Lake) -> Result<DedupIndex> {
-    let mut index = DedupIndex::default();
-    for file in lake.files(EVENTS_TABLE)? {
-        for batch in lake.read_file(EVENTS_TABLE, &file.path, &["event_id"], None)? {
-            let ids = batch.column(0).as_string::<i32>();
-            for id in ids.iter().flatten() {
+/// The key of a rejected message.
+fn rejected_key(subject: &str, stream_seq: u64) -> u128 {
+    let mut bytes = Vec::with_capacity(8 + subject.len());
+    bytes.extend_from_slice(&stream_seq.to_le_bytes());
+    bytes.extend_from_slice(subject.as_bytes());
+    xxh3_128(&bytes)
+}
+
+/// Adds to `index` what the files committed to `lake` since its versions hold (every file
+/// for a new index); compaction's rewrites hold nothing new.
+pub(crate) fn update_index(lake: &Lake, index: &mut DedupIndex) -> Result<()> {
+    let changes = lake.changes(EVENTS_TABLE, index.versions[0])?;
+    for file in &changes.files {
+        for batch in lake.file_batches(EVENTS_TABLE, &file.path, &["event_id"], None)? {
+            let batch = batch?;
+            for id in batch.column(0).as_string::<i32>().iter().flatten() {
                 index.insert_event(DedupIndex::key(id));
             }
         }
     }
-    for file in lake.files(REJECTED_TABLE)? {
-        for batch in lake.read_file(REJECTED_TABLE, &file.path, &["stream_seq"], None)? {
-            let seqs = batch.column(0).as_primitive::<Int64Type>();
-            index
-                .rejected
-                .extend(seqs.values().iter().map(|&s| s as u64));
+    index.versions[0] = Some(changes.version);
+    let changes = lake.changes(REJECTED_TABLE, index.versions[1])?;
+    for file in &changes.files {
+        let columns = ["subject", "stream_seq"];
+        for batch in lake.file_batches(REJECTED_TABLE, &file.path, &columns, None)? {
+            let batch = batch?;
+            let subjects = batch.column(0).as_string::<i32>();
+            let seqs = batch.column(1).as_primitive::<Int64Type>();
+            for (subject, &seq) in subjects.iter().zip(seqs.values()) {
+                index.insert_rejected(subject.unwrap_or_default(), seq as u64);
+            }
         }
     }
-    Ok(index)
+    index.versions[1] = Some(changes.version);
+    Ok(())
 }
 
 #[cfg(test)]

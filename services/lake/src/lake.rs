@@ -27,11 +27,11 @@ use crate::changes::{self, Changes, files_of, version_of};
 use crate::commit::{Commit, Prepared};
 use crate::compact::{self, CompactionPolicy, CompactionStats};
 use crate::error::{Error, Result};
-use crate::index::{DedupIndex, load_index};
+use crate::index::{DedupIndex, update_index};
 use crate::location::LakeLocation;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::snapshot::{self, Snapshot};
-use crate::table::{Table, TableStats};
+use crate::table::{Table, TableStats, Writer};
 use crate::travel::AsOf;
 use crate::writer::{WriteProgress, append_batch, write_prepared};
 
@@ -222,6 +222,16 @@ impl Lake {
         self.block_on(append_batch(self, table, batch, progress))
     }
 
+    /// Claims a partition of the stream for `writer` in both tables (see [`Writer`]): from
+    /// now on, commits of earlier holders of the partition are refused. Returns the
+    /// partition's position in the events table (the highest stream sequence stored).
+    pub fn claim(&self, writer: Writer) -> Result<Option<u64>> {
+        self.block_on(async {
+            self.inner.rejected.claim(writer).await?;
+            self.inner.events.claim(writer).await
+        })
+    }
+
     /// The version a table's log holds for the application id `app_id` (see
     /// [`Lake::append_batch`]), if any.
     pub fn app_version(&self, table: &str, app_id: &str) -> Result<Option<u64>> {
@@ -295,7 +305,14 @@ impl Lake {
 
     /// Rebuilds the deduplication index from every stored file.
     pub fn load_index(&self) -> Result<DedupIndex> {
-        load_index(self)
+        let mut index = DedupIndex::default();
+        update_index(self, &mut index)?;
+        Ok(index)
+    }
+
+    /// Adds to `index` what was committed since it was loaded or last updated (by any writer).
+    pub fn update_index(&self, index: &mut DedupIndex) -> Result<()> {
+        update_index(self, index)
     }
 
     /// Compacts small files, checkpoints the logs and removes files replaced longer ago than

@@ -1,8 +1,11 @@
 //! One Delta table of the lake: its latest loaded state (refreshed from the Delta log, never by
 //! listing files), and the ingest commits to it, each carrying the stream position it covers
 //! as a Delta `txn` action, so that a second writer's commit is refused by the log itself.
+//! A stream split into partitions has one position per partition, and the worker holding a
+//! partition commits its claim on it (an epoch) first: every later commit carries that epoch,
+//! so a worker that lost the partition (a zombie) is refused by the log.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::RwLock;
 
@@ -19,8 +22,56 @@ use crate::error::{Error, Result};
 use crate::location::LakeLocation;
 
 /// The application id of ParWatch's ingest commits in each table's `txn` actions. Its version
-/// is the highest JetStream stream sequence stored in the table.
+/// is the highest JetStream stream sequence stored in the table; a stream split into
+/// partitions has one per partition, `parwatch-ingest/<partition>`.
 pub const INGEST_APP_ID: &str = "parwatch-ingest";
+
+/// The application id whose version is the epoch of the worker holding a partition:
+/// `parwatch-owner/<partition>`.
+const OWNER_APP_ID: &str = "parwatch-owner";
+
+/// Who commits the ingest positions of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Writer {
+    /// The one worker of an unpartitioned stream (position `parwatch-ingest`).
+    #[default]
+    Sole,
+    /// The worker holding a partition of the stream since it claimed it with `epoch`
+    /// (strictly greater than any earlier claim's).
+    Partition {
+        /// The partition, from 0.
+        index: u32,
+        /// The claim's epoch.
+        epoch: u64,
+    },
+}
+
+impl Writer {
+    /// The application id of its position.
+    pub fn position_app_id(&self) -> String {
+        match self {
+            Writer::Sole => INGEST_APP_ID.to_owned(),
+            Writer::Partition { index, .. } => format!("{INGEST_APP_ID}/{index}"),
+        }
+    }
+
+    /// The application id of its claim and the epoch, for a partition's writer.
+    fn owner(&self) -> Option<(String, u64)> {
+        match self {
+            Writer::Sole => None,
+            Writer::Partition { index, epoch } => Some((format!("{OWNER_APP_ID}/{index}"), *epoch)),
+        }
+    }
+
+    /// The `txn` actions of a commit of this writer at `position`.
+    fn transactions(&self, position: u64) -> Vec<Transaction> {
+        let ingest = Transaction::new(self.position_app_id(), position as i64);
+        let owner = self
+            .owner()
+            .map(|(app, epoch)| Transaction::new(app, epoch as i64));
+        std::iter::once(ingest).chain(owner).collect()
+    }
+}
 
 /// A table's state as of its last refresh, for status pages (no I/O to read it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,9 +101,10 @@ pub(crate) struct Table {
     /// The latest state loaded, and what it holds: replaced together, so that the position a
     /// commit checks is the one of the state it commits on.
     state: RwLock<Loaded>,
-    /// The ingest position as of opening, then as this process committed it; held for a whole
-    /// commit, so the position a commit checks is the one it writes over.
-    written: tokio::sync::Mutex<Option<u64>>,
+    /// Each writer's ingest position as of opening (the sole writer) or claiming (a partition),
+    /// then as this process committed it; held for a whole commit, so the position a commit
+    /// checks is the one it writes over.
+    written: tokio::sync::Mutex<HashMap<Writer, Option<u64>>>,
 }
 
 /// A loaded version of the table and its figures.
@@ -98,7 +150,7 @@ impl Table {
         let stats = stats_of(&table).await?;
         Ok(Self {
             local: location.local_dir().map(|dir| dir.join(name)),
-            written: tokio::sync::Mutex::new(stats.position),
+            written: tokio::sync::Mutex::new(HashMap::from([(Writer::Sole, stats.position)])),
             state: RwLock::new(Loaded { table, stats }),
         })
     }
@@ -113,10 +165,65 @@ impl Table {
         self.state.read().expect("table lock").stats.clone()
     }
 
-    /// The table as last loaded and the ingest position it holds.
-    fn loaded(&self) -> (DeltaTable, Option<u64>) {
-        let state = self.state.read().expect("table lock");
-        (state.table.clone(), state.stats.position)
+    /// What `table` holds for `writer`: its position and, for a partition, the epoch of the
+    /// partition's latest claim. The sole writer's position is the one of the figures kept.
+    async fn held(&self, table: &DeltaTable, writer: Writer) -> Result<(Option<u64>, Option<u64>)> {
+        let Some((owner, _)) = writer.owner() else {
+            return Ok((self.stats().position, None));
+        };
+        let snapshot = table.snapshot()?;
+        let store = table.log_store();
+        let version = |app: String| {
+            let store = store.clone();
+            async move {
+                Ok::<_, Error>(
+                    snapshot
+                        .transaction_version(store.as_ref(), app)
+                        .await?
+                        .map(|v| v.max(0) as u64),
+                )
+            }
+        };
+        Ok((
+            version(writer.position_app_id()).await?,
+            version(owner).await?,
+        ))
+    }
+
+    /// Claims a partition for `writer` (a [`Writer::Partition`]): commits its epoch, which
+    /// refuses every later commit of an earlier holder, and returns the partition's position.
+    /// Refused with [`Error::Fenced`] when the table holds a claim of the same or a later epoch.
+    pub(crate) async fn claim(&self, writer: Writer) -> Result<Option<u64>> {
+        let Some((owner, epoch)) = writer.owner() else {
+            return Ok(self.stats().position);
+        };
+        let mut written = self.written.lock().await;
+        let table = self.refresh().await?;
+        let (position, claimed) = self.held(&table, writer).await?;
+        if claimed.is_some_and(|c| c >= epoch) {
+            return Err(Error::Fenced(format!(
+                "{} holds a claim of epoch {claimed:?}, not older than {epoch}",
+                writer.position_app_id()
+            )));
+        }
+        // The claim's `txn` alone: a commit of an earlier holder made meanwhile carries the same
+        // application id, so the log refuses one of the two.
+        let claim = Transaction::new(owner, epoch as i64);
+        let properties = CommitProperties::default()
+            .with_application_transactions(vec![claim])
+            .with_cleanup_expired_logs(Some(false));
+        let finalized = CommitBuilder::from(properties)
+            .build(
+                Some(table.snapshot()?),
+                table.log_store(),
+                append_operation(),
+            )
+            .await
+            .map_err(|e| Error::Fenced(format!("claiming {}: {e}", writer.position_app_id())))?;
+        self.sync(&format!("_delta_log/{:020}.json", finalized.version()))?;
+        self.refresh().await?;
+        written.insert(writer, position);
+        Ok(position)
     }
 
     /// Loads the commits made since the last refresh (by anyone) and returns the table.
@@ -151,50 +258,63 @@ impl Table {
         &self,
         adds: Vec<Add>,
         last_seq: u64,
+        writer: Writer,
         also: Option<Transaction>,
         retry: bool,
     ) -> Result<()> {
         let mut written = self.written.lock().await;
-        let expected = *written;
+        let Some(&expected) = written.get(&writer) else {
+            return Err(Error::Fenced(format!(
+                "{} was not claimed by this process",
+                writer.position_app_id()
+            )));
+        };
+        let epoch = writer.owner().map(|(_, epoch)| epoch);
         if retry {
-            let before = self.loaded().0.version();
+            let before = self.current().version();
             let table = self.refresh().await?;
             if landed(&table, &adds) {
                 // An attempt whose answer was lost did land.
                 self.sync_commits(before, &table)?;
-                *written = self.stats().position;
+                written.insert(writer, self.held(&table, writer).await?.0);
                 return Ok(());
             }
         }
-        let (table, found) = self.loaded();
-        if found != expected {
+        let table = self.current();
+        let (found, claimed) = self.held(&table, writer).await?;
+        if found != expected || claimed != epoch {
             return Err(Error::Fenced(format!(
-                "another writer moved the ingest position of {} from {expected:?} to {found:?}",
+                "another writer moved {} of {} from {expected:?} to {found:?} (claim {claimed:?}, ours {epoch:?})",
+                writer.position_app_id(),
                 table.table_url()
             )));
         }
         let position = expected.map_or(last_seq, |p| p.max(last_seq));
-        let ingest = Transaction::new(INGEST_APP_ID, position as i64);
         let properties = CommitProperties::default()
-            .with_application_transactions(std::iter::once(ingest).chain(also).collect())
+            .with_application_transactions(
+                writer
+                    .transactions(position)
+                    .into_iter()
+                    .chain(also)
+                    .collect(),
+            )
             // Listing the whole log at each commit is left to compaction's commits.
             .with_cleanup_expired_logs(Some(false));
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: None,
-            predicate: None,
-        };
         let actions = adds.iter().cloned().map(Action::Add).collect();
         let committed = CommitBuilder::from(properties)
             .with_actions(actions)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
+            .build(
+                Some(table.snapshot()?),
+                table.log_store(),
+                append_operation(),
+            )
             .await;
         match committed {
             Ok(finalized) => {
                 // The commit is the table's next `_delta_log/<version>.json`.
                 let version = finalized.version();
                 self.sync(&format!("_delta_log/{version:020}.json"))?;
-                *written = Some(position);
+                written.insert(writer, Some(position));
                 let mut next = table.clone();
                 next.state = Some(finalized.snapshot());
                 let stats = if table.version() == Some(version - 1) {
@@ -202,7 +322,9 @@ impl Table {
                     let mut stats = self.stats();
                     add_files(&mut stats, &adds);
                     stats.version = version;
-                    stats.position = Some(position);
+                    if writer == Writer::Sole {
+                        stats.position = Some(position);
+                    }
                     stats.committed_at = next
                         .snapshot()?
                         .snapshot()
@@ -222,9 +344,9 @@ impl Table {
                 let table = self.refresh().await?;
                 if landed(&table, &adds) {
                     self.sync_commits(before, &table)?;
-                    *written = Some(position);
+                    written.insert(writer, Some(position));
                     Ok(())
-                } else if self.stats().position != expected {
+                } else if self.held(&table, writer).await? != (expected, epoch) {
                     Err(Error::Fenced(format!(
                         "a concurrent writer committed to {} first: {e}",
                         table.table_url()
@@ -234,6 +356,15 @@ impl Table {
                 }
             }
         }
+    }
+}
+
+/// An ingest commit: files appended.
+fn append_operation() -> DeltaOperation {
+    DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
     }
 }
 

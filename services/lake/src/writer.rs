@@ -24,17 +24,30 @@ use crate::encoding::writer_properties;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
+use crate::table::Writer;
 
-/// Progress of writing one commit: the files uploaded and the tables committed, so that a
-/// retry after a failure part-way does only the rest (and stores nothing twice).
+/// Progress of writing one commit: who writes it, the files uploaded and the tables committed,
+/// so that a retry after a failure part-way does only the rest (and stores nothing twice).
 #[derive(Debug, Clone, Default)]
 pub struct WriteProgress {
+    /// Whose position the commit raises (by default the sole writer's).
+    writer: Writer,
     /// Files created.
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
     uploaded: BTreeMap<&'static str, Add>,
     done: BTreeSet<&'static str>,
+}
+
+impl WriteProgress {
+    /// The progress of a commit `writer` is about to write.
+    pub fn by(writer: Writer) -> Self {
+        Self {
+            writer,
+            ..Self::default()
+        }
+    }
 }
 
 /// Data files live here in each table's folder, beside `_delta_log/`.
@@ -64,7 +77,9 @@ pub(crate) async fn write_prepared(
                 (add, false)
             }
         };
-        table.append(vec![add], file.seqs.1, None, retry).await?;
+        table
+            .append(vec![add], file.seqs.1, progress.writer, None, retry)
+            .await?;
         progress.done.insert(file.table);
     }
     Ok(())
@@ -108,7 +123,7 @@ pub(crate) async fn append_batch(
     let add = upload(&stored.current(), &file).await?;
     let also = Transaction::new(app_id, i64::try_from(version).unwrap_or(i64::MAX));
     stored
-        .append(vec![add], file.seqs.1, Some(also), false)
+        .append(vec![add], file.seqs.1, Writer::Sole, Some(also), false)
         .await
 }
 

@@ -125,7 +125,11 @@ pub(crate) enum PublisherAction {
     /// Prints the `accounts { … }` block for a nats-server.conf (include it, restart or reload
     /// the server); the worker's and administrator's keys are <data-dir>/nats/ingest.nk and
     /// admin.nk, made when missing.
-    NatsConfig,
+    NatsConfig {
+        /// Partitions of the stream, as the workers' --partitions.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+    },
 }
 
 /// Where NATS is.
@@ -586,6 +590,22 @@ pub(crate) struct WorkerArgs {
     pub(crate) lake: LakeArgs,
     #[command(flatten)]
     pub(crate) tuning: IngestTuning,
+    #[command(flatten)]
+    pub(crate) split: SplitArgs,
+}
+
+/// How the stream is split among workers.
+#[derive(Debug, Args)]
+pub(crate) struct SplitArgs {
+    /// Partitions of the stream (1–64). With more than one, the streams are PAR_EVENTS_<k>, the
+    /// broker's accounts map subjects to them (`parwatch publisher nats-config --partitions`),
+    /// and any number of workers share them, one per partition at a time, under leases.
+    #[arg(long, env = "PARWATCH_PARTITIONS", default_value_t = 1)]
+    pub(crate) partitions: u32,
+    /// How long a partition's lease lasts without renewal: the longest a dead worker's
+    /// partitions wait for another worker.
+    #[arg(long, env = "PARWATCH_LEASE_TTL_SECS", default_value_t = 10)]
+    pub(crate) lease_ttl_secs: u64,
 }
 
 impl NatsArgs {
@@ -602,12 +622,16 @@ impl WorkerArgs {
     pub(crate) fn config(&self, nats_url: String) -> anyhow::Result<IngestConfig> {
         let file = self.tuning.publishers_file(&self.lake.data_dir);
         let publishers = parwatch_ingest::Publishers::load(&file)?;
-        Ok(self.tuning.config(
-            nats_url,
-            self.nats.backoff(),
-            self.nats.identity()?,
-            publishers,
-        ))
+        Ok(IngestConfig {
+            partitions: parwatch_ingest::Partitions::new(self.split.partitions)?,
+            lease_ttl: Duration::from_secs(self.split.lease_ttl_secs.max(1)),
+            ..self.tuning.config(
+                nats_url,
+                self.nats.backoff(),
+                self.nats.identity()?,
+                publishers,
+            )
+        })
     }
 }
 

@@ -70,6 +70,7 @@ impl Broker {
             free_port()?,
             &publishers,
             &args.worker.stream_limits(),
+            parwatch_ingest::Partitions::default(),
             &args.nats.backoff(),
         )
         .context("starting a local nats-server")?;
@@ -142,7 +143,7 @@ pub(crate) fn publisher(args: PublisherArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        PublisherAction::NatsConfig => {
+        PublisherAction::NatsConfig { partitions } => {
             let store = data_dir.join("nats");
             let ingest = Identity::load_or_create(&store.join("ingest.nk"))?;
             let admin = Identity::load_or_create(&store.join("admin.nk"))?;
@@ -152,7 +153,7 @@ pub(crate) fn publisher(args: PublisherArgs) -> anyhow::Result<()> {
                     &publishers,
                     &ingest.public_key(),
                     &admin.public_key(),
-                    parwatch_ingest::STREAM_NAME,
+                    parwatch_ingest::Partitions::new(partitions)?,
                     parwatch_ingest::CONSUMER_NAME,
                 )
             );

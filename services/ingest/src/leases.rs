@@ -1,0 +1,189 @@
+//! Partitions held under leases, so that several workers share a split stream with one writer
+//! per partition at a time, and a dead worker's partitions pass to the others.
+//!
+//! A lease is a key `p<k>` of the NATS key-value bucket `PARWATCH_LEASES`, whose entries
+//! expire `lease_ttl` after they are written. A worker takes a free partition by creating its
+//! key (only one creator wins), renews it every third of the TTL by updating it at the
+//! revision it holds, and gives it up when a renewal fails. The revision of the creation is
+//! the holder's epoch: the worker commits its claim with it to the lake before it consumes
+//! (`Lake::claim`), and every later commit carries it, so that a worker that lost the lease
+//! while paused (a zombie) cannot commit again: the lake's log refuses it, however late it
+//! wakes. The lease only decides who should write; the log decides who can.
+//!
+//! Each tick a worker takes at most one free partition: workers started together share the
+//! partitions, and one left alone takes them all.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use parwatch_lake::Writer;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::consumer::{Shared, consume};
+use crate::{Error, Result};
+
+/// The key-value bucket of the leases.
+pub(crate) const BUCKET: &str = "PARWATCH_LEASES";
+
+/// A partition this worker holds.
+struct Held {
+    /// The revision of the lease's last write.
+    revision: u64,
+    /// Tells the partition's consumer to flush and stop.
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+/// Holds what partitions it can until `shutdown` resolves; then flushes them and frees their
+/// leases for the other workers.
+pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> Result<()> {
+    tokio::pin!(shutdown);
+    let ttl = shared.cfg.lease_ttl;
+    let js = jetstream::new(shared.client.clone());
+    let leases = tokio::select! {
+        bucket = bucket(&js, ttl) => bucket?,
+        () = &mut shutdown => return Ok(()),
+    };
+    let me = Bytes::from(worker_name());
+    shared.status.ready.store(true, Ordering::Relaxed);
+    let mut held: BTreeMap<u32, Held> = BTreeMap::new();
+    let mut tick = tokio::time::interval(ttl / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = tick.tick() => {}
+        }
+        // A partition whose consumer stopped (fenced, or failed) is given up.
+        let ended: Vec<u32> = held
+            .iter()
+            .filter(|(_, h)| h.task.is_finished())
+            .map(|(&k, _)| k)
+            .collect();
+        for k in ended {
+            let h = held.remove(&k).expect("listed");
+            match h.task.await {
+                Ok(Ok(())) => info!(partition = k, "partition stopped"),
+                Ok(Err(e)) => error!(partition = k, error = %e, "partition stopped; giving it up"),
+                Err(e) => error!(partition = k, error = %e, "partition task failed; giving it up"),
+            }
+            release(&leases, k, h.revision).await;
+        }
+        // Renew; a lease that cannot be renewed is another worker's now (or soon).
+        let mut lost = Vec::new();
+        for (&k, h) in held.iter_mut() {
+            match leases.update(key(k), me.clone(), h.revision).await {
+                Ok(revision) => h.revision = revision,
+                Err(e) => {
+                    warn!(partition = k, error = %e, "lease lost; stopping the partition");
+                    let _ = h.stop.send(true);
+                    lost.push(k);
+                }
+            }
+        }
+        for k in lost {
+            // Its consumer flushes what it holds: the log refuses it if another holds the
+            // partition already.
+            if let Some(h) = held.remove(&k) {
+                let _ = h.task.await;
+            }
+        }
+        // Take one free partition.
+        for k in 0..shared.cfg.partitions.count() {
+            if held.contains_key(&k) {
+                continue;
+            }
+            let Ok(revision) = leases.create(key(k), me.clone()).await else {
+                continue;
+            };
+            info!(partition = k, epoch = revision, "lease taken");
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(partition(shared.clone(), k, revision, stopped));
+            held.insert(
+                k,
+                Held {
+                    revision,
+                    stop,
+                    task,
+                },
+            );
+            break;
+        }
+    }
+    shared.status.ready.store(false, Ordering::Relaxed);
+    for h in held.values() {
+        let _ = h.stop.send(true);
+    }
+    let mut result = Ok(());
+    for (k, h) in held {
+        match h.task.await? {
+            Ok(()) => release(&leases, k, h.revision).await,
+            Err(e) => result = Err(e),
+        }
+    }
+    result
+}
+
+/// Claims partition `k` in the lake with `epoch`, brings the dedupe index up to date with what
+/// other workers stored, then consumes the partition's stream until `stop`.
+async fn partition(
+    shared: Shared,
+    k: u32,
+    epoch: u64,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let writer = Writer::Partition { index: k, epoch };
+    let (lake, index) = (shared.lake.clone(), shared.index.clone());
+    let position = tokio::task::spawn_blocking(move || {
+        let position = lake.claim(writer)?;
+        lake.update_index(&mut index.lock().expect("index lock"))?;
+        Ok::<_, Error>(position)
+    })
+    .await??;
+    info!(partition = k, epoch, ?position, "partition claimed");
+    let stream = shared.cfg.partitions.stream(k);
+    let stopped = async move {
+        let _ = stop.wait_for(|&s| s).await;
+    };
+    consume(shared, stream, writer, stopped).await
+}
+
+/// Frees partition `k`'s lease at `revision` for the others at once (else it expires).
+async fn release(leases: &kv::Store, k: u32, revision: u64) {
+    if let Err(e) = leases.delete_expect_revision(key(k), Some(revision)).await {
+        warn!(partition = k, error = %e, "lease not freed; it expires");
+    }
+}
+
+/// The lease key of partition `k`.
+fn key(k: u32) -> String {
+    format!("p{k}")
+}
+
+/// This worker's name in the leases it holds: host and process.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// The leases' bucket, created when missing (entries expire `ttl` after their last write).
+async fn bucket(js: &jetstream::Context, ttl: Duration) -> Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(BUCKET).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: BUCKET.to_owned(),
+        history: 1,
+        max_age: ttl,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| Error::nats("create the leases bucket")(&e))
+}
