@@ -440,3 +440,102 @@ print(json.dumps({"sheets": sheets, "numbers": dict(numbers), "frozen": frozen})
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
 }
+
+/// `parwatch serve` with `args` that should stop it before it serves: (exit status, stderr).
+fn start_refused(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parwatch"))
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("parwatch serve {args:?} did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+/// `serve --reports DIR`: the folder's definitions replace the built-in ones, each checked at
+/// start; a broken file, by flag or by `PARWATCH_REPORTS`, stops the start naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_report_definitions_from_a_folder_checked_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let good = tmp.path().join("reports");
+    std::fs::create_dir(&good).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
+    let public = std::fs::read_to_string(repo.join("public.toml")).unwrap();
+    std::fs::write(good.join("open-data.toml"), &public).unwrap();
+
+    let node = Parwatch::serve_with(
+        &data,
+        &["--open", "--no-pg", "--reports", good.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let (status, list) = request(&node, reqwest::Method::GET, None, "/api/v1/reports").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["reports"],
+        json!([{
+            "id": "open-data", "title": {"vi": "Công khai kết quả giải quyết thủ tục hành chính",
+            "en": "Public results of administrative procedures"}, "subject": "province",
+            "tables": ["received_by_agency", "resolved_by_agency", "by_month"],
+            "public": true, "min_dossiers": 5,
+        }])
+    );
+    let (status, _) = request(
+        &node,
+        reqwest::Method::GET,
+        None,
+        "/api/v1/reports/province/preview?period=2024",
+    )
+    .await;
+    assert_eq!(status, 404, "the built-in ones are replaced");
+    drop(node);
+
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(
+        broken.join("open-data.toml"),
+        public.replace("value = \"online_uptake.numerator\"", "value = \"onlin\""),
+    )
+    .unwrap();
+    let base = [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--no-pg",
+    ];
+    let by_flag = [&base[..], &["--reports", broken.to_str().unwrap()]].concat();
+    for (args, env) in [
+        (&by_flag[..], vec![]),
+        (
+            &base[..],
+            vec![("PARWATCH_REPORTS", broken.to_str().unwrap())],
+        ),
+    ] {
+        let (status, stderr) = start_refused(args, &env);
+        assert!(!status.success(), "{stderr}");
+        let named = format!("{}", broken.join("open-data.toml").display());
+        assert!(
+            stderr.contains("loading report definitions from")
+                && stderr.contains(&named)
+                && stderr.contains("unknown metric \"onlin\""),
+            "{stderr}"
+        );
+    }
+}
