@@ -1,6 +1,7 @@
 //! The event generator: creates dossiers day by day (backfill) or at a steady rate (live), plans
-//! their lifecycles into a priority queue, plans each year's PAR work of the agencies as the
-//! stream reaches it, and yields all these events in time order, rendered.
+//! their lifecycles into a priority queue, plans each year's PAR work of the agencies and the
+//! registry events of its reorganisation as the stream reaches it, and yields all these events
+//! in time order, rendered.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -18,6 +19,7 @@ use crate::governance::{self, Planned};
 use crate::invalid::Malformation;
 use crate::model::{self, Sampler};
 use crate::province::Province;
+use crate::registry;
 use crate::render::{self, LOCAL_OFFSET_SECS};
 use crate::subject::subject_of;
 use crate::{Error, Result};
@@ -407,7 +409,9 @@ impl Generator {
                 self.base_seed,
                 self.next_year,
             );
-            self.governance.extend(year.into_iter().map(Reverse));
+            let registry = registry::year_events(&self.province, self.next_year);
+            self.governance
+                .extend(year.into_iter().chain(registry).map(Reverse));
             self.next_year += 1;
         }
     }

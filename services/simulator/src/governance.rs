@@ -76,6 +76,24 @@ impl Ord for Planned {
 }
 
 impl Planned {
+    /// An event of `event_type` about agency `agency` (its index in the province) at `at`
+    /// (unix seconds), with `key` unique among the events of a seed.
+    pub(crate) fn new(
+        at: i64,
+        key: u64,
+        event_type: EventType,
+        agency: usize,
+        data: Value,
+    ) -> Self {
+        Planned {
+            at,
+            key,
+            event_type,
+            agency,
+            data,
+        }
+    }
+
     /// The event's id and JSON body.
     pub(crate) fn render(&self, province: &Province, seed: u64) -> (String, Bytes) {
         let event_id = render::event_id(seed ^ SALT, self.key);
@@ -83,6 +101,7 @@ impl Planned {
         let source = match self.event_type {
             EventType::ParScore => "chiso-cchc",
             EventType::PlanActivity => "qlvb",
+            t if t.is_registry() => "ubnd",
             _ => "chidao-dieuhanh",
         };
         let body = json!({
@@ -172,13 +191,13 @@ impl AgencyYear<'_> {
 
     fn emit(&mut self, at: i64, event_type: EventType, data: Value) {
         self.serial += 1;
-        self.out.push(Planned {
+        self.out.push(Planned::new(
             at,
-            key: ((self.year as u64) << 40) | ((self.index as u64) << 24) | self.serial,
+            ((self.year as u64) << 40) | ((self.index as u64) << 24) | self.serial,
             event_type,
-            agency: self.index,
+            self.index,
             data,
-        });
+        ));
     }
 
     /// The working day on or after `day`, or the last one from `day` to `end` when that is

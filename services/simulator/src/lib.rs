@@ -12,7 +12,9 @@
 //!
 //! Beside the dossiers, each agency the PAR Index scores does its own PAR work, planned a year
 //! at a time by the scoring models of `parwatch-scoring`: plan activities, tasks from the
-//! province, and the scores of its index (`plan.activity`, `directive.task`, `par.score`).
+//! province, and the scores of its index (`plan.activity`, `directive.task`, `par.score`). The
+//! 2025 reorganisation is published as registry events (`agency.registered`, `agency.merged`,
+//! `agency.dissolved`) when its decisions are taken.
 
 mod calendar;
 mod dossier;
@@ -22,6 +24,7 @@ mod invalid;
 mod model;
 mod province;
 mod publish;
+mod registry;
 mod render;
 mod subject;
 

@@ -1,6 +1,6 @@
 //! The simulator's behaviour: determinism, contract validity, lifecycle invariants, realistic
-//! shares, the agencies' PAR work and the index it gives, live mode, and publishing to a real
-//! nats-server.
+//! shares, the agencies' PAR work and the index it gives, the reorganisation's registry events,
+//! live mode, and publishing to a real nats-server.
 
 mod contract;
 mod determinism;
@@ -9,5 +9,6 @@ mod lifecycle;
 mod live;
 mod publishing;
 mod realism;
+mod registry;
 mod sample;
 mod support;

@@ -1,0 +1,91 @@
+//! The registry events of the province's 2025 reorganisation, from its model: the departments
+//! created and merged on 1 March 2025, the district committees dissolved and the communes merged
+//! into new ones on 1 July 2025 (`agency.registered`, `agency.merged`, `agency.dissolved`). Each
+//! is published when its decision is taken, a fortnight or so before it takes effect, with the
+//! decision's number. They ride the PAR work's queue (`governance.rs`), with ids of their own
+//! that every run of a seed repeats.
+
+use chrono::{Datelike, Days, NaiveDate};
+use parwatch_proto::{AgencyKind, AgencyLevel, EventType};
+use serde_json::json;
+
+use crate::dossier::local_midnight;
+use crate::governance::Planned;
+use crate::province::Province;
+
+/// The decisions of the reorganisation: (effective date, decided on, number). The March one
+/// merges the departments; the July one abolishes the districts and merges the communes.
+const DECISIONS: &[(Ymd, Ymd, &str)] = &[
+    ((2025, 3, 1), (2025, 2, 21), "380/QĐ-UBND"),
+    ((2025, 7, 1), (2025, 6, 16), "1656/NQ-UBTVQH15"),
+];
+
+/// A date as (year, month, day).
+type Ymd = (i32, u32, u32);
+
+/// Serials of registry events start here, above those of an agency's PAR work in a year.
+const SERIAL_BASE: u64 = 1 << 23;
+
+fn ymd((y, m, d): Ymd) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("decision dates are valid")
+}
+
+/// The decision taking effect on `date`: when it was taken, and its number.
+fn decision(date: NaiveDate) -> Option<(NaiveDate, &'static str)> {
+    DECISIONS
+        .iter()
+        .find(|(effective, ..)| ymd(*effective) == date)
+        .map(|&(_, decided, basis)| (ymd(decided), basis))
+}
+
+fn level(kind: AgencyKind) -> AgencyLevel {
+    match kind {
+        AgencyKind::Department => AgencyLevel::Department,
+        AgencyKind::District => AgencyLevel::District,
+        AgencyKind::Commune => AgencyLevel::Commune,
+    }
+}
+
+/// The registry events decided in `year`: an agency created by a decision is registered, one
+/// ending is merged into its successor, or dissolved when it has none.
+pub(crate) fn year_events(province: &Province, year: i32) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for (index, agency) in province.agencies().iter().enumerate() {
+        let mut serial = SERIAL_BASE;
+        let mut emit = |effective: NaiveDate, event_type: EventType, data: serde_json::Value| {
+            let Some((decided, basis)) = decision(effective).filter(|(d, _)| d.year() == year)
+            else {
+                return;
+            };
+            let mut data = data;
+            data["effective_date"] = json!(effective.to_string());
+            data["basis"] = json!(basis);
+            serial += 1;
+            out.push(Planned::new(
+                // At 09:00 local, a second apart by agency.
+                local_midnight(decided) + 9 * 3600 + index as i64,
+                ((year as u64) << 40) | ((index as u64) << 24) | serial,
+                event_type,
+                index,
+                data,
+            ));
+        };
+        if let Some(from) = agency.active_from {
+            emit(
+                from,
+                EventType::AgencyRegistered,
+                json!({"name_vi": agency.name, "level": level(agency.kind).as_str()}),
+            );
+        }
+        if let Some(end) = agency
+            .active_until
+            .and_then(|d| d.checked_add_days(Days::new(1)))
+        {
+            match &agency.successor {
+                Some(into) => emit(end, EventType::AgencyMerged, json!({ "into": into })),
+                None => emit(end, EventType::AgencyDissolved, json!({})),
+            }
+        }
+    }
+    out
+}
