@@ -40,7 +40,8 @@ pub(crate) struct GroupBy {
     /// `as_recorded` (default): each figure under the agency that recorded it; `restated`:
     /// restated to the units of `units_date` through the registry's lineage (`agency` and the
     /// groups are then units of that date; rates are recomputed from restated numerators and
-    /// denominators).
+    /// denominators, shown rounded to whole dossiers; a median is restated through mergers
+    /// only).
     #[param(example = "restated")]
     units: Option<String>,
     /// With `units=restated`: the date whose units figures are restated to, `YYYY-MM-DD`;
