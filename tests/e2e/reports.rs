@@ -539,3 +539,125 @@ async fn serve_takes_report_definitions_from_a_folder_checked_at_start() {
         );
     }
 }
+
+/// Public embeds of dashboards: a chart's buckets of fewer than k dossiers are withheld for an
+/// embed token (marked `suppressed`, in the CSV too) with the smallest other bucket, so the
+/// range's total shown by the stat panel gives none back; the app shows them all; k is the
+/// server's `--embed-min-dossiers`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_embeds_withhold_small_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let mut n = 0;
+    // A receives 6 dossiers in January, 2 in February, 7 in March.
+    let mut events = Vec::new();
+    for (month, count) in [("01", 6), ("02", 2), ("03", 7)] {
+        for i in 0..count {
+            let id = format!("HS-{month}-{i}");
+            let day = format!("2024-{month}-{:02}", 4 + i);
+            events.extend(dossier(&mut n, A, &id, Channel::Counter, &day, None, None));
+        }
+    }
+    let count = events.len();
+    assert_eq!(publish(&nats.url(), events).await, count);
+    let dashboards = crate::harness::repo_dashboards();
+    let web = crate::harness::web_args(&dashboards);
+    let web: Vec<&str> = web.iter().map(String::as_str).collect();
+    let up = Parwatch::up(&nats.url(), &data, &web).await;
+    up.wait_for(
+        "SELECT count(*) FROM events",
+        json!(count),
+        Duration::from_secs(30),
+    )
+    .await;
+    crate::harness::wait_projected(up.base()).await;
+    let token = crate::harness::embed_token(
+        &data,
+        &dashboards,
+        &["--dashboard", "province", "--ttl", "1h"],
+    )
+    .unwrap();
+    let range = "from=2024-01-01&to=2024-03-31&bucket=month";
+    let get = reqwest::Method::GET;
+    let points = |body: &Value| body["series"][0]["points"].as_array().unwrap().clone();
+
+    let (status, embed) = request(
+        &up,
+        get.clone(),
+        None,
+        &format!("/embed/api/panels/received-trend?token={token}&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{embed}");
+    let shown: Vec<(Value, Value)> = points(&embed)
+        .iter()
+        .map(|p| (p["numerator"].clone(), p["suppressed"].clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Value::Null, json!(true)),
+            (Value::Null, json!(true)),
+            (json!(7), Value::Null)
+        ],
+        "February's 2, and January's 6 that 15 − 7 − 2 would give back"
+    );
+    let (_, app) = request(
+        &up,
+        get.clone(),
+        None,
+        &format!("/api/v1/dashboards/province/panels/received-trend?{range}"),
+    )
+    .await;
+    let numerators: Vec<Value> = points(&app)
+        .iter()
+        .map(|p| p["numerator"].clone())
+        .collect();
+    assert_eq!(numerators, [json!(6), json!(2), json!(7)]);
+    assert!(points(&app).iter().all(|p| p.get("suppressed").is_none()));
+    let (_, stat) = request(
+        &up,
+        get.clone(),
+        None,
+        &format!("/embed/api/panels/received?token={token}&{range}"),
+    )
+    .await;
+    assert_eq!(stat["value"]["numerator"], json!(15), "{stat}");
+    let (_, csv) = request(
+        &up,
+        get.clone(),
+        None,
+        &format!("/embed/api/panels/received-trend?token={token}&{range}&format=csv"),
+    )
+    .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        !lines[0].contains(",6,") && !lines[1].contains(",2,"),
+        "{csv}"
+    );
+    assert!(lines[2].contains(",7,"), "{csv}");
+    drop(up);
+
+    // k = 2: February's 2 is shown.
+    let node = Parwatch::serve_with(
+        &data,
+        &[&web[..], &["--no-pg", "--embed-min-dossiers", "2"]].concat(),
+        &[],
+    )
+    .await;
+    let (_, embed) = request(
+        &node,
+        get,
+        None,
+        &format!("/embed/api/panels/received-trend?token={token}&{range}"),
+    )
+    .await;
+    let numerators: Vec<Value> = points(&embed)
+        .iter()
+        .map(|p| p["numerator"].clone())
+        .collect();
+    assert_eq!(numerators, [json!(6), json!(2), json!(7)], "{embed}");
+}

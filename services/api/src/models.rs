@@ -17,6 +17,10 @@ pub(crate) struct PointBody {
     numerator: Option<i64>,
     /// Denominator; null for count metrics.
     denominator: Option<i64>,
+    /// Withheld by a public embed's disclosure control (too few dossiers, or one that would
+    /// give such a point back): value, numerator and denominator are null. Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    suppressed: bool,
 }
 
 impl From<&Point> for PointBody {
@@ -26,6 +30,23 @@ impl From<&Point> for PointBody {
             value: p.value,
             numerator: p.numerator,
             denominator: p.denominator,
+            suppressed: false,
+        }
+    }
+}
+
+impl PointBody {
+    /// The point, withheld when `hidden`.
+    pub(crate) fn withheld_if(self, hidden: bool) -> Self {
+        match hidden {
+            false => self,
+            true => Self {
+                value: None,
+                numerator: None,
+                denominator: None,
+                suppressed: true,
+                ..self
+            },
         }
     }
 }
@@ -48,6 +69,26 @@ pub(crate) struct RankRowBody {
     previous_rank: Option<u32>,
     /// Places gained (positive) or lost since the previous period.
     change: Option<i64>,
+    /// Withheld by a public embed's disclosure control: value, numerator and denominator are
+    /// null (the rank stays). Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    suppressed: bool,
+}
+
+impl RankRowBody {
+    /// The row, its figures withheld when `hidden`.
+    pub(crate) fn withheld_if(self, hidden: bool) -> Self {
+        match hidden {
+            false => self,
+            true => Self {
+                value: None,
+                numerator: None,
+                denominator: None,
+                suppressed: true,
+                ..self
+            },
+        }
+    }
 }
 
 impl From<&RankRow> for RankRowBody {
@@ -60,6 +101,7 @@ impl From<&RankRow> for RankRowBody {
             denominator: r.denominator,
             previous_rank: r.previous_rank,
             change: r.change,
+            suppressed: false,
         }
     }
 }

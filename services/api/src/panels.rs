@@ -81,6 +81,9 @@ struct Request {
     agency: Option<String>,
     compare: Vec<String>,
     csv: bool,
+    /// A public embed's disclosure threshold: points of fewer dossiers are withheld; `None`
+    /// for the app.
+    min_dossiers: Option<u32>,
 }
 
 fn request(
@@ -178,6 +181,7 @@ fn request(
         agency,
         compare,
         csv,
+        min_dossiers: None,
     })
 }
 
@@ -279,7 +283,11 @@ pub(crate) async fn answer(
     ask: &PanelAsk,
     scope: Scope<'_>,
 ) -> Result<Response, ApiError> {
-    let req = request(dashboard, panel, ask, scope)?;
+    let mut req = request(dashboard, panel, ask, scope)?;
+    if let Scope::Embed(_) = scope {
+        let k = state.web.as_ref().map(|w| w.embed_min_dossiers());
+        req.min_dossiers = Some(k.unwrap_or(parwatch_reports::MIN_DOSSIERS));
+    }
     let filename = format!("{}-{}-{}-{}.csv", dashboard.id, panel.id, req.from, req.to);
     match &panel.source {
         Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
@@ -345,6 +353,25 @@ struct CsvRow {
     change: Option<i64>,
 }
 
+/// Which of `points` an embed withholds (none for the app), each emptied for the CSV too.
+fn withhold<'a>(points: impl IntoIterator<Item = &'a mut Point>, req: &Request) -> Vec<bool> {
+    let mut points: Vec<&mut Point> = points.into_iter().collect();
+    let Some(k) = req.min_dossiers else {
+        return vec![false; points.len()];
+    };
+    let parts: Vec<_> = points
+        .iter()
+        .map(|p| (p.numerator, p.denominator))
+        .collect();
+    let hidden = parwatch_reports::suppress_points(&parts, k);
+    for (p, hide) in points.iter_mut().zip(&hidden) {
+        if *hide {
+            (p.value, p.numerator, p.denominator) = (None, None, None);
+        }
+    }
+    hidden
+}
+
 /// The value over the range and over the previous period of the same length, with the target.
 fn stat(
     projection: &parwatch_metrics::Rollups,
@@ -363,10 +390,10 @@ fn stat(
     };
     let (prev_from, prev_to) = (before_from(days)?, before_from(1)?);
     let agency = req.agency.as_deref();
-    let current = projection.summary(metric, req.from, req.to, agency)?;
+    let mut current = projection.summary(metric, req.from, req.to, agency)?;
     // A range reaching back to the first date served has no previous period: nothing to
     // compare with, rather than a refusal.
-    let previous = match projection.summary(metric, prev_from, prev_to, agency) {
+    let mut previous = match projection.summary(metric, prev_from, prev_to, agency) {
         Err(MetricError::OutOfRange { .. }) => Point {
             bucket: prev_from,
             value: None,
@@ -375,6 +402,9 @@ fn stat(
         },
         other => other?,
     };
+    // Each period alone: another panel may show either.
+    let hide_current = withhold([&mut current], req)[0];
+    let hide_previous = withhold([&mut previous], req)[0];
     let met = panel.target.and_then(|t| current.value.map(|v| t.met(v)));
     let row = |period: &str, from: NaiveDate, to: NaiveDate, p: &Point| CsvRow {
         period: period.to_owned(),
@@ -391,11 +421,11 @@ fn stat(
         row("previous", prev_from, prev_to, &previous),
     ];
     let chart = ChartData::Stat {
-        value: PointBody::from(&current),
+        value: PointBody::from(&current).withheld_if(hide_current),
         previous: PreviousValue {
             from: prev_from,
             to: prev_to,
-            value: PointBody::from(&previous),
+            value: PointBody::from(&previous).withheld_if(hide_previous),
         },
         target: panel.target,
         target_met: met,
@@ -423,6 +453,11 @@ fn series(
             .remove(0);
         all.insert(0, province);
     }
+    // Each series' buckets add up to the range's total, which a stat panel may show.
+    let hidden: Vec<Vec<bool>> = all
+        .iter_mut()
+        .map(|s| withhold(&mut s.points, req))
+        .collect();
     let rows = all
         .iter()
         .flat_map(|s| {
@@ -438,8 +473,14 @@ fn series(
         .collect();
     let series = all
         .into_iter()
-        .map(|s| PanelSeries {
-            points: s.points.iter().map(PointBody::from).collect(),
+        .zip(hidden)
+        .map(|(s, hidden)| PanelSeries {
+            points: s
+                .points
+                .iter()
+                .zip(hidden)
+                .map(|(p, h)| PointBody::from(p).withheld_if(h))
+                .collect(),
             agency_code: s.agency_code,
         })
         .collect();
@@ -454,11 +495,26 @@ fn ranking(
 ) -> Result<Table, ApiError> {
     let ranking = projection.ranking(metric, req.from, req.to)?;
     let ranked = ranking.rows.iter().filter(|r| r.rank.is_some()).count();
-    let rows: Vec<_> = ranking
+    let mut rows: Vec<_> = ranking
         .rows
         .iter()
         .filter(|r| req.agency.as_ref().is_none_or(|a| *a == r.agency_code))
+        .cloned()
         .collect();
+    // The agencies add up to the province, which a stat panel may show.
+    let mut points: Vec<Point> = rows
+        .iter()
+        .map(|r| Point {
+            bucket: req.from,
+            value: r.value,
+            numerator: r.numerator,
+            denominator: r.denominator,
+        })
+        .collect();
+    let hidden = withhold(&mut points, req);
+    for (r, p) in rows.iter_mut().zip(&points) {
+        (r.value, r.numerator, r.denominator) = (p.value, p.numerator, p.denominator);
+    }
     let csv_rows = rows
         .iter()
         .map(|r| CsvRow {
@@ -474,7 +530,11 @@ fn ranking(
         })
         .collect();
     let chart = ChartData::Ranking {
-        rows: rows.into_iter().map(RankRowBody::from).collect(),
+        rows: rows
+            .iter()
+            .zip(hidden)
+            .map(|(r, h)| RankRowBody::from(r).withheld_if(h))
+            .collect(),
         ranked,
         previous: Period {
             from: ranking.previous.0,

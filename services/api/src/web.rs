@@ -20,6 +20,9 @@ pub struct WebConfig {
     pub embed_key: EmbedKey,
     /// Origins allowed to frame embeds (`https://portal.example.gov.vn`).
     pub embed_origins: Vec<String>,
+    /// Embeds are public: points of fewer dossiers than this are withheld (with their
+    /// complements; `parwatch_reports::suppress_points`).
+    pub embed_min_dossiers: u32,
 }
 
 /// Why the web UI cannot start.
@@ -41,6 +44,7 @@ pub struct Web {
     dashboards: Dashboards,
     key: EmbedKey,
     frame_ancestors: String,
+    embed_min_dossiers: u32,
 }
 
 /// `scheme://host[:port]`, host letters, digits, `-`, `.` and a leading `*.` wildcard.
@@ -75,6 +79,7 @@ impl Web {
             dashboards,
             key: config.embed_key,
             frame_ancestors: ancestors.join(" "),
+            embed_min_dossiers: config.embed_min_dossiers,
         })
     }
 
@@ -115,6 +120,11 @@ impl Web {
             .get(id)
             .await
             .ok_or_else(|| ApiError::NotFound(format!("no dashboard {id:?}")))
+    }
+
+    /// The smallest number of dossiers an embed's point shows.
+    pub(crate) fn embed_min_dossiers(&self) -> u32 {
+        self.embed_min_dossiers
     }
 
     /// The key that signs and checks embed tokens.

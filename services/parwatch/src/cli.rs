@@ -485,6 +485,11 @@ pub(crate) struct WebArgs {
     /// https://sotuphap.example.gov.vn); the pages' Content-Security-Policy frame-ancestors.
     #[arg(long, env = "PARWATCH_EMBED_ORIGINS", value_delimiter = ',')]
     pub(crate) embed_origins: Vec<String>,
+    /// Embeds are public: a panel's point (or ranking row) of fewer dossiers than this is
+    /// withheld, with those that would give it back through the range's total.
+    #[arg(long, env = "PARWATCH_EMBED_MIN_DOSSIERS", default_value_t = parwatch_reports::MIN_DOSSIERS,
+        value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub(crate) embed_min_dossiers: u32,
 }
 
 impl DashboardArgs {
@@ -497,13 +502,19 @@ impl DashboardArgs {
             dashboards: self.dashboards.clone(),
             embed_key: EmbedKey::resolve(self.embed_secret.as_deref(), data_dir)?,
             embed_origins,
+            embed_min_dossiers: parwatch_reports::MIN_DOSSIERS,
         })
     }
 }
 
 impl WebArgs {
     pub(crate) fn config(&self, data_dir: &std::path::Path) -> anyhow::Result<WebConfig> {
-        self.dashboards.config(data_dir, self.embed_origins.clone())
+        Ok(WebConfig {
+            embed_min_dossiers: self.embed_min_dossiers,
+            ..self
+                .dashboards
+                .config(data_dir, self.embed_origins.clone())?
+        })
     }
 }
 

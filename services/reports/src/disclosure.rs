@@ -138,6 +138,8 @@ pub(crate) struct Grid {
     rates: Vec<(usize, Vec<usize>)>,
     /// Nodes by row key and quantity: the same figure wherever it is shown.
     same: BTreeMap<(String, Quantity), Vec<usize>>,
+    /// Nodes withheld together (a chart point's value, numerator and denominator).
+    together: Vec<Vec<usize>>,
 }
 
 impl Grid {
@@ -207,6 +209,11 @@ impl Grid {
         ids
     }
 
+    /// Makes `nodes` withheld together: one hidden hides all.
+    fn together(&mut self, nodes: Vec<usize>) {
+        self.together.push(nodes);
+    }
+
     /// Adds a column's equation: its rows' nodes with the total row's.
     pub(crate) fn column(&mut self, nodes: Vec<usize>) {
         if nodes.len() > 1 {
@@ -228,7 +235,7 @@ impl Grid {
             .collect();
         loop {
             let mut changed = false;
-            for ids in self.same.values() {
+            for ids in self.same.values().chain(&self.together) {
                 if ids.iter().any(|i| hidden[*i]) {
                     for i in ids {
                         changed |= !std::mem::replace(&mut hidden[*i], true);
@@ -277,6 +284,66 @@ impl Grid {
             }
         }
     }
+}
+
+/// Disclosure control of points that add up to a total shown elsewhere — a chart's buckets, a
+/// ranking's agencies, whose sum a stat panel of the same range shows: each point's numerator
+/// and denominator (a count has no denominator) follow the rules above, each column of them
+/// with its total; returns which points to withhold (all their figures). Used by public
+/// dashboard embeds.
+pub fn suppress_points(points: &[(Option<i64>, Option<i64>)], min_dossiers: u32) -> Vec<bool> {
+    const POINT: &str = "point";
+    let numerator = Quantity::Count(BTreeMap::from([(Atom::Numerator(POINT), 1)]));
+    let denominator = Quantity::Count(BTreeMap::from([(Atom::Denominator(POINT), 1)]));
+    let mut grid = Grid::default();
+    let row = |grid: &mut Grid, key: &str, n: Option<i64>, d: Option<i64>| {
+        let (n, d) = (n.map(|v| v as f64), d.map(|v| v as f64));
+        let rate = n.zip(d);
+        grid.row(
+            key,
+            vec![
+                Cell {
+                    quantity: numerator.clone(),
+                    value: n,
+                    parts: None,
+                },
+                Cell {
+                    quantity: denominator.clone(),
+                    value: d,
+                    parts: None,
+                },
+                Cell {
+                    quantity: Quantity::Rate(POINT),
+                    value: rate.map(|_| 0.0),
+                    parts: rate,
+                },
+            ],
+        )
+    };
+    let nodes: Vec<Vec<Option<usize>>> = points
+        .iter()
+        .enumerate()
+        .map(|(i, (n, d))| row(&mut grid, &i.to_string(), *n, *d))
+        .collect();
+    for r in &nodes {
+        grid.together(r.iter().flatten().copied().collect());
+    }
+    let numerators = points.iter().filter_map(|p| p.0).reduce(|a, b| a + b);
+    let denominators = points.iter().filter_map(|p| p.1).reduce(|a, b| a + b);
+    let total = row(&mut grid, "total", numerators, denominators);
+    for c in 0..2 {
+        let column = nodes
+            .iter()
+            .chain(std::iter::once(&total))
+            .filter_map(|r| r[c])
+            .collect();
+        grid.column(column);
+    }
+    let hidden = grid.solve(min_dossiers);
+    nodes
+        .iter()
+        .map(|r| r.iter().flatten().any(|i| hidden[*i]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -406,6 +473,31 @@ mod tests {
         // late 2 is small; on time + late = resolved hides on time (38 < 40); the on-time
         // share follows (and is small by its rest anyway); digitised is untouched.
         assert_eq!(hidden, [false, true, true, false, true]);
+    }
+
+    #[test]
+    fn points_of_a_chart_are_withheld_with_a_complement() {
+        // Counts by month: 3 is small; alone it is the range's total less the rest, so the
+        // next smallest month goes with it.
+        let counts = [
+            (Some(40), None),
+            (Some(3), None),
+            (Some(12), None),
+            (Some(0), None),
+        ];
+        assert_eq!(suppress_points(&counts, 5), [false, true, true, false]);
+        // A share of 2 late of 40: small by its rest; its complement in the column is the
+        // smallest other month's.
+        let shares = [
+            (Some(38), Some(40)),
+            (Some(50), Some(50)),
+            (Some(90), Some(100)),
+        ];
+        assert_eq!(suppress_points(&shares, 5), [true, true, false]);
+        // A ranking of one agency (an embed locked to it): primary only.
+        assert_eq!(suppress_points(&[(Some(4), Some(9))], 5), [true]);
+        assert_eq!(suppress_points(&[(Some(9), Some(9))], 5), [false]);
+        assert_eq!(suppress_points(&counts, 3), [false, false, false, false]);
     }
 
     #[test]

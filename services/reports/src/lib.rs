@@ -31,6 +31,7 @@ pub use definition::{
     BUILT_IN_PLACEHOLDERS, Catalogue, Column, Definition, Expr, Field, Kind, MIN_DOSSIERS, Rows,
     Section, Subject, Table, Term, Text, parse,
 };
+pub use disclosure::suppress_points;
 pub use pdf::{FONTS, pdf};
 pub use period::Period;
 pub use render::{
