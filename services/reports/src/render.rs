@@ -341,8 +341,12 @@ fn protect(
                 .iter()
                 .map(|c| Quantity::of(&c.value))
                 .collect(),
+            // Rank, agencies ranked, value, previous rank, change: only the value counts.
             Rows::Ranking => (0..figures.columns.len())
-                .map(|c| (c == 2).then(|| table.metric.as_ref().and_then(Quantity::of))?)
+                .map(|c| match c {
+                    2 => table.metric.as_ref().and_then(Quantity::of),
+                    _ => None,
+                })
                 .collect(),
             Rows::ParIndex => Vec::new(),
         };
