@@ -52,6 +52,9 @@ pub struct Agency {
     pub active_until: Option<NaiveDate>,
     /// Code of the agency that took over its procedures when it ended.
     pub successor: Option<String>,
+    /// A part of its territory that went to another successor (a partial split), with its
+    /// share; the rest went to `successor`.
+    pub split_to: Option<(String, f64)>,
     pub(crate) performance: Performance,
     successor_index: Option<usize>,
 }
@@ -269,6 +272,11 @@ const DISTRICTS: &[(&str, bool)] = &[
 const COMMUNES_PER_DISTRICT: u32 = 14;
 /// Communes after the 2025 merger (several old communes each).
 const NEW_COMMUNES: u32 = 40;
+/// One group of old communes in this many gives a part of its last commune to the next new
+/// commune (old → new is many-to-many).
+const SPLIT_EVERY: usize = 4;
+/// The share of a split commune that goes to the next new commune.
+const SPLIT_SHARE: f64 = 0.4;
 
 const NAME_FIRST: &[&str] = &[
     "Long", "Phước", "Bình", "Hòa", "Tân", "An", "Suối", "Bàu", "Xuân", "Kim", "Láng", "Phú",
@@ -368,6 +376,7 @@ impl Province {
                 successor: merged_into.map(department_code),
                 performance: performance(&mut rng, AgencyKind::Department),
                 successor_index: None,
+                split_to: None,
             });
         }
         // A few departments stand out on the charts: two lag behind, one slips after 2022, one
@@ -406,6 +415,7 @@ impl Province {
                 successor: None,
                 performance: performance(&mut rng, AgencyKind::District),
                 successor_index: None,
+                split_to: None,
             });
             for c in 1..=COMMUNES_PER_DISTRICT {
                 let prefix = if wards { "UBND phường" } else { "UBND xã" };
@@ -418,6 +428,7 @@ impl Province {
                     successor: None,
                     performance: performance(&mut rng, AgencyKind::Commune),
                     successor_index: None,
+                    split_to: None,
                 });
             }
         }
@@ -437,6 +448,7 @@ impl Province {
                 successor: None,
                 performance: performance(&mut rng, AgencyKind::Commune),
                 successor_index: None,
+                split_to: None,
             });
         }
         // Old communes each merge into one new commune (by position, several to one).
@@ -444,9 +456,16 @@ impl Province {
             .filter(|&i| agencies[i].kind == AgencyKind::Commune)
             .collect();
         let per_new = old_communes.len().div_ceil(NEW_COMMUNES as usize);
+        let groups = old_communes.len().div_ceil(per_new);
         for (k, &i) in old_communes.iter().enumerate() {
-            let new = first_new_commune + k / per_new;
+            let group = k / per_new;
+            let new = first_new_commune + group;
             agencies[i].successor = Some(agencies[new].code.clone());
+            // The last old commune of every fourth group is split: a part of it goes to the
+            // next new commune.
+            if group.is_multiple_of(SPLIT_EVERY) && k % per_new == per_new - 1 && group + 1 < groups {
+                agencies[i].split_to = Some((agencies[new + 1].code.clone(), SPLIT_SHARE));
+            }
         }
         for i in 0..agencies.len() {
             let successor = agencies[i]

@@ -1,6 +1,7 @@
 //! The registry events of the province's 2025 reorganisation, from its model: the departments
 //! created and merged on 1 March 2025, the district committees dissolved and the communes merged
-//! into new ones on 1 July 2025 (`agency.registered`, `agency.merged`, `agency.dissolved`). Each
+//! into new ones, some split between two, on 1 July 2025 (`agency.registered`, `agency.merged`,
+//! `agency.split`, `agency.dissolved`). Each
 //! is published when its decision is taken, a fortnight or so before it takes effect, with the
 //! decision's number. They ride the PAR work's queue (`governance.rs`), with ids of their own
 //! that every run of a seed repeats.
@@ -81,9 +82,17 @@ pub(crate) fn year_events(province: &Province, year: i32) -> Vec<Planned> {
             .active_until
             .and_then(|d| d.checked_add_days(Days::new(1)))
         {
-            match &agency.successor {
-                Some(into) => emit(end, EventType::AgencyMerged, json!({ "into": into })),
-                None => emit(end, EventType::AgencyDissolved, json!({})),
+            match (&agency.successor, &agency.split_to) {
+                (Some(into), Some((part, share))) => emit(
+                    end,
+                    EventType::AgencySplit,
+                    json!({"targets": [
+                        {"agency_code": into, "weight": 1.0 - share},
+                        {"agency_code": part, "weight": share},
+                    ]}),
+                ),
+                (Some(into), None) => emit(end, EventType::AgencyMerged, json!({ "into": into })),
+                (None, _) => emit(end, EventType::AgencyDissolved, json!({})),
             }
         }
     }

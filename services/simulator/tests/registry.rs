@@ -1,6 +1,6 @@
 //! The 2025 reorganisation as registry events: published when decided, before they take effect,
 //! the same in every run, and folded by the metrics into a registry whose units of each date
-//! are the simulated province's agencies of that date.
+//! are the simulated province's agencies of that date, with mergers and partial splits.
 
 use std::collections::BTreeSet;
 
@@ -30,22 +30,14 @@ fn the_reorganisation_is_published_as_registry_events() {
         .collect();
     let count = |ty: EventType| registry.iter().filter(|e| e.event_type() == ty).count();
     // The model: 7 departments merged into others (2 of them new), 8 districts abolished, 112
-    // old communes merged into 40 new ones.
+    // old communes merged into 40 new ones, 10 of them split between two (groups of 3: the
+    // last of every fourth group of the 38 but the last).
     let province = Generator::new(&options).unwrap().province().clone();
     let agencies = province.agencies();
-    let ended = |kind, successor: bool| {
-        agencies
-            .iter()
-            .filter(|a| {
-                a.kind == kind && a.active_until.is_some() && a.successor.is_some() == successor
-            })
-            .count()
-    };
-    assert_eq!(
-        count(EventType::AgencyMerged),
-        ended(AgencyKind::Department, true) + ended(AgencyKind::Commune, true)
-    );
-    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14);
+    let split = agencies.iter().filter(|a| a.split_to.is_some()).count();
+    assert_eq!(split, 10);
+    assert_eq!(count(EventType::AgencySplit), split);
+    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split);
     assert_eq!(count(EventType::AgencyDissolved), 8);
     assert_eq!(count(EventType::AgencyRegistered), 2 + 40);
     assert_eq!(registry.len(), 7 + 112 + 8 + 42);
@@ -53,6 +45,7 @@ fn the_reorganisation_is_published_as_registry_events() {
         let effective = match &event.data {
             EventData::AgencyRegistered { effective_date, .. }
             | EventData::AgencyMerged { effective_date, .. }
+            | EventData::AgencySplit { effective_date, .. }
             | EventData::AgencyDissolved { effective_date, .. } => *effective_date,
             other => panic!("not a type of the reorganisation: {other:?}"),
         };
@@ -103,7 +96,15 @@ fn the_reorganisation_is_published_as_registry_events() {
             .collect();
         assert_eq!(rollups.units_on(day), model, "{day}");
     }
+    // A split gives two edges, 0.6 to the commune's own successor and 0.4 to the next.
     let lineage = rollups.lineage();
-    assert_eq!(lineage.len(), 7 + 112 + 8);
+    assert_eq!(lineage.len(), 7 + 112 + split + 8);
     assert!(lineage.iter().all(|e| !e.estimated));
+    let weights: Vec<f64> = lineage
+        .iter()
+        .filter(|e| e.kind == "split")
+        .filter_map(|e| e.weight)
+        .collect();
+    assert_eq!(weights.len(), 2 * split);
+    assert!(weights.chunks(2).all(|w| w == [0.6, 0.4]), "{weights:?}");
 }
