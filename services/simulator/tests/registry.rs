@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use parwatch_lake::{Commit, Lake, StoredEvent};
 use parwatch_metrics::Projector;
-use parwatch_proto::{AgencyKind, EventData, EventType, local_date, validate};
+use parwatch_proto::{EventData, EventType, local_date, validate};
 use parwatch_simulator::{Generator, SimOptions};
 
 use crate::sample::date;
