@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::browser::{Browser, Province, vi_number, wait_landed};
-use crate::harness::{Outgoing, get_json, publish};
+use crate::harness::{Outgoing, get_json, post_json, publish};
 
 const PERIOD: &str = "2024-Q1";
 
@@ -255,6 +255,59 @@ async fn the_reports_page_in_a_real_browser() {
     assert_eq!(pdf["head"], json!(b"%PDF".to_vec()));
     let preview_pdf = download(b, "button[name=preview-pdf]").await;
     assert_eq!(preview_pdf["name"], json!(format!("province-{PERIOD}.pdf")));
+
+    // A public embed of an agency's dashboard: the tiles the server withholds read "x".
+    let busiest = lines[..lines.len() - 1]
+        .iter()
+        .max_by_key(|l| l["cells"][0].as_f64().unwrap() as i64)
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = post_json(
+        &format!("{base}/api/v1/embed-tokens"),
+        None,
+        &json!({"dashboard": "agency", "agency": busiest, "ttl": "1h"}),
+    )
+    .await;
+    let status = response.status().as_u16();
+    let minted: Value = response.json().await.unwrap();
+    assert!(status == 200 || status == 201, "{status} {minted}");
+    let path = minted["embed_path"].as_str().unwrap();
+    let range = "from=2024-02-01&to=2024-02-29";
+    b.open(&format!("{base}{path}#/?{range}"), "embed").await;
+    let token = path.split("token=").nth(1).unwrap();
+    let mut withheld = 0;
+    for panel in ["received", "online", "on-time", "apology"] {
+        let (_, answer) = get_json(&format!(
+            "{base}/embed/api/panels/{panel}?token={token}&{range}"
+        ))
+        .await;
+        let tile = b
+            .wait_for(
+                panel,
+                &format!(
+                    "return document.querySelector('[data-panel={panel}] .tile-value')?.textContent"
+                ),
+            )
+            .await;
+        if answer["value"]["suppressed"] == json!(true) {
+            assert_eq!(tile, json!("x"), "{panel}: {answer}");
+            withheld += 1;
+        } else {
+            assert_ne!(tile, json!("x"), "{panel}: {answer}");
+        }
+    }
+    assert!(
+        withheld > 0,
+        "a month of one agency at 3 dossiers a day has small figures"
+    );
+    b.screenshot("reports-embed").await;
+    b.open(
+        &format!("{base}/#/reports?published={id}&report=province&period={PERIOD}"),
+        "back to the report",
+    )
+    .await;
 
     // English.
     b.click("button.lang").await;

@@ -68,6 +68,14 @@ function tickFormat(unit) {
   return unit === 'ratio' ? (v) => `${fmtNumber(v * 100, 0)}%` : (v) => fmtNumber(v, Math.abs(v) < 10 && !Number.isInteger(v) ? 1 : 0);
 }
 
+/**
+ * A point's value in its unit, or "x" when a public embed withholds it (too few dossiers, or
+ * one that would give such a point back: the server's disclosure control).
+ */
+function pointValue(point, unit) {
+  return point.suppressed ? 'x' : fmtValue(point.value, unit);
+}
+
 /** "8.123/10.000" for a rate; the dossiers measured for a median; nothing for a count. */
 function ratioText(point, unit) {
   if (point.denominator === null || point.denominator === undefined) return '';
@@ -144,7 +152,7 @@ function rankingTable(rows, unit, linkOf, fold = false) {
     const cells = [
       h('td', { class: 'num' }, r.rank ?? t('unranked')),
       href ? linkCell(href, agencyLabel(r.agency_code)) : h('td', {}, agencyLabel(r.agency_code)),
-      h('td', { class: 'num value' }, fmtValue(r.value, unit)),
+      h('td', { class: 'num value', title: r.suppressed ? t('suppressed_point') : null }, pointValue(r, unit)),
       h('td', { class: 'num' }, ratioText(r, unit) || '–'),
       h('td', { class: 'num' }, r.previous_rank ?? '–'),
       h('td', { class: `num change ${cls}` }, change),
@@ -228,10 +236,10 @@ function statBody(panel, data) {
       data.target_met === null ? '' : ` · ${data.target_met ? t('target_met') : t('target_missed')}`)
     : null;
   return [
-    h('div', { class: 'tile-value' }, fmtValue(cur.value, unit)),
+    h('div', { class: 'tile-value', title: cur.suppressed ? t('suppressed_point') : null }, pointValue(cur, unit)),
     h('div', { class: 'tile-ratio' }, ratioText(cur, unit) ? `${ratioText(cur, unit)}${unit === 'ratio' ? ` ${t('dossiers')}` : ''}` : ''),
     change,
-    h('div', { class: 'tile-previous muted' }, t('previous_value', { from: fmtDate(data.previous.from), to: fmtDate(data.previous.to), v: fmtValue(prev.value, unit) })),
+    h('div', { class: 'tile-previous muted' }, t('previous_value', { from: fmtDate(data.previous.from), to: fmtDate(data.previous.to), v: pointValue(prev, unit) })),
     target,
   ];
 }
@@ -246,7 +254,7 @@ function seriesChart(el, panel, data) {
     series: data.series.map((s) => ({
       label: s.agency_code ? agencyLabel(s.agency_code) : t('whole_province'),
       values: s.points.map((p) => p.value),
-      details: s.points.map((p) => (unit === 'ratio' || unit === 'days' ? ratioText(p, unit) : '')),
+      details: s.points.map((p) => (p.suppressed ? t('suppressed_point') : unit === 'ratio' || unit === 'days' ? ratioText(p, unit) : '')),
     })),
     target: panel.target ? panel.target.value : null,
     targetLabel: panel.target ? targetText(panel.target, unit) : '',
