@@ -1,6 +1,6 @@
 //! The registry of agencies end to end: dossier events and registry events published to a real
 //! nats-server, ingested by `parwatch up`, and a metric and a ranking read over HTTP as recorded
-//! and restated to the units of a date; the lineage in SQL.
+//! and restated to the units of a date; the lineage in SQL; what agency-scoped tokens see.
 //!
 //! January 2025 (resolved, on time): D1 4, 3 — merged into D2 on 2025-03-01; D2 2, 2; C1 10,
 //! 5 — split on 2025-07-01 between N1 (0.6) and N2 (0.4); C2 5, 5 — merged into N1 the same
@@ -14,7 +14,7 @@ use parwatch_proto::testing::TestEvent;
 use parwatch_proto::{AgencyLevel, Channel, Outcome};
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, publish};
+use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish};
 
 /// `n` dossiers of `agency` received on 2025-01-06, resolved 2 days later (the first
 /// `on_time`) or 15 days later (after their due date, 5 days after receipt).
@@ -226,4 +226,30 @@ async fn metrics_and_rankings_as_recorded_and_restated() {
         .sql("SELECT agency_code FROM agency_registry WHERE (valid_from IS NULL OR valid_from <= DATE '2025-08-01') AND (valid_to IS NULL OR valid_to > DATE '2025-08-01') ORDER BY 1")
         .await;
     assert_eq!(units["rows"], json!([["D2"], ["N1"], ["N2"]]));
+
+    // A token scoped to D2 sees, restated, the history of the department merged into it; as
+    // recorded, its own. D1's token keeps D1's recorded history; D1 is no unit of August.
+    let data = tmp.path().join("data");
+    let d2 = create_token(&data, "viewer", Some("D2"));
+    let d1 = create_token(&data, "viewer", Some("D1"));
+    let server = Parwatch::serve(&data).await;
+    let point = |token: &str, query: &str| {
+        let path = format!("/api/v1/metrics/on_time_rate?{january}{query}");
+        let server = &server;
+        let token = token.to_owned();
+        async move {
+            let response = server.get(Some(&token), &path).await;
+            assert_eq!(response.status(), 200, "{path}");
+            first_point(&response.json().await.unwrap())
+        }
+    };
+    let (value, numerator, denominator) = point(&d2, &format!("&{restated}")).await;
+    assert!(close(&value, 5.0 / 6.0), "{value}");
+    assert_eq!((numerator, denominator), (json!(5), json!(6)));
+    assert_eq!(point(&d2, "").await, (json!(1.0), json!(2), json!(2)));
+    assert_eq!(point(&d1, "").await, (json!(0.75), json!(3), json!(4)));
+    assert_eq!(
+        point(&d1, &format!("&{restated}")).await,
+        (Value::Null, json!(0), json!(0))
+    );
 }
