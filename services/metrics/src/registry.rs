@@ -197,10 +197,11 @@ impl Registry {
                     });
                 }
                 What::Renamed { name_vi, name_en } => {
-                    let last = rows
-                        .last()
-                        .cloned()
-                        .unwrap_or_else(|| Period::seen(&change.agency));
+                    // An agency never registered existed, unnamed, until its new name.
+                    if rows.is_empty() {
+                        rows.push(Period::seen(&change.agency));
+                    }
+                    let last = rows.last().cloned().expect("a period to rename");
                     if let Some(open) = rows.last_mut() {
                         open.valid_to = Some(change.date());
                     }
@@ -600,6 +601,33 @@ mod tests {
         };
         assert_eq!(on("2025-02-28"), ["A", "B"]);
         assert_eq!(on("2025-03-01"), ["B", "C"]);
+        // A rename of an agency never registered: unnamed until then, named from then.
+        let mut renamed = registry.clone();
+        renamed.apply(change(
+            "B",
+            "2024-01-01",
+            What::Renamed {
+                name_vi: "Bê".into(),
+                name_en: None,
+            },
+        ));
+        let b: Vec<_> = renamed
+            .periods(&seen)
+            .into_iter()
+            .filter(|p| p.agency_code == "B")
+            .map(|p| (p.name_vi, p.valid_from, p.valid_to))
+            .collect();
+        assert_eq!(
+            b,
+            [
+                (None, None, Some(d("2024-01-01"))),
+                (Some("Bê".to_owned()), Some(d("2024-01-01")), None)
+            ]
+        );
+        assert_eq!(
+            renamed.units_on(&seen, d("2023-12-31")),
+            registry.units_on(&seen, d("2023-12-31"))
+        );
         let text = registry.to_text();
         assert_eq!(Registry::from_text(&text), Some(registry));
         assert_eq!(Registry::from_text("[{"), None);
