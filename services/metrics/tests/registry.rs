@@ -428,3 +428,26 @@ async fn registry_tables_answer_sql() {
         );
     }
 }
+
+#[test]
+fn a_past_version_has_the_registry_of_then() {
+    let events = case();
+    let (dossiers, registry): (Vec<usize>, Vec<usize>) =
+        (0..events.len()).partition(|&i| events[i].event_type().needs_dossier());
+    let stored = |ids: &[usize]| ids.iter().map(|&i| event(i, &events[i])).collect();
+    let (_tmp, lake) = lake_with(vec![stored(&dossiers), stored(&registry)]);
+    let projector = projector(&lake);
+    let now = projector.version().expect("caught up");
+    let then = projector.at(parwatch_lake::AsOf::Version(now - 1)).unwrap();
+    assert_eq!(then.registry_event_count(), 0);
+    assert!(then.lineage().is_empty());
+    // Before the registry events, restated is as recorded: C1's January is its own.
+    let c1 = restated(&then, Some("C1"), "2025-08-01");
+    assert_eq!(c1[0], (Some(0.5), Some(5), Some(10)));
+    let latest = projector.at(parwatch_lake::AsOf::Version(now)).unwrap();
+    assert_eq!(latest.lineage(), projector.rollups().lineage());
+    assert_eq!(
+        restated(&latest, Some("C1"), "2025-08-01")[0],
+        (None, Some(0), Some(0))
+    );
+}
