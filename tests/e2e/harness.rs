@@ -53,6 +53,15 @@ impl LocalNats {
         parwatch_ingest::LocalNats::start_on(store_dir, port).map(Self::remember)
     }
 
+    /// [`parwatch_ingest::LocalNats::start_partitioned`] on a free port, remembered.
+    pub(crate) fn start_partitioned(
+        store_dir: &Path,
+        partitions: parwatch_ingest::Partitions,
+    ) -> parwatch_ingest::Result<Self> {
+        parwatch_ingest::LocalNats::start_partitioned(store_dir, free_port(), partitions)
+            .map(Self::remember)
+    }
+
     /// [`parwatch_ingest::LocalNats::start_with`], remembered; its publisher keys are not
     /// known to [`publish`].
     pub(crate) fn start_with(

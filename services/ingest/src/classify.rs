@@ -30,6 +30,28 @@ pub(crate) struct Classified {
     pub(crate) faults: Vec<&'static str>,
     /// Messages already stored.
     pub(crate) duplicates: u64,
+    /// The keys this batch added to the index, to forget if it is never stored.
+    pub(crate) added: Added,
+}
+
+/// What a batch added to the dedupe index.
+#[derive(Default)]
+pub(crate) struct Added {
+    events: Vec<u128>,
+    rejected: Vec<(String, u64)>,
+}
+
+impl Added {
+    /// Takes the batch's keys out of `index`: its write failed for good, so a redelivery of
+    /// its messages (to this worker or, after a takeover, back to it) must be stored.
+    pub(crate) fn forget(&self, index: &mut DedupIndex) {
+        for &key in &self.events {
+            index.remove_event(key);
+        }
+        for (subject, seq) in &self.rejected {
+            index.remove_rejected(subject, *seq);
+        }
+    }
 }
 
 /// Validates each message; events and rejections not yet in the index go into the commit and
@@ -46,6 +68,7 @@ pub(crate) fn classify(
         rejected: Vec::new(),
     };
     let mut duplicates = 0;
+    let mut added = Added::default();
     let window = TimeWindow {
         earliest: rules.occurred_after,
         latest: Utc::now()
@@ -74,10 +97,12 @@ pub(crate) fn classify(
         };
         match checked {
             Ok(event) => {
-                if !index.insert_event(DedupIndex::key(&event.event_id)) {
+                let key = DedupIndex::key(&event.event_id);
+                if !index.insert_event(key) {
                     duplicates += 1;
                     continue;
                 }
+                added.events.push(key);
                 commit.events.push(StoredEvent {
                     event,
                     stream_seq: p.stream_seq,
@@ -88,6 +113,7 @@ pub(crate) fn classify(
                     duplicates += 1;
                     continue;
                 }
+                added.rejected.push((p.subject.to_string(), p.stream_seq));
                 commit.rejected.push(RejectedMessage {
                     subject: p.subject.to_string(),
                     raw: p.payload.to_vec(),
@@ -108,5 +134,6 @@ pub(crate) fn classify(
         events: commit.events.len(),
         faults: commit.rejected.iter().map(|r| r.fault).collect(),
         duplicates,
+        added,
     })
 }

@@ -277,7 +277,8 @@ async fn subscribe(
     stream: &str,
 ) -> Result<(jetstream::stream::Stream, PullConsumer, u64)> {
     let js = jetstream::new(client.clone());
-    let stream = ensure_stream_retrying(&js, stream, &cfg.stream_limits, &cfg.start_retry).await?;
+    let limits = cfg.partitions.limits(&cfg.stream_limits);
+    let stream = ensure_stream_retrying(&js, stream, &limits, &cfg.start_retry).await?;
     let config = pull::Config {
         durable_name: Some(cfg.consumer.clone()),
         ack_policy: AckPolicy::All,

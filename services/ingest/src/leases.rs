@@ -173,17 +173,25 @@ fn worker_name() -> String {
 }
 
 /// The leases' bucket, created when missing (entries expire `ttl` after their last write).
+/// Its stream is made here with the settings of a key-value bucket: the client's own creation
+/// first asks for the account's details, which it cannot read from a nats-server 2.9.
 async fn bucket(js: &jetstream::Context, ttl: Duration) -> Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(BUCKET).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: BUCKET.to_owned(),
-        history: 1,
+    let stream = jetstream::stream::Config {
+        name: format!("KV_{BUCKET}"),
+        subjects: vec![format!("$KV.{BUCKET}.>")],
+        max_messages_per_subject: 1,
         max_age: ttl,
         storage: jetstream::stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
         ..Default::default()
-    })
-    .await
-    .map_err(|e| Error::nats("create the leases bucket")(&e))
+    };
+    js.get_or_create_stream(stream)
+        .await
+        .map_err(|e| Error::nats("create the leases bucket")(&e))?;
+    js.get_key_value(BUCKET)
+        .await
+        .map_err(|e| Error::nats("open the leases bucket")(&e))
 }

@@ -184,7 +184,8 @@ impl LocalNats {
         partitions: Partitions,
         backoff: &Backoff,
     ) -> Result<()> {
-        let (url, admin, limits, backoff) = (self.url(), admin.clone(), *limits, *backoff);
+        let (url, admin, backoff) = (self.url(), admin.clone(), *backoff);
+        let limits = partitions.limits(limits);
         let setup = move || -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

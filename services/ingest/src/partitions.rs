@@ -9,7 +9,7 @@
 //! duplicate always lands in the partition of the original. With one partition (the default)
 //! the stream is `PAR_EVENTS` with subjects `par.in.*.events.v1.>`, as it always was.
 
-use crate::broker::STREAM_NAME;
+use crate::broker::{STREAM_NAME, StreamLimits};
 use crate::publishers::STREAM_SUBJECTS;
 use crate::{Error, Result};
 
@@ -57,6 +57,14 @@ impl Partitions {
         match self.split() {
             false => STREAM_NAME.to_owned(),
             true => format!("{STREAM_NAME}_{k}"),
+        }
+    }
+
+    /// The limits of each partition's stream: the stream's bytes shared among them.
+    pub fn limits(&self, stream: &StreamLimits) -> StreamLimits {
+        StreamLimits {
+            max_bytes: stream.max_bytes / i64::from(self.0),
+            ..*stream
         }
     }
 

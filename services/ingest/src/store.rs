@@ -85,14 +85,17 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
     let mut backoff = Duration::from_millis(100);
     while let Err(e) = result {
         status.write_failures.fetch_add(1, Ordering::Relaxed);
-        if matches!(e, parwatch_lake::Error::Fenced(_)) {
-            // Another worker owns the tables' positions now: nothing of this batch is stored
-            // nor acknowledged; the broker redelivers it to that worker.
-            error!(error = %e, "fenced by another writer; stopping");
-            return Err(e.into());
-        }
-        if stopping.load(Ordering::Relaxed) {
-            // Shutting down: give up; nothing of this batch is acknowledged.
+        let fenced = matches!(e, parwatch_lake::Error::Fenced(_));
+        if fenced || stopping.load(Ordering::Relaxed) {
+            // Fenced: another worker holds the tables' positions now; or shutting down. Nothing
+            // of this batch is stored nor acknowledged: the broker redelivers it, and the index
+            // forgets it, in case the redelivery comes back here.
+            if fenced {
+                error!(error = %e, "fenced by another writer; stopping");
+            }
+            batch
+                .added
+                .forget(&mut storer.index.lock().expect("index lock"));
             return Err(e.into());
         }
         error!(error = %e, retry_in = ?backoff, "lake write failed; nothing acknowledged, retrying");

@@ -82,6 +82,16 @@ impl DedupIndex {
         self.events[shard(key)].insert(key)
     }
 
+    /// Forgets an event recorded by a write that failed for good (its key was new then).
+    pub fn remove_event(&mut self, key: u128) {
+        self.events[shard(key)].remove(&key);
+    }
+
+    /// Forgets a rejection recorded by a write that failed for good.
+    pub fn remove_rejected(&mut self, subject: &str, stream_seq: u64) {
+        self.rejected.remove(&rejected_key(subject, stream_seq));
+    }
+
     /// Whether the rejection of the message at `stream_seq` with `subject` is stored.
     pub fn has_rejected(&self, subject: &str, stream_seq: u64) -> bool {
         self.rejected.contains(&rejected_key(subject, stream_seq))

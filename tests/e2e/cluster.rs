@@ -1,0 +1,143 @@
+//! Several ingest workers share a stream split into partitions: each partition has one writer
+//! at a time, a dead worker's partitions pass to the others, and a worker paused past its lease
+//! (a zombie) stores nothing twice when it wakes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, expect_exactly, jetstream_as, nats_keys, publish, valid_event,
+    valid_messages,
+};
+
+/// Seconds a lease lasts without renewal.
+const TTL_SECS: u64 = 2;
+
+/// Partitions of the stream.
+const PARTITIONS: u32 = 3;
+
+/// `parwatch ingest` on the split stream.
+fn worker(nats: &str, data: &Path, name: &str) -> Parwatch {
+    let data_arg = data.to_str().unwrap();
+    let (partitions, ttl) = (PARTITIONS.to_string(), TTL_SECS.to_string());
+    let args = [
+        "ingest",
+        "--nats-url",
+        nats,
+        "--data-dir",
+        data_arg,
+        "--partitions",
+        &partitions,
+        "--lease-ttl-secs",
+        &ttl,
+        "--flush-events",
+        "2000",
+        "--ack-wait-secs",
+        "2",
+    ];
+    Parwatch::spawn(&args, &[], data, name)
+}
+
+/// How many lines of `worker`'s log hold `needle`.
+fn logged(worker: &Parwatch, needle: &str) -> usize {
+    worker.log_text().matches(needle).count()
+}
+
+/// Waits until `worker`'s log holds `needle` more than `before` times.
+async fn wait_logged(worker: &Parwatch, needle: &str, before: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while logged(worker, needle) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no new {needle:?} within {within:?}:\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends `signal` to `worker`'s process.
+fn signal(worker: &Parwatch, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    let sent = unsafe { libc::kill(worker.pid() as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "signal {signal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubles_an_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.keep();
+    std::fs::write("/tmp/cl-debug-path", tmp.to_str().unwrap()).unwrap();
+    let tmp = tempfile::TempDir::new_in(&tmp).unwrap();
+    let partitions = parwatch_ingest::Partitions::new(PARTITIONS).unwrap();
+    let nats = LocalNats::start_partitioned(&tmp.path().join("nats"), partitions).unwrap();
+    let url = nats.url();
+    let data = tmp.path().join("data");
+    let ttl = Duration::from_secs(TTL_SECS);
+    let n = 30_000;
+    let a = worker(&url, &data, "worker-a");
+    wait_logged(&a, "lease taken", 0, Duration::from_secs(60)).await;
+    let mut b = worker(&url, &data, "worker-b");
+    // Published, a chunk at a time, while the workers are paused, killed and take over.
+    let publisher = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            for chunk in (0..n).step_by(1_000) {
+                publish(&url, valid_messages(chunk..chunk + 1_000, true)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    // Every partition held (A took at least one), A pauses past its leases: B takes A's over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while logged(&a, "lease taken") + logged(&b, "lease taken") < PARTITIONS as usize {
+        assert!(Instant::now() < deadline, "partitions not all held");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let taken_by_b = logged(&b, "lease taken");
+    signal(&a, libc::SIGSTOP);
+    wait_logged(&b, "lease taken", taken_by_b, ttl * 6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A wakes as a zombie: its renewals fail and whatever it still commits is refused.
+    signal(&a, libc::SIGCONT);
+    wait_logged(&a, "lease lost", 0, ttl * 3).await;
+    // B dies: A takes every partition back.
+    let taken_by_a = logged(&a, "lease taken");
+    b.kill();
+    wait_logged(&a, "lease taken", taken_by_a, ttl * 6).await;
+    publisher.await.unwrap();
+    // The publisher sends some events again after the broker's dedupe window (new message ids).
+    let again: Vec<Outgoing> = (0..500)
+        .map(|i| Outgoing::event(&valid_event(i)).with_msg_id(format!("again-{i}")))
+        .collect();
+    publish(&url, again).await;
+    let reader = Parwatch::serve_with(&data, &["--open"], &[]).await;
+    expect_exactly(&reader, n, Duration::from_secs(3)).await;
+    // Every partition carried events, and every message of each is acknowledged.
+    let admin = jetstream_as(&url, &nats_keys(&url).unwrap().admin).await;
+    for stream in partitions.streams() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut s = admin.get_stream(&stream).await.unwrap();
+            let messages = s.info().await.unwrap().state.messages;
+            assert!(messages > 0, "{stream} got no message");
+            let mut consumer = s
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>("parwatch-ingest")
+                .await
+                .unwrap();
+            let info = consumer.info().await.unwrap();
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{stream}: {} pending, {} unacknowledged",
+                info.num_pending,
+                info.num_ack_pending
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    drop(a);
+}
