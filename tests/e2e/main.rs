@@ -4,6 +4,7 @@
 mod access;
 mod access_hostile;
 mod browser;
+mod cluster;
 mod dashboards;
 mod errors;
 mod faults;
