@@ -249,6 +249,18 @@ fn a_public_report_hides_small_cells_in_every_output_and_the_internal_one_shows_
     );
     assert!(json.get("disclosure").is_none());
 
+    // Published, it reproduces suppressed as it was: the record carries `public = true`.
+    let record = parwatch_reports::Published::new(
+        public.clone(),
+        &definition.source,
+        "test",
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let again = parwatch_reports::reproduce(&record, &projector, &models).unwrap();
+    assert_eq!(again.digest(), record.digest);
+    assert_eq!(again.disclosure, public.disclosure);
+
     // XLSX: `x` as a text cell where A's figures were, and the footnote.
     let book = xlsx(&public, Lang::Vi, None).unwrap();
     let strings = part(&book, "xl/sharedStrings.xml");
