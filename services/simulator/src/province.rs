@@ -55,6 +55,8 @@ pub struct Agency {
     /// A part of its territory that went to another successor (a partial split), with its
     /// share; the rest went to `successor`.
     pub split_to: Option<(String, f64)>,
+    /// Code of the district an old commune belonged to.
+    pub district: Option<String>,
     pub(crate) performance: Performance,
     successor_index: Option<usize>,
 }
@@ -377,6 +379,7 @@ impl Province {
                 performance: performance(&mut rng, AgencyKind::Department),
                 successor_index: None,
                 split_to: None,
+                district: None,
             });
         }
         // A few departments stand out on the charts: two lag behind, one slips after 2022, one
@@ -416,6 +419,7 @@ impl Province {
                 performance: performance(&mut rng, AgencyKind::District),
                 successor_index: None,
                 split_to: None,
+                district: None,
             });
             for c in 1..=COMMUNES_PER_DISTRICT {
                 let prefix = if wards { "UBND phường" } else { "UBND xã" };
@@ -429,6 +433,7 @@ impl Province {
                     performance: performance(&mut rng, AgencyKind::Commune),
                     successor_index: None,
                     split_to: None,
+                    district: Some(department_code(district_no)),
                 });
             }
         }
@@ -449,6 +454,7 @@ impl Province {
                 performance: performance(&mut rng, AgencyKind::Commune),
                 successor_index: None,
                 split_to: None,
+                district: None,
             });
         }
         // Old communes each merge into one new commune (by position, several to one).
@@ -463,7 +469,8 @@ impl Province {
             agencies[i].successor = Some(agencies[new].code.clone());
             // The last old commune of every fourth group is split: a part of it goes to the
             // next new commune.
-            if group.is_multiple_of(SPLIT_EVERY) && k % per_new == per_new - 1 && group + 1 < groups {
+            if group.is_multiple_of(SPLIT_EVERY) && k % per_new == per_new - 1 && group + 1 < groups
+            {
                 agencies[i].split_to = Some((agencies[new + 1].code.clone(), SPLIT_SHARE));
             }
         }

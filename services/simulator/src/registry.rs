@@ -1,7 +1,9 @@
 //! The registry events of the province's 2025 reorganisation, from its model: the departments
-//! created and merged on 1 March 2025, the district committees dissolved and the communes merged
-//! into new ones, some split between two, on 1 July 2025 (`agency.registered`, `agency.merged`,
-//! `agency.split`, `agency.dissolved`). Each
+//! created and merged on 1 March 2025; on 1 July 2025 the communes merged into new ones (some
+//! split between two) and the district committees abolished, their work split between the new
+//! communes of their area without weights (ParWatch estimates them from the dossiers)
+//! (`agency.registered`, `agency.merged`, `agency.split`; `agency.dissolved` for an agency
+//! ending without successor). Each
 //! is published when its decision is taken, a fortnight or so before it takes effect, with the
 //! decision's number. They ride the PAR work's queue (`governance.rs`), with ids of their own
 //! that every run of a seed repeats.
@@ -51,7 +53,8 @@ fn level(kind: AgencyKind) -> AgencyLevel {
 /// ending is merged into its successor, or dissolved when it has none.
 pub(crate) fn year_events(province: &Province, year: i32) -> Vec<Planned> {
     let mut out = Vec::new();
-    for (index, agency) in province.agencies().iter().enumerate() {
+    let agencies = province.agencies();
+    for (index, agency) in agencies.iter().enumerate() {
         let mut serial = SERIAL_BASE;
         let mut emit = |effective: NaiveDate, event_type: EventType, data: serde_json::Value| {
             let Some((decided, basis)) = decision(effective).filter(|(d, _)| d.year() == year)
@@ -92,7 +95,35 @@ pub(crate) fn year_events(province: &Province, year: i32) -> Vec<Planned> {
                     ]}),
                 ),
                 (Some(into), None) => emit(end, EventType::AgencyMerged, json!({ "into": into })),
-                (None, _) => emit(end, EventType::AgencyDissolved, json!({})),
+                (None, _) => {
+                    // An abolished district's work went to the communes of its area: the new
+                    // communes its communes went to, shares left to ParWatch's estimate.
+                    let mut targets: Vec<&str> = Vec::new();
+                    for commune in agencies
+                        .iter()
+                        .filter(|a| a.district.as_ref() == Some(&agency.code))
+                    {
+                        for next in commune
+                            .successor
+                            .iter()
+                            .chain(commune.split_to.iter().map(|(c, _)| c))
+                        {
+                            if !targets.contains(&next.as_str()) {
+                                targets.push(next);
+                            }
+                        }
+                    }
+                    match targets.is_empty() {
+                        true => emit(end, EventType::AgencyDissolved, json!({})),
+                        false => {
+                            let targets: Vec<_> = targets
+                                .iter()
+                                .map(|c| json!({ "agency_code": c }))
+                                .collect();
+                            emit(end, EventType::AgencySplit, json!({ "targets": targets }))
+                        }
+                    }
+                }
             }
         }
     }

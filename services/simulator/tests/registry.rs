@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use parwatch_lake::{Commit, Lake, StoredEvent};
-use parwatch_metrics::Projector;
-use parwatch_proto::{EventData, EventType, local_date, validate};
+use parwatch_metrics::{Bucket, Projector, metric};
+use parwatch_proto::{AgencyKind, EventData, EventType, local_date, validate};
 use parwatch_simulator::{Generator, SimOptions};
 
 use crate::sample::date;
@@ -29,16 +29,16 @@ fn the_reorganisation_is_published_as_registry_events() {
         .filter(|e| e.event_type().is_registry())
         .collect();
     let count = |ty: EventType| registry.iter().filter(|e| e.event_type() == ty).count();
-    // The model: 7 departments merged into others (2 of them new), 8 districts abolished, 112
-    // old communes merged into 40 new ones, 10 of them split between two (groups of 3: the
-    // last of every fourth group of the 38 but the last).
+    // The model: 7 departments merged into others (2 of them new); 112 old communes merged into
+    // 40 new ones, 10 of them split between two (groups of 3: the last of every fourth group of
+    // the 38 but the last); 8 districts abolished, each split between its area's new communes.
     let province = Generator::new(&options).unwrap().province().clone();
     let agencies = province.agencies();
     let split = agencies.iter().filter(|a| a.split_to.is_some()).count();
     assert_eq!(split, 10);
-    assert_eq!(count(EventType::AgencySplit), split);
+    assert_eq!(count(EventType::AgencySplit), split + 8);
     assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split);
-    assert_eq!(count(EventType::AgencyDissolved), 8);
+    assert_eq!(count(EventType::AgencyDissolved), 0);
     assert_eq!(count(EventType::AgencyRegistered), 2 + 40);
     assert_eq!(registry.len(), 7 + 112 + 8 + 42);
     for event in &registry {
@@ -96,15 +96,60 @@ fn the_reorganisation_is_published_as_registry_events() {
             .collect();
         assert_eq!(rollups.units_on(day), model, "{day}");
     }
-    // A split gives two edges, 0.6 to the commune's own successor and 0.4 to the next.
+    // A split commune gives two edges, 0.6 to its own successor and 0.4 to the next; a district
+    // one edge per new commune its communes went to, with estimated weights summing to 1.
     let lineage = rollups.lineage();
-    assert_eq!(lineage.len(), 7 + 112 + split + 8);
-    assert!(lineage.iter().all(|e| !e.estimated));
     let weights: Vec<f64> = lineage
         .iter()
-        .filter(|e| e.kind == "split")
+        .filter(|e| e.kind == "split" && !e.estimated)
         .filter_map(|e| e.weight)
         .collect();
     assert_eq!(weights.len(), 2 * split);
     assert!(weights.chunks(2).all(|w| w == [0.6, 0.4]), "{weights:?}");
+    let mut district_edges = 0;
+    for district in agencies.iter().filter(|a| a.kind == AgencyKind::District) {
+        let area: BTreeSet<&str> = agencies
+            .iter()
+            .filter(|a| a.district.as_ref() == Some(&district.code))
+            .flat_map(|a| a.successor.iter().chain(a.split_to.iter().map(|(c, _)| c)))
+            .map(String::as_str)
+            .collect();
+        let edges: Vec<_> = lineage
+            .iter()
+            .filter(|e| e.agency_code == district.code)
+            .collect();
+        let targets: BTreeSet<&str> = edges
+            .iter()
+            .filter_map(|e| e.successor_code.as_deref())
+            .collect();
+        assert_eq!(targets, area, "{}", district.code);
+        assert!(edges.iter().all(|e| e.estimated && e.weight > Some(0.0)));
+        let sum: f64 = edges.iter().filter_map(|e| e.weight).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{}: {sum}", district.code);
+        district_edges += edges.len();
+    }
+    assert!(district_edges >= 8 * 4, "{district_edges}");
+    assert_eq!(lineage.len(), 7 + 112 + split + district_edges);
+
+    // Nothing is dissolved without successor: restated to the units of August, the first
+    // half-year's dossiers are all still there, shared out between the new units.
+    let received = metric("received").unwrap();
+    let total = |restated: bool| {
+        let (from, to) = (date(2025, 1, 1), date(2025, 6, 30));
+        let series = match restated {
+            true => rollups.restated_series(
+                received,
+                from,
+                to,
+                Bucket::Year,
+                None,
+                false,
+                date(2025, 8, 1),
+            ),
+            false => rollups.series(received, from, to, Bucket::Year, None, false),
+        };
+        series.unwrap()[0].points[0].numerator
+    };
+    assert!(total(false).is_some_and(|n| n > 300), "{:?}", total(false));
+    assert_eq!(total(true), total(false));
 }
