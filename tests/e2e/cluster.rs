@@ -1,13 +1,13 @@
 //! Several ingest workers share a stream split into partitions: each partition has one writer
 //! at a time, a dead worker's partitions pass to the others, and a worker paused past its lease
-//! (a zombie) stores nothing twice when it wakes.
+//! (a zombie) stores nothing twice when it wakes. Each worker serves its own probes and metrics.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, expect_exactly, jetstream_as, nats_keys, publish, valid_event,
-    valid_messages,
+    LocalNats, Outgoing, Parwatch, expect_exactly, free_port, get, get_json, jetstream_as,
+    nats_keys, publish, valid_event, valid_messages,
 };
 
 /// Seconds a lease lasts without renewal.
@@ -16,12 +16,14 @@ const TTL_SECS: u64 = 2;
 /// Partitions of the stream.
 const PARTITIONS: u32 = 3;
 
-/// `parwatch ingest` on the split stream.
-fn worker(nats: &str, data: &Path, name: &str) -> Parwatch {
+/// `parwatch ingest` on the split stream, its probes on `http`.
+fn worker(nats: &str, data: &Path, name: &str, http: &str) -> Parwatch {
     let data_arg = data.to_str().unwrap();
     let (partitions, ttl) = (PARTITIONS.to_string(), TTL_SECS.to_string());
     let args = [
         "ingest",
+        "--http",
+        http,
         "--nats-url",
         nats,
         "--data-dir",
@@ -75,9 +77,11 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
     let data = tmp.path().join("data");
     let ttl = Duration::from_secs(TTL_SECS);
     let n = 30_000;
-    let a = worker(&url, &data, "worker-a");
+    let a_http = format!("127.0.0.1:{}", free_port());
+    let a = worker(&url, &data, "worker-a", &a_http);
     wait_logged(&a, "lease taken", 0, Duration::from_secs(60)).await;
-    let mut b = worker(&url, &data, "worker-b");
+    let b_http = format!("127.0.0.1:{}", free_port());
+    let mut b = worker(&url, &data, "worker-b", &b_http);
     // Published, a chunk at a time, while the workers are paused, killed and take over.
     let publisher = {
         let url = url.clone();
@@ -139,5 +143,22 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    // A's probes: alive, ready, and its metrics show it holds every partition.
+    let (status, _) = get_json(&format!("http://{a_http}/healthz")).await;
+    assert_eq!(status, 200);
+    let (status, ready) = get_json(&format!("http://{a_http}/readyz")).await;
+    assert_eq!((status, &ready["ready"]), (200, &serde_json::json!(true)));
+    let (status, _, metrics) = get(&format!("http://{a_http}/metrics")).await;
+    assert_eq!(status, 200);
+    for k in 0..PARTITIONS {
+        let epoch = format!("parwatch_partition_epoch{{partition=\"{k}\"}}");
+        assert!(metrics.contains(&epoch), "{epoch} missing:\n{metrics}");
+    }
+    let stored: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parwatch_events_stored_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("parwatch_events_stored_total");
+    assert!(stored > 0 && stored <= n as u64, "{stored}");
     drop(a);
 }

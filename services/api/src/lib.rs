@@ -230,6 +230,54 @@ impl AppState {
     }
 }
 
+/// Serves an ingest-only process's probes on `listener` until `shutdown`: `/healthz` (the
+/// process runs), `/readyz` (200 while the worker consumes or holds its leases, else 503) and
+/// `/metrics` (the worker's counters in Prometheus text), so that every process of a cluster
+/// is watched the same way.
+pub async fn serve_worker(
+    listener: tokio::net::TcpListener,
+    status: Arc<IngestStatus>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use warp::Filter as _;
+    use warp::http::StatusCode;
+    let healthz =
+        warp::path!("healthz").map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+    let ready = Arc::clone(&status);
+    let readyz = warp::path!("readyz").map(move || {
+        let ready = ready.ready.load(Ordering::Relaxed);
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        warp::reply::with_status(
+            warp::reply::json(&serde_json::json!({"ready": ready})),
+            code,
+        )
+    });
+    let metrics = warp::path!("metrics").map(move || {
+        let mut text = String::new();
+        status.render(&mut text);
+        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+    });
+    let routes = warp::get().and(
+        healthz
+            .map(warp::Reply::into_response)
+            .or(readyz.map(warp::Reply::into_response))
+            .unify()
+            .or(metrics.map(warp::Reply::into_response))
+            .unify(),
+    );
+    server::run(
+        listener,
+        warp::service(routes),
+        HttpLimits::default(),
+        shutdown,
+    )
+    .await;
+}
+
 /// How often the projections look for newly landed files.
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// How often, at most, the projections' snapshot is rewritten while events arrive.

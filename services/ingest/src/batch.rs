@@ -2,7 +2,7 @@
 //! collected until a batch is full (messages or bytes) or its oldest message is due; a batch is
 //! then stored (`store.rs`) and acknowledged as runs of consecutive stream sequences.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::Subject;
@@ -12,7 +12,6 @@ use chrono::Utc;
 use tracing::warn;
 
 use crate::frontier::AckRun;
-use crate::status::IngestStatus;
 
 /// Bytes of an oversized message kept in `rejected_events`: enough to tell what it was.
 pub const OVERSIZED_PREFIX_BYTES: usize = 1024;
@@ -55,10 +54,11 @@ impl Batcher {
     }
 
     /// Adds a received message; one without JetStream metadata is logged and dropped.
-    pub(crate) fn push(&mut self, message: jetstream::Message, status: &IngestStatus) {
+    /// `lag` is where the consumer's lag is kept.
+    pub(crate) fn push(&mut self, message: jetstream::Message, lag: &AtomicU64) {
         let (stream_seq, received_at) = match message.info() {
             Ok(info) => {
-                status.consumer_lag.store(info.pending, Ordering::Relaxed);
+                lag.store(info.pending, Ordering::Relaxed);
                 (info.stream_sequence, info.published)
             }
             Err(e) => {

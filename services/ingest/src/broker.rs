@@ -29,6 +29,9 @@ pub struct StreamLimits {
     pub max_bytes: i64,
     /// How long a message is kept.
     pub max_age: Duration,
+    /// Copies of each message a NATS cluster keeps (1 on one server; 3 to survive the loss
+    /// of a node).
+    pub replicas: usize,
 }
 
 impl Default for StreamLimits {
@@ -39,6 +42,7 @@ impl Default for StreamLimits {
             max_msg_size: parwatch_proto::MAX_EVENT_BYTES as i32,
             max_bytes: 50 << 30,
             max_age: Duration::from_secs(90 * 24 * 3600),
+            replicas: 1,
         }
     }
 }
@@ -277,6 +281,7 @@ fn stream_config(name: &str, limits: &StreamLimits) -> stream::Config {
         max_message_size: limits.max_msg_size,
         max_bytes: limits.max_bytes,
         max_age: limits.max_age,
+        num_replicas: limits.replicas,
         ..Default::default()
     }
 }
@@ -315,13 +320,15 @@ pub(crate) async fn ensure_stream_retrying(
     let differs = current.subjects != wanted.subjects
         || current.max_message_size != wanted.max_message_size
         || current.max_bytes != wanted.max_bytes
-        || current.max_age != wanted.max_age;
+        || current.max_age != wanted.max_age
+        || current.num_replicas != wanted.num_replicas;
     if differs {
         let updated = stream::Config {
             subjects: wanted.subjects,
             max_message_size: wanted.max_message_size,
             max_bytes: wanted.max_bytes,
             max_age: wanted.max_age,
+            num_replicas: wanted.num_replicas,
             ..current.clone()
         };
         match js.update_stream(updated).await {

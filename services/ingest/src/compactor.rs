@@ -29,7 +29,7 @@ pub(crate) async fn compact_forever(
     let mut deferred = 0;
     loop {
         tokio::time::sleep(every).await;
-        if status.consumer_lag.load(Ordering::Relaxed) > BACKLOG && deferred < MAX_DEFERRED {
+        if status.lag() > BACKLOG && deferred < MAX_DEFERRED {
             deferred += 1;
             continue;
         }

@@ -23,7 +23,7 @@ use crate::compactor::compact_forever;
 use crate::config::IngestConfig;
 use crate::failpoint::Failpoint;
 use crate::publishers::INGEST_INBOX_PREFIX;
-use crate::status::IngestStatus;
+use crate::status::{IngestStatus, PartitionStatus};
 use crate::store::{Stored, Storer, store};
 use crate::{Error, Result};
 
@@ -90,7 +90,7 @@ pub async fn run(
         crate::leases::hold(shared, shutdown).await
     } else {
         let stream = shared.cfg.partitions.stream(0);
-        consume(shared, stream, Writer::Sole, shutdown).await
+        consume(shared, stream, Writer::Sole, None, shutdown).await
     };
     compactor.abort();
     result
@@ -108,11 +108,13 @@ pub(crate) struct Shared {
 }
 
 /// Consumes `stream` as `writer` until `stop` resolves, then flushes and acknowledges what it
-/// holds. The sole writer reports the worker ready while it consumes.
+/// holds. The sole writer reports the worker ready while it consumes; a partition's writer
+/// reports in `held`.
 pub(crate) async fn consume(
     shared: Shared,
     stream_name: String,
     writer: Writer,
+    held: Option<Arc<PartitionStatus>>,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     let Shared {
@@ -153,6 +155,7 @@ pub(crate) async fn consume(
                 occurred_ahead: cfg.occurred_ahead,
             },
             status: Arc::clone(&status),
+            held: held.clone(),
             failpoint: cfg.failpoint,
             stopping: AtomicBool::new(false),
         }),
@@ -205,7 +208,8 @@ pub(crate) async fn consume(
                 }
                 next = messages.next(), if !full => match next {
                     Some(Ok(message)) => {
-                        worker.batch.push(message, &status);
+                        let lag = held.as_ref().map_or(&status.consumer_lag, |h| &h.lag);
+                        worker.batch.push(message, lag);
                         if can_store && worker.batch.is_full() {
                             in_flight.extend(worker.start_flush());
                         }

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,8 +47,9 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
     tokio::pin!(shutdown);
     let ttl = shared.cfg.lease_ttl;
     let js = jetstream::new(shared.client.clone());
+    let replicas = shared.cfg.stream_limits.replicas;
     let leases = tokio::select! {
-        bucket = bucket(&js, ttl) => bucket?,
+        bucket = bucket(&js, ttl, replicas) => bucket?,
         () = &mut shutdown => return Ok(()),
     };
     let me = Bytes::from(worker_name());
@@ -139,6 +141,7 @@ async fn partition(
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let writer = Writer::Partition { index: k, epoch };
+    let held = shared.status.hold(k, epoch);
     let (lake, index) = (shared.lake.clone(), shared.index.clone());
     let position = tokio::task::spawn_blocking(move || {
         let position = lake.claim(writer)?;
@@ -151,7 +154,10 @@ async fn partition(
     let stopped = async move {
         let _ = stop.wait_for(|&s| s).await;
     };
-    consume(shared, stream, writer, stopped).await
+    let status = Arc::clone(&shared.status);
+    let consumed = consume(shared, stream, writer, Some(held), stopped).await;
+    status.release(k);
+    consumed
 }
 
 /// Frees partition `k`'s lease at `revision` for the others at once (else it expires).
@@ -172,10 +178,11 @@ fn worker_name() -> String {
     format!("{}:{}", host.trim(), std::process::id())
 }
 
-/// The leases' bucket, created when missing (entries expire `ttl` after their last write).
+/// The leases' bucket, created when missing (entries expire `ttl` after their last write;
+/// `replicas` copies in a cluster).
 /// Its stream is made here with the settings of a key-value bucket: the client's own creation
 /// first asks for the account's details, which it cannot read from a nats-server 2.9.
-async fn bucket(js: &jetstream::Context, ttl: Duration) -> Result<kv::Store> {
+async fn bucket(js: &jetstream::Context, ttl: Duration, replicas: usize) -> Result<kv::Store> {
     let stream = jetstream::stream::Config {
         name: format!("KV_{BUCKET}"),
         subjects: vec![format!("$KV.{BUCKET}.>")],
@@ -186,6 +193,7 @@ async fn bucket(js: &jetstream::Context, ttl: Duration) -> Result<kv::Store> {
         deny_delete: true,
         allow_direct: true,
         discard: jetstream::stream::DiscardPolicy::New,
+        num_replicas: replicas,
         ..Default::default()
     };
     js.get_or_create_stream(stream)

@@ -20,6 +20,7 @@ mod classify;
 mod compactor;
 mod config;
 mod consumer;
+pub mod exposition;
 mod failpoint;
 mod frontier;
 mod leases;
@@ -39,7 +40,7 @@ pub use failpoint::{Failpoint, Step};
 pub use local::{LOCAL_PUBLISHER, LocalNats};
 pub use partitions::{MAX_PARTITIONS, Partitions};
 pub use publishers::{Identity, Publisher, Publishers};
-pub use status::{IngestStatus, LatencyHistogram};
+pub use status::{IngestStatus, LatencyHistogram, PartitionStatus};
 
 /// Result with the worker's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -14,7 +14,7 @@ use crate::batch::{Pending, ack_runs};
 use crate::classify::{Classified, Rules, classify};
 use crate::failpoint::{Failpoint, Step};
 use crate::frontier::AckRun;
-use crate::status::IngestStatus;
+use crate::status::{IngestStatus, PartitionStatus};
 
 /// A batch in the lake, ready to be acknowledged.
 pub(crate) struct Stored {
@@ -30,6 +30,8 @@ pub(crate) struct Storer {
     pub(crate) index: Arc<Mutex<DedupIndex>>,
     pub(crate) rules: Rules,
     pub(crate) status: Arc<IngestStatus>,
+    /// The partition's figures, for a partition's writer.
+    pub(crate) held: Option<Arc<PartitionStatus>>,
     pub(crate) failpoint: Option<Failpoint>,
     /// Set on shutdown: a failing write then gives up instead of retrying for ever.
     pub(crate) stopping: AtomicBool,
@@ -91,6 +93,7 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
             // of this batch is stored nor acknowledged: the broker redelivers it, and the index
             // forgets it, in case the redelivery comes back here.
             if fenced {
+                status.fenced.fetch_add(1, Ordering::Relaxed);
                 error!(error = %e, "fenced by another writer; stopping");
             }
             batch
@@ -120,6 +123,11 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
         .duplicates
         .fetch_add(batch.duplicates, Ordering::Relaxed);
     status.flushes.fetch_add(1, Ordering::Relaxed);
+    if let (Some(held), Some(last)) = (&storer.held, acks.iter().map(|run| run.hi).max()) {
+        held.position.fetch_max(last, Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp_millis();
+        held.committed_at_ms.store(now, Ordering::Relaxed);
+    }
     info!(
         events,
         rejected,

@@ -55,6 +55,7 @@ async fn a_restart_with_other_limits_updates_the_existing_stream() {
         max_msg_size: 1 << 20,
         max_bytes: 1 << 30,
         max_age: Duration::from_secs(3600),
+        ..Default::default()
     };
     let publishers = parwatch_ingest::Publishers::load(&store.join("publishers.toml")).unwrap();
     let nats = LocalNats::start_with(&store, port, &publishers, &limits).unwrap();

@@ -587,6 +587,10 @@ pub(crate) struct IngestTuning {
     /// Most GiB the stream keeps (the oldest messages are dropped first).
     #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) stream_max_gb: u32,
+    /// Copies of each message a NATS cluster keeps (3 on a three-node cluster: a node may be
+    /// lost); 1 on one server.
+    #[arg(long, env = "PARWATCH_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) stream_replicas: u8,
     /// Days the stream keeps a message.
     #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) stream_max_age_days: u32,
@@ -603,6 +607,10 @@ pub(crate) struct WorkerArgs {
     pub(crate) tuning: IngestTuning,
     #[command(flatten)]
     pub(crate) split: SplitArgs,
+    /// Serve the worker's /healthz, /readyz and /metrics on this address (for a load
+    /// balancer's checks and Prometheus); none by default.
+    #[arg(long, env = "PARWATCH_WORKER_HTTP")]
+    pub(crate) http: Option<SocketAddr>,
 }
 
 /// How the stream is split among workers.
@@ -660,6 +668,7 @@ impl IngestTuning {
             max_msg_size: (self.stream_max_msg_kb * 1024) as i32,
             max_bytes: i64::from(self.stream_max_gb) << 30,
             max_age: Duration::from_secs(u64::from(self.stream_max_age_days) * 24 * 3600),
+            replicas: usize::from(self.stream_replicas),
         }
     }
 

@@ -323,9 +323,24 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     let lake = args.lake.open()?;
     let url = args.nats.url_or_default();
-    parwatch_ingest::run(args.config(url)?, lake, Arc::default(), shutdown.wait())
-        .await
-        .context("ingest worker")
+    let status = Arc::new(IngestStatus::default());
+    let probes = match args.http {
+        Some(addr) => {
+            let listener = bind("http", addr).await?;
+            info!(addr = %listener.local_addr()?, "worker probes listening");
+            let (status, stop) = (Arc::clone(&status), shutdown.wait());
+            Some(tokio::spawn(parwatch_api::serve_worker(
+                listener, status, stop,
+            )))
+        }
+        None => None,
+    };
+    let worked = parwatch_ingest::run(args.config(url)?, lake, status, shutdown.wait()).await;
+    shutdown.trigger();
+    if let Some(probes) = probes {
+        probes.await.context("worker probes")?;
+    }
+    worked.context("ingest worker")
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
