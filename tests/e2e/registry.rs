@@ -196,6 +196,26 @@ async fn metrics_and_rankings_as_recorded_and_restated() {
         "D2 5/6 > N1 8/11 > N2 1/2"
     );
     assert!(close(&restated_ranking["rows"][2]["value"], 0.5));
+    // A ranking of every unit lists its breaks by date, kind and basis, counting the changes.
+    let summary: Vec<(&str, &str, i64)> = restated_ranking["units"]["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["agency_code"], Value::Null);
+            let text = |k: &str| b[k].as_str().unwrap();
+            (text("date"), text("kind"), b["changes"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("2025-03-01", "merged", 1),
+            ("2025-07-01", "split", 1),
+            ("2025-07-01", "merged", 1),
+            ("2025-07-01", "registered", 2),
+        ]
+    );
 
     // A mistake in the units is a 400 naming it.
     let (status, error) = parwatch

@@ -292,29 +292,48 @@ impl Registry {
     }
 
     /// The changes taking effect in `[from, to]`, by date: what makes a figure's history
-    /// break. `touching`, when given, keeps only the changes of those agencies or naming them.
+    /// break. `touching`, when given, keeps only the changes of those agencies or naming them,
+    /// one break each; without it (a figure of every agency) the changes of one date, kind and
+    /// basis are one break counting them, so that a province's reorganisation is a few lines.
     pub(crate) fn breaks(
         &self,
         from: NaiveDate,
         to: NaiveDate,
         touching: Option<&BTreeSet<String>>,
     ) -> Vec<Break> {
-        self.changes
+        let mut breaks: Vec<Break> = Vec::new();
+        for c in self
+            .changes
             .iter()
             .filter(|c| (from..=to).contains(&c.date()))
-            .filter(|c| {
-                touching.is_none_or(|codes| {
-                    codes.contains(&c.agency) || c.named().any(|n| codes.contains(n))
-                })
-            })
-            .map(|c| Break {
-                date: c.date(),
-                kind: c.kind(),
-                agency_code: c.agency.clone(),
-                successors: c.named_successors(),
-                basis: c.basis.clone(),
-            })
-            .collect()
+        {
+            let Some(codes) = touching else {
+                let same = |b: &Break| (b.date, b.kind, &b.basis) == (c.date(), c.kind(), &c.basis);
+                match breaks.iter_mut().find(|b| same(b)) {
+                    Some(summary) => summary.changes += 1,
+                    None => breaks.push(Break {
+                        date: c.date(),
+                        kind: c.kind(),
+                        agency_code: None,
+                        successors: Vec::new(),
+                        basis: c.basis.clone(),
+                        changes: 1,
+                    }),
+                }
+                continue;
+            };
+            if codes.contains(&c.agency) || c.named().any(|n| codes.contains(n)) {
+                breaks.push(Break {
+                    date: c.date(),
+                    kind: c.kind(),
+                    agency_code: Some(c.agency.clone()),
+                    successors: c.named_successors(),
+                    basis: c.basis.clone(),
+                    changes: 1,
+                });
+            }
+        }
+        breaks
     }
 }
 
@@ -459,12 +478,15 @@ pub struct Break {
     pub date: NaiveDate,
     /// `registered`, `renamed`, `merged`, `split` or `dissolved`.
     pub kind: &'static str,
-    /// The agency changed.
-    pub agency_code: String,
-    /// Its successors, for a merger or split.
+    /// The agency changed; null in an answer about every agency, where a break stands for
+    /// every change of one date, kind and basis.
+    pub agency_code: Option<String>,
+    /// Its successors, for a merger or split (none in an answer about every agency).
     pub successors: Vec<String>,
     /// The legal basis.
     pub basis: String,
+    /// How many changes the break stands for (1 for one agency's change).
+    pub changes: usize,
 }
 
 /// Most steps a chain of successors is followed (a cycle in bad data stops there).

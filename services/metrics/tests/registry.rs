@@ -342,7 +342,13 @@ fn registry_lineage_and_breaks_are_folded_from_the_events() {
     );
     let kinds: Vec<_> = breaks
         .iter()
-        .map(|b| (b.date.to_string(), b.kind, b.agency_code.as_str()))
+        .map(|b| {
+            (
+                b.date.to_string(),
+                b.kind,
+                b.agency_code.as_deref().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -362,6 +368,27 @@ fn registry_lineage_and_breaks_are_folded_from_the_events() {
     assert!(
         p.breaks(date("2025-08-01"), date("2025-12-31"), None, None)
             .is_empty()
+    );
+    // Over every agency, one break per date, kind and basis, counting its changes: the
+    // communes were registered on the resolution's basis, the rest on the default one.
+    let summary: Vec<_> = p
+        .breaks(date("2025-01-01"), date("2025-12-31"), None, None)
+        .into_iter()
+        .map(|b| {
+            assert!(b.agency_code.is_none() && b.successors.is_empty());
+            (b.date.to_string(), b.kind, b.basis, b.changes)
+        })
+        .collect();
+    let row = |d: &str, k, b: &str, n| (d.to_owned(), k, b.to_owned(), n);
+    let default = parwatch_proto::testing::DEFAULT_BASIS;
+    assert_eq!(
+        summary,
+        [
+            row("2025-03-01", "merged", default, 1),
+            row("2025-07-01", "split", default, 2),
+            row("2025-07-01", "merged", default, 1),
+            row("2025-07-01", "registered", RESOLUTION, 3),
+        ]
     );
 
     // A projector restored from the snapshot has the same registry.
