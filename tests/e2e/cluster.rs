@@ -116,10 +116,65 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
         .map(|i| Outgoing::event(&valid_event(i)).with_msg_id(format!("again-{i}")))
         .collect();
     publish(&url, again).await;
-    let reader = Parwatch::serve_with(&data, &["--open"], &[]).await;
+    let reader = Parwatch::serve_with(&data, &["--open", "--partitions", "3"], &[]).await;
     expect_exactly(&reader, n, Duration::from_secs(3)).await;
-    // Every partition carried events, and every message of each is acknowledged.
+    // Every partition carried events, and every message of each is acknowledged; an API node
+    // tells each partition's position (its stream's last message) and how complete it is.
     let admin = jetstream_as(&url, &nats_keys(&url).unwrap().admin).await;
+    let mut last = Vec::new();
+    for stream in partitions.streams() {
+        let mut s = admin.get_stream(&stream).await.unwrap();
+        last.push(s.info().await.unwrap().state.last_sequence);
+    }
+    // A partition's position is its last stored message (a run of duplicates after it is
+    // acknowledged without a commit).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let freshness = loop {
+        let (_, status) = reader.get_json("/api/v1/status").await;
+        let freshness = status["freshness"].clone();
+        let positions: Vec<u64> = freshness["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["position"].as_u64())
+            .collect();
+        let caught_up = positions.len() == last.len()
+            && positions.iter().zip(&last).all(|(p, l)| *p > 0 && p <= l)
+            && positions.iter().sum::<u64>() >= n as u64;
+        if caught_up {
+            break freshness;
+        }
+        assert!(Instant::now() < deadline, "{freshness} vs {last:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let epochs = freshness["partitions"].as_array().unwrap();
+    assert!(
+        epochs.iter().all(|p| p["epoch"].as_u64().is_some()),
+        "{freshness}"
+    );
+    let complete = freshness["complete_until"]
+        .as_str()
+        .expect("complete_until");
+    assert!(complete.starts_with("20"), "{complete}");
+    let answer = reader
+        .get(
+            None,
+            "/api/v1/metrics/received?from=2024-04-01&to=2024-04-30&bucket=month",
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    let header = |name: &str| {
+        let value = answer
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned());
+        value.unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(header("parwatch-complete-until"), complete);
+    assert_eq!(
+        header("parwatch-lake-version"),
+        freshness["lake_version"].to_string()
+    );
     for stream in partitions.streams() {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -16,6 +16,7 @@ mod dashboards;
 pub mod embed;
 mod encode;
 mod error;
+mod freshness;
 mod handlers;
 mod models;
 mod panels;
@@ -37,6 +38,7 @@ use parwatch_lake::{AsOf, Lake, Limits, QueryEngine};
 use parwatch_metrics::{Projector, Rollups};
 use serde::Serialize;
 
+use crate::freshness::Freshness;
 use crate::reply::Answer;
 
 pub use admission::AdmissionLimits;
@@ -79,6 +81,10 @@ pub struct AppState {
     version_key: std::hash::RandomState,
     /// Answers of the current version of `events`, by request.
     answers: Arc<answers::Answers>,
+    /// Partitions of the stream (see [`AppState::with_partitions`]).
+    partitions: u32,
+    /// How complete the lake is, as of the last version the background refresh saw.
+    freshness: Arc<std::sync::RwLock<Arc<Freshness>>>,
 }
 
 /// Access control and SQL limits of a server.
@@ -122,7 +128,47 @@ impl AppState {
             admission: Arc::new(admission::Admission::new(AdmissionLimits::default())),
             version_key: std::hash::RandomState::new(),
             answers: Arc::default(),
+            partitions: 1,
+            freshness: Arc::default(),
         })
+    }
+
+    /// The same state for a stream split into `partitions` (the workers' `--partitions`):
+    /// freshness then tells each partition's position and completeness.
+    pub fn with_partitions(self, partitions: u32) -> Self {
+        Self {
+            partitions: partitions.max(1),
+            ..self
+        }
+    }
+
+    /// How complete the lake is, as of the last version the background refresh saw.
+    pub(crate) fn freshness(&self) -> Arc<Freshness> {
+        Arc::clone(&self.freshness.read().expect("freshness lock"))
+    }
+
+    /// Reads the freshness of the lake's current version when it moved since `seen`; returns
+    /// the version read.
+    async fn refresh_freshness(&self, seen: Option<u64>) -> Option<u64> {
+        let version = self.lake.stats(parwatch_lake::EVENTS_TABLE).version;
+        if seen == Some(version) {
+            return seen;
+        }
+        let (lake, partitions) = (self.lake.clone(), self.partitions);
+        match tokio::task::spawn_blocking(move || Freshness::read(&lake, partitions)).await {
+            Ok(Ok(fresh)) => {
+                *self.freshness.write().expect("freshness lock") = Arc::new(fresh);
+                Some(version)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the partitions' positions");
+                seen
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "freshness task failed");
+                seen
+            }
+        }
     }
 
     /// The same state naming agencies by `names`: in the web UI and as the SQL table
@@ -206,7 +252,8 @@ impl AppState {
         let rollups = tokio::task::spawn_blocking(move || projector.at(at))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
-        Ok(Arc::new(Answer::of(&ask(&rollups)?)?))
+        let stamp = self.freshness().headers(rollups.version());
+        Ok(Arc::new(Answer::of(&ask(&rollups)?)?.stamped(stamp)))
     }
 
     /// `ask`'s answer from the rollups last published, serialized; kept by `key` (everything
@@ -222,7 +269,8 @@ impl AppState {
         if let Some(kept) = version.and_then(|v| self.answers.get(v, &key)) {
             return Ok(kept);
         }
-        let answer = Arc::new(Answer::of(&ask(&rollups)?)?);
+        let stamp = self.freshness().headers(version);
+        let answer = Arc::new(Answer::of(&ask(&rollups)?)?.stamped(stamp));
         if let Some(version) = version {
             self.answers.put(version, key, Arc::clone(&answer));
         }
@@ -299,6 +347,7 @@ pub async fn serve(
         let mut saved = refresher.projector.rollups().event_count();
         let mut last_save = Instant::now();
         let mut last_forget = Instant::now();
+        let mut fresh = None;
         loop {
             match refresher.refresh().await {
                 Ok(()) => refresher
@@ -307,6 +356,7 @@ pub async fn serve(
                     .store(true, Ordering::Relaxed),
                 Err(e) => tracing::error!(error = %e, "projections could not fold in new files"),
             }
+            fresh = refresher.refresh_freshness(fresh).await;
             let events = refresher.projector.rollups().event_count();
             if events != saved && last_save.elapsed() >= SNAPSHOT_EVERY {
                 refresher.save_snapshot().await;

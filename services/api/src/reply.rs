@@ -40,6 +40,8 @@ impl<T: Serialize + Send> Reply for Json<T> {
 pub(crate) struct Answer {
     body: bytes::Bytes,
     tag: String,
+    /// Headers saying how complete it is (see `freshness.rs`).
+    stamp: Vec<(&'static str, String)>,
 }
 
 impl Answer {
@@ -50,7 +52,13 @@ impl Answer {
         Ok(Self {
             body: body.into(),
             tag,
+            stamp: Vec::new(),
         })
+    }
+
+    /// The same answer sent with `stamp`'s headers.
+    pub(crate) fn stamped(self, stamp: Vec<(&'static str, String)>) -> Self {
+        Self { stamp, ..self }
     }
 
     /// Bytes of the body.
@@ -88,6 +96,11 @@ impl Answer {
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-cache"),
         );
+        for (name, value) in &self.stamp {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(*name, value);
+            }
+        }
         response
     }
 }

@@ -63,6 +63,9 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
     // way). The batch's keys enter the index first, so a redelivery in a later batch is skipped
     // even while this one is still being written.
     let shared = Arc::clone(&storer);
+    // The stream is in publishing order: once this batch is stored, every message of the
+    // stream published before its newest one is.
+    let published = pending.iter().map(|p| p.received_at).max();
     let (acks, (mut batch, mut progress, mut result)) = tokio::task::spawn_blocking(move || {
         let lay_out = discard != Some(Step::Validate);
         let batch = classify(
@@ -76,7 +79,7 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
             Some(_) => (acks, (batch, WriteProgress::default(), Ok(()))),
             None => (
                 acks,
-                write_batch(&shared.lake, batch, WriteProgress::by(writer)),
+                write_batch(&shared.lake, batch, WriteProgress::by(writer, published)),
             ),
         })
     })

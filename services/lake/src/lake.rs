@@ -31,7 +31,7 @@ use crate::index::{DedupIndex, update_index};
 use crate::location::LakeLocation;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::snapshot::{self, Snapshot};
-use crate::table::{Table, TableStats, Writer};
+use crate::table::{PartitionState, Table, TableStats, Writer};
 use crate::travel::AsOf;
 use crate::writer::{WriteProgress, append_batch, write_prepared};
 
@@ -229,6 +229,22 @@ impl Lake {
         self.block_on(async {
             self.inner.rejected.claim(writer).await?;
             self.inner.events.claim(writer).await
+        })
+    }
+
+    /// What the events table's log holds for each of the stream's `partitions` (1: the
+    /// unpartitioned stream): position, latest claim, and up to when each is complete.
+    pub fn partitions(&self, partitions: u32) -> Result<Vec<PartitionState>> {
+        self.block_on(async {
+            let mut states = Vec::new();
+            for index in 0..partitions {
+                let writer = match partitions {
+                    1 => Writer::Sole,
+                    _ => Writer::Partition { index, epoch: 0 },
+                };
+                states.push(self.inner.events.partition(writer).await?);
+            }
+            Ok(states)
         })
     }
 

@@ -55,7 +55,7 @@ pub use sandbox::{
 };
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 pub use snapshot::Snapshot;
-pub use table::{INGEST_APP_ID, TableStats, Writer};
+pub use table::{INGEST_APP_ID, PartitionState, TableStats, Writer};
 pub use travel::AsOf;
 pub use writer::WriteProgress;
 

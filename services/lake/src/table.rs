@@ -30,6 +30,24 @@ pub const INGEST_APP_ID: &str = "parwatch-ingest";
 /// `parwatch-owner/<partition>`.
 const OWNER_APP_ID: &str = "parwatch-owner";
 
+/// The application id whose version is when the newest message stored was published (ms since
+/// 1970): the stream is in publishing order, so every message of the partition published
+/// before that is stored. `parwatch-published/<partition>`, or `parwatch-published`.
+const PUBLISHED_APP_ID: &str = "parwatch-published";
+
+/// What a table's log holds for one partition of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartitionState {
+    /// The partition (0 for the unpartitioned stream).
+    pub index: u32,
+    /// Highest stream sequence stored.
+    pub position: Option<u64>,
+    /// The epoch of the latest claim (none for the unpartitioned stream).
+    pub epoch: Option<u64>,
+    /// Every message of the partition published before this time (ms since 1970) is stored.
+    pub published_until_ms: Option<i64>,
+}
+
 /// Who commits the ingest positions of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Writer {
@@ -49,9 +67,14 @@ pub enum Writer {
 impl Writer {
     /// The application id of its position.
     pub fn position_app_id(&self) -> String {
+        self.app_id(INGEST_APP_ID)
+    }
+
+    /// `base`, or `base/<partition>`.
+    fn app_id(&self, base: &str) -> String {
         match self {
-            Writer::Sole => INGEST_APP_ID.to_owned(),
-            Writer::Partition { index, .. } => format!("{INGEST_APP_ID}/{index}"),
+            Writer::Sole => base.to_owned(),
+            Writer::Partition { index, .. } => format!("{base}/{index}"),
         }
     }
 
@@ -63,13 +86,18 @@ impl Writer {
         }
     }
 
-    /// The `txn` actions of a commit of this writer at `position`.
-    fn transactions(&self, position: u64) -> Vec<Transaction> {
+    /// The `txn` actions of a commit of this writer at `position` whose newest message was
+    /// published at `published_ms`.
+    fn transactions(&self, position: u64, published_ms: Option<i64>) -> Vec<Transaction> {
         let ingest = Transaction::new(self.position_app_id(), position as i64);
         let owner = self
             .owner()
             .map(|(app, epoch)| Transaction::new(app, epoch as i64));
-        std::iter::once(ingest).chain(owner).collect()
+        let published = published_ms.map(|ms| Transaction::new(self.app_id(PUBLISHED_APP_ID), ms));
+        std::iter::once(ingest)
+            .chain(owner)
+            .chain(published)
+            .collect()
     }
 }
 
@@ -190,6 +218,25 @@ impl Table {
         ))
     }
 
+    /// What the latest loaded state holds for `writer`'s partition.
+    pub(crate) async fn partition(&self, writer: Writer) -> Result<PartitionState> {
+        let table = self.current();
+        let (position, epoch) = self.held(&table, writer).await?;
+        let published = table
+            .snapshot()?
+            .transaction_version(table.log_store().as_ref(), writer.app_id(PUBLISHED_APP_ID))
+            .await?;
+        Ok(PartitionState {
+            index: match writer {
+                Writer::Sole => 0,
+                Writer::Partition { index, .. } => index,
+            },
+            position,
+            epoch,
+            published_until_ms: published,
+        })
+    }
+
     /// Claims a partition for `writer` (a [`Writer::Partition`]): commits its epoch, which
     /// refuses every later commit of an earlier holder, and returns the partition's position.
     /// Refused with [`Error::Fenced`] when the table holds a claim of the same or a later epoch.
@@ -257,7 +304,7 @@ impl Table {
     pub(crate) async fn append(
         &self,
         adds: Vec<Add>,
-        last_seq: u64,
+        (last_seq, published_ms): (u64, Option<i64>),
         writer: Writer,
         also: Option<Transaction>,
         retry: bool,
@@ -293,7 +340,7 @@ impl Table {
         let properties = CommitProperties::default()
             .with_application_transactions(
                 writer
-                    .transactions(position)
+                    .transactions(position, published_ms)
                     .into_iter()
                     .chain(also)
                     .collect(),

@@ -32,6 +32,8 @@ use crate::table::Writer;
 pub struct WriteProgress {
     /// Whose position the commit raises (by default the sole writer's).
     writer: Writer,
+    /// When the newest message of the commit was published (ms since 1970), if known.
+    published_ms: Option<i64>,
     /// Files created.
     pub files: usize,
     /// Bytes written.
@@ -41,10 +43,12 @@ pub struct WriteProgress {
 }
 
 impl WriteProgress {
-    /// The progress of a commit `writer` is about to write.
-    pub fn by(writer: Writer) -> Self {
+    /// The progress of a commit `writer` is about to write, whose newest message was
+    /// published at `published` (recorded in the log: the partition is complete up to then).
+    pub fn by(writer: Writer, published: Option<DateTime<Utc>>) -> Self {
         Self {
             writer,
+            published_ms: published.map(|t| t.timestamp_millis()),
             ..Self::default()
         }
     }
@@ -78,7 +82,13 @@ pub(crate) async fn write_prepared(
             }
         };
         table
-            .append(vec![add], file.seqs.1, progress.writer, None, retry)
+            .append(
+                vec![add],
+                (file.seqs.1, progress.published_ms),
+                progress.writer,
+                None,
+                retry,
+            )
             .await?;
         progress.done.insert(file.table);
     }
@@ -123,7 +133,13 @@ pub(crate) async fn append_batch(
     let add = upload(&stored.current(), &file).await?;
     let also = Transaction::new(app_id, i64::try_from(version).unwrap_or(i64::MAX));
     stored
-        .append(vec![add], file.seqs.1, Writer::Sole, Some(also), false)
+        .append(
+            vec![add],
+            (file.seqs.1, None),
+            Writer::Sole,
+            Some(also),
+            false,
+        )
         .await
 }
 

@@ -170,7 +170,7 @@ fn a_partition_claimed_by_a_successor_fences_its_zombie_and_no_other_partition()
     let (zombie, successor) = (open(&store, "lake"), open(&store, "lake"));
     assert_eq!(zombie.claim(p0(5)).unwrap(), None);
     zombie
-        .write(&commit(0..50), now(), &mut WriteProgress::by(p0(5)))
+        .write(&commit(0..50), now(), &mut WriteProgress::by(p0(5), None))
         .unwrap();
     // The zombie pauses; its lease passes to a successor, which resumes after its position.
     assert_eq!(successor.claim(p0(7)).unwrap(), Some(50));
@@ -178,7 +178,7 @@ fn a_partition_claimed_by_a_successor_fences_its_zombie_and_no_other_partition()
     // having read the claim, it is refused before committing.
     for attempt in 0..2 {
         let err = zombie
-            .write(&commit(50..60), now(), &mut WriteProgress::by(p0(5)))
+            .write(&commit(50..60), now(), &mut WriteProgress::by(p0(5), None))
             .unwrap_err();
         assert!(matches!(err, Error::Fenced(_)), "attempt {attempt}: {err}");
     }
@@ -188,18 +188,23 @@ fn a_partition_claimed_by_a_successor_fences_its_zombie_and_no_other_partition()
         "an older epoch claims back: {err}"
     );
     // The successor goes on; the zombie's process may hold another partition beside it.
+    let published = chrono::DateTime::from_timestamp_millis(1_764_000_000_123).unwrap();
     successor
-        .write(&commit(50..100), now(), &mut WriteProgress::by(p0(7)))
+        .write(
+            &commit(50..100),
+            now(),
+            &mut WriteProgress::by(p0(7), Some(published)),
+        )
         .unwrap();
     let p1 = Writer::Partition { index: 1, epoch: 8 };
     assert_eq!(zombie.claim(p1).unwrap(), None);
     zombie
-        .write(&commit(100..120), now(), &mut WriteProgress::by(p1))
+        .write(&commit(100..120), now(), &mut WriteProgress::by(p1, None))
         .unwrap();
     // An unclaimed partition writes nothing.
     let p2 = Writer::Partition { index: 2, epoch: 9 };
     let err = zombie
-        .write(&commit(120..130), now(), &mut WriteProgress::by(p2))
+        .write(&commit(120..130), now(), &mut WriteProgress::by(p2, None))
         .unwrap_err();
     assert!(matches!(err, Error::Fenced(_)), "{err}");
     let fresh = open(&store, "lake");
@@ -209,4 +214,17 @@ fn a_partition_claimed_by_a_successor_fences_its_zombie_and_no_other_partition()
     assert_eq!(position("parwatch-ingest/0"), Some(100));
     assert_eq!(position("parwatch-ingest/1"), Some(120));
     assert_eq!(fresh.stats(EVENTS_TABLE).position, None, "no sole writer's");
+    let states = fresh.partitions(3).unwrap();
+    let held: Vec<_> = states
+        .iter()
+        .map(|s| (s.index, s.position, s.epoch, s.published_until_ms))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (0, Some(100), Some(7), Some(1_764_000_000_123)),
+            (1, Some(120), Some(8), None),
+            (2, None, None, None),
+        ]
+    );
 }

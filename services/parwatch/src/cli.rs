@@ -613,14 +613,22 @@ pub(crate) struct WorkerArgs {
     pub(crate) http: Option<SocketAddr>,
 }
 
+/// How many partitions the stream is split into.
+#[derive(Debug, Args)]
+pub(crate) struct PartitionsArg {
+    /// Partitions of the stream (1–64). With more than one, the streams are PAR_EVENTS_<k>, the
+    /// broker's accounts map subjects to them (`parwatch publisher nats-config --partitions`),
+    /// and any number of workers share them, one per partition at a time, under leases; API
+    /// nodes report each partition's position and completeness.
+    #[arg(long, env = "PARWATCH_PARTITIONS", default_value_t = 1)]
+    pub(crate) partitions: u32,
+}
+
 /// How the stream is split among workers.
 #[derive(Debug, Args)]
 pub(crate) struct SplitArgs {
-    /// Partitions of the stream (1–64). With more than one, the streams are PAR_EVENTS_<k>, the
-    /// broker's accounts map subjects to them (`parwatch publisher nats-config --partitions`),
-    /// and any number of workers share them, one per partition at a time, under leases.
-    #[arg(long, env = "PARWATCH_PARTITIONS", default_value_t = 1)]
-    pub(crate) partitions: u32,
+    #[command(flatten)]
+    pub(crate) partitions: PartitionsArg,
     /// How long a partition's lease lasts without renewal: the longest a dead worker's
     /// partitions wait for another worker.
     #[arg(long, env = "PARWATCH_LEASE_TTL_SECS", default_value_t = 10)]
@@ -642,7 +650,7 @@ impl WorkerArgs {
         let file = self.tuning.publishers_file(&self.lake.data_dir);
         let publishers = parwatch_ingest::Publishers::load(&file)?;
         Ok(IngestConfig {
-            partitions: parwatch_ingest::Partitions::new(self.split.partitions)?,
+            partitions: parwatch_ingest::Partitions::new(self.split.partitions.partitions)?,
             lease_ttl: Duration::from_secs(self.split.lease_ttl_secs.max(1)),
             ..self.tuning.config(
                 nats_url,
@@ -809,6 +817,8 @@ pub(crate) struct ServeArgs {
     pub(crate) reports: ReportsArgs,
     #[command(flatten)]
     pub(crate) web: WebArgs,
+    #[command(flatten)]
+    pub(crate) partitions: PartitionsArg,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {

@@ -158,13 +158,21 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
     Ok(listener)
 }
 
+/// Where the lake's events come from, as the server reports it.
+enum Ingest {
+    /// The worker runs in this process (`up`): its counters.
+    InProcess(Arc<IngestStatus>),
+    /// Workers run elsewhere, on a stream of `partitions` partitions (`serve`).
+    Elsewhere { partitions: u32 },
+}
+
 /// The HTTP server (and the PostgreSQL endpoint unless disabled) over `lake`, running until
 /// `shutdown`; returns the HTTP address and a task ending when both have stopped.
 async fn start_servers(
     args: &ServerArgs,
     data_dir: &std::path::Path,
     lake: Lake,
-    ingest: Option<Arc<IngestStatus>>,
+    ingest: Ingest,
     (models, reports): (parwatch_scoring::Models, parwatch_reports::Catalogue),
     web: parwatch_api::WebConfig,
     shutdown: &Shutdown,
@@ -188,7 +196,12 @@ async fn start_servers(
         .http_limits
         .connections(args.sql_timeout)
         .map_err(anyhow::Error::msg)?;
-    let mut state = AppState::new(lake, ingest, access.clone())?
+    let (status, partitions) = match ingest {
+        Ingest::InProcess(status) => (Some(status), 1),
+        Ingest::Elsewhere { partitions } => (None, partitions),
+    };
+    let mut state = AppState::new(lake, status, access.clone())?
+        .with_partitions(partitions)
         .with_admission(args.http_limits.admission())
         .with_par_models(models)
         .with_reports(reports)
@@ -265,7 +278,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
         &args.server,
         data_dir,
         lake.clone(),
-        Some(Arc::clone(&status)),
+        Ingest::InProcess(Arc::clone(&status)),
         (models, reports),
         args.web.config(data_dir)?,
         &shutdown,
@@ -353,7 +366,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.server,
         data_dir,
         lake,
-        None,
+        Ingest::Elsewhere {
+            partitions: args.partitions.partitions,
+        },
         (models, reports),
         args.web.config(data_dir)?,
         &shutdown,

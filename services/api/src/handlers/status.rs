@@ -1,5 +1,6 @@
 //! `/api/v1/status`: freshness and health for the data-quality page.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use parwatch_auth::Principal;
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::freshness::Freshness;
 use crate::reply::Json;
 
 /// Freshness and health of the data.
@@ -36,6 +38,11 @@ pub(crate) struct StatusReport {
     projections_version: Option<u64>,
     /// The ingest worker's counters, when it runs in this process.
     ingest: Option<IngestCounters>,
+    /// How complete the lake is: each partition of the stream's position, the claim holding
+    /// it and up to when it is complete, and the time up to which every partition is (as of
+    /// the last version the server's background refresh read).
+    #[schema(value_type = Freshness)]
+    freshness: Arc<Freshness>,
     /// Rows of `events` the projections (metrics, rankings, the PAR Index) did not fold in
     /// because they hold a value this build's contract cannot read back, e.g. a channel a
     /// newer publisher sent: by column and value, empty when every row was read.
@@ -147,6 +154,7 @@ pub(crate) async fn status(
         rejected_version,
         projections_version: state.projector.version(),
         ingest,
+        freshness: state.freshness(),
         unknown_values,
         tz: parwatch_proto::LOCAL_TZ_NAME,
     }))
