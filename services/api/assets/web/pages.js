@@ -393,7 +393,8 @@ export async function agencyPage(ctx, root, code, dashboardId) {
 export async function qualityPage(ctx, root, dashboardId) {
   const before = async (container) => {
     const section = h('section', { class: 'status' });
-    container.append(h('h2', { class: 'section-title' }, t('quality_freshness')), section);
+    const partitions = h('section', { class: 'partitions' });
+    container.append(h('h2', { class: 'section-title' }, t('quality_freshness')), section, partitions);
     const fill = async () => {
       try {
         const s = await ctx.api.status();
@@ -407,7 +408,20 @@ export async function qualityPage(ctx, root, dashboardId) {
           item('dossiers_total', fmtNumber(s.dossiers), null, 'dossiers'),
           item('agencies_total', fmtNumber(s.agencies), null, 'agencies'),
           item('rejected_total', fmtNumber(s.rejected), null, 'rejected'),
-          s.ingest ? item('duplicates', fmtNumber(s.ingest.duplicates), null, 'duplicates') : null);
+          s.ingest ? item('duplicates', fmtNumber(s.ingest.duplicates), null, 'duplicates') : null,
+          item('complete_until', fmtTime(s.freshness.complete_until), s.freshness.complete_until ? fmtAgo(s.freshness.complete_until) : null, 'complete'));
+        // A stream split among workers: each partition's position, claim and completeness.
+        const parts = s.freshness.partitions;
+        partitions.replaceChildren(...(parts.length > 1 ? [
+          h('h3', {}, t('partitions_title')),
+          h('table', { class: 'data', dataset: { status: 'partitions' } },
+            h('thead', {}, h('tr', {}, ...['partition', 'position', 'epoch', 'complete_until'].map((k) => h('th', { scope: 'col' }, t(k))))),
+            h('tbody', {}, ...parts.map((p) => h('tr', {},
+              h('td', {}, String(p.partition)),
+              h('td', {}, p.position == null ? '—' : fmtNumber(p.position)),
+              h('td', {}, p.epoch == null ? '—' : String(p.epoch)),
+              h('td', {}, fmtTime(p.complete_until)))))),
+        ] : []));
       } catch (e) {
         section.replaceChildren(errorBox(e));
       }
