@@ -32,6 +32,8 @@ pub struct IngestStatus {
     pub consumer_lag: AtomicU64,
     /// Batches refused by the lake's log because another worker holds their partition.
     pub fenced: AtomicU64,
+    /// Commits that landed after other workers' commits made meanwhile (retried on the log).
+    pub commit_conflicts: AtomicU64,
     /// Time from the start of a flush (validation) to its commit to the lake.
     pub flush_latency: LatencyHistogram,
     rejected_by_fault: Mutex<BTreeMap<&'static str, u64>>,
@@ -137,6 +139,11 @@ impl IngestStatus {
                 "parwatch_fenced_total",
                 "Batches refused by the lake's log: another worker holds their partition.",
                 &self.fenced,
+            ),
+            (
+                "parwatch_commit_conflicts_total",
+                "Commits that landed after other workers' commits made meanwhile (retried).",
+                &self.commit_conflicts,
             ),
             (
                 "parwatch_compactions_total",

@@ -126,6 +126,9 @@ pub(crate) async fn store(pending: Vec<Pending>, storer: Arc<Storer>) -> Result<
         .duplicates
         .fetch_add(batch.duplicates, Ordering::Relaxed);
     status.flushes.fetch_add(1, Ordering::Relaxed);
+    status
+        .commit_conflicts
+        .store(lake.commit_conflicts(), Ordering::Relaxed);
     if let (Some(held), Some(last)) = (&storer.held, acks.iter().map(|run| run.hi).max()) {
         held.position.fetch_max(last, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp_millis();

@@ -140,6 +140,13 @@ impl Lake {
         self.table(table).stats()
     }
 
+    /// Commits of this process that found another writer's commits ahead of the version they
+    /// read and landed after them (concurrent workers: each such commit is read again and
+    /// retried by the Delta log's conflict check).
+    pub fn commit_conflicts(&self) -> u64 {
+        self.inner.events.conflicts() + self.inner.rejected.conflicts()
+    }
+
     /// Loads both tables' commits made since the last refresh.
     pub async fn refresh(&self) -> Result<()> {
         self.inner.events.refresh().await?;

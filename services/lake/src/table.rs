@@ -133,6 +133,9 @@ pub(crate) struct Table {
     /// then as this process committed it; held for a whole commit, so the position a commit
     /// checks is the one it writes over.
     written: tokio::sync::Mutex<HashMap<Writer, Option<u64>>>,
+    /// Commits that found other writers' commits ahead of the version they read and landed
+    /// after them (the log's conflict check found nothing in common).
+    conflicts: std::sync::atomic::AtomicU64,
 }
 
 /// A loaded version of the table and its figures.
@@ -180,12 +183,18 @@ impl Table {
             local: location.local_dir().map(|dir| dir.join(name)),
             written: tokio::sync::Mutex::new(HashMap::from([(Writer::Sole, stats.position)])),
             state: RwLock::new(Loaded { table, stats }),
+            conflicts: Default::default(),
         })
     }
 
     /// The table as last loaded.
     pub(crate) fn current(&self) -> DeltaTable {
         self.state.read().expect("table lock").table.clone()
+    }
+
+    /// Commits of this process that landed after other writers' (see `conflicts`).
+    pub(crate) fn conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Its state as of the last refresh.
@@ -360,6 +369,10 @@ impl Table {
             Ok(finalized) => {
                 // The commit is the table's next `_delta_log/<version>.json`.
                 let version = finalized.version();
+                if table.version().is_some_and(|read| version > read + 1) {
+                    self.conflicts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 self.sync(&format!("_delta_log/{version:020}.json"))?;
                 written.insert(writer, Some(position));
                 let mut next = table.clone();

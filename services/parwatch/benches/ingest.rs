@@ -18,7 +18,10 @@
 //! worker into a new lake; its rate against the same bare drain (a). Then (c) freshness:
 //! with `parwatch up` running, publishes at a steady 10,000 events/s for 20 s and measures, for
 //! each event, the time from publish to being counted by SQL; prints p50 and p99. Then (d) the
-//! ingest and freshness on an S3 store (a SeaweedFS on loopback, `PARWATCH_WEED`).
+//! ingest and freshness on an S3 store (a SeaweedFS on loopback, `PARWATCH_WEED`). Then (e) a
+//! stream split into 4 partitions shared by 1, 2 and 4 workers (`PARWATCH_BENCH_SPLIT` events,
+//! default 500,000; 0 skips it): rates against the bare drain of the same partitions, commit
+//! conflicts, fenced batches and CPU per event.
 
 mod support;
 
@@ -148,8 +151,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// (a) Receive and acknowledge only, in the worker's batch size, one cumulative ack a batch.
-async fn bare_drain(js: &jetstream::Context, n: u64) -> f64 {
-    let stream = js.get_stream(STREAM_NAME).await.unwrap();
+async fn bare_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
+    let stream = js.get_stream(stream).await.unwrap();
     let consumer: PullConsumer = stream
         .create_consumer(pull::Config {
             durable_name: Some("bare-drain".into()),
@@ -355,6 +358,117 @@ async fn ingest(
     (rate, peak, cpu)
 }
 
+/// Events of the split-stream runs (`PARWATCH_BENCH_SPLIT`, default 500,000; 0 skips them).
+fn split_events() -> u64 {
+    support::env_number("PARWATCH_BENCH_SPLIT", 500_000)
+}
+
+/// Partitions of the split stream.
+const SPLIT_PARTITIONS: u32 = 4;
+
+/// A counter's value in Prometheus text.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (e) Several workers on a stream split into [`SPLIT_PARTITIONS`] partitions (a broker of its
+/// own): the bare drain of every partition's stream at once, then 1, 2 and 4 `parwatch ingest`
+/// processes sharing them under leases, each run into a new lake from the start of the
+/// streams, until every partition is acknowledged. Prints rates, their ratio to the bare drain,
+/// commit conflicts per minute, fenced batches and CPU per event; checks every event is stored
+/// once.
+async fn split_stream(tmp: &Path, n: u64) {
+    let partitions = parwatch_ingest::Partitions::new(SPLIT_PARTITIONS).unwrap();
+    let store = tmp.join("nats-split");
+    let nats = LocalNats::start_partitioned(&store, support::free_port(), partitions).unwrap();
+    fill(&connect_as(&nats, &nats.local_publisher_key()).await, n).await;
+    let js = connect_as(&nats, &nats.admin_key()).await;
+    let streams: Vec<String> = partitions.streams().collect();
+    let mut sizes = Vec::new();
+    for name in &streams {
+        let mut stream = js.get_stream(name).await.unwrap();
+        sizes.push(stream.info().await.unwrap().state.messages);
+    }
+    let started = Instant::now();
+    let drains = streams
+        .iter()
+        .zip(&sizes)
+        .map(|(s, &m)| bare_drain(&js, s, m));
+    futures::future::join_all(drains).await;
+    let bare = n as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "(e) a stream split in {SPLIT_PARTITIONS} partitions by publisher and type ({sizes:?} \
+         events): bare drain of all at once {bare:.0} events/s"
+    );
+    for workers in [1, 2, 4] {
+        for name in &streams {
+            let stream = js.get_stream(name).await.unwrap();
+            // Absent on the first run.
+            let _ = stream.delete_consumer("parwatch-ingest").await;
+        }
+        let data = tmp.join(format!("split-{workers}"));
+        let broker_before = cpu_seconds(nats.pid());
+        let started = Instant::now();
+        let ports: Vec<String> = (0..workers)
+            .map(|_| format!("127.0.0.1:{}", support::free_port()))
+            .collect();
+        let mut children: Vec<Parwatch> = ports
+            .iter()
+            .map(|http| {
+                let extra = ["--partitions", "4", "--lease-ttl-secs", "2", "--http", http];
+                Parwatch::start("ingest", &nats, &data, &extra, &Target::local())
+            })
+            .collect();
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            children.iter_mut().for_each(Parwatch::assert_running);
+            let mut acked = 0;
+            for name in &streams {
+                let stream = js.get_stream(name).await.unwrap();
+                if let Ok(info) = stream.consumer_info("parwatch-ingest").await {
+                    acked += info.ack_floor.stream_sequence;
+                }
+            }
+            if acked >= n {
+                break;
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let (mut conflicts, mut fenced) = (0, 0);
+        for http in &ports {
+            let text = reqwest::get(format!("http://{http}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            conflicts += counter(&text, "parwatch_commit_conflicts_total");
+            fenced += counter(&text, "parwatch_fenced_total");
+        }
+        let worker_cpu: f64 = children.iter().map(|c| cpu_seconds(c.pid())).sum();
+        let broker = cpu_seconds(nats.pid()) - broker_before;
+        for child in children {
+            assert!(child.terminate(), "SIGTERM: flush, ack, exit 0");
+        }
+        let location = parwatch_lake::LakeLocation::local(&data.join("lake")).unwrap();
+        assert_eq!(stored_rows(&location), n, "every event stored once");
+        let micros = |s: f64| s * 1e6 / n as f64;
+        println!(
+            "    {workers} worker(s): {:.0} events/s, ratio {:.2}; {:.1} commit conflicts/min, \
+             {fenced} batches fenced; CPU per event: nats-server {:.2} µs + workers {:.2} µs",
+            n as f64 / elapsed,
+            n as f64 / elapsed / bare,
+            conflicts as f64 / (elapsed / 60.0),
+            micros(broker),
+            micros(worker_cpu)
+        );
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+}
+
 /// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
 /// `seed` picks the simulated events: each run publishes new ones (the lake would skip events
 /// it already holds).
@@ -477,7 +591,7 @@ async fn main() {
         )
     };
     let (broker_before, own_before) = (cpu_seconds(nats.pid()), cpu_seconds(std::process::id()));
-    let bare = bare_drain(&js, n).await;
+    let bare = bare_drain(&js, STREAM_NAME, n).await;
     println!("(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s");
     println!(
         "    {}",
@@ -611,4 +725,8 @@ async fn main() {
         "    freshness at 10,000 events/s on S3: p50 {:.2} s, p99 {:.2} s (target p99 ≤ 3 s)",
         p50, p99
     );
+    let split = split_events();
+    if split > 0 {
+        split_stream(tmp.path(), split).await;
+    }
 }
