@@ -1,6 +1,7 @@
 //! The registry of agencies end to end: dossier events and registry events published to a real
 //! nats-server, ingested by `parwatch up`, and a metric and a ranking read over HTTP as recorded
-//! and restated to the units of a date; the lineage in SQL; what agency-scoped tokens see.
+//! and restated to the units of a date, alone and in dashboard panels; the lineage in SQL; what
+//! agency-scoped tokens see.
 //!
 //! January 2025 (resolved, on time): D1 4, 3 — merged into D2 on 2025-03-01; D2 2, 2; C1 10,
 //! 5 — split on 2025-07-01 between N1 (0.6) and N2 (0.4); C2 5, 5 — merged into N1 the same
@@ -14,7 +15,7 @@ use parwatch_proto::testing::TestEvent;
 use parwatch_proto::{AgencyLevel, Channel, Outcome};
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish};
+use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish, wait_projected};
 
 /// `n` dossiers of `agency` received on 2025-01-06, resolved 2 days later (the first
 /// `on_time`) or 15 days later (after their due date, 5 days after receipt).
@@ -79,25 +80,50 @@ fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
 
+/// A lake holding the case above (every event landed and folded), served by `parwatch up`
+/// with the web UI and its built-in dashboards.
+pub(crate) struct RegistryLake {
+    /// The server.
+    pub(crate) parwatch: Parwatch,
+    _nats: LocalNats,
+    /// The temporary directory; the data directory is its `data`.
+    pub(crate) tmp: tempfile::TempDir,
+}
+
+impl RegistryLake {
+    /// Publishes the case's events to a fresh nats-server and waits until `parwatch up` has
+    /// stored them all (none rejected) and its projections have folded them.
+    pub(crate) async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+        let events = events();
+        let n = events.len();
+        publish(&nats.url(), events.iter().map(Outgoing::event).collect()).await;
+        let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+        parwatch
+            .wait_for(
+                "SELECT count(*) FROM events",
+                json!(n),
+                Duration::from_secs(30),
+            )
+            .await;
+        assert_eq!(
+            parwatch.sql("SELECT count(*) FROM rejected_events").await["rows"][0][0],
+            0
+        );
+        wait_projected(parwatch.base()).await;
+        Self {
+            parwatch,
+            _nats: nats,
+            tmp,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_rankings_as_recorded_and_restated() {
-    let tmp = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    let events = events();
-    let n = events.len();
-    publish(&nats.url(), events.iter().map(Outgoing::event).collect()).await;
-    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
-    parwatch
-        .wait_for(
-            "SELECT count(*) FROM events",
-            json!(n),
-            Duration::from_secs(30),
-        )
-        .await;
-    assert_eq!(
-        parwatch.sql("SELECT count(*) FROM rejected_events").await["rows"][0][0],
-        0
-    );
+    let lake = RegistryLake::start().await;
+    let (parwatch, tmp) = (&lake.parwatch, &lake.tmp);
 
     let january = "from=2025-01-01&to=2025-01-31&bucket=month";
     // As recorded (the default): N1 did not exist in January.
@@ -271,5 +297,111 @@ async fn metrics_and_rankings_as_recorded_and_restated() {
     assert_eq!(
         point(&d1, &format!("&{restated}")).await,
         (Value::Null, json!(0), json!(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_panels_as_recorded_and_restated() {
+    let lake = RegistryLake::start().await;
+    let parwatch = &lake.parwatch;
+    let january = "from=2025-01-01&to=2025-01-31";
+    let restated = "units=restated&units_date=2025-08-01";
+    // `id`: `{dashboard}/panels/{panel}`.
+    let panel = |id: &str, query: String| {
+        let path = format!("/api/v1/dashboards/{id}?{query}");
+        async move {
+            let (status, body) = parwatch.get_json(&path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    let ratio = |point: &Value| (point["numerator"].clone(), point["denominator"].clone());
+
+    // A stat: N1's January restated is 8/11, as the metric endpoint answers; as recorded, N1
+    // had nothing in January. The same request in the other view is another cache entry.
+    let recorded = panel("province/panels/on-time", format!("{january}&agency=N1")).await;
+    assert_eq!(ratio(&recorded["value"]), (json!(0), json!(0)));
+    assert_eq!(recorded["units"]["view"], "as_recorded");
+    let stat = panel(
+        "province/panels/on-time",
+        format!("{january}&agency=N1&{restated}"),
+    )
+    .await;
+    assert!(close(&stat["value"]["value"], 8.0 / 11.0), "{stat}");
+    assert_eq!(ratio(&stat["value"]), (json!(8), json!(11)));
+    assert_eq!(stat["units"]["view"], "restated");
+    assert_eq!(stat["units"]["date"], "2025-08-01");
+    let kinds: Vec<&str> = stat["units"]["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["split", "merged", "registered"], "{stat}");
+    let again = panel("province/panels/on-time", format!("{january}&agency=N1")).await;
+    assert_eq!(again, recorded);
+
+    // A chart over time: the metric endpoint's restated series, point for point.
+    let (_, series) = parwatch
+        .get_json(&format!(
+            "/api/v1/metrics/on_time_rate?{january}&bucket=month&agency=N1&{restated}"
+        ))
+        .await;
+    let chart = panel(
+        "province/panels/on-time-trend",
+        format!("{january}&agency=N1&{restated}"),
+    )
+    .await;
+    assert_eq!(chart["series"][0]["points"], series["series"][0]["points"]);
+    assert_eq!(chart["units"], series["units"]);
+
+    // A ranking ranks the units of the date only.
+    let ranking = panel(
+        "province/panels/on-time-ranking",
+        format!("{january}&{restated}"),
+    )
+    .await;
+    let ranked: Vec<(&str, i64)> = ranking["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["agency_code"].as_str().unwrap(),
+                r["rank"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ranked, [("D2", 1), ("N1", 2), ("N2", 3)]);
+    assert_eq!(ranking["ranked"], 3);
+    let recorded = panel("province/panels/on-time-ranking", january.to_owned()).await;
+    assert_eq!(recorded["ranked"], 4);
+
+    // The CSV download is in the view asked for.
+    let response = parwatch
+        .get(
+            None,
+            &format!(
+                "/api/v1/dashboards/province/panels/on-time?{january}&agency=N1&{restated}&format=csv"
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.unwrap();
+    let current = csv.lines().nth(1).unwrap();
+    assert!(current.ends_with(",8,11,"), "{csv}");
+
+    // SQL panels are as their SQL says; a mistake in the units is a 400 for every panel.
+    let sql = panel("quality/panels/stored", format!("{january}&{restated}")).await;
+    assert!(sql["rows"].is_array(), "{sql}");
+    let (status, error) = parwatch
+        .get_json(&format!(
+            "/api/v1/dashboards/province/panels/on-time?{january}&units=restated&units_date=2025-13-01"
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"].as_str().unwrap().contains("units_date"),
+        "{error}"
     );
 }

@@ -18,6 +18,7 @@ use crate::dashboards::{AgencyFilter, Chart, Dashboard, Panel, Source, Target};
 use crate::embed::EmbedClaims;
 use crate::encode::{self, Cell, Csv, Finish, Format, SqlResult};
 use crate::error::ApiError;
+use crate::handlers::metrics::{Figures, UnitsBody};
 use crate::models::{Period, PointBody, RankRowBody};
 use crate::params::{self, Dates, View, today};
 
@@ -37,6 +38,16 @@ pub(crate) struct PanelQuery {
     compare: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
+    /// `as_recorded` (default) or `restated`: a metric panel's figures restated to the units
+    /// of `units_date` through the registry's lineage, as `/api/v1/metrics/{name}` restates
+    /// them (a ranking then ranks only the units of that date). SQL panels are as their SQL
+    /// says.
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date whose units figures are restated to, `YYYY-MM-DD`;
+    /// today by default.
+    #[param(example = "2025-07-01")]
+    units_date: Option<String>,
 }
 
 /// Everything a panel request asks: range, bucket and agency, comparisons, format.
@@ -81,6 +92,8 @@ struct Request {
     agency: Option<String>,
     compare: Vec<String>,
     csv: bool,
+    /// Restated to the units of this date; `None`: as recorded.
+    units: Option<NaiveDate>,
     /// A public embed's disclosure threshold: points of fewer dossiers are withheld; `None`
     /// for the app.
     min_dossiers: Option<u32>,
@@ -174,6 +187,7 @@ fn request(
         )));
     }
     let csv = params::format(ask.query.format.as_deref(), &FORMATS)? == Format::Csv;
+    let units = params::units(ask.query.units.as_deref(), ask.query.units_date.as_deref())?;
     Ok(Request {
         from,
         to,
@@ -181,6 +195,7 @@ fn request(
         agency,
         compare,
         csv,
+        units,
         min_dossiers: None,
     })
 }
@@ -221,6 +236,9 @@ pub(crate) struct MetricPanel {
     /// The numbers, by chart kind.
     #[serde(flatten)]
     chart: ChartData,
+    /// The units the figures are counted in, and the structural breaks over the range (and
+    /// the previous period a stat or a ranking compares with) of the agency shown.
+    units: UnitsBody,
 }
 
 /// The numbers of a metric panel, by its chart kind.
@@ -292,7 +310,8 @@ pub(crate) async fn answer(
     match &panel.source {
         Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
         Source::Metric(metric) if req.csv => {
-            let (_, rows) = table(&state.projector.rollups(), metric, panel, &req)?;
+            let rollups = state.projector.rollups();
+            let (_, rows) = table(Figures::new(&rollups, req.units), metric, panel, &req)?;
             csv_reply(&rows, &filename)
         }
         Source::Metric(metric) => {
@@ -304,7 +323,13 @@ pub(crate) async fn answer(
                 scope.principal().agency
             );
             let answer = state.cached(key, |p| {
-                let (chart, _) = table(p, metric, panel, &req)?;
+                let figures = Figures::new(p, req.units);
+                let (chart, _) = table(figures, metric, panel, &req)?;
+                let first = match &chart {
+                    ChartData::Stat { previous, .. } => previous.from,
+                    ChartData::Ranking { previous, .. } => previous.from,
+                    ChartData::Series { .. } => req.from,
+                };
                 Ok(PanelData::Metric(MetricPanel {
                     panel: panel.id.clone(),
                     metric: metric.name,
@@ -314,6 +339,7 @@ pub(crate) async fn answer(
                     to: req.to,
                     bucket: req.bucket.as_str(),
                     agency: req.agency.clone(),
+                    units: figures.units(first, req.to, req.agency.as_deref()),
                     chart,
                 }))
             })?;
@@ -324,15 +350,15 @@ pub(crate) async fn answer(
 
 /// A metric panel's chart and CSV rows, by its kind of chart.
 fn table(
-    rollups: &parwatch_metrics::Rollups,
+    figures: Figures<'_>,
     metric: &MetricDef,
     panel: &Panel,
     req: &Request,
 ) -> Result<Table, ApiError> {
     match panel.chart {
-        Chart::Stat => stat(rollups, metric, panel, req),
-        Chart::Ranking => ranking(rollups, metric, req),
-        Chart::Line | Chart::Bar | Chart::Table => series(rollups, metric, req),
+        Chart::Stat => stat(figures, metric, panel, req),
+        Chart::Ranking => ranking(figures, metric, req),
+        Chart::Line | Chart::Bar | Chart::Table => series(figures, metric, req),
     }
 }
 
@@ -374,7 +400,7 @@ fn withhold<'a>(points: impl IntoIterator<Item = &'a mut Point>, req: &Request) 
 
 /// The value over the range and over the previous period of the same length, with the target.
 fn stat(
-    projection: &parwatch_metrics::Rollups,
+    figures: Figures<'_>,
     metric: &MetricDef,
     panel: &Panel,
     req: &Request,
@@ -390,10 +416,10 @@ fn stat(
     };
     let (prev_from, prev_to) = (before_from(days)?, before_from(1)?);
     let agency = req.agency.as_deref();
-    let mut current = projection.summary(metric, req.from, req.to, agency)?;
+    let mut current = figures.summary(metric, (req.from, req.to), agency)?;
     // A range reaching back to the first date served has no previous period: nothing to
     // compare with, rather than a refusal.
-    let mut previous = match projection.summary(metric, prev_from, prev_to, agency) {
+    let mut previous = match figures.summary(metric, (prev_from, prev_to), agency) {
         Err(MetricError::OutOfRange { .. }) => Point {
             bucket: prev_from,
             value: None,
@@ -434,22 +460,18 @@ fn stat(
 }
 
 /// The main series (province or the chosen agency), then one per compared agency.
-fn series(
-    projection: &parwatch_metrics::Rollups,
-    metric: &MetricDef,
-    req: &Request,
-) -> Result<Table, ApiError> {
+fn series(figures: Figures<'_>, metric: &MetricDef, req: &Request) -> Result<Table, ApiError> {
     let mut all: Vec<Series> = Vec::with_capacity(1 + req.compare.len());
     let main = req.agency.iter().map(|a| Some(a.as_str()));
     for agency in main.chain(req.compare.iter().map(|a| Some(a.as_str()))) {
-        let mut s = projection.series(metric, req.from, req.to, req.bucket, agency, false)?;
+        let mut s = figures.series(metric, (req.from, req.to), req.bucket, agency, false)?;
         let mut one = s.remove(0);
         one.agency_code = agency.map(str::to_owned);
         all.push(one);
     }
     if req.agency.is_none() {
-        let province = projection
-            .series(metric, req.from, req.to, req.bucket, None, false)?
+        let province = figures
+            .series(metric, (req.from, req.to), req.bucket, None, false)?
             .remove(0);
         all.insert(0, province);
     }
@@ -488,12 +510,8 @@ fn series(
 }
 
 /// Agencies ranked over the range; narrowed to one agency, its own row (its place among all).
-fn ranking(
-    projection: &parwatch_metrics::Rollups,
-    metric: &MetricDef,
-    req: &Request,
-) -> Result<Table, ApiError> {
-    let ranking = projection.ranking(metric, req.from, req.to)?;
+fn ranking(figures: Figures<'_>, metric: &MetricDef, req: &Request) -> Result<Table, ApiError> {
+    let ranking = figures.ranking(metric, (req.from, req.to))?;
     let ranked = ranking.rows.iter().filter(|r| r.rank.is_some()).count();
     let mut rows: Vec<_> = ranking
         .rows

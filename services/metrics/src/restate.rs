@@ -99,17 +99,7 @@ impl Rollups {
                 .filter(|(_, parts)| parts.iter().any(|&(id, _)| self.daily.active_by(id, to)))
                 .map(|(unit, parts)| (Some(unit), parts))
                 .collect(),
-            (false, Some(unit)) => vec![(
-                None,
-                restatement.units.get(unit).cloned().unwrap_or_default(),
-            )],
-            (false, None) => {
-                let mut all: Vec<(u32, f64)> = Vec::new();
-                for parts in restatement.units.into_values() {
-                    add_parts(&mut all, &parts);
-                }
-                vec![(None, all)]
-            }
+            (false, agency) => vec![(None, restatement.parts(agency))],
         };
         groups
             .into_iter()
@@ -128,6 +118,22 @@ impl Rollups {
                 })
             })
             .collect()
+    }
+
+    /// [`Rollups::summary`] restated to the units of `units`: `agency` is a unit of that date
+    /// (all: `None`).
+    pub fn restated_summary(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        agency: Option<&str>,
+        units: NaiveDate,
+    ) -> Result<Point, MetricError> {
+        // The bounds of the range (by year, a range is never too many buckets).
+        check_range(from, to, Bucket::Year)?;
+        let parts = self.restatement(units).parts(agency);
+        Ok(restated_point(metric, &self.daily, &parts, from, from, to)?.0)
     }
 
     /// [`Rollups::ranking`] restated to the units of `units`: only units existing on that
@@ -157,6 +163,22 @@ impl Rollups {
     fn restatement(&self, date: NaiveDate) -> Restatement {
         let units = self.registry.units_on(&self.agencies, date);
         Restatement::to(&self.lineage(), units, &self.agencies, date)
+    }
+}
+
+impl Restatement {
+    /// What `unit` is made of; every unit together with `None`.
+    fn parts(self, unit: Option<&str>) -> Parts {
+        match unit {
+            Some(unit) => self.units.get(unit).cloned().unwrap_or_default(),
+            None => {
+                let mut all: Parts = Vec::new();
+                for parts in self.units.into_values() {
+                    add_parts(&mut all, &parts);
+                }
+                all
+            }
+        }
     }
 }
 

@@ -478,3 +478,30 @@ fn a_past_version_has_the_registry_of_then() {
         (None, Some(0), Some(0))
     );
 }
+
+#[test]
+fn a_restated_summary_sums_the_whole_range_through_the_lineage() {
+    let (_tmp, _lake, projector) = the_case();
+    let p = projector.rollups();
+    let on_time = metric("on_time_rate").unwrap();
+    let (from, to, units) = (date("2025-01-01"), date("2025-08-31"), date("2025-08-01"));
+    // N1 over January to August: (0.6·5 + 5 + 1) / (0.6·10 + 5 + 2) = 9/13.
+    let n1 = p
+        .restated_summary(on_time, from, to, Some("N1"), units)
+        .unwrap();
+    assert!(close(n1.value, 9.0 / 13.0), "{n1:?}");
+    assert_eq!((n1.numerator, n1.denominator), (Some(9), Some(13)));
+    // Every unit together is the province as recorded.
+    let all = p.restated_summary(on_time, from, to, None, units).unwrap();
+    let recorded = p.summary(on_time, from, to, None).unwrap();
+    assert_eq!(
+        (all.numerator, all.denominator),
+        (recorded.numerator, recorded.denominator)
+    );
+    assert_eq!((all.numerator, all.denominator), (Some(24), Some(31)));
+    // A unit the date does not have has nothing.
+    let gone = p
+        .restated_summary(on_time, from, to, Some("C1"), units)
+        .unwrap();
+    assert_eq!((gone.value, gone.numerator), (None, Some(0)));
+}

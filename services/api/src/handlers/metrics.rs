@@ -4,7 +4,10 @@
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
-use parwatch_metrics::{Better, Break, Bucket, METRICS, MetricDef, MetricError, Rollups, metric};
+use parwatch_metrics::{
+    Better, Break, Bucket, METRICS, MetricDef, MetricError, Point, Ranking as MetricRanking,
+    Rollups, Series, metric,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -64,23 +67,74 @@ pub(crate) struct UnitsBody {
     breaks: Vec<Break>,
 }
 
-impl UnitsBody {
-    /// The units of an answer over `[from, to]` for `agency` (all: `None`).
-    fn of(
-        p: &Rollups,
-        units: Option<NaiveDate>,
-        from: NaiveDate,
-        to: NaiveDate,
+/// The figures of the rollups in one view: as recorded (no units' date) or restated to the
+/// units of a date. The metric, ranking and panel endpoints all read their figures through it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Figures<'a> {
+    rollups: &'a Rollups,
+    units: Option<NaiveDate>,
+}
+
+impl<'a> Figures<'a> {
+    /// The figures of `rollups` as recorded (`units` `None`) or restated to the units of a date.
+    pub(crate) fn new(rollups: &'a Rollups, units: Option<NaiveDate>) -> Self {
+        Figures { rollups, units }
+    }
+
+    /// [`Rollups::series`], or [`Rollups::restated_series`].
+    pub(crate) fn series(
+        &self,
+        def: &MetricDef,
+        (from, to): (NaiveDate, NaiveDate),
+        bucket: Bucket,
         agency: Option<&str>,
-    ) -> Self {
+        by_agency: bool,
+    ) -> Result<Vec<Series>, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.series(def, from, to, bucket, agency, by_agency),
+            Some(date) => p.restated_series(def, from, to, bucket, agency, by_agency, date),
+        }
+    }
+
+    /// [`Rollups::summary`], or [`Rollups::restated_summary`].
+    pub(crate) fn summary(
+        &self,
+        def: &MetricDef,
+        (from, to): (NaiveDate, NaiveDate),
+        agency: Option<&str>,
+    ) -> Result<Point, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.summary(def, from, to, agency),
+            Some(date) => p.restated_summary(def, from, to, agency, date),
+        }
+    }
+
+    /// [`Rollups::ranking`], or [`Rollups::restated_ranking`] (only the units of the date).
+    pub(crate) fn ranking(
+        &self,
+        def: &MetricDef,
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> Result<MetricRanking, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.ranking(def, from, to),
+            Some(date) => p.restated_ranking(def, from, to, date),
+        }
+    }
+
+    /// The view and the structural breaks of figures over `[from, to]` of `agency` (all:
+    /// `None`).
+    pub(crate) fn units(&self, from: NaiveDate, to: NaiveDate, agency: Option<&str>) -> UnitsBody {
         UnitsBody {
-            view: if units.is_some() {
+            view: if self.units.is_some() {
                 "restated"
             } else {
                 "as_recorded"
             },
-            date: units,
-            breaks: p.breaks(from, to, agency, units),
+            date: self.units,
+            breaks: self.rollups.breaks(from, to, agency, self.units),
         }
     }
 }
@@ -164,12 +218,8 @@ pub(crate) async fn series(
     );
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
-            let series = match units {
-                None => p.series(def, from, to, bucket, agency.as_deref(), by_agency)?,
-                Some(date) => {
-                    p.restated_series(def, from, to, bucket, agency.as_deref(), by_agency, date)?
-                }
-            };
+            let figures = Figures::new(p, units);
+            let series = figures.series(def, (from, to), bucket, agency.as_deref(), by_agency)?;
             let series = series
                 .iter()
                 .map(|s| GroupSeries {
@@ -185,7 +235,7 @@ pub(crate) async fn series(
                 tz: parwatch_proto::LOCAL_TZ_NAME,
                 from,
                 to,
-                units: UnitsBody::of(p, units, from, to, agency.as_deref()),
+                units: figures.units(from, to, agency.as_deref()),
                 agency,
                 series,
                 events_version: p.version(),
@@ -266,10 +316,8 @@ pub(crate) async fn ranking(
     let key = format!("ranking {} {from} {to} {own:?} {units:?}", def.name);
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
-            let ranking = match units {
-                None => p.ranking(def, from, to)?,
-                Some(date) => p.restated_ranking(def, from, to, date)?,
-            };
+            let figures = Figures::new(p, units);
+            let ranking = figures.ranking(def, (from, to))?;
             let rows = ranking
                 .rows
                 .iter()
@@ -286,7 +334,7 @@ pub(crate) async fn ranking(
                     to: ranking.previous.1,
                 },
                 rows,
-                units: UnitsBody::of(p, units, ranking.previous.0, to, own.as_deref()),
+                units: figures.units(ranking.previous.0, to, own.as_deref()),
                 events_version: p.version(),
             })
         })
