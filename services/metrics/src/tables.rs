@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
@@ -16,8 +17,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
 use crate::batches::{GOVERNANCE_TABLES, Kind};
+use crate::projection::Projection;
 use crate::projector::Projector;
-use crate::registry::tables::{RegistryProvider, RegistryTable};
+use crate::registry::tables::RegistryTable;
 
 /// Registers the projection tables over the projector's projections; agency scopes filter
 /// each on its `agency_code`.
@@ -27,35 +29,67 @@ pub fn register_tables(
 ) -> parwatch_lake::Result<()> {
     let kinds = [Kind::Dossiers, Kind::Daily];
     for kind in kinds.into_iter().chain(GOVERNANCE_TABLES.map(|(_, k)| k)) {
-        let table = ProjectionTable {
-            projector: Arc::clone(&projector),
-            kind,
-        };
-        engine.register(kind.name(), Arc::new(table), Scoping::Column(AGENCY_COLUMN))?;
+        register(engine, &projector, kind)?;
     }
     for table in RegistryTable::ALL {
-        let provider = RegistryProvider {
-            projector: Arc::clone(&projector),
-            table,
-        };
-        engine.register(
-            table.name(),
-            Arc::new(provider),
-            Scoping::Column(AGENCY_COLUMN),
-        )?;
+        register(engine, &projector, table)?;
     }
     Ok(())
 }
 
+/// Registers the table `kind` lays out.
+fn register<K: Laid>(
+    engine: &QueryEngine,
+    projector: &Arc<Projector>,
+    kind: K,
+) -> parwatch_lake::Result<()> {
+    let table = ProjectionTable {
+        projector: Arc::clone(projector),
+        kind,
+    };
+    engine.register(kind.name(), Arc::new(table), Scoping::Column(AGENCY_COLUMN))
+}
+
+/// A table laid out from the projection: its name, schema and rows.
+trait Laid: Copy + Send + Sync + std::fmt::Debug + 'static {
+    fn name(self) -> &'static str;
+    fn schema(self) -> SchemaRef;
+    fn batch(self, p: &Projection) -> Result<RecordBatch, ArrowError>;
+}
+
+impl Laid for Kind {
+    fn name(self) -> &'static str {
+        Kind::name(self)
+    }
+    fn schema(self) -> SchemaRef {
+        Kind::schema(self)
+    }
+    fn batch(self, p: &Projection) -> Result<RecordBatch, ArrowError> {
+        Kind::batch(self, p)
+    }
+}
+
+impl Laid for RegistryTable {
+    fn name(self) -> &'static str {
+        RegistryTable::name(self)
+    }
+    fn schema(self) -> SchemaRef {
+        RegistryTable::schema(self)
+    }
+    fn batch(self, p: &Projection) -> Result<RecordBatch, ArrowError> {
+        RegistryTable::batch(self, p.rollups())
+    }
+}
+
 /// A projection as a table: each scan snapshots the projection as it is.
 #[derive(Debug)]
-struct ProjectionTable {
+struct ProjectionTable<K> {
     projector: Arc<Projector>,
-    kind: Kind,
+    kind: K,
 }
 
 #[async_trait]
-impl TableProvider for ProjectionTable {
+impl<K: Laid> TableProvider for ProjectionTable<K> {
     fn schema(&self) -> SchemaRef {
         self.kind.schema()
     }

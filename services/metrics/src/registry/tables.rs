@@ -3,19 +3,12 @@
 
 use std::sync::{Arc, LazyLock};
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
-use crate::projector::Projector;
 use crate::rollups::Rollups;
 
 /// A table of the registry.
@@ -39,7 +32,7 @@ impl RegistryTable {
         }
     }
 
-    fn schema(self) -> SchemaRef {
+    pub(crate) fn schema(self) -> SchemaRef {
         static REGISTRY: LazyLock<SchemaRef> = LazyLock::new(|| {
             let text = |n: &str, null| Field::new(n, DataType::Utf8, null);
             let date = |n: &str| Field::new(n, DataType::Date32, true);
@@ -73,7 +66,10 @@ impl RegistryTable {
     }
 
     /// Its rows, from `rollups`.
-    fn batch(self, rollups: &Rollups) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    pub(crate) fn batch(
+        self,
+        rollups: &Rollups,
+    ) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
         let days = |d: NaiveDate| {
             (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
         };
@@ -134,36 +130,5 @@ impl RegistryTable {
             }
         };
         RecordBatch::try_new(self.schema(), columns)
-    }
-}
-
-/// A registry table over the projector's projection.
-#[derive(Debug)]
-pub(crate) struct RegistryProvider {
-    pub(crate) projector: Arc<Projector>,
-    pub(crate) table: RegistryTable,
-}
-
-#[async_trait]
-impl TableProvider for RegistryProvider {
-    fn schema(&self) -> SchemaRef {
-        self.table.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batch = self.table.batch(self.projector.read().rollups())?;
-        MemTable::try_new(self.table.schema(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
     }
 }
