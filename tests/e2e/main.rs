@@ -22,6 +22,7 @@ mod par_page;
 mod pg;
 mod publishers;
 mod registry;
+mod registry_page;
 mod reports;
 mod reports_page;
 mod scope_leaks;

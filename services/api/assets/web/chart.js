@@ -3,7 +3,8 @@
 // under the pointer. Redraws itself when its box is resized. Years of daily points stay fast:
 // positions are computed once per draw and hovering finds the bucket by arithmetic. For
 // keyboards and screen readers the chart is an image named by its title, kind and period,
-// followed by a disclosure holding its values as a table.
+// followed by a disclosure holding its values as a table. Structural breaks (changes of the
+// agencies counted) are vertical marks at their dates, named on hover and listed below.
 
 import { t } from './i18n.js';
 
@@ -38,6 +39,8 @@ function ticks(lo, hi, integer, count = 5) {
  * - `series`: [{ label, values: [number|null], details: [string] }] (details shown on hover);
  * - `target`: a value drawn as a dashed line, or null; `targetLabel`: its text;
  * - `integer`: whole-number axis ticks (counts);
+ * - `breaks`: [{ date (YYYY-MM-DD), label (the date as shown), text (what changed) }], marked
+ *   where they fall between `buckets[0]` and `end` (the last day shown); others are left out;
  * - `formatY(v)` (values), `formatTick(v)` (axis), `formatX(bucket)` (axis), `formatXLong(bucket)`.
  */
 export function drawChart(el, spec) {
@@ -45,12 +48,13 @@ export function drawChart(el, spec) {
   const open = el.querySelector(':scope > details.chart-data')?.open || false;
   const plot = document.createElement('div');
   plot.className = 'chart-plot';
-  el.replaceChildren(plot, dataTable(spec, open));
+  const breaks = placedBreaks(spec);
+  el.replaceChildren(plot, dataTable(spec, open), ...breakList(breaks));
   let width = 0;
   const draw = () => {
     width = Math.max(260, Math.floor(plot.clientWidth || 600));
     plot.replaceChildren();
-    render(plot, spec, width);
+    render(plot, spec, width, breaks);
   };
   draw();
   if (el.chartObserver) el.chartObserver.disconnect();
@@ -121,7 +125,40 @@ function dataTable(spec, open) {
   return details;
 }
 
-function render(el, spec, width) {
+/** Days since 1970-01-01 of `YYYY-MM-DD…`. */
+function dayOf(iso) {
+  return Date.parse(`${iso.slice(0, 10)}T00:00:00Z`) / 86400000;
+}
+
+/**
+ * The breaks inside the chart's days, each with where it falls: `at`, the index of its bucket
+ * plus the share of that bucket's days before it.
+ */
+function placedBreaks(spec) {
+  const { buckets } = spec;
+  if (!spec.breaks?.length || !buckets.length || !spec.end) return [];
+  const starts = buckets.map(dayOf);
+  const end = dayOf(spec.end) + 1;
+  return spec.breaks.flatMap((b) => {
+    const d = dayOf(b.date);
+    if (d < starts[0] || d >= end) return [];
+    let i = starts.length - 1;
+    while (starts[i] > d) i -= 1;
+    const next = i + 1 < starts.length ? starts[i + 1] : end;
+    return [{ ...b, bucket: i, at: i + (d - starts[i]) / Math.max(1, next - starts[i]) }];
+  });
+}
+
+/** The breaks shown, as a list under the chart (what the marks say, for every reader). */
+function breakList(breaks) {
+  if (!breaks.length) return [];
+  const list = document.createElement('p');
+  list.className = 'chart-breaks muted';
+  list.append(cell('strong', {}, `${t('breaks_title')}: `), breaks.map((b) => `${b.label} ${b.text}`).join('; '));
+  return [list];
+}
+
+function render(el, spec, width, breaks) {
   const { buckets, series } = spec;
   const n = buckets.length;
   const plotW = width - MARGIN.left - MARGIN.right;
@@ -198,6 +235,18 @@ function render(el, spec, width) {
     root.append(label);
   }
 
+  // Structural breaks: a dotted vertical line at the date, the date above it.
+  for (const b of breaks) {
+    const bx = MARGIN.left + b.at * band;
+    const mark = svg('g', { class: 'break', 'data-date': b.date });
+    const title = svg('title');
+    title.textContent = `${b.label} ${b.text}`;
+    const label = svg('text', { x: bx + 3, y: MARGIN.top + 9, class: 'break-label' });
+    label.textContent = b.label;
+    mark.append(title, svg('line', { x1: bx, x2: bx, y1: MARGIN.top, y2: MARGIN.top + plotH, class: 'break-line' }), label);
+    root.append(mark);
+  }
+
   // Hover: a guide at the bucket under the pointer and a box with every series' value.
   const guide = svg('line', { y1: MARGIN.top, y2: MARGIN.top + plotH, class: 'guide', visibility: 'hidden' });
   root.append(guide);
@@ -233,7 +282,13 @@ function render(el, spec, width) {
       row.append(swatch, text);
       return row;
     });
-    tip.replaceChildren(title, ...rows);
+    const changes = breaks.filter((b) => b.bucket === i).map((b) => {
+      const row = document.createElement('div');
+      row.className = 'tip-row tip-break';
+      row.textContent = `${b.label} ${b.text}`;
+      return row;
+    });
+    tip.replaceChildren(title, ...rows, ...changes);
     tip.hidden = false;
     const left = (x(i) / width) * box.width;
     tip.style.left = `${Math.min(Math.max(0, left + 12), Math.max(0, box.width - tip.offsetWidth))}px`;

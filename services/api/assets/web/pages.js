@@ -1,6 +1,8 @@
 // The pages: a dashboard (tiles, charts, rankings, tables from a dashboard file), the agency
 // ranking, the data-quality page and the SQL console. Each page function fills `root` and
-// returns { refresh } so the app can redraw it in place when new events land.
+// returns { refresh } so the app can redraw it in place when new events land. Dashboards and
+// the ranking show figures as recorded or restated to the units of a date (`units`,
+// `units_date` in the address), charts marking the changes of units.
 
 import { drawChart } from './chart.js';
 import {
@@ -83,8 +85,72 @@ function ratioText(point, unit) {
   return `${fmtNumber(point.numerator)}/${fmtNumber(point.denominator)}`;
 }
 
-/** Range, bucket, agency and comparison controls; each change goes into the page address. */
-function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compare, comparable }) {
+/**
+ * The view of the figures the address asks for: `{ units: 'restated', units_date }` restated
+ * to the units of a date (the server's today when none), `{}` as recorded. Spread into API
+ * parameters and page addresses.
+ */
+function unitsView(params) {
+  if (params.get('units') !== 'restated') return {};
+  return { units: 'restated', units_date: params.get('units_date') || undefined };
+}
+
+/** What one structural break says: "Split: C1 → N1, N2 (decision)". */
+function breakText(b) {
+  const basis = b.basis ? ` (${b.basis})` : '';
+  if (!b.agency_code) return `${t(`break_${b.kind}`)}: ${t('break_changes', { n: b.changes })}${basis}`;
+  const to = b.successors.length ? ` → ${b.successors.map(agencyLabel).join(', ')}` : '';
+  return `${t(`break_${b.kind}`)}: ${agencyLabel(b.agency_code)}${to}${basis}`;
+}
+
+/** An answer's structural breaks as a chart marks them: one mark per date. */
+function breakMarks(units) {
+  const byDate = new Map();
+  for (const b of units?.breaks || []) {
+    if (!byDate.has(b.date)) byDate.set(b.date, []);
+    byDate.get(b.date).push(breakText(b));
+  }
+  return [...byDate].map(([date, texts]) => ({ date, label: fmtDate(date), text: texts.join('; ') }));
+}
+
+/**
+ * The view switch: as recorded, or restated to the units of a date (`today` until the reader
+ * types another). The choice goes into the page address.
+ */
+function unitsControl(ctx, view, today) {
+  const restated = view.units === 'restated';
+  const dateInput = h('input', {
+    type: 'text', class: 'date', name: 'units_date', value: fmtDate(view.units_date || today),
+    placeholder: t('date_placeholder'), 'aria-label': t('units_date'),
+  });
+  const message = h('span', { class: 'control-error', role: 'status' });
+  const restate = () => {
+    const d = parseDate(dateInput.value);
+    if (!d) {
+      message.textContent = t('bad_date', { d: dateInput.value });
+      return;
+    }
+    ctx.setParams({ units: 'restated', units_date: d });
+  };
+  dateInput.addEventListener('keydown', (e) => e.key === 'Enter' && restate());
+  const hint = restated ? t('units_hint_restated', { d: fmtDate(view.units_date || today) }) : t('units_hint_recorded');
+  return h('div', { class: 'control units-switch', role: 'group', 'aria-label': t('units'), title: hint },
+    h('span', { class: 'label' }, t('units')),
+    h('button', {
+      type: 'button', name: 'as_recorded', class: restated ? 'view' : 'view active', 'aria-pressed': String(!restated),
+      onclick: () => ctx.setParams({ units: '', units_date: '' }),
+    }, t('units_as_recorded')),
+    h('button', {
+      type: 'button', name: 'restated', class: restated ? 'view active' : 'view', 'aria-pressed': String(restated), onclick: restate,
+    }, t('units_restated_to')),
+    dateInput, message);
+}
+
+/**
+ * Range, bucket, agency, comparison and (with `view`) units controls; each change goes into
+ * the page address.
+ */
+function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compare, comparable, view, today }) {
   const bar = h('div', { class: 'controls' });
   const fromInput = h('input', { type: 'text', class: 'date', value: fmtDate(from), placeholder: t('date_placeholder'), 'aria-label': t('from'), name: 'from' });
   const toInput = h('input', { type: 'text', class: 'date', value: fmtDate(to), placeholder: t('date_placeholder'), 'aria-label': t('to'), name: 'to' });
@@ -134,6 +200,7 @@ function controls(ctx, { from, to, presets, bucket, agencyChoice, agency, compar
       bar.append(h('div', { class: 'control' }, h('span', { class: 'label' }, t('compare')), ...chips, add));
     }
   }
+  if (view) bar.append(unitsControl(ctx, view, today));
   return bar;
 }
 
@@ -263,6 +330,8 @@ function seriesChart(el, panel, data) {
     integer: unit === 'dossiers',
     formatX: (b) => fmtBucket(b, data.bucket),
     formatXLong: (b) => fmtBucket(b, data.bucket, true),
+    breaks: breakMarks(data.units),
+    end: data.to,
   });
 }
 
@@ -273,11 +342,13 @@ function seriesChart(el, panel, data) {
 export async function dashboardPage(ctx, root, id, opts = {}) {
   const p = ctx.params;
   const range = p.get('from') && p.get('to') ? { from: p.get('from'), to: p.get('to') } : null;
-  const def = await ctx.api.dashboard(id);
+  const embedded = ctx.api.embedded;
+  // An embed shows its figures as recorded: its token fixes what it shows.
+  const [def, ranges] = await Promise.all([ctx.api.dashboard(id), embedded ? null : ctx.api.ranges()]);
+  const view = embedded ? null : unitsView(p);
   const from = range?.from || def.default_range.from;
   const to = range?.to || def.default_range.to;
   const bucket = p.get('bucket') || '';
-  const embedded = ctx.api.embedded;
   const agency = embedded ? ctx.config.agency || null : opts.agency ?? (def.agency === 'none' ? null : p.get('agency') || null);
   const compare = embedded ? [] : (p.get('compare') || '').split(',').filter(Boolean);
   const comparable = def.panels.some((x) => x.metric && (x.chart === 'line' || x.chart === 'bar'));
@@ -290,14 +361,14 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
     opts.back || null,
     h('h1', {}, pick(def.title), agency ? h('span', { class: 'agency-code' }, ` · ${agencyLabel(agency)}`) : null),
     def.description ? h('p', { class: 'muted' }, pick(def.description)) : null,
-    controls(ctx, { from, to, presets: def.presets, bucket, agencyChoice, agency, compare, comparable }));
+    controls(ctx, { from, to, presets: def.presets, bucket, agencyChoice, agency, compare, comparable, view, today: ranges?.today }));
   const tiles = h('section', { class: 'tiles' });
   const charts = h('section', { class: 'charts' });
   root.replaceChildren(heading);
   const beforeRefresh = opts.before ? await opts.before(root) : null;
   root.append(tiles, charts);
 
-  const query = { from, to, bucket: bucket || undefined, agency: embedded ? undefined : agency || undefined };
+  const query = { from, to, bucket: bucket || undefined, agency: embedded ? undefined : agency || undefined, ...view };
   const cards = def.panels.map((panel) => {
     const isTile = panel.chart === 'stat';
     const body = h('div', { class: isTile ? 'tile-body' : 'panel-body' }, h('p', { class: 'muted' }, t('loading')));
@@ -316,7 +387,7 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
         if (isTile) {
           body.replaceChildren(...statBody(panel, data).filter(Boolean));
         } else if (panel.chart === 'ranking') {
-          const linkOf = embedded ? null : (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to });
+          const linkOf = embedded ? null : (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to, ...view });
           const mine = agency && data.rows[0]?.rank ? h('p', { class: 'rank-of' }, t('rank_of', { r: data.rows[0].rank, n: data.ranked })) : null;
           body.replaceChildren(mine || '', data.rows.length ? rankingTable(data.rows, data.unit, linkOf, true) : h('p', { class: 'muted' }, t('no_data')));
         } else if (panel.chart === 'table') {
@@ -352,21 +423,25 @@ export async function rankingPage(ctx, root) {
   const fallback = ranges.presets.find((x) => x.spec === '12m') || ranges.presets[0];
   const from = p.get('from') || fallback.from;
   const to = p.get('to') || fallback.to;
+  const view = unitsView(p);
   const select = h('select', { name: 'metric', onchange: (e) => ctx.setParams({ metric: e.target.value }) },
     ...catalogue.metrics.map((m) => h('option', { value: m.name, selected: m.name === metric }, metricName(m.name))));
   const hint = h('p', { class: 'muted' });
+  const changes = h('p', { class: 'chart-breaks muted' });
   const body = h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, t('loading')));
   root.replaceChildren(
     h('div', { class: 'page-head' },
       h('h1', {}, t('ranking_title')),
-      controls(ctx, { from, to, presets: ranges.presets }),
+      controls(ctx, { from, to, presets: ranges.presets, view, today: ranges.today }),
       h('div', { class: 'controls' }, h('label', { class: 'control' }, h('span', { class: 'label' }, t('metric')), select))),
-    h('article', { class: 'panel panel-ranking', dataset: { panel: 'ranking' } }, h('header', {}, h('h2', {}, metricName(metric))), hint, body));
+    h('article', { class: 'panel panel-ranking', dataset: { panel: 'ranking' } }, h('header', {}, h('h2', {}, metricName(metric))), hint, changes, body));
   const load = async () => {
     try {
-      const data = await ctx.api.ranking({ metric, from, to });
+      const data = await ctx.api.ranking({ metric, from, to, ...view });
       hint.textContent = t('ranking_hint', { from: fmtDate(data.previous.from), to: fmtDate(data.previous.to) });
-      const linkOf = (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to });
+      const marks = breakMarks(data.units);
+      changes.replaceChildren(...(marks.length ? [h('strong', {}, `${t('breaks_title')}: `), marks.map((b) => `${b.label} ${b.text}`).join('; ')] : []));
+      const linkOf = (code) => ctx.href(`/agency/${encodeURIComponent(code)}`, { from, to, ...view });
       body.replaceChildren(data.rows.length ? rankingTable(data.rows, byName[metric].unit, linkOf) : h('p', { class: 'muted' }, t('no_data')));
     } catch (e) {
       body.replaceChildren(errorBox(e));
