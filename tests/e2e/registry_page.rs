@@ -3,7 +3,7 @@
 //! 0.6 of C1 and the whole of C2, switched from as recorded to restated to the units of
 //! 1 August 2025 with the view switch. The tiles equal the API's answer in each view, the
 //! address keeps the view, the on-time chart marks the July reorganisation at its date, and
-//! the ranking page ranks the units of the date only.
+//! the ranking page ranks the units of the date only; a dashboard of SQL panels has no switch.
 
 use fantoccini::Locator;
 use serde_json::{Value, json};
@@ -207,6 +207,19 @@ async fn the_view_switch_restates_the_dashboard_and_marks_the_breaks() {
         .await
         .unwrap();
     assert_eq!(row.text().await.unwrap(), "72,7%");
+
+    // The quality dashboard has SQL panels only: no switch where it would change nothing.
+    b.open(&format!("{base}/#/quality?{}", &RESTATED[1..]), "quality")
+        .await;
+    let switches = b
+        .client
+        .execute(
+            "return document.querySelectorAll('.units-switch').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(switches, json!(0));
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "{errors:#?}");
 }

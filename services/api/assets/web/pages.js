@@ -345,7 +345,8 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
   const embedded = ctx.api.embedded;
   // An embed shows its figures as recorded: its token fixes what it shows.
   const [def, ranges] = await Promise.all([ctx.api.dashboard(id), embedded ? null : ctx.api.ranges()]);
-  const view = embedded ? null : unitsView(p);
+  // The switch only where it changes something: SQL panels are as their SQL says.
+  const view = embedded || !def.panels.some((x) => x.metric) ? null : unitsView(p);
   const from = range?.from || def.default_range.from;
   const to = range?.to || def.default_range.to;
   const bucket = p.get('bucket') || '';
