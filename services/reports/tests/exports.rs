@@ -3,11 +3,31 @@
 //! formats.
 
 use std::io::Read as _;
+use std::sync::Arc;
 
-use parwatch_reports::{Ask, Catalogue, Lang, run, xlsx};
+use parwatch_metrics::Projector;
+use parwatch_reports::{Ask, Catalogue, Figures, Lang, run, xlsx};
 use parwatch_scoring::Models;
+use tempfile::TempDir;
 
 use crate::common::{Events, lake, projector, quarter, write};
+
+/// The built-in reports `ids` for the first quarter of 2024 over a lake of `quarter`'s events
+/// (kept while the folder lives), and its projector.
+fn first_quarter<const N: usize>(ids: [&str; N]) -> (TempDir, Arc<Projector>, [Figures; N]) {
+    let (tmp, lake) = lake();
+    write(&lake, quarter(&mut Events::default()));
+    let projector = projector(&lake);
+    let catalogue = Catalogue::builtin().unwrap();
+    let ask = Ask {
+        period: "2024-Q1".parse().unwrap(),
+        agency: None,
+    };
+    let models = Models::builtin();
+    let figures =
+        ids.map(|id| run(catalogue.get(id).unwrap(), &ask, &projector, None, &models).unwrap());
+    (tmp, projector, figures)
+}
 
 fn part(book: &[u8], name: &str) -> String {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
@@ -21,22 +41,7 @@ fn part(book: &[u8], name: &str) -> String {
 
 #[test]
 fn the_workbook_has_a_sheet_per_table_of_number_cells() {
-    let (_tmp, lake) = lake();
-    write(&lake, quarter(&mut Events::default()));
-    let projector = projector(&lake);
-    let catalogue = Catalogue::builtin().unwrap();
-    let ask = Ask {
-        period: "2024-Q1".parse().unwrap(),
-        agency: None,
-    };
-    let figures = run(
-        catalogue.get("province").unwrap(),
-        &ask,
-        &projector,
-        None,
-        &Models::builtin(),
-    )
-    .unwrap();
+    let (_tmp, _, [figures]) = first_quarter(["province"]);
     let book = xlsx(&figures, Lang::Vi, Some(("province-2024-Q1-x", figures.to))).unwrap();
 
     let workbook = part(&book, "xl/workbook.xml");
@@ -100,16 +105,9 @@ fn pdftotext(pdf: &[u8]) -> String {
 
 #[test]
 fn the_pdf_is_an_a4_national_document_with_its_figures_in_vietnamese() {
-    let (_tmp, lake) = lake();
-    write(&lake, quarter(&mut Events::default()));
-    let projector = projector(&lake);
+    let (_tmp, _, [figures]) = first_quarter(["province"]);
     let catalogue = Catalogue::builtin().unwrap();
     let definition = catalogue.get("province").unwrap();
-    let ask = Ask {
-        period: "2024-Q1".parse().unwrap(),
-        agency: None,
-    };
-    let figures = run(definition, &ask, &projector, None, &Models::builtin()).unwrap();
     let published = chrono::NaiveDate::from_ymd_opt(2024, 4, 10).unwrap();
     let pdf = parwatch_reports::pdf(definition, &figures, Lang::Vi, Some(published)).unwrap();
     assert!(pdf.starts_with(b"%PDF-1.7"));
@@ -154,25 +152,10 @@ fn the_pdf_is_an_a4_national_document_with_its_figures_in_vietnamese() {
 /// The quarter's province report, internal and public (`reports/public.toml`, k = 5).
 #[test]
 fn a_public_report_hides_small_cells_in_every_output_and_the_internal_one_shows_them() {
-    let (_tmp, lake) = lake();
-    write(&lake, quarter(&mut Events::default()));
-    let projector = projector(&lake);
-    let catalogue = Catalogue::builtin().unwrap();
-    let ask = Ask {
-        period: "2024-Q1".parse().unwrap(),
-        agency: None,
-    };
+    let (_tmp, projector, [public, internal]) = first_quarter(["public", "province"]);
     let models = Models::builtin();
+    let catalogue = Catalogue::builtin().unwrap();
     let definition = catalogue.get("public").unwrap();
-    let public = run(definition, &ask, &projector, None, &models).unwrap();
-    let internal = run(
-        catalogue.get("province").unwrap(),
-        &ask,
-        &projector,
-        None,
-        &models,
-    )
-    .unwrap();
     assert!(internal.disclosure.is_none());
     assert!(
         internal
