@@ -5,13 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use parwatch_lake::{Commit, Lake, StoredEvent};
-use parwatch_metrics::Projector;
 use parwatch_proto::{AgencyKind, Assessor, EventData, EventType, TaskStatus, validate};
 use parwatch_scoring::{Models, Status};
 use parwatch_simulator::{Generator, Mode, SimEvent, SimOptions};
 
-use crate::sample::{date, two_years, year};
+use crate::sample::{date, folded, two_years, year};
 
 fn is_governance(event: &SimEvent) -> bool {
     !event.subject.contains(".dossier.")
@@ -132,27 +130,7 @@ fn the_same_work_in_every_run_of_a_seed() {
 #[test]
 fn the_demo_province_gets_a_complete_plausible_index() {
     let sample = two_years();
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(&parwatch_lake::LakeLocation::local(tmp.path()).unwrap()).unwrap();
-    let events: Vec<StoredEvent<'_>> = sample
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, event)| StoredEvent {
-            event: event.clone(),
-            stream_seq: i as u64 + 1,
-        })
-        .collect();
-    for chunk in events.chunks(50_000) {
-        let commit = Commit {
-            events: chunk.to_vec(),
-            rejected: vec![],
-        };
-        lake.write(&commit, chrono::Utc::now(), &mut Default::default())
-            .unwrap();
-    }
-    let projector = Projector::new(lake);
-    projector.catch_up(&mut |_, _| {}).unwrap();
+    let (_tmp, projector) = folded(&sample.events);
     let models = parwatch_metrics::load_models(None).unwrap();
     let index = projector
         .rollups()

@@ -4,12 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use parwatch_lake::{Commit, Lake, StoredEvent};
-use parwatch_metrics::{Bucket, Projector, metric};
+use parwatch_metrics::{Bucket, metric};
 use parwatch_proto::{AgencyKind, EventData, EventType, local_date, validate};
 use parwatch_simulator::{Generator, SimOptions};
 
-use crate::sample::date;
+use crate::sample::{date, folded};
 
 #[test]
 fn the_reorganisation_is_published_as_registry_events() {
@@ -58,24 +57,7 @@ fn the_reorganisation_is_published_as_registry_events() {
 
     // Folded by the metrics, the units of each date are the model's agencies of that date that
     // the events name.
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::open(&parwatch_lake::LakeLocation::local(tmp.path()).unwrap()).unwrap();
-    let stored: Vec<StoredEvent<'_>> = events
-        .iter()
-        .enumerate()
-        .map(|(i, event)| StoredEvent {
-            event: event.clone(),
-            stream_seq: i as u64 + 1,
-        })
-        .collect();
-    let commit = Commit {
-        events: stored,
-        rejected: vec![],
-    };
-    lake.write(&commit, chrono::Utc::now(), &mut Default::default())
-        .unwrap();
-    let projector = Projector::new(lake);
-    projector.catch_up(&mut |_, _| {}).unwrap();
+    let (_tmp, projector) = folded(&events);
     let rollups = projector.rollups();
     let named: BTreeSet<&str> = events
         .iter()

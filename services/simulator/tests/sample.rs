@@ -84,3 +84,32 @@ pub(crate) fn malformations(sample: &Sample) -> HashMap<Malformation, usize> {
     }
     counts
 }
+
+/// `events` stored in a lake (commits of 50,000, in order) and folded by the metrics: the
+/// projector, and the lake's folder (kept while it lives).
+pub(crate) fn folded(
+    events: &[Event<'static>],
+) -> (tempfile::TempDir, parwatch_metrics::Projector) {
+    use parwatch_lake::{Commit, Lake, LakeLocation, StoredEvent};
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+    let stored: Vec<StoredEvent<'_>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| StoredEvent {
+            event: event.clone(),
+            stream_seq: i as u64 + 1,
+        })
+        .collect();
+    for chunk in stored.chunks(50_000) {
+        let commit = Commit {
+            events: chunk.to_vec(),
+            rejected: vec![],
+        };
+        lake.write(&commit, chrono::Utc::now(), &mut Default::default())
+            .unwrap();
+    }
+    let projector = parwatch_metrics::Projector::new(lake);
+    projector.catch_up(&mut |_, _| {}).unwrap();
+    (tmp, projector)
+}
