@@ -15,7 +15,10 @@ use parwatch_proto::testing::TestEvent;
 use parwatch_proto::{AgencyLevel, Channel, Outcome};
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish, wait_projected};
+use crate::harness::{
+    LocalNats, Outgoing, Parwatch, create_token, embed_token, get_json, publish, repo_dashboards,
+    wait_projected, web_args,
+};
 
 /// `n` dossiers of `agency` received on 2025-01-06, resolved 2 days later (the first
 /// `on_time`) or 15 days later (after their due date, 5 days after receipt).
@@ -81,7 +84,7 @@ fn close(value: &Value, expected: f64) -> bool {
 }
 
 /// A lake holding the case above (every event landed and folded), served by `parwatch up`
-/// with the web UI and its built-in dashboards.
+/// with the repository's dashboards and embedding (the tests' secret).
 pub(crate) struct RegistryLake {
     /// The server.
     pub(crate) parwatch: Parwatch,
@@ -99,7 +102,9 @@ impl RegistryLake {
         let events = events();
         let n = events.len();
         publish(&nats.url(), events.iter().map(Outgoing::event).collect()).await;
-        let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+        let web = web_args(&repo_dashboards());
+        let web: Vec<&str> = web.iter().map(String::as_str).collect();
+        let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &web).await;
         parwatch
             .wait_for(
                 "SELECT count(*) FROM events",
@@ -402,6 +407,26 @@ async fn dashboard_panels_as_recorded_and_restated() {
     assert_eq!(status, 400);
     assert!(
         error["error"].as_str().unwrap().contains("units_date"),
+        "{error}"
+    );
+
+    // An embed is as recorded only: restated figures beside its own could give back what its
+    // disclosure control withholds.
+    let data = lake.tmp.path().join("data");
+    let token = embed_token(&data, &repo_dashboards(), &["--dashboard", "province"]).unwrap();
+    let embed = |extra: &str| {
+        format!(
+            "{}/embed/api/panels/on-time?token={token}&{january}{extra}",
+            parwatch.base()
+        )
+    };
+    let (status, body) = get_json(&embed("")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["units"]["view"], "as_recorded");
+    let (status, error) = get_json(&embed(&format!("&{restated}"))).await;
+    assert_eq!(status, 403, "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("as recorded"),
         "{error}"
     );
 }

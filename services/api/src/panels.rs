@@ -41,7 +41,7 @@ pub(crate) struct PanelQuery {
     /// `as_recorded` (default) or `restated`: a metric panel's figures restated to the units
     /// of `units_date` through the registry's lineage, as `/api/v1/metrics/{name}` restates
     /// them (a ranking then ranks only the units of that date). SQL panels are as their SQL
-    /// says.
+    /// says; an embed is as recorded only.
     #[param(example = "restated")]
     units: Option<String>,
     /// With `units=restated`: the date whose units figures are restated to, `YYYY-MM-DD`;
@@ -188,6 +188,14 @@ fn request(
     }
     let csv = params::format(ask.query.format.as_deref(), &FORMATS)? == Format::Csv;
     let units = params::units(ask.query.units.as_deref(), ask.query.units_date.as_deref())?;
+    // An embed's figures are as recorded: restated ones beside them could give back what its
+    // disclosure control withholds (the few dossiers of an agency dissolved without successor
+    // are the difference between the province's totals in the two views).
+    if matches!(scope, Scope::Embed(_)) && units.is_some() {
+        return Err(ApiError::Forbidden(
+            "an embed shows figures as recorded; it cannot restate them".to_owned(),
+        ));
+    }
     Ok(Request {
         from,
         to,
