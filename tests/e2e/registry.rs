@@ -410,6 +410,19 @@ async fn dashboard_panels_as_recorded_and_restated() {
         "{error}"
     );
 
+    // The agencies a page offers: those with events as recorded, the units of the date
+    // restated (N1 and N2 have no dossiers of their own yet).
+    let (status, units) = parwatch
+        .get_json(&format!("/api/v1/agencies?{restated}"))
+        .await;
+    assert_eq!(status, 200, "{units}");
+    assert_eq!(units["agencies"], json!(["D2", "N1", "N2"]));
+    let (_, recorded) = parwatch.get_json("/api/v1/agencies").await;
+    let recorded = recorded["agencies"].as_array().unwrap().clone();
+    for old in ["C1", "C2", "D1", "D2"] {
+        assert!(recorded.contains(&json!(old)), "{recorded:?}");
+    }
+
     // An embed is as recorded only: restated figures beside its own could give back what its
     // disclosure control withholds.
     let data = lake.tmp.path().join("data");

@@ -102,6 +102,17 @@ async fn the_view_switch_restates_the_dashboard_and_marks_the_breaks() {
         b.text(".units-switch button.active").await,
         "Quy đổi theo đơn vị ngày"
     );
+    // The agency choice offers the units of the date, N1 chosen.
+    let choice = b
+        .client
+        .execute(
+            "const s = document.querySelector('select[name=agency]'); \
+             return [s.value, [...s.options].map((o) => o.value).filter(Boolean)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(choice, json!(["N1", ["D2", "N1", "N2"]]));
 
     // The on-time chart marks 1 July 2025, naming the changes.
     let mark = "[data-panel=on-time-trend] g.break[data-date='2025-07-01']";

@@ -115,8 +115,8 @@ fn table(state: &AppState) -> Vec<Route> {
             => dashboards::definition),
         route!(get path!("api" / "v1" / "dashboards" / String / "panels" / String), panel_ask(),
             viewer("read dashboards"), st(), web() => dashboards::panel),
-        route!(get path!("api" / "v1" / "agencies"), ui(), viewer("read dashboards"), st()
-            => dashboards::agencies),
+        route!(get path!("api" / "v1" / "agencies"), ui(), query(), viewer("read dashboards"),
+            st() => dashboards::agencies),
         route!(get path!("api" / "v1" / "ranges"), ui() => dashboards::ranges),
         route!(get path!("api" / "v1" / "status"), ui(),
             caller(state, Need::viewer("read dashboards").unscoped(province)), st()

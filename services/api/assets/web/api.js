@@ -97,8 +97,9 @@ export class Api {
     return this.request(this.embedded ? '/embed/api/version' : '/api/v1/version');
   }
 
-  agencies() {
-    return this.request('/api/v1/agencies');
+  /** The agencies with data, or with `{ units: 'restated', units_date }` the units of a date. */
+  agencies(params) {
+    return this.request('/api/v1/agencies', { params });
   }
 
   /** Today and the preset ranges, resolved by the server. */

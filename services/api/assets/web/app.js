@@ -21,7 +21,10 @@ let renders = 0;
 let version = null;
 /** Whether the last check for new data failed. */
 let failing = false;
-let agencyCodes = null;
+/** The agency lists asked so far, by view (`''` as recorded, `restated:<date>`). */
+const agencyLists = new Map();
+/** Every name the lists brought, for `agencyLabel`. */
+const agencyNames = {};
 let dashboards = [];
 
 /** The route in the address: `#/path/parts?param=value`. */
@@ -41,14 +44,19 @@ function go(path, params = {}) {
   location.hash = href(path, params);
 }
 
-/** The agencies with data the caller may see; their names go to `agencyLabel`. */
-async function agencies() {
-  if (!agencyCodes) {
-    const listed = await api.agencies();
-    setAgencyNames(listed.names);
-    agencyCodes = listed.agencies;
+/**
+ * The agencies with data the caller may see, or in a restated `view` the units of its date;
+ * their names go to `agencyLabel`.
+ */
+async function agencies(view = {}) {
+  const key = view.units === 'restated' ? `restated:${view.units_date || ''}` : '';
+  if (!agencyLists.has(key)) {
+    const listed = await api.agencies(view);
+    Object.assign(agencyNames, listed.names);
+    setAgencyNames(agencyNames);
+    agencyLists.set(key, listed.agencies);
   }
-  return agencyCodes;
+  return agencyLists.get(key);
 }
 
 /** The context pages work with. */

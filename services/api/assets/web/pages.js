@@ -355,7 +355,7 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
   const comparable = def.panels.some((x) => x.metric && (x.chart === 'line' || x.chart === 'bar'));
   let agencyChoice = null;
   if (!embedded && def.agency !== 'none') {
-    agencyChoice = { codes: (await ctx.agencies()), required: def.agency === 'required' };
+    agencyChoice = { codes: (await ctx.agencies(view || {})), required: def.agency === 'required' };
   }
 
   const heading = h('div', { class: 'page-head' },

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use warp::reply::Response;
 
 use crate::AppState;
@@ -15,7 +15,7 @@ use crate::agencies::AgencyNames;
 use crate::dashboards::{DashboardDefinition, DashboardSummary, Range, presets};
 use crate::error::{ApiError, ErrorBody};
 use crate::panels::{self, PanelAsk, PanelData, PanelQuery, Scope};
-use crate::params::{Dates, View, today};
+use crate::params::{self, Dates, View, today};
 use crate::reply::Json;
 use crate::web::Web;
 
@@ -109,23 +109,44 @@ pub(crate) async fn panel_data(
 /// The agencies a caller may see.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Agencies {
-    /// Codes of the agencies with data, sorted (a scoped token's own only).
+    /// Codes of the agencies with data, or of the units of `units_date`, sorted (a scoped
+    /// token's own only).
     agencies: Vec<String>,
     /// The names the directory gives them, by code.
     names: AgencyNames,
 }
 
-/// The agencies with data the caller may see, and their names.
+/// Which agencies: those of the figures as recorded, or the units of a date.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AgenciesQuery {
+    /// `as_recorded` (default): every agency with events; `restated`: the units existing on
+    /// `units_date` in the registry (those a restated page can be narrowed to), events or not.
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date, `YYYY-MM-DD`; today by default.
+    #[param(example = "2025-07-01")]
+    units_date: Option<String>,
+}
+
+/// The agencies with data the caller may see (or the units of a date), and their names.
 #[utoipa::path(get, path = "/api/v1/agencies", tag = "dashboards",
+    params(AgenciesQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The agencies", body = Agencies),
+        (status = 400, description = "A bad units or units_date", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn agencies(
+    query: AgenciesQuery,
     principal: Principal,
     state: AppState,
 ) -> Result<Json<Agencies>, ApiError> {
-    let mut codes = state.projector.rollups().agencies().to_vec();
+    let rollups = state.projector.rollups();
+    let mut codes = match params::units(query.units.as_deref(), query.units_date.as_deref())? {
+        None => rollups.agencies().to_vec(),
+        Some(date) => rollups.units_on(date),
+    };
     if let Some(own) = &principal.agency {
         codes.retain(|c| c == own);
     }
