@@ -28,4 +28,12 @@ stop api-1 api-2 ingest-1 ingest-2
 stop haproxy
 stop nats-1 nats-2 nats-3
 stop weed-1 weed-2 weed-3
+# SeaweedFS opens a gRPC Unix socket in /tmp per gRPC port (/tmp/seaweedfs-<what>-grpc-<port>.sock,
+# not configurable) and leaves it behind.
+base="$(sed -n 's/^PARWATCH_CLUSTER_PORT_BASE=//p' "$dir/cluster.env" 2>/dev/null)"
+if [ -n "$base" ]; then
+  for port in $(seq $((base + 20)) $((base + 49))); do
+    rm -f /tmp/seaweedfs-*-grpc-"$port".sock
+  done
+fi
 echo "cluster in $dir stopped (data kept)"

@@ -268,6 +268,7 @@ PARWATCH_CLUSTER_S3=http://127.0.0.1:$s3_port
 PARWATCH_CLUSTER_LAKE=$lake
 PARWATCH_CLUSTER_HAPROXY_METRICS=http://127.0.0.1:$stats_port/metrics
 PARWATCH_CLUSTER_DATA=$data
+PARWATCH_CLUSTER_PORT_BASE=$base
 EOF
 cat <<EOF
 ParWatch cluster up in $dir
