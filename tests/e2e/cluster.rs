@@ -1,5 +1,5 @@
 //! Several ingest workers share a stream split into partitions: each partition has one writer
-//! at a time, a dead worker's partitions pass to the others, and a worker paused past its lease
+//! at a time, a worker that joins gets its share, a dead worker's partitions pass to the others, and a worker paused past its lease
 //! (a zombie) stores nothing twice when it wakes. Each worker serves its own probes and metrics.
 
 use std::path::Path;
@@ -68,9 +68,6 @@ fn signal(worker: &Parwatch, signal: libc::c_int) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubles_an_event() {
     let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.keep();
-    std::fs::write("/tmp/cl-debug-path", tmp.to_str().unwrap()).unwrap();
-    let tmp = tempfile::TempDir::new_in(&tmp).unwrap();
     let partitions = parwatch_ingest::Partitions::new(PARTITIONS).unwrap();
     let nats = LocalNats::start_partitioned(&tmp.path().join("nats"), partitions).unwrap();
     let url = nats.url();
@@ -79,9 +76,18 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
     let n = 30_000;
     let a_http = format!("127.0.0.1:{}", free_port());
     let a = worker(&url, &data, "worker-a", &a_http);
-    wait_logged(&a, "lease taken", 0, Duration::from_secs(60)).await;
+    // Alone, A takes every partition; when B joins, A frees its share for B.
+    wait_logged(
+        &a,
+        "lease taken",
+        PARTITIONS as usize - 1,
+        Duration::from_secs(60),
+    )
+    .await;
     let b_http = format!("127.0.0.1:{}", free_port());
     let mut b = worker(&url, &data, "worker-b", &b_http);
+    wait_logged(&a, "lease freed for another worker", 0, ttl * 6).await;
+    wait_logged(&b, "lease taken", 0, ttl * 6).await;
     // Published, a chunk at a time, while the workers are paused, killed and take over.
     let publisher = {
         let url = url.clone();
@@ -92,12 +98,7 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
             }
         })
     };
-    // Every partition held (A took at least one), A pauses past its leases: B takes A's over.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while logged(&a, "lease taken") + logged(&b, "lease taken") < PARTITIONS as usize {
-        assert!(Instant::now() < deadline, "partitions not all held");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // A pauses past its leases: B takes A's over.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let taken_by_b = logged(&b, "lease taken");
     signal(&a, libc::SIGSTOP);
@@ -116,8 +117,18 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
         .map(|i| Outgoing::event(&valid_event(i)).with_msg_id(format!("again-{i}")))
         .collect();
     publish(&url, again).await;
+    // A message of no valid type is routed by no mapping: partition 0 keeps it as a rejection.
+    let bogus = Outgoing::json("par.events.v1.bogus", &serde_json::json!({"no": "event"}));
+    assert_eq!(publish(&url, vec![bogus]).await, 1, "stored by the broker");
     let reader = Parwatch::serve_with(&data, &["--open", "--partitions", "3"], &[]).await;
     expect_exactly(&reader, n, Duration::from_secs(3)).await;
+    reader
+        .wait_for(
+            "SELECT count(*) FROM rejected_events WHERE subject LIKE 'par.in.%.events.v1.bogus'",
+            serde_json::json!(1),
+            Duration::from_secs(10),
+        )
+        .await;
     // Every partition carried events, and every message of each is acknowledged; an API node
     // tells each partition's position (its stream's last message) and how complete it is.
     let admin = jetstream_as(&url, &nats_keys(&url).unwrap().admin).await;
@@ -191,9 +202,11 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
             }
             assert!(
                 Instant::now() < deadline,
-                "{stream}: {} pending, {} unacknowledged",
+                "{stream}: {} pending, {} unacknowledged; acknowledged up to {:?}, delivered {:?}",
                 info.num_pending,
-                info.num_ack_pending
+                info.num_ack_pending,
+                info.ack_floor,
+                info.delivered
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -276,7 +276,7 @@ pub(crate) async fn connect_with(
 fn stream_config(name: &str, limits: &StreamLimits) -> stream::Config {
     stream::Config {
         name: name.to_owned(),
-        subjects: vec![subjects_of(name)],
+        subjects: subjects_of(name),
         storage: stream::StorageType::File,
         max_message_size: limits.max_msg_size,
         max_bytes: limits.max_bytes,

@@ -10,8 +10,11 @@
 //! while paused (a zombie) cannot commit again: the lake's log refuses it, however late it
 //! wakes. The lease only decides who should write; the log decides who can.
 //!
-//! Each tick a worker takes at most one free partition: workers started together share the
-//! partitions, and one left alone takes them all.
+//! Workers also hold a membership key (`m<slot>`, one of [`MEMBER_SLOTS`], renewed alike), so
+//! each knows how many are alive and what its fair share is (the partitions divided by the
+//! workers, rounded up). Each tick a worker below its share takes one free partition, and one
+//! above it (a worker joined) frees one after flushing it: workers share the partitions evenly,
+//! and one left alone takes them all.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,6 +34,10 @@ use crate::{Error, Result};
 
 /// The key-value bucket of the leases.
 pub(crate) const BUCKET: &str = "PARWATCH_LEASES";
+
+/// Most workers counted in the fair share (membership keys `m0` … `m15`); more run, but the
+/// extra ones only take partitions the others leave free.
+pub(crate) const MEMBER_SLOTS: u32 = 16;
 
 /// A partition this worker holds.
 struct Held {
@@ -55,6 +62,7 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
     let me = Bytes::from(worker_name());
     shared.status.ready.store(true, Ordering::Relaxed);
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
+    let mut member: Option<(String, u64)> = None;
     let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -62,6 +70,8 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
             () = &mut shutdown => break,
             _ = tick.tick() => {}
         }
+        member = renew_membership(&leases, member, &me).await;
+        let share = fair_share(&leases, shared.cfg.partitions.count()).await;
         // A partition whose consumer stopped (fenced, or failed) is given up.
         let ended: Vec<u32> = held
             .iter()
@@ -96,8 +106,22 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
                 let _ = h.task.await;
             }
         }
-        // Take one free partition.
+        // Above the fair share (a worker joined): free one partition, flushed, for it.
+        if held.len() > share
+            && let Some((k, h)) = held.pop_last()
+        {
+            let _ = h.stop.send(true);
+            if let Ok(Ok(())) = h.task.await {
+                release(&leases, k, h.revision).await;
+                info!(partition = k, share, "lease freed for another worker");
+            }
+            continue;
+        }
+        // Below it: take one free partition.
         for k in 0..shared.cfg.partitions.count() {
+            if held.len() >= share {
+                break;
+            }
             if held.contains_key(&k) {
                 continue;
             }
@@ -129,7 +153,41 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
             Err(e) => result = Err(e),
         }
     }
+    if let Some((slot, revision)) = member {
+        let _ = leases.delete_expect_revision(slot, Some(revision)).await;
+    }
     result
+}
+
+/// Renews this worker's membership key, or takes a free slot when it holds none (or lost it).
+async fn renew_membership(
+    leases: &kv::Store,
+    member: Option<(String, u64)>,
+    me: &Bytes,
+) -> Option<(String, u64)> {
+    if let Some((slot, revision)) = member
+        && let Ok(revision) = leases.update(&slot, me.clone(), revision).await
+    {
+        return Some((slot, revision));
+    }
+    for slot in (0..MEMBER_SLOTS).map(|i| format!("m{i}")) {
+        if let Ok(revision) = leases.create(&slot, me.clone()).await {
+            return Some((slot, revision));
+        }
+    }
+    None
+}
+
+/// The partitions each live worker should hold: all of them divided by the workers whose
+/// membership keys are live, rounded up (all of them when none can be read).
+async fn fair_share(leases: &kv::Store, partitions: u32) -> usize {
+    let mut live = 0;
+    for slot in (0..MEMBER_SLOTS).map(|i| format!("m{i}")) {
+        if matches!(leases.get(&slot).await, Ok(Some(_))) {
+            live += 1;
+        }
+    }
+    (partitions as usize).div_ceil(live.max(1))
 }
 
 /// Claims partition `k` in the lake with `epoch`, brings the dedupe index up to date with what

@@ -73,30 +73,35 @@ impl Partitions {
         (0..self.0).map(|k| self.stream(k))
     }
 
-    /// The subject mappings of the `PARWATCH` account that route each message to its
+    /// The subject mapping of the `PARWATCH` account that routes each message to its
     /// partition (`mappings: { … }` of `nats-server.conf`), or nothing for one partition.
-    /// A subject whose type is not two tokens (never valid) goes to partition 0, to be kept
-    /// as a rejection like any invalid message.
+    /// Only subjects whose type has two tokens (every valid type) are mapped; the others keep
+    /// their subject and partition 0's stream holds them too, to be kept as rejections like
+    /// any invalid message. (One mapping only: nats-server does not say which of two
+    /// overlapping mappings applies.)
     pub fn mappings(&self) -> Option<String> {
         let n = self.0;
         self.split().then(|| {
             format!(
                 "mappings: {{\n      \"par.in.*.events.v1.*.*\": \
-                 \"{PARTITION_PREFIX}{{{{partition({n},1,2,3)}}}}.in.{{{{wildcard(1)}}}}.events.v1.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}\"\n      \
-                 \"par.in.*.events.v1.>\": \"{PARTITION_PREFIX}0.in.{{{{wildcard(1)}}}}.events.v1.>\"\n    }}"
+                 \"{PARTITION_PREFIX}{{{{partition({n},1,2,3)}}}}.in.{{{{wildcard(1)}}}}.events.v1.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}\"\n    }}"
             )
         })
     }
 }
 
-/// The subjects held by the stream `stream` (see [`Partitions::stream`]).
-pub(crate) fn subjects_of(stream: &str) -> String {
+/// The subjects held by the stream `stream` (see [`Partitions::stream`]): partition 0's also
+/// holds the subjects no mapping routes.
+pub(crate) fn subjects_of(stream: &str) -> Vec<String> {
+    let partitioned =
+        |k: &str| format!("{PARTITION_PREFIX}{k}.{}", &STREAM_SUBJECTS["par.".len()..]);
     match stream
         .strip_prefix(STREAM_NAME)
         .and_then(|rest| rest.strip_prefix('_'))
     {
-        Some(k) => format!("{PARTITION_PREFIX}{k}.{}", &STREAM_SUBJECTS["par.".len()..]),
-        None => STREAM_SUBJECTS.to_owned(),
+        Some("0") => vec![partitioned("0"), STREAM_SUBJECTS.to_owned()],
+        Some(k) => vec![partitioned(k)],
+        None => vec![STREAM_SUBJECTS.to_owned()],
     }
 }
 
@@ -120,7 +125,7 @@ mod tests {
     fn one_partition_is_the_stream_as_it_always_was() {
         let one = Partitions::default();
         assert_eq!(one.stream(0), "PAR_EVENTS");
-        assert_eq!(subjects_of(&one.stream(0)), "par.in.*.events.v1.>");
+        assert_eq!(subjects_of(&one.stream(0)), ["par.in.*.events.v1.>"]);
         assert_eq!(one.mappings(), None);
     }
 
@@ -129,7 +134,12 @@ mod tests {
         let three = Partitions::new(3).unwrap();
         let streams: Vec<String> = three.streams().collect();
         assert_eq!(streams, ["PAR_EVENTS_0", "PAR_EVENTS_1", "PAR_EVENTS_2"]);
-        assert_eq!(subjects_of("PAR_EVENTS_2"), "par.p.2.in.*.events.v1.>");
+        assert_eq!(subjects_of("PAR_EVENTS_2"), ["par.p.2.in.*.events.v1.>"]);
+        assert_eq!(
+            subjects_of("PAR_EVENTS_0"),
+            ["par.p.0.in.*.events.v1.>", "par.in.*.events.v1.>"],
+            "partition 0 holds what no mapping routes"
+        );
         let mappings = three.mappings().unwrap();
         assert!(mappings.contains("{{partition(3,1,2,3)}}"), "{mappings}");
         assert!(Partitions::new(0).is_err() && Partitions::new(65).is_err());
