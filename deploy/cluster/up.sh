@@ -88,6 +88,20 @@ s3_key=parwatch
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 EOF
 )
+# SeaweedFS's own HTTP ports (master, volume, filer) sign reads and writes with these keys
+# (JWT): only the S3 gateways, which check the S3 credentials, get in. Its gRPC ports are not
+# authenticated (that takes mutual TLS): they listen on loopback only.
+(umask 077 && cat >"$dir/secrets/security.toml" <<EOF
+[jwt.signing]
+key = "$(secret "$dir/secrets/weed-volume.key")"
+[jwt.signing.read]
+key = "$(secret "$dir/secrets/weed-volume-read.key")"
+[jwt.filer_signing]
+key = "$(secret "$dir/secrets/weed-filer.key")"
+[jwt.filer_signing.read]
+key = "$(secret "$dir/secrets/weed-filer-read.key")"
+EOF
+)
 # What every parwatch process (and any other Delta reader) needs to reach the lake.
 (umask 077 && cat >"$dir/secrets/lake.env" <<EOF
 AWS_ACCESS_KEY_ID=$s3_key
@@ -158,7 +172,7 @@ weed_peers="$(for i in 1 2 3; do printf '127.0.0.1:%s.%s,' "$(weed_port $i 0)" "
 weed_node() {
   local i=$1
   mkdir -p "$dir/weed/$i"
-  start "weed-$i" "$weed" -logdir="$dir/logs" server -dir="$dir/weed/$i" \
+  start "weed-$i" "$weed" -logdir="$dir/logs" -config_dir="$dir/secrets" server -dir="$dir/weed/$i" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
     -master.port="$(weed_port "$i" 0)" -master.port.grpc="$(weed_port "$i" 1)" \
     -master.peers="${weed_peers%,}" -master.defaultReplication=001 \
@@ -216,8 +230,8 @@ for i in 1 2 3; do
   start "nats-$i" "$nats_server" -c "$dir/nats/n$i.conf" || true
 done
 for i in 1 2 3; do
-  wait_for "nats-server n$i (JetStream current)" 90 \
-    http_ok "http://127.0.0.1:$(nats_monitor $i)/healthz?js-enabled-only=true"
+  wait_for "nats-server n$i (JetStream meta leader known, streams current)" 90 \
+    http_ok "http://127.0.0.1:$(nats_monitor $i)/healthz"
 done
 nats_url="$(for i in 1 2 3; do printf 'nats://127.0.0.1:%s,' "$(nats_client $i)"; done)"
 nats_url="${nats_url%,}"
