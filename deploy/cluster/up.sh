@@ -158,11 +158,20 @@ wait_for() { # what, seconds, command...: polls the command until it succeeds
 
 http_ok() { curl -fs -m 2 -o /dev/null "$1"; }
 
-alive_and_ok() { # name, url: fails the whole start when the process died (its log's end shown)
-  if ! running "$1"; then
-    echo "up.sh: $1 exited:" >&2; tail -n 5 "$dir/logs/$1.log" >&2; exit 1
+declare -A restarts
+ready() { # name, url, start command...: whether the process answers url; one that exited while
+  # starting (e.g. a worker whose first JetStream request timed out while the NATS nodes elect
+  # stream leaders after a restart) is started again twice, then the start fails with its log.
+  local name=$1 url=$2; shift 2
+  if ! running "$name"; then
+    if [ "${restarts[$name]:-0}" -ge 2 ]; then
+      echo "up.sh: $name exited:" >&2; grep -v '^ ' "$dir/logs/$name.log" | tail -n 5 >&2; exit 1
+    fi
+    restarts[$name]=$(( ${restarts[$name]:-0} + 1 ))
+    echo "  $name exited while starting; again" >&2
+    "$@"
   fi
-  http_ok "$2"
+  http_ok "$url"
 }
 
 # SeaweedFS: one node after the other, each serving S3 before the next starts. A filer joining
@@ -253,21 +262,23 @@ echo "ParWatch"
 export PARWATCH_STREAM_MAX_GB="${PARWATCH_STREAM_MAX_GB:-4}"
 # Worker i connects to NATS node i and learns the others from it (the client follows the
 # cluster's gossip when its node goes away); parwatch takes one URL, not a list.
-for i in 1 2; do
-  start "ingest-$i" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" ingest \
-    --data-dir "$data" --lake "$lake" --nats-url "nats://127.0.0.1:$(nats_client $i)" \
+worker() { # i
+  start "ingest-$1" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" ingest \
+    --data-dir "$data" --lake "$lake" --nats-url "nats://127.0.0.1:$(nats_client "$1")" \
     --nats-nkey "$data/nats/ingest.nk" --partitions "$partitions" --stream-replicas 3 \
-    --http "127.0.0.1:$(worker_port $i)" || true
+    --http "127.0.0.1:$(worker_port "$1")" || true
+}
+api_node() { # i
+  start "api-$1" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" serve \
+    --data-dir "$data" --lake "$lake" --http "127.0.0.1:$(serve_port "$1")" --no-pg || true
+}
+for i in 1 2; do worker $i; done
+for i in 1 2; do api_node $i; done
+for i in 1 2; do
+  wait_for "ingest worker $i" 120 ready "ingest-$i" "http://127.0.0.1:$(worker_port $i)/readyz" worker $i
 done
 for i in 1 2; do
-  start "api-$i" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" serve \
-    --data-dir "$data" --lake "$lake" --http "127.0.0.1:$(serve_port $i)" --no-pg || true
-done
-for i in 1 2; do
-  wait_for "ingest worker $i" 120 alive_and_ok "ingest-$i" "http://127.0.0.1:$(worker_port $i)/readyz"
-done
-for i in 1 2; do
-  wait_for "API node $i" 120 alive_and_ok "api-$i" "http://127.0.0.1:$(serve_port $i)/readyz"
+  wait_for "API node $i" 120 ready "api-$i" "http://127.0.0.1:$(serve_port $i)/readyz" api_node $i
 done
 wait_for "the API through haproxy" 20 http_ok "http://127.0.0.1:$api_port/readyz"
 
