@@ -174,8 +174,11 @@ pub(crate) async fn consume(
             // A pull never brings more than half a batch's bytes, nor less than the largest
             // message a server delivers (a message over a pull's limit would never come).
             .max_bytes_per_batch((cfg.flush_bytes / 2).max(MIN_PULL_BYTES))
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+            // A pull outlives the loop that made it (a partition freed or lost): until it
+            // expires, the broker may hand it messages nobody reads, redelivered only after the
+            // ack wait. Short pulls bound that.
+            .heartbeat(Duration::from_secs(4))
+            .expires(Duration::from_secs(10))
             .messages()
             .await;
         let mut messages = match messages {
