@@ -98,11 +98,6 @@ impl Cluster {
             .env("PARWATCH_LEASE_TTL_SECS", "3")
             .env("PARWATCH_ACK_WAIT_SECS", "3")
             .env("PARWATCH_FLUSH_EVENTS", "2000")
-            // No compaction: two workers compacting the same files at once both commit (the
-            // Delta log keeps both merged files: every event of them twice), seen in 3 of 5
-            // runs. Remove these two lines once one compactor at a time is enforced.
-            .env("PARWATCH_COMPACT_MAX_FILES", "1000000")
-            .env("PARWATCH_COMPACT_IDLE_SECS", "1000000")
             // The test polls more often than the default budgets allow a client.
             .env("PARWATCH_SQL_PER_MINUTE", "1000000")
             .env("PARWATCH_PANELS_PER_MINUTE", "1000000")
