@@ -17,7 +17,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
-use crate::harness::{Outgoing, jetstream_as, valid_messages};
+use crate::harness::{Outgoing, assert_ids_once_in, delta_read_at, jetstream_as, valid_messages};
 
 /// Events published, in chunks of [`CHUNK`] every [`PAUSE`]: about 40 s of load.
 const EVENTS: usize = 12_000;
@@ -380,40 +380,13 @@ async fn a_cluster_loses_one_of_each_process_and_stores_every_event_once() {
         )
         .await
         .unwrap();
-        let ids: Vec<&str> = answer["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r[0].as_str().unwrap())
-            .collect();
-        let distinct: HashSet<&str> = ids.iter().copied().collect();
-        assert_eq!(ids.len(), EVENTS, "{node}: rows");
-        assert_eq!(distinct.len(), EVENTS, "{node}: no id twice");
-        assert!(
-            expected.iter().all(|id| distinct.contains(id.as_str())),
-            "{node}: no id missing"
-        );
+        assert_ids_once_in(&answer, &expected, &node);
     }
 
     // The lake as two other engines read it from the store, at one version.
     let table = format!("{}/events", cluster.addr("PARWATCH_CLUSTER_LAKE"));
-    let out =
-        Command::new(std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into()))
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py"),
-            )
-            .arg(&table)
-            .envs(cluster.lake_env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(read["deltalake"]["rows"], json!(EVENTS), "{read}");
-    assert_eq!(read["duckdb"]["rows"], json!(EVENTS), "{read}");
+    let (_, rows) = delta_read_at(&table, &cluster.lake_env);
+    assert_eq!(rows, EVENTS as i64, "deltalake and DuckDB");
 
     let (ok, failed) = (
         survivor.ok.load(Ordering::Relaxed),

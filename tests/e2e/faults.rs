@@ -9,7 +9,8 @@ use parwatch_lake::testing::ObjectStoreServer;
 use serde_json::json;
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, expect_exactly, publish, valid_event, valid_messages,
+    LocalNats, Outgoing, Parwatch, assert_ids_once_in, expect_exactly, publish, valid_event,
+    valid_messages,
 };
 
 /// Every stored event id, checked against `0..n`: each exactly once.
@@ -29,19 +30,7 @@ async fn assert_every_id_once_except(parwatch: &Parwatch, n: usize, missing: &st
 /// The stored event ids are `expected`, each exactly once.
 async fn assert_ids_once(parwatch: &Parwatch, expected: HashSet<String>) {
     let answer = parwatch.sql("SELECT event_id FROM events").await;
-    let ids: Vec<&str> = answer["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r[0].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), expected.len(), "rows");
-    let distinct: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(distinct.len(), expected.len(), "no id twice");
-    assert!(
-        expected.iter().all(|id| distinct.contains(id.as_str())),
-        "no id missing"
-    );
+    assert_ids_once_in(&answer, &expected, "events");
 }
 
 /// Where a test's lake is: the local default, or a prefix of a real S3 store.

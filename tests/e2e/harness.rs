@@ -724,12 +724,19 @@ pub(crate) fn delta_rows(dir: &Path) -> i64 {
 /// The version of the Delta table in `dir` two other engines read, and its rows (see
 /// [`delta_rows`]).
 pub(crate) fn delta_read(dir: &Path) -> (u64, i64) {
+    delta_read_at(dir.to_str().unwrap(), &[])
+}
+
+/// [`delta_read`] of the table at `location` (a folder or an `s3://` URL), with the store's
+/// endpoint and credentials in `env`.
+pub(crate) fn delta_read_at(location: &str, env: &[(String, String)]) -> (u64, i64) {
     let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let client =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/clients/delta_read.py");
     let out = std::process::Command::new(python)
         .arg(client)
-        .arg(dir)
+        .arg(location)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("python3 runs the Delta readers");
     assert!(
@@ -746,6 +753,28 @@ pub(crate) fn delta_read(dir: &Path) -> (u64, i64) {
         counts["deltalake"]["version"].as_u64().unwrap(),
         counts["duckdb"]["rows"].as_i64().unwrap(),
     )
+}
+
+/// The ids of an SQL answer's first column are `expected`, each exactly once (`what` names
+/// who answered).
+pub(crate) fn assert_ids_once_in(
+    answer: &Value,
+    expected: &std::collections::HashSet<String>,
+    what: &str,
+) {
+    let ids: Vec<&str> = answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), expected.len(), "{what}: rows");
+    let distinct: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), expected.len(), "{what}: no id twice");
+    assert!(
+        expected.iter().all(|id| distinct.contains(id.as_str())),
+        "{what}: no id missing"
+    );
 }
 
 /// Every Parquet file under `dir`.
