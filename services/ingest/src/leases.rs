@@ -55,8 +55,24 @@ pub(crate) async fn hold(shared: Shared, shutdown: impl Future<Output = ()>) -> 
     let ttl = shared.cfg.lease_ttl;
     let js = jetstream::new(shared.client.clone());
     let replicas = shared.cfg.stream_limits.replicas;
+    // Retried as the start is (a NATS cluster that just restarted elects its leaders first).
+    let retried = async {
+        let mut attempts = shared.cfg.start_retry.attempts();
+        loop {
+            match bucket(&js, ttl, replicas).await {
+                Ok(bucket) => return Ok(bucket),
+                Err(e) => match attempts.next_delay() {
+                    Some(delay) => {
+                        warn!(error = %e, retry_in = ?delay, "the leases' bucket is not reachable");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    };
     let leases = tokio::select! {
-        bucket = bucket(&js, ttl, replicas) => bucket?,
+        bucket = retried => bucket?,
         () = &mut shutdown => return Ok(()),
     };
     let me = Bytes::from(worker_name());

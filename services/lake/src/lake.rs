@@ -88,7 +88,7 @@ impl Lake {
             .enable_all()
             .build()
             .map_err(Error::io("lake runtime"))?;
-        let (events, rejected, root) = on_runtime(&runtime, async {
+        let opened = on_runtime(&runtime, async {
             let events = Table::open(location, EVENTS_TABLE, events_schema()).await?;
             let rejected = Table::open(location, REJECTED_TABLE, rejected_schema()).await?;
             let root = DeltaTableBuilder::from_url(location.url().clone())?
@@ -96,7 +96,16 @@ impl Lake {
                 .build_storage()?
                 .object_store(None);
             Ok::<_, Error>((events, rejected, root))
-        })?;
+        });
+        let (events, rejected, root) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                // Dropping a runtime blocks, which panics inside async code (a caller's): let
+                // it go in the background and report why the lake did not open.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 location: location.clone(),
@@ -428,4 +437,21 @@ where
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lake that cannot open says why, also when asked from async code (where dropping its
+    /// runtime the usual way would panic instead).
+    #[tokio::test]
+    async fn a_lake_that_cannot_open_says_why_inside_async_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let location = LakeLocation::local(tmp.path()).unwrap();
+        // The events table's folder is a file: nothing can be created or read there.
+        std::fs::write(tmp.path().join(EVENTS_TABLE), b"not a folder").unwrap();
+        let err = Lake::open(&location).map(|_| ()).unwrap_err();
+        assert!(!err.to_string().is_empty());
+    }
 }
