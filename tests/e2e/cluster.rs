@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, expect_exactly, free_port, get, get_json, jetstream_as,
-    nats_keys, publish, valid_event, valid_messages,
+    LocalNats, Outgoing, Parwatch, create_token, expect_exactly, free_port, get, get_json,
+    jetstream_as, nats_keys, publish, valid_event, valid_messages,
 };
 
 /// Seconds a lease lasts without renewal.
@@ -182,6 +182,25 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
         value.unwrap_or_else(|| panic!("{name} missing"))
     };
     assert_eq!(header("parwatch-complete-until"), complete);
+    // An agency's token gets its figures, not the province-wide state of the lake.
+    let scoped = create_token(&data, "viewer", Some("000.00.01.H02"));
+    let answer = reader
+        .get(
+            Some(&scoped),
+            "/api/v1/metrics/received?from=2024-04-01&to=2024-04-30&bucket=month&agency=000.00.01.H02",
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    for name in [
+        "parwatch-lake-version",
+        "parwatch-newest-event",
+        "parwatch-complete-until",
+    ] {
+        assert!(
+            answer.headers().get(name).is_none(),
+            "{name} sent to a scoped token"
+        );
+    }
     assert_eq!(
         header("parwatch-lake-version"),
         freshness["lake_version"].to_string()

@@ -70,6 +70,12 @@ pub(crate) enum Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// Whether the caller may see province-wide facts of the lake (its version, its newest
+    /// event): an unscoped token, not an embed nor an agency's token.
+    fn sees_the_whole_lake(&self) -> bool {
+        matches!(self, Scope::App(p) if p.agency.is_none())
+    }
+
     /// Who the audit trail names for a panel's SQL.
     fn principal(&self) -> Principal {
         match self {
@@ -351,7 +357,7 @@ pub(crate) async fn answer(
                     chart,
                 }))
             })?;
-            Ok(answer.reply(StatusCode::OK, None))
+            Ok(answer.reply(StatusCode::OK, None, scope.sees_the_whole_lake()))
         }
     }
 }

@@ -67,11 +67,15 @@ impl Answer {
     }
 
     /// The response: `status` with the body, or `304 Not Modified` and no body when
-    /// `if_none_match` names the tag; with the `ETag` and `Cache-Control: private, no-cache`.
+    /// `if_none_match` names the tag; with the `ETag` and `Cache-Control: private, no-cache`,
+    /// and the freshness headers when `stamped`: only for callers who may see the whole lake's
+    /// state (the lake version and the newest event are province-wide facts, which
+    /// `/api/v1/status` keeps from agency-scoped tokens, and embeds see a keyed version only).
     pub(crate) fn reply(
         &self,
         status: warp::http::StatusCode,
         if_none_match: Option<&str>,
+        stamped: bool,
     ) -> Response {
         use warp::http::{HeaderValue, StatusCode, header};
         let mut response = if if_none_match.is_some_and(|asked| matches(asked, &self.tag)) {
@@ -96,7 +100,7 @@ impl Answer {
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-cache"),
         );
-        for (name, value) in &self.stamp {
+        for (name, value) in self.stamp.iter().filter(|_| stamped) {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(*name, value);
             }

@@ -203,6 +203,7 @@ pub(crate) async fn series(
     state: AppState,
 ) -> Result<Response, ApiError> {
     let agency = view.agency(&principal)?;
+    let unscoped = principal.agency.is_none();
     let def = known(&name)?;
     let bucket = view.bucket(Bucket::Month)?;
     let by_agency = match group_by.group_by.as_deref() {
@@ -242,7 +243,7 @@ pub(crate) async fn series(
             })
         })
         .await?;
-    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref()))
+    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref(), unscoped))
 }
 
 /// The metric a name names, or 400.
@@ -306,6 +307,7 @@ pub(crate) async fn ranking(
 ) -> Result<Response, ApiError> {
     // A scoped token sees its own row: its rank, not the others' values.
     let own = params::agency(&principal, None)?;
+    let unscoped = principal.agency.is_none();
     let def = known(params::required(
         "metric",
         query.metric.as_deref(),
@@ -339,5 +341,5 @@ pub(crate) async fn ranking(
             })
         })
         .await?;
-    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref()))
+    Ok(answer.reply(StatusCode::OK, travel.if_none_match.as_deref(), unscoped))
 }

@@ -88,7 +88,7 @@ pub(crate) async fn index(
             agencies: index.agencies,
         })
     })?;
-    Ok(answer.reply(StatusCode::OK, None))
+    Ok(answer.reply(StatusCode::OK, None, principal.agency.is_none()))
 }
 
 /// One agency's PAR Index, year by year.
@@ -126,5 +126,5 @@ pub(crate) async fn history(
             as_of: today,
         })
     })?;
-    Ok(answer.reply(StatusCode::OK, None))
+    Ok(answer.reply(StatusCode::OK, None, principal.agency.is_none()))
 }
