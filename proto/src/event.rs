@@ -77,6 +77,28 @@ string_enum! {
         AgencySplit = "agency.split",
         /// An agency was dissolved without a successor.
         AgencyDissolved = "agency.dissolved",
+        /// The agency asked the citizen to supplement a dossier (yêu cầu bổ sung hồ sơ).
+        SupplementRequested = "supplement.requested",
+        /// The citizen supplemented the dossier (công dân bổ sung xong).
+        SupplementProvided = "supplement.provided",
+        /// A fee or charge was asked for a dossier (phí, lệ phí).
+        FeeRequested = "fee.requested",
+        /// The fee of a dossier was paid, online or not.
+        FeePaid = "fee.paid",
+        /// A component of a dossier was digitised or reused (số hóa thành phần hồ sơ).
+        ComponentDigitised = "component.digitised",
+        /// The result of a dossier was issued, on paper or electronically (kết quả điện tử).
+        ResultIssued = "result.issued",
+        /// A dossier was synchronised to a public-service portal (đồng bộ lên Cổng DVCQG).
+        DossierSynced = "dossier.synced",
+        /// A citizen rated the handling of a dossier (đánh giá mức độ hài lòng).
+        DossierRated = "dossier.rated",
+        /// A complaint or petition came in (phản ánh, kiến nghị: PAKN).
+        PetitionReceived = "petition.received",
+        /// A complaint or petition was answered.
+        PetitionAnswered = "petition.answered",
+        /// The catalogue facts of a procedure at an agency (công bố, công khai); the latest counts.
+        ProcedureCatalogued = "procedure.catalogued",
     }
 }
 
@@ -175,6 +197,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// A citizen's rating of the handling of a dossier (mức độ hài lòng).
+    Rating {
+        /// Rất hài lòng.
+        VerySatisfied = "very_satisfied",
+        /// Hài lòng.
+        Satisfied = "satisfied",
+        /// Không hài lòng.
+        Dissatisfied = "dissatisfied",
+    }
+}
+
+string_enum! {
     /// State of a PAR plan activity.
     ActivityStatus {
         /// In the plan, not done yet.
@@ -199,7 +233,8 @@ string_enum! {
 impl EventType {
     /// Whether events of this type must name a dossier.
     pub fn needs_dossier(self) -> bool {
-        // Scores, plans, tasks and registry facts concern an agency, not a dossier.
+        // Scores, plans, tasks and registry facts concern an agency, not a dossier; a petition
+        // may concern one; catalogue facts concern a procedure.
         matches!(
             self,
             EventType::DossierReceived
@@ -208,6 +243,37 @@ impl EventType {
                 | EventType::DossierLate
                 | EventType::DossierApology
                 | EventType::DossierResolved
+                | EventType::SupplementRequested
+                | EventType::SupplementProvided
+                | EventType::FeeRequested
+                | EventType::FeePaid
+                | EventType::ComponentDigitised
+                | EventType::ResultIssued
+                | EventType::DossierSynced
+                | EventType::DossierRated
+        )
+    }
+
+    /// Whether events of this type may not name a dossier: catalogue facts of a procedure.
+    pub fn refuses_dossier(self) -> bool {
+        self == EventType::ProcedureCatalogued
+    }
+
+    /// Whether events of this type must name a procedure (`procedure_code`): the types of the
+    /// 766 index (issue #24), whose indicators are counted per procedure. The earlier dossier
+    /// types keep it optional.
+    pub fn needs_procedure(self) -> bool {
+        matches!(
+            self,
+            EventType::SupplementRequested
+                | EventType::SupplementProvided
+                | EventType::FeeRequested
+                | EventType::FeePaid
+                | EventType::ComponentDigitised
+                | EventType::ResultIssued
+                | EventType::DossierSynced
+                | EventType::DossierRated
+                | EventType::ProcedureCatalogued
         )
     }
 
@@ -378,6 +444,77 @@ pub enum EventData {
         /// The legal basis (decision number).
         basis: String,
     },
+    /// `supplement.requested`
+    SupplementRequested {
+        /// Why the dossier must be supplemented.
+        reason: Option<String>,
+    },
+    /// `supplement.provided`
+    SupplementProvided {
+        /// The appointment re-set when the dossier came back complete.
+        new_due_at: Option<DateTime<Utc>>,
+    },
+    /// `fee.requested`
+    FeeRequested {
+        /// The amount asked, in đồng (0: no fee).
+        amount_vnd: u64,
+    },
+    /// `fee.paid`
+    FeePaid {
+        /// The amount paid, in đồng.
+        amount_vnd: u64,
+        /// Whether it was paid online.
+        online: bool,
+        /// The payment channel (`national_payment_platform`, `provincial`, `bank`...).
+        gateway: Option<String>,
+    },
+    /// `component.digitised`
+    ComponentDigitised {
+        /// The component (thành phần hồ sơ): its code or name.
+        component: String,
+        /// Whether it was taken from existing data or earlier results instead of scanned.
+        reused: bool,
+    },
+    /// `result.issued`
+    ResultIssued {
+        /// Whether the result is electronic (kết quả điện tử).
+        electronic: bool,
+    },
+    /// `dossier.synced`
+    DossierSynced {
+        /// The portal the dossier was synchronised to.
+        portal: Portal,
+    },
+    /// `dossier.rated`
+    DossierRated {
+        /// The citizen's rating.
+        rating: Rating,
+    },
+    /// `petition.received`
+    PetitionReceived {
+        /// The petition's id within the agency.
+        petition_id: String,
+        /// The deadline for handling it.
+        due_at: DateTime<Utc>,
+    },
+    /// `petition.answered`
+    PetitionAnswered {
+        /// The petition's id within the agency.
+        petition_id: String,
+    },
+    /// `procedure.catalogued`
+    ProcedureCatalogued {
+        /// Whether the procedure is published (công bố) by a decision.
+        published: bool,
+        /// Whether it is publicised (công khai) on the portal.
+        publicised: bool,
+        /// Whether its published information is full and correct.
+        complete: bool,
+        /// The online service offered for it, if any.
+        online_mode: Option<ServiceMode>,
+        /// Whether it carries a fee or charge.
+        has_fee: bool,
+    },
 }
 
 impl EventData {
@@ -405,6 +542,17 @@ impl EventData {
             EventData::AgencyMerged { .. } => EventType::AgencyMerged,
             EventData::AgencySplit { .. } => EventType::AgencySplit,
             EventData::AgencyDissolved { .. } => EventType::AgencyDissolved,
+            EventData::SupplementRequested { .. } => EventType::SupplementRequested,
+            EventData::SupplementProvided { .. } => EventType::SupplementProvided,
+            EventData::FeeRequested { .. } => EventType::FeeRequested,
+            EventData::FeePaid { .. } => EventType::FeePaid,
+            EventData::ComponentDigitised { .. } => EventType::ComponentDigitised,
+            EventData::ResultIssued { .. } => EventType::ResultIssued,
+            EventData::DossierSynced { .. } => EventType::DossierSynced,
+            EventData::DossierRated { .. } => EventType::DossierRated,
+            EventData::PetitionReceived { .. } => EventType::PetitionReceived,
+            EventData::PetitionAnswered { .. } => EventType::PetitionAnswered,
+            EventData::ProcedureCatalogued { .. } => EventType::ProcedureCatalogued,
         }
     }
 

@@ -17,7 +17,7 @@ mod validate;
 
 pub use event::{
     ActivityStatus, AgencyKind, AgencyLevel, Assessor, Channel, Event, EventData, EventType,
-    Outcome, Portal, PostalKind, SUBJECT_PREFIX, ServiceMode, SplitTarget, TaskStatus,
+    Outcome, Portal, PostalKind, Rating, SUBJECT_PREFIX, ServiceMode, SplitTarget, TaskStatus,
 };
 pub use time::{LOCAL_TZ_NAME, local_date, local_offset};
 pub use validate::{Fault, MAX_EVENT_BYTES, Rejection, TimeWindow, validate, validate_within};

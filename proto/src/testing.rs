@@ -28,8 +28,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::event::{
-    ActivityStatus, AgencyLevel, Assessor, Channel, Event, EventData, EventType, Outcome,
-    PostalKind, ServiceMode, SplitTarget, TaskStatus,
+    ActivityStatus, AgencyLevel, Assessor, Channel, Event, EventData, EventType, Outcome, Portal,
+    PostalKind, Rating, ServiceMode, SplitTarget, TaskStatus,
 };
 use crate::time::local_offset;
 
@@ -41,6 +41,9 @@ pub const DEFAULT_AT: &str = "2024-04-01T09:00:00+07:00";
 
 /// The appointment, deadline or due date of events that name none (local time).
 pub const DEFAULT_DUE: &str = "2024-04-20T17:00:00+07:00";
+
+/// The procedure of the types that need one (the 766 index's), unless told otherwise.
+pub const DEFAULT_PROCEDURE: &str = "1.001234";
 
 /// The decision number of registry events that name none.
 pub const DEFAULT_BASIS: &str = "202/2025/QH15";
@@ -103,8 +106,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TestEvent {
     /// An event carrying `data`, with the default envelope: a fresh id `test-N`, occurred at
-    /// [`DEFAULT_AT`], agency [`DEFAULT_AGENCY`], source `test`, and for dossier types the
-    /// dossier `HS-test-N`.
+    /// [`DEFAULT_AT`], agency [`DEFAULT_AGENCY`], source `test`, for dossier types the
+    /// dossier `HS-test-N`, and for the types that need a procedure [`DEFAULT_PROCEDURE`].
     pub fn of(data: EventData) -> Self {
         let event_type = data.event_type();
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -115,7 +118,9 @@ impl TestEvent {
             source: "test".to_owned(),
             agency_code: DEFAULT_AGENCY.to_owned(),
             dossier_id: event_type.needs_dossier().then(|| format!("HS-test-{n}")),
-            procedure_code: None,
+            procedure_code: event_type
+                .needs_procedure()
+                .then(|| DEFAULT_PROCEDURE.to_owned()),
             data: data_json(&data),
             extra: Map::new(),
         }
@@ -151,7 +156,92 @@ impl TestEvent {
                 effective_date: date("2025-07-01"),
                 basis: DEFAULT_BASIS.into(),
             }),
+            EventType::SupplementRequested => Self::supplement_requested(),
+            EventType::SupplementProvided => Self::supplement_provided(),
+            EventType::FeeRequested => Self::fee_requested(50_000),
+            EventType::FeePaid => Self::fee_paid(50_000, true),
+            EventType::ComponentDigitised => Self::digitised("TP-1", false),
+            EventType::ResultIssued => Self::result_issued(true),
+            EventType::DossierSynced => Self::synced(Portal::National),
+            EventType::DossierRated => Self::rated(Rating::Satisfied),
+            EventType::PetitionReceived => Self::petition_received("PAKN-1"),
+            EventType::PetitionAnswered => Self::petition_answered("PAKN-1"),
+            EventType::ProcedureCatalogued => Self::catalogued(),
         }
+    }
+
+    /// `supplement.requested`, no reason given.
+    pub fn supplement_requested() -> Self {
+        Self::of(EventData::SupplementRequested { reason: None })
+    }
+
+    /// `supplement.provided`, the appointment not re-set (see [`TestEvent::due`]).
+    pub fn supplement_provided() -> Self {
+        Self::of(EventData::SupplementProvided { new_due_at: None })
+    }
+
+    /// `fee.requested` of `amount_vnd` đồng.
+    pub fn fee_requested(amount_vnd: u64) -> Self {
+        Self::of(EventData::FeeRequested { amount_vnd })
+    }
+
+    /// `fee.paid` of `amount_vnd` đồng, `online` or not, no gateway named.
+    pub fn fee_paid(amount_vnd: u64, online: bool) -> Self {
+        Self::of(EventData::FeePaid {
+            amount_vnd,
+            online,
+            gateway: None,
+        })
+    }
+
+    /// `component.digitised` of `component`, `reused` or scanned.
+    pub fn digitised(component: &str, reused: bool) -> Self {
+        Self::of(EventData::ComponentDigitised {
+            component: component.to_owned(),
+            reused,
+        })
+    }
+
+    /// `result.issued`, `electronic` or on paper.
+    pub fn result_issued(electronic: bool) -> Self {
+        Self::of(EventData::ResultIssued { electronic })
+    }
+
+    /// `dossier.synced` to `portal`.
+    pub fn synced(portal: Portal) -> Self {
+        Self::of(EventData::DossierSynced { portal })
+    }
+
+    /// `dossier.rated` with `rating`.
+    pub fn rated(rating: Rating) -> Self {
+        Self::of(EventData::DossierRated { rating })
+    }
+
+    /// `petition.received` `petition_id`, to be handled by [`DEFAULT_DUE`].
+    pub fn petition_received(petition_id: &str) -> Self {
+        Self::of(EventData::PetitionReceived {
+            petition_id: petition_id.to_owned(),
+            due_at: default_due(),
+        })
+    }
+
+    /// `petition.answered` `petition_id`.
+    pub fn petition_answered(petition_id: &str) -> Self {
+        Self::of(EventData::PetitionAnswered {
+            petition_id: petition_id.to_owned(),
+        })
+    }
+
+    /// `procedure.catalogued` of [`DEFAULT_PROCEDURE`]: published, publicised, complete, fully
+    /// online, no fee ([`TestEvent::field`] changes a fact).
+    pub fn catalogued() -> Self {
+        Self::of(EventData::ProcedureCatalogued {
+            published: true,
+            publicised: true,
+            complete: true,
+            online_mode: Some(ServiceMode::Full),
+            has_fee: false,
+        })
     }
 
     /// `agency.registered`: an agency named `name_vi` at `level`, from local date `from`
@@ -300,6 +390,13 @@ impl TestEvent {
         self
     }
 
+    /// Leaves the procedure out (the types of the 766 index name [`DEFAULT_PROCEDURE`] by
+    /// default).
+    pub fn no_procedure(mut self) -> Self {
+        self.procedure_code = None;
+        self
+    }
+
     /// Sets the national procedure code.
     pub fn procedure(mut self, procedure_code: impl Into<String>) -> Self {
         self.procedure_code = Some(procedure_code.into());
@@ -340,18 +437,21 @@ impl TestEvent {
     }
 
     /// Sets the due date: the appointment of a `dossier.received`, the missed one of a
-    /// `dossier.late`, the new one of a `dossier.apology`, the deadline of a plan activity or
-    /// a task.
+    /// `dossier.late`, the new one of a `dossier.apology` or a `supplement.provided`, the
+    /// deadline of a plan activity, a task or a petition.
     pub fn due(self, due_at: impl Instant) -> Self {
         let at = rfc3339(due_at.instant());
         match self.event_type {
-            EventType::DossierApology => self.field("new_due_at", at),
+            EventType::DossierApology | EventType::SupplementProvided => {
+                self.field("new_due_at", at)
+            }
             _ => self.typed(
                 &[
                     EventType::DossierReceived,
                     EventType::DossierLate,
                     EventType::PlanActivity,
                     EventType::DirectiveTask,
+                    EventType::PetitionReceived,
                 ],
                 "due_at",
                 at,
@@ -536,6 +636,35 @@ fn data_json(data: &EventData) -> Map<String, Value> {
             effective_date,
             basis,
         } => json!({"effective_date": effective_date.to_string(), "basis": basis}),
+        EventData::SupplementRequested { reason } => json!({ "reason": reason }),
+        EventData::SupplementProvided { new_due_at } => {
+            json!({"new_due_at": new_due_at.as_ref().map(at)})
+        }
+        EventData::FeeRequested { amount_vnd } => json!({ "amount_vnd": amount_vnd }),
+        EventData::FeePaid {
+            amount_vnd,
+            online,
+            gateway,
+        } => json!({"amount_vnd": amount_vnd, "online": online, "gateway": gateway}),
+        EventData::ComponentDigitised { component, reused } => {
+            json!({"component": component, "reused": reused})
+        }
+        EventData::ResultIssued { electronic } => json!({ "electronic": electronic }),
+        EventData::DossierSynced { portal } => json!({"portal": portal.as_str()}),
+        EventData::DossierRated { rating } => json!({"rating": rating.as_str()}),
+        EventData::PetitionReceived {
+            petition_id,
+            due_at,
+        } => json!({"petition_id": petition_id, "due_at": at(due_at)}),
+        EventData::PetitionAnswered { petition_id } => json!({ "petition_id": petition_id }),
+        EventData::ProcedureCatalogued {
+            published,
+            publicised,
+            complete,
+            online_mode,
+            has_fee,
+        } => json!({"published": published, "publicised": publicised, "complete": complete,
+                    "online_mode": online_mode.map(ServiceMode::as_str), "has_fee": has_fee}),
     };
     let Value::Object(map) = out else {
         unreachable!("every arm builds an object")
@@ -547,7 +676,7 @@ fn data_json(data: &EventData) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AgencyKind, Portal};
+    use crate::AgencyKind;
 
     #[test]
     fn every_type_builds_a_valid_event_with_its_defaults() {
@@ -556,6 +685,7 @@ mod tests {
             assert_eq!(event.event_type(), ty);
             assert_eq!(event.agency_code, DEFAULT_AGENCY);
             assert_eq!(event.dossier_id.is_some(), ty.needs_dossier(), "{ty}");
+            assert_eq!(event.procedure_code.is_some(), ty.needs_procedure(), "{ty}");
             assert_eq!(event.occurred_at, DEFAULT_AT.instant().to_utc());
         }
     }
@@ -646,6 +776,43 @@ mod tests {
             EventData::AgencyDissolved {
                 effective_date: date("2025-07-01"),
                 basis: "1656/NQ-UBTVQH15".into(),
+            },
+            EventData::SupplementRequested {
+                reason: Some("Thiếu bản sao giấy khai sinh".into()),
+            },
+            EventData::SupplementProvided {
+                new_due_at: Some(t("2024-04-25T17:00:00+07:00")),
+            },
+            EventData::FeeRequested { amount_vnd: 0 },
+            EventData::FeePaid {
+                amount_vnd: 150_000,
+                online: true,
+                gateway: Some("national_payment_platform".into()),
+            },
+            EventData::ComponentDigitised {
+                component: "Giấy chứng nhận quyền sử dụng đất".into(),
+                reused: true,
+            },
+            EventData::ResultIssued { electronic: false },
+            EventData::DossierSynced {
+                portal: Portal::Provincial,
+            },
+            EventData::DossierRated {
+                rating: Rating::Dissatisfied,
+            },
+            EventData::PetitionReceived {
+                petition_id: "PAKN-2024-17".into(),
+                due_at: t("2024-04-30T17:00:00+07:00"),
+            },
+            EventData::PetitionAnswered {
+                petition_id: "PAKN-2024-17".into(),
+            },
+            EventData::ProcedureCatalogued {
+                published: true,
+                publicised: false,
+                complete: false,
+                online_mode: None,
+                has_fee: true,
             },
         ];
         assert_eq!(every_field.len(), EventType::ALL.len());

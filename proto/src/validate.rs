@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::event::{
     ActivityStatus, AgencyKind, AgencyLevel, Assessor, Channel, Event, EventData, EventType,
-    Outcome, Portal, PostalKind, SUBJECT_PREFIX, ServiceMode, SplitTarget, TaskStatus,
+    Outcome, Portal, PostalKind, Rating, SUBJECT_PREFIX, ServiceMode, SplitTarget, TaskStatus,
 };
 
 /// Largest accepted body, in bytes (64 KiB).
@@ -255,7 +255,23 @@ pub fn validate_within<'a>(
     } else {
         envelope.optional_string("dossier_id", 1, 128)?
     };
+    if event_type.refuses_dossier() && dossier_id.is_some() {
+        return Err(reject(
+            "dossier_id",
+            Fault::BadValue,
+            format!(
+                "must be absent for {event_type}: it states facts of a procedure, not of a dossier"
+            ),
+        ));
+    }
     let procedure_code = envelope.optional_string("procedure_code", 1, 128)?;
+    if event_type.needs_procedure() && procedure_code.is_none() {
+        return Err(reject(
+            "procedure_code",
+            Fault::Missing,
+            format!("required for {event_type}"),
+        ));
+    }
 
     // Stored whole, unknown fields included, exactly as published.
     let Some(data_json) = envelope.take_rest("data") else {
@@ -337,11 +353,7 @@ fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData>
         },
         EventType::DossierResolved => EventData::DossierResolved {
             outcome: data.enumerated("outcome", Outcome::parse, Outcome::ALL)?,
-            digitized: match data.take("digitized") {
-                None | Some(Json::Null) => None,
-                Some(Json::Bool(b)) => Some(b),
-                Some(other) => return Err(wrong_type("data.digitized", "a boolean", &other)),
-            },
+            digitized: data.optional_bool("digitized")?,
         },
         EventType::ParScore => {
             let year = data.year("year")?;
@@ -453,6 +465,49 @@ fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData>
         EventType::AgencyDissolved => EventData::AgencyDissolved {
             effective_date: data.date("effective_date")?,
             basis: data.string("basis", 1, 128)?.into_owned(),
+        },
+        EventType::SupplementRequested => EventData::SupplementRequested {
+            reason: data
+                .optional_string("reason", 1, 1000)?
+                .map(Cow::into_owned),
+        },
+        EventType::SupplementProvided => EventData::SupplementProvided {
+            new_due_at: data.optional_timestamp("new_due_at")?,
+        },
+        EventType::FeeRequested => EventData::FeeRequested {
+            amount_vnd: data.amount("amount_vnd")?,
+        },
+        EventType::FeePaid => EventData::FeePaid {
+            amount_vnd: data.amount("amount_vnd")?,
+            online: data.boolean("online")?,
+            gateway: data.optional_string("gateway", 1, 64)?.map(Cow::into_owned),
+        },
+        EventType::ComponentDigitised => EventData::ComponentDigitised {
+            component: data.string("component", 1, 256)?.into_owned(),
+            reused: data.boolean("reused")?,
+        },
+        EventType::ResultIssued => EventData::ResultIssued {
+            electronic: data.boolean("electronic")?,
+        },
+        EventType::DossierSynced => EventData::DossierSynced {
+            portal: data.enumerated("portal", Portal::parse, Portal::ALL)?,
+        },
+        EventType::DossierRated => EventData::DossierRated {
+            rating: data.enumerated("rating", Rating::parse, Rating::ALL)?,
+        },
+        EventType::PetitionReceived => EventData::PetitionReceived {
+            petition_id: data.string("petition_id", 1, 128)?.into_owned(),
+            due_at: data.timestamp("due_at")?,
+        },
+        EventType::PetitionAnswered => EventData::PetitionAnswered {
+            petition_id: data.string("petition_id", 1, 128)?.into_owned(),
+        },
+        EventType::ProcedureCatalogued => EventData::ProcedureCatalogued {
+            published: data.boolean("published")?,
+            publicised: data.boolean("publicised")?,
+            complete: data.boolean("complete")?,
+            online_mode: data.optional_enum("online_mode", ServiceMode::parse, ServiceMode::ALL)?,
+            has_fee: data.boolean("has_fee")?,
         },
     })
 }
@@ -642,6 +697,23 @@ fn data_fields(event_type: EventType) -> &'static [&'static str] {
         // `targets` is an array: read from the raw members (`split_targets`).
         EventType::AgencySplit => &["effective_date", "basis"],
         EventType::AgencyDissolved => &["effective_date", "basis"],
+        EventType::SupplementRequested => &["reason"],
+        EventType::SupplementProvided => &["new_due_at"],
+        EventType::FeeRequested => &["amount_vnd"],
+        EventType::FeePaid => &["amount_vnd", "online", "gateway"],
+        EventType::ComponentDigitised => &["component", "reused"],
+        EventType::ResultIssued => &["electronic"],
+        EventType::DossierSynced => &["portal"],
+        EventType::DossierRated => &["rating"],
+        EventType::PetitionReceived => &["petition_id", "due_at"],
+        EventType::PetitionAnswered => &["petition_id"],
+        EventType::ProcedureCatalogued => &[
+            "published",
+            "publicised",
+            "complete",
+            "online_mode",
+            "has_fee",
+        ],
     }
 }
 
@@ -873,9 +945,16 @@ impl<'a> Object<'a> {
     }
 
     fn timestamp(&mut self, key: &'static str) -> Result<DateTime<Utc>> {
-        let text = self.string(key, 1, 64)?;
+        self.optional_timestamp(key)?
+            .ok_or_else(|| reject(self.field(key), Fault::Missing, "required"))
+    }
+
+    fn optional_timestamp(&mut self, key: &'static str) -> Result<Option<DateTime<Utc>>> {
+        let Some(text) = self.optional_string(key, 1, 64)? else {
+            return Ok(None);
+        };
         DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.to_utc())
+            .map(|t| Some(t.to_utc()))
             .map_err(|e| {
                 reject(
                     self.field(key),
@@ -883,6 +962,45 @@ impl<'a> Object<'a> {
                     format!("must be an RFC 3339 timestamp with offset (got {text:?}: {e})"),
                 )
             })
+    }
+
+    fn optional_bool(&mut self, key: &'static str) -> Result<Option<bool>> {
+        match self.take(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Bool(b)) => Ok(Some(b)),
+            Some(other) => Err(wrong_type(&self.field(key), "a boolean", &other)),
+        }
+    }
+
+    fn boolean(&mut self, key: &'static str) -> Result<bool> {
+        self.optional_bool(key)?
+            .ok_or_else(|| reject(self.field(key), Fault::Missing, "required"))
+    }
+
+    /// An amount of money in đồng: a whole number, 0 or more.
+    fn amount(&mut self, key: &'static str) -> Result<u64> {
+        match self.take(key) {
+            None | Some(Json::Null) => Err(reject(self.field(key), Fault::Missing, "required")),
+            Some(Json::Number(n)) => match (n.as_i64(), n.as_u64()) {
+                (Some(amount), _) if amount >= 0 => Ok(amount as u64),
+                (Some(amount), _) => Err(reject(
+                    self.field(key),
+                    Fault::BadValue,
+                    format!("must be 0 or more (got {amount})"),
+                )),
+                (None, Some(_)) => Err(reject(
+                    self.field(key),
+                    Fault::BadValue,
+                    format!("must be at most {} (got {n})", i64::MAX),
+                )),
+                (None, None) => Err(reject(
+                    self.field(key),
+                    Fault::WrongType,
+                    format!("must be a whole number of đồng (got {n})"),
+                )),
+            },
+            Some(other) => Err(wrong_type(&self.field(key), "an integer", &other)),
+        }
     }
 
     /// An optional agency code (1–64 characters of the codes' alphabet).

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use parwatch_proto::{
     ActivityStatus, AgencyKind, AgencyLevel, Assessor, Channel, EventData, EventType, Outcome,
-    Portal, PostalKind, ServiceMode, TaskStatus, validate,
+    Portal, PostalKind, Rating, ServiceMode, TaskStatus, validate,
 };
 use serde_json::Value;
 
@@ -112,7 +112,7 @@ fn schemas_match_the_rust_contract() {
             "data"
         ]
     );
-    let enums: [(&str, &str, Vec<String>); 13] = [
+    let enums: [(&str, &str, Vec<String>); 15] = [
         ("dossier.received", "channel", names(Channel::ALL)),
         ("dossier.received", "online_mode", names(ServiceMode::ALL)),
         ("online.application", "mode", names(ServiceMode::ALL)),
@@ -126,6 +126,8 @@ fn schemas_match_the_rust_contract() {
         ("plan.activity", "status", names(ActivityStatus::ALL)),
         ("directive.task", "status", names(TaskStatus::ALL)),
         ("agency.registered", "level", names(AgencyLevel::ALL)),
+        ("dossier.synced", "portal", names(Portal::ALL)),
+        ("dossier.rated", "rating", names(Rating::ALL)),
     ];
     for (ty, field, values) in enums {
         let s = schema(&format!("{ty}.schema.json"));
@@ -146,6 +148,16 @@ fn schemas_match_the_rust_contract() {
             ty.needs_dossier(),
             "{ty}"
         );
+        assert_eq!(
+            required.contains(&"procedure_code".to_owned()),
+            ty.needs_procedure(),
+            "{ty}"
+        );
+        assert_eq!(
+            s["not"]["required"] == serde_json::json!(["dossier_id"]),
+            ty.refuses_dossier(),
+            "{ty}"
+        );
         // Each required data field, when absent, is what the validator names.
         let example =
             std::fs::read_to_string(proto_dir().join(format!("examples/valid/{ty}.json"))).unwrap();
@@ -155,6 +167,209 @@ fn schemas_match_the_rust_contract() {
             let err = validate(&ty.subject(), &serde_json::to_vec(&event).unwrap()).unwrap_err();
             assert_eq!(err.field, format!("data.{field}"), "{ty}");
         }
+    }
+}
+
+/// The online mode of a catalogued procedure is one of the service modes, or null for none.
+#[test]
+fn a_catalogued_procedure_may_offer_no_online_service() {
+    let s = schema("procedure.catalogued.schema.json");
+    let mut allowed = names(ServiceMode::ALL)
+        .into_iter()
+        .map(Value::from)
+        .collect::<Vec<_>>();
+    allowed.push(Value::Null);
+    assert_eq!(
+        s["properties"]["data"]["properties"]["online_mode"]["enum"],
+        Value::Array(allowed)
+    );
+    let base = example("procedure.catalogued");
+    for (mode, expected) in [
+        (Value::Null, None),
+        ("partial".into(), Some(ServiceMode::Partial)),
+    ] {
+        let mut event = base.clone();
+        event["data"]["online_mode"] = mode;
+        let Ok(EventData::ProcedureCatalogued { online_mode, .. }) = check(&event) else {
+            panic!("a catalogued procedure")
+        };
+        assert_eq!(online_mode, expected);
+    }
+}
+
+fn example(name: &str) -> Value {
+    let path = proto_dir().join(format!("examples/valid/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `(field, fault)` of the rejection of `event`, or its typed data.
+fn check(event: &Value) -> Result<EventData, (String, &'static str)> {
+    let subject = format!("par.events.v1.{}", event["type"].as_str().unwrap());
+    validate(&subject, &serde_json::to_vec(event).unwrap())
+        .map(|e| e.data)
+        .map_err(|r| (r.field, r.fault.code()))
+}
+
+/// Amounts of money are whole numbers of đồng, 0 or more; 0 is a valid (free) fee.
+#[test]
+fn fee_amounts_are_whole_non_negative_numbers() {
+    for ty in ["fee.requested", "fee.paid"] {
+        let base = example(ty);
+        let amount = |value: Value| {
+            let mut event = base.clone();
+            event["data"]["amount_vnd"] = value;
+            check(&event)
+        };
+        let field = || "data.amount_vnd".to_owned();
+        assert!(amount(0.into()).is_ok(), "{ty}: free");
+        assert!(amount(i64::MAX.into()).is_ok(), "{ty}: the largest");
+        assert_eq!(amount((-1).into()).unwrap_err(), (field(), "bad_value"));
+        assert_eq!(
+            amount((i64::MAX as u64 + 1).into()).unwrap_err(),
+            (field(), "bad_value")
+        );
+        assert_eq!(amount(1000.5.into()).unwrap_err(), (field(), "wrong_type"));
+        assert_eq!(amount("1000".into()).unwrap_err(), (field(), "wrong_type"));
+    }
+    let Ok(EventData::FeePaid {
+        amount_vnd,
+        online,
+        gateway,
+    }) = check(&example("fee.paid"))
+    else {
+        panic!("a payment")
+    };
+    assert_eq!(
+        (amount_vnd, online, gateway.as_deref()),
+        (150_000, true, Some("national_payment_platform"))
+    );
+}
+
+/// Every rating of the contract is accepted, nothing else.
+#[test]
+fn ratings_are_the_three_levels() {
+    let base = example("dossier.rated");
+    for &rating in Rating::ALL {
+        let mut event = base.clone();
+        event["data"]["rating"] = rating.as_str().into();
+        assert_eq!(check(&event), Ok(EventData::DossierRated { rating }));
+    }
+    for text in ["neutral", "Satisfied", ""] {
+        let mut event = base.clone();
+        event["data"]["rating"] = text.into();
+        assert_eq!(
+            check(&event).unwrap_err(),
+            ("data.rating".to_owned(), "bad_value"),
+            "{text:?}"
+        );
+    }
+}
+
+/// The envelope of the 766 types: the dossier types name a dossier and a procedure, petitions
+/// may name either, catalogue facts a procedure and no dossier.
+#[test]
+fn the_766_types_name_their_dossier_and_procedure() {
+    let types_766 = [
+        "supplement.requested",
+        "supplement.provided",
+        "fee.requested",
+        "fee.paid",
+        "component.digitised",
+        "result.issued",
+        "dossier.synced",
+        "dossier.rated",
+        "petition.received",
+        "petition.answered",
+        "procedure.catalogued",
+    ];
+    for name in types_766 {
+        let ty = EventType::parse(name).unwrap();
+        let base = example(name);
+        check(&base).unwrap_or_else(|r| panic!("{name}: {r:?}"));
+        let without = |key: &str| {
+            let mut event = base.clone();
+            event.as_object_mut().unwrap().remove(key);
+            check(&event)
+        };
+        if ty.needs_dossier() {
+            assert_eq!(
+                without("dossier_id").unwrap_err(),
+                ("dossier_id".to_owned(), "missing_field"),
+                "{name}"
+            );
+        }
+        if ty.needs_procedure() {
+            assert_eq!(
+                without("procedure_code").unwrap_err(),
+                ("procedure_code".to_owned(), "missing_field"),
+                "{name}"
+            );
+        } else {
+            assert!(without("procedure_code").is_ok(), "{name}");
+        }
+        if ty.refuses_dossier() {
+            let mut event = base.clone();
+            event["dossier_id"] = "HS-1".into();
+            assert_eq!(
+                check(&event).unwrap_err(),
+                ("dossier_id".to_owned(), "bad_value")
+            );
+        }
+    }
+    // A petition about a dossier names it; one about nothing in particular names neither.
+    assert!(matches!(
+        check(&example("petition.received-about-dossier")),
+        Ok(EventData::PetitionReceived { .. })
+    ));
+    assert!(example("petition.received").get("dossier_id").is_none());
+    // The earlier dossier types keep procedure_code optional.
+    let mut received = example("dossier.received");
+    received.as_object_mut().unwrap().remove("procedure_code");
+    assert!(check(&received).is_ok());
+    let typed: Vec<EventType> = types_766.map(|t| EventType::parse(t).unwrap()).to_vec();
+    assert_eq!(
+        typed.len() + 14,
+        EventType::ALL.len(),
+        "every type added for the 766 index is checked here"
+    );
+}
+
+/// Optional times and booleans of the 766 types: an appointment re-set on supplement, booleans
+/// that are booleans.
+#[test]
+fn supplement_times_and_booleans_are_typed() {
+    let Ok(EventData::SupplementProvided { new_due_at }) = check(&example("supplement.provided"))
+    else {
+        panic!("a supplement")
+    };
+    assert_eq!(
+        new_due_at.map(|t| t.to_rfc3339()),
+        Some("2024-03-18T10:00:00+00:00".to_owned())
+    );
+    let mut bare = example("supplement.provided");
+    bare["data"] = serde_json::json!({});
+    assert_eq!(
+        check(&bare),
+        Ok(EventData::SupplementProvided { new_due_at: None })
+    );
+    bare["data"]["new_due_at"] = "2024-03-18".into();
+    assert_eq!(
+        check(&bare).unwrap_err(),
+        ("data.new_due_at".to_owned(), "bad_timestamp")
+    );
+    for (name, field) in [
+        ("result.issued", "electronic"),
+        ("component.digitised", "reused"),
+        ("procedure.catalogued", "publicised"),
+        ("fee.paid", "online"),
+    ] {
+        let mut event = example(name);
+        event["data"][field] = 1.into();
+        assert_eq!(
+            check(&event).unwrap_err(),
+            (format!("data.{field}"), "wrong_type"),
+            "{name}"
+        );
     }
 }
 

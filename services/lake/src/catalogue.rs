@@ -169,19 +169,20 @@ catalogue! {
         Channel: "channel", Text, nullable, Enum(Channel);
         /// `dossier.received`: depth of the online service.
         OnlineMode: "online_mode", Text, nullable, Enum(ServiceMode);
-        /// The deadline: `dossier.received`, `dossier.late`, `plan.activity`, `directive.task`.
+        /// The deadline: `dossier.received`, `dossier.late`, `plan.activity`, `directive.task`,
+        /// `petition.received`.
         DueAt: "due_at", Timestamp, nullable;
         /// `online.application`: depth of the online service.
         Mode: "mode", Text, nullable, Enum(ServiceMode);
         /// `postal.submission`: what was posted.
         Kind: "kind", Text, nullable, Enum(PostalKind);
-        /// `dossier.apology`: the new appointment.
+        /// `dossier.apology`, `supplement.provided`: the new appointment.
         NewDueAt: "new_due_at", Timestamp, nullable;
         /// `dossier.resolved`: how it ended.
         Outcome: "outcome", Text, nullable, Enum(Outcome);
         /// `dossier.resolved`: whether the result was digitised.
         Digitized: "digitized", Boolean, nullable;
-        /// `online.application`: the portal used.
+        /// `online.application`: the portal used; `dossier.synced`: the portal synced to.
         Portal: "portal", Text, nullable, Enum(Portal);
         /// `dossier.apology`: number of the apology letter.
         LetterNo: "letter_no", Text, nullable;

@@ -161,12 +161,25 @@ impl EventBuilders {
             EventData::PlanActivity { due_at, .. } | EventData::DirectiveTask { due_at, .. } => {
                 row.due_at = Some(*due_at)
             }
+            // The columns of the same meaning: a petition's deadline, the appointment re-set
+            // on supplement, the portal synced to; their other fields are in `data` only.
+            EventData::PetitionReceived { due_at, .. } => row.due_at = Some(*due_at),
+            EventData::SupplementProvided { new_due_at } => row.new_due_at = *new_due_at,
+            EventData::DossierSynced { portal } => row.portal = Some(portal.as_str()),
             EventData::ParScore { .. }
             | EventData::AgencyRegistered { .. }
             | EventData::AgencyRenamed { .. }
             | EventData::AgencyMerged { .. }
             | EventData::AgencySplit { .. }
-            | EventData::AgencyDissolved { .. } => {}
+            | EventData::AgencyDissolved { .. }
+            | EventData::SupplementRequested { .. }
+            | EventData::FeeRequested { .. }
+            | EventData::FeePaid { .. }
+            | EventData::ComponentDigitised { .. }
+            | EventData::ResultIssued { .. }
+            | EventData::DossierRated { .. }
+            | EventData::PetitionAnswered { .. }
+            | EventData::ProcedureCatalogued { .. } => {}
         }
         self.channel.append_option(row.channel);
         self.online_mode.append_option(row.online_mode);

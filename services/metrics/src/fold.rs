@@ -107,7 +107,18 @@ pub(crate) fn fold_events(
                 | EventType::AgencyRenamed
                 | EventType::AgencyMerged
                 | EventType::AgencySplit
-                | EventType::AgencyDissolved => return Ok(None),
+                | EventType::AgencyDissolved
+                | EventType::SupplementRequested
+                | EventType::SupplementProvided
+                | EventType::FeeRequested
+                | EventType::FeePaid
+                | EventType::ComponentDigitised
+                | EventType::ResultIssued
+                | EventType::DossierSynced
+                | EventType::DossierRated
+                | EventType::PetitionReceived
+                | EventType::PetitionAnswered
+                | EventType::ProcedureCatalogued => return Ok(None),
             };
             Ok(Some((
                 required(dossier.get(i), EventColumn::DossierId)?,

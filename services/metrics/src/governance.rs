@@ -179,7 +179,18 @@ impl GovernanceFact {
             | EventData::AgencyRenamed { .. }
             | EventData::AgencyMerged { .. }
             | EventData::AgencySplit { .. }
-            | EventData::AgencyDissolved { .. } => return None,
+            | EventData::AgencyDissolved { .. }
+            | EventData::SupplementRequested { .. }
+            | EventData::SupplementProvided { .. }
+            | EventData::FeeRequested { .. }
+            | EventData::FeePaid { .. }
+            | EventData::ComponentDigitised { .. }
+            | EventData::ResultIssued { .. }
+            | EventData::DossierSynced { .. }
+            | EventData::DossierRated { .. }
+            | EventData::PetitionReceived { .. }
+            | EventData::PetitionAnswered { .. }
+            | EventData::ProcedureCatalogued { .. } => return None,
         })
     }
 }

@@ -20,6 +20,17 @@ pub(crate) fn subject_of(event_type: EventType) -> &'static str {
         EventType::AgencyMerged => "par.events.v1.agency.merged",
         EventType::AgencySplit => "par.events.v1.agency.split",
         EventType::AgencyDissolved => "par.events.v1.agency.dissolved",
+        EventType::SupplementRequested => "par.events.v1.supplement.requested",
+        EventType::SupplementProvided => "par.events.v1.supplement.provided",
+        EventType::FeeRequested => "par.events.v1.fee.requested",
+        EventType::FeePaid => "par.events.v1.fee.paid",
+        EventType::ComponentDigitised => "par.events.v1.component.digitised",
+        EventType::ResultIssued => "par.events.v1.result.issued",
+        EventType::DossierSynced => "par.events.v1.dossier.synced",
+        EventType::DossierRated => "par.events.v1.dossier.rated",
+        EventType::PetitionReceived => "par.events.v1.petition.received",
+        EventType::PetitionAnswered => "par.events.v1.petition.answered",
+        EventType::ProcedureCatalogued => "par.events.v1.procedure.catalogued",
     }
 }
 
