@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 use crate::model::{Criterion, Models};
 
 /// Points are published with three decimals ("87,303 điểm"); ranks compare those.
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -301,7 +301,7 @@ fn criterion(
 }
 
 /// Standard competition ranks (1, 2, 2, 4) of `values`, highest first.
-fn ranks(values: &[f64]) -> Vec<u32> {
+pub(crate) fn ranks(values: &[f64]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
     let mut out = vec![0; values.len()];

@@ -10,15 +10,24 @@
 //! against the previous year. It sits after the projections (lake → projections → **PAR
 //! Index** → HTTP) and knows nothing of where its inputs come from; the simulator reads the same
 //! rubrics to score its province.
+//!
+//! The national real-time service index of Decision 766 (`service_index.rs`) is dated data the
+//! same way: [`ServiceRubrics`] read from `deploy/index-766/<valid-from-date>.toml`, and
+//! [`service_index`] scoring each agency's inputs of a month, quarter or year.
 
 mod index;
 mod model;
+mod service_index;
 
 pub use index::{
     AgencyIndex, AgencyInput, ComponentIndex, Counts, CriterionIndex, CriterionInput, DerivedValue,
     Ratio, Score, Status, YearIndex, year_index,
 };
 pub use model::{Component, Criterion, Derivation, Models, Rubric, Rule};
+pub use service_index::{
+    AgencyServiceIndex, Group, GroupScore, IndexPeriod, Indicator, IndicatorScore, Input,
+    ServiceIndex, ServiceInputs, ServiceRubric, ServiceRubrics, Span, service_index,
+};
 
 /// Result with the scoring crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::{Error, Result};
 
 /// How far sums of maxima may be off (decimal fractions in binary floating point).
-const TOLERANCE: f64 = 1e-6;
+pub(crate) const TOLERANCE: f64 = 1e-6;
 
 /// The rubric files of `deploy/par-model`, built into the binary.
 const BUILTIN: &[(&str, &str)] = &[
@@ -239,7 +239,7 @@ impl Models {
     }
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -249,7 +249,7 @@ fn rubric_file(rubric: &Rubric) -> String {
     format!("{}/{}.toml", rubric.kind, rubric.from_year)
 }
 
-fn invalid(file: &str, message: &str) -> Error {
+pub(crate) fn invalid(file: &str, message: &str) -> Error {
     Error::Invalid {
         file: file.to_owned(),
         message: message.to_owned(),
@@ -407,7 +407,20 @@ fn parse_rubric(name: &str, text: &str) -> Result<Rubric> {
 }
 
 fn derivation(d: DerivationFile) -> std::result::Result<Derivation, String> {
-    let rule = match (d.rule.as_str(), d.target, d.steps) {
+    Ok(Derivation {
+        rule: parse_rule(&d.rule, d.target, d.steps)?,
+        metric: d.metric,
+    })
+}
+
+/// A rule as a file writes it (`rule = "ratio" | "target" | "steps"` with its `target` or
+/// `steps`); the error says what is wrong, for the caller to place.
+pub(crate) fn parse_rule(
+    rule: &str,
+    target: Option<f64>,
+    steps: Option<Vec<(f64, f64)>>,
+) -> std::result::Result<Rule, String> {
+    Ok(match (rule, target, steps) {
         ("ratio", None, None) => Rule::Ratio,
         ("target", Some(target), None) if target > 0.0 && target <= 1.0 => Rule::Target(target),
         ("target", Some(target), None) => {
@@ -427,9 +440,8 @@ fn derivation(d: DerivationFile) -> std::result::Result<Derivation, String> {
         }
         ("ratio" | "target" | "steps", ..) => {
             return Err(format!(
-                "rule {:?} takes {}",
-                d.rule,
-                match d.rule.as_str() {
+                "rule {rule:?} takes {}",
+                match rule {
                     "ratio" => "neither target nor steps",
                     "target" => "a target and no steps",
                     _ => "steps and no target",
@@ -441,10 +453,6 @@ fn derivation(d: DerivationFile) -> std::result::Result<Derivation, String> {
                 "unknown rule {other:?}: expected ratio, target or steps"
             ));
         }
-    };
-    Ok(Derivation {
-        metric: d.metric,
-        rule,
     })
 }
 
