@@ -6,13 +6,15 @@
 //! January 2025 (resolved, on time): D1 4, 3 — merged into D2 on 2025-03-01; D2 2, 2; C1 10,
 //! 5 — split on 2025-07-01 between N1 (0.6) and N2 (0.4); C2 5, 5 — merged into N1 the same
 //! day. Restated to the units of 2025-08-01: D2 (3 + 2) / (4 + 2) = 5/6; N1 (0.6·5 + 5) /
-//! (0.6·10 + 5) = 8/11; N2 (0.4·5) / (0.4·10) = 1/2.
+//! (0.6·10 + 5) = 8/11; N2 (0.4·5) / (0.4·10) = 1/2. Tasks due in January 2025 (done on
+//! time): D1 4 (1), D2 2 (2): restated, D2's PAR Index of 2025 derives its tasks criterion from
+//! 3/6, 1 point of 2.
 
 use std::time::Duration;
 
 use chrono::DateTime;
 use parwatch_proto::testing::TestEvent;
-use parwatch_proto::{AgencyLevel, Channel, Outcome};
+use parwatch_proto::{AgencyLevel, Channel, Outcome, TaskStatus};
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -43,11 +45,39 @@ fn dossiers(agency: &str, n: usize, on_time: usize) -> Vec<TestEvent> {
         .collect()
 }
 
+/// `n` tasks of `agency` due in January 2025, the first `on_time` of them done a day early,
+/// the others two days late.
+fn tasks(agency: &str, n: u32, on_time: u32) -> Vec<TestEvent> {
+    (0..n)
+        .flat_map(|i| {
+            let id = format!("{}/UBND-VP ({agency})", 100 + i);
+            let due = format!("2025-01-{:02}T17:00:00+07:00", 10 + i);
+            let done = format!(
+                "2025-01-{:02}T10:00:00+07:00",
+                if i < on_time { 9 } else { 12 } + i
+            );
+            [
+                TestEvent::task(&id, TaskStatus::Assigned)
+                    .due(due.as_str())
+                    .agency(agency)
+                    .at("2025-01-02T08:00:00+07:00"),
+                TestEvent::task(&id, TaskStatus::Completed)
+                    .due(due.as_str())
+                    .completed_at(done.as_str())
+                    .agency(agency)
+                    .at(done.as_str()),
+            ]
+        })
+        .collect()
+}
+
 fn events() -> Vec<TestEvent> {
     let mut events: Vec<TestEvent> = [("D1", 4, 3), ("D2", 2, 2), ("C1", 10, 5), ("C2", 5, 5)]
         .into_iter()
         .flat_map(|(agency, n, on_time)| dossiers(agency, n, on_time))
         .collect();
+    events.extend(tasks("D1", 4, 1));
+    events.extend(tasks("D2", 2, 2));
     let decided = "2025-06-16T09:00:00+07:00";
     events.extend([
         TestEvent::merged("D2", "2025-03-01")
@@ -442,4 +472,87 @@ async fn dashboard_panels_as_recorded_and_restated() {
         error["error"].as_str().unwrap().contains("as recorded"),
         "{error}"
     );
+}
+
+/// (agency, tasks criterion's numerator, denominator) of each agency of a PAR Index answer.
+fn par_tasks(body: &Value) -> Vec<(String, i64, i64)> {
+    body["agencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let tasks = a["criteria"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["code"] == "superior_tasks")
+                .unwrap();
+            let derived = &tasks["derived"];
+            (
+                a["agency_code"].as_str().unwrap().to_owned(),
+                derived["numerator"].as_i64().unwrap(),
+                derived["denominator"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn par_index_as_recorded_and_restated() {
+    let lake = RegistryLake::start().await;
+    let parwatch = &lake.parwatch;
+    let restated = "units=restated&units_date=2025-08-01";
+    let (status, recorded) = parwatch.get_json("/api/v1/par-index?year=2025").await;
+    assert_eq!(status, 200, "{recorded}");
+    assert_eq!(recorded["units"]["view"], "as_recorded");
+    let mut agencies = par_tasks(&recorded);
+    agencies.sort();
+    assert_eq!(agencies, [("D1".to_owned(), 1, 4), ("D2".to_owned(), 2, 2)]);
+    // Restated: D2 alone, its tasks criterion from (1 + 2) / (4 + 2), 1 point of 2.
+    let (status, body) = parwatch
+        .get_json(&format!("/api/v1/par-index?year=2025&{restated}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(par_tasks(&body), [("D2".to_owned(), 3, 6)]);
+    assert_eq!(body["agencies"][0]["index"], 1.0);
+    assert_eq!(body["units"]["view"], "restated");
+    assert_eq!(body["units"]["date"], "2025-08-01");
+    assert!(
+        body["units"]["breaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["date"] == "2025-03-01" && b["kind"] == "merged"),
+        "{body}"
+    );
+    // D2's history restated holds the restated year; a bad view is a 400.
+    let (status, history) = parwatch
+        .get_json(&format!("/api/v1/par-index/history?agency=D2&{restated}"))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let years: Vec<&Value> = history["years"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|y| y["year"] == 2025)
+        .collect();
+    assert_eq!(years, [&body["agencies"][0]]);
+    let (status, error) = parwatch
+        .get_json("/api/v1/par-index?year=2025&units=today")
+        .await;
+    assert_eq!(status, 400, "{error}");
+
+    // D1's token, restated: D1 is no unit of August, so nothing.
+    let data = lake.tmp.path().join("data");
+    let d1 = create_token(&data, "viewer", Some("D1"));
+    let server = Parwatch::serve(&data).await;
+    let response = server
+        .get(
+            Some(&d1),
+            &format!("/api/v1/par-index?year=2025&{restated}"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["agencies"], json!([]));
 }

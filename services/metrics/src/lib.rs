@@ -52,6 +52,7 @@ pub use par::{as_of, load_models};
 pub use projection::Projection;
 pub use projector::Projector;
 pub use registry::{Break, Edge, Period};
+pub use restate::InUnits;
 pub use rollup::DayStats;
 pub use rollups::Rollups;
 pub use tables::register_tables;

@@ -382,11 +382,9 @@ fn estimate(
         targets
             .iter()
             .map(|(code, _)| {
-                let mut sums = Sums::default();
-                if let Some(id) = agencies.id(code) {
-                    daily.add_sums(id, from, to, false, &mut sums);
-                }
-                sums.stats.received as f64
+                agencies
+                    .id(code)
+                    .map_or(0.0, |id| received(daily, id, from, to))
             })
             .collect()
     };
@@ -405,6 +403,14 @@ fn estimate(
         }
     }
     vec![1.0 / targets.len() as f64; targets.len()]
+}
+
+/// Dossiers agency `id` received in `[from, to]`: the weight of its share of a split, and of
+/// its scores in a unit's restated PAR Index.
+pub(crate) fn received(daily: &Daily, id: u32, from: NaiveDate, to: NaiveDate) -> f64 {
+    let mut sums = Sums::default();
+    daily.add_sums(id, from, to, false, &mut sums);
+    sums.stats.received as f64
 }
 
 /// One period of an agency in the registry: its name, level and parent from `valid_from`

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{Days, NaiveDate};
+use parwatch_scoring::{AgencyIndex, Models, YearIndex};
 
 use crate::bucket::Bucket;
 use crate::catalogue::{
@@ -160,9 +161,131 @@ impl Rollups {
         })
     }
 
+    /// [`Rollups::par_index`] restated to the units of `units`: only the units existing on
+    /// that date, each scored from the agencies it takes (see `docs/par-index.md`) and ranked
+    /// among units of its kind, against the previous year restated the same way.
+    pub fn restated_par_index(
+        &self,
+        models: &Models,
+        year: i32,
+        today: NaiveDate,
+        units: NaiveDate,
+    ) -> YearIndex {
+        self.par_source()
+            .par_index(models, year, today, Some(&self.restatement(units)))
+    }
+
+    /// [`Rollups::par_history`] restated to the units of `units`: `agency` is a unit of that
+    /// date, with its predecessors' years restated into it.
+    pub fn restated_par_history(
+        &self,
+        models: &Models,
+        agency: &str,
+        today: NaiveDate,
+        units: NaiveDate,
+    ) -> Vec<AgencyIndex> {
+        self.par_source()
+            .par_history(models, agency, today, Some(&self.restatement(units)))
+    }
+
     fn restatement(&self, date: NaiveDate) -> Restatement {
         let units = self.registry.units_on(&self.agencies, date);
         Restatement::to(&self.lineage(), units, &self.agencies, date)
+    }
+}
+
+/// The figures of [`Rollups`] in one view: as recorded (`units` `None`) or restated to the
+/// units of a date. Everything that offers both views (the API's endpoints and panels, the
+/// reports) reads its figures through it.
+#[derive(Debug, Clone, Copy)]
+pub struct InUnits<'a> {
+    rollups: &'a Rollups,
+    units: Option<NaiveDate>,
+}
+
+impl Rollups {
+    /// These rollups' figures as recorded (`units` `None`) or restated to the units of a date.
+    pub fn in_units(&self, units: Option<NaiveDate>) -> InUnits<'_> {
+        InUnits {
+            rollups: self,
+            units,
+        }
+    }
+}
+
+impl InUnits<'_> {
+    /// The date whose units the figures are restated to; `None` as recorded.
+    pub fn units(&self) -> Option<NaiveDate> {
+        self.units
+    }
+
+    /// [`Rollups::series`], or [`Rollups::restated_series`].
+    pub fn series(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        bucket: Bucket,
+        agency: Option<&str>,
+        by_agency: bool,
+    ) -> Result<Vec<Series>, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.series(metric, from, to, bucket, agency, by_agency),
+            Some(date) => p.restated_series(metric, from, to, bucket, agency, by_agency, date),
+        }
+    }
+
+    /// [`Rollups::summary`], or [`Rollups::restated_summary`].
+    pub fn summary(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+        agency: Option<&str>,
+    ) -> Result<Point, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.summary(metric, from, to, agency),
+            Some(date) => p.restated_summary(metric, from, to, agency, date),
+        }
+    }
+
+    /// [`Rollups::ranking`], or [`Rollups::restated_ranking`] (only the units of the date).
+    pub fn ranking(
+        &self,
+        metric: &MetricDef,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Ranking, MetricError> {
+        let p = self.rollups;
+        match self.units {
+            None => p.ranking(metric, from, to),
+            Some(date) => p.restated_ranking(metric, from, to, date),
+        }
+    }
+
+    /// [`Rollups::par_index`], or [`Rollups::restated_par_index`].
+    pub fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
+        let p = self.rollups;
+        match self.units {
+            None => p.par_index(models, year, today),
+            Some(date) => p.restated_par_index(models, year, today, date),
+        }
+    }
+
+    /// [`Rollups::par_history`], or [`Rollups::restated_par_history`].
+    pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
+        let p = self.rollups;
+        match self.units {
+            None => p.par_history(models, agency, today),
+            Some(date) => p.restated_par_history(models, agency, today, date),
+        }
+    }
+
+    /// [`Rollups::breaks`] of figures over `[from, to]` of `agency` (all: `None`) in this view.
+    pub fn breaks(&self, from: NaiveDate, to: NaiveDate, agency: Option<&str>) -> Vec<Break> {
+        self.rollups.breaks(from, to, agency, self.units)
     }
 }
 
@@ -194,7 +317,7 @@ fn add_parts(all: &mut Vec<(u32, f64)>, parts: &[(u32, f64)]) {
 
 /// The point of `metric` for bucket `bucket` over `[first, last]` of a unit made of `parts`
 /// (agency id, weight), and whether it has anything to measure.
-fn restated_point(
+pub(crate) fn restated_point(
     metric: &MetricDef,
     daily: &Daily,
     parts: &[(u32, f64)],

@@ -89,13 +89,13 @@ impl Rollups {
     /// The PAR Index of `year` on `today`: every agency with PAR work that year, ranked among
     /// agencies of its kind against the previous year's ranks.
     pub fn par_index(&self, models: &Models, year: i32, today: NaiveDate) -> YearIndex {
-        self.par_source().par_index(models, year, today)
+        self.par_source().par_index(models, year, today, None)
     }
 
     /// One agency's index in every year from the first scoring model to `today`'s year in which
     /// it had PAR work.
     pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
-        self.par_source().par_history(models, agency, today)
+        self.par_source().par_history(models, agency, today, None)
     }
 
     fn counters(&self) -> Counters<'_> {
@@ -105,7 +105,7 @@ impl Rollups {
         }
     }
 
-    fn par_source(&self) -> ParSource<'_> {
+    pub(crate) fn par_source(&self) -> ParSource<'_> {
         ParSource {
             work: &self.work,
             counters: self.counters(),

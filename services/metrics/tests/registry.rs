@@ -20,7 +20,8 @@ use datafusion::arrow::datatypes::Float64Type;
 use parwatch_lake::QueryEngine;
 use parwatch_metrics::{Bucket, MetricError, Projector, Rollups, metric, register_tables};
 use parwatch_proto::testing::TestEvent;
-use parwatch_proto::{AgencyLevel, Channel, Outcome};
+use parwatch_proto::{AgencyKind, AgencyLevel, Assessor, Channel, EventData, Outcome, TaskStatus};
+use parwatch_scoring::AgencyIndex;
 
 use crate::common::{date, event, lake_with, projector};
 
@@ -149,7 +150,17 @@ fn the_case() -> (
     parwatch_lake::Lake,
     std::sync::Arc<Projector>,
 ) {
-    let events = case();
+    folded(case())
+}
+
+/// A lake of `events` and a projector over it.
+fn folded(
+    events: Vec<TestEvent>,
+) -> (
+    tempfile::TempDir,
+    parwatch_lake::Lake,
+    std::sync::Arc<Projector>,
+) {
     let (tmp, lake) = lake_with(vec![
         events
             .iter()
@@ -504,4 +515,140 @@ fn a_restated_summary_sums_the_whole_range_through_the_lineage() {
         .restated_summary(on_time, from, to, Some("C1"), units)
         .unwrap();
     assert_eq!((gone.value, gone.numerator), (None, Some(0)));
+}
+
+/// An appraisal of `agency`'s criterion `direction.<criterion>` in `year`.
+fn appraisal(agency: &str, year: i32, criterion: &str, score: f64) -> TestEvent {
+    TestEvent::of(EventData::ParScore {
+        year,
+        component: "direction".into(),
+        criterion: criterion.into(),
+        score,
+        max: 1.0,
+        assessor: Assessor::Appraisal,
+        agency_kind: Some(AgencyKind::Department),
+        evidence: None,
+    })
+    .agency(agency)
+    .at(format!("{year}-12-15T09:00:00+07:00").as_str())
+}
+
+/// `n` tasks of `agency` due in January 2025, the first `on_time` of them done a day early,
+/// the others two days late.
+fn tasks(agency: &str, n: u32, on_time: u32) -> Vec<TestEvent> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = format!("{}/UBND-VP ({agency})", 100 + i);
+        let due = format!("2025-01-{:02}T17:00:00+07:00", 10 + i);
+        let done = format!(
+            "2025-01-{:02}T10:00:00+07:00",
+            if i < on_time { 9 } else { 12 } + i
+        );
+        out.push(
+            TestEvent::task(&id, TaskStatus::Assigned)
+                .due(due.as_str())
+                .agency(agency)
+                .at("2025-01-02T08:00:00+07:00"),
+        );
+        out.push(
+            TestEvent::task(&id, TaskStatus::Completed)
+                .due(due.as_str())
+                .completed_at(done.as_str())
+                .agency(agency)
+                .at(done.as_str()),
+        );
+    }
+    out
+}
+
+fn criterion(index: &AgencyIndex, code: &str) -> Option<f64> {
+    index.criteria.iter().find(|c| c.code == code)?.points
+}
+
+/// The PAR Index of the case's departments, restated: D1 merged into D2 on 1 March 2025.
+///
+/// | 2025 | dossiers received | `plan_issued` | `reporting` | tasks on time |
+/// |---|---|---|---|---|
+/// | D1 | 4 | 0.5 / 1 | — | 1 of 4 |
+/// | D2 | 2 | 1 / 1 | 1 / 1 | 2 of 2 |
+///
+/// D1 also has a 2024 appraisal of `plan_issued`, 0.8 / 1, and no dossiers that year.
+#[test]
+fn restated_par_index_weights_scores_by_dossiers_and_recomputes_rates() {
+    let mut events = case();
+    events.extend([
+        appraisal("D1", 2025, "plan_issued", 0.5),
+        appraisal("D2", 2025, "plan_issued", 1.0),
+        appraisal("D2", 2025, "reporting", 1.0),
+        appraisal("D1", 2024, "plan_issued", 0.8),
+    ]);
+    events.extend(tasks("D1", 4, 1));
+    events.extend(tasks("D2", 2, 2));
+    let (_tmp, _lake, projector) = folded(events);
+    let p = projector.rollups();
+    let models = parwatch_metrics::load_models(None).unwrap();
+    let today = date("2026-03-01");
+
+    // As recorded: two departments, each with its own.
+    let recorded = p.par_index(&models, 2025, today);
+    let codes = |index: &[AgencyIndex]| -> Vec<String> {
+        index.iter().map(|a| a.agency_code.clone()).collect()
+    };
+    assert_eq!(codes(&recorded.agencies), ["D2", "D1"]);
+    let d1 = recorded.agency("D1").unwrap();
+    assert_eq!(
+        criterion(d1, "superior_tasks"),
+        Some(0.5),
+        "1/4 of 2 points"
+    );
+
+    // Restated to the units of 2026: D2 alone, its predecessor's year in it.
+    let restated = p.restated_par_index(&models, 2025, today, date("2026-01-01"));
+    assert_eq!(codes(&restated.agencies), ["D2"]);
+    let d2 = &restated.agencies[0];
+    // Scored by both: their shares weighted by dossiers, (4·0.5 + 2·1) / 6 = 2/3 (published
+    // to the thousandth), not the mean 0.75.
+    assert_eq!(criterion(d2, "plan_issued"), Some(0.667));
+    // Scored by D2 only: its score as it was.
+    assert_eq!(criterion(d2, "reporting"), Some(1.0));
+    // Tasks: (1 + 2) / (4 + 2) of 2 points, not the mean of 1/4 and 1.
+    assert_eq!(criterion(d2, "superior_tasks"), Some(1.0));
+    let derived = d2
+        .criteria
+        .iter()
+        .find(|c| c.code == "superior_tasks")
+        .and_then(|c| c.derived.as_ref())
+        .unwrap();
+    assert_eq!((derived.numerator, derived.denominator), (3, 6));
+    assert_eq!(d2.index, 2.667, "0.667 + 1 + 1");
+    assert_eq!((d2.rank, d2.of), (1, 1));
+    let evidence = d2
+        .criteria
+        .iter()
+        .find(|c| c.code == "plan_issued")
+        .and_then(|c| c.official.as_ref())
+        .and_then(|s| s.evidence.as_deref())
+        .unwrap();
+    assert!(evidence.starts_with("restated: "), "{evidence}");
+
+    // Restated to a date before the merger: the index as recorded.
+    let before = p.restated_par_index(&models, 2025, today, date("2025-02-01"));
+    assert_eq!(before, recorded);
+
+    // D2's history restated: 2024 is D1's own appraisal (no dossiers: by its part, 1), 2025
+    // the restated year; as recorded, D2 has 2025 only.
+    let history = p.restated_par_history(&models, "D2", today, date("2026-01-01"));
+    let years: Vec<(i32, Option<f64>)> = history
+        .iter()
+        .map(|a| (a.year, criterion(a, "plan_issued")))
+        .collect();
+    assert_eq!(years.len(), 2, "{years:?}");
+    assert_eq!(years[0], (2024, Some(0.8)));
+    assert_eq!(history[1], *d2);
+    let recorded: Vec<i32> = p
+        .par_history(&models, "D2", today)
+        .iter()
+        .map(|a| a.year)
+        .collect();
+    assert_eq!(recorded, [2025]);
 }

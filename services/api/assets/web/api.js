@@ -115,14 +115,14 @@ export class Api {
     return this.request('/api/v1/ranking', { params });
   }
 
-  /** The PAR Index of a year (`year`, `agency` optional). */
+  /** The PAR Index of a year (`year`, `agency` optional, the view: `units`, `units_date`). */
   parIndex(params) {
     return this.request('/api/v1/par-index', { params });
   }
 
-  /** One agency's PAR Index in every year it was scored. */
-  parHistory(agency) {
-    return this.request('/api/v1/par-index/history', { params: { agency } });
+  /** One agency's PAR Index in every year it was scored (`params`: the view, `units`…). */
+  parHistory(agency, params) {
+    return this.request('/api/v1/par-index/history', { params: { ...params, agency } });
   }
 
   sql(sql) {

@@ -90,7 +90,7 @@ function ratioText(point, unit) {
  * to the units of a date (the server's today when none), `{}` as recorded. Spread into API
  * parameters and page addresses.
  */
-function unitsView(params) {
+export function unitsView(params) {
   if (params.get('units') !== 'restated') return {};
   return { units: 'restated', units_date: params.get('units_date') || undefined };
 }
@@ -104,7 +104,7 @@ function breakText(b) {
 }
 
 /** An answer's structural breaks as a chart marks them: one mark per date. */
-function breakMarks(units) {
+export function breakMarks(units) {
   const byDate = new Map();
   for (const b of units?.breaks || []) {
     if (!byDate.has(b.date)) byDate.set(b.date, []);
@@ -117,7 +117,7 @@ function breakMarks(units) {
  * The view switch: as recorded, or restated to the units of a date (`today` until the reader
  * types another). The choice goes into the page address.
  */
-function unitsControl(ctx, view, today) {
+export function unitsControl(ctx, view, today) {
   const restated = view.units === 'restated';
   const dateInput = h('input', {
     type: 'text', class: 'date', name: 'units_date', value: fmtDate(view.units_date || today),

@@ -1,11 +1,13 @@
 // The PAR Index (Chỉ số CCHC) pages: the year's index table of one kind of agency with a bar
 // per component, and one agency's breakdown — components against their maxima, criteria
 // weakest first with where their points come from, and its index and rank over the years.
-// While a year's index is incomplete (no appraisal yet), ranks are the projected ones.
+// While a year's index is incomplete (no appraisal yet), ranks are the projected ones. Both
+// pages show the index as recorded or restated to the units of a date (`units`, `units_date`
+// in the address, the dashboards' view switch), with the changes of units listed.
 
 import { drawChart } from './chart.js';
 import { agencyLabel, fmtNumber, metricName, rubricName, t } from './i18n.js';
-import { errorBox, h, linkCell, linkRow } from './pages.js';
+import { breakMarks, errorBox, h, linkCell, linkRow, unitsControl, unitsView } from './pages.js';
 
 /** Points rounded to the published thousandths, so -0.0 (nothing earned) is written 0. */
 const zeroed = (v) => (typeof v === 'number' && Math.abs(v) < 5e-4 ? 0 : v);
@@ -49,25 +51,36 @@ function yearControl(ctx, year, thisYear) {
       ...years.map((y) => h('option', { value: y, selected: y === year }, y))));
 }
 
-async function thisYear(ctx) {
-  return Number((await ctx.api.ranges()).today.slice(0, 4));
+/** The server's today and this year. */
+async function today(ctx) {
+  const day = (await ctx.api.ranges()).today;
+  return { day, year: Number(day.slice(0, 4)) };
+}
+
+/** "Changes of units: …", the structural breaks of an answer, in `el`. */
+function showBreaks(el, units) {
+  const marks = breakMarks(units);
+  el.replaceChildren(...(marks.length ? [h('strong', {}, `${t('breaks_title')}: `), marks.map((b) => `${b.label} ${b.text}`).join('; ')] : []));
 }
 
 /** `#/par?year=Y&kind=K`: the index table of one kind of agency. */
 export async function parPage(ctx, root) {
-  const now = await thisYear(ctx);
-  const year = Number(ctx.params.get('year')) || now;
+  const now = await today(ctx);
+  const year = Number(ctx.params.get('year')) || now.year;
+  const view = unitsView(ctx.params);
   const body = h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, t('loading')));
   const kinds = h('div', { class: 'control' });
+  const changes = h('p', { class: 'chart-breaks muted' });
   root.replaceChildren(
     h('div', { class: 'page-head' },
       h('h1', {}, t('par_title'), h('span', { class: 'agency-code' }, ` · ${year}`)),
       h('p', { class: 'muted' }, t('par_hint')),
-      h('div', { class: 'controls' }, yearControl(ctx, year, now), kinds)),
-    h('article', { class: 'panel panel-par', dataset: { panel: 'par-index' } }, body));
+      h('div', { class: 'controls' }, yearControl(ctx, year, now.year), kinds, unitsControl(ctx, view, now.day))),
+    h('article', { class: 'panel panel-par', dataset: { panel: 'par-index' } }, changes, body));
   const load = async () => {
     try {
-      const data = await ctx.api.parIndex({ year });
+      const data = await ctx.api.parIndex({ year, ...view });
+      showBreaks(changes, data.units);
       const present = [...new Set(data.agencies.map((a) => a.kind))];
       const kind = present.includes(ctx.params.get('kind')) ? ctx.params.get('kind') : present[0];
       kinds.replaceChildren(present.length ? h('span', { class: 'label' }, t('par_kind')) : '',
@@ -76,7 +89,7 @@ export async function parPage(ctx, root) {
           onclick: () => ctx.setParams({ kind: k }),
         }, t(`kind_${k}`))));
       const rows = data.agencies.filter((a) => a.kind === kind);
-      body.replaceChildren(rows.length ? indexTable(ctx, rows, year) : h('p', { class: 'muted' }, t('no_data')));
+      body.replaceChildren(rows.length ? indexTable(ctx, rows, { year, ...view }) : h('p', { class: 'muted' }, t('no_data')));
     } catch (e) {
       body.replaceChildren(errorBox(e));
     }
@@ -85,13 +98,13 @@ export async function parPage(ctx, root) {
   return { refresh: load };
 }
 
-/** Agencies of one kind, by rank (the projected one while the year is open). */
-function indexTable(ctx, agencies, year) {
+/** Agencies of one kind, by rank (the projected one while the year is open); rows link to the agency's page with `params` (year and view). */
+function indexTable(ctx, agencies, params) {
   const open = isOpen(agencies);
   const rankOf = (a) => (open ? a.projected_rank : a.rank);
   const sorted = [...agencies].sort((a, b) => rankOf(a) - rankOf(b) || a.agency_code.localeCompare(b.agency_code));
   const components = sorted[0].components;
-  const linkOf = (code) => ctx.href(`/par/${encodeURIComponent(code)}`, { year });
+  const linkOf = (code) => ctx.href(`/par/${encodeURIComponent(code)}`, params);
   const head = h('tr', {},
     h('th', { class: 'num' }, open ? t('par_rank_projected') : t('rank')),
     h('th', {}, t('agency')),
@@ -125,9 +138,11 @@ function source(k) {
 
 /** `#/par/CODE?year=Y`: one agency's breakdown, criteria weakest first, and its trend. */
 export async function parAgencyPage(ctx, root, code) {
-  const now = await thisYear(ctx);
-  const year = Number(ctx.params.get('year')) || now;
-  const back = h('a', { href: `#/par?year=${year}`, class: 'back' }, t('par_back'));
+  const now = await today(ctx);
+  const year = Number(ctx.params.get('year')) || now.year;
+  const view = unitsView(ctx.params);
+  const back = h('a', { href: ctx.href('/par', { year, ...view }), class: 'back' }, t('par_back'));
+  const changes = h('p', { class: 'chart-breaks muted' });
   const summary = h('div', { class: 'par-summary' }, h('p', { class: 'muted' }, t('loading')));
   const components = h('div', { class: 'panel-body' });
   const criteria = h('div', { class: 'panel-body' });
@@ -137,9 +152,9 @@ export async function parAgencyPage(ctx, root, code) {
   root.replaceChildren(
     h('div', { class: 'page-head' }, back,
       h('h1', {}, t('nav_par'), h('span', { class: 'agency-code' }, ` · ${agencyLabel(code)} · ${year}`)),
-      h('div', { class: 'controls' }, yearControl(ctx, year, now),
-        h('a', { href: `#/agency/${encodeURIComponent(code)}` }, t('par_agency_metrics')))),
-    summary,
+      h('div', { class: 'controls' }, yearControl(ctx, year, now.year), unitsControl(ctx, view, now.day),
+        h('a', { href: ctx.href(`/agency/${encodeURIComponent(code)}`, view) }, t('par_agency_metrics')))),
+    summary, changes,
     h('section', { class: 'charts' },
       card('par-components', t('par_components'), components),
       card('par-trend-index', `${t('par_trend')}: ${t('par_trend_index')}`, trendIndex),
@@ -148,7 +163,8 @@ export async function parAgencyPage(ctx, root, code) {
         h('header', {}, h('h2', {}, t('par_criteria'))), criteria)));
   const load = async () => {
     try {
-      const [index, history] = await Promise.all([ctx.api.parIndex({ year, agency: code }), ctx.api.parHistory(code)]);
+      const [index, history] = await Promise.all([ctx.api.parIndex({ year, agency: code, ...view }), ctx.api.parHistory(code, view)]);
+      showBreaks(changes, history.units);
       const a = index.agencies[0];
       if (!a) {
         summary.replaceChildren(h('p', { class: 'muted' }, t('no_data')));

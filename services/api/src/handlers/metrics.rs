@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
 use parwatch_metrics::{
-    Better, Break, Bucket, METRICS, MetricDef, MetricError, Point, Ranking as MetricRanking,
-    Rollups, Series, metric,
+    Better, Break, Bucket, InUnits, METRICS, MetricDef, MetricError, Point,
+    Ranking as MetricRanking, Rollups, Series, metric,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -90,11 +90,7 @@ impl<'a> Figures<'a> {
         agency: Option<&str>,
         by_agency: bool,
     ) -> Result<Vec<Series>, MetricError> {
-        let p = self.rollups;
-        match self.units {
-            None => p.series(def, from, to, bucket, agency, by_agency),
-            Some(date) => p.restated_series(def, from, to, bucket, agency, by_agency, date),
-        }
+        self.view().series(def, from, to, bucket, agency, by_agency)
     }
 
     /// [`Rollups::summary`], or [`Rollups::restated_summary`].
@@ -104,11 +100,7 @@ impl<'a> Figures<'a> {
         (from, to): (NaiveDate, NaiveDate),
         agency: Option<&str>,
     ) -> Result<Point, MetricError> {
-        let p = self.rollups;
-        match self.units {
-            None => p.summary(def, from, to, agency),
-            Some(date) => p.restated_summary(def, from, to, agency, date),
-        }
+        self.view().summary(def, from, to, agency)
     }
 
     /// [`Rollups::ranking`], or [`Rollups::restated_ranking`] (only the units of the date).
@@ -117,11 +109,12 @@ impl<'a> Figures<'a> {
         def: &MetricDef,
         (from, to): (NaiveDate, NaiveDate),
     ) -> Result<MetricRanking, MetricError> {
-        let p = self.rollups;
-        match self.units {
-            None => p.ranking(def, from, to),
-            Some(date) => p.restated_ranking(def, from, to, date),
-        }
+        self.view().ranking(def, from, to)
+    }
+
+    /// The rollups in this view (the PAR Index is read through it too).
+    pub(crate) fn view(&self) -> InUnits<'a> {
+        self.rollups.in_units(self.units)
     }
 
     /// The view and the structural breaks of figures over `[from, to]` of `agency` (all:
@@ -134,7 +127,7 @@ impl<'a> Figures<'a> {
                 "as_recorded"
             },
             date: self.units,
-            breaks: self.rollups.breaks(from, to, agency, self.units),
+            breaks: self.view().breaks(from, to, agency),
         }
     }
 }

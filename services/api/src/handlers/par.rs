@@ -1,7 +1,8 @@
 //! `/api/v1/par-index` and `/api/v1/par-index/history`: the PAR Index (Chỉ số CCHC) as it
-//! builds up during the year, from the projections and the scoring models.
+//! builds up during the year, from the projections and the scoring models, as recorded or
+//! restated to the units of a date (`units`, `units_date`, as the metrics).
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use parwatch_auth::Principal;
 use parwatch_scoring::AgencyIndex;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::handlers::metrics::{Figures, UnitsBody};
 use crate::params::{self, today};
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -24,12 +26,25 @@ pub(crate) struct ParQuery {
     /// another is refused (403).
     #[param(example = "000.00.16.H02")]
     agency: Option<String>,
+    /// `as_recorded` (default): each agency's own index; `restated`: the units existing on
+    /// `units_date` only (`agency` is then one of them), each scored from the agencies it
+    /// takes through the registry's lineage (docs/par-index.md) and ranked among them.
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date whose units are scored, `YYYY-MM-DD`; today by default.
+    #[param(example = "2026-01-01")]
+    units_date: Option<String>,
 }
 
 impl ParQuery {
     /// The agency filter: absent or empty is none; a scoped token's own whatever it asks.
     fn agency(&self, principal: &Principal) -> Result<Option<String>, ApiError> {
         params::agency(principal, self.agency.as_deref())
+    }
+
+    /// The view: `None` as recorded, `Some(date)` restated to the units of `date`.
+    fn units(&self) -> Result<Option<NaiveDate>, ApiError> {
+        params::units(self.units.as_deref(), self.units_date.as_deref())
     }
 
     /// `year`, refused before every scoring model.
@@ -57,6 +72,8 @@ pub(crate) struct ParIndex {
     agency: Option<String>,
     /// By kind, then rank.
     agencies: Vec<AgencyIndex>,
+    /// The units scored, and the structural breaks of the year.
+    units: UnitsBody,
 }
 
 /// One year's PAR Index of every agency (or one), so far.
@@ -64,7 +81,7 @@ pub(crate) struct ParIndex {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The index", body = ParIndex),
-        (status = 400, description = "A bad year, or one before every scoring model", body = ErrorBody),
+        (status = 400, description = "A bad year, one before every scoring model, or bad units", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
 pub(crate) async fn index(
@@ -75,17 +92,21 @@ pub(crate) async fn index(
     let agency = query.agency(&principal)?;
     let today = today();
     let year = query.year(&state)?;
-    let key = format!("par-index {year} {today} {agency:?}");
+    let units = query.units()?;
+    let key = format!("par-index {year} {today} {agency:?} {units:?}");
     let answer = state.cached(key, |p| {
-        let mut index = p.par_index(&state.par_models, year, today);
+        let figures = Figures::new(p, units);
+        let mut index = figures.view().par_index(&state.par_models, year, today);
         if let Some(code) = &agency {
             index.agencies.retain(|a| &a.agency_code == code);
         }
+        let (from, to) = year_range(year, year)?;
         Ok(ParIndex {
             year,
             as_of: parwatch_metrics::as_of(year, today),
             agency: agency.clone(),
             agencies: index.agencies,
+            units: figures.units(from, to, agency.as_deref()),
         })
     })?;
     Ok(answer.reply(StatusCode::OK, None, principal.agency.is_none()))
@@ -100,6 +121,8 @@ pub(crate) struct ParHistory {
     as_of: NaiveDate,
     /// Each year with a scoring model, oldest first.
     years: Vec<AgencyIndex>,
+    /// The units scored, and the structural breaks of the years.
+    units: UnitsBody,
 }
 
 /// One agency's PAR Index in every year with a scoring model.
@@ -107,7 +130,7 @@ pub(crate) struct ParHistory {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The agency's years", body = ParHistory),
-        (status = 400, description = "No agency", body = ErrorBody),
+        (status = 400, description = "No agency, or bad units", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
 pub(crate) async fn history(
@@ -118,13 +141,27 @@ pub(crate) async fn history(
     let agency = query.agency(&principal)?;
     let agency = params::required("agency", agency.as_deref(), "000.00.16.H02")?.to_owned();
     let today = today();
-    let key = format!("par-history {today} {agency:?}");
+    let units = query.units()?;
+    let key = format!("par-history {today} {agency:?} {units:?}");
     let answer = state.cached(key, |p| {
+        let figures = Figures::new(p, units);
+        let models = &state.par_models;
+        let years = figures.view().par_history(models, &agency, today);
+        let first = models.first_year().unwrap_or(today.year());
+        let (from, to) = year_range(first, today.year())?;
         Ok(ParHistory {
-            years: p.par_history(&state.par_models, &agency, today),
+            years,
+            units: figures.units(from, to, Some(&agency)),
             agency: agency.clone(),
             as_of: today,
         })
     })?;
     Ok(answer.reply(StatusCode::OK, None, principal.agency.is_none()))
+}
+
+/// From 1 January of `first` to 31 December of `last`.
+fn year_range(first: i32, last: i32) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    NaiveDate::from_ymd_opt(first, 1, 1)
+        .zip(NaiveDate::from_ymd_opt(last, 12, 31))
+        .ok_or_else(|| ApiError::BadRequest(format!("no such years: {first}–{last}")))
 }
