@@ -36,6 +36,11 @@ fn worker(nats: &str, data: &Path, name: &str, http: &str) -> Parwatch {
         "2000",
         "--ack-wait-secs",
         "2",
+        // The holder of partition 0 compacts often, through takeovers and the zombie's wake.
+        "--compact-every-secs",
+        "1",
+        "--compact-max-files",
+        "4",
     ];
     Parwatch::spawn(&args, &[], data, name)
 }
@@ -56,6 +61,17 @@ async fn wait_logged(worker: &Parwatch, needle: &str, before: usize, within: Dur
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The counter `name` on the worker's `/metrics` at `http`.
+async fn counter(http: &str, name: &str) -> u64 {
+    let (status, _, metrics) = get(&format!("http://{http}/metrics")).await;
+    assert_eq!(status, 200);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
 }
 
 /// Sends `signal` to `worker`'s process.
@@ -120,6 +136,15 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
     // A message of no valid type is routed by no mapping: partition 0 keeps it as a rejection.
     let bogus = Outgoing::json("par.events.v1.bogus", &serde_json::json!({"no": "event"}));
     assert_eq!(publish(&url, vec![bogus]).await, 1, "stored by the broker");
+    // A, holding partition 0 again, has merged files on the split stream.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&a_http, "parwatch_compactions_total").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no compaction on the split stream"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let reader = Parwatch::serve_with(&data, &["--open", "--partitions", "3"], &[]).await;
     expect_exactly(&reader, n, Duration::from_secs(3)).await;
     reader
@@ -244,11 +269,7 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
         let epoch = format!("parwatch_partition_epoch{{partition=\"{k}\"}}");
         assert!(metrics.contains(&epoch), "{epoch} missing:\n{metrics}");
     }
-    let stored: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("parwatch_events_stored_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("parwatch_events_stored_total");
+    let stored = counter(&a_http, "parwatch_events_stored_total").await;
     assert!(stored > 0 && stored <= n as u64, "{stored}");
     drop(a);
 }

@@ -19,16 +19,22 @@ const MAX_DEFERRED: u32 = 30;
 /// Compacts the lake's tables in the background, as long as the worker runs: no separate
 /// process to remember. Each merge is one atomic Delta commit. While the worker is catching
 /// up a backlog, compaction waits (up to [`MAX_DEFERRED`] passes): its CPU and the memory of
-/// its rewrite go to draining first.
+/// its rewrite go to draining first. On a `split` stream only the worker holding partition 0
+/// compacts, so that workers do not merge the same files twice over; one that lost the
+/// partition while merging is refused by the log (see `Lake::compact`).
 pub(crate) async fn compact_forever(
     lake: Lake,
     policy: CompactionPolicy,
     every: Duration,
+    split: bool,
     status: Arc<IngestStatus>,
 ) {
     let mut deferred = 0;
     loop {
         tokio::time::sleep(every).await;
+        if split && !status.partitions().iter().any(|(k, _)| *k == 0) {
+            continue;
+        }
         if status.lag() > BACKLOG && deferred < MAX_DEFERRED {
             deferred += 1;
             continue;
@@ -43,7 +49,7 @@ pub(crate) async fn compact_forever(
                 status
                     .files_compacted
                     .fetch_add(stats.files_merged, Ordering::Relaxed);
-                if stats.compactions > 0 || stats.files_deleted > 0 {
+                if stats.compactions > 0 || stats.files_deleted > 0 || stats.lost > 0 {
                     debug!(?stats, "compaction pass");
                 }
             }
@@ -94,6 +100,7 @@ mod tests {
             lake.clone(),
             policy,
             every,
+            false,
             Arc::clone(&status),
         ));
         // Fewer passes than the most it waits: nothing merged while the backlog lasts.

@@ -73,17 +73,13 @@ pub async fn run(
             "failpoint: batches are acknowledged WITHOUT being stored (benchmark only)"
         );
     }
-    // With several workers, none compacts: two compactions of the same files at once both
-    // commit (delta-rs 1.1 does not refuse a commit removing files another removed meanwhile),
-    // each adding a merged copy of the same rows, and a compactor cannot be fenced yet.
-    let compactor = (!cfg.partitions.split()).then(|| {
-        tokio::spawn(compact_forever(
-            lake.clone(),
-            cfg.compaction,
-            cfg.compact_every,
-            Arc::clone(&status),
-        ))
-    });
+    let compactor = tokio::spawn(compact_forever(
+        lake.clone(),
+        cfg.compaction,
+        cfg.compact_every,
+        cfg.partitions.split(),
+        Arc::clone(&status),
+    ));
     let shared = Shared {
         cfg: Arc::new(cfg),
         client,
@@ -97,9 +93,7 @@ pub async fn run(
         let stream = shared.cfg.partitions.stream(0);
         consume(shared, stream, Writer::Sole, None, shutdown).await
     };
-    if let Some(compactor) = compactor {
-        compactor.abort();
-    }
+    compactor.abort();
     result
 }
 

@@ -8,8 +8,8 @@
 //! one zstd Parquet file per table and commits it to the table's Delta log with the stream
 //! position it covers, before the worker acknowledges anything. The logs are the single source
 //! of truth: [`Lake::load_index`] rebuilds the deduplication index from the files they list,
-//! and [`Lake::compact`] merges small files and vacuums replaced ones (Delta OPTIMIZE and
-//! VACUUM). Any engine that reads Delta reads the lake transactionally. `lake.rs` lists what a
+//! and [`Lake::compact`] merges small files (a fenced swap of its own) and vacuums replaced
+//! ones (Delta VACUUM). Any engine that reads Delta reads the lake transactionally. `lake.rs` lists what a
 //! [`Lake`] does and which module does it.
 //! [`QueryEngine`] registers the tables with DataFusion and answers read-only SQL in a sandbox
 //! (scopes, limits; see `sandbox.rs`).

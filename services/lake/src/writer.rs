@@ -154,11 +154,11 @@ async fn upload(table: &deltalake::DeltaTable, file: &PreparedFile) -> Result<Ad
             writer.close()
         })
         .map_err(parquet)?;
-    let mut nonce = [0u8; 6];
-    getrandom::fill(&mut nonce).map_err(|e| crate::Error::Location(e.to_string()))?;
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     let (lo, hi) = file.seqs;
-    let path = format!("{DATA_DIR}/part-{lo:012}-{hi:012}-{nonce}.zstd.parquet");
+    let path = format!(
+        "{DATA_DIR}/part-{lo:012}-{hi:012}-{}.zstd.parquet",
+        nonce()?
+    );
     let size = bytes.len() as i64;
     table
         .object_store()
@@ -172,6 +172,13 @@ async fn upload(table: &deltalake::DeltaTable, file: &PreparedFile) -> Result<Ad
         stats: Some(stats(&file.batch).to_string()),
         ..Default::default()
     })
+}
+
+/// Random hex that makes a new file's name unique among writers.
+pub(crate) fn nonce() -> Result<String> {
+    let mut nonce = [0u8; 6];
+    getrandom::fill(&mut nonce).map_err(|e| crate::Error::Location(e.to_string()))?;
+    Ok(nonce.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Delta statistics of a file: rows, and per column nulls, least and greatest value, so that
