@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::NaiveDate;
+
 use parwatch_metrics::{MetricDef, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -247,6 +249,28 @@ pub struct Section {
     pub tables: Vec<Table>,
 }
 
+/// Which units a report's figures are counted in (`units` and `units_date` of a definition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Units {
+    /// Each figure under the agency that recorded it (the default).
+    #[default]
+    AsRecorded,
+    /// Restated to the units of a date through the registry's lineage, as the API's
+    /// `units=restated`: of `units_date`, or of the period's last day when it gives none.
+    Restated(Option<NaiveDate>),
+}
+
+impl Units {
+    /// The date the figures of a period ending `to` are restated to; `None` as recorded.
+    pub fn date(self, to: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Units::AsRecorded => None,
+            Units::Restated(date) => Some(date.unwrap_or(to)),
+        }
+    }
+}
+
 /// A report definition.
 #[derive(Debug, Clone, Serialize)]
 pub struct Definition {
@@ -268,6 +292,8 @@ pub struct Definition {
     pub public: Option<u32>,
     /// Figures over the whole period, by name, for the texts.
     pub figures: BTreeMap<String, Expr>,
+    /// The units every figure is counted in.
+    pub units: Units,
     /// Sections, in order.
     pub sections: Vec<Section>,
     /// The file's text: publishing records it, so a report is reproduced by the definition
@@ -295,6 +321,8 @@ struct DefinitionFile {
     #[serde(default)]
     public: bool,
     min_dossiers: Option<u32>,
+    units: Option<String>,
+    units_date: Option<String>,
     #[serde(default)]
     figures: BTreeMap<String, String>,
     sections: Vec<SectionFile>,
@@ -387,6 +415,36 @@ pub fn parse(id: &str, file: &str, text: &str) -> Result<Definition> {
             )));
         }
         (true, k) => Some(k.unwrap_or(MIN_DOSSIERS)),
+    };
+    let units_date = raw
+        .units_date
+        .as_deref()
+        .map(|d| {
+            d.parse::<NaiveDate>()
+                .map_err(|_| file_error(format!("units_date = {d:?}: give YYYY-MM-DD")))
+        })
+        .transpose()?;
+    let units = match (raw.units.as_deref(), units_date) {
+        (None | Some("as_recorded"), None) => Units::AsRecorded,
+        (None | Some("as_recorded"), Some(_)) => {
+            return Err(file_error(
+                "units_date applies to restated figures: add units = \"restated\"".to_owned(),
+            ));
+        }
+        // Restated cells beside a recorded report's could give back what disclosure control
+        // withholds (as embeds, which are as recorded only).
+        (Some("restated"), _) if public.is_some() => {
+            return Err(file_error(
+                "units = \"restated\" applies to internal reports: a public report is as recorded"
+                    .to_owned(),
+            ));
+        }
+        (Some("restated"), date) => Units::Restated(date),
+        (Some(other), _) => {
+            return Err(file_error(format!(
+                "units = {other:?}: give \"as_recorded\" or \"restated\""
+            )));
+        }
     };
     let mut figures = BTreeMap::new();
     for (name, value) in &raw.figures {
@@ -519,6 +577,7 @@ pub fn parse(id: &str, file: &str, text: &str) -> Result<Definition> {
         recipients: raw.recipients,
         public,
         figures,
+        units,
         sections,
         source: text.to_owned(),
     })
@@ -646,6 +705,39 @@ columns = [{ title = { vi = "Tiếp nhận", en = "Received" }, value = "receive
         );
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
         assert_eq!(Catalogue::load(&repo).unwrap().iter().count(), 3);
+    }
+
+    #[test]
+    fn units_are_as_recorded_or_restated_to_a_date_or_the_periods_end() {
+        let to = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
+        let with = |lines: &str| {
+            GOOD.replace(
+                "symbol = \"BC-UBND\"",
+                &format!("symbol = \"BC-UBND\"\n{lines}"),
+            )
+        };
+        let units = |lines: &str| parse("r", "r.toml", &with(lines)).unwrap().units;
+        assert_eq!(units(""), Units::AsRecorded);
+        assert_eq!(units("").date(to), None);
+        assert_eq!(units("units = \"restated\"").date(to), Some(to));
+        let date = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let restated = units("units = \"restated\"\nunits_date = \"2026-01-01\"");
+        assert_eq!(
+            (restated, restated.date(to)),
+            (Units::Restated(Some(date)), Some(date))
+        );
+        for (lines, error) in [
+            ("units_date = \"2026-01-01\"", "add units = \"restated\""),
+            ("units = \"today\"", "units = \"today\""),
+            (
+                "units = \"restated\"\nunits_date = \"2026-13-01\"",
+                "YYYY-MM-DD",
+            ),
+            ("units = \"restated\"\npublic = true", "internal reports"),
+        ] {
+            let e = error_of(&with(lines));
+            assert!(e.contains(error), "{lines}: {e}");
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use parwatch_scoring::Models;
 pub use changes::{Cause, Comparison, Difference, compare};
 pub use definition::{
     BUILT_IN_PLACEHOLDERS, Catalogue, Column, Definition, Expr, Field, Kind, MIN_DOSSIERS, Rows,
-    Section, Subject, Table, Term, Text, parse,
+    Section, Subject, Table, Term, Text, Units, parse,
 };
 pub use disclosure::suppress_points;
 pub use pdf::{FONTS, pdf};

@@ -1,12 +1,14 @@
 //! Figures of a report at one lake version: every named figure, every table cell, and the
 //! texts with their placeholders filled, read from the projections of that version through
-//! the methods the metric endpoints answer from (`summary`, `series`, `ranking`, `par_index`).
+//! the methods the metric endpoints answer from (`summary`, `series`, `ranking`, `par_index`),
+//! as recorded or restated to the units of a date as the definition says (the same
+//! [`parwatch_metrics::InUnits`] the API reads).
 //! The same definition, period and version give the same bytes: nothing here reads the clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use parwatch_metrics::{Bucket, MetricDef, Point};
+use parwatch_metrics::{Bucket, InUnits, MetricDef, Point};
 use parwatch_scoring::Models;
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +149,10 @@ pub struct Figures {
     pub to: NaiveDate,
     /// The Delta version of `events` read.
     pub lake_version: u64,
+    /// The date whose units the figures are restated to (the definition's `units =
+    /// "restated"`); absent: as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units_date: Option<NaiveDate>,
     /// Named figures over the whole period.
     pub figures: BTreeMap<String, Figure>,
     /// Sections with their tables.
@@ -222,6 +228,8 @@ pub fn render(
 ) -> Result<Figures> {
     ask.check(definition)?;
     let (from, to) = (ask.period.from(), ask.period.to());
+    let units_date = definition.units.date(to);
+    let view = &view.in_units(units_date);
     let agency = ask.agency.as_deref();
     let mut totals: BTreeMap<&'static str, Point> = BTreeMap::new();
     let mut total = |m: &'static MetricDef| -> Result<Point> {
@@ -293,6 +301,7 @@ pub fn render(
         from,
         to,
         lake_version,
+        units_date,
         figures,
         sections,
         disclosure,
@@ -435,7 +444,7 @@ fn points_of(
 fn table(
     table: &Table,
     ask: &Ask,
-    view: &View,
+    view: &InUnits<'_>,
     models: &Models,
     total: &mut impl FnMut(&'static MetricDef) -> Result<Point>,
 ) -> Result<(TableFigures, Vec<Vec<Parts>>)> {
@@ -611,7 +620,7 @@ fn heading(vi: &str, en: &str, kind: Kind) -> Heading {
 /// The PAR Index of the period's year, as it stood at the period's end: one column per
 /// component (those of every agency's rubric, in rubric order), then the index, its maximum,
 /// rank, agencies ranked, the previous year's rank and places gained or lost.
-fn par_table(ask: &Ask, view: &View, models: &Models) -> (Vec<Heading>, Vec<Line>) {
+fn par_table(ask: &Ask, view: &InUnits<'_>, models: &Models) -> (Vec<Heading>, Vec<Line>) {
     let index = view.par_index(models, ask.period.year(), ask.period.to());
     let mut components: Vec<(String, Heading)> = Vec::new();
     for a in &index.agencies {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::object_store::{
     self, ObjectStore, ObjectStoreExt as _, PutMode, PutPayload,
@@ -54,6 +54,9 @@ pub struct Summary {
     pub ask: Ask,
     /// The Delta version of `events` read.
     pub lake_version: u64,
+    /// The date whose units its figures are restated to; absent: as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units_date: Option<NaiveDate>,
     /// When it was published.
     pub published_at: DateTime<Utc>,
     /// Who published it.
@@ -92,6 +95,7 @@ impl Published {
             title: self.figures.title.clone(),
             ask: self.figures.ask.clone(),
             lake_version: self.figures.lake_version,
+            units_date: self.figures.units_date,
             published_at: self.published_at,
             published_by: self.published_by.clone(),
             digest: self.digest.clone(),

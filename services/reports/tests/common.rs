@@ -93,6 +93,15 @@ impl Events {
         }
     }
 
+    /// `agency` merged into `into` from `on`, decided a month before.
+    pub(crate) fn merged(&mut self, agency: &str, into: &str, on: &str) {
+        self.push(
+            TestEvent::merged(into, on)
+                .at("2024-05-01T09:00:00+07:00")
+                .agency(agency),
+        );
+    }
+
     fn take(&mut self) -> Vec<StoredEvent<'static>> {
         std::mem::take(&mut self.out)
     }

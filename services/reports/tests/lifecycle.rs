@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use parwatch_lake::CompactionPolicy;
-use parwatch_reports::{Ask, Catalogue, Figures, Published, Shelf, compare, reproduce, run};
+use parwatch_reports::{Ask, Catalogue, Figures, Published, Shelf, compare, parse, reproduce, run};
 use parwatch_scoring::Models;
 
 use crate::common::{A, B, Events, lake, late_events, projector, quarter, write};
@@ -277,4 +277,88 @@ async fn a_published_report_is_frozen_reproduced_and_explained() {
         "{err}"
     );
     assert_eq!(shelf.get(None, &published.id).await.unwrap(), published);
+}
+
+/// A report by agency restated to the units of a date: A merged into B on 1 June 2024.
+const RESTATED: &str = r#"
+title = { vi = "Báo cáo", en = "Report" }
+subject = "province"
+issuer = { vi = "UBND TỈNH", en = "PROVINCIAL PEOPLE'S COMMITTEE" }
+symbol = "BC-UBND"
+units = "restated"
+units_date = "2024-07-01"
+[figures]
+received = "received"
+[[sections]]
+id = "dossiers"
+title = { vi = "Hồ sơ", en = "Dossiers" }
+[[sections.tables]]
+id = "by_agency"
+title = { vi = "Theo cơ quan", en = "By agency" }
+rows = "agency"
+columns = [{ title = { vi = "Tiếp nhận", en = "Received" }, value = "received" }, { title = { vi = "Đúng hạn", en = "On time" }, value = "on_time_rate" }]
+"#;
+
+#[tokio::test]
+async fn a_restated_report_counts_the_units_of_its_date_and_records_it() {
+    let (_tmp, lake) = lake();
+    let mut events = Events::default();
+    let mut quarter = quarter(&mut events);
+    events.merged(A, B, "2024-06-01");
+    quarter.append(&mut events.out);
+    write(&lake, quarter);
+    let projector = projector(&lake);
+    let models = Models::builtin();
+    let keys = |f: &Figures| -> Vec<String> {
+        f.tables()
+            .next()
+            .unwrap()
+            .lines
+            .iter()
+            .map(|l| l.key.clone())
+            .collect()
+    };
+    let restated = parse("restated", "restated.toml", RESTATED).unwrap();
+    let f = run(&restated, &q1(None), &projector, None, &models).unwrap();
+    // B takes A whole: received 4 + 3; on time (3 + 1) / (4 + 3), not the mean of 3/4 and 1/3.
+    assert_eq!(f.units_date, Some("2024-07-01".parse().unwrap()));
+    assert_eq!(keys(&f), [B, "total"]);
+    let b = row(&f, "by_agency", B);
+    assert_eq!(b[0], Some(7.0));
+    assert!((b[1].unwrap() - 4.0 / 7.0).abs() < 1e-12, "{b:?}");
+    assert_eq!(figure(&f, "received"), Some(7.0));
+
+    // Restated without a date: to the units of the period's last day, before the merger.
+    let to_end = parse(
+        "r",
+        "r.toml",
+        &RESTATED.replace("units_date = \"2024-07-01\"\n", ""),
+    )
+    .unwrap();
+    let f = run(&to_end, &q1(None), &projector, None, &models).unwrap();
+    assert_eq!(f.units_date, Some("2024-03-31".parse().unwrap()));
+    assert_eq!(keys(&f), [A, B, "total"]);
+    // As recorded: no units recorded, and the published record keeps the view.
+    let recorded = parse(
+        "r",
+        "r.toml",
+        &RESTATED.replace("units = \"restated\"\nunits_date = \"2024-07-01\"\n", ""),
+    )
+    .unwrap();
+    let f = run(&recorded, &q1(None), &projector, None, &models).unwrap();
+    assert_eq!(
+        (f.units_date, keys(&f)),
+        (None, vec![A.to_owned(), B.to_owned(), "total".to_owned()])
+    );
+    let shelf = Shelf::open(&lake).unwrap();
+    let f = run(&restated, &q1(None), &projector, None, &models).unwrap();
+    let published = Published::new(f, &restated.source, "tester", Utc::now()).unwrap();
+    shelf.put(&published).await.unwrap();
+    let back = shelf.get(None, &published.id).await.unwrap();
+    assert_eq!(back.figures.units_date, Some("2024-07-01".parse().unwrap()));
+    assert_eq!(back.summary().units_date, back.figures.units_date);
+    assert_eq!(
+        reproduce(&back, &projector, &models).unwrap().digest(),
+        published.digest
+    );
 }
