@@ -143,6 +143,7 @@ fn dossier(rng: &mut Rng, i: usize, n: usize) -> (u32, String, Facts) {
             due_at: due,
         }),
         apology_at: (late && rng.below(2) == 0).then_some(due + 2 * HOUR),
+        service: Default::default(),
     };
     ((i as u32 * 7919) % AGENCIES, id, facts)
 }

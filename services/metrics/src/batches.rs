@@ -15,6 +15,7 @@ use parwatch_proto::{AgencyKind, ServiceMode};
 
 use crate::projection::Projection;
 use crate::rollup::DayStats;
+use crate::service_index::ServiceColumns;
 
 /// A projection table.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,7 @@ impl Kind {
                     true,
                 )
             };
-            Arc::new(Schema::new(vec![
+            let mut fields = vec![
                 Field::new("agency_code", DataType::Utf8, false),
                 Field::new("dossier_id", DataType::Utf8, false),
                 ts("received_at"),
@@ -71,7 +72,9 @@ impl Kind {
                 ts("late_at"),
                 ts("late_due_at"),
                 ts("first_apology_at"),
-            ]))
+            ];
+            fields.extend(ServiceColumns::fields());
+            Arc::new(Schema::new(fields))
         });
         static DAILY: LazyLock<SchemaRef> = LazyLock::new(|| {
             let mut fields = vec![
@@ -180,6 +183,7 @@ pub(crate) fn dossiers_batch(
     let (mut received, mut due, mut resolved, mut late, mut late_due, mut apology) =
         (ts(), ts(), ts(), ts(), ts(), ts());
     let mut digitized = BooleanBuilder::with_capacity(n);
+    let mut service = ServiceColumns::default();
     for row in p.try_dossiers() {
         let (a, d, f) = row.map_err(|e| {
             datafusion::arrow::error::ArrowError::IoError("cold dossier storage".into(), e)
@@ -199,8 +203,9 @@ pub(crate) fn dossiers_batch(
         late.append_option(f.late.map(|l| l.at));
         late_due.append_option(f.late.map(|l| l.due_at));
         apology.append_option(f.apology_at);
+        service.append(&f.service);
     }
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(agency.finish()),
         Arc::new(dossier.finish()),
         Arc::new(received.finish()),
@@ -213,6 +218,7 @@ pub(crate) fn dossiers_batch(
         Arc::new(late_due.finish()),
         Arc::new(apology.finish()),
     ];
+    columns.extend(service.finish());
     RecordBatch::try_new(Kind::Dossiers.schema(), columns)
 }
 

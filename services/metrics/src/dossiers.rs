@@ -2,7 +2,8 @@
 //! once it has gone quiet.
 //!
 //! Hot dossiers live in one map per agency, keyed by the id (a canonical UUID text as its 16
-//! bytes, any other id as its text) with the facts packed in 50 bytes. A dossier whose facts
+//! bytes, any other id as its text) with the facts packed in 76 bytes (50, and 26 of the 766
+//! index's facts). A dossier whose facts
 //! last changed more than [`Eviction::after_days`] before the newest event folded (event time)
 //! is moved to cold storage: immutable segment files under [`Eviction::dir`], each sorted by
 //! (agency, id), with a sparse index and a Bloom filter in RAM (about 1.4 bytes per cold
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use parwatch_proto::{Channel, ServiceMode};
 
 use crate::facts::{Fact, Facts, Late, Received, Resolved};
+use crate::service_index::{SERVICE_BYTES, ServiceFacts};
 
 /// When per-dossier facts leave RAM, and where they go.
 #[derive(Debug, Clone)]
@@ -118,16 +120,17 @@ fn format_uuid(bytes: &[u8; 16]) -> String {
     text
 }
 
-/// [`Facts`] in 50 unaligned bytes: six times (received, due, resolved, late, late due,
-/// apology; 0 when absent) and two bytes of flags (which facts are present, channel, online
-/// mode, digitised).
+/// [`Facts`] in 76 unaligned bytes: six times (received, due, resolved, late, late due,
+/// apology; 0 when absent), two bytes of flags (which facts are present, channel, online
+/// mode, digitised) and the 766 index's facts ([`ServiceFacts::to_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Packed {
     times: [[u8; 8]; 6],
     flags: [u8; 2],
+    service: [u8; SERVICE_BYTES],
 }
 
-const PACKED_BYTES: usize = 50;
+const PACKED_BYTES: usize = 50 + SERVICE_BYTES;
 
 const RECEIVED: u16 = 1;
 const RESOLVED: u16 = 1 << 1;
@@ -173,6 +176,7 @@ impl Packed {
         Self {
             times: times.map(i64::to_le_bytes),
             flags: flags.to_le_bytes(),
+            service: f.service.to_bytes(),
         }
     }
 
@@ -198,6 +202,7 @@ impl Packed {
                 due_at: t[4],
             }),
             apology_at: (flags & APOLOGY != 0).then_some(t[5]),
+            service: ServiceFacts::from_bytes(&self.service),
         }
     }
 
@@ -209,6 +214,7 @@ impl Packed {
             .into_iter()
             .filter(|(bit, _)| flags & bit != 0)
             .map(|(_, i)| t[i])
+            .chain(ServiceFacts::from_bytes(&self.service).last_event())
             .max()
             .unwrap_or(i64::MIN)
     }
@@ -216,7 +222,8 @@ impl Packed {
     fn to_bytes(self) -> [u8; PACKED_BYTES] {
         let mut out = [0; PACKED_BYTES];
         out[..48].copy_from_slice(self.times.as_flattened());
-        out[48..].copy_from_slice(&self.flags);
+        out[48..50].copy_from_slice(&self.flags);
+        out[50..].copy_from_slice(&self.service);
         out
     }
 
@@ -228,6 +235,7 @@ impl Packed {
         Self {
             times,
             flags: [bytes[48], bytes[49]],
+            service: bytes[50..PACKED_BYTES].try_into().expect("packed length"),
         }
     }
 }
@@ -344,7 +352,7 @@ impl Dossiers {
             Fact::Received(r) => r.at,
             Fact::Resolved(r) => r.at,
             Fact::Late(l) => l.at,
-            Fact::Apology(at) => at,
+            Fact::Apology(at) | Fact::Service(at, _) => at,
         };
         self.newest = self.newest.max(Some(at));
         let packed = self.hot_entry(agency, Key::of(id))?;

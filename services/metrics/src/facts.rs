@@ -6,6 +6,8 @@
 
 use parwatch_proto::{Channel, ServiceMode};
 
+use crate::service_index::{ServiceEvent, ServiceFacts};
+
 /// The earliest `dossier.received`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Received {
@@ -48,6 +50,9 @@ pub struct Facts {
     pub late: Option<Late>,
     /// Earliest apology's time.
     pub apology_at: Option<i64>,
+    /// What the events of the 766 service index say (supplements, fee, digitisation, result,
+    /// sync, rating).
+    pub service: ServiceFacts,
 }
 
 /// One event, reduced to what facts need.
@@ -57,6 +62,8 @@ pub(crate) enum Fact {
     Resolved(Resolved),
     Late(Late),
     Apology(i64),
+    /// An event of the 766 service index at a time.
+    Service(i64, ServiceEvent),
 }
 
 fn keep_min<T: Ord + Copy>(slot: &mut Option<T>, candidate: T) -> bool {
@@ -77,6 +84,7 @@ impl Facts {
             Fact::Resolved(r) => keep_min(&mut self.resolved, r),
             Fact::Late(l) => keep_min(&mut self.late, l),
             Fact::Apology(at) => keep_min(&mut self.apology_at, at),
+            Fact::Service(at, event) => self.service.apply(at, event),
         }
     }
 }

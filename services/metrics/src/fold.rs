@@ -17,6 +17,7 @@ use crate::facts::{Fact, Facts, Late, Received, Resolved};
 use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projection::Projection;
 use crate::registry::Change;
+use crate::service_index::{ServiceColumns, ServiceEvent, ServiceWorkFact};
 
 /// The names of `columns`, for reading only those of a file.
 const fn names<const N: usize>(columns: [EventColumn; N]) -> [&'static str; N] {
@@ -41,13 +42,22 @@ pub(crate) const EVENT_COLUMNS: [&str; 8] = names([
     EventColumn::Digitized,
 ]);
 
-/// Columns of `events` [`fold_governance`] reads, for the rows of plan, task and score events.
-pub(crate) const GOVERNANCE_COLUMNS: [&str; 4] = names([
+/// Columns of `events` [`fold_governance`] reads, for the rows whose `data` the folds need
+/// (see [`reads_data`]).
+pub(crate) const GOVERNANCE_COLUMNS: [&str; 6] = names([
     EventColumn::Type,
     EventColumn::OccurredAt,
     EventColumn::AgencyCode,
+    EventColumn::DossierId,
+    EventColumn::ProcedureCode,
     EventColumn::Data,
 ]);
+
+/// Whether [`fold_governance`] reads rows of this type: plan, task, score and registry events
+/// (no dossier), and the 766 index's events, whose facts are in their `data`.
+fn reads_data(ty: EventType) -> bool {
+    !ty.needs_dossier() || ty.needs_procedure()
+}
 
 /// A value a row's type requires: a null one cannot be read back either.
 fn required<T>(value: Option<T>, column: EventColumn) -> Result<T, Unknown> {
@@ -136,7 +146,7 @@ pub(crate) fn fold_events(
     Ok(())
 }
 
-/// Folds the plan, task, score and registry events of one batch (columns
+/// Folds the plan, task, score, registry and 766 index events of one batch (columns
 /// [`GOVERNANCE_COLUMNS`]); their `data` is read back into the contract's types.
 pub(crate) fn fold_governance(
     p: &mut Projection,
@@ -146,6 +156,8 @@ pub(crate) fn fold_governance(
     let error = |e: parwatch_lake::ColumnError| e.to_string();
     let ty = rows.event_type().map_err(error)?;
     let agency = rows.text(EventColumn::AgencyCode).map_err(error)?;
+    let dossier = rows.text(EventColumn::DossierId).map_err(error)?;
+    let procedure = rows.text(EventColumn::ProcedureCode).map_err(error)?;
     let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
     let data = rows.data().map_err(error)?;
     for i in 0..rows.len() {
@@ -153,15 +165,25 @@ pub(crate) fn fold_governance(
             .get(i)
             .and_then(|ty| required(ty, EventColumn::Type))
             .and_then(|ty| data.get(i, ty));
+        let (agency, at) = (agency.value(i), at.value(i));
         match read {
             Ok(data) if data.event_type().is_registry() => {
-                if let Some(change) = Change::of(agency.value(i), at.value(i), data) {
+                if let Some(change) = Change::of(agency, at, data) {
                     p.apply_registry(change);
                 }
             }
             Ok(data) => {
-                if let Some(fact) = GovernanceFact::of(at.value(i), data) {
-                    p.apply_governance(agency.value(i), fact);
+                if let Some(event) = ServiceEvent::of(&data) {
+                    match required(dossier.get(i), EventColumn::DossierId) {
+                        Ok(dossier) => p
+                            .apply(agency, dossier, Fact::Service(at, event))
+                            .map_err(|e| format!("cold dossier storage: {e}"))?,
+                        Err(unknown) => p.count_unknown(unknown),
+                    }
+                } else if let Some(fact) = ServiceWorkFact::of(at, procedure.get(i), &data) {
+                    p.apply_service_work(agency, fact);
+                } else if let Some(fact) = GovernanceFact::of(at, data) {
+                    p.apply_governance(agency, fact);
                 }
             }
             Err(unknown) => p.count_unknown(unknown),
@@ -185,8 +207,9 @@ pub(crate) fn load_dossiers(
         time("first_apology_at")?,
     );
     let digitized = bool_column(batch, "digitized")?;
+    let service = ServiceColumns::read(batch)?;
     let opt = |a: &TimestampMicrosecondArray, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    for i in 0..batch.num_rows() {
+    for (i, service) in service.into_iter().enumerate() {
         // Written from the facts by a build that knew the values; one this build does not is
         // counted, as it is when folding events.
         let received = opt(received, i).and_then(|at| {
@@ -214,6 +237,7 @@ pub(crate) fn load_dossiers(
                 due_at: opt(late_due, i).unwrap_or(at),
             }),
             apology_at: opt(apology, i),
+            service,
         };
         p.insert(agency.value(i), dossier.value(i), facts)
             .map_err(|e| format!("cold dossier storage: {e}"))?;
@@ -330,7 +354,7 @@ pub(crate) fn governance_facts(
     Ok(out)
 }
 
-/// Adds to `ranges` the rows of `batch` holding plan, task or score events, numbered from
+/// Adds to `ranges` the rows of `batch` whose `data` [`fold_governance`] reads, numbered from
 /// `offset` (the rows of the file before the batch).
 pub(crate) fn governance_rows(
     batch: &RecordBatch,
@@ -343,7 +367,7 @@ pub(crate) fn governance_rows(
     for i in 0..batch.num_rows() {
         // An unknown type is counted by `fold_events`.
         if let Ok(Some(ty)) = ty.get(i)
-            && !ty.needs_dossier()
+            && reads_data(ty)
         {
             let row = offset + i;
             match ranges.last_mut() {

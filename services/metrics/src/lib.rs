@@ -38,6 +38,7 @@ mod registry;
 mod restate;
 mod rollup;
 mod rollups;
+mod service_index;
 mod tables;
 
 pub use bucket::Bucket;
@@ -55,6 +56,7 @@ pub use registry::{Break, Edge, Period};
 pub use restate::InUnits;
 pub use rollup::DayStats;
 pub use rollups::Rollups;
+pub use service_index::ServiceFacts;
 pub use tables::register_tables;
 
 /// Result with the metrics crate's error.

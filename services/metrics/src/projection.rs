@@ -17,6 +17,7 @@ use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task};
 use crate::registry::{Change, Registry};
 use crate::rollup::contribute;
 use crate::rollups::Rollups;
+use crate::service_index::{ServiceWork, ServiceWorkFact, contribute_service};
 
 /// The projections: per-dossier facts, per-agency plan activities, tasks and PAR Index scores,
 /// and per-day, per-agency counters.
@@ -106,8 +107,41 @@ impl Projection {
         if let Some((before, after)) = self.dossiers.apply(id, dossier, fact)? {
             contribute(&before, -1, id, &mut self.rollups.daily);
             contribute(&after, 1, id, &mut self.rollups.daily);
+            contribute_service(&before, -1, id, &mut self.rollups.service);
+            contribute_service(&after, 1, id, &mut self.rollups.service);
         }
         Ok(())
+    }
+
+    /// Folds one petition or procedure catalogue event of the 766 index in.
+    pub(crate) fn apply_service_work(&mut self, agency: &str, fact: ServiceWorkFact) {
+        let id = self.agency_id(agency);
+        let Rollups {
+            service_work,
+            service,
+            ..
+        } = &mut self.rollups;
+        Arc::make_mut(service_work).apply(id, fact, service);
+    }
+
+    /// The petitions and procedure catalogue as text, for a snapshot's metadata.
+    pub(crate) fn service_work_text(&self) -> String {
+        self.rollups.service_work.to_text(&self.rollups.agencies)
+    }
+
+    /// Restores the petitions and catalogue of [`Projection::service_work_text`]; `false`
+    /// when the text does not read (the snapshot is then of no use).
+    pub(crate) fn restore_service_work(&mut self, text: &str) -> bool {
+        let mut service = std::mem::take(&mut self.rollups.service);
+        let work = ServiceWork::from_text(text, |code| self.agency_id(code), &mut service);
+        self.rollups.service = service;
+        match work {
+            Some(work) => {
+                self.rollups.service_work = Arc::new(work);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Moves the dossiers that went quiet out of RAM (see [`Eviction`]); returns how many.
@@ -185,6 +219,7 @@ impl Projection {
     ) -> std::io::Result<()> {
         let id = self.agency_id(agency);
         contribute(&facts, 1, id, &mut self.rollups.daily);
+        contribute_service(&facts, 1, id, &mut self.rollups.service);
         self.dossiers.insert(id, dossier, &facts)
     }
 

@@ -50,10 +50,10 @@ struct Progress {
 
 const SNAPSHOT: &str = "dossiers";
 const VERSION_KEY: &str = "parwatch.snapshot_version";
-/// Version 4 holds the registry of agencies (3 had none: its registry events, if any, were
-/// counted as unknown, so it is folded again); 3 records the Delta version of `events` a
-/// snapshot covers (2 listed its files).
-const VERSION: &str = "4";
+/// Version 5 holds the 766 service index's facts (dossier columns, petitions and catalogue;
+/// 4 counted those events as unknown, so it is folded again); 4 holds the registry of
+/// agencies; 3 records the Delta version of `events` a snapshot covers (2 listed its files).
+const VERSION: &str = "5";
 /// Written in every snapshot file of one save: files of different saves are never mixed.
 const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";
@@ -63,6 +63,8 @@ const EVENTS_VERSION_KEY: &str = "parwatch.events_version";
 const UNKNOWN_KEY: &str = "parwatch.unknown_values";
 /// The registry events folded in, as JSON.
 const REGISTRY_KEY: &str = "parwatch.registry";
+/// The 766 index's petitions and procedure catalogue, as JSON.
+const SERVICE_KEY: &str = "parwatch.index_766";
 
 impl Projector {
     /// An empty projector over `lake`; call [`Projector::catch_up`] to fill it.
@@ -274,6 +276,14 @@ impl Projector {
             drop(projection);
             return Ok(projector);
         }
+        let service = snapshot.metadata.get(SERVICE_KEY);
+        if !service.is_some_and(|text| projection.restore_service_work(text)) {
+            tracing::warn!(
+                "projection snapshot without readable 766 index facts; folding every event again"
+            );
+            drop(projection);
+            return Ok(projector);
+        }
         for batch in &snapshot.batches {
             load_dossiers(&mut projection, batch).map_err(|message| Error::BadFile {
                 path: SNAPSHOT.to_owned(),
@@ -340,6 +350,7 @@ impl Projector {
             (EVENTS_VERSION_KEY.to_owned(), version.to_string()),
             (UNKNOWN_KEY.to_owned(), projection.unknown_values_text()),
             (REGISTRY_KEY.to_owned(), projection.registry_text()),
+            (SERVICE_KEY.to_owned(), projection.service_work_text()),
         ];
         self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
         Ok(())

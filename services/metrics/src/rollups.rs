@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use parwatch_scoring::{AgencyIndex, Models, YearIndex};
+use parwatch_scoring::{
+    AgencyIndex, IndexPeriod, Models, ServiceIndex, ServiceRubrics, YearIndex, service_index,
+};
 
 use crate::agencies::Agencies;
 use crate::bucket::Bucket;
@@ -14,6 +16,7 @@ use crate::par::ParSource;
 use crate::par_work::ParWork;
 use crate::registry::Registry;
 use crate::rollup::Daily;
+use crate::service_index::{ServiceCounts, ServiceWork, service_inputs};
 
 /// The agencies, their registry, their PAR work and their daily counters, as of one version
 /// of `events`.
@@ -26,6 +29,10 @@ pub struct Rollups {
     /// The registry of agencies over time.
     pub(crate) registry: Arc<Registry>,
     pub(crate) daily: Daily,
+    /// The 766 service index's counters per agency and month.
+    pub(crate) service: ServiceCounts,
+    /// The agencies' petitions and procedure catalogue (766 index).
+    pub(crate) service_work: Arc<ServiceWork>,
     /// Events folded in.
     pub(crate) events: u64,
     /// The version of `events` these are of; `None` before the first catch-up.
@@ -96,6 +103,29 @@ impl Rollups {
     /// it had PAR work.
     pub fn par_history(&self, models: &Models, agency: &str, today: NaiveDate) -> Vec<AgencyIndex> {
         self.par_source().par_history(models, agency, today, None)
+    }
+
+    /// The 766 service index of `period` on `today` (stocks and the catalogue at the period's
+    /// end, or today while it runs), every agency with something to measure, ranked among
+    /// agencies of its kind against the previous period; `None` before every rubric.
+    pub fn service_index(
+        &self,
+        rubrics: &ServiceRubrics,
+        period: IndexPeriod,
+        today: NaiveDate,
+    ) -> Option<ServiceIndex> {
+        let inputs = |period| {
+            service_inputs(
+                &self.service,
+                &self.service_work,
+                &self.agencies,
+                &self.registry,
+                period,
+                today,
+            )
+        };
+        let previous = service_index(rubrics, period.previous(), &inputs(period.previous()), None);
+        service_index(rubrics, period, &inputs(period), previous.as_ref())
     }
 
     fn counters(&self) -> Counters<'_> {
