@@ -260,11 +260,12 @@ echo "ParWatch"
 # The partition streams together keep at most this much (each node's JetStream store takes
 # 10 GB: a stream asking for more than a node has is refused).
 export PARWATCH_STREAM_MAX_GB="${PARWATCH_STREAM_MAX_GB:-4}"
-# Worker i connects to NATS node i and learns the others from it (the client follows the
-# cluster's gossip when its node goes away); parwatch takes one URL, not a list.
+# Workers get the three NATS nodes' URLs: any that answers will do (a restarted worker starts
+# even while a node is down), and the client follows the cluster's gossip after that.
+nats_urls="nats://127.0.0.1:$(nats_client 1),nats://127.0.0.1:$(nats_client 2),nats://127.0.0.1:$(nats_client 3)"
 worker() { # i
   start "ingest-$1" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" ingest \
-    --data-dir "$data" --lake "$lake" --nats-url "nats://127.0.0.1:$(nats_client "$1")" \
+    --data-dir "$data" --lake "$lake" --nats-url "$nats_urls" \
     --nats-nkey "$data/nats/ingest.nk" --partitions "$partitions" --stream-replicas 3 \
     --http "127.0.0.1:$(worker_port "$1")" || true
 }

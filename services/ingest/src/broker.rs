@@ -228,8 +228,9 @@ impl Transient for ConsumerError {
     }
 }
 
-/// Connects to NATS as `identity` (an nkey; none for a server without authentication),
-/// retrying the first connection by [`Backoff::default`] and reconnecting for ever after.
+/// Connects to NATS at `url` (one URL, or a cluster's several separated by commas) as
+/// `identity` (an nkey; none for a server without authentication), retrying the first
+/// connection by [`Backoff::default`] and reconnecting for ever after.
 pub async fn connect(
     url: &str,
     name: &str,
@@ -258,6 +259,12 @@ pub(crate) async fn connect_with(
     backoff: &Backoff,
 ) -> Result<async_nats::Client> {
     let seed = identity.map(Identity::seed).transpose()?;
+    // A cluster's seeds: any that answers will do, and the client learns the others from it.
+    let servers: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
     backoff
         .retry("connect", &format!("{url} ({name})"), || {
             let mut options = match &seed {
@@ -267,7 +274,7 @@ pub(crate) async fn connect_with(
             if let Some(prefix) = inbox_prefix {
                 options = options.custom_inbox_prefix(prefix);
             }
-            options.name(name).connect(url)
+            options.name(name).connect(&servers)
         })
         .await
 }

@@ -44,6 +44,35 @@ async fn a_publisher_lands_under_its_name_and_strangers_are_refused() {
     assert!(anonymous.is_err(), "connected without a key");
 }
 
+/// A list of a cluster's URLs: the first does not answer, the next does.
+#[tokio::test]
+async fn a_list_of_urls_connects_to_one_that_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    // A port nothing listens on any more: connections are refused.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("nats://{}", listener.local_addr().unwrap())
+    };
+    let publisher = Identity::load(&nats.local_publisher_key()).unwrap();
+    let backoff = parwatch_ingest::Backoff::with_deadline(Duration::from_secs(10));
+    for urls in [
+        format!("{dead},{}", nats.url()),
+        format!(" {} , {dead}", nats.url()),
+    ] {
+        let client = parwatch_ingest::connect_retrying(&urls, "test", Some(&publisher), &backoff)
+            .await
+            .unwrap();
+        let ack = jetstream::new(client)
+            .publish("par.events.v1.dossier.late", "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(ack.stream, STREAM_NAME, "{urls}");
+    }
+}
+
 #[tokio::test]
 async fn a_restart_with_other_limits_updates_the_existing_stream() {
     let tmp = tempfile::tempdir().unwrap();

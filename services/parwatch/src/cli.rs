@@ -135,8 +135,9 @@ pub(crate) enum PublisherAction {
 /// Where NATS is.
 #[derive(Debug, Args)]
 pub(crate) struct NatsArgs {
-    /// NATS server URL. `up` starts a private nats-server (store under the data dir) when
-    /// absent; the other commands default to nats://127.0.0.1:4222.
+    /// NATS server URL, or a cluster's several separated by commas (any that answers will do;
+    /// the client learns the others from it). `up` starts a private nats-server (store under
+    /// the data dir) when absent; the other commands default to nats://127.0.0.1:4222.
     #[arg(long, env = "PARWATCH_NATS_URL")]
     pub(crate) nats_url: Option<String>,
     /// The nkey seed file of this process's NATS user: the worker's (`ingest`, `up
@@ -439,6 +440,10 @@ pub(crate) struct ParArgs {
     /// without it, the models built into the binary (deploy/par-model at build time).
     #[arg(long, env = "PARWATCH_PAR_MODELS")]
     pub(crate) par_models: Option<PathBuf>,
+    /// Directory of 766 service index rubrics, `<valid-from-date>.toml` as in
+    /// deploy/index-766; without it, the rubrics built into the binary.
+    #[arg(long = "index-766", env = "PARWATCH_INDEX_766")]
+    pub(crate) index_766: Option<PathBuf>,
 }
 
 /// The periodic reports' definitions.
