@@ -69,6 +69,8 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Scoring models of the PAR Index.
     pub par_models: Arc<parwatch_scoring::Models>,
+    /// Rubrics of the 766 service index.
+    pub index_766: Arc<parwatch_scoring::ServiceRubrics>,
     /// The web UI, when served (see [`AppState::with_web`]).
     pub web: Option<Arc<Web>>,
     /// Agencies' names (see [`AppState::with_agency_names`]).
@@ -122,6 +124,7 @@ impl AppState {
             gate: access.gate,
             budgets: access.budgets,
             par_models: Arc::new(parwatch_scoring::Models::builtin()),
+            index_766: Arc::new(parwatch_scoring::ServiceRubrics::builtin()),
             web: None,
             agency_names,
             reports: handlers::reports::Reports::builtin(),
@@ -194,6 +197,14 @@ impl AppState {
     pub fn with_par_models(self, models: parwatch_scoring::Models) -> Self {
         Self {
             par_models: Arc::new(models),
+            ..self
+        }
+    }
+
+    /// The same state scoring the 766 service index by `rubrics` instead of the built-in ones.
+    pub fn with_index_766(self, rubrics: parwatch_scoring::ServiceRubrics) -> Self {
+        Self {
+            index_766: Arc::new(rubrics),
             ..self
         }
     }

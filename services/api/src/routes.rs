@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::auth::{self, Need, caller};
 use crate::error::{ErrorBody, handle_rejection};
 use crate::handlers::{dashboards, embed, health, metrics, pages, par, reports, sql, status};
+use crate::handlers::index_766;
 use crate::panels::PanelAsk;
 use crate::params::Travel;
 use crate::reply::reply;
@@ -106,6 +107,8 @@ fn table(state: &AppState) -> Vec<Route> {
             st() => par::index),
         route!(get path!("api" / "v1" / "par-index" / "history"), query(),
             viewer("read the PAR Index"), st() => par::history),
+        route!(get path!("api" / "v1" / "index-766"), query(),
+            viewer("read the 766 service index"), st() => index_766::index),
         // The pages and what they read.
         route!(get path::end(), web() => pages::index),
         route!(get path!("assets" / String), ui() => pages::asset),
@@ -164,6 +167,7 @@ fn table(state: &AppState) -> Vec<Route> {
         health::healthz, health::readyz, health::prometheus, health::openapi,
         sql::sql,
         metrics::catalogue, metrics::series, metrics::ranking, par::index, par::history,
+        index_766::index,
         pages::index, pages::asset,
         dashboards::list, dashboards::definition, dashboards::panel, dashboards::agencies,
         dashboards::ranges, status::status, dashboards::version,

@@ -173,7 +173,11 @@ async fn start_servers(
     data_dir: &std::path::Path,
     lake: Lake,
     ingest: Ingest,
-    (models, reports): (parwatch_scoring::Models, parwatch_reports::Catalogue),
+    (models, index_766, reports): (
+        parwatch_scoring::Models,
+        parwatch_scoring::ServiceRubrics,
+        parwatch_reports::Catalogue,
+    ),
     web: parwatch_api::WebConfig,
     shutdown: &Shutdown,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -204,6 +208,7 @@ async fn start_servers(
         .with_partitions(partitions)
         .with_admission(args.http_limits.admission())
         .with_par_models(models)
+        .with_index_766(index_766)
         .with_reports(reports)
         .with_web(web)
         .await?;
@@ -244,6 +249,16 @@ async fn start_servers(
     Ok((addr, both))
 }
 
+/// The 766 service index's rubrics: from the directory given, else built in; checked now so a
+/// broken file stops the start naming it.
+fn index_766(args: &ParArgs) -> anyhow::Result<parwatch_scoring::ServiceRubrics> {
+    match args.index_766.as_deref() {
+        Some(dir) => parwatch_scoring::ServiceRubrics::load(dir)
+            .with_context(|| format!("loading 766 index rubrics from {}", dir.display())),
+        None => Ok(parwatch_scoring::ServiceRubrics::builtin()),
+    }
+}
+
 /// The PAR Index's scoring models: from the directory given, else built in; checked now so a
 /// broken file stops the start with its reason.
 fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
@@ -256,6 +271,7 @@ fn par_models(args: &ParArgs) -> anyhow::Result<parwatch_scoring::Models> {
 
 async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
+    let index_766 = index_766(&args.par)?;
     let reports = args.reports.catalogue()?;
     // The demo is for trying ParWatch on this machine: open, when nothing else can reach it.
     let loopback = args.server.http.ip().is_loopback()
@@ -279,7 +295,7 @@ async fn up(mut args: UpArgs) -> anyhow::Result<()> {
         data_dir,
         lake.clone(),
         Ingest::InProcess(Arc::clone(&status)),
-        (models, reports),
+        (models, index_766, reports),
         args.web.config(data_dir)?,
         &shutdown,
     )
@@ -358,6 +374,7 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
+    let index_766 = index_766(&args.par)?;
     let reports = args.reports.catalogue()?;
     let shutdown = Shutdown::on_signals();
     let data_dir = &args.lake.data_dir;
@@ -369,7 +386,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ingest::Elsewhere {
             partitions: args.partitions.partitions,
         },
-        (models, reports),
+        (models, index_766, reports),
         args.web.config(data_dir)?,
         &shutdown,
     )
