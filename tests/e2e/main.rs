@@ -13,6 +13,7 @@ mod first_start;
 mod harness;
 mod hostile;
 mod http_hostile;
+mod index_766;
 mod ingest;
 mod ingest_hostile;
 mod metrics;
