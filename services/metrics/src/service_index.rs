@@ -1157,3 +1157,113 @@ mod tests {
         assert_eq!(again.flows(0, march), f);
     }
 }
+
+#[cfg(test)]
+mod cold {
+    use parwatch_proto::Channel;
+
+    use super::*;
+    use crate::dossiers::Eviction;
+    use crate::facts::{Fact, Received, Resolved};
+    use crate::projection::Projection;
+
+    const DAY: i64 = 86_400_000_000;
+    /// 2025-01-01T00:00:00Z.
+    const JANUARY: i64 = 1_735_689_600_000_000;
+
+    /// A year of dossiers, then late events for January's (a supplement provided, a rating, a
+    /// second request) after every January dossier went cold: the months they restate are the
+    /// same as in a projection that never evicts.
+    #[test]
+    fn late_events_for_cold_dossiers_restate_old_months_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cold = Projection::new(Eviction {
+            after_days: 0,
+            batch: 0,
+            dir: tmp.path().to_owned(),
+        });
+        let mut hot = Projection::new(Eviction {
+            after_days: u32::MAX,
+            batch: 0,
+            dir: tmp.path().to_owned(),
+        });
+        let mut events = Vec::new();
+        for n in 0..120_i64 {
+            let (id, at) = (format!("D{n}"), JANUARY + n * 3 * DAY);
+            let received = Received {
+                at,
+                channel: if n % 2 == 0 {
+                    Channel::Online
+                } else {
+                    Channel::Counter
+                },
+                online_mode: None,
+                due_at: at + 5 * DAY,
+            };
+            events.push((id.clone(), Fact::Received(received)));
+            events.push((
+                id.clone(),
+                Fact::Service(at + DAY, ServiceEvent::SupplementRequested),
+            ));
+            events.push((
+                id.clone(),
+                Fact::Resolved(Resolved {
+                    at: at + 7 * DAY,
+                    digitized: None,
+                }),
+            ));
+        }
+        for n in 0..10_i64 {
+            let at = JANUARY + n * 3 * DAY;
+            let id = format!("D{n}");
+            events.push((
+                id.clone(),
+                Fact::Service(at + 3 * DAY, ServiceEvent::SupplementProvided),
+            ));
+            events.push((
+                id.clone(),
+                Fact::Service(at + 8 * DAY, ServiceEvent::Rated(Rating::Satisfied)),
+            ));
+            if n % 3 == 0 {
+                events.push((
+                    id,
+                    Fact::Service(at + 4 * DAY, ServiceEvent::SupplementRequested),
+                ));
+            }
+        }
+        for (i, (id, fact)) in events.iter().enumerate() {
+            cold.apply("A", id, *fact).unwrap();
+            hot.apply("A", id, *fact).unwrap();
+            if i % 50 == 0 {
+                cold.evict_dossiers().unwrap();
+            }
+        }
+        assert!(cold.hot_dossier_count() < hot.hot_dossier_count());
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let inputs = |p: &Projection, period: &str| {
+            let r = p.rollups();
+            service_inputs(
+                &r.service,
+                &r.service_work,
+                &r.agencies,
+                &r.registry,
+                IndexPeriod::parse(period).unwrap(),
+                today,
+            )
+        };
+        for period in ["2025-01", "2025-02", "2025-Q1", "2025"] {
+            assert_eq!(inputs(&cold, period), inputs(&hot, period), "{period}");
+        }
+        // January: 11 received (1st–31st, every 3 days), those resolved in January on time
+        // when their supplement was answered; rated ones counted in their rating's month.
+        let january = &inputs(&hot, "2025-01")[0].inputs;
+        assert_eq!(
+            january[&Input::DossiersOnline],
+            Ratio {
+                numerator: 6,
+                denominator: 11
+            }
+        );
+        assert_eq!(january[&Input::RatingsSatisfied].denominator, 8);
+    }
+}
