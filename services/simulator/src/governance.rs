@@ -97,7 +97,6 @@ impl Planned {
     /// The event's id and JSON body.
     pub(crate) fn render(&self, province: &Province, seed: u64) -> (String, Bytes) {
         let event_id = render::event_id(seed ^ SALT, self.key);
-        let agency = &province.agencies()[self.agency];
         let source = match self.event_type {
             EventType::ParScore => "chiso-cchc",
             EventType::PlanActivity => "qlvb",
@@ -110,7 +109,7 @@ impl Planned {
             "schema_version": 1,
             "occurred_at": timestamp(self.at),
             "source": format!("{source}-{}", province.slug),
-            "agency_code": agency.code,
+            "agency_code": province.code_of(self.agency),
             "data": self.data,
         });
         (event_id, Bytes::from(body.to_string()))

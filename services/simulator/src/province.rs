@@ -1,6 +1,11 @@
 //! The simulated province: its agencies (departments, district and commune people's committees,
 //! with the 2025 mergers), its procedure catalogue with skewed volumes, and how each agency
 //! performs. Built deterministically from a seed.
+//!
+//! On 1 July 2025 the province became part of Ho Chi Minh City (Resolution 202/2025/QH15): its
+//! departments merged into the city's, which carry the city's codes (`….H29`), and the new
+//! communes of that day are the city's. Dossiers of the province's area are received under the
+//! new codes from then on.
 
 use chrono::NaiveDate;
 use rand::seq::SliceRandom;
@@ -18,6 +23,25 @@ const DISTRICTS_ABOLISHED: (i32, u32, u32) = (2025, 7, 1);
 const PROVINCE_CODE: &str = "H02";
 const PROVINCE_NAME: &str = "Bà Rịa - Vũng Tàu";
 const PROVINCE_SLUG: &str = "brvt";
+
+/// The city the province became part of on [`DISTRICTS_ABOLISHED`]: its code and name.
+const CITY_CODE: &str = "H29";
+const CITY_NAME: &str = "Thành phố Hồ Chí Minh";
+
+/// The people's committees of the province and of the city: (code, Vietnamese name, English
+/// name). Units of the registry only, they receive no dossiers here.
+const PROVINCE_LEVEL: [(&str, &str, &str); 2] = [
+    (
+        "000.00.00.H02",
+        "Ủy ban nhân dân tỉnh Bà Rịa - Vũng Tàu",
+        "Ba Ria - Vung Tau Provincial People's Committee",
+    ),
+    (
+        "000.00.00.H29",
+        "Ủy ban nhân dân Thành phố Hồ Chí Minh",
+        "Ho Chi Minh City People's Committee",
+    ),
+];
 
 /// The level of government an agency belongs to (the contract's `agency_kind`).
 pub use parwatch_proto::AgencyKind;
@@ -57,6 +81,9 @@ pub struct Agency {
     pub split_to: Option<(String, f64)>,
     /// Code of the district an old commune belonged to.
     pub district: Option<String>,
+    /// Code of the people's committee of the province or city an agency created in the
+    /// reorganisation belongs to (the city's, for its departments and new communes).
+    pub parent: Option<String>,
     pub(crate) performance: Performance,
     successor_index: Option<usize>,
 }
@@ -380,6 +407,7 @@ impl Province {
                 successor_index: None,
                 split_to: None,
                 district: None,
+                parent: None,
             });
         }
         // A few departments stand out on the charts: two lag behind, one slips after 2022, one
@@ -420,6 +448,7 @@ impl Province {
                 successor_index: None,
                 split_to: None,
                 district: None,
+                parent: None,
             });
             for c in 1..=COMMUNES_PER_DISTRICT {
                 let prefix = if wards { "UBND phường" } else { "UBND xã" };
@@ -434,6 +463,7 @@ impl Province {
                     successor_index: None,
                     split_to: None,
                     district: Some(department_code(district_no)),
+                    parent: None,
                 });
             }
         }
@@ -445,7 +475,7 @@ impl Province {
                 "UBND xã"
             };
             agencies.push(Agency {
-                code: format!("000.60.{c:02}.{PROVINCE_CODE}"),
+                code: format!("000.60.{c:02}.{CITY_CODE}"),
                 name: format!("{prefix} {}", next_name()),
                 kind: AgencyKind::Commune,
                 active_from: Some(abolished),
@@ -455,6 +485,7 @@ impl Province {
                 successor_index: None,
                 split_to: None,
                 district: None,
+                parent: Some(PROVINCE_LEVEL[1].0.to_owned()),
             });
         }
         // Old communes each merge into one new commune (by position, several to one).
@@ -473,6 +504,31 @@ impl Province {
             {
                 agencies[i].split_to = Some((agencies[new + 1].code.clone(), SPLIT_SHARE));
             }
+        }
+        // The departments of the province on the eve of the city merger merge into the city's
+        // departments of the same field (listed last, so that earlier agencies keep their
+        // places); the same staff do the work, as well as before.
+        for i in 0..DEPARTMENTS.len() {
+            if agencies[i].active_until.is_some() {
+                continue;
+            }
+            let (number, name, _) = DEPARTMENTS[i];
+            let city = Agency {
+                code: format!("000.00.{number:02}.{CITY_CODE}"),
+                name: format!("{} {CITY_NAME}", name.trim_end_matches(" tỉnh")),
+                kind: AgencyKind::Department,
+                active_from: Some(abolished),
+                active_until: None,
+                successor: None,
+                performance: agencies[i].performance,
+                successor_index: None,
+                split_to: None,
+                district: None,
+                parent: Some(PROVINCE_LEVEL[1].0.to_owned()),
+            };
+            agencies[i].active_until = last_old_day;
+            agencies[i].successor = Some(city.code.clone());
+            agencies.push(city);
         }
         for i in 0..agencies.len() {
             let successor = agencies[i]
@@ -576,6 +632,21 @@ impl Province {
         &self.agencies
     }
 
+    /// The people's committees of the province and of the city it became part of on 1 July
+    /// 2025, as (code, Vietnamese name, English name): units of the registry only.
+    pub fn province_level(&self) -> [(&'static str, &'static str, &'static str); 2] {
+        PROVINCE_LEVEL
+    }
+
+    /// The code of agency `index`: one of [`Province::agencies`], or past them one of
+    /// [`Province::province_level`] (which only registry events are about).
+    pub(crate) fn code_of(&self, index: usize) -> &str {
+        match self.agencies.get(index) {
+            Some(agency) => &agency.code,
+            None => PROVINCE_LEVEL[index - self.agencies.len()].0,
+        }
+    }
+
     /// The procedure catalogue.
     pub fn procedures(&self) -> &[Procedure] {
         &self.procedures
@@ -632,6 +703,19 @@ mod tests {
         };
         assert_eq!(departments_on(date((2024, 12, 31))), 18);
         assert_eq!(departments_on(date((2025, 3, 1))), 13);
+        // On 1 July 2025 the 13 became the city's, under new codes.
+        let city: Vec<&Agency> = agencies
+            .iter()
+            .filter(|a| a.kind == AgencyKind::Department && a.is_active(date((2025, 7, 1))))
+            .collect();
+        assert_eq!(city.len(), 13);
+        assert!(city.iter().all(|a| a.code.ends_with(".H29")));
+        assert_eq!(departments_on(date((2025, 6, 30))), 13);
+        let justice = agencies.iter().find(|a| a.code == "000.00.17.H02").unwrap();
+        assert_eq!(justice.successor.as_deref(), Some("000.00.17.H29"));
+        let inspectorate = agencies.iter().find(|a| a.code == "000.00.20.H29").unwrap();
+        assert_eq!(inspectorate.name, "Thanh tra Thành phố Hồ Chí Minh");
+        assert_eq!(province.code_of(agencies.len() + 1), "000.00.00.H29");
     }
 
     #[test]

@@ -125,10 +125,16 @@ fn reorganisation_of_2025_moves_dossiers() {
         if day >= date(2025, 7, 1) {
             assert_ne!(a.kind, AgencyKind::District);
         }
-        if a.successor.is_some() && a.kind == AgencyKind::Department && day >= date(2025, 3, 1) {
+        // Merged in March (the others merged into the city's in July).
+        let merged_in_march = a.active_until == Some(date(2025, 2, 28));
+        if merged_in_march && a.kind == AgencyKind::Department && day >= date(2025, 3, 1) {
             after_merger_by_merged += 1;
         }
         successor_after += usize::from(a.active_from.is_some() && a.kind == AgencyKind::Department);
+        // From 1 July the province's dossiers are received under the city's codes.
+        if day >= date(2025, 7, 1) {
+            assert!(a.code.ends_with(".H29"), "{} on {day}", a.code);
+        }
     }
     assert_eq!(after_merger_by_merged, 0);
     assert!(

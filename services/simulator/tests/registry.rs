@@ -1,6 +1,7 @@
 //! The 2025 reorganisation as registry events: published when decided, before they take effect,
 //! the same in every run, and folded by the metrics into a registry whose units of each date
-//! are the simulated province's agencies of that date, with mergers and partial splits.
+//! are the simulated province's agencies of that date, with mergers and partial splits, and the
+//! province's merger into Ho Chi Minh City under the city's codes.
 
 use std::collections::BTreeSet;
 
@@ -30,16 +31,35 @@ fn the_reorganisation_is_published_as_registry_events() {
     let count = |ty: EventType| registry.iter().filter(|e| e.event_type() == ty).count();
     // The model: 7 departments merged into others (2 of them new); 112 old communes merged into
     // 40 new ones, 10 of them split between two (groups of 3: the last of every fourth group of
-    // the 38 but the last); 8 districts abolished, each split between its area's new communes.
+    // the 38 but the last); 8 districts abolished, each split between its area's new communes;
+    // on 1 July the 13 departments left merged into the city's 13, registered that day, and
+    // the province's people's committee into the city's, registered too.
     let province = Generator::new(&options).unwrap().province().clone();
     let agencies = province.agencies();
     let split = agencies.iter().filter(|a| a.split_to.is_some()).count();
     assert_eq!(split, 10);
     assert_eq!(count(EventType::AgencySplit), split + 8);
-    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split);
+    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split + 13 + 1);
     assert_eq!(count(EventType::AgencyDissolved), 0);
-    assert_eq!(count(EventType::AgencyRegistered), 2 + 40);
-    assert_eq!(registry.len(), 7 + 112 + 8 + 42);
+    assert_eq!(count(EventType::AgencyRegistered), 2 + 40 + 13 + 1);
+    assert_eq!(registry.len(), 7 + 112 + 8 + 42 + 2 * 13 + 2);
+    let [(province_code, ..), (city, ..)] = province.province_level();
+    // The city's units name the city as their parent, and rest on the resolution.
+    for event in &registry {
+        if let EventData::AgencyRegistered { parent, basis, .. } = &event.data
+            && event.agency_code.ends_with(".H29")
+            && event.agency_code != city
+        {
+            assert_eq!(parent.as_deref(), Some(city), "{}", event.agency_code);
+            let department = event.agency_code.starts_with("000.00.");
+            let expected = if department {
+                "202/2025/QH15"
+            } else {
+                "1656/NQ-UBTVQH15"
+            };
+            assert_eq!(basis, expected, "{}", event.agency_code);
+        }
+    }
     for event in &registry {
         let effective = match &event.data {
             EventData::AgencyRegistered { effective_date, .. }
@@ -69,10 +89,16 @@ fn the_reorganisation_is_published_as_registry_events() {
         date(2025, 6, 30),
         date(2025, 7, 1),
     ] {
+        let people_committee = if day < date(2025, 7, 1) {
+            province_code
+        } else {
+            city
+        };
         let model: Vec<&str> = agencies
             .iter()
             .filter(|a| a.is_active(day) && named.contains(a.code.as_str()))
             .map(|a| a.code.as_str())
+            .chain([people_committee])
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -111,7 +137,7 @@ fn the_reorganisation_is_published_as_registry_events() {
         district_edges += edges.len();
     }
     assert!(district_edges >= 8 * 4, "{district_edges}");
-    assert_eq!(lineage.len(), 7 + 112 + split + district_edges);
+    assert_eq!(lineage.len(), 7 + 112 + split + district_edges + 13 + 1);
 
     // Nothing is dissolved without successor: restated to the units of August, the first
     // half-year's dossiers are all still there, shared out between the new units.
@@ -134,4 +160,46 @@ fn the_reorganisation_is_published_as_registry_events() {
     };
     assert!(total(false).is_some_and(|n| n > 300), "{:?}", total(false));
     assert_eq!(total(true), total(false));
+
+    // From 1 July the province's dossiers are received under the city's codes: restated to the
+    // units of 2026, the departments ranked are the city's and take the whole year's dossiers
+    // of the province's departments.
+    let department_codes: BTreeSet<&str> = agencies
+        .iter()
+        .filter(|a| a.kind == AgencyKind::Department)
+        .map(|a| a.code.as_str())
+        .collect();
+    let department_received = |code: &str| department_codes.contains(code);
+    let after: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.event_type() == EventType::DossierReceived)
+        .filter(|e| local_date(e.occurred_at) >= date(2025, 7, 1))
+        .map(|e| &*e.agency_code)
+        .filter(|c| department_received(c))
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|c| c.ends_with(".H29")),
+        "{after:?}"
+    );
+    let year = (date(2025, 1, 1), date(2025, 12, 31));
+    let ranking = rollups
+        .restated_ranking(received, year.0, year.1, date(2026, 1, 1))
+        .unwrap();
+    let departments: Vec<_> = ranking
+        .rows
+        .iter()
+        .filter(|r| department_received(&r.agency_code))
+        .collect();
+    assert_eq!(departments.len(), 13);
+    assert!(departments.iter().all(|r| r.agency_code.ends_with(".H29")));
+    let restated: i64 = departments.iter().filter_map(|r| r.numerator).sum();
+    let recorded: i64 = rollups
+        .ranking(received, year.0, year.1)
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|r| department_received(&r.agency_code))
+        .filter_map(|r| r.numerator)
+        .sum();
+    assert_eq!(restated, recorded);
 }
