@@ -454,4 +454,32 @@ mod tests {
         let err = Lake::open(&location).map(|_| ()).unwrap_err();
         assert!(!err.to_string().is_empty());
     }
+
+    /// Processes that start at once on an empty lake create each table once: one commit holds
+    /// its schema, and every process opens that table.
+    #[test]
+    fn processes_starting_at_once_on_an_empty_lake_create_each_table_once() {
+        for round in 0..5 {
+            let tmp = tempfile::tempdir().unwrap();
+            let location = LakeLocation::local(tmp.path()).unwrap();
+            let start = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        start.wait();
+                        Lake::open(&location).unwrap();
+                    });
+                }
+            });
+            for table in [EVENTS_TABLE, REJECTED_TABLE] {
+                let log = tmp.path().join(table).join("_delta_log");
+                let creates = std::fs::read_dir(&log)
+                    .unwrap()
+                    .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+                    .filter(|commit| commit.contains("\"metaData\""))
+                    .count();
+                assert_eq!(creates, 1, "round {round}: {table} created {creates} times");
+            }
+        }
+    }
 }

@@ -166,6 +166,9 @@ impl Table {
                 .with_table_name(name)
                 .with_columns(columns.fields().cloned())
                 .with_save_mode(SaveMode::Ignore)
+                // A process that finds version 0 written meanwhile would otherwise commit a
+                // second creation after it (delta-rs retries it as version 1).
+                .with_commit_properties(CommitProperties::default().with_max_retries(0))
                 .await;
             match created {
                 Ok(table) => table,
