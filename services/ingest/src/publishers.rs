@@ -203,7 +203,9 @@ impl Publishers {
 
 /// Checks that `publisher` may publish `event`: its agency is one the publisher covers, and an
 /// official assessment or a registry event (`agency.*`, an official decision) comes from a
-/// publisher allowed them, covering every agency the registry event names.
+/// publisher allowed them, covering every agency the registry event names. Every other type
+/// (the dossier events, the 766 index's, petitions and catalogue facts) needs only the agency:
+/// the one-stop systems, the portal and the payment platform send them.
 pub fn authorize(publisher: &Publisher, event: &Event<'_>) -> std::result::Result<(), Rejection> {
     if !publisher.covers(&event.agency_code) {
         return Err(Rejection::new(
@@ -472,6 +474,23 @@ mod tests {
             ("data", Fault::Unauthorized)
         );
         assert!(err.rule.contains("H02.20"), "{err}");
+    }
+
+    #[test]
+    fn the_766_events_need_only_the_agency() {
+        use parwatch_proto::EventType;
+        use parwatch_proto::testing::TestEvent;
+        let office = publisher("motcua", &["H02.*"], false);
+        for &ty in EventType::ALL.iter().filter(|t| t.needs_procedure()) {
+            let event = TestEvent::new(ty).agency("H02.10").build();
+            assert!(authorize(&office, &event).is_ok(), "{ty}");
+            let elsewhere = TestEvent::new(ty).agency("H03.10").build();
+            assert_eq!(
+                authorize(&office, &elsewhere).unwrap_err().fault,
+                Fault::Unauthorized,
+                "{ty}"
+            );
+        }
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::cmp::Ordering;
 
 use chrono::NaiveDate;
-use parwatch_proto::{Channel, EventType, Outcome, Portal, PostalKind, ServiceMode};
+use parwatch_proto::{Channel, EventType, Outcome, Portal, PostalKind, Rating, ServiceMode};
 use rand::Rng;
 
 use crate::calendar::{OFFICE_CLOSES, OFFICE_OPENS};
+use crate::index766::Course;
 use crate::model;
 use crate::province::Province;
 use crate::render::LOCAL_OFFSET_SECS;
@@ -78,6 +79,29 @@ pub(crate) enum What {
         outcome: Outcome,
         digitized: bool,
     },
+    SupplementRequested {
+        reason: &'static str,
+    },
+    SupplementProvided {
+        new_due_at: Option<i64>,
+    },
+    FeeRequested {
+        amount_vnd: u32,
+    },
+    FeePaid {
+        amount_vnd: u32,
+        online: bool,
+        gateway: Option<&'static str>,
+    },
+    Digitised {
+        component: &'static str,
+        reused: bool,
+    },
+    ResultIssued {
+        electronic: bool,
+    },
+    Synced(Portal),
+    Rated(Rating),
 }
 
 impl What {
@@ -89,6 +113,14 @@ impl What {
             What::Late { .. } => EventType::DossierLate,
             What::Apology { .. } => EventType::DossierApology,
             What::Resolved { .. } => EventType::DossierResolved,
+            What::SupplementRequested { .. } => EventType::SupplementRequested,
+            What::SupplementProvided { .. } => EventType::SupplementProvided,
+            What::FeeRequested { .. } => EventType::FeeRequested,
+            What::FeePaid { .. } => EventType::FeePaid,
+            What::Digitised { .. } => EventType::ComponentDigitised,
+            What::ResultIssued { .. } => EventType::ResultIssued,
+            What::Synced(_) => EventType::DossierSynced,
+            What::Rated(_) => EventType::DossierRated,
         }
     }
 }
@@ -97,7 +129,8 @@ impl What {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pending {
     pub(crate) at: i64,
-    /// `dossier.seq * 8 + step`: unique per event, the key of its id.
+    /// `dossier.seq * 8 + step`, or for the events of the 766 index
+    /// [`crate::index766::key`]: unique per event, the key of its id.
     pub(crate) key: u64,
     pub(crate) dossier: Dossier,
     pub(crate) what: What,
@@ -141,8 +174,9 @@ fn clip_lead(lead: i64, max_lead: i64, rng: &mut impl Rng) -> i64 {
     }
 }
 
-/// Plans every event of one dossier received at `received_at` (unix seconds) on local `date`,
-/// handing each to `emit`. Events before receipt lie at most `max_lead` seconds earlier.
+/// Plans every event of one dossier's lifecycle received at `received_at` (unix seconds) on
+/// local `date`, handing each to `emit`, and returns its course for the events of the 766 index
+/// (`index766::plan`). Events before receipt lie at most `max_lead` seconds earlier.
 pub(crate) fn plan(
     province: &Province,
     dossier: Dossier,
@@ -151,7 +185,7 @@ pub(crate) fn plan(
     max_lead: i64,
     rng: &mut impl Rng,
     mut emit: impl FnMut(Pending),
-) {
+) -> Course {
     let calendar = province.calendar();
     let t = model::year_fraction(date);
     let agency = &province.agencies()[usize::from(dossier.agency)];
@@ -302,5 +336,15 @@ pub(crate) fn plan(
     if by_post && outcome != Outcome::Withdrawn {
         let at = resolved_at + rng.random_range(1_800..2 * 86_400);
         push(at, Step::ResultByPost, What::Postal(PostalKind::Result));
+    }
+
+    Course {
+        t,
+        channel,
+        received_at,
+        due_at,
+        resolved_at,
+        late,
+        outcome,
     }
 }

@@ -1,7 +1,8 @@
 //! The event generator: creates dossiers day by day (backfill) or at a steady rate (live), plans
-//! their lifecycles into a priority queue, plans each year's PAR work of the agencies and the
-//! registry events of its reorganisation as the stream reaches it, and yields all these events
-//! in time order, rendered.
+//! their lifecycles and their events of the 766 index into a priority queue, plans each year's
+//! PAR work of the agencies, their petitions and the registry events of its reorganisation as
+//! the stream reaches it (and, for a backfill, the procedure catalogue's facts at its start),
+//! and yields all these events in time order, rendered.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,10 +20,10 @@ use crate::governance::{self, Planned};
 use crate::invalid::Malformation;
 use crate::model::{self, Sampler};
 use crate::province::Province;
-use crate::registry;
 use crate::render::{self, LOCAL_OFFSET_SECS};
 use crate::subject::subject_of;
 use crate::{Error, Result};
+use crate::{catalogue, index766, petition, registry};
 
 /// How far before receipt a backfilled dossier's first event may lie (online applications made
 /// over a weekend, dossiers in the post).
@@ -169,7 +170,8 @@ pub struct Generator {
     window_start: i64,
     window_end: i64,
     queue: BinaryHeap<Reverse<Pending>>,
-    /// Planned PAR work: plan activities, tasks, scores.
+    /// Planned events of agencies rather than dossiers: PAR work (plan activities, tasks,
+    /// scores), petitions, registry and catalogue facts.
     governance: BinaryHeap<Reverse<Planned>>,
     /// The next year whose PAR work is to be planned, and the last one in the window.
     next_year: i32,
@@ -231,6 +233,11 @@ impl Generator {
         let year_of = |unix_secs: i64| {
             local_date(DateTime::from_timestamp(unix_secs, 0).unwrap_or_default()).year()
         };
+        // A backfill states the catalogue as it stands at its start; a live run follows one.
+        let catalogue = match options.mode {
+            Mode::Backfill { from, to } => catalogue::events(&province, options.seed, from, to),
+            Mode::Live { .. } => Vec::new(),
+        };
         Ok(Generator {
             numbers: vec![0; province.agencies().len()],
             province,
@@ -258,7 +265,7 @@ impl Generator {
             window_start,
             window_end,
             queue: BinaryHeap::new(),
-            governance: BinaryHeap::new(),
+            governance: catalogue.into_iter().map(Reverse).collect(),
             held: None,
             next_seq: 0,
             numbers_day: i64::MIN,
@@ -275,8 +282,9 @@ impl Generator {
     /// A rough number of events this generator will yield, for progress bars; `None` when
     /// unbounded.
     pub fn estimated_len(&self) -> Option<u64> {
-        // Receipt, resolution and about half an event more (applications, late, post).
-        const EVENTS_PER_DOSSIER: f64 = 2.5;
+        // Receipt, resolution and about half an event more (applications, late, post), and
+        // about four of the 766 index (sync, components, result, fee, rating, supplements).
+        const EVENTS_PER_DOSSIER: f64 = 6.5;
         let estimate = match self.arrivals {
             Arrivals::Daily {
                 next,
@@ -380,17 +388,18 @@ impl Generator {
         };
         self.next_seq += 1;
         let queue = &mut self.queue;
-        dossier::plan(
+        let course = dossier::plan(
             &self.province,
             dossier,
             date,
             received_at,
             self.max_lead,
             &mut self.rng,
-            |p| {
-                queue.push(Reverse(p));
-            },
+            |p| queue.push(Reverse(p)),
         );
+        index766::plan(&self.province, dossier, &course, self.seed, |p| {
+            queue.push(Reverse(p))
+        });
     }
 
     /// Plans the PAR work of every year that starts before `frontier` (unix seconds): all of
@@ -410,8 +419,13 @@ impl Generator {
                 self.next_year,
             );
             let registry = registry::year_events(&self.province, self.next_year);
-            self.governance
-                .extend(year.into_iter().chain(registry).map(Reverse));
+            let petitions = petition::year_events(&self.province, self.base_seed, self.next_year);
+            self.governance.extend(
+                year.into_iter()
+                    .chain(registry)
+                    .chain(petitions)
+                    .map(Reverse),
+            );
             self.next_year += 1;
         }
     }
@@ -467,7 +481,10 @@ impl Generator {
         render::put_timestamp(buf, pending.at);
         buf.put_slice(b"\",\"source\":\"");
         match pending.what {
-            What::Online { .. } => buf.put_slice(b"dvc-portal"),
+            // Citizens apply, pay online and rate on the portal.
+            What::Online { .. } | What::Rated(_) | What::FeePaid { online: true, .. } => {
+                buf.put_slice(b"dvc-portal")
+            }
             What::Postal(_) => buf.put_slice(b"vnpost"),
             _ => {
                 buf.put_slice(b"motcua-");
@@ -533,6 +550,64 @@ impl Generator {
                 } else {
                     b"\",\"digitized\":false"
                 });
+            }
+            What::SupplementRequested { reason } => {
+                buf.put_slice(b"\"reason\":\"");
+                buf.put_slice(reason.as_bytes());
+                buf.put_u8(b'"');
+            }
+            What::SupplementProvided { new_due_at } => {
+                if let Some(new_due_at) = new_due_at {
+                    buf.put_slice(b"\"new_due_at\":\"");
+                    render::put_timestamp(buf, new_due_at);
+                    buf.put_u8(b'"');
+                }
+            }
+            What::FeeRequested { amount_vnd } => {
+                buf.put_slice(b"\"amount_vnd\":");
+                render::put_uint(buf, amount_vnd);
+            }
+            What::FeePaid {
+                amount_vnd,
+                online,
+                gateway,
+            } => {
+                buf.put_slice(b"\"amount_vnd\":");
+                render::put_uint(buf, amount_vnd);
+                buf.put_slice(if online {
+                    b",\"online\":true"
+                } else {
+                    b",\"online\":false"
+                });
+                if let Some(gateway) = gateway {
+                    buf.put_slice(b",\"gateway\":\"");
+                    buf.put_slice(gateway.as_bytes());
+                    buf.put_u8(b'"');
+                }
+            }
+            What::Digitised { component, reused } => {
+                buf.put_slice(b"\"component\":\"");
+                buf.put_slice(component.as_bytes());
+                buf.put_slice(if reused {
+                    b"\",\"reused\":true"
+                } else {
+                    b"\",\"reused\":false"
+                });
+            }
+            What::ResultIssued { electronic } => buf.put_slice(if electronic {
+                b"\"electronic\":true"
+            } else {
+                b"\"electronic\":false"
+            }),
+            What::Synced(portal) => {
+                buf.put_slice(b"\"portal\":\"");
+                buf.put_slice(portal.as_str().as_bytes());
+                buf.put_u8(b'"');
+            }
+            What::Rated(rating) => {
+                buf.put_slice(b"\"rating\":\"");
+                buf.put_slice(rating.as_str().as_bytes());
+                buf.put_u8(b'"');
             }
         }
         buf.put_slice(b"}}");

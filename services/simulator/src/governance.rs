@@ -55,6 +55,8 @@ pub(crate) struct Planned {
     key: u64,
     pub(crate) event_type: EventType,
     agency: usize,
+    /// The procedure it concerns (its index in the province), if any.
+    procedure: Option<usize>,
     data: Value,
 }
 
@@ -90,8 +92,15 @@ impl Planned {
             key,
             event_type,
             agency,
+            procedure: None,
             data,
         }
+    }
+
+    /// The same event about procedure `procedure` (its index in the province).
+    pub(crate) fn with_procedure(mut self, procedure: usize) -> Self {
+        self.procedure = Some(procedure);
+        self
     }
 
     /// The event's id and JSON body.
@@ -100,10 +109,12 @@ impl Planned {
         let source = match self.event_type {
             EventType::ParScore => "chiso-cchc",
             EventType::PlanActivity => "qlvb",
+            EventType::ProcedureCatalogued => "csdl-tthc",
+            EventType::PetitionReceived | EventType::PetitionAnswered => "pakn",
             t if t.is_registry() => "ubnd",
             _ => "chidao-dieuhanh",
         };
-        let body = json!({
+        let mut body = json!({
             "event_id": event_id,
             "type": self.event_type.as_str(),
             "schema_version": 1,
@@ -112,11 +123,15 @@ impl Planned {
             "agency_code": province.code_of(self.agency),
             "data": self.data,
         });
+        if let Some(procedure) = self.procedure {
+            body["procedure_code"] = json!(province.procedures()[procedure].code);
+        }
         (event_id, Bytes::from(body.to_string()))
     }
 }
 
-fn timestamp(unix_secs: i64) -> String {
+/// `unix_secs` as local RFC 3339 text.
+pub(crate) fn timestamp(unix_secs: i64) -> String {
     let mut buf = BytesMut::with_capacity(25);
     render::put_timestamp(&mut buf, unix_secs);
     String::from_utf8_lossy(&buf).into_owned()

@@ -17,11 +17,14 @@
 //! `agency.dissolved`) when its decisions are taken.
 
 mod calendar;
+mod catalogue;
 mod dossier;
 mod generator;
 mod governance;
+mod index766;
 mod invalid;
 mod model;
+mod petition;
 mod province;
 mod publish;
 mod registry;

@@ -62,6 +62,38 @@ pub(crate) fn digitized_share(t: f64) -> f64 {
     0.1 + 0.75 * logistic(t, 2023.0, 1.5)
 }
 
+/// Share of dossiers with components digitised at receipt (số hóa hồ sơ): ~13% in 2019, ~60%
+/// in 2022, ~83% in 2025.
+pub(crate) fn components_digitised_share(t: f64) -> f64 {
+    0.1 + 0.75 * logistic(t, 2021.8, 1.2)
+}
+
+/// Share of digitised components reused from existing data or earlier results instead of
+/// scanned: ~13% in 2022, ~50% in 2025.
+pub(crate) fn component_reuse_share(t: f64) -> f64 {
+    0.05 + 0.55 * logistic(t, 2023.5, 1.2)
+}
+
+/// Share of fees paid online (thanh toán trực tuyến): ~20% in 2022, ~60% in 2025.
+pub(crate) fn online_payment_share(t: f64) -> f64 {
+    0.05 + 0.6 * logistic(t, 2023.0, 1.0)
+}
+
+/// Share of results issued electronically (kết quả điện tử): ~20% in 2022, ~70% in 2025.
+pub(crate) fn electronic_result_share(t: f64) -> f64 {
+    0.05 + 0.75 * logistic(t, 2023.2, 1.1)
+}
+
+/// Share of dossiers synced to the national portal: ~92% in 2022, ~98.5% from 2025.
+pub(crate) fn national_sync_share(t: f64) -> f64 {
+    0.9 + 0.085 * ramp(t, 2021.0, 2025.0)
+}
+
+/// Share of resolved dossiers the citizen rates: ~12% in 2022, 25% from 2025.
+pub(crate) fn rated_share(t: f64) -> f64 {
+    0.08 + 0.17 * ramp(t, 2021.0, 2025.0)
+}
+
 /// Relative dossier volume of a working day: slow growth over the years, a rush before Tết and
 /// a slow restart after it, and a mild seasonal swing.
 pub(crate) fn volume_factor(province: &Province, date: NaiveDate) -> f64 {
@@ -224,6 +256,14 @@ mod tests {
         for t in [2019.0, 2022.0, 2025.0] {
             assert!((0.005..=0.03).contains(&postal_share(t)));
         }
+        let (y2022, y2025) = (2022.5, 2025.5);
+        assert!((0.55..0.70).contains(&components_digitised_share(y2022)));
+        assert!((0.80..0.86).contains(&components_digitised_share(y2025)));
+        assert!((0.15..0.30).contains(&online_payment_share(y2022)));
+        assert!((0.55..0.65).contains(&online_payment_share(y2025)));
+        assert!(electronic_result_share(y2022) < electronic_result_share(y2025));
+        assert!(national_sync_share(y2022) > 0.9 && national_sync_share(y2025) > 0.98);
+        assert!(rated_share(y2025) < 0.5);
     }
 
     #[test]

@@ -11,10 +11,12 @@ use parwatch_simulator::{Generator, Mode, SimEvent, SimOptions};
 
 use crate::sample::{date, folded, two_years, year};
 
+/// The agencies' events planned a year at a time (PAR work, registry, petitions): not those of
+/// dossiers, nor the catalogue facts a backfill states at its start.
 fn is_governance(event: &SimEvent) -> bool {
-    !event.subject.contains(".dossier.")
-        && !event.subject.ends_with("online.application")
-        && !event.subject.ends_with("postal.submission")
+    let ty = event.subject.strip_prefix(parwatch_proto::SUBJECT_PREFIX);
+    ty.and_then(EventType::parse)
+        .is_some_and(|t| !t.needs_dossier() && t != EventType::ProcedureCatalogued)
 }
 
 #[test]
@@ -122,7 +124,11 @@ fn the_same_work_in_every_run_of_a_seed() {
         let parsed = validate(event.subject, &event.body).unwrap();
         assert!(matches!(
             parsed.event_type(),
-            EventType::ParScore | EventType::PlanActivity | EventType::DirectiveTask
+            EventType::ParScore
+                | EventType::PlanActivity
+                | EventType::DirectiveTask
+                | EventType::PetitionReceived
+                | EventType::PetitionAnswered
         ));
     }
 }
