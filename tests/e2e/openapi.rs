@@ -15,7 +15,7 @@ const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";
 
 /// Every route of the API: method and path as the document writes them.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 33] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -26,6 +26,7 @@ const ROUTES: [(&str, &str); 32] = [
     ("get", "/api/v1/ranking"),
     ("get", "/api/v1/par-index"),
     ("get", "/api/v1/par-index/history"),
+    ("get", "/api/v1/index-766"),
     ("get", "/"),
     ("get", "/assets/{name}"),
     ("get", "/api/v1/dashboards"),
@@ -326,6 +327,45 @@ async fn every_route_answers_as_the_openapi_document_says() {
     x.call("get", par, &format!("{par}?agency={OTHER}"), s, None, 403)
         .await;
     x.call("get", par, par, None, None, 401).await;
+    let index = "/api/v1/index-766";
+    x.call("get", index, index, v, None, 200).await;
+    x.call(
+        "get",
+        index,
+        &format!("{index}?period=2024-Q2&kind=department"),
+        v,
+        None,
+        200,
+    )
+    .await;
+    x.call(
+        "get",
+        index,
+        &format!("{index}?period=2024-04&agency={OWN}"),
+        s,
+        None,
+        200,
+    )
+    .await;
+    x.call(
+        "get",
+        index,
+        &format!("{index}?period=2025-13"),
+        v,
+        None,
+        400,
+    )
+    .await;
+    x.call(
+        "get",
+        index,
+        &format!("{index}?agency={OTHER}"),
+        s,
+        None,
+        403,
+    )
+    .await;
+    x.call("get", index, index, None, None, 401).await;
     let history = "/api/v1/par-index/history";
     x.call(
         "get",
