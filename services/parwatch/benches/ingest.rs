@@ -21,7 +21,9 @@
 //! ingest and freshness on an S3 store (a SeaweedFS on loopback, `PARWATCH_WEED`). Then (e) a
 //! stream split into 4 partitions shared by 1, 2 and 4 workers (`PARWATCH_BENCH_SPLIT` events,
 //! default 500,000; 0 skips it): rates against the bare drain of the same partitions, commit
-//! conflicts, fenced batches and CPU per event.
+//! conflicts, fenced batches and CPU per event; then (f) 2 workers on it and 2 API nodes
+//! (`parwatch serve`) over their lake: freshness through one node while both answer a monthly
+//! series in a loop, and each node's latency.
 
 mod support;
 
@@ -467,29 +469,11 @@ async fn split_stream(tmp: &Path, n: u64) {
         );
         std::fs::remove_dir_all(&data).unwrap();
     }
+    cluster(&nats, &tmp.join("split-cluster")).await;
 }
 
-/// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
-/// `seed` picks the simulated events: each run publishes new ones (the lake would skip events
-/// it already holds).
-async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) -> (f64, f64) {
-    let http = format!("127.0.0.1:{}", support::free_port());
-    let base = format!("http://{http}");
-    let mut child = Parwatch::start(
-        "up",
-        nats,
-        data,
-        // Polled every 20 ms: more than the default budget of a client.
-        &[
-            "--http",
-            &http,
-            "--no-pg",
-            "--open",
-            "--sql-per-minute",
-            "1000000",
-        ],
-        target,
-    );
+/// Waits until `base` answers `/readyz`, checking that `child` still runs.
+async fn wait_ready(child: &mut Parwatch, base: &str) {
     while reqwest::get(format!("{base}/readyz"))
         .await
         .map_or(true, |r| !r.status().is_success())
@@ -497,12 +481,43 @@ async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) ->
         child.assert_running();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // What the stream already held (a run before may have left some) lands first: the count
-    // must stand still for a second before the clock starts.
-    let mut before = stored(&base).await.expect("SQL answers once ready");
+}
+
+/// The options that let the bench poll an HTTP server every 20 ms (more than the default
+/// budget of a client).
+const POLLED: [&str; 4] = ["--no-pg", "--open", "--sql-per-minute", "1000000"];
+
+/// (c) Publish at 10,000 events/s; time from publish to visible in SQL, per event.
+/// `seed` picks the simulated events: each run publishes new ones (the lake would skip events
+/// it already holds).
+async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) -> (f64, f64) {
+    let http = format!("127.0.0.1:{}", support::free_port());
+    let base = format!("http://{http}");
+    let args = [&["--http", &http][..], &POLLED].concat();
+    let mut child = Parwatch::start("up", nats, data, &args, target);
+    wait_ready(&mut child, &base).await;
+    let latencies = publish_and_watch(nats, &base, seed).await;
+    child.terminate();
+    quantiles(latencies)
+}
+
+/// The median and the 99th percentile of `values`.
+fn quantiles(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let q = |p: f64| values[((values.len() - 1) as f64 * p) as usize];
+    (q(0.5), q(0.99))
+}
+
+/// Publishes 200,000 new events at 10,000 events/s into `nats` and returns, per event, the
+/// seconds from its publish until `base` counts it in SQL (the n-th event published is taken
+/// as visible when n events are: exact for one stream, an estimate for a split one, whose
+/// partitions are stored in no common order). What the stream held before lands first: the
+/// count must stand still for a second before the clock starts.
+async fn publish_and_watch(nats: &LocalNats, base: &str, seed: u64) -> Vec<f64> {
+    let mut before = stored(base).await.expect("SQL answers once ready");
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = stored(&base).await.expect("SQL answers once ready");
+        let now = stored(base).await.expect("SQL answers once ready");
         if now == before {
             break;
         }
@@ -546,7 +561,7 @@ async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) ->
     let mut latencies = Vec::new();
     let mut seen = 0usize;
     loop {
-        let Some(now_stored) = stored(&base).await else {
+        let Some(now_stored) = stored(base).await else {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
@@ -565,10 +580,84 @@ async fn freshness(nats: &LocalNats, data: &Path, target: &Target, seed: u64) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     publisher.await.unwrap();
-    child.terminate();
-    latencies.sort_by(f64::total_cmp);
-    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
-    (q(0.5), q(0.99))
+    latencies
+}
+
+/// (f) The cluster on one machine: 2 workers on the split stream of `nats` and 2 API nodes
+/// (`parwatch serve`) over the same lake in `data`. Freshness is seen through node A while
+/// both nodes answer a dashboard's monthly series in a loop; prints each node's latency.
+async fn cluster(nats: &LocalNats, data: &Path) {
+    let partitions = SPLIT_PARTITIONS.to_string();
+    let worker_args = ["--partitions", partitions.as_str(), "--lease-ttl-secs", "2"];
+    let workers: Vec<Parwatch> = (0..2)
+        .map(|_| Parwatch::start("ingest", nats, data, &worker_args, &Target::local()))
+        .collect();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let http = format!("127.0.0.1:{}", support::free_port());
+        let args = [
+            &[
+                "serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--http",
+                &http,
+            ][..],
+            &["--partitions", partitions.as_str()],
+            &POLLED,
+        ]
+        .concat();
+        let mut node = Parwatch::spawn(&args, &[]);
+        let base = format!("http://{http}");
+        wait_ready(&mut node, &base).await;
+        nodes.push((node, base));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking: Vec<_> = nodes
+        .iter()
+        .map(|(_, base)| {
+            let (stop, url) = (
+                std::sync::Arc::clone(&stop),
+                format!(
+                    "{base}/api/v1/metrics/received?bucket=month&from=2026-01-01&to=2026-12-31"
+                ),
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let response = client.get(&url).send().await.unwrap();
+                    assert!(response.status().is_success(), "{}", response.status());
+                    response.bytes().await.unwrap();
+                    latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let (p50, p99) = quantiles(publish_and_watch(nats, &nodes[0].1, 101).await);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "(f) 2 workers on the split stream, 2 API nodes: freshness at 10,000 events/s through \
+         node A p50 {p50:.2} s, p99 {p99:.2} s"
+    );
+    for (name, asked) in ["A", "B"].into_iter().zip(asking) {
+        let latencies = asked.await.unwrap();
+        let asked = latencies.len();
+        let (p50, p99) = quantiles(latencies);
+        println!(
+            "    node {name}: a monthly series of the year asked {asked} times meanwhile, \
+             p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+    }
+    for (node, _) in nodes {
+        assert!(node.terminate(), "SIGTERM: exit 0");
+    }
+    for worker in workers {
+        assert!(worker.terminate(), "SIGTERM: flush, ack, exit 0");
+    }
 }
 
 #[tokio::main]
