@@ -197,6 +197,20 @@ async fn broker_restart_mid_stream_on_s3_loses_and_doubles_nothing() {
     broker_restart_mid_stream(LakeAt::s3()).await;
 }
 
+/// Waits until `/readyz` says whether the lake is `readable` (200 when it is, 503 when not).
+async fn lake_probe_says(parwatch: &Parwatch, readable: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = parwatch.get_json("/readyz").await;
+        if body["lake"] == json!(readable) {
+            assert_eq!(status, if readable { 200 } else { 503 }, "{body}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "readyz still says {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_stopped_mid_stream_is_retried_and_nothing_unstored_is_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
@@ -214,8 +228,12 @@ async fn a_store_stopped_mid_stream_is_retried_and_nothing_unstored_is_acknowled
         parwatch.counter("parwatch_events_stored_total").await,
         5_000
     );
+    // The probe says the lake cannot be read (so a load balancer sends queries elsewhere), and
+    // then that it can again: as the background refresh found it, never a read of its own.
+    lake_probe_says(&parwatch, false).await;
     // Had a failed batch been acknowledged, it would be missing once the store is back.
     lake.store.as_mut().unwrap().restart().unwrap();
+    lake_probe_says(&parwatch, true).await;
     expect_exactly(&parwatch, 10_000, Duration::from_secs(1)).await;
     assert_every_id_once(&parwatch, 10_000).await;
 }

@@ -360,11 +360,13 @@ pub async fn serve(
         let mut last_forget = Instant::now();
         let mut fresh = None;
         loop {
-            match refresher.refresh().await {
-                Ok(()) => refresher
-                    .telemetry
-                    .projections_ready
-                    .store(true, Ordering::Relaxed),
+            let read = refresher.refresh().await;
+            let telemetry = &refresher.telemetry;
+            telemetry
+                .lake_readable
+                .store(read.is_ok(), Ordering::Relaxed);
+            match read {
+                Ok(()) => telemetry.projections_ready.store(true, Ordering::Relaxed),
                 Err(e) => tracing::error!(error = %e, "projections could not fold in new files"),
             }
             fresh = refresher.refresh_freshness(fresh).await;

@@ -18,6 +18,8 @@ pub struct Telemetry {
     pub query_micros: AtomicU64,
     /// The projections have folded in the lake at least once.
     pub projections_ready: AtomicBool,
+    /// The background refresh's last reading of the lake succeeded.
+    pub lake_readable: AtomicBool,
 }
 
 impl Telemetry {
