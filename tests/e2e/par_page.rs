@@ -2,7 +2,8 @@
 //! simulate` (2023 appraised in December, 2024 still open): the table shows the API's index and
 //! projection of each agency in Vietnamese format, filtered by kind; a row opens the agency's
 //! breakdown with its weakest criterion (most points lost per the API) first and its trend;
-//! the agency page links to it; a token scoped to one agency sees one row.
+//! the agency page links to it; the view switch restates the table (the API's restated rows,
+//! links keeping the view); a token scoped to one agency sees one row.
 
 use serde_json::{Value, json};
 
@@ -96,6 +97,45 @@ async fn par_index_pages_in_a_real_browser() {
         b.click(&format!("button[data-kind={kind}]")).await;
         b.ready("par (back)").await;
     }
+
+    // The view switch: restated to today's units, the table is the API's restated index and
+    // its rows open the agency in the same view; then back to as recorded.
+    b.click(".units-switch button[name=restated]").await;
+    b.ready("par (restated)").await;
+    let address = b
+        .wait_for(
+            "restated address",
+            "return location.hash.includes('units=restated')              && document.querySelector('.units-switch button[name=restated][aria-pressed=true]')              && document.querySelector('table.par-index') && location.hash",
+        )
+        .await;
+    let address = address.as_str().unwrap().to_owned();
+    let units_date = address.split("units_date=").nth(1).unwrap()[..10].to_owned();
+    let (status, restated) = get_json(&format!(
+        "{base}/api/v1/par-index?year={YEAR}&units=restated&units_date={units_date}"
+    ))
+    .await;
+    assert_eq!(status, 200, "{restated}");
+    assert_eq!(restated["units"]["view"], "restated");
+    let restated_of_kind = restated["agencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == kind)
+        .count();
+    assert_eq!(rows(b, "table.par-index").await, restated_of_kind);
+    let link = b
+        .on(&format!("{row} a"), |e| async move { e.attr("href").await })
+        .await
+        .unwrap();
+    assert!(link.contains("units=restated"), "{link}");
+    b.click(".units-switch button[name=as_recorded]").await;
+    b.ready("par (as recorded)").await;
+    b.wait_for(
+        "as recorded again",
+        "return !location.hash.includes('units=restated')          && document.querySelector('.units-switch button[name=as_recorded][aria-pressed=true]') !== null",
+    )
+    .await;
+    assert!(b.console_errors().await.is_empty());
 
     // The drill-down: components, criteria weakest first, trend.
     b.wait_for(

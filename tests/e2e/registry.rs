@@ -447,6 +447,11 @@ async fn dashboard_panels_as_recorded_and_restated() {
         .await;
     assert_eq!(status, 200, "{units}");
     assert_eq!(units["agencies"], json!(["D2", "N1", "N2"]));
+    // No directory here: the units only the registry knows take its names; D2 has none.
+    assert_eq!(
+        units["names"],
+        json!({"N1": "Phường Một", "N2": "Phường Hai"})
+    );
     let (_, recorded) = parwatch.get_json("/api/v1/agencies").await;
     let recorded = recorded["agencies"].as_array().unwrap().clone();
     for old in ["C1", "C2", "D1", "D2"] {

@@ -135,10 +135,11 @@ async fn the_view_switch_restates_the_dashboard_and_marks_the_breaks() {
     assert_eq!(marks[0][0], "2025-07-01");
     assert_eq!(marks[0][1], "01/07/2025");
     let named = marks[0][2].as_str().unwrap();
+    // The new communes by the names the registry gives them (no directory here).
     for part in [
-        "Chia tách: C1 → N1, N2",
-        "Sáp nhập: C2 → N1",
-        "Thành lập: N1",
+        "Chia tách: C1 → Phường Một (N1), Phường Hai (N2)",
+        "Sáp nhập: C2 → Phường Một (N1)",
+        "Thành lập: Phường Một (N1)",
     ] {
         assert!(named.contains(part), "{named}");
     }

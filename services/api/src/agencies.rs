@@ -1,15 +1,20 @@
 //! The agency directory: agencies' names by code, from a CSV file the province keeps
 //! (`agency_code,name`), so people read "Sở Tư pháp" where events carry `000.00.04.H02`.
-//! Served to the web UI and as the SQL table `agencies`.
+//! Served to the web UI and as the SQL table `agencies`. Agencies the directory does not name
+//! (those known only from registry events, e.g. units created by a merger) take the registry's
+//! names of the date shown ([`AgencyNames::at`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
 use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
+use parwatch_metrics::Period;
 
 /// The SQL table of the directory.
 const AGENCIES_TABLE: &str = "agencies";
@@ -102,6 +107,41 @@ impl AgencyNames {
         )
     }
 
+    /// The names of `codes` on `date`, Vietnamese and English: the directory's name first
+    /// (Vietnamese), else the registry's of the period covering `date`; an agency not existing
+    /// then takes its name of the nearest period before, else after. English names are the
+    /// registry's only (the directory has one name).
+    pub(crate) fn at<'a>(
+        &self,
+        codes: impl IntoIterator<Item = &'a str>,
+        periods: &[Period],
+        date: NaiveDate,
+    ) -> (Self, Self) {
+        let mut named: BTreeMap<&str, Vec<&Period>> = BTreeMap::new();
+        for period in periods.iter().filter(|p| p.name_vi.is_some()) {
+            named.entry(&period.agency_code).or_default().push(period);
+        }
+        let (mut vi, mut en) = (BTreeMap::new(), BTreeMap::new());
+        for code in codes {
+            let period = named.get(code).and_then(|rows| {
+                let before = |p: &&&Period| p.valid_from.is_none_or(|f| f <= date);
+                rows.iter()
+                    .find(|p| p.covers(date))
+                    .or_else(|| rows.iter().rev().find(before))
+                    .or_else(|| rows.first())
+            });
+            if let Some(name) = self.0.get(code) {
+                vi.insert(code.to_owned(), name.clone());
+            } else if let Some(name) = period.and_then(|p| p.name_vi.as_ref()) {
+                vi.insert(code.to_owned(), name.clone());
+            }
+            if let Some(name) = period.and_then(|p| p.name_en.as_ref()) {
+                en.insert(code.to_owned(), name.clone());
+            }
+        }
+        (Self(vi), Self(en))
+    }
+
     /// How many agencies the directory names.
     pub(crate) fn len(&self) -> usize {
         self.0.len()
@@ -159,6 +199,70 @@ mod tests {
             names.among(["000.00.05.H02", "000.00.04.H02"]),
             expected(&[("000.00.04.H02", "Sở Tư pháp")])
         );
+    }
+
+    fn period(code: &str, names: (&str, Option<&str>), from: &str, to: Option<&str>) -> Period {
+        Period {
+            agency_code: code.to_owned(),
+            name_vi: Some(names.0.to_owned()),
+            name_en: names.1.map(str::to_owned),
+            level: None,
+            parent_code: None,
+            valid_from: Some(from.parse().unwrap()),
+            valid_to: to.map(|t| t.parse().unwrap()),
+            basis: None,
+        }
+    }
+
+    #[test]
+    fn the_registry_names_what_the_directory_does_not_at_the_date() {
+        let directory = AgencyNames::parse(
+            "agency_code,name
+D1,Sở Một
+"
+            .as_bytes(),
+        )
+        .unwrap();
+        let periods = [
+            period(
+                "D1",
+                ("Sở Một (registry)", Some("Department One")),
+                "2024-01-01",
+                None,
+            ),
+            period(
+                "N1",
+                ("Xã Một", Some("Commune One")),
+                "2025-07-01",
+                Some("2026-01-01"),
+            ),
+            period("N1", ("Phường Một", None), "2026-01-01", None),
+            period("C1", ("Xã Cũ", None), "2024-01-01", Some("2025-07-01")),
+        ];
+        let names = |date: &str| {
+            let (vi, en) = directory.at(["D1", "N1", "C1", "X"], &periods, date.parse().unwrap());
+            (
+                vi.0.into_iter().collect::<Vec<_>>(),
+                en.0.into_iter().collect::<Vec<_>>(),
+            )
+        };
+        let pair = |c: &str, n: &str| (c.to_owned(), n.to_owned());
+        // The directory first; the registry's name of the date, else the nearest.
+        assert_eq!(
+            names("2025-08-01"),
+            (
+                vec![
+                    pair("C1", "Xã Cũ"),
+                    pair("D1", "Sở Một"),
+                    pair("N1", "Xã Một")
+                ],
+                vec![pair("D1", "Department One"), pair("N1", "Commune One")]
+            )
+        );
+        assert_eq!(names("2026-02-01").0[2], pair("N1", "Phường Một"));
+        assert_eq!(names("2026-02-01").1, vec![pair("D1", "Department One")]);
+        // Before it exists, a unit is named as it will be.
+        assert_eq!(names("2024-06-01").0[2], pair("N1", "Xã Một"));
     }
 
     #[test]

@@ -23,8 +23,8 @@ let version = null;
 let failing = false;
 /** The agency lists asked so far, by view (`''` as recorded, `restated:<date>`). */
 const agencyLists = new Map();
-/** Every name the lists brought, for `agencyLabel`. */
-const agencyNames = {};
+/** Every name the lists brought, by language, for `agencyLabel`. */
+const agencyNames = { vi: {}, en: {} };
 let dashboards = [];
 
 /** The route in the address: `#/path/parts?param=value`. */
@@ -52,8 +52,9 @@ async function agencies(view = {}) {
   const key = view.units === 'restated' ? `restated:${view.units_date || ''}` : '';
   if (!agencyLists.has(key)) {
     const listed = await api.agencies(view);
-    Object.assign(agencyNames, listed.names);
-    setAgencyNames(agencyNames);
+    Object.assign(agencyNames.vi, listed.names);
+    Object.assign(agencyNames.en, listed.names, listed.names_en);
+    setAgencyNames(agencyNames[currentLang()]);
     agencyLists.set(key, listed.agencies);
   }
   return agencyLists.get(key);
@@ -121,7 +122,7 @@ function header(active) {
     h('div', { class: 'tools' },
       h('span', { class: 'updated muted', id: 'updated' }), announcer(),
       token,
-      h('button', { type: 'button', class: 'lang', onclick: () => { setLang(currentLang() === 'vi' ? 'en' : 'vi'); render(); } }, t('lang_switch'))));
+      h('button', { type: 'button', class: 'lang', onclick: () => { setLang(currentLang() === 'vi' ? 'en' : 'vi'); setAgencyNames(agencyNames[currentLang()]); render(); } }, t('lang_switch'))));
 }
 
 /**

@@ -418,13 +418,14 @@ export async function dashboardPage(ctx, root, id, opts = {}) {
 /** The agency ranking: one metric over a period, with places gained or lost. */
 export async function rankingPage(ctx, root) {
   const p = ctx.params;
-  const [catalogue, ranges] = await Promise.all([ctx.api.catalogue(), ctx.api.ranges()]);
+  const view = unitsView(p);
+  // The names of the view's units too (those only the registry names).
+  const [catalogue, ranges] = await Promise.all([ctx.api.catalogue(), ctx.api.ranges(), ctx.agencies(view).catch(() => null)]);
   const byName = Object.fromEntries(catalogue.metrics.map((m) => [m.name, m]));
   const metric = byName[p.get('metric')] ? p.get('metric') : 'on_time_rate';
   const fallback = ranges.presets.find((x) => x.spec === '12m') || ranges.presets[0];
   const from = p.get('from') || fallback.from;
   const to = p.get('to') || fallback.to;
-  const view = unitsView(p);
   const select = h('select', { name: 'metric', onchange: (e) => ctx.setParams({ metric: e.target.value }) },
     ...catalogue.metrics.map((m) => h('option', { value: m.name, selected: m.name === metric }, metricName(m.name))));
   const hint = h('p', { class: 'muted' });

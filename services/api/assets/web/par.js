@@ -51,9 +51,13 @@ function yearControl(ctx, year, thisYear) {
       ...years.map((y) => h('option', { value: y, selected: y === year }, y))));
 }
 
-/** The server's today and this year. */
-async function today(ctx) {
-  const day = (await ctx.api.ranges()).today;
+/**
+ * The server's today and this year; the names of the units of `view` are fetched meanwhile
+ * (those only the registry names included).
+ */
+async function today(ctx, view) {
+  const [ranges] = await Promise.all([ctx.api.ranges(), ctx.agencies(view).catch(() => null)]);
+  const day = ranges.today;
   return { day, year: Number(day.slice(0, 4)) };
 }
 
@@ -65,9 +69,9 @@ function showBreaks(el, units) {
 
 /** `#/par?year=Y&kind=K`: the index table of one kind of agency. */
 export async function parPage(ctx, root) {
-  const now = await today(ctx);
-  const year = Number(ctx.params.get('year')) || now.year;
   const view = unitsView(ctx.params);
+  const now = await today(ctx, view);
+  const year = Number(ctx.params.get('year')) || now.year;
   const body = h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, t('loading')));
   const kinds = h('div', { class: 'control' });
   const changes = h('p', { class: 'chart-breaks muted' });
@@ -138,9 +142,9 @@ function source(k) {
 
 /** `#/par/CODE?year=Y`: one agency's breakdown, criteria weakest first, and its trend. */
 export async function parAgencyPage(ctx, root, code) {
-  const now = await today(ctx);
-  const year = Number(ctx.params.get('year')) || now.year;
   const view = unitsView(ctx.params);
+  const now = await today(ctx, view);
+  const year = Number(ctx.params.get('year')) || now.year;
   const back = h('a', { href: ctx.href('/par', { year, ...view }), class: 'back' }, t('par_back'));
   const changes = h('p', { class: 'chart-breaks muted' });
   const summary = h('div', { class: 'par-summary' }, h('p', { class: 'muted' }, t('loading')));

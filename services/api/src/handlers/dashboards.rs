@@ -112,8 +112,12 @@ pub(crate) struct Agencies {
     /// Codes of the agencies with data, or of the units of `units_date`, sorted (a scoped
     /// token's own only).
     agencies: Vec<String>,
-    /// The names the directory gives them, by code.
+    /// Their names, by code: the directory's, else the registry's on `units_date` (today as
+    /// recorded).
     names: AgencyNames,
+    /// English names the registry gives them on that date, by code (the directory has one
+    /// name: `names`).
+    names_en: AgencyNames,
 }
 
 /// Which agencies: those of the figures as recorded, or the units of a date.
@@ -143,18 +147,23 @@ pub(crate) async fn agencies(
     state: AppState,
 ) -> Result<Json<Agencies>, ApiError> {
     let rollups = state.projector.rollups();
-    let mut codes = match params::units(query.units.as_deref(), query.units_date.as_deref())? {
-        None => rollups.agencies().to_vec(),
-        Some(date) => rollups.units_on(date),
-    };
+    let (date, mut codes) =
+        match params::units(query.units.as_deref(), query.units_date.as_deref())? {
+            None => (today(), rollups.agencies().to_vec()),
+            Some(date) => (date, rollups.units_on(date)),
+        };
     if let Some(own) = &principal.agency {
         codes.retain(|c| c == own);
     }
     codes.sort();
-    let names = state.agency_names.among(codes.iter().map(String::as_str));
+    let periods = rollups.registry_periods();
+    let (names, names_en) = state
+        .agency_names
+        .at(codes.iter().map(String::as_str), &periods, date);
     Ok(Json::ok(Agencies {
         agencies: codes,
         names,
+        names_en,
     }))
 }
 
