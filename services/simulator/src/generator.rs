@@ -283,8 +283,8 @@ impl Generator {
     /// unbounded.
     pub fn estimated_len(&self) -> Option<u64> {
         // Receipt, resolution and about half an event more (applications, late, post), and
-        // about four of the 766 index (sync, components, result, fee, rating, supplements).
-        const EVENTS_PER_DOSSIER: f64 = 6.5;
+        // about five of the 766 index (components, sync, result, fee, rating, supplements).
+        const EVENTS_PER_DOSSIER: f64 = 7.5;
         let estimate = match self.arrivals {
             Arrivals::Daily {
                 next,

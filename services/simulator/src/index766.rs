@@ -54,7 +54,7 @@ enum Step {
     Synced = 0,
     FeeRequested = 1,
     FeePaid = 2,
-    /// Components take this step and the four after it.
+    /// Components (one to four) take this step and the three after it.
     Digitised = 3,
     /// A request and its supplement take this step and the one after it; a second request the
     /// two after them.

@@ -15,6 +15,12 @@
 //! province, and the scores of its index (`plan.activity`, `directive.task`, `par.score`). The
 //! 2025 reorganisation is published as registry events (`agency.registered`, `agency.merged`,
 //! `agency.dissolved`) when its decisions are taken.
+//!
+//! The national service index (Decision 766) gets its events too: around each dossier's
+//! lifecycle the sync to the national portal, fees and their payment, components digitised or
+//! reused, supplement requests, results issued and ratings; per agency a few petitions (PAKN) a
+//! month; and, when a backfill starts, the catalogue facts of every procedure at every agency
+//! (`procedure.catalogued`).
 
 mod calendar;
 mod catalogue;
