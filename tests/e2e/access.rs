@@ -118,8 +118,9 @@ async fn agency_scopes_hold_whatever_the_sql_and_roles_gate_each_route() {
             .await,
     );
     // events, rejected_events, agencies, and the projections: dossiers, daily_agency_stats,
-    // plan_activities, directive_tasks, par_scores, agency_registry, agency_lineage.
-    assert_eq!(tables.len(), 10, "{tables:?}");
+    // plan_activities, directive_tasks, par_scores, agency_registry, agency_lineage, and the
+    // 766 index's index_766 and index_766_inputs.
+    assert_eq!(tables.len(), 12, "{tables:?}");
     for table in &tables {
         let sql = format!(
             "SELECT count(*) FROM {} WHERE agency_code IS DISTINCT FROM '{OWN}'",

@@ -487,6 +487,31 @@ async fn a_hand_computed_month_end_to_end() {
             "{path}: {body}"
         );
     }
+    // The SQL tables: March's row of each agency, and one row per indicator.
+    let march = "month = DATE '2025-03-01'";
+    assert_eq!(
+        up.sql(&format!(
+            "SELECT agency_code, total, rank, change FROM index_766 WHERE {march} ORDER BY rank"
+        ))
+        .await["rows"],
+        json!([[B, 77.315, 1, null], [A, 63.114, 2, 37.456]])
+    );
+    assert_eq!(
+        up.sql(&format!(
+            "SELECT numerator, denominator, points FROM index_766_inputs \
+             WHERE {march} AND agency_code = '{A}' AND indicator = 'on_time'"
+        ))
+        .await["rows"],
+        json!([[2, 5, 8.0]])
+    );
+    assert_eq!(
+        up.scalar(&format!(
+            "SELECT count(*) FROM index_766_inputs WHERE {march} AND missing"
+        ))
+        .await,
+        json!(6),
+        "B's six indicators without data"
+    );
     let (_, communes) = up
         .get_json("/api/v1/index-766?period=2025-03&kind=commune")
         .await;
@@ -498,6 +523,7 @@ async fn a_hand_computed_month_end_to_end() {
     // only and is refused A.
     assert!(up.terminate().success());
     let viewer_b = create_token(&data, "viewer", Some(B));
+    let viewer_sql = create_token(&data, "analyst", Some(B));
     let serve = Parwatch::serve_with(&data, &["--open"], &[]).await;
     check_march(&serve).await;
     drop(serve);
@@ -527,6 +553,12 @@ async fn a_hand_computed_month_end_to_end() {
         )
         .await;
     assert_eq!(refused.status(), 403);
+    assert_eq!(
+        serve
+            .sql_as(&viewer_sql, "SELECT DISTINCT agency_code FROM index_766")
+            .await["rows"],
+        json!([[B]])
+    );
     drop(serve);
 
     // A rubric directory with a broken file stops the start, naming the file.

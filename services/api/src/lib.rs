@@ -87,6 +87,8 @@ pub struct AppState {
     partitions: u32,
     /// How complete the lake is, as of the last version the background refresh saw.
     freshness: Arc<std::sync::RwLock<Arc<Freshness>>>,
+    /// Each partition's lag, when this node watches the broker.
+    lags: Option<Arc<parwatch_ingest::PartitionLags>>,
 }
 
 /// Access control and SQL limits of a server.
@@ -133,6 +135,7 @@ impl AppState {
             answers: Arc::default(),
             partitions: 1,
             freshness: Arc::default(),
+            lags: None,
         })
     }
 
@@ -141,6 +144,15 @@ impl AppState {
     pub fn with_partitions(self, partitions: u32) -> Self {
         Self {
             partitions: partitions.max(1),
+            ..self
+        }
+    }
+
+    /// The same state reporting how far each partition of the stream lags
+    /// (`/api/v1/status`), as `lags` reads it from the broker.
+    pub fn with_lags(self, lags: Arc<parwatch_ingest::PartitionLags>) -> Self {
+        Self {
+            lags: Some(lags),
             ..self
         }
     }
@@ -201,12 +213,22 @@ impl AppState {
         }
     }
 
-    /// The same state scoring the 766 service index by `rubrics` instead of the built-in ones.
-    pub fn with_index_766(self, rubrics: parwatch_scoring::ServiceRubrics) -> Self {
-        Self {
-            index_766: Arc::new(rubrics),
+    /// The same state scoring the 766 service index (its endpoint and SQL tables) by
+    /// `rubrics` instead of the built-in ones.
+    pub fn with_index_766(
+        self,
+        rubrics: parwatch_scoring::ServiceRubrics,
+    ) -> parwatch_lake::Result<Self> {
+        let rubrics = Arc::new(rubrics);
+        parwatch_metrics::register_index_766(
+            &self.engine,
+            Arc::clone(&self.projector),
+            Arc::clone(&rubrics),
+        )?;
+        Ok(Self {
+            index_766: rubrics,
             ..self
-        }
+        })
     }
 
     /// The same state serving the report definitions of `catalogue` (checked when loaded)

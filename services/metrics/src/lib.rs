@@ -39,6 +39,7 @@ mod restate;
 mod rollup;
 mod rollups;
 mod service_index;
+mod service_tables;
 mod tables;
 
 pub use bucket::Bucket;
@@ -56,7 +57,10 @@ pub use registry::{Break, Edge, Period};
 pub use restate::InUnits;
 pub use rollup::DayStats;
 pub use rollups::Rollups;
-pub use service_index::ServiceFacts;
+pub use service_index::{
+    LostAsk, LostItem, LostPoints, LostReason, LostSubject, ServiceFacts, lost_points,
+};
+pub use service_tables::register_index_766;
 pub use tables::register_tables;
 
 /// Result with the metrics crate's error.

@@ -128,6 +128,39 @@ impl Rollups {
         service_index(rubrics, period, &inputs(period), previous.as_ref())
     }
 
+    /// The 766 service index of every month from the first with data to `today`'s, each
+    /// against the month before (what the SQL tables `index_766` and `index_766_inputs` hold).
+    pub fn service_months(&self, rubrics: &ServiceRubrics, today: NaiveDate) -> Vec<ServiceIndex> {
+        let first = [self.service.first_month(), self.service_work.first_day()]
+            .into_iter()
+            .flatten()
+            .min();
+        let (Some(first), Some(last)) = (
+            first.and_then(|d| IndexPeriod::parse(&d.format("%Y-%m").to_string())),
+            IndexPeriod::parse(&today.format("%Y-%m").to_string()),
+        ) else {
+            return Vec::new();
+        };
+        let mut months = Vec::new();
+        let mut previous: Option<ServiceIndex> = None;
+        let mut month = first;
+        while month <= last {
+            let inputs = service_inputs(
+                &self.service,
+                &self.service_work,
+                &self.agencies,
+                &self.registry,
+                month,
+                today,
+            );
+            let index = service_index(rubrics, month, &inputs, previous.as_ref());
+            months.extend(index.clone());
+            previous = index;
+            month = month.next();
+        }
+        months
+    }
+
     fn counters(&self) -> Counters<'_> {
         Counters {
             daily: &self.daily,

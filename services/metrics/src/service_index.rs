@@ -21,6 +21,8 @@
 //! Times of these facts are kept to the second (`u32` seconds since 2000-01-01 UTC, the contract's
 //! earliest time), so a dossier's facts stay small.
 
+mod lost;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -40,6 +42,8 @@ use crate::agencies::Agencies;
 use crate::facts::Facts;
 use crate::registry::Registry;
 use crate::rollup::day_of;
+
+pub use lost::{LostAsk, LostItem, LostPoints, LostReason, LostSubject, lost_points};
 
 /// 2000-01-01T00:00:00Z in seconds since 1970: stamps count from it.
 const STAMP_EPOCH: i64 = 946_684_800;
@@ -502,6 +506,12 @@ impl ServiceCounts {
     fn agency_ids(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.agencies.len() as u32).filter(|&a| !self.agencies[a as usize].is_empty())
     }
+
+    /// The first day of the earliest month with counters.
+    pub(crate) fn first_month(&self) -> Option<NaiveDate> {
+        let key = self.agencies.iter().filter_map(|m| m.keys().next()).min()?;
+        NaiveDate::from_ymd_opt(key.div_euclid(12), key.rem_euclid(12) as u32 + 1, 1)
+    }
 }
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a dossier's contribution to the counters.
@@ -722,6 +732,15 @@ impl ServiceWork {
 
     fn agency_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.catalogue.keys().map(|(a, _)| *a)
+    }
+
+    /// The local date of the earliest catalogue event.
+    pub(crate) fn first_day(&self) -> Option<NaiveDate> {
+        self.catalogue
+            .values()
+            .filter_map(|h| h.first())
+            .map(|c| day_of(c.at))
+            .min()
     }
 
     /// The petitions and catalogue as JSON text, by agency code.

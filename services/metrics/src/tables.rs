@@ -1,5 +1,6 @@
 //! The projections as SQL tables: registers `dossiers`, `daily_agency_stats`,
-//! `plan_activities`, `directive_tasks` and `par_scores` with the query engine; each scan reads
+//! `plan_activities`, `directive_tasks` and `par_scores` with the query engine (and the 766
+//! index's `index_766` and `index_766_inputs`, `service_tables.rs`); each scan reads
 //! the projector's projection as it is then (rows laid out by `batches.rs`). The registry's
 //! `agency_registry` and `agency_lineage` are laid out by `registry/tables.rs`.
 
@@ -34,6 +35,9 @@ pub fn register_tables(
     for table in RegistryTable::ALL {
         register(engine, &projector, table)?;
     }
+    // Scored by the built-in rubrics until the server registers those it was given.
+    let rubrics = Arc::new(parwatch_scoring::ServiceRubrics::builtin());
+    crate::register_index_766(engine, projector, rubrics)?;
     Ok(())
 }
 

@@ -162,8 +162,12 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
 enum Ingest {
     /// The worker runs in this process (`up`): its counters.
     InProcess(Arc<IngestStatus>),
-    /// Workers run elsewhere, on a stream of `partitions` partitions (`serve`).
-    Elsewhere { partitions: u32 },
+    /// Workers run elsewhere, on a stream of `partitions` partitions (`serve`), whose lags
+    /// the server watches when it is given the broker.
+    Elsewhere {
+        partitions: u32,
+        lags: Option<Arc<parwatch_ingest::PartitionLags>>,
+    },
 }
 
 /// The HTTP server (and the PostgreSQL endpoint unless disabled) over `lake`, running until
@@ -200,15 +204,15 @@ async fn start_servers(
         .http_limits
         .connections(args.sql_timeout)
         .map_err(anyhow::Error::msg)?;
-    let (status, partitions) = match ingest {
-        Ingest::InProcess(status) => (Some(status), 1),
-        Ingest::Elsewhere { partitions } => (None, partitions),
+    let (status, partitions, lags) = match ingest {
+        Ingest::InProcess(status) => (Some(status), 1, None),
+        Ingest::Elsewhere { partitions, lags } => (None, partitions, lags),
     };
     let mut state = AppState::new(lake, status, access.clone())?
         .with_partitions(partitions)
         .with_admission(args.http_limits.admission())
         .with_par_models(models)
-        .with_index_766(index_766)
+        .with_index_766(index_766)?
         .with_reports(reports)
         .with_web(web)
         .await?;
@@ -219,6 +223,9 @@ async fn start_servers(
     };
     if let Some(path) = names {
         state = state.with_agency_names(AgencyNames::load(path)?)?;
+    }
+    if let Some(lags) = lags {
+        state = state.with_lags(lags);
     }
     let http = bind("http", args.http).await?;
     let addr = http.local_addr()?;
@@ -385,6 +392,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lake,
         Ingest::Elsewhere {
             partitions: args.partitions.partitions,
+            lags: match &args.nats.nats_url {
+                Some(url) => Some(parwatch_ingest::PartitionLags::watch(
+                    url.clone(),
+                    args.nats.identity()?,
+                    parwatch_ingest::Partitions::new(args.partitions.partitions)?,
+                )),
+                None => None,
+            },
         },
         (models, index_766, reports),
         args.web.config(data_dir)?,

@@ -426,7 +426,8 @@ impl IndexPeriod {
         }
     }
 
-    fn next(self) -> Self {
+    /// The period of the same length after it.
+    pub fn next(self) -> Self {
         Self {
             first: self.first + Months::new(self.months_long()),
             span: self.span,
