@@ -271,7 +271,8 @@ worker() { # i
 }
 api_node() { # i
   start "api-$1" env PARWATCH_LOG_FORMAT="${PARWATCH_LOG_FORMAT:-json}" "$parwatch" serve \
-    --data-dir "$data" --lake "$lake" --http "127.0.0.1:$(serve_port "$1")" --no-pg || true
+    --data-dir "$data" --lake "$lake" --http "127.0.0.1:$(serve_port "$1")" --no-pg \
+    --partitions "$partitions" --nats-url "$nats_urls" --nats-nkey "$data/nats/ingest.nk" || true
 }
 for i in 1 2; do worker $i; done
 for i in 1 2; do api_node $i; done

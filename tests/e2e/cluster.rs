@@ -145,7 +145,13 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let reader = Parwatch::serve_with(&data, &["--open", "--partitions", "3"], &[]).await;
+    // The API node watches the broker too: its status says how far each partition lags.
+    let reader = Parwatch::serve_with(
+        &data,
+        &["--open", "--partitions", "3", "--nats-url", &url],
+        &[],
+    )
+    .await;
     expect_exactly(&reader, n, Duration::from_secs(3)).await;
     reader
         .wait_for(
@@ -174,9 +180,16 @@ async fn workers_share_partitions_and_neither_a_kill_nor_a_zombie_loses_or_doubl
             .iter()
             .filter_map(|p| p["position"].as_u64())
             .collect();
+        let lags: Vec<Option<u64>> = freshness["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["lag"].as_u64())
+            .collect();
         let caught_up = positions.len() == last.len()
             && positions.iter().zip(&last).all(|(p, l)| *p > 0 && p <= l)
-            && positions.iter().sum::<u64>() >= n as u64;
+            && positions.iter().sum::<u64>() >= n as u64
+            && lags.iter().all(|lag| *lag == Some(0));
         if caught_up {
             break freshness;
         }

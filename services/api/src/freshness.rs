@@ -41,6 +41,10 @@ pub(crate) struct PartitionReport {
     pub(crate) epoch: Option<u64>,
     /// Every message of the partition published before this time is stored (RFC 3339).
     pub(crate) complete_until: Option<String>,
+    /// Messages of the partition its worker has not acknowledged yet (not stored, or stored
+    /// and not yet acknowledged), as the broker reported it at most 2 s ago; null when this
+    /// node does not watch the broker. Only in `/api/v1/status`.
+    pub(crate) lag: Option<u64>,
 }
 
 impl Freshness {
@@ -80,7 +84,19 @@ impl PartitionReport {
                 .published_until_ms
                 .and_then(DateTime::from_timestamp_millis)
                 .map(rfc3339),
+            lag: None,
         }
+    }
+}
+
+impl Freshness {
+    /// The same with each partition's lag as `lags` last read it.
+    pub(crate) fn with_lags(&self, lags: &parwatch_ingest::PartitionLags) -> Self {
+        let mut fresh = self.clone();
+        for p in &mut fresh.partitions {
+            p.lag = lags.get(p.partition);
+        }
+        fresh
     }
 }
 

@@ -23,6 +23,7 @@ mod consumer;
 pub mod exposition;
 mod failpoint;
 mod frontier;
+mod lags;
 mod leases;
 mod local;
 mod partitions;
@@ -37,6 +38,7 @@ pub use broker::{
 pub use config::{CONSUMER_NAME, IngestConfig};
 pub use consumer::run;
 pub use failpoint::{Failpoint, Step};
+pub use lags::PartitionLags;
 pub use local::{LOCAL_PUBLISHER, LocalNats};
 pub use partitions::{MAX_PARTITIONS, Partitions};
 pub use publishers::{Identity, Publisher, Publishers};

@@ -248,8 +248,9 @@ impl Lake {
         })
     }
 
-    /// What the events table's log holds for each of the stream's `partitions` (1: the
-    /// unpartitioned stream): position, latest claim, and up to when each is complete.
+    /// What the tables' logs hold for each of the stream's `partitions` (1: the unpartitioned
+    /// stream): position (the highest stream sequence stored, as an event or a rejection),
+    /// latest claim, and up to when each is complete.
     pub fn partitions(&self, partitions: u32) -> Result<Vec<PartitionState>> {
         self.block_on(async {
             let mut states = Vec::new();
@@ -258,7 +259,14 @@ impl Lake {
                     1 => Writer::Sole,
                     _ => Writer::Partition { index, epoch: 0 },
                 };
-                states.push(self.inner.events.partition(writer).await?);
+                let events = self.inner.events.partition(writer).await?;
+                let rejected = self.inner.rejected.partition(writer).await?;
+                states.push(PartitionState {
+                    position: events.position.max(rejected.position),
+                    epoch: events.epoch.max(rejected.epoch),
+                    published_until_ms: events.published_until_ms.max(rejected.published_until_ms),
+                    ..events
+                });
             }
             Ok(states)
         })

@@ -137,7 +137,8 @@ pub(crate) enum PublisherAction {
 pub(crate) struct NatsArgs {
     /// NATS server URL, or a cluster's several separated by commas (any that answers will do;
     /// the client learns the others from it). `up` starts a private nats-server (store under
-    /// the data dir) when absent; the other commands default to nats://127.0.0.1:4222.
+    /// the data dir) when absent; `serve` then watches no broker (given, it reports each
+    /// partition's lag); the other commands default to nats://127.0.0.1:4222.
     #[arg(long, env = "PARWATCH_NATS_URL")]
     pub(crate) nats_url: Option<String>,
     /// The nkey seed file of this process's NATS user: the worker's (`ingest`, `up
@@ -814,6 +815,10 @@ pub(crate) struct SimulateArgs {
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
+    /// The broker, watched only when given: `/api/v1/status` then says how far each partition
+    /// lags behind the lake.
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
     #[command(flatten)]

@@ -487,17 +487,19 @@ export async function qualityPage(ctx, root, dashboardId) {
           item('rejected_total', fmtNumber(s.rejected), null, 'rejected'),
           s.ingest ? item('duplicates', fmtNumber(s.ingest.duplicates), null, 'duplicates') : null,
           item('complete_until', fmtTime(s.freshness.complete_until), s.freshness.complete_until ? fmtAgo(s.freshness.complete_until) : null, 'complete'));
-        // A stream split among workers: each partition's position, claim and completeness.
+        // A stream split among workers: each partition's position, claim, completeness and
+        // lag (when the server watches the broker).
         const parts = s.freshness.partitions;
         partitions.replaceChildren(...(parts.length > 1 ? [
           h('h3', {}, t('partitions_title')),
           h('table', { class: 'data', dataset: { status: 'partitions' } },
-            h('thead', {}, h('tr', {}, ...['partition', 'position', 'epoch', 'complete_until'].map((k) => h('th', { scope: 'col' }, t(k))))),
+            h('thead', {}, h('tr', {}, ...['partition', 'position', 'epoch', 'complete_until', 'lag'].map((k) => h('th', { scope: 'col' }, t(k))))),
             h('tbody', {}, ...parts.map((p) => h('tr', {},
               h('td', {}, String(p.partition)),
               h('td', {}, p.position == null ? '—' : fmtNumber(p.position)),
               h('td', {}, p.epoch == null ? '—' : String(p.epoch)),
-              h('td', {}, fmtTime(p.complete_until)))))),
+              h('td', {}, fmtTime(p.complete_until)),
+              h('td', {}, p.lag == null ? '—' : fmtNumber(p.lag)))))),
         ] : []));
       } catch (e) {
         section.replaceChildren(errorBox(e));

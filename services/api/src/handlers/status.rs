@@ -40,7 +40,8 @@ pub(crate) struct StatusReport {
     ingest: Option<IngestCounters>,
     /// How complete the lake is: each partition of the stream's position, the claim holding
     /// it and up to when it is complete, and the time up to which every partition is (as of
-    /// the last version the server's background refresh read).
+    /// the last version the server's background refresh read); with each partition's lag
+    /// when the server watches the broker (`serve --nats-url`).
     #[schema(value_type = Freshness)]
     freshness: Arc<Freshness>,
     /// Rows of `events` the projections (metrics, rankings, the PAR Index) did not fold in
@@ -154,7 +155,10 @@ pub(crate) async fn status(
         rejected_version,
         projections_version: state.projector.version(),
         ingest,
-        freshness: state.freshness(),
+        freshness: match &state.lags {
+            Some(lags) => Arc::new(state.freshness().with_lags(lags)),
+            None => state.freshness(),
+        },
         unknown_values,
         tz: parwatch_proto::LOCAL_TZ_NAME,
     }))
