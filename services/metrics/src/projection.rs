@@ -105,10 +105,15 @@ impl Projection {
     pub(crate) fn apply(&mut self, agency: &str, dossier: &str, fact: Fact) -> std::io::Result<()> {
         let id = self.agency_id(agency);
         if let Some((before, after)) = self.dossiers.apply(id, dossier, fact)? {
-            contribute(&before, -1, id, &mut self.rollups.daily);
-            contribute(&after, 1, id, &mut self.rollups.daily);
-            contribute_service(&before, -1, id, &mut self.rollups.service);
-            contribute_service(&after, 1, id, &mut self.rollups.service);
+            // A 766 event changes only the 766 facts; a late file or an apology none of them.
+            if !matches!(fact, Fact::Service(..)) {
+                contribute(&before, -1, id, &mut self.rollups.daily);
+                contribute(&after, 1, id, &mut self.rollups.daily);
+            }
+            if !matches!(fact, Fact::Late(_) | Fact::Apology(_)) {
+                contribute_service(&before, -1, id, &mut self.rollups.service);
+                contribute_service(&after, 1, id, &mut self.rollups.service);
+            }
         }
         Ok(())
     }
