@@ -41,7 +41,7 @@ pub(crate) enum Command {
     /// The ingest worker alone: JetStream → Parquet lake.
     Ingest(WorkerArgs),
     /// The HTTP server alone, reading the lake.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Publishes realistic events of a simulated province to NATS.
     Simulate(SimulateArgs),
     /// Creates, lists and revokes API tokens.

@@ -379,7 +379,7 @@ async fn ingest(args: WorkerArgs) -> anyhow::Result<()> {
     worked.context("ingest worker")
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     let models = par_models(&args.par)?;
     let index_766 = index_766(&args.par)?;
     let reports = args.reports.catalogue()?;
