@@ -172,7 +172,7 @@ pub(crate) struct Questions {
     pub(crate) first_day: NaiveDate,
     /// The year question 4 ranks: the last full year before `last_day`'s.
     pub(crate) year: i32,
-    /// The agency with the most `dossier.received` (question 3).
+    /// The agency with the most `dossier.received` in question 3's 90 days.
     pub(crate) agency: String,
     /// Name and SQL of each question.
     pub(crate) asked: [(String, String); 4],
@@ -189,14 +189,18 @@ impl Questions {
         )
         .await;
         let last_day: NaiveDate = last[0][0].as_str().unwrap().parse().unwrap();
+        let first_day = last_day - chrono::Days::new(89);
+        // Busiest in those days: agencies merged away before them received nothing then.
         let (busiest, _) = query(
             base,
-            "SELECT agency_code FROM events WHERE type = 'dossier.received' \
-             GROUP BY agency_code ORDER BY count(*) DESC, agency_code LIMIT 1",
+            &format!(
+                "SELECT agency_code FROM events WHERE type = 'dossier.received' \
+                   AND event_date BETWEEN DATE '{first_day}' AND DATE '{last_day}' \
+                 GROUP BY agency_code ORDER BY count(*) DESC, agency_code LIMIT 1"
+            ),
         )
         .await;
         let agency = busiest[0][0].as_str().unwrap().to_owned();
-        let first_day = last_day - chrono::Days::new(89);
         let year = last_day.year() - 1;
         let asked = [
             (
