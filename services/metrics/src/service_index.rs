@@ -780,8 +780,10 @@ impl ServiceWork {
 }
 
 /// The inputs of every agency with something to measure in `period`, as of `today` (stocks
-/// and the catalogue at the period's end, or today while it runs). An agency's kind is its
-/// level in the registry (a department when it has none).
+/// and the catalogue at the period's end, or today while it runs), but those the registry says
+/// no longer existed by the period's first day (merged, split or dissolved before: their open
+/// items and catalogue are not scored). An agency's kind is its level in the registry (a
+/// department when it has none).
 pub(crate) fn service_inputs(
     counts: &ServiceCounts,
     work: &ServiceWork,
@@ -792,7 +794,10 @@ pub(crate) fn service_inputs(
 ) -> Vec<ServiceInputs> {
     let end = period.last_day().min(today);
     let mut levels: BTreeMap<String, AgencyLevel> = BTreeMap::new();
+    let mut ended: BTreeMap<String, bool> = BTreeMap::new();
     for p in registry.periods(agencies) {
+        let gone = p.valid_to.is_some_and(|to| to <= period.first_day());
+        *ended.entry(p.agency_code.clone()).or_insert(true) &= gone;
         if let Some(level) = p.level {
             levels.insert(p.agency_code, level);
         }
@@ -836,6 +841,9 @@ pub(crate) fn service_inputs(
                 return None;
             }
             let code = agencies.codes()[id as usize].clone();
+            if ended.get(&code) == Some(&true) {
+                return None;
+            }
             let kind = match levels.get(&code) {
                 Some(AgencyLevel::Commune) => AgencyKind::Commune,
                 Some(AgencyLevel::District) => AgencyKind::District,
@@ -1280,5 +1288,52 @@ mod cold {
             }
         );
         assert_eq!(january[&Input::RatingsSatisfied].denominator, 8);
+    }
+
+    /// An agency merged on 1 March keeps its catalogue facts but is not scored from March on.
+    #[test]
+    fn agencies_gone_before_a_period_are_not_scored() {
+        let mut p = Projection::new(Eviction::default());
+        for agency in ["OLD", "NEW"] {
+            let facts = Catalogued {
+                at: JANUARY,
+                published: true,
+                publicised: true,
+                complete: true,
+                online: true,
+            };
+            let procedure = "1.000001".into();
+            p.apply_service_work(agency, ServiceWorkFact::Catalogued { procedure, facts });
+        }
+        let merged = EventData::AgencyMerged {
+            into: "NEW".into(),
+            effective_date: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+            basis: "1/QĐ-UBND".into(),
+        };
+        p.apply_registry(crate::registry::Change::of("OLD", JANUARY, merged).unwrap());
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let scored = |period: &str| {
+            let r = p.rollups();
+            let period = IndexPeriod::parse(period).unwrap();
+            let inputs = service_inputs(
+                &r.service,
+                &r.service_work,
+                &r.agencies,
+                &r.registry,
+                period,
+                today,
+            );
+            inputs
+                .into_iter()
+                .map(|i| i.agency_code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(scored("2025-02"), ["OLD", "NEW"]);
+        assert_eq!(
+            scored("2025-Q1"),
+            ["OLD", "NEW"],
+            "it existed in the quarter"
+        );
+        assert_eq!(scored("2025-03"), ["NEW"]);
     }
 }
