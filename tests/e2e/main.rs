@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod http_hostile;
 mod index_766;
+mod index_766_lost;
 mod ingest;
 mod ingest_hostile;
 mod metrics;

@@ -15,7 +15,7 @@ const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";
 
 /// Every route of the API: method and path as the document writes them.
-const ROUTES: [(&str, &str); 33] = [
+const ROUTES: [(&str, &str); 34] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -27,6 +27,7 @@ const ROUTES: [(&str, &str); 33] = [
     ("get", "/api/v1/par-index"),
     ("get", "/api/v1/par-index/history"),
     ("get", "/api/v1/index-766"),
+    ("get", "/api/v1/index-766/{agency}/lost"),
     ("get", "/"),
     ("get", "/assets/{name}"),
     ("get", "/api/v1/dashboards"),
@@ -366,6 +367,18 @@ async fn every_route_answers_as_the_openapi_document_says() {
     )
     .await;
     x.call("get", index, index, None, None, 401).await;
+    let lost = "/api/v1/index-766/{agency}/lost";
+    let own_lost = format!("/api/v1/index-766/{OWN}/lost?period=2024-04");
+    x.call("get", lost, &own_lost, s, None, 200).await;
+    x.call("get", lost, &format!("{own_lost}&format=csv"), v, None, 200)
+        .await;
+    x.call("get", lost, &format!("{own_lost}&limit=0"), v, None, 400)
+        .await;
+    let other_lost = format!("/api/v1/index-766/{OTHER}/lost?period=2024-04");
+    x.call("get", lost, &other_lost, s, None, 403).await;
+    let unknown = "/api/v1/index-766/000.00.99.H02/lost?period=2024-04";
+    x.call("get", lost, unknown, v, None, 404).await;
+    x.call("get", lost, &own_lost, None, None, 401).await;
     let history = "/api/v1/par-index/history";
     x.call(
         "get",
