@@ -15,8 +15,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish, wait_projected};
 
-const A: &str = "000.00.31.H02";
-const B: &str = "000.00.32.H02";
+/// The department with data for every indicator.
+pub(crate) const A: &str = "000.00.31.H02";
+/// The department with six indicators without data.
+pub(crate) const B: &str = "000.00.32.H02";
 
 /// The events, each with id and `Nats-Msg-Id` `i766-<n>`.
 struct Events {
@@ -53,8 +55,9 @@ impl Events {
     }
 }
 
-/// Agency A: every indicator has data. Agency B: two dossiers only, six indicators without data.
-fn events() -> Vec<Outgoing> {
+/// Agency A: every indicator has data. Agency B: two dossiers only, six indicators without data
+/// (also the fixture of `index_766_lost.rs` and `index_766_page.rs`).
+pub(crate) fn events() -> Vec<Outgoing> {
     let mut e = Events {
         n: 0,
         out: Vec::new(),

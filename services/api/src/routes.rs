@@ -21,8 +21,8 @@ use warp::{Filter, Rejection, Reply};
 use crate::AppState;
 use crate::auth::{self, Need, caller};
 use crate::error::{ErrorBody, handle_rejection};
+use crate::handlers::{index_766, index_766_lost};
 use crate::handlers::{dashboards, embed, health, metrics, pages, par, reports, sql, status};
-use crate::handlers::index_766;
 use crate::panels::PanelAsk;
 use crate::params::Travel;
 use crate::reply::reply;
@@ -109,6 +109,8 @@ fn table(state: &AppState) -> Vec<Route> {
             viewer("read the PAR Index"), st() => par::history),
         route!(get path!("api" / "v1" / "index-766"), query(),
             viewer("read the 766 service index"), st() => index_766::index),
+        route!(get path!("api" / "v1" / "index-766" / String / "lost"), query(),
+            viewer("read the 766 service index"), st() => index_766_lost::lost),
         // The pages and what they read.
         route!(get path::end(), web() => pages::index),
         route!(get path!("assets" / String), ui() => pages::asset),
@@ -167,7 +169,7 @@ fn table(state: &AppState) -> Vec<Route> {
         health::healthz, health::readyz, health::prometheus, health::openapi,
         sql::sql,
         metrics::catalogue, metrics::series, metrics::ranking, par::index, par::history,
-        index_766::index,
+        index_766::index, index_766_lost::lost,
         pages::index, pages::asset,
         dashboards::list, dashboards::definition, dashboards::panel, dashboards::agencies,
         dashboards::ranges, status::status, dashboards::version,

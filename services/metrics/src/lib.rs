@@ -57,7 +57,9 @@ pub use registry::{Break, Edge, Period};
 pub use restate::InUnits;
 pub use rollup::DayStats;
 pub use rollups::Rollups;
-pub use service_index::ServiceFacts;
+pub use service_index::{
+    LostAsk, LostItem, LostPoints, LostReason, LostSubject, ServiceFacts, lost_points,
+};
 pub use service_tables::register_index_766;
 pub use tables::register_tables;
 

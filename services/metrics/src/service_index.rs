@@ -21,6 +21,8 @@
 //! Times of these facts are kept to the second (`u32` seconds since 2000-01-01 UTC, the contract's
 //! earliest time), so a dossier's facts stay small.
 
+mod lost;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -40,6 +42,8 @@ use crate::agencies::Agencies;
 use crate::facts::Facts;
 use crate::registry::Registry;
 use crate::rollup::day_of;
+
+pub use lost::{LostAsk, LostItem, LostPoints, LostReason, LostSubject, lost_points};
 
 /// 2000-01-01T00:00:00Z in seconds since 1970: stamps count from it.
 const STAMP_EPOCH: i64 = 946_684_800;

@@ -33,18 +33,7 @@ pub(crate) struct IndexQuery {
 
 impl IndexQuery {
     fn period(&self, today: NaiveDate) -> Result<IndexPeriod, ApiError> {
-        match self.period.as_deref().filter(|p| !p.is_empty()) {
-            None => {
-                Ok(IndexPeriod::parse(&today.format("%Y-%m").to_string())
-                    .expect("a month of today"))
-            }
-            Some(text) => IndexPeriod::parse(text).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "period {:?}: expected a month 2025-03, a quarter 2025-Q1 or a year 2025",
-                    text.chars().take(40).collect::<String>()
-                ))
-            }),
-        }
+        parse_period(self.period.as_deref(), today)
     }
 
     fn kind(&self) -> Result<Option<AgencyKind>, ApiError> {
@@ -57,6 +46,21 @@ impl IndexQuery {
                 ))
             }),
         }
+    }
+}
+
+/// A `period` parameter: this month when absent.
+pub(crate) fn parse_period(text: Option<&str>, today: NaiveDate) -> Result<IndexPeriod, ApiError> {
+    match text.filter(|p| !p.is_empty()) {
+        None => {
+            Ok(IndexPeriod::parse(&today.format("%Y-%m").to_string()).expect("a month of today"))
+        }
+        Some(text) => IndexPeriod::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "period {:?}: expected a month 2025-03, a quarter 2025-Q1 or a year 2025",
+                text.chars().take(40).collect::<String>()
+            ))
+        }),
     }
 }
 
