@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let done = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => up(*args).await,
             Command::Publisher(args) => publishers::publisher(args),
@@ -79,7 +79,14 @@ fn main() -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(move || migrate::migrate(args)).await?
             }
         }
-    })
+    });
+    // Every command has finished what it must (the worker flushed and acknowledged, the
+    // projections' snapshot is saved). What still runs is background upkeep in a blocking task,
+    // a compaction's rewrite above all: it ends in one atomic commit or leaves nothing the log
+    // names, so it is abandoned. Dropping the runtime would wait for it, tens of seconds after
+    // SIGTERM while the demo's history lands.
+    runtime.shutdown_background();
+    done
 }
 
 fn init_logging(format: LogFormat) {
