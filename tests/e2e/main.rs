@@ -15,6 +15,7 @@ mod hostile;
 mod http_hostile;
 mod index_766;
 mod index_766_lost;
+mod index_766_page;
 mod ingest;
 mod ingest_hostile;
 mod metrics;

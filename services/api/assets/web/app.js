@@ -5,6 +5,7 @@
 import { Api, saveToken, savedToken } from './api.js';
 import { currentLang, fmtTime, initLang, pick, setAgencyNames, setLang, t } from './i18n.js';
 import { agencyPage, dashboardPage, h, qualityPage, rankingPage, sqlPage } from './pages.js';
+import { index766AgencyPage, index766Page } from './index766.js';
 import { parAgencyPage, parPage } from './par.js';
 import { reportsPage } from './reports.js';
 
@@ -100,6 +101,7 @@ function header(active) {
   links.splice(1, 0, ['#/ranking', t('nav_ranking'), 'ranking']);
   if (agencyDashboard) links.splice(2, 0, ['#/agency', pick(agencyDashboard.title), 'agency']);
   links.splice(agencyDashboard ? 3 : 2, 0, ['#/par', t('nav_par'), 'par']);
+  links.splice(agencyDashboard ? 4 : 3, 0, ['#/index-766', t('nav_index766'), 'index-766']);
   if (byId(QUALITY)) links.push(['#/quality', pick(byId(QUALITY).title), 'quality']);
   links.push(['#/reports', t('nav_reports'), 'reports']);
   links.push(['#/sql', t('nav_sql'), 'sql']);
@@ -180,6 +182,9 @@ async function render() {
       break;
     case 'par':
       draw = () => (second ? parAgencyPage(ctx, main, second) : parPage(ctx, main));
+      break;
+    case 'index-766':
+      draw = () => (second ? index766AgencyPage(ctx, main, second) : index766Page(ctx, main));
       break;
     case 'quality':
       draw = () => qualityPage(ctx, main, QUALITY);

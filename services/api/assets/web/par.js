@@ -28,7 +28,7 @@ function change(n) {
  * A horizontal bar of `score` (solid) and `projected` (light) against `max`. Widths are set
  * through the CSSOM: the Content-Security-Policy refuses style attributes.
  */
-function bar(score, max, projected = score) {
+export function bar(score, max, projected = score) {
   const part = (cls, v) => {
     const span = h('span', { class: cls });
     span.style.width = `${Math.max(0, Math.min(100, (v / max) * 100)).toFixed(1)}%`;

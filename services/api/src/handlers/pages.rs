@@ -42,6 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/web/i18n.js"),
     ),
     (
+        "index766.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/index766.js"),
+    ),
+    (
         "par.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/web/par.js"),

@@ -1,0 +1,126 @@
+//! The 766 index pages in a real browser, over the hand-computed March 2025 of `index_766.rs`
+//! (through NATS and the real binary): the ranking shows both departments' totals and ranks
+//! in Vietnamese format with a bar per group; a row opens the agency's page with each
+//! indicator's points against its maximum, its numerator over denominator, the points lost and
+//! the items that cost them, hand-computed; an indicator's count filters the list.
+
+use serde_json::json;
+
+use crate::harness::browser::Browser;
+use crate::index_766::{A, B};
+use crate::index_766_lost::start;
+
+/// Rows of `tbody` of the table `css`.
+async fn rows(b: &Browser, css: &str) -> u64 {
+    let script = format!("return document.querySelectorAll('{css} tbody tr').length");
+    b.client
+        .execute(&script, vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_766_pages_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_nats, up) = start(tmp.path()).await;
+    let base = up.base().to_owned();
+    let browser = Browser::start().await;
+    let b = &browser;
+
+    b.open(&format!("{base}/#/index-766?period=2025-03"), "index-766")
+        .await;
+    assert_eq!(rows(b, "table.index-766").await, 2);
+    // B first (41,75 of 54 points with data: 77,315), A second (63,114), one place lost.
+    let row = |code: &str| format!("table.index-766 tr[data-agency='{code}']");
+    assert_eq!(b.text(&format!("{} td.index", row(B))).await, "77,315");
+    assert_eq!(b.text(&format!("{} td.index", row(A))).await, "63,114");
+    assert_eq!(b.text(&format!("{} td.rank strong", row(B))).await, "1");
+    assert_eq!(b.text(&format!("{} td.rank", row(A))).await, "2 ▲ 37,456");
+    // A's progress group: 8 of 20; B's transparency only its sync, 6 of 6; no payment data.
+    assert_eq!(
+        b.text(&format!("{} td[data-group=progress] small", row(A)))
+            .await,
+        "8/20"
+    );
+    assert_eq!(
+        b.text(&format!("{} td[data-group=transparency] small", row(B)))
+            .await,
+        "6/6"
+    );
+    assert_eq!(
+        b.text(&format!("{} td[data-group=online_payment] small", row(B)))
+            .await,
+        "chưa có số liệu"
+    );
+    b.screenshot("index-766").await;
+
+    b.click(&format!("{} a", row(A))).await;
+    b.ready("index-766 agency").await;
+    b.wait_for(
+        "agency page",
+        "return document.querySelector('table.index-766-lost') !== null",
+    )
+    .await;
+    assert_eq!(
+        b.text(".stat[data-status=total] .stat-value").await,
+        "63,114/100 điểm"
+    );
+    let indicator = |code: &str, cell: &str| {
+        format!("table.index-766-indicators tr[data-indicator={code}] {cell}")
+    };
+    // On time: 2 of 5, 8 of 20 points, 12 lost through 3 dossiers.
+    assert_eq!(b.text(&indicator("on_time", ".points")).await, "8/20");
+    assert_eq!(b.text(&indicator("on_time", ".ratio")).await, "2/5");
+    assert_eq!(b.text(&indicator("on_time", ".lost")).await, "12");
+    assert_eq!(b.text(&indicator("on_time", ".items")).await, "3");
+    // Rating: 2 of 3 against the 0.9 threshold: 8,889 of 12; paid online: full marks.
+    assert_eq!(b.text(&indicator("rating", ".points")).await, "8,889/12");
+    assert_eq!(b.text(&indicator("rating", ".lost")).await, "3,111");
+    assert_eq!(b.text(&indicator("paid_online", ".items")).await, "1");
+    assert_eq!(b.text(&indicator("paid_online", ".lost")).await, "0");
+    let bars = b
+        .client
+        .execute(
+            "return document.querySelectorAll('table.index-766-indicators .par-bar').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bars, json!(12));
+    // The 23 items of the hand-computed list (tests/e2e/index_766_lost.rs), with reasons.
+    assert_eq!(rows(b, "table.index-766-lost").await, 23);
+    assert_eq!(
+        b.text("table.index-766-lost tr[data-indicator=on_time][data-id=D3] td.reason")
+            .await,
+        "Yêu cầu bổ sung lần hai"
+    );
+    assert_eq!(
+        b.text("table.index-766-lost tr[data-indicator=petitions][data-id=PK3] td.reason")
+            .await,
+        "Quá hạn chưa trả lời"
+    );
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css(
+                "article[data-panel=index-766-lost] button[name=csv]"
+            ))
+            .await
+            .is_ok()
+    );
+    b.screenshot("index-766-agency").await;
+
+    // The on-time count filters the list to its three dossiers.
+    b.click(&indicator("on_time", ".items a")).await;
+    b.ready("index-766 on time").await;
+    let ids = b
+        .wait_for(
+            "filtered list",
+            "return location.hash.includes('indicator=on_time') \
+             && document.querySelectorAll('table.index-766-lost tbody tr').length === 3 \
+             && [...document.querySelectorAll('table.index-766-lost td.id')].map((td) => td.textContent).join(' ')",
+        )
+        .await;
+    assert_eq!(ids, json!("D3 D4 D6"));
+}
