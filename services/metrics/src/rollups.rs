@@ -114,16 +114,7 @@ impl Rollups {
         period: IndexPeriod,
         today: NaiveDate,
     ) -> Option<ServiceIndex> {
-        let inputs = |period| {
-            service_inputs(
-                &self.service,
-                &self.service_work,
-                &self.agencies,
-                &self.registry,
-                period,
-                today,
-            )
-        };
+        let inputs = |period| service_inputs(self, period, today);
         let previous = service_index(rubrics, period.previous(), &inputs(period.previous()), None);
         service_index(rubrics, period, &inputs(period), previous.as_ref())
     }
@@ -145,14 +136,7 @@ impl Rollups {
         let mut previous: Option<ServiceIndex> = None;
         let mut month = first;
         while month <= last {
-            let inputs = service_inputs(
-                &self.service,
-                &self.service_work,
-                &self.agencies,
-                &self.registry,
-                month,
-                today,
-            );
+            let inputs = service_inputs(self, month, today);
             let index = service_index(rubrics, month, &inputs, previous.as_ref());
             months.extend(index.clone());
             previous = index;

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::agencies::Agencies;
 use crate::facts::Facts;
-use crate::registry::Registry;
 use crate::rollup::day_of;
+use crate::rollups::Rollups;
 
 pub use lost::{LostAsk, LostItem, LostPoints, LostReason, LostSubject, lost_points};
 
@@ -786,20 +786,36 @@ impl ServiceWork {
 /// The inputs of every agency with something to measure in `period`, as of `today` (stocks
 /// and the catalogue at the period's end, or today while it runs), but those the registry says
 /// no longer existed by the period's first day (merged, split or dissolved before: their open
-/// items and catalogue are not scored). An agency's kind is its level in the registry (a
-/// department when it has none).
+/// items and catalogue are not scored). An agency's kind is its level in the registry, else
+/// the kind its latest `par.score` names (as the PAR Index reads it), else a department.
 pub(crate) fn service_inputs(
-    counts: &ServiceCounts,
-    work: &ServiceWork,
-    agencies: &Agencies,
-    registry: &Registry,
+    r: &Rollups,
     period: IndexPeriod,
     today: NaiveDate,
 ) -> Vec<ServiceInputs> {
+    let (counts, work, agencies) = (&r.service, &*r.service_work, &*r.agencies);
     let end = period.last_day().min(today);
+    // The kind its latest `par.score` (by year up to the period's, then time) names.
+    let mut scored_kinds: BTreeMap<&str, ((i32, i64), AgencyKind)> = BTreeMap::new();
+    for (agency, (year, ..), scored) in r.work.scores(agencies) {
+        let facts = [&scored.official, &scored.self_assessed];
+        for fact in facts.into_iter().flatten() {
+            if let Some(kind) = fact
+                .agency_kind
+                .filter(|_| *year <= period.first_day().year())
+            {
+                let latest = scored_kinds
+                    .entry(agency)
+                    .or_insert(((*year, fact.at), kind));
+                if (*year, fact.at) > latest.0 {
+                    *latest = ((*year, fact.at), kind);
+                }
+            }
+        }
+    }
     let mut levels: BTreeMap<String, AgencyLevel> = BTreeMap::new();
     let mut ended: BTreeMap<String, bool> = BTreeMap::new();
-    for p in registry.periods(agencies) {
+    for p in r.registry.periods(agencies) {
         let gone = p.valid_to.is_some_and(|to| to <= period.first_day());
         *ended.entry(p.agency_code.clone()).or_insert(true) &= gone;
         if let Some(level) = p.level {
@@ -851,7 +867,10 @@ pub(crate) fn service_inputs(
             let kind = match levels.get(&code) {
                 Some(AgencyLevel::Commune) => AgencyKind::Commune,
                 Some(AgencyLevel::District) => AgencyKind::District,
-                _ => AgencyKind::Department,
+                Some(AgencyLevel::Department) => AgencyKind::Department,
+                _ => scored_kinds
+                    .get(code.as_str())
+                    .map_or(AgencyKind::Department, |k| k.1),
             };
             Some(ServiceInputs {
                 agency_code: code,
@@ -1269,14 +1288,7 @@ mod cold {
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let inputs = |p: &Projection, period: &str| {
             let r = p.rollups();
-            service_inputs(
-                &r.service,
-                &r.service_work,
-                &r.agencies,
-                &r.registry,
-                IndexPeriod::parse(period).unwrap(),
-                today,
-            )
+            service_inputs(r, IndexPeriod::parse(period).unwrap(), today)
         };
         for period in ["2025-01", "2025-02", "2025-Q1", "2025"] {
             assert_eq!(inputs(&cold, period), inputs(&hot, period), "{period}");
@@ -1319,14 +1331,7 @@ mod cold {
         let scored = |period: &str| {
             let r = p.rollups();
             let period = IndexPeriod::parse(period).unwrap();
-            let inputs = service_inputs(
-                &r.service,
-                &r.service_work,
-                &r.agencies,
-                &r.registry,
-                period,
-                today,
-            );
+            let inputs = service_inputs(r, period, today);
             inputs
                 .into_iter()
                 .map(|i| i.agency_code)
@@ -1339,5 +1344,23 @@ mod cold {
             "it existed in the quarter"
         );
         assert_eq!(scored("2025-03"), ["NEW"]);
+
+        // Without a registry level, the kind of the latest par.score counts.
+        let score = crate::governance::ScoreFact {
+            at: JANUARY,
+            assessor: parwatch_proto::Assessor::SelfAssessment,
+            score: 1.0,
+            max: 1.0,
+            agency_kind: Some(AgencyKind::Commune),
+            evidence: None,
+        };
+        let key = (2025, "c".into(), "k".into());
+        p.apply_governance("NEW", crate::governance::GovernanceFact::Score(key, score));
+        let r = p.rollups();
+        let kinds = |period: &str| {
+            let inputs = service_inputs(r, IndexPeriod::parse(period).unwrap(), today);
+            inputs.into_iter().map(|i| i.kind).collect::<Vec<_>>()
+        };
+        assert_eq!(kinds("2025-03"), [AgencyKind::Commune]);
     }
 }

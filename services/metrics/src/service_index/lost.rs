@@ -600,14 +600,7 @@ mod tests {
             for period in [
                 "2025-01", "2025-02", "2025-03", "2025-04", "2025-Q1", "2025",
             ] {
-                let inputs = service_inputs(
-                    &r.service,
-                    &r.service_work,
-                    &r.agencies,
-                    &r.registry,
-                    IndexPeriod::parse(period).unwrap(),
-                    today,
-                );
+                let inputs = service_inputs(r, IndexPeriod::parse(period).unwrap(), today);
                 for agency in ["A", "B"] {
                     let lost = lost_points(&p, &ask(agency, period, today)).unwrap();
                     let index = inputs.iter().find(|i| i.agency_code == agency);
