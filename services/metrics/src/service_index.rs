@@ -59,22 +59,22 @@ fn micros(stamp: u32) -> i64 {
 }
 
 /// Adds `value` to a sorted pair of the two smallest values kept (0 = empty); returns whether
-/// it was kept and whether one fell out.
-fn keep_two(pair: &mut [u32; 2], value: u32) -> (bool, bool) {
+/// a value (it or one kept before) fell out.
+fn keep_two(pair: &mut [u32; 2], value: u32) -> bool {
     match *pair {
         [0, _] => {
             pair[0] = value;
-            (true, false)
+            false
         }
         [a, 0] => {
             *pair = [a.min(value), a.max(value)];
-            (true, false)
+            false
         }
         [a, b] if value < b => {
             *pair = [a.min(value), a.max(value)];
-            (true, true)
+            true
         }
-        _ => (false, true),
+        _ => true,
     }
 }
 
@@ -163,8 +163,7 @@ impl ServiceFacts {
         let at = stamp(at);
         match event {
             ServiceEvent::SupplementRequested => {
-                let (_, overflow) = keep_two(&mut self.requests, at);
-                self.more_requests |= overflow;
+                self.more_requests |= keep_two(&mut self.requests, at);
             }
             ServiceEvent::SupplementProvided => {
                 keep_two(&mut self.provided, at);
