@@ -16,6 +16,7 @@ mod http_hostile;
 mod index_766;
 mod index_766_lost;
 mod index_766_page;
+mod index_766_reconcile;
 mod ingest;
 mod ingest_hostile;
 mod metrics;

@@ -15,7 +15,7 @@ const OWN: &str = "000.00.01.H02";
 const OTHER: &str = "000.00.02.H02";
 
 /// Every route of the API: method and path as the document writes them.
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 35] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -28,6 +28,7 @@ const ROUTES: [(&str, &str); 34] = [
     ("get", "/api/v1/par-index/history"),
     ("get", "/api/v1/index-766"),
     ("get", "/api/v1/index-766/{agency}/lost"),
+    ("get", "/api/v1/index-766/reconcile"),
     ("get", "/"),
     ("get", "/assets/{name}"),
     ("get", "/api/v1/dashboards"),
@@ -379,6 +380,33 @@ async fn every_route_answers_as_the_openapi_document_says() {
     let unknown = "/api/v1/index-766/000.00.99.H02/lost?period=2024-04";
     x.call("get", lost, unknown, v, None, 404).await;
     x.call("get", lost, &own_lost, None, None, 401).await;
+    let reconcile = "/api/v1/index-766/reconcile";
+    let april = format!("{reconcile}?period=2024-04");
+    x.call("get", reconcile, &april, v, None, 404).await;
+    let portal = format!("period,agency_code,indicator,points\n2024-04,{OWN},total,80\n");
+    let (imported, log) = crate::index_766_reconcile::import(&data, &portal, "portal.csv");
+    assert!(imported, "{log}");
+    x.call("get", reconcile, &april, v, None, 200).await;
+    x.call("get", reconcile, &april, s, None, 200).await;
+    x.call(
+        "get",
+        reconcile,
+        &format!("{reconcile}?period=2024-Q2"),
+        v,
+        None,
+        400,
+    )
+    .await;
+    x.call(
+        "get",
+        reconcile,
+        &format!("{april}&agency={OTHER}"),
+        s,
+        None,
+        403,
+    )
+    .await;
+    x.call("get", reconcile, &april, None, None, 401).await;
     let history = "/api/v1/par-index/history";
     x.call(
         "get",

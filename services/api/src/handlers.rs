@@ -8,6 +8,7 @@ pub(crate) mod embed;
 pub(crate) mod health;
 pub(crate) mod index_766;
 pub(crate) mod index_766_lost;
+pub(crate) mod index_766_reconcile;
 pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod par;

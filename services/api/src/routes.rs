@@ -21,7 +21,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::AppState;
 use crate::auth::{self, Need, caller};
 use crate::error::{ErrorBody, handle_rejection};
-use crate::handlers::{index_766, index_766_lost};
+use crate::handlers::{index_766, index_766_lost, index_766_reconcile};
 use crate::handlers::{dashboards, embed, health, metrics, pages, par, reports, sql, status};
 use crate::panels::PanelAsk;
 use crate::params::Travel;
@@ -111,6 +111,8 @@ fn table(state: &AppState) -> Vec<Route> {
             viewer("read the 766 service index"), st() => index_766::index),
         route!(get path!("api" / "v1" / "index-766" / String / "lost"), query(),
             viewer("read the 766 service index"), st() => index_766_lost::lost),
+        route!(get path!("api" / "v1" / "index-766" / "reconcile"), query(),
+            viewer("read the 766 service index"), st() => index_766_reconcile::reconcile),
         // The pages and what they read.
         route!(get path::end(), web() => pages::index),
         route!(get path!("assets" / String), ui() => pages::asset),
@@ -169,7 +171,7 @@ fn table(state: &AppState) -> Vec<Route> {
         health::healthz, health::readyz, health::prometheus, health::openapi,
         sql::sql,
         metrics::catalogue, metrics::series, metrics::ranking, par::index, par::history,
-        index_766::index, index_766_lost::lost,
+        index_766::index, index_766_lost::lost, index_766_reconcile::reconcile,
         pages::index, pages::asset,
         dashboards::list, dashboards::definition, dashboards::panel, dashboards::agencies,
         dashboards::ranges, status::status, dashboards::version,

@@ -63,6 +63,10 @@ pub(crate) enum Command {
     /// Periodic CCHC reports: check definitions, preview, publish (frozen in the lake), list,
     /// show and export published reports, reproduce them, and what changed since.
     Report(crate::report::ReportArgs),
+    /// The 766 service index: imports the national portal's published figures (CSV) for
+    /// reconciliation.
+    #[command(name = "index-766")]
+    Index766(crate::index_766::Index766Args),
 }
 
 /// `parwatch lake`.

@@ -4,6 +4,7 @@
 //! `parwatch-auth` (tokens) — into the commands of api-v1.
 
 mod cli;
+mod index_766;
 mod migrate;
 mod publishers;
 mod report;
@@ -75,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Command::EmbedToken(args) => embed_token(args).await,
             Command::EmbedRevoke(args) => embed_revoke(args),
             Command::Report(args) => report::report(args).await,
+            Command::Index766(args) => index_766::index_766(args).await,
             Command::Lake(LakeCommand::Migrate(args)) => {
                 tokio::task::spawn_blocking(move || migrate::migrate(args)).await?
             }

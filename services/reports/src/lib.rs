@@ -16,6 +16,7 @@ mod definition;
 mod disclosure;
 mod pdf;
 mod period;
+mod portal_766;
 mod render;
 mod store;
 mod xlsx;
@@ -34,6 +35,9 @@ pub use definition::{
 pub use disclosure::suppress_points;
 pub use pdf::{FONTS, pdf};
 pub use period::Period;
+pub use portal_766::{
+    MAX_PORTAL_ROWS, PORTAL_COLUMNS, PortalFigure, PortalFigures, PortalShelf, parse_portal_csv,
+};
 pub use render::{
     Ask, Disclosure, Figure, Figures, Heading, Lang, Line, SUPPRESSED, SectionFigures,
     TableFigures, View, format_value, render,
