@@ -1,6 +1,7 @@
 //! A first `up --demo` against a broker that is slow to answer: the NATS calls at start and
 //! the demo's publishes are retried (and say so), the demo's events arrive once each; a broker
-//! that never answers stops `up` with the reason instead of leaving a server running empty.
+//! that never answers stops `up` with the reason instead of leaving a server running empty;
+//! SIGTERM while the demo publishes its history stops it within five seconds, nothing lost.
 //!
 //! The broker is a real `nats-server` made slow with SIGSTOP (its connections stay open, it
 //! answers nothing) and resumed with SIGCONT.
@@ -267,5 +268,85 @@ async fn a_worker_waiting_for_the_broker_stops_at_once_when_asked() {
     assert!(
         log.contains("ingest worker stopped before it started"),
         "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_demo_stops_within_five_seconds_of_sigterm_while_it_publishes_its_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
+    let data = tmp.path().join("data");
+    // Compaction back to back: each pass rewrites the merged file with the new small ones; with
+    // 600,000 events in, a pass takes ten seconds and more (debug build): exit must not await it.
+    let mut parwatch = Parwatch::up(
+        &nats.url(),
+        &data,
+        &[
+            "--demo",
+            "--compact-every-secs",
+            "1",
+            "--compact-max-files",
+            "2",
+        ],
+    )
+    .await;
+    log_line(
+        &parwatch,
+        "demo: publishing two years of history",
+        Duration::from_secs(60),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while parwatch
+        .scalar("SELECT count(*) FROM events")
+        .await
+        .as_i64()
+        < Some(600_000)
+    {
+        assert!(Instant::now() < deadline, "{}", parwatch.log_text());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // SIGTERM a moment after a compaction pass starts: just after one ends, plus the pause.
+    let passes = parwatch.counter("parwatch_compactions_total").await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while parwatch.counter("parwatch_compactions_total").await == passes {
+        assert!(Instant::now() < deadline, "no compaction pass ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        !parwatch.log_text().contains("demo: history published"),
+        "the history was all published before SIGTERM"
+    );
+
+    let asked = Instant::now();
+    let status = parwatch.terminate();
+    let took = asked.elapsed();
+    let log = parwatch.log_text();
+    assert!(status.success(), "{status}:\n{log}");
+    assert!(took < Duration::from_secs(5), "{took:?}:\n{log}");
+    assert!(log.contains("stopping: flushing"), "{log}");
+
+    // Nothing acknowledged is lost: the lake holds exactly the messages below the ack floor
+    // (valid or rejected; the stream's sequences have no gaps), each event once.
+    let js = crate::harness::jetstream_as(&nats.url(), &nats.admin_key()).await;
+    let stream = js.get_stream(parwatch_ingest::STREAM_NAME).await.unwrap();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(parwatch_ingest::CONSUMER_NAME)
+        .await
+        .unwrap();
+    let acknowledged = consumer.info().await.unwrap().ack_floor.stream_sequence;
+    // Read by another process: what SIGTERM left is a lake `serve` opens.
+    let served = Parwatch::serve_with(&data, &["--open"], &[]).await;
+    let stored = served.scalar("SELECT count(*) FROM events").await;
+    let rejected = served.scalar("SELECT count(*) FROM rejected_events").await;
+    let (stored, rejected) = (stored.as_u64().unwrap(), rejected.as_u64().unwrap());
+    assert!(stored >= 600_000, "{stored}");
+    assert_eq!(stored + rejected, acknowledged);
+    assert_eq!(
+        served
+            .scalar("SELECT count(DISTINCT event_id) FROM events")
+            .await,
+        Value::from(stored)
     );
 }
