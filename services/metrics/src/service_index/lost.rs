@@ -97,15 +97,27 @@ impl LostItem {
     }
 }
 
-impl PartialOrd for LostItem {
+/// An item ordered by its (input, id) key alone: unique among one answer's items.
+#[derive(Debug)]
+struct Keyed(LostItem);
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for Keyed {}
+
+impl PartialOrd for Keyed {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for LostItem {
+impl Ord for Keyed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
+        self.0.key().cmp(&other.0.key())
     }
 }
 
@@ -143,7 +155,7 @@ struct Collector<'a> {
     ask: &'a LostAsk<'a>,
     counts: BTreeMap<Input, i64>,
     /// A max-heap: the largest kept item is dropped first.
-    kept: BinaryHeap<LostItem>,
+    kept: BinaryHeap<Keyed>,
     more: bool,
 }
 
@@ -163,12 +175,12 @@ impl Collector<'_> {
             return;
         }
         if self.kept.len() < self.ask.limit {
-            self.kept.push(item);
+            self.kept.push(Keyed(item));
         } else {
             self.more = true;
-            if self.kept.peek().is_some_and(|top| item < *top) {
+            if self.kept.peek().is_some_and(|top| item.key() < top.0.key()) {
                 self.kept.pop();
-                self.kept.push(item);
+                self.kept.push(Keyed(item));
             }
         }
     }
@@ -203,7 +215,12 @@ pub fn lost_points(p: &Projection, ask: &LostAsk<'_>) -> std::io::Result<LostPoi
     }
     Ok(LostPoints {
         counts: out.counts,
-        items: out.kept.into_sorted_vec(),
+        items: out
+            .kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| k.0)
+            .collect(),
         more: out.more,
     })
 }
