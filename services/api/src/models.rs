@@ -35,21 +35,29 @@ impl From<&Point> for PointBody {
     }
 }
 
-impl PointBody {
-    /// The point, withheld when `hidden`.
-    pub(crate) fn withheld_if(self, hidden: bool) -> Self {
-        match hidden {
-            false => self,
-            true => Self {
-                value: None,
-                numerator: None,
-                denominator: None,
-                suppressed: true,
-                ..self
-            },
+/// `withheld_if` for the bodies whose figures (`value`, `numerator`, `denominator`) a public
+/// embed's disclosure control may withhold, marking them `suppressed`.
+macro_rules! withheld_if {
+    ($($body:ty),*) => {$(
+        impl $body {
+            /// The body, its figures withheld when `hidden`.
+            pub(crate) fn withheld_if(self, hidden: bool) -> Self {
+                match hidden {
+                    false => self,
+                    true => Self {
+                        value: None,
+                        numerator: None,
+                        denominator: None,
+                        suppressed: true,
+                        ..self
+                    },
+                }
+            }
         }
-    }
+    )*};
 }
+
+withheld_if!(PointBody, RankRowBody);
 
 /// One agency of a ranking.
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,22 +81,6 @@ pub(crate) struct RankRowBody {
     /// null (the rank stays). Absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     suppressed: bool,
-}
-
-impl RankRowBody {
-    /// The row, its figures withheld when `hidden`.
-    pub(crate) fn withheld_if(self, hidden: bool) -> Self {
-        match hidden {
-            false => self,
-            true => Self {
-                value: None,
-                numerator: None,
-                denominator: None,
-                suppressed: true,
-                ..self
-            },
-        }
-    }
 }
 
 impl From<&RankRow> for RankRowBody {
