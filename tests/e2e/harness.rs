@@ -222,10 +222,20 @@ pub(crate) fn valid_messages(range: std::ops::Range<usize>, with_id: bool) -> Ve
 
 /// A lake with valid events `0..n` ingested by a running `parwatch up`.
 pub(crate) async fn lake_with_events(n: usize) -> (tempfile::TempDir, LocalNats, Parwatch) {
+    lake_with(valid_messages(0..n, false), &[]).await
+}
+
+/// A lake with `messages` (each one event) published to a fresh nats-server and stored by a
+/// running `parwatch up <extra>`; the data directory is the temporary directory's `data`.
+pub(crate) async fn lake_with(
+    messages: Vec<Outgoing>,
+    extra: &[&str],
+) -> (tempfile::TempDir, LocalNats, Parwatch) {
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-    publish(&nats.url(), valid_messages(0..n, false)).await;
-    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &[]).await;
+    let n = messages.len();
+    publish(&nats.url(), messages).await;
+    let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), extra).await;
     parwatch
         .wait_for(
             "SELECT count(*) FROM events",

@@ -10,15 +10,13 @@
 //! time): D1 4 (1), D2 2 (2): restated, D2's PAR Index of 2025 derives its tasks criterion from
 //! 3/6, 1 point of 2.
 
-use std::time::Duration;
-
 use chrono::DateTime;
 use parwatch_proto::testing::TestEvent;
 use parwatch_proto::{AgencyLevel, Channel, Outcome, TaskStatus};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, create_token, embed_token, get_json, publish, repo_dashboards,
+    LocalNats, Outgoing, Parwatch, create_token, embed_token, get_json, lake_with, repo_dashboards,
     wait_projected, web_args,
 };
 
@@ -127,21 +125,10 @@ impl RegistryLake {
     /// Publishes the case's events to a fresh nats-server and waits until `parwatch up` has
     /// stored them all (none rejected) and its projections have folded them.
     pub(crate) async fn start() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
-        let events = events();
-        let n = events.len();
-        publish(&nats.url(), events.iter().map(Outgoing::event).collect()).await;
         let web = web_args(&repo_dashboards());
         let web: Vec<&str> = web.iter().map(String::as_str).collect();
-        let parwatch = Parwatch::up(&nats.url(), &tmp.path().join("data"), &web).await;
-        parwatch
-            .wait_for(
-                "SELECT count(*) FROM events",
-                json!(n),
-                Duration::from_secs(30),
-            )
-            .await;
+        let messages = events().iter().map(Outgoing::event).collect();
+        let (tmp, nats, parwatch) = lake_with(messages, &web).await;
         assert_eq!(
             parwatch.sql("SELECT count(*) FROM rejected_events").await["rows"][0][0],
             0
