@@ -239,7 +239,21 @@ async fn the_items_behind_each_lost_point() {
     assert!(up.terminate().success());
     let data = tmp.path().join("data");
     let viewer_b = create_token(&data, "viewer", Some(B));
-    let serve = Parwatch::serve(&data).await;
+    let viewer = create_token(&data, "viewer", None);
+    // Each list is a scan of every dossier: it counts against the caller's SQL budget.
+    let serve = Parwatch::serve_with(&data, &[], &[("PARWATCH_SQL_PER_MINUTE", "3")]).await;
+    let path = format!("/api/v1/index-766/{A}/lost?period=2025-03");
+    let mut admitted = 0;
+    let refused = loop {
+        let answer = serve.get(Some(&viewer), &path).await;
+        if answer.status() == 429 {
+            break answer;
+        }
+        assert_eq!(answer.status(), 200);
+        admitted += 1;
+        assert!(admitted <= 3, "no budget after {admitted} lists");
+    };
+    assert!(refused.headers().contains_key("retry-after"));
     let own = serve
         .get(
             Some(&viewer_b),

@@ -160,7 +160,11 @@ pub(crate) async fn lost(
     }
     let after = query.after.as_deref().map(parse_cursor).transpose()?;
     let indicator = query.indicator.filter(|i| !i.is_empty());
+    // A scan of every dossier, as costly as a query: it counts against the caller's SQL
+    // budget (rate and concurrency), so nobody can keep the projection's lock held.
+    let permit = state.budgets.admit(&principal.token_id)?;
     let body = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         // One read of the projection: the index and the items agree.
         let projection = state.projector.read();
         let index = projection
