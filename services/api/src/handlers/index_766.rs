@@ -3,8 +3,9 @@
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
+use parwatch_metrics::Rollups;
 use parwatch_proto::AgencyKind;
-use parwatch_scoring::{AgencyServiceIndex, IndexPeriod};
+use parwatch_scoring::{AgencyServiceIndex, IndexPeriod, ServiceIndex, ServiceRubrics};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
@@ -64,6 +65,23 @@ pub(crate) fn parse_period(text: Option<&str>, today: NaiveDate) -> Result<Index
     }
 }
 
+/// The 766 index of `period` from `rollups`: 400 when no rubric was in force on its first day.
+pub(crate) fn scored(
+    rollups: &Rollups,
+    rubrics: &ServiceRubrics,
+    period: IndexPeriod,
+    today: NaiveDate,
+) -> Result<ServiceIndex, ApiError> {
+    rollups
+        .service_index(rubrics, period, today)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "no 766 index rubric in force on {}",
+                period.first_day()
+            ))
+        })
+}
+
 /// The service index of one period.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ServiceIndexBody {
@@ -108,14 +126,7 @@ pub(crate) async fn index(
     let kind = query.kind()?;
     let key = format!("index-766 {period} {today} {kind:?} {agency:?}");
     let answer = state.cached(key, |p| {
-        let index = p
-            .service_index(&state.index_766, period, today)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "no 766 index rubric in force on {}",
-                    period.first_day()
-                ))
-            })?;
+        let index = scored(p, &state.index_766, period, today)?;
         let mut agencies = index.agencies;
         agencies.retain(|a| {
             kind.is_none_or(|k| a.kind == k) && agency.as_ref().is_none_or(|c| &a.agency_code == c)

@@ -16,7 +16,7 @@ use warp::reply::Response;
 use crate::AppState;
 use crate::encode::{Cell, Csv, Format};
 use crate::error::{ApiError, ErrorBody};
-use crate::handlers::index_766::parse_period;
+use crate::handlers::index_766::{parse_period, scored};
 use crate::params::{self, today};
 use crate::reply::Json;
 
@@ -167,15 +167,7 @@ pub(crate) async fn lost(
         let _permit = permit;
         // One read of the projection: the index and the items agree.
         let projection = state.projector.read();
-        let index = projection
-            .rollups()
-            .service_index(&state.index_766, period, today)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "no 766 index rubric in force on {}",
-                    period.first_day()
-                ))
-            })?;
+        let index = scored(projection.rollups(), &state.index_766, period, today)?;
         let scored = index.agency(&agency).ok_or_else(|| {
             ApiError::NotFound(format!("agency {agency} has no 766 index in {period}"))
         })?;

@@ -15,7 +15,7 @@ use warp::reply::Response;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::handlers::index_766::parse_period;
+use crate::handlers::index_766::{parse_period, scored};
 use crate::params::{self, today};
 use crate::reply::Json;
 
@@ -105,16 +105,7 @@ pub(crate) async fn reconcile(
             "no portal figures imported for {period} (parwatch index-766 import)"
         ))
     })?;
-    let index = state
-        .projector
-        .rollups()
-        .service_index(&state.index_766, period, today)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "no 766 index rubric in force on {}",
-                period.first_day()
-            ))
-        })?;
+    let index = scored(&state.projector.rollups(), &state.index_766, period, today)?;
     let wanted = |code: &str| agency.as_deref().is_none_or(|a| a == code);
     let mut published: BTreeMap<(&str, &str), f64> = portal
         .figures
