@@ -10,10 +10,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::object_store::{self, ObjectStore, ObjectStoreExt as _, PutPayload};
-use parwatch_lake::{EVENTS_TABLE, Lake};
+use parwatch_lake::Lake;
 use parwatch_scoring::{IndexPeriod, Span};
 use serde::{Deserialize, Serialize};
 
+use crate::store::lake_folder;
 use crate::{Error, Result};
 
 /// Rows an import reads at most (a province has a few hundred agencies, 13 figures each a
@@ -152,14 +153,8 @@ pub struct PortalShelf {
 impl PortalShelf {
     /// The figures of `lake`, in its object store. Blocking (reads the table's log once).
     pub fn open(lake: &Lake) -> Result<Self> {
-        let table = lake.delta_table(EVENTS_TABLE)?;
-        let store = table.log_store().root_object_store(None);
-        let root = Path::from_url_path(lake.location().url().path())
-            .map_err(|e| Error::Store(e.to_string()))?;
-        Ok(Self {
-            store,
-            root: root.join("index-766").join("portal"),
-        })
+        let (store, root) = lake_folder(lake, &["index-766", "portal"])?;
+        Ok(Self { store, root })
     }
 
     fn path(&self, period: &str) -> Path {

@@ -103,6 +103,20 @@ impl Published {
     }
 }
 
+/// The lake's object store and the folder `parts` under the lake's root in it, beside its
+/// tables. Blocking (reads the events table's log once).
+pub(crate) fn lake_folder(lake: &Lake, parts: &[&str]) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let table = lake.delta_table(EVENTS_TABLE)?;
+    // The store unprefixed, with the lake's credentials and options: paths are the URL's.
+    let store = table.log_store().root_object_store(None);
+    let root = Path::from_url_path(lake.location().url().path())
+        .map_err(|e| Error::Store(e.to_string()))?;
+    Ok((
+        store,
+        parts.iter().fold(root, |path, part| path.join(*part)),
+    ))
+}
+
 /// The published reports of one lake.
 #[derive(Debug, Clone)]
 pub struct Shelf {
@@ -113,15 +127,8 @@ pub struct Shelf {
 impl Shelf {
     /// The shelf of `lake`, in its object store. Blocking (reads the table's log once).
     pub fn open(lake: &Lake) -> Result<Self> {
-        let table = lake.delta_table(EVENTS_TABLE)?;
-        // The store unprefixed, with the lake's credentials and options: paths are the URL's.
-        let store = table.log_store().root_object_store(None);
-        let root = Path::from_url_path(lake.location().url().path())
-            .map_err(|e| Error::Store(e.to_string()))?;
-        Ok(Self {
-            store,
-            root: root.join("reports").join("published"),
-        })
+        let (store, root) = lake_folder(lake, &["reports", "published"])?;
+        Ok(Self { store, root })
     }
 
     fn scope_of(agency: Option<&str>) -> &str {
