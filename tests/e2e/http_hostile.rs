@@ -331,13 +331,20 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
     };
     // One client hammering one embed: its address's budget (40 a minute) runs out.
     let a = client_from([127, 0, 0, 1]);
+    let started = std::time::Instant::now();
     let mut outcomes = Vec::new();
     for _ in 0..60 {
         outcomes.push(get_with(&a, &panel(&first)).await);
     }
-    // The budget refills one request every 1.5 s: a slow run gets a few more through.
+    // The budgets refill as time passes, one request every 1.5 s (the address's) and every
+    // second (the embed's): a slow run, on a loaded machine, gets that many more through.
+    let refilled = |per_second: f64| (started.elapsed().as_secs_f64() * per_second) as usize + 1;
     let (a_ok, a_refused) = (count(&outcomes, 200), count(&outcomes, 429));
-    assert!((40..=45).contains(&a_ok), "{a_ok}: {:?}", outcomes.last());
+    assert!(
+        (40..=40 + refilled(1.0 / 1.5)).contains(&a_ok),
+        "{a_ok}: {:?}",
+        outcomes.last()
+    );
     assert_eq!(a_ok + a_refused, 60);
     for (_, retry, body) in outcomes.iter().filter(|o| o.0 == 429) {
         let seconds: u64 = retry["retry-after"].to_str().unwrap().parse().unwrap();
@@ -358,12 +365,14 @@ async fn embeds_past_their_budgets_get_429_and_other_clients_do_not() {
         outcomes_b.push(get_with(&b, &panel(&first)).await);
     }
     let (b_ok, b_refused) = (count(&outcomes_b, 200), count(&outcomes_b, 429));
+    let left = 60 - a_ok + refilled(1.0);
     assert!(
-        b_ok <= 60 - a_ok + 5 && b_refused >= 5,
-        "{b_ok} / {b_refused}"
+        b_ok <= left && (left >= 30 || b_refused >= 1),
+        "{b_ok} / {b_refused}, {left} left"
     );
     assert_eq!(b_ok + b_refused, 30);
-    assert!(outcomes_b.iter().any(|o| o.2.contains("this embed")));
+    // Refused by the embed's budget, not the new address's.
+    assert!(b_refused == 0 || outcomes_b.iter().any(|o| o.2.contains("this embed")));
     // Another client with another embed is not held back.
     let c = client_from([127, 0, 0, 3]);
     for _ in 0..30 {
