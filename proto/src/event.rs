@@ -317,6 +317,12 @@ pub enum EventData {
         due_at: DateTime<Utc>,
         /// Depth of the online service, for online dossiers.
         online_mode: Option<ServiceMode>,
+        /// The point that received it (a one-stop counter, a public administration service
+        /// centre), when not the competent agency of the envelope.
+        receiving_agency_code: Option<String>,
+        /// The commune the dossier belongs to (the applicant's), when not the competent
+        /// agency of the envelope.
+        area_code: Option<String>,
     },
     /// `online.application`
     OnlineApplication {

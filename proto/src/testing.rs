@@ -288,6 +288,8 @@ impl TestEvent {
             channel,
             due_at: default_due(),
             online_mode: None,
+            receiving_agency_code: None,
+            area_code: None,
         })
     }
 
@@ -459,6 +461,20 @@ impl TestEvent {
         }
     }
 
+    /// Sets the receiving point of a `dossier.received` (`receiving_agency_code`).
+    pub fn receiving(self, agency_code: &str) -> Self {
+        self.typed(
+            &[EventType::DossierReceived],
+            "receiving_agency_code",
+            agency_code,
+        )
+    }
+
+    /// Sets the commune area of a `dossier.received` (`area_code`).
+    pub fn area(self, agency_code: &str) -> Self {
+        self.typed(&[EventType::DossierReceived], "area_code", agency_code)
+    }
+
     /// Sets whether the result of a `dossier.resolved` was digitised.
     pub fn digitized(self, digitized: bool) -> Self {
         self.typed(&[EventType::DossierResolved], "digitized", digitized)
@@ -554,8 +570,11 @@ fn data_json(data: &EventData) -> Map<String, Value> {
             channel,
             due_at,
             online_mode,
+            receiving_agency_code,
+            area_code,
         } => json!({"channel": channel.as_str(), "due_at": at(due_at),
-                    "online_mode": online_mode.map(ServiceMode::as_str)}),
+                    "online_mode": online_mode.map(ServiceMode::as_str),
+                    "receiving_agency_code": receiving_agency_code, "area_code": area_code}),
         EventData::OnlineApplication { mode, portal } => {
             json!({"mode": mode.as_str(), "portal": portal.map(|p| p.as_str())})
         }
@@ -698,6 +717,8 @@ mod tests {
                 channel: Channel::Online,
                 due_at: t("2024-04-02T17:00:00+07:00"),
                 online_mode: Some(ServiceMode::Partial),
+                receiving_agency_code: Some("000.00.99.H02".into()),
+                area_code: Some("000.51.03.H02".into()),
             },
             EventData::OnlineApplication {
                 mode: ServiceMode::Partial,
@@ -848,6 +869,8 @@ mod tests {
                 channel: Channel::Online,
                 due_at: "2024-04-02T10:00:00Z".instant().to_utc(),
                 online_mode: Some(ServiceMode::Full),
+                receiving_agency_code: None,
+                area_code: None,
             }
         );
         assert_eq!(event.extra_json.as_deref(), Some(r#"{"note":"kept"}"#));

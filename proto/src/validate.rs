@@ -333,6 +333,8 @@ fn typed_data(event_type: EventType, data: &mut Object<'_>) -> Result<EventData>
                 channel,
                 due_at,
                 online_mode,
+                receiving_agency_code: data.optional_agency_code("receiving_agency_code")?,
+                area_code: data.optional_agency_code("area_code")?,
             }
         }
         EventType::OnlineApplication => EventData::OnlineApplication {
@@ -666,7 +668,13 @@ const ENVELOPE: [&str; 8] = [
 /// The data fields an event type reads; others are only kept in the stored `data` text.
 fn data_fields(event_type: EventType) -> &'static [&'static str] {
     match event_type {
-        EventType::DossierReceived => &["channel", "due_at", "online_mode"],
+        EventType::DossierReceived => &[
+            "channel",
+            "due_at",
+            "online_mode",
+            "receiving_agency_code",
+            "area_code",
+        ],
         EventType::OnlineApplication => &["mode", "portal"],
         EventType::PostalSubmission => &["kind"],
         EventType::DossierLate => &["due_at"],

@@ -544,3 +544,62 @@ fn effective_dates_are_local_dates() {
         );
     }
 }
+
+/// The receiving point and the commune area of a dossier are optional agency codes under the
+/// rule of `agency_code`, in the schema as in the validator; absent, they are the competent
+/// agency's (nothing is read).
+#[test]
+fn receiving_point_and_area_follow_the_agency_code_rule() {
+    let envelope = schema("envelope.schema.json");
+    let s = schema("dossier.received.schema.json");
+    let base = example("dossier.received-roles");
+    for field in ["receiving_agency_code", "area_code"] {
+        let prop = &s["properties"]["data"]["properties"][field];
+        for key in ["type", "pattern", "minLength", "maxLength"] {
+            assert_eq!(
+                prop[key], envelope["properties"]["agency_code"][key],
+                "{field}.{key}"
+            );
+        }
+        assert!(!strings(&s["properties"]["data"]["required"]).contains(&field.to_owned()));
+        let with = |value: Value| {
+            let mut event = base.clone();
+            event["data"][field] = value;
+            check(&event)
+        };
+        let data = format!("data.{field}");
+        assert!(with("H02_10-05.x".into()).is_ok(), "{field}");
+        // The competent agency itself is allowed: it is what absence means.
+        assert!(with(base["agency_code"].clone()).is_ok(), "{field}");
+        assert!(with(Value::Null).is_ok(), "{field}: null is absent");
+        for (value, fault) in [
+            (Value::from(""), "bad_length"),
+            ("x".repeat(65).into(), "bad_length"),
+            ("000.51.03 H02".into(), "bad_value"),
+            ("000.51.03.H02\u{200b}".into(), "bad_value"),
+            (Value::from(51), "wrong_type"),
+        ] {
+            assert_eq!(with(value).unwrap_err(), (data.clone(), fault), "{field}");
+        }
+    }
+    let Ok(EventData::DossierReceived {
+        receiving_agency_code,
+        area_code,
+        ..
+    }) = check(&base)
+    else {
+        panic!("a receipt")
+    };
+    assert_eq!(
+        (receiving_agency_code.as_deref(), area_code.as_deref()),
+        (Some("000.00.99.H02"), Some("000.51.03.H02"))
+    );
+    let Ok(EventData::DossierReceived {
+        receiving_agency_code: None,
+        area_code: None,
+        ..
+    }) = check(&example("dossier.received"))
+    else {
+        panic!("a receipt naming no other agency reads none")
+    };
+}

@@ -131,10 +131,12 @@ impl EventBuilders {
         // Typed data columns: each type fills its own and leaves the others null.
         let mut row = TypedRow::default();
         match &e.data {
+            // The receiving point and area are in `data` only (the projection's `dossiers`).
             EventData::DossierReceived {
                 channel,
                 due_at,
                 online_mode,
+                ..
             } => {
                 row.channel = Some(channel.as_str());
                 row.due_at = Some(*due_at);

@@ -36,6 +36,7 @@ fn every_dossier_follows_its_lifecycle() {
                     channel,
                     due_at,
                     online_mode,
+                    ..
                 } => Some((
                     e.occurred_at,
                     *channel,
