@@ -433,6 +433,106 @@ fn input<'a>(agency: &'a Value, code: &str) -> (&'a Value, &'a Value) {
     (&i["numerator"], &i["denominator"])
 }
 
+/// The 766 inputs as metrics: A's on-time input by month and quarter, the index's own
+/// figures above; never by day; ranked like any metric.
+async fn check_metrics(up: &Parwatch) {
+    let path = |bucket: &str| {
+        format!(
+            "/api/v1/metrics/index_766_dossiers_on_time?from=2025-01-01&to=2025-04-30\
+             &bucket={bucket}&agency={A}"
+        )
+    };
+    let (status, months) = up.get_json(&path("month")).await;
+    assert_eq!(status, 200, "{months}");
+    let figures: Vec<(Value, Value)> = months["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["numerator"].clone(), p["denominator"].clone()))
+        .collect();
+    // March 2/5 and April 1/2 as the index says (check_march, above).
+    assert_eq!(figures[2..], [(json!(2), json!(5)), (json!(1), json!(2))]);
+    let (_, quarters) = up.get_json(&path("quarter")).await;
+    let q1 = &quarters["series"][0]["points"][0];
+    assert_eq!(
+        (&q1["numerator"], &q1["denominator"]),
+        (&json!(2), &json!(5))
+    );
+    let (status, by_day) = up.get_json(&path("day")).await;
+    assert_eq!(status, 400, "{by_day}");
+    assert!(
+        by_day["error"].as_str().unwrap().contains("whole months"),
+        "{by_day}"
+    );
+    let (status, ranking) = up
+        .get_json("/api/v1/ranking?metric=index_766_dossiers_online&from=2025-03-01&to=2025-03-31")
+        .await;
+    assert_eq!(status, 200, "{ranking}");
+    let ranked: Vec<&Value> = ranking["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["rank"].is_null())
+        .map(|r| &r["agency_code"])
+        .collect();
+    assert_eq!(ranked.len(), 2, "{ranking}");
+    let (_, catalogue) = up.get_json("/api/v1/metrics").await;
+    let names = catalogue["metrics"].as_array().unwrap();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|m| m["name"].as_str().unwrap().starts_with("index_766_"))
+            .count(),
+        12
+    );
+}
+
+/// B merged into A from 1 June: restated to the units of 1 July, March has one unit, A, whose
+/// every input is the sum of A's and B's as recorded, scored from those sums.
+async fn check_restated(up: &Parwatch, nats: &LocalNats) {
+    let merged = TestEvent::merged(A, "2025-06-01")
+        .id("i766-merge")
+        .agency(B)
+        .source("e2e")
+        .at("2025-05-20T10:00:00+07:00");
+    let message = Outgoing::event(&merged).with_msg_id("i766-merge");
+    assert_eq!(publish(&nats.url(), vec![message]).await, 1);
+    let expected = |recorded: &Value| {
+        let mut sums: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for code in [A, B] {
+            for (indicator, n, d, ..) in indicators(agency(recorded, code)) {
+                let sum = sums.entry(indicator).or_default();
+                sum.0 += n.as_i64().unwrap();
+                sum.1 += d.as_i64().unwrap();
+            }
+        }
+        sums
+    };
+    let path = "/api/v1/index-766?period=2025-03&units=restated&units_date=2025-07-01";
+    let restated = loop {
+        let (status, body) = up.get_json(path).await;
+        assert_eq!(status, 200, "{body}");
+        if body["agencies"].as_array().unwrap().len() == 1 {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (_, recorded) = up.get_json("/api/v1/index-766?period=2025-03").await;
+    assert_eq!(recorded["units"]["view"], "as_recorded");
+    assert_eq!(
+        (&restated["units"]["view"], &restated["units"]["date"]),
+        (&json!("restated"), &json!("2025-07-01"))
+    );
+    let unit = agency(&restated, A);
+    let got: std::collections::BTreeMap<String, (i64, i64)> = indicators(unit)
+        .into_iter()
+        .map(|(code, n, d, ..)| (code, (n.as_i64().unwrap(), d.as_i64().unwrap())))
+        .collect();
+    assert_eq!(got, expected(&recorded));
+    // Scored from the sums: A's on-time 2/5 and B's add up before the points are given.
+    assert_ne!(unit["total"], agency(&recorded, A)["total"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_computed_month_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
@@ -474,6 +574,9 @@ async fn a_hand_computed_month_end_to_end() {
         .get_json(&format!("/api/v1/index-766?period=2025&agency={A}"))
         .await;
     assert_eq!(input(agency(&year, A), "on_time"), (&json!(3), &json!(6)));
+
+    check_metrics(&up).await;
+    check_restated(&up, &nats).await;
 
     for (path, word) in [
         ("/api/v1/index-766?period=2025-13", "2025-13"),

@@ -1,13 +1,16 @@
 //! The metric catalogue of metrics-v1, evaluated over the daily rollups, and the ranking.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{Days, NaiveDate};
+use parwatch_scoring::Input;
 use serde::Serialize;
 
 use crate::agencies::Agencies;
 use crate::bucket::Bucket;
 use crate::rollup::{Daily, DayStats, Sums};
+use crate::service_index::{Measured, ServiceCounts, ServiceWork};
 
 /// Unit of a metric's value.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -43,6 +46,8 @@ enum Formula {
     /// As of the end of the bucket: a running sum over all history.
     Backlog,
     Median,
+    /// An input of the 766 service index, counted by whole months.
+    Service(Input),
 }
 
 /// One metric of the catalogue.
@@ -77,8 +82,27 @@ const fn def(
     }
 }
 
-/// Every metric of metrics-v1.
-pub const METRICS: &[MetricDef] = &[
+/// Every metric: those of metrics-v1, then one per input of the 766 service index
+/// (`index_766_<input>`, by month, quarter or year).
+pub static METRICS: LazyLock<Vec<MetricDef>> = LazyLock::new(|| {
+    let service = Input::ALL.iter().map(|&input| {
+        let (numerator, denominator) = input.describe();
+        def(
+            format!("index_766_{input}").leak(),
+            format!(
+                "766 service index input, by whole months (stocks at the bucket's end): {numerator} over {denominator}."
+            )
+            .leak(),
+            Unit::Ratio,
+            Better::Higher,
+            Formula::Service(input),
+        )
+    });
+    DOSSIER_METRICS.iter().copied().chain(service).collect()
+});
+
+/// The metrics of metrics-v1, counted by day.
+const DOSSIER_METRICS: &[MetricDef] = &[
     def(
         "received",
         "Dossiers received (first dossier.received in the bucket).",
@@ -179,6 +203,14 @@ pub const METRICS: &[MetricDef] = &[
     ),
 ];
 
+/// The metric of a 766 input.
+pub(crate) fn service_metric(input: Input) -> &'static MetricDef {
+    METRICS
+        .iter()
+        .find(|m| matches!(m.formula, Formula::Service(i) if i == input))
+        .expect("every input has its metric")
+}
+
 /// Looks a metric up by name.
 pub fn metric(name: &str) -> Option<&'static MetricDef> {
     METRICS.iter().find(|m| m.name == name)
@@ -223,6 +255,9 @@ pub enum MetricError {
     /// An unknown grouping.
     #[error("unknown group_by {0:?}: expected agency")]
     UnknownGroup(String),
+    /// A 766 input asked by day or week: it is counted by month.
+    #[error("{0} is counted by whole months: ask bucket month, quarter or year")]
+    MonthlyOnly(&'static str),
     /// A median asked restated across a split: a median does not divide by weight.
     #[error(
         "{0} cannot be restated to units a split made (a median does not divide by weight); ask it as recorded"
@@ -285,6 +320,8 @@ pub struct Ranking {
 pub(crate) struct Acc {
     sums: Sums,
     backlog: i64,
+    /// A 766 input's numerator and denominator.
+    service: (i64, i64),
 }
 
 impl MetricDef {
@@ -299,8 +336,11 @@ impl MetricDef {
         match self.formula {
             Formula::Count(f) => count(f(s)),
             Formula::Backlog => count(acc.backlog),
-            Formula::Rate(num, den) => {
-                let (n, d) = (num(s), den(s));
+            Formula::Rate(..) | Formula::Service(_) => {
+                let (n, d) = match self.formula {
+                    Formula::Rate(num, den) => (num(s), den(s)),
+                    _ => acc.service,
+                };
                 Point {
                     bucket,
                     value: (d != 0).then(|| n as f64 / d as f64),
@@ -320,22 +360,50 @@ impl MetricDef {
     /// Whether a group had anything to measure: a rate's denominator, or any activity.
     pub(crate) fn measurable(&self, acc: &Acc, point: &Point) -> bool {
         match self.formula {
-            Formula::Rate(..) | Formula::Median => point.denominator.unwrap_or(0) > 0,
+            Formula::Rate(..) | Formula::Median | Formula::Service(_) => {
+                point.denominator.unwrap_or(0) > 0
+            }
             Formula::Count(_) | Formula::Backlog => !acc.sums.stats.is_empty() || acc.backlog != 0,
         }
     }
 
+    /// The finest bucket the metric is counted by: a day, or a month for the 766 inputs.
+    pub fn finest_bucket(&self) -> Bucket {
+        match self.formula {
+            Formula::Service(_) => Bucket::Month,
+            _ => Bucket::Day,
+        }
+    }
+
+    /// `bucket` if the metric can be counted by it.
+    pub(crate) fn check_bucket(&self, bucket: Bucket) -> Result<Bucket, MetricError> {
+        if self.finest_bucket() == Bucket::Month && matches!(bucket, Bucket::Day | Bucket::Week) {
+            return Err(MetricError::MonthlyOnly(self.name));
+        }
+        Ok(bucket)
+    }
+
     /// The sums of `agencies` over `[from, to]` this metric reads: the histogram for a
-    /// median, the backlog at the end of `to` for counts (whether they are measurable).
+    /// median, the backlog at the end of `to` for counts (whether they are measurable); for a
+    /// 766 input, its flows over the months `from` and `to` fall in, stocks at the end of `to`.
     pub(crate) fn acc(
         &self,
-        daily: &Daily,
+        c: &Counters<'_>,
         agencies: &[u32],
         from: NaiveDate,
         to: NaiveDate,
     ) -> Acc {
         let mut acc = Acc::default();
-        let durations = matches!(self.formula, Formula::Median);
+        if let Formula::Service(input) = self.formula {
+            for &agency in agencies {
+                let ratio =
+                    Measured::of((c.service, c.service_work), agency, (from, to), to).ratio(input);
+                acc.service.0 += ratio.numerator;
+                acc.service.1 += ratio.denominator;
+            }
+            return acc;
+        }
+        let (daily, durations) = (c.daily, matches!(self.formula, Formula::Median));
         for &agency in agencies {
             daily.add_sums(agency, from, to, durations, &mut acc.sums);
             if matches!(self.formula, Formula::Count(_) | Formula::Backlog) {
@@ -398,6 +466,10 @@ pub(crate) struct Counters<'a> {
     pub(crate) daily: &'a Daily,
     /// The agencies of the ids.
     pub(crate) agencies: &'a Agencies,
+    /// The 766 index's counters per agency and month.
+    pub(crate) service: &'a ServiceCounts,
+    /// The agencies' petitions and procedure catalogue (766 index).
+    pub(crate) service_work: &'a ServiceWork,
 }
 
 impl Counters<'_> {
@@ -426,7 +498,7 @@ impl Counters<'_> {
             .map(|id| {
                 let points = metrics
                     .iter()
-                    .map(|m| m.point(from, &m.acc(self.daily, &[id], from, to)))
+                    .map(|m| m.point(from, &m.acc(self, &[id], from, to)))
                     .collect();
                 (id, points)
             })
@@ -444,7 +516,7 @@ impl Counters<'_> {
         agency: Option<&str>,
         by_agency: bool,
     ) -> Result<Vec<Series>, MetricError> {
-        check_range(from, to, bucket)?;
+        check_range(from, to, metric.check_bucket(bucket)?)?;
         let filter = match agency {
             Some(code) => match self.agencies.id(code) {
                 Some(id) => Some(id),
@@ -471,7 +543,7 @@ impl Counters<'_> {
                 while b <= to {
                     let next = bucket.next(b);
                     let (first, last) = (b.max(from), (next - Days::new(1)).min(to));
-                    points.push(metric.point(b, &metric.acc(self.daily, &ids, first, last)));
+                    points.push(metric.point(b, &metric.acc(self, &ids, first, last)));
                     b = next;
                 }
                 Series {
@@ -497,7 +569,7 @@ impl Counters<'_> {
             Some(code) => vec![self.agencies.id(code).unwrap_or(u32::MAX)],
             None => self.daily.agency_ids().collect(),
         };
-        Ok(metric.point(from, &metric.acc(self.daily, &ids, from, to)))
+        Ok(metric.point(from, &metric.acc(self, &ids, from, to)))
     }
 
     /// Ranks every agency on `metric` over `[from, to]`, with places gained or lost against
@@ -511,7 +583,7 @@ impl Counters<'_> {
         rank_periods(metric, from, to, |from, to| {
             Ok((0..self.agencies.codes().len() as u32)
                 .map(|id| {
-                    let acc = metric.acc(self.daily, &[id], from, to);
+                    let acc = metric.acc(self, &[id], from, to);
                     let point = metric.point(from, &acc);
                     let measurable = metric.measurable(&acc, &point) && point.value.is_some();
                     (

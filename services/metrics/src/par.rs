@@ -273,7 +273,7 @@ impl ParSource<'_> {
                     .iter()
                     .filter_map(|def| {
                         let (point, _) =
-                            restated_point(def, self.counters.daily, parts, from, from, to).ok()?;
+                            restated_point(def, &self.counters, parts, from, from, to).ok()?;
                         let ratio = Ratio {
                             numerator: point.numerator.unwrap_or(0),
                             denominator: point.denominator.unwrap_or(0),

@@ -9,14 +9,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{Days, NaiveDate};
-use parwatch_scoring::{AgencyIndex, Models, YearIndex};
+use parwatch_scoring::{AgencyIndex, IndexPeriod, Models, ServiceIndex, ServiceRubrics, YearIndex};
 
 use crate::bucket::Bucket;
 use crate::catalogue::{
-    Acc, MetricDef, MetricError, Point, Ranking, Series, check_range, rank_periods,
+    Acc, Counters, MetricDef, MetricError, Point, Ranking, Series, check_range, rank_periods,
 };
 use crate::registry::{Break, Edge, Period, Restatement};
-use crate::rollup::Daily;
 use crate::rollups::Rollups;
 
 /// What a unit is made of: (agency id, weight).
@@ -90,7 +89,7 @@ impl Rollups {
         by_agency: bool,
         units: NaiveDate,
     ) -> Result<Vec<Series>, MetricError> {
-        check_range(from, to, bucket)?;
+        check_range(from, to, metric.check_bucket(bucket)?)?;
         let restatement = self.restatement(units);
         let groups: Vec<(Option<String>, Parts)> = match (by_agency, agency) {
             (true, _) => restatement
@@ -110,7 +109,8 @@ impl Rollups {
                 while b <= to {
                     let next = bucket.next(b);
                     let (first, last) = (b.max(from), (next - Days::new(1)).min(to));
-                    points.push(restated_point(metric, &self.daily, &parts, b, first, last)?.0);
+                    points
+                        .push(restated_point(metric, &self.counters(), &parts, b, first, last)?.0);
                     b = next;
                 }
                 Ok(Series {
@@ -134,7 +134,7 @@ impl Rollups {
         // The bounds of the range (by year, a range is never too many buckets).
         check_range(from, to, Bucket::Year)?;
         let parts = self.restatement(units).parts(agency);
-        Ok(restated_point(metric, &self.daily, &parts, from, from, to)?.0)
+        Ok(restated_point(metric, &self.counters(), &parts, from, from, to)?.0)
     }
 
     /// [`Rollups::ranking`] restated to the units of `units`: only units existing on that
@@ -153,7 +153,7 @@ impl Rollups {
                 .iter()
                 .map(|(unit, parts)| {
                     let (point, measurable) =
-                        restated_point(metric, &self.daily, parts, from, from, to)?;
+                        restated_point(metric, &self.counters(), parts, from, from, to)?;
                     let ranked = measurable && point.value.is_some();
                     Ok((unit.clone(), point, ranked))
                 })
@@ -188,7 +188,7 @@ impl Rollups {
             .par_history(models, agency, today, Some(&self.restatement(units)))
     }
 
-    fn restatement(&self, date: NaiveDate) -> Restatement {
+    pub(crate) fn restatement(&self, date: NaiveDate) -> Restatement {
         let units = self.registry.units_on(&self.agencies, date);
         Restatement::to(&self.lineage(), units, &self.agencies, date)
     }
@@ -283,6 +283,20 @@ impl InUnits<'_> {
         }
     }
 
+    /// [`Rollups::service_index`], or [`Rollups::restated_service_index`].
+    pub fn service_index(
+        &self,
+        rubrics: &ServiceRubrics,
+        period: IndexPeriod,
+        today: NaiveDate,
+    ) -> Option<ServiceIndex> {
+        let p = self.rollups;
+        match self.units {
+            None => p.service_index(rubrics, period, today),
+            Some(date) => p.restated_service_index(rubrics, period, today, date),
+        }
+    }
+
     /// [`Rollups::breaks`] of figures over `[from, to]` of `agency` (all: `None`) in this view.
     pub fn breaks(&self, from: NaiveDate, to: NaiveDate, agency: Option<&str>) -> Vec<Break> {
         self.rollups.breaks(from, to, agency, self.units)
@@ -319,7 +333,7 @@ fn add_parts(all: &mut Vec<(u32, f64)>, parts: &[(u32, f64)]) {
 /// (agency id, weight), and whether it has anything to measure.
 pub(crate) fn restated_point(
     metric: &MetricDef,
-    daily: &Daily,
+    counters: &Counters<'_>,
     parts: &[(u32, f64)],
     bucket: NaiveDate,
     first: NaiveDate,
@@ -332,7 +346,7 @@ pub(crate) fn restated_point(
             return Err(MetricError::NotRestatable(metric.name));
         }
         let ids: Vec<u32> = parts.iter().map(|&(id, _)| id).collect();
-        let acc = metric.acc(daily, &ids, first, last);
+        let acc = metric.acc(counters, &ids, first, last);
         let point = metric.point(bucket, &acc);
         let measurable = metric.measurable(&acc, &point);
         return Ok((point, measurable));
@@ -340,7 +354,7 @@ pub(crate) fn restated_point(
     let (mut numerator, mut denominator) = (0.0, shape.denominator.map(|_| 0.0));
     let mut measurable = false;
     for &(id, weight) in parts {
-        let acc = metric.acc(daily, &[id], first, last);
+        let acc = metric.acc(counters, &[id], first, last);
         let point = metric.point(bucket, &acc);
         measurable |= metric.measurable(&acc, &point);
         numerator += weight * point.numerator.unwrap_or(0) as f64;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use parwatch_scoring::{
-    AgencyIndex, IndexPeriod, Models, ServiceIndex, ServiceRubrics, YearIndex, service_index,
+    AgencyIndex, IndexPeriod, Models, ServiceIndex, ServiceInputs, ServiceRubrics, YearIndex,
+    service_index,
 };
 
 use crate::agencies::Agencies;
@@ -16,7 +17,7 @@ use crate::par::ParSource;
 use crate::par_work::ParWork;
 use crate::registry::Registry;
 use crate::rollup::Daily;
-use crate::service_index::{ServiceCounts, ServiceWork, service_inputs};
+use crate::service_index::{ServiceCounts, ServiceWork, restated_service_inputs, service_inputs};
 
 /// The agencies, their registry, their PAR work and their daily counters, as of one version
 /// of `events`.
@@ -114,9 +115,23 @@ impl Rollups {
         period: IndexPeriod,
         today: NaiveDate,
     ) -> Option<ServiceIndex> {
-        let inputs = |period| service_inputs(self, period, today);
-        let previous = service_index(rubrics, period.previous(), &inputs(period.previous()), None);
-        service_index(rubrics, period, &inputs(period), previous.as_ref())
+        scored_against_previous(rubrics, period, |period| {
+            service_inputs(self, period, today)
+        })
+    }
+
+    /// [`Rollups::service_index`] restated to the units of `units`: only units existing on
+    /// that date, each scored from its inputs restated through the registry's lineage.
+    pub fn restated_service_index(
+        &self,
+        rubrics: &ServiceRubrics,
+        period: IndexPeriod,
+        today: NaiveDate,
+        units: NaiveDate,
+    ) -> Option<ServiceIndex> {
+        scored_against_previous(rubrics, period, |period| {
+            restated_service_inputs(self, period, today, units)
+        })
     }
 
     /// The 766 service index of every month from the first with data to `today`'s, each
@@ -145,10 +160,12 @@ impl Rollups {
         months
     }
 
-    fn counters(&self) -> Counters<'_> {
+    pub(crate) fn counters(&self) -> Counters<'_> {
         Counters {
             daily: &self.daily,
             agencies: &self.agencies,
+            service: &self.service,
+            service_work: &self.service_work,
         }
     }
 
@@ -158,4 +175,14 @@ impl Rollups {
             counters: self.counters(),
         }
     }
+}
+
+/// The 766 index of `period` from `inputs` of a period, ranked against the previous period.
+fn scored_against_previous(
+    rubrics: &ServiceRubrics,
+    period: IndexPeriod,
+    inputs: impl Fn(IndexPeriod) -> Vec<ServiceInputs>,
+) -> Option<ServiceIndex> {
+    let previous = service_index(rubrics, period.previous(), &inputs(period.previous()), None);
+    service_index(rubrics, period, &inputs(period), previous.as_ref())
 }

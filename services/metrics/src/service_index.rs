@@ -39,7 +39,9 @@ use parwatch_scoring::{IndexPeriod, Input, Ratio, ServiceInputs};
 use serde::{Deserialize, Serialize};
 
 use crate::agencies::Agencies;
+use crate::catalogue::service_metric;
 use crate::facts::Facts;
+use crate::restate::restated_point;
 use crate::rollup::day_of;
 use crate::rollups::Rollups;
 
@@ -471,11 +473,11 @@ impl ServiceCounts {
         }
     }
 
-    /// `agency`'s flows summed over the months of `period`.
-    fn flows(&self, agency: u32, period: IndexPeriod) -> Flows {
+    /// `agency`'s flows summed over the months from `first`'s to `last`'s, whole.
+    fn flows(&self, agency: u32, first: NaiveDate, last: NaiveDate) -> Flows {
         let mut sum = Flows::default();
         if let Some(months) = self.agencies.get(agency as usize) {
-            let range = month_key(period.first_day())..=month_key(period.last_day());
+            let range = month_key(first)..=month_key(last);
             for month in months.range(range).map(|(_, m)| m) {
                 sum.merge(&month.flows);
             }
@@ -782,100 +784,199 @@ impl ServiceWork {
     }
 }
 
+/// What one agency's inputs are counted from: its flows over whole months, its stocks and its
+/// procedure catalogue at the end of a day.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    flows: Flows,
+    late_open: i64,
+    overdue: i64,
+    /// Procedures catalogued, published, publicised complete, online.
+    catalogue: [i64; 4],
+}
+
+impl Measured {
+    /// `agency`'s flows over the months from `first`'s to `last`'s, its stocks and catalogue at
+    /// the end of `end`.
+    pub(crate) fn of(
+        (counts, work): (&ServiceCounts, &ServiceWork),
+        agency: u32,
+        (first, last): (NaiveDate, NaiveDate),
+        end: NaiveDate,
+    ) -> Self {
+        Measured {
+            flows: counts.flows(agency, first, last),
+            late_open: counts.stock_at(agency, Stock::LateOpen, end),
+            overdue: counts.stock_at(agency, Stock::OverduePetitions, end),
+            catalogue: work.catalogue_at(agency, end),
+        }
+    }
+
+    /// The numerator and denominator of `input` (docs/index-766.md).
+    pub(crate) fn ratio(&self, input: Input) -> Ratio {
+        let (f, [catalogued, published, publicised, online]) = (&self.flows, self.catalogue);
+        let (numerator, denominator) = match input {
+            Input::ProceduresPublished => (published, catalogued),
+            Input::ProceduresPublicised => (publicised, catalogued),
+            Input::DossiersSynced => (f.synced, f.received),
+            Input::DossiersOnTime => (f.on_time, f.resolved + self.late_open),
+            Input::ProceduresOnline => (online, catalogued),
+            Input::DossiersOnline => (f.online, f.received),
+            Input::FeesPaidOnline => (f.fees_online, f.fees_paid),
+            Input::RatingsSatisfied => (f.satisfied, f.rated),
+            Input::PetitionsOnTime => (f.answered_on_time, f.answered + self.overdue),
+            Input::DossiersDigitised => (f.digitised, f.received),
+            Input::DossiersReused => (f.reused, f.digitised),
+            Input::ResultsElectronic => (f.electronic, f.resolved),
+        };
+        Ratio {
+            numerator,
+            denominator,
+        }
+    }
+}
+
+/// Who is scored in a period and among which kind: an agency's kind is its level in the
+/// registry, else the kind its latest `par.score` (by year up to the period's, then time)
+/// names (as the PAR Index reads it), else a department.
+struct Kinds<'a> {
+    scored: BTreeMap<&'a str, ((i32, i64), AgencyKind)>,
+    levels: BTreeMap<String, AgencyLevel>,
+    /// Whether every registry period of the agency ended by the period's first day.
+    ended: BTreeMap<String, bool>,
+}
+
+impl<'a> Kinds<'a> {
+    fn of(r: &'a Rollups, period: IndexPeriod) -> Self {
+        let mut scored: BTreeMap<&str, ((i32, i64), AgencyKind)> = BTreeMap::new();
+        for (agency, (year, ..), facts) in r.work.scores(&r.agencies) {
+            let facts = [&facts.official, &facts.self_assessed];
+            for fact in facts.into_iter().flatten() {
+                if let Some(kind) = fact
+                    .agency_kind
+                    .filter(|_| *year <= period.first_day().year())
+                {
+                    let latest = scored.entry(agency).or_insert(((*year, fact.at), kind));
+                    if (*year, fact.at) > latest.0 {
+                        *latest = ((*year, fact.at), kind);
+                    }
+                }
+            }
+        }
+        let mut levels = BTreeMap::new();
+        let mut ended: BTreeMap<String, bool> = BTreeMap::new();
+        for p in r.registry.periods(&r.agencies) {
+            let gone = p.valid_to.is_some_and(|to| to <= period.first_day());
+            *ended.entry(p.agency_code.clone()).or_insert(true) &= gone;
+            if let Some(level) = p.level {
+                levels.insert(p.agency_code, level);
+            }
+        }
+        Kinds {
+            scored,
+            levels,
+            ended,
+        }
+    }
+
+    fn kind(&self, code: &str) -> AgencyKind {
+        match self.levels.get(code) {
+            Some(AgencyLevel::Commune) => AgencyKind::Commune,
+            Some(AgencyLevel::District) => AgencyKind::District,
+            Some(AgencyLevel::Department) => AgencyKind::Department,
+            _ => self
+                .scored
+                .get(code)
+                .map_or(AgencyKind::Department, |k| k.1),
+        }
+    }
+
+    /// `code`'s inputs, unless it has nothing to measure.
+    fn scored(&self, code: String, inputs: BTreeMap<Input, Ratio>) -> Option<ServiceInputs> {
+        if inputs.values().all(|r| r.denominator == 0) {
+            return None;
+        }
+        Some(ServiceInputs {
+            kind: self.kind(&code),
+            agency_code: code,
+            inputs,
+        })
+    }
+}
+
 /// The inputs of every agency with something to measure in `period`, as of `today` (stocks
 /// and the catalogue at the period's end, or today while it runs), but those the registry says
 /// no longer existed by the period's first day (merged, split or dissolved before: their open
-/// items and catalogue are not scored). An agency's kind is its level in the registry, else
-/// the kind its latest `par.score` names (as the PAR Index reads it), else a department.
+/// items and catalogue are not scored); each of its kind ([`Kinds`]).
 pub(crate) fn service_inputs(
     r: &Rollups,
     period: IndexPeriod,
     today: NaiveDate,
 ) -> Vec<ServiceInputs> {
-    let (counts, work, agencies) = (&r.service, &*r.service_work, &*r.agencies);
+    let (counts, work) = (&r.service, &*r.service_work);
     let end = period.last_day().min(today);
-    // The kind its latest `par.score` (by year up to the period's, then time) names.
-    let mut scored_kinds: BTreeMap<&str, ((i32, i64), AgencyKind)> = BTreeMap::new();
-    for (agency, (year, ..), scored) in r.work.scores(agencies) {
-        let facts = [&scored.official, &scored.self_assessed];
-        for fact in facts.into_iter().flatten() {
-            if let Some(kind) = fact
-                .agency_kind
-                .filter(|_| *year <= period.first_day().year())
-            {
-                let latest = scored_kinds
-                    .entry(agency)
-                    .or_insert(((*year, fact.at), kind));
-                if (*year, fact.at) > latest.0 {
-                    *latest = ((*year, fact.at), kind);
-                }
-            }
-        }
-    }
-    let mut levels: BTreeMap<String, AgencyLevel> = BTreeMap::new();
-    let mut ended: BTreeMap<String, bool> = BTreeMap::new();
-    for p in r.registry.periods(agencies) {
-        let gone = p.valid_to.is_some_and(|to| to <= period.first_day());
-        *ended.entry(p.agency_code.clone()).or_insert(true) &= gone;
-        if let Some(level) = p.level {
-            levels.insert(p.agency_code, level);
-        }
-    }
+    let kinds = Kinds::of(r, period);
     let mut ids: Vec<u32> = counts.agency_ids().chain(work.agency_ids()).collect();
     ids.sort_unstable();
     ids.dedup();
     ids.into_iter()
         .filter_map(|id| {
-            let f = counts.flows(id, period);
-            let late_open = counts.stock_at(id, Stock::LateOpen, end);
-            let overdue = counts.stock_at(id, Stock::OverduePetitions, end);
-            let [catalogued, published, publicised, online] = work.catalogue_at(id, end);
-            let ratio = |numerator, denominator| Ratio {
-                numerator,
-                denominator,
-            };
-            let inputs: BTreeMap<Input, Ratio> = [
-                (Input::ProceduresPublished, ratio(published, catalogued)),
-                (Input::ProceduresPublicised, ratio(publicised, catalogued)),
-                (Input::DossiersSynced, ratio(f.synced, f.received)),
-                (
-                    Input::DossiersOnTime,
-                    ratio(f.on_time, f.resolved + late_open),
-                ),
-                (Input::ProceduresOnline, ratio(online, catalogued)),
-                (Input::DossiersOnline, ratio(f.online, f.received)),
-                (Input::FeesPaidOnline, ratio(f.fees_online, f.fees_paid)),
-                (Input::RatingsSatisfied, ratio(f.satisfied, f.rated)),
-                (
-                    Input::PetitionsOnTime,
-                    ratio(f.answered_on_time, f.answered + overdue),
-                ),
-                (Input::DossiersDigitised, ratio(f.digitised, f.received)),
-                (Input::DossiersReused, ratio(f.reused, f.digitised)),
-                (Input::ResultsElectronic, ratio(f.electronic, f.resolved)),
-            ]
-            .into_iter()
-            .collect();
-            if inputs.values().all(|r| r.denominator == 0) {
+            let code = r.agencies.codes()[id as usize].clone();
+            if kinds.ended.get(&code) == Some(&true) {
                 return None;
             }
-            let code = agencies.codes()[id as usize].clone();
-            if ended.get(&code) == Some(&true) {
-                return None;
-            }
-            let kind = match levels.get(&code) {
-                Some(AgencyLevel::Commune) => AgencyKind::Commune,
-                Some(AgencyLevel::District) => AgencyKind::District,
-                Some(AgencyLevel::Department) => AgencyKind::Department,
-                _ => scored_kinds
-                    .get(code.as_str())
-                    .map_or(AgencyKind::Department, |k| k.1),
-            };
-            Some(ServiceInputs {
-                agency_code: code,
-                kind,
-                inputs,
-            })
+            let measured = Measured::of(
+                (counts, work),
+                id,
+                (period.first_day(), period.last_day()),
+                end,
+            );
+            let inputs = Input::ALL
+                .iter()
+                .map(|&input| (input, measured.ratio(input)))
+                .collect();
+            kinds.scored(code, inputs)
+        })
+        .collect()
+}
+
+/// [`service_inputs`] restated to the units of `units`: every unit existing on that date with
+/// something to measure, each input the sums of the agencies its lineage reaches back to,
+/// weighted (as the `index_766_*` metrics restate them; shown rounded to whole dossiers).
+pub(crate) fn restated_service_inputs(
+    r: &Rollups,
+    period: IndexPeriod,
+    today: NaiveDate,
+    units: NaiveDate,
+) -> Vec<ServiceInputs> {
+    let end = period.last_day().min(today);
+    let (kinds, counters) = (Kinds::of(r, period), r.counters());
+    r.restatement(units)
+        .units
+        .into_iter()
+        .filter_map(|(unit, parts)| {
+            let inputs = Input::ALL
+                .iter()
+                .map(|&input| {
+                    let point = restated_point(
+                        service_metric(input),
+                        &counters,
+                        &parts,
+                        period.first_day(),
+                        period.first_day(),
+                        // (A period not begun yet: its first day.)
+                        end.max(period.first_day()),
+                    )
+                    .expect("a rate restates through any lineage")
+                    .0;
+                    let ratio = Ratio {
+                        numerator: point.numerator.unwrap_or(0),
+                        denominator: point.denominator.unwrap_or(0),
+                    };
+                    (input, ratio)
+                })
+                .collect();
+            kinds.scored(unit, inputs)
         })
         .collect()
 }
@@ -1189,7 +1290,7 @@ mod tests {
         assert_eq!(counts.stock_at(0, Stock::OverduePetitions, day(10)), 1);
         assert_eq!(counts.stock_at(0, Stock::OverduePetitions, day(20)), 0);
         let march = IndexPeriod::parse("2025-03").unwrap();
-        let f = counts.flows(0, march);
+        let f = counts.flows(0, march.first_day(), march.last_day());
         assert_eq!((f.answered, f.answered_on_time), (1, 0));
         let text = work.to_text(&{
             let mut a = Agencies::default();
@@ -1199,7 +1300,7 @@ mod tests {
         let mut again = ServiceCounts::default();
         let restored = ServiceWork::from_text(&text, |_| 0, &mut again).unwrap();
         assert_eq!(restored.petitions, work.petitions);
-        assert_eq!(again.flows(0, march), f);
+        assert_eq!(again.flows(0, march.first_day(), march.last_day()), f);
     }
 }
 
@@ -1303,6 +1404,96 @@ mod cold {
             }
         );
         assert_eq!(january[&Input::RatingsSatisfied].denominator, 8);
+    }
+
+    /// Each 766 input is a metric of the catalogue: by month and quarter the index's own
+    /// numerator and denominator, per agency and restated through a merger; never by day.
+    #[test]
+    fn the_766_inputs_are_metrics_by_month_and_restated_by_sums() {
+        use crate::bucket::Bucket;
+        use crate::catalogue::{METRICS, MetricError};
+
+        let mut p = Projection::new(Eviction::default());
+        for n in 0..40_i64 {
+            let (agency, at) = (["A", "B"][n as usize % 2], JANUARY + n * 2 * DAY);
+            let id = format!("D{n}");
+            let received = Received {
+                at,
+                channel: [Channel::Online, Channel::Counter, Channel::Postal][n as usize % 3],
+                online_mode: None,
+                due_at: at + 5 * DAY,
+            };
+            p.apply(agency, &id, Fact::Received(received)).unwrap();
+            let resolved = Resolved {
+                at: at + (3 + n % 5) * DAY,
+                digitized: None,
+            };
+            p.apply(agency, &id, Fact::Resolved(resolved)).unwrap();
+        }
+        let merged = EventData::AgencyMerged {
+            into: "B".into(),
+            effective_date: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+            basis: "1/QĐ-UBND".into(),
+        };
+        p.apply_registry(crate::registry::Change::of("A", JANUARY, merged).unwrap());
+        let r = p.rollups();
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        );
+        let ratio = |point: &crate::catalogue::Point| Ratio {
+            numerator: point.numerator.unwrap(),
+            denominator: point.denominator.unwrap(),
+        };
+        let mut compared = 0;
+        for &input in Input::ALL {
+            let name = format!("index_766_{input}");
+            let metric = METRICS.iter().find(|m| m.name == name).unwrap();
+            for (bucket, periods) in [
+                (Bucket::Month, &["2025-01", "2025-02", "2025-03"][..]),
+                (Bucket::Quarter, &["2025-Q1"][..]),
+            ] {
+                let series = r.series(metric, from, to, bucket, None, true).unwrap();
+                for (i, period) in periods.iter().enumerate() {
+                    let index = service_inputs(r, IndexPeriod::parse(period).unwrap(), today);
+                    // (A is not scored in March, merged into B on the 1st.)
+                    for s in &series {
+                        let code = s.agency_code.as_deref().unwrap();
+                        if let Some(scored) = index.iter().find(|i| i.agency_code == code) {
+                            let want = scored.inputs[&input];
+                            assert_eq!(ratio(&s.points[i]), want, "{name} {period} {code}");
+                            compared += usize::from(want.denominator > 0);
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                r.series(metric, from, to, Bucket::Week, None, false),
+                Err(MetricError::MonthlyOnly(metric.name))
+            );
+            // Restated to the units of April, B is A and B: their sums, never a mean of rates.
+            let one = |a| ratio(&r.summary(metric, from, to, Some(a)).unwrap());
+            let (a, b) = (one("A"), one("B"));
+            let april = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap();
+            let restated = r
+                .restated_summary(metric, from, to, Some("B"), april)
+                .unwrap();
+            let both = Ratio {
+                numerator: a.numerator + b.numerator,
+                denominator: a.denominator + b.denominator,
+            };
+            assert_eq!(ratio(&restated), both, "{name} restated");
+            // The restated index reads the same sums: one unit, B.
+            let q1 = IndexPeriod::parse("2025-Q1").unwrap();
+            let units = restated_service_inputs(r, q1, today, april);
+            assert_eq!(units.len(), 1);
+            assert_eq!(
+                (units[0].agency_code.as_str(), units[0].inputs[&input]),
+                ("B", both)
+            );
+        }
+        assert!(compared >= 20, "{compared}");
     }
 
     /// An agency merged on 1 March keeps its catalogue facts but is not scored from March on.

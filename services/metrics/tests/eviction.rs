@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate};
 use parwatch_lake::{Commit, Lake};
-use parwatch_metrics::{Bucket, Eviction, METRICS, Projector};
+use parwatch_metrics::{Eviction, METRICS, Projector};
 use parwatch_proto::testing::TestEvent;
 use parwatch_proto::{Channel, Outcome, ServiceMode};
 
@@ -116,14 +116,14 @@ fn evict_everything(dir: &std::path::Path) -> Eviction {
     }
 }
 
-/// Every metric by day and agency, and every dossier with its facts.
+/// Every metric by day (the 766 inputs by month) and agency, and every dossier with its facts.
 fn everything(p: &Projector, (from, to): (NaiveDate, NaiveDate)) -> (Vec<String>, Vec<String>) {
     let rollups = p.rollups();
     let metrics = METRICS
         .iter()
         .map(|m| {
             let series = rollups
-                .series(m, from, to, Bucket::Day, None, true)
+                .series(m, from, to, m.finest_bucket(), None, true)
                 .unwrap();
             format!("{} {series:?}", m.name)
         })

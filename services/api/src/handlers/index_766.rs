@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
-use parwatch_metrics::Rollups;
+use parwatch_metrics::{InUnits, Rollups};
 use parwatch_proto::AgencyKind;
 use parwatch_scoring::{AgencyServiceIndex, IndexPeriod, ServiceIndex, ServiceRubrics};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use warp::reply::Response;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::handlers::metrics::{Figures, UnitsBody};
 use crate::params::{self, today};
 
 /// Query string of the service index.
@@ -30,6 +31,14 @@ pub(crate) struct IndexQuery {
     /// One agency's code; a scoped token's own by default, and another is refused (403).
     #[param(example = "000.00.16.H02")]
     agency: Option<String>,
+    /// `as_recorded` (default): each agency's own index; `restated`: the units existing on
+    /// `units_date` only (`agency` is then one of them), each scored from its inputs restated
+    /// through the registry's lineage (as the `index_766_*` metrics restate them).
+    #[param(example = "restated")]
+    units: Option<String>,
+    /// With `units=restated`: the date whose units are scored, `YYYY-MM-DD`; today by default.
+    #[param(example = "2025-07-01")]
+    units_date: Option<String>,
 }
 
 impl IndexQuery {
@@ -65,21 +74,30 @@ pub(crate) fn parse_period(text: Option<&str>, today: NaiveDate) -> Result<Index
     }
 }
 
-/// The 766 index of `period` from `rollups`: 400 when no rubric was in force on its first day.
+/// The 766 index of `period` from `rollups` as recorded: 400 when no rubric was in force on
+/// its first day.
 pub(crate) fn scored(
     rollups: &Rollups,
     rubrics: &ServiceRubrics,
     period: IndexPeriod,
     today: NaiveDate,
 ) -> Result<ServiceIndex, ApiError> {
-    rollups
-        .service_index(rubrics, period, today)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "no 766 index rubric in force on {}",
-                period.first_day()
-            ))
-        })
+    scored_in(rollups.in_units(None), rubrics, period, today)
+}
+
+/// [`scored`] in a view: as recorded or restated to the units of a date.
+fn scored_in(
+    view: InUnits<'_>,
+    rubrics: &ServiceRubrics,
+    period: IndexPeriod,
+    today: NaiveDate,
+) -> Result<ServiceIndex, ApiError> {
+    view.service_index(rubrics, period, today).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "no 766 index rubric in force on {}",
+            period.first_day()
+        ))
+    })
 }
 
 /// The service index of one period.
@@ -105,6 +123,8 @@ pub(crate) struct ServiceIndexBody {
     agency: Option<String>,
     /// By kind, then rank (agencies without any data last).
     agencies: Vec<AgencyServiceIndex>,
+    /// The units scored, and the structural breaks of the period.
+    units: UnitsBody,
 }
 
 /// The 766 service index of every agency (or one) for a month, quarter or year.
@@ -112,7 +132,7 @@ pub(crate) struct ServiceIndexBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The index", body = ServiceIndexBody),
-        (status = 400, description = "A bad period or kind, or a period before every rubric", body = ErrorBody),
+        (status = 400, description = "A bad period, kind or units, or a period before every rubric", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
 pub(crate) async fn index(
@@ -124,9 +144,11 @@ pub(crate) async fn index(
     let today = today();
     let period = query.period(today)?;
     let kind = query.kind()?;
-    let key = format!("index-766 {period} {today} {kind:?} {agency:?}");
+    let units = params::units(query.units.as_deref(), query.units_date.as_deref())?;
+    let key = format!("index-766 {period} {today} {kind:?} {agency:?} {units:?}");
     let answer = state.cached(key, |p| {
-        let index = scored(p, &state.index_766, period, today)?;
+        let figures = Figures::new(p, units);
+        let index = scored_in(figures.view(), &state.index_766, period, today)?;
         let mut agencies = index.agencies;
         agencies.retain(|a| {
             kind.is_none_or(|k| a.kind == k) && agency.as_ref().is_none_or(|c| &a.agency_code == c)
@@ -139,6 +161,7 @@ pub(crate) async fn index(
             previous_period: period.previous().to_string(),
             rubric: index.rubric,
             kind: kind.map(|k| k.as_str().to_owned()),
+            units: figures.units(period.first_day(), period.last_day(), agency.as_deref()),
             agency: agency.clone(),
             agencies,
         })

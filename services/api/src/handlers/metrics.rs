@@ -30,7 +30,9 @@ pub(crate) struct Catalogue {
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics",
     responses((status = 200, description = "Every metric", body = Catalogue)))]
 pub(crate) async fn catalogue() -> Result<Json<Catalogue>, ApiError> {
-    Ok(Json::ok(Catalogue { metrics: METRICS }))
+    Ok(Json::ok(Catalogue {
+        metrics: METRICS.as_slice(),
+    }))
 }
 
 /// `group_by` of a series, and its units.

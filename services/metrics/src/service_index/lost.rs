@@ -256,7 +256,7 @@ fn dossier(id: &str, f: &Facts, period: IndexPeriod, end: NaiveDate, out: &mut C
     }
     let mut own = ServiceCounts::default();
     contribute_service(f, 1, 0, &mut own);
-    let flows = own.flows(0, period);
+    let flows = own.flows(0, period.first_day(), period.last_day());
     let late_open = own.stock_at(0, Stock::LateOpen, end);
     let (Some(r), s) = (f.received, &f.service) else {
         return;
@@ -367,7 +367,7 @@ fn petitions(
         }
         let mut own = ServiceCounts::default();
         petition.contribute(1, 0, &mut own);
-        let flows = own.flows(0, period);
+        let flows = own.flows(0, period.first_day(), period.last_day());
         let overdue = own.stock_at(0, Stock::OverduePetitions, end);
         let due = petition.received.map(|(_, due)| due).and_then(time);
         for (n, reason, at) in [
