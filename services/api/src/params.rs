@@ -5,7 +5,7 @@
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use parwatch_auth::Principal;
 use parwatch_lake::AsOf;
-use parwatch_metrics::{Bucket, MetricError};
+use parwatch_metrics::{Bucket, DossierRole, MetricError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -200,6 +200,22 @@ pub(crate) fn units(
     }
 }
 
+/// Under which agency of a dossier its figures are counted: `role` (`competent`, the
+/// default: the agency of the events; `receiving`: the point that received it; `area`: its
+/// commune), absent or empty for the default.
+pub(crate) fn role(text: Option<&str>) -> Result<DossierRole, ApiError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(DossierRole::Competent),
+        Some(text) => DossierRole::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown role {:?}: expected competent (the agency competent for the dossier, \
+                 the default), receiving (the point that received it) or area (its commune)",
+                text.chars().take(40).collect::<String>()
+            ))
+        }),
+    }
+}
+
 /// A `format` parameter among `allowed` (the first is the default, taken when absent).
 pub(crate) fn format(text: Option<&str>, allowed: &[Format]) -> Result<Format, ApiError> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
@@ -313,5 +329,14 @@ mod tests {
             .to_string();
         assert!(e.contains("units_date"), "{e}");
         assert_eq!(asked(Some("")).unwrap(), None);
+        assert_eq!(role(None).unwrap(), DossierRole::Competent);
+        assert_eq!(role(Some("")).unwrap(), DossierRole::Competent);
+        assert_eq!(role(Some("area")).unwrap(), DossierRole::Area);
+        assert_eq!(role(Some("receiving")).unwrap(), DossierRole::Receiving);
+        let e = role(Some("commune")).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown role \"commune\"") && e.contains("area"),
+            "{e}"
+        );
     }
 }

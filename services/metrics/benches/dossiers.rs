@@ -133,6 +133,7 @@ fn dossier(rng: &mut Rng, i: usize, n: usize) -> (u32, String, Facts) {
             channel,
             online_mode,
             due_at: due,
+            roles: Default::default(),
         }),
         resolved: (rng.below(100) < 95).then(|| Resolved {
             at: resolved_at,

@@ -74,6 +74,9 @@ impl Kind {
                 ts("first_apology_at"),
             ];
             fields.extend(ServiceColumns::fields());
+            // The receipt's roles: the competent agency where it names no other.
+            fields.push(Field::new("receiving_agency_code", DataType::Utf8, true));
+            fields.push(Field::new("area_code", DataType::Utf8, true));
             Arc::new(Schema::new(fields))
         });
         static DAILY: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -184,6 +187,8 @@ pub(crate) fn dossiers_batch(
         (ts(), ts(), ts(), ts(), ts(), ts());
     let mut digitized = BooleanBuilder::with_capacity(n);
     let mut service = ServiceColumns::default();
+    let (mut receiving, mut area) = (StringBuilder::new(), StringBuilder::new());
+    let codes = p.rollups.agencies();
     for row in p.try_dossiers() {
         let (a, d, f) = row.map_err(|e| {
             datafusion::arrow::error::ArrowError::IoError("cold dossier storage".into(), e)
@@ -204,6 +209,9 @@ pub(crate) fn dossiers_batch(
         late_due.append_option(f.late.map(|l| l.due_at));
         apology.append_option(f.apology_at);
         service.append(&f.service);
+        let code = |id: Option<u32>| id.map_or(a, |id| codes[id as usize].as_str());
+        receiving.append_option(f.received.map(|r| code(r.roles.receiving)));
+        area.append_option(f.received.map(|r| code(r.roles.area)));
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(agency.finish()),
@@ -219,6 +227,8 @@ pub(crate) fn dossiers_batch(
         Arc::new(apology.finish()),
     ];
     columns.extend(service.finish());
+    columns.push(Arc::new(receiving.finish()));
+    columns.push(Arc::new(area.finish()));
     RecordBatch::try_new(Kind::Dossiers.schema(), columns)
 }
 

@@ -2,8 +2,8 @@
 //! once it has gone quiet.
 //!
 //! Hot dossiers live in one map per agency, keyed by the id (a canonical UUID text as its 16
-//! bytes, any other id as its text) with the facts packed in 76 bytes (50, and 26 of the 766
-//! index's facts). A dossier whose facts
+//! bytes, any other id as its text) with the facts packed in 84 bytes (50, 8 for the agencies
+//! of the receipt's roles, and 26 of the 766 index's facts). A dossier whose facts
 //! last changed more than [`Eviction::after_days`] before the newest event folded (event time)
 //! is moved to cold storage: immutable segment files under [`Eviction::dir`], each sorted by
 //! (agency, id), with a sparse index and a Bloom filter in RAM (about 1.4 bytes per cold
@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use parwatch_proto::{Channel, ServiceMode};
 
 use crate::facts::{Fact, Facts, Late, Received, Resolved};
+use crate::roles::Roles;
 use crate::service_index::{SERVICE_BYTES, ServiceFacts};
 
 /// When per-dossier facts leave RAM, and where they go.
@@ -120,17 +121,28 @@ fn format_uuid(bytes: &[u8; 16]) -> String {
     text
 }
 
-/// [`Facts`] in 76 unaligned bytes: six times (received, due, resolved, late, late due,
+/// [`Facts`] in 84 unaligned bytes: six times (received, due, resolved, late, late due,
 /// apology; 0 when absent), two bytes of flags (which facts are present, channel, online
-/// mode, digitised) and the 766 index's facts ([`ServiceFacts::to_bytes`]).
+/// mode, digitised), the agency ids of the receipt's receiving point and area (each id + 1;
+/// 0: the competent agency) and the 766 index's facts ([`ServiceFacts::to_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Packed {
     times: [[u8; 8]; 6],
     flags: [u8; 2],
+    roles: [[u8; 4]; 2],
     service: [u8; SERVICE_BYTES],
 }
 
-const PACKED_BYTES: usize = 50 + SERVICE_BYTES;
+const PACKED_BYTES: usize = 58 + SERVICE_BYTES;
+
+/// A role's agency id as packed: id + 1, 0 for none.
+fn pack_role(id: Option<u32>) -> [u8; 4] {
+    id.map_or(0, |id| id + 1).to_le_bytes()
+}
+
+fn unpack_role(bytes: [u8; 4]) -> Option<u32> {
+    u32::from_le_bytes(bytes).checked_sub(1)
+}
 
 const RECEIVED: u16 = 1;
 const RESOLVED: u16 = 1 << 1;
@@ -149,7 +161,9 @@ impl Packed {
     fn pack(f: &Facts) -> Self {
         let mut times = [0_i64; 6];
         let mut flags = 0_u16;
+        let mut roles = Roles::default();
         if let Some(r) = f.received {
+            roles = r.roles;
             flags |= RECEIVED | index_of(Channel::ALL, &r.channel) << CHANNEL_SHIFT;
             if let Some(mode) = r.online_mode {
                 flags |= (index_of(ServiceMode::ALL, &mode) + 1) << MODE_SHIFT;
@@ -176,6 +190,7 @@ impl Packed {
         Self {
             times: times.map(i64::to_le_bytes),
             flags: flags.to_le_bytes(),
+            roles: [pack_role(roles.receiving), pack_role(roles.area)],
             service: f.service.to_bytes(),
         }
     }
@@ -192,6 +207,10 @@ impl Packed {
                     .checked_sub(1)
                     .and_then(|i| ServiceMode::ALL.get(i).copied()),
                 due_at: t[1],
+                roles: Roles {
+                    receiving: unpack_role(self.roles[0]),
+                    area: unpack_role(self.roles[1]),
+                },
             }),
             resolved: (flags & RESOLVED != 0).then(|| Resolved {
                 at: t[2],
@@ -223,7 +242,8 @@ impl Packed {
         let mut out = [0; PACKED_BYTES];
         out[..48].copy_from_slice(self.times.as_flattened());
         out[48..50].copy_from_slice(&self.flags);
-        out[50..].copy_from_slice(&self.service);
+        out[50..58].copy_from_slice(self.roles.as_flattened());
+        out[58..].copy_from_slice(&self.service);
         out
     }
 
@@ -232,10 +252,12 @@ impl Packed {
         for (slot, chunk) in times.iter_mut().zip(bytes[..48].chunks_exact(8)) {
             slot.copy_from_slice(chunk);
         }
+        let role = |at: usize| bytes[at..at + 4].try_into().expect("packed length");
         Self {
             times,
             flags: [bytes[48], bytes[49]],
-            service: bytes[50..PACKED_BYTES].try_into().expect("packed length"),
+            roles: [role(50), role(54)],
+            service: bytes[58..PACKED_BYTES].try_into().expect("packed length"),
         }
     }
 }
@@ -833,6 +855,7 @@ mod tests {
             channel: Channel::Online,
             online_mode: Some(ServiceMode::Full),
             due_at: at + 10,
+            roles: Roles::default(),
         })
     }
 
@@ -884,6 +907,10 @@ mod tests {
                             channel: *channel,
                             online_mode,
                             due_at: 2,
+                            roles: Roles {
+                                receiving: digitized.map(|_| 0),
+                                area: Some(u32::MAX - 1),
+                            },
                         }),
                         resolved: Some(Resolved { at: 3, digitized }),
                         ..Facts::default()

@@ -6,6 +6,7 @@
 
 use parwatch_proto::{Channel, ServiceMode};
 
+use crate::roles::Roles;
 use crate::service_index::{ServiceEvent, ServiceFacts};
 
 /// The earliest `dossier.received`.
@@ -19,6 +20,11 @@ pub struct Received {
     pub online_mode: Option<ServiceMode>,
     /// Appointment for the result.
     pub due_at: i64,
+    /// The receiving point and commune area it names besides the competent agency. Two
+    /// receipts of one instant, channel, mode and due date naming different ones are ordered
+    /// by the agencies' ids (the order the projection first saw their codes): the only tie
+    /// whose winner can depend on arrival order.
+    pub roles: Roles,
 }
 
 /// The earliest `dossier.resolved`.
@@ -101,18 +107,21 @@ mod tests {
                 channel: Channel::Online,
                 online_mode: Some(ServiceMode::Full),
                 due_at: 50,
+                roles: Roles::default(),
             }),
             Fact::Received(Received {
                 at: 3,
                 channel: Channel::Counter,
                 online_mode: None,
                 due_at: 40,
+                roles: Roles::default(),
             }),
             Fact::Received(Received {
                 at: 3,
                 channel: Channel::Postal,
                 online_mode: None,
                 due_at: 40,
+                roles: Roles::default(),
             }),
             Fact::Apology(9),
             Fact::Apology(7),

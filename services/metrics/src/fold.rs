@@ -1,6 +1,8 @@
 //! Folding stored rows into the projection: batches of the lake's `events` files (the
 //! projector reads them as they land) and the rows of the projection's own snapshot tables
-//! (the way back from `batches.rs`). `events` columns are read through the lake's column
+//! (the way back from `batches.rs`). A `dossier.received` is folded with its `data`, which
+//! names the receiving point and commune area (the roles, `roles.rs`); the other dossier
+//! events from the typed columns alone. `events` columns are read through the lake's column
 //! catalogue (`parwatch_lake::EventRows`), into the contract's types; a row holding a value
 //! this build cannot read back is counted in the projection (`Projection::unknown_values`)
 //! and not folded in. A missing column is an error naming it.
@@ -10,13 +12,16 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
 use parwatch_lake::{EventColumn, EventRows, StoredEnum, Unknown};
-use parwatch_proto::{ActivityStatus, AgencyKind, Assessor, Channel, EventType, ServiceMode};
+use parwatch_proto::{
+    ActivityStatus, AgencyKind, Assessor, Channel, EventData, EventType, ServiceMode,
+};
 
 use crate::batches::Kind;
 use crate::facts::{Fact, Facts, Late, Received, Resolved};
 use crate::governance::{Activity, GovernanceFact, ScoreFact, Task};
 use crate::projection::Projection;
 use crate::registry::Change;
+use crate::roles::Roles;
 use crate::service_index::{ServiceColumns, ServiceEvent, ServiceWorkFact};
 
 /// The names of `columns`, for reading only those of a file.
@@ -31,32 +36,33 @@ const fn names<const N: usize>(columns: [EventColumn; N]) -> [&'static str; N] {
 }
 
 /// Columns of `events` [`fold_events`] reads.
-pub(crate) const EVENT_COLUMNS: [&str; 8] = names([
+pub(crate) const EVENT_COLUMNS: [&str; 6] = names([
     EventColumn::Type,
     EventColumn::OccurredAt,
     EventColumn::AgencyCode,
     EventColumn::DossierId,
-    EventColumn::Channel,
-    EventColumn::OnlineMode,
     EventColumn::DueAt,
     EventColumn::Digitized,
 ]);
 
 /// Columns of `events` [`fold_governance`] reads, for the rows whose `data` the folds need
 /// (see [`reads_data`]).
-pub(crate) const GOVERNANCE_COLUMNS: [&str; 6] = names([
+pub(crate) const GOVERNANCE_COLUMNS: [&str; 9] = names([
     EventColumn::Type,
     EventColumn::OccurredAt,
     EventColumn::AgencyCode,
     EventColumn::DossierId,
     EventColumn::ProcedureCode,
+    EventColumn::Channel,
+    EventColumn::OnlineMode,
+    EventColumn::DueAt,
     EventColumn::Data,
 ]);
 
 /// Whether [`fold_governance`] reads rows of this type: plan, task, score and registry events
-/// (no dossier), and the 766 index's events, whose facts are in their `data`.
+/// (no dossier), receipts and the 766 index's events, whose facts are in their `data`.
 fn reads_data(ty: EventType) -> bool {
-    !ty.needs_dossier() || ty.needs_procedure()
+    !ty.needs_dossier() || ty.needs_procedure() || ty == EventType::DossierReceived
 }
 
 /// A value a row's type requires: a null one cannot be read back either.
@@ -77,12 +83,6 @@ pub(crate) fn fold_events(
     let ty = rows.event_type().map_err(error)?;
     let agency = rows.text(EventColumn::AgencyCode).map_err(error)?;
     let dossier = rows.text(EventColumn::DossierId).map_err(error)?;
-    let channel = rows
-        .enumerated::<Channel>(EventColumn::Channel)
-        .map_err(error)?;
-    let mode = rows
-        .enumerated::<ServiceMode>(EventColumn::OnlineMode)
-        .map_err(error)?;
     let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
     let due = rows.time(EventColumn::DueAt).map_err(error)?;
     let digitized = rows.flag(EventColumn::Digitized).map_err(error)?;
@@ -91,12 +91,6 @@ pub(crate) fn fold_events(
         let read = || -> Result<Option<(&str, Fact)>, Unknown> {
             let at = at.value(i);
             let fact = match required(ty.get(i)?, EventColumn::Type)? {
-                EventType::DossierReceived => Fact::Received(Received {
-                    at,
-                    channel: required(channel.get(i)?, EventColumn::Channel)?,
-                    online_mode: mode.get(i)?,
-                    due_at: required(due.get(i), EventColumn::DueAt)?,
-                }),
                 EventType::DossierResolved => Fact::Resolved(Resolved {
                     at,
                     digitized: digitized.get(i),
@@ -106,9 +100,10 @@ pub(crate) fn fold_events(
                     due_at: required(due.get(i), EventColumn::DueAt)?,
                 }),
                 EventType::DossierApology => Fact::Apology(at),
-                // Counted by other metrics' SQL, not in the facts; plans, tasks, scores and
-                // registry events are folded by `fold_governance`.
-                EventType::OnlineApplication
+                // Counted by other metrics' SQL, not in the facts; receipts, plans, tasks,
+                // scores and registry events are folded by `fold_governance`.
+                EventType::DossierReceived
+                | EventType::OnlineApplication
                 | EventType::PostalSubmission
                 | EventType::ParScore
                 | EventType::PlanActivity
@@ -146,7 +141,7 @@ pub(crate) fn fold_events(
     Ok(())
 }
 
-/// Folds the plan, task, score, registry and 766 index events of one batch (columns
+/// Folds the receipts, plan, task, score, registry and 766 index events of one batch (columns
 /// [`GOVERNANCE_COLUMNS`]); their `data` is read back into the contract's types.
 pub(crate) fn fold_governance(
     p: &mut Projection,
@@ -159,14 +154,55 @@ pub(crate) fn fold_governance(
     let dossier = rows.text(EventColumn::DossierId).map_err(error)?;
     let procedure = rows.text(EventColumn::ProcedureCode).map_err(error)?;
     let at = rows.time(EventColumn::OccurredAt).map_err(error)?;
+    let channel = rows
+        .enumerated::<Channel>(EventColumn::Channel)
+        .map_err(error)?;
+    let mode = rows
+        .enumerated::<ServiceMode>(EventColumn::OnlineMode)
+        .map_err(error)?;
+    let due = rows.time(EventColumn::DueAt).map_err(error)?;
     let data = rows.data().map_err(error)?;
     for i in 0..rows.len() {
-        let read = ty
-            .get(i)
-            .and_then(|ty| required(ty, EventColumn::Type))
-            .and_then(|ty| data.get(i, ty));
+        let ty = ty.get(i).and_then(|ty| required(ty, EventColumn::Type));
         let (agency, at) = (agency.value(i), at.value(i));
-        match read {
+        if let Ok(EventType::DossierReceived) = ty {
+            // The typed columns first, as for every dossier event; then the roles in `data`.
+            let read = || -> Result<_, Unknown> {
+                let received = Received {
+                    at,
+                    channel: required(channel.get(i)?, EventColumn::Channel)?,
+                    online_mode: mode.get(i)?,
+                    due_at: required(due.get(i), EventColumn::DueAt)?,
+                    roles: Roles::default(),
+                };
+                let dossier = required(dossier.get(i), EventColumn::DossierId)?;
+                match data.get(i, EventType::DossierReceived)? {
+                    EventData::DossierReceived {
+                        receiving_agency_code,
+                        area_code,
+                        ..
+                    } => Ok((dossier, received, receiving_agency_code, area_code)),
+                    _ => unreachable!("the data of a receipt"),
+                }
+            };
+            match read() {
+                Ok((dossier, mut received, receiving, area)) => {
+                    // A role naming the competent agency is the same as none.
+                    let mut role = |code: Option<String>| {
+                        code.filter(|c| c != agency).map(|c| p.agency_id(&c))
+                    };
+                    received.roles = Roles {
+                        receiving: role(receiving),
+                        area: role(area),
+                    };
+                    p.apply(agency, dossier, Fact::Received(received))
+                        .map_err(|e| format!("cold dossier storage: {e}"))?;
+                }
+                Err(unknown) => p.count_unknown(unknown),
+            }
+            continue;
+        }
+        match ty.and_then(|ty| data.get(i, ty)) {
             Ok(data) if data.event_type().is_registry() => {
                 if let Some(change) = Change::of(agency, at, data) {
                     p.apply_registry(change);
@@ -207,9 +243,19 @@ pub(crate) fn load_dossiers(
         time("first_apology_at")?,
     );
     let digitized = bool_column(batch, "digitized")?;
+    let (receiving, area) = (text("receiving_agency_code")?, text("area_code")?);
     let service = ServiceColumns::read(batch)?;
     let opt = |a: &TimestampMicrosecondArray, i: usize| (!a.is_null(i)).then(|| a.value(i));
     for (i, service) in service.into_iter().enumerate() {
+        // The table holds the competent agency where the receipt names no other.
+        let agency_code = agency.value(i);
+        let mut role = |a: &StringArray| {
+            (!a.is_null(i) && a.value(i) != agency_code).then(|| p.agency_id(a.value(i)))
+        };
+        let roles = Roles {
+            receiving: role(receiving),
+            area: role(area),
+        };
         // Written from the facts by a build that knew the values; one this build does not is
         // counted, as it is when folding events.
         let received = opt(received, i).and_then(|at| {
@@ -222,6 +268,7 @@ pub(crate) fn load_dossiers(
                     )?,
                     online_mode: stored_enum(EventColumn::OnlineMode, mode, i)?,
                     due_at: opt(due, i).unwrap_or(at),
+                    roles,
                 })
             };
             read().map_err(|unknown| p.count_unknown(unknown)).ok()
@@ -239,7 +286,7 @@ pub(crate) fn load_dossiers(
             apology_at: opt(apology, i),
             service,
         };
-        p.insert(agency.value(i), dossier.value(i), facts)
+        p.insert(agency_code, dossier.value(i), facts)
             .map_err(|e| format!("cold dossier storage: {e}"))?;
     }
     Ok(())

@@ -19,7 +19,9 @@
 //! The registry of agencies over time is folded from the `agency.*` events (tables
 //! `agency_registry`, `agency_lineage`): every figure can be read as recorded, or restated to
 //! the units of a date through the lineage ([`Rollups::restated_series`],
-//! [`Rollups::restated_ranking`], [`Rollups::breaks`]).
+//! [`Rollups::restated_ranking`], [`Rollups::breaks`]). Every dossier figure can also be read
+//! under another agency of the dossier than its competent one — the point that received it
+//! or its commune area ([`DossierRole`], [`Rollups::in_role`]).
 
 mod agencies;
 mod batches;
@@ -36,6 +38,7 @@ mod projection;
 mod projector;
 mod registry;
 mod restate;
+mod roles;
 mod rollup;
 mod rollups;
 mod service_index;
@@ -55,6 +58,7 @@ pub use projection::Projection;
 pub use projector::Projector;
 pub use registry::{Break, Edge, Period};
 pub use restate::InUnits;
+pub use roles::{DossierRole, Roles};
 pub use rollup::DayStats;
 pub use rollups::Rollups;
 pub use service_index::{

@@ -15,7 +15,6 @@ use crate::dossiers::{Dossiers, Eviction};
 use crate::facts::{Fact, Facts};
 use crate::governance::{Activity, GovernanceFact, ScoreKey, Scored, Task};
 use crate::registry::{Change, Registry};
-use crate::rollup::contribute;
 use crate::rollups::Rollups;
 use crate::service_index::{ServiceWork, ServiceWorkFact, contribute_service};
 
@@ -85,7 +84,8 @@ impl UnknownValues {
 }
 
 impl Projection {
-    fn agency_id(&mut self, code: &str) -> u32 {
+    /// The id of agency `code`, given one when it is new.
+    pub(crate) fn agency_id(&mut self, code: &str) -> u32 {
         match self.rollups.agencies.id(code) {
             Some(id) => id,
             None => Arc::make_mut(&mut self.rollups.agencies).intern(code),
@@ -107,8 +107,7 @@ impl Projection {
         if let Some((before, after)) = self.dossiers.apply(id, dossier, fact)? {
             // A 766 event changes only the 766 facts; a late file or an apology none of them.
             if !matches!(fact, Fact::Service(..)) {
-                contribute(&before, -1, id, &mut self.rollups.daily);
-                contribute(&after, 1, id, &mut self.rollups.daily);
+                self.rollups.daily.change(&before, &after, id);
             }
             if !matches!(fact, Fact::Late(_) | Fact::Apology(_)) {
                 contribute_service(&before, -1, id, &mut self.rollups.service);
@@ -223,7 +222,7 @@ impl Projection {
         facts: Facts,
     ) -> std::io::Result<()> {
         let id = self.agency_id(agency);
-        contribute(&facts, 1, id, &mut self.rollups.daily);
+        self.rollups.daily.change(&Facts::default(), &facts, id);
         contribute_service(&facts, 1, id, &mut self.rollups.service);
         self.dossiers.insert(id, dossier, &facts)
     }

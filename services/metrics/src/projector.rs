@@ -50,10 +50,11 @@ struct Progress {
 
 const SNAPSHOT: &str = "dossiers";
 const VERSION_KEY: &str = "parwatch.snapshot_version";
-/// Version 5 holds the 766 service index's facts (dossier columns, petitions and catalogue;
-/// 4 counted those events as unknown, so it is folded again); 4 holds the registry of
+/// Version 6 holds the receipts' roles (`receiving_agency_code`, `area_code`; 5 did not read
+/// them from the events, so it is folded again); 5 the 766 service index's facts (dossier
+/// columns, petitions and catalogue; 4 counted those events as unknown); 4 the registry of
 /// agencies; 3 records the Delta version of `events` a snapshot covers (2 listed its files).
-const VERSION: &str = "5";
+const VERSION: &str = "6";
 /// Written in every snapshot file of one save: files of different saves are never mixed.
 const TOKEN_KEY: &str = "parwatch.snapshot_token";
 const EVENTS_KEY: &str = "parwatch.events";

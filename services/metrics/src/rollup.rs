@@ -9,6 +9,7 @@ use parwatch_proto::{ActivityStatus, Channel, ServiceMode, local_date};
 use crate::facts::Facts;
 use crate::governance::{Activity, Task};
 use crate::histogram::Histogram;
+use crate::roles::DossierRole;
 
 /// Counters of one local day for one agency. Every metric of any bucket is computed from sums
 /// of these (the median from the processing-days histograms kept beside them).
@@ -109,9 +110,18 @@ fn month_start(key: i32) -> NaiveDate {
 /// between the projection being folded and the [`crate::Rollups`] published from it: a
 /// published version costs a copy of the month maps, and the fold copies a month the first
 /// time it changes it afterwards.
+///
+/// The counters are those of the competent agencies; beside them, one view per other role of
+/// an agency on a dossier ([`DossierRole`]) counts every dossier under its receiving point or
+/// its commune area, and the agencies' own work as the competent view does. A view is made,
+/// as a copy sharing every month, when the first dossier names an agency of that role other
+/// than its competent one; until then the role reads the competent counters (they are the
+/// same), so a province whose publishers never name one pays nothing for it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Daily {
     agencies: Vec<BTreeMap<i32, Arc<Month>>>,
+    /// The receiving and area views ([`DossierRole::view`]); never nested.
+    roles: [Option<Box<Daily>>; 2],
 }
 
 /// Sums of counters over a range of days, with the processing-days histogram when asked.
@@ -124,6 +134,55 @@ pub(crate) struct Sums {
 }
 
 impl Daily {
+    /// The counters with each dossier under its agency of `role`.
+    pub(crate) fn role(&self, role: DossierRole) -> &Daily {
+        role.view()
+            .and_then(|i| self.roles[i].as_deref())
+            .unwrap_or(self)
+    }
+
+    /// Moves a dossier of the competent agency `agency` from the counters of `before` to those
+    /// of `after`, in every view (each under the dossier's agency of its role).
+    pub(crate) fn change(&mut self, before: &Facts, after: &Facts, agency: u32) {
+        for role in [DossierRole::Receiving, DossierRole::Area] {
+            let i = role.view().expect("a view");
+            let named = |f: &Facts| {
+                f.received
+                    .is_some_and(|r| r.roles.agency(role, agency) != agency)
+            };
+            if self.roles[i].is_none() && (named(before) || named(after)) {
+                // What the role reads until now: the competent counters, before this change.
+                let view = Daily {
+                    agencies: self.agencies.clone(),
+                    roles: [None, None],
+                };
+                self.roles[i] = Some(Box::new(view));
+            }
+        }
+        contribute(before, -1, agency, self);
+        contribute(after, 1, agency, self);
+        for (role, view) in [DossierRole::Receiving, DossierRole::Area]
+            .into_iter()
+            .zip(&mut self.roles)
+        {
+            if let Some(view) = view {
+                let agency_of =
+                    |f: &Facts| f.received.map_or(agency, |r| r.roles.agency(role, agency));
+                contribute(before, -1, agency_of(before), view);
+                contribute(after, 1, agency_of(after), view);
+            }
+        }
+    }
+
+    /// Changes one day's counters of the agencies' own work in every view: it is the same in
+    /// every role.
+    fn update_work(&mut self, agency: u32, day: NaiveDate, change: impl Fn(&mut DayStats)) {
+        self.update(agency, day, &change);
+        for view in self.roles.iter_mut().flatten() {
+            view.update(agency, day, &change);
+        }
+    }
+
     fn month_mut(&mut self, agency: u32, day: NaiveDate) -> &mut Month {
         let index = agency as usize;
         if self.agencies.len() <= index {
@@ -255,8 +314,9 @@ pub(crate) fn day_of(micros: i64) -> NaiveDate {
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
 
-/// Adds (`sign` = 1) or removes (`sign` = -1) a dossier's contribution to the counters.
-pub(crate) fn contribute(facts: &Facts, sign: i64, agency: u32, daily: &mut Daily) {
+/// Adds (`sign` = 1) or removes (`sign` = -1) a dossier's contribution to the counters of one
+/// view, under `agency` (see [`Daily::change`]).
+fn contribute(facts: &Facts, sign: i64, agency: u32, daily: &mut Daily) {
     if let Some(r) = facts.received {
         let online = r.channel == Channel::Online;
         let full = online && r.online_mode == Some(ServiceMode::Full);
@@ -314,7 +374,7 @@ pub(crate) fn contribute_activity(a: &Activity, sign: i64, agency: u32, daily: &
         return;
     }
     let done = a.status == ActivityStatus::Done;
-    daily.update(agency, day_of(a.due_at), |d| {
+    daily.update_work(agency, day_of(a.due_at), |d| {
         d.plan_due += sign;
         d.plan_done += sign * i64::from(done);
     });
@@ -327,7 +387,7 @@ pub(crate) fn contribute_task(t: &Task, sign: i64, agency: u32, daily: &mut Dail
         return;
     };
     let on_time = t.on_time() == Some(true);
-    daily.update(agency, day_of(due), |d| {
+    daily.update_work(agency, day_of(due), |d| {
         d.tasks_due += sign;
         d.tasks_on_time += sign * i64::from(on_time);
     });

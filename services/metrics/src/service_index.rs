@@ -1345,6 +1345,7 @@ mod cold {
                 },
                 online_mode: None,
                 due_at: at + 5 * DAY,
+                roles: Default::default(),
             };
             events.push((id.clone(), Fact::Received(received)));
             events.push((
@@ -1422,6 +1423,7 @@ mod cold {
                 channel: [Channel::Online, Channel::Counter, Channel::Postal][n as usize % 3],
                 online_mode: None,
                 due_at: at + 5 * DAY,
+                roles: Default::default(),
             };
             p.apply(agency, &id, Fact::Received(received)).unwrap();
             let resolved = Resolved {

@@ -1,6 +1,7 @@
 //! `/api/v1/metrics`, `/api/v1/metrics/{name}` and `/api/v1/ranking`: the metric catalogue
 //! over the projections, as recorded or restated to the units of a date (`units`,
-//! `units_date`; the restating itself is `parwatch_metrics`').
+//! `units_date`; the restating itself is `parwatch_metrics`'), with each dossier under its
+//! agency of one role (`role`: competent, receiving, area).
 
 use chrono::NaiveDate;
 use parwatch_auth::Principal;
@@ -53,6 +54,15 @@ pub(crate) struct GroupBy {
     /// today by default.
     #[param(example = "2025-07-01")]
     units_date: Option<String>,
+    /// Under which agency each dossier is counted: `competent` (default: the agency of its
+    /// events), `receiving` (the point that received it: `data.receiving_agency_code` of its
+    /// receipt, else the competent agency) or `area` (its commune: `data.area_code`, else the
+    /// competent agency). `agency`, the groups and a scoped token's own agency are then
+    /// agencies of that role; restated, the role's agencies go through the lineage (a former
+    /// district's dossiers through their communes). The agencies' own work (plans, tasks) is
+    /// the same in every role.
+    #[param(example = "area")]
+    role: Option<String>,
 }
 
 /// Which units the figures of an answer are counted in, and the structural breaks: the
@@ -152,6 +162,9 @@ pub(crate) struct MetricSeries {
     agency: Option<String>,
     /// One series (`group` `{}`), or one per agency with `group_by=agency`.
     series: Vec<GroupSeries>,
+    /// The role each dossier is counted under: `competent`, `receiving` or `area`.
+    #[schema(example = "competent")]
+    role: &'static str,
     /// The units the figures are counted in, and the structural breaks.
     units: UnitsBody,
     /// The version of `events` the answer reflects (see `as_of`); null before the first
@@ -185,7 +198,7 @@ pub(crate) struct Group {
     responses(
         (status = 200, description = "The series, with an `ETag`", body = MetricSeries),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
-        (status = 400, description = "An unknown metric, bucket or grouping, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
+        (status = 400, description = "An unknown metric, bucket, grouping or role, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Another agency than the token's", body = ErrorBody)))]
 pub(crate) async fn series(
@@ -207,13 +220,15 @@ pub(crate) async fn series(
         Some(other) => return Err(MetricError::UnknownGroup(other.to_owned()).into()),
     };
     let units = params::units(group_by.units.as_deref(), group_by.units_date.as_deref())?;
+    let role = params::role(group_by.role.as_deref())?;
     let (from, to) = dates.last_year()?;
     let key = format!(
-        "series {} {from} {to} {bucket:?} {agency:?} {by_agency} {units:?}",
+        "series {} {from} {to} {bucket:?} {agency:?} {by_agency} {units:?} {role:?}",
         def.name
     );
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
+            let p = &*p.in_role(role);
             let figures = Figures::new(p, units);
             let series = figures.series(def, (from, to), bucket, agency.as_deref(), by_agency)?;
             let series = series
@@ -234,6 +249,7 @@ pub(crate) async fn series(
                 units: figures.units(from, to, agency.as_deref()),
                 agency,
                 series,
+                role: role.as_str(),
                 events_version: p.version(),
             })
         })
@@ -261,6 +277,10 @@ pub(crate) struct RankingQuery {
     /// With `units=restated`: the date whose units are ranked, `YYYY-MM-DD`; today by default.
     #[param(example = "2025-07-01")]
     units_date: Option<String>,
+    /// Under which agency each dossier is counted: `competent` (default), `receiving` or
+    /// `area` (see `/api/v1/metrics/{name}`); the agencies ranked are those of that role.
+    #[param(example = "receiving")]
+    role: Option<String>,
 }
 
 /// Agencies ranked on a metric.
@@ -278,6 +298,9 @@ pub(crate) struct Ranking {
     previous: Period,
     /// Ranked agencies best first, then the unranked; a scoped token's own row only.
     rows: Vec<RankRowBody>,
+    /// The role each dossier is counted under: `competent`, `receiving` or `area`.
+    #[schema(example = "competent")]
+    role: &'static str,
     /// The units ranked, and the structural breaks.
     units: UnitsBody,
     /// The version of `events` the answer reflects (see `as_of`).
@@ -291,7 +314,7 @@ pub(crate) struct Ranking {
     responses(
         (status = 200, description = "The ranking, with an `ETag`", body = Ranking),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
-        (status = 400, description = "No or an unknown metric, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
+        (status = 400, description = "No or an unknown metric, an unknown role, a bad date or range, or a moment the lake has no version of", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn ranking(
     query: RankingQuery,
@@ -309,10 +332,15 @@ pub(crate) async fn ranking(
         "on_time_rate",
     )?)?;
     let units = params::units(query.units.as_deref(), query.units_date.as_deref())?;
+    let role = params::role(query.role.as_deref())?;
     let (from, to) = dates.last_year()?;
-    let key = format!("ranking {} {from} {to} {own:?} {units:?}", def.name);
+    let key = format!(
+        "ranking {} {from} {to} {own:?} {units:?} {role:?}",
+        def.name
+    );
     let answer = state
         .answer(&principal, travel.at()?, key, move |p| {
+            let p = &*p.in_role(role);
             let figures = Figures::new(p, units);
             let ranking = figures.ranking(def, (from, to))?;
             let rows = ranking
@@ -331,6 +359,7 @@ pub(crate) async fn ranking(
                     to: ranking.previous.1,
                 },
                 rows,
+                role: role.as_str(),
                 units: figures.units(ranking.previous.0, to, own.as_deref()),
                 events_version: p.version(),
             })

@@ -494,6 +494,7 @@ mod tests {
                 channel: [Channel::Online, Channel::Counter, Channel::Postal][d.next(3) as usize],
                 online_mode: None,
                 due_at: due,
+                roles: Default::default(),
             })];
             let mut t = at + HOUR;
             for _ in 0..d.next(4) {
