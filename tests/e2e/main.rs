@@ -32,6 +32,7 @@ mod registry_page;
 mod reports;
 mod reports_page;
 mod roles;
+mod roles;
 mod scope_leaks;
 mod sql;
 mod unknown_values;
