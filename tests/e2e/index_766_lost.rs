@@ -1,15 +1,84 @@
 //! Where the 766 points are lost, end to end: the hand-computed March 2025 of
 //! `index_766.rs` (its events, through NATS and the real binary) answered by
 //! `/api/v1/index-766/{agency}/lost`: every item that cost points, with its reason, as many as
-//! each indicator's denominator minus numerator; pages by cursor; the CSV download; an
-//! agency-scoped token sees only its own agency; bad parameters are 400.
+//! each indicator's denominator minus numerator; pages by cursor; the CSV download, whose cells
+//! with commas, quotes or line breaks Python's csv module reads back whole; an agency-scoped
+//! token sees only its own agency; bad parameters are 400.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use parwatch_proto::Channel;
+use parwatch_proto::testing::TestEvent;
 use serde_json::{Value, json};
 
-use crate::harness::{LocalNats, Parwatch, create_token, publish, wait_projected};
+use crate::harness::{LocalNats, Outgoing, Parwatch, create_token, publish, wait_projected};
 use crate::index_766::{A, B, events};
+
+/// A department whose procedure code and dossier id hold a comma, quotes and a line break.
+const C: &str = "000.00.33.H02";
+/// C's procedure, catalogued unpublished.
+const C_PROCEDURE: &str = "1.000099, \"bis\"\nmới";
+/// C's dossier, at the counter and resolved late.
+const C_DOSSIER: &str = "C-1, \"gấp\"\nlần 2";
+
+/// C's events: the procedure catalogued unpublished on 1 March, the dossier received on the
+/// 3rd, due on the 5th and resolved on the 10th.
+fn c_events() -> Vec<Outgoing> {
+    [
+        (
+            "2025-03-01T08:00:00+07:00",
+            TestEvent::catalogued().field("published", false),
+        ),
+        (
+            "2025-03-03T09:00:00+07:00",
+            TestEvent::received(Channel::Counter)
+                .due("2025-03-05T17:00:00+07:00")
+                .dossier(C_DOSSIER),
+        ),
+        (
+            "2025-03-10T10:00:00+07:00",
+            TestEvent::resolved(parwatch_proto::Outcome::Approved).dossier(C_DOSSIER),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (at, event))| {
+        let id = format!("i766-c-{n}");
+        let event = event
+            .procedure(C_PROCEDURE)
+            .id(&id)
+            .at(at)
+            .source("e2e")
+            .agency(C);
+        Outgoing::event(&event).with_msg_id(id)
+    })
+    .collect()
+}
+
+/// `text` read by Python's csv module (RFC 4180, as spreadsheets read it): its rows.
+fn python_csv(text: &str) -> Vec<Vec<String>> {
+    let python = std::env::var("PARWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import csv, io, json, sys\n\
+                  rows = csv.reader(io.TextIOWrapper(sys.stdin.buffer, encoding='utf-8', newline=''), strict=True)\n\
+                  print(json.dumps(list(rows)))";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python's csv refused:\n{text}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
 
 /// NATS and `parwatch up` with the events of `index_766.rs` ingested and projected.
 pub(crate) async fn start(tmp: &std::path::Path) -> (LocalNats, Parwatch) {
@@ -48,7 +117,7 @@ fn item(indicator: &str, id: &str, reason: &str) -> (String, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_items_behind_each_lost_point() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_nats, up) = start(tmp.path()).await;
+    let (nats, up) = start(tmp.path()).await;
     let path = format!("/api/v1/index-766/{A}/lost?period=2025-03");
     let (status, lost) = up.get_json(&path).await;
     assert_eq!(status, 200, "{lost}");
@@ -193,6 +262,52 @@ async fn the_items_behind_each_lost_point() {
             item("reused", "E2", "not_reused")
         ]
     );
+
+    // C's procedure code and dossier id hold a comma, quotes and a line break: the CSV quotes
+    // them (RFC 4180) and Python's csv module reads back every item whole, as the JSON lists it.
+    let c_messages = c_events();
+    let stored = publish(&nats.url(), c_messages).await;
+    assert_eq!(stored, 3);
+    up.wait_for(
+        "SELECT count(*) FROM events",
+        json!(events().len() + stored),
+        Duration::from_secs(30),
+    )
+    .await;
+    let c_path = format!("/api/v1/index-766/{C}/lost?period=2025-03");
+    let (_, c_lost) = up.get_json(&c_path).await;
+    let c_items = items(&c_lost);
+    for (indicator, id, reason) in [
+        ("published", C_PROCEDURE, "not_published"),
+        ("synced", C_DOSSIER, "not_synced"),
+        ("on_time", C_DOSSIER, "late"),
+    ] {
+        assert!(c_items.contains(&item(indicator, id, reason)), "{c_lost}");
+    }
+    let csv = up.get(None, &format!("{c_path}&format=csv")).await;
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    assert!(text.contains("\"C-1, \"\"gấp\"\"\nlần 2\""), "{text}");
+    let rows = python_csv(&text);
+    assert_eq!(
+        rows[0],
+        [
+            "agency_code",
+            "period",
+            "indicator",
+            "subject",
+            "id",
+            "reason",
+            "at",
+            "due_at"
+        ]
+    );
+    assert!(rows.iter().all(|r| r.len() == 8), "{rows:?}");
+    let read: Vec<(String, String, String)> = rows[1..]
+        .iter()
+        .map(|r| (r[2].clone(), r[4].clone(), r[5].clone()))
+        .collect();
+    assert_eq!(read, c_items, "{text}");
 
     for (path, status, word) in [
         (
