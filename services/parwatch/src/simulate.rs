@@ -27,7 +27,8 @@ async fn jetstream(
 }
 
 /// Writes the agency names of the province simulated with `seed` to `path` as the CSV that
-/// `--agencies` reads: every agency of the period, merged or created ones included. The file
+/// `--agencies` reads: every agency of the period, merged or created ones included, and the
+/// service centres that receive dossiers. The file
 /// appears whole or not at all, readable by the owner and its group only (0640), as the lake.
 pub(crate) fn write_agency_names(seed: u64, path: &Path) -> anyhow::Result<()> {
     let write = || -> anyhow::Result<()> {
@@ -41,8 +42,13 @@ pub(crate) fn write_agency_names(seed: u64, path: &Path) -> anyhow::Result<()> {
             .open(&partial)?;
         let mut out = csv::Writer::from_writer(file);
         out.write_record([parwatch_lake::AGENCY_COLUMN, "name"])?;
-        for agency in Province::new(seed).agencies() {
+        let province = Province::new(seed);
+        for agency in province.agencies() {
             out.write_record([&agency.code, &agency.name])?;
+        }
+        // The service centres name only where dossiers were received.
+        for (code, name) in province.service_centres() {
+            out.write_record([code, name])?;
         }
         out.flush()?;
         drop(out);

@@ -5,13 +5,18 @@ use std::cmp::Ordering;
 
 use chrono::NaiveDate;
 use parwatch_proto::{Channel, EventType, Outcome, Portal, PostalKind, Rating, ServiceMode};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::calendar::{OFFICE_CLOSES, OFFICE_OPENS};
 use crate::index766::Course;
 use crate::model;
 use crate::province::Province;
-use crate::render::LOCAL_OFFSET_SECS;
+use crate::render::{LOCAL_OFFSET_SECS, mix};
+
+/// Salt of the draws of a dossier's roles (their own stream: the lifecycle's draws stay as
+/// they were before dossiers named them).
+const ROLES_SALT: u64 = 0x726f_6c65_735f_3233;
 
 /// Relative receipt volume per half hour of office time from 07:30 to 17:00: a morning peak,
 /// a lunch dip and a smaller afternoon peak.
@@ -67,6 +72,10 @@ pub(crate) enum What {
         channel: Channel,
         mode: Option<ServiceMode>,
         due_at: i64,
+        /// The service centre that received it, when not the competent agency.
+        receiving: Option<&'static str>,
+        /// The applicant's commune (an agency index), when not the competent agency.
+        area: Option<u16>,
     },
     Late {
         due_at: i64,
@@ -176,13 +185,16 @@ fn clip_lead(lead: i64, max_lead: i64, rng: &mut impl Rng) -> i64 {
 
 /// Plans every event of one dossier's lifecycle received at `received_at` (unix seconds) on
 /// local `date`, handing each to `emit`, and returns its course for the events of the 766 index
-/// (`index766::plan`). Events before receipt lie at most `max_lead` seconds earlier.
+/// (`index766::plan`). Events before receipt lie at most `max_lead` seconds earlier. Its roles
+/// (receiving point, area) are drawn from a stream of `seed` and the dossier of their own.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     province: &Province,
     dossier: Dossier,
     date: NaiveDate,
     received_at: i64,
     max_lead: i64,
+    seed: u64,
     rng: &mut impl Rng,
     mut emit: impl FnMut(Pending),
 ) -> Course {
@@ -246,6 +258,13 @@ pub(crate) fn plan(
 
     let due_date = calendar.add_working_days(date, procedure.working_days);
     let due_at = local_midnight(due_date) + OFFICE_CLOSES;
+    let roles = &mut ChaCha8Rng::seed_from_u64(mix(seed ^ ROLES_SALT ^ mix(dossier.seq)));
+    let (receiving, area) = province.roles_of(
+        usize::from(dossier.agency),
+        date,
+        channel,
+        (roles.random(), roles.random()),
+    );
     push(
         received_at,
         Step::Received,
@@ -253,6 +272,8 @@ pub(crate) fn plan(
             channel,
             mode,
             due_at,
+            receiving,
+            area,
         },
     );
 

@@ -394,6 +394,7 @@ impl Generator {
             date,
             received_at,
             self.max_lead,
+            self.seed,
             &mut self.rng,
             |p| queue.push(Reverse(p)),
         );
@@ -516,6 +517,8 @@ impl Generator {
                 channel,
                 mode,
                 due_at,
+                receiving,
+                area,
             } => {
                 buf.put_slice(b"\"channel\":\"");
                 buf.put_slice(channel.as_str().as_bytes());
@@ -525,6 +528,14 @@ impl Generator {
                 }
                 buf.put_slice(b"\",\"due_at\":\"");
                 render::put_timestamp(buf, due_at);
+                if let Some(code) = receiving {
+                    buf.put_slice(b"\",\"receiving_agency_code\":\"");
+                    buf.put_slice(code.as_bytes());
+                }
+                if let Some(area) = area {
+                    buf.put_slice(b"\",\"area_code\":\"");
+                    buf.put_slice(province.agencies()[usize::from(area)].code.as_bytes());
+                }
                 buf.put_u8(b'"');
             }
             What::Late { due_at } => {

@@ -6,6 +6,11 @@
 //! departments merged into the city's, which carry the city's codes (`….H29`), and the new
 //! communes of that day are the city's. Dossiers of the province's area are received under the
 //! new codes from then on.
+//!
+//! A dossier names the agencies of its other roles (issue #23): a district's or department's
+//! dossier its applicant's commune (by the communes' sizes), and most departments' dossiers
+//! handed in at a counter or by post the Public Administration Service Centre that received
+//! them ([`Province::roles_of`]).
 
 use chrono::NaiveDate;
 use rand::seq::SliceRandom;
@@ -19,6 +24,24 @@ use crate::calendar::Calendar;
 const DEPARTMENT_MERGER: (i32, u32, u32) = (2025, 3, 1);
 /// District people's committees are abolished, communes merged, from this day.
 const DISTRICTS_ABOLISHED: (i32, u32, u32) = (2025, 7, 1);
+
+/// The Public Administration Service Centres (Trung tâm Phục vụ hành chính công) receiving the
+/// departments' dossiers at their counters: the province's until 30 June 2025, then the
+/// city's. Agencies of the dossiers' receiving role only: (code, name).
+const SERVICE_CENTRES: [(&str, &str); 2] = [
+    (
+        "000.00.90.H02",
+        "Trung tâm Phục vụ hành chính công tỉnh Bà Rịa - Vũng Tàu",
+    ),
+    (
+        "000.00.90.H29",
+        "Trung tâm Phục vụ hành chính công Thành phố Hồ Chí Minh",
+    ),
+];
+
+/// Share of the departments' dossiers handed in at a counter or by post that the service
+/// centre receives (the rest at the department's own desk).
+const AT_SERVICE_CENTRE: f64 = 0.8;
 
 const PROVINCE_CODE: &str = "H02";
 const PROVINCE_NAME: &str = "Bà Rịa - Vũng Tàu";
@@ -123,6 +146,40 @@ pub struct Province {
     agencies: Vec<Agency>,
     procedures: Vec<Procedure>,
     calendar: Calendar,
+    /// The communes dossiers belong to, by size: of each district, and of the province before
+    /// and after the communes' merger.
+    areas: Areas,
+}
+
+/// Communes to draw an applicant's from, by size: agency indices and cumulative sizes.
+#[derive(Debug, Clone, Default)]
+struct Communes {
+    index: Vec<u16>,
+    cumulative: Vec<f64>,
+}
+
+impl Communes {
+    fn push(&mut self, index: usize, size: f64) {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        self.index.push(index as u16);
+        self.cumulative.push(total + size);
+    }
+
+    /// The commune at `x` (in [0, 1)) of the total size.
+    fn pick(&self, x: f64) -> Option<u16> {
+        let total = *self.cumulative.last()?;
+        let i = self.cumulative.partition_point(|&c| c <= x * total);
+        self.index.get(i.min(self.index.len() - 1)).copied()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Areas {
+    /// Of each district, by agency index.
+    districts: Vec<(usize, Communes)>,
+    /// The communes before the merger, and after.
+    before: Communes,
+    after: Communes,
 }
 
 /// A department: (number in its code, name, procedures with a real name as (name, working days)).
@@ -539,13 +596,71 @@ impl Province {
         }
 
         let procedures = Self::catalogue(&mut rng, &agencies);
+        let mut areas = Areas::default();
+        for (i, a) in agencies.iter().enumerate() {
+            match (a.kind, &a.district) {
+                (AgencyKind::District, _) => areas.districts.push((i, Communes::default())),
+                (AgencyKind::Commune, Some(district)) => {
+                    areas.before.push(i, a.performance.size);
+                    if let Some((_, communes)) = areas
+                        .districts
+                        .iter_mut()
+                        .find(|(d, _)| &agencies[*d].code == district)
+                    {
+                        communes.push(i, a.performance.size);
+                    }
+                }
+                (AgencyKind::Commune, None) => areas.after.push(i, a.performance.size),
+                (AgencyKind::Department, _) => {}
+            }
+        }
         Province {
             name: PROVINCE_NAME.to_owned(),
             slug: PROVINCE_SLUG.to_owned(),
             agencies,
             procedures,
             calendar: Calendar::new(),
+            areas,
         }
+    }
+
+    /// The agencies of a dossier's other roles, for one of agency `agency` received on `day`
+    /// through `channel`, drawn from `x` and `y` (each in [0, 1)): its area (the applicant's
+    /// commune, for a district's or a department's dossier; a commune's are its own) and its
+    /// receiving point (a service centre, for most departments' dossiers handed in at a counter
+    /// or by post; online ones are received by the department).
+    pub(crate) fn roles_of(
+        &self,
+        agency: usize,
+        day: NaiveDate,
+        channel: parwatch_proto::Channel,
+        (x, y): (f64, f64),
+    ) -> (Option<&'static str>, Option<u16>) {
+        let abolished = day >= date(DISTRICTS_ABOLISHED);
+        let (area, receiving) = match self.agencies[agency].kind {
+            AgencyKind::Commune => (None, None),
+            AgencyKind::District => {
+                let communes = self.areas.districts.iter().find(|(d, _)| *d == agency);
+                (communes.and_then(|(_, c)| c.pick(x)), None)
+            }
+            AgencyKind::Department => {
+                let communes = if abolished {
+                    &self.areas.after
+                } else {
+                    &self.areas.before
+                };
+                let at_centre = channel != parwatch_proto::Channel::Online && y < AT_SERVICE_CENTRE;
+                let centre = SERVICE_CENTRES[usize::from(abolished)].0;
+                (communes.pick(x), at_centre.then_some(centre))
+            }
+        };
+        (receiving, area)
+    }
+
+    /// The Public Administration Service Centres that receive dossiers for the departments, as
+    /// (code, Vietnamese name): the province's, then (from 1 July 2025) the city's.
+    pub fn service_centres(&self) -> [(&'static str, &'static str); 2] {
+        SERVICE_CENTRES
     }
 
     fn catalogue(rng: &mut ChaCha8Rng, agencies: &[Agency]) -> Vec<Procedure> {
@@ -639,11 +754,18 @@ impl Province {
     }
 
     /// The code of agency `index`: one of [`Province::agencies`], or past them one of
-    /// [`Province::province_level`] (which only registry events are about).
+    /// [`Province::province_level`] then of [`Province::service_centres`] (which only
+    /// registry events and receipts name).
     pub(crate) fn code_of(&self, index: usize) -> &str {
         match self.agencies.get(index) {
             Some(agency) => &agency.code,
-            None => PROVINCE_LEVEL[index - self.agencies.len()].0,
+            None => {
+                let past = index - self.agencies.len();
+                match PROVINCE_LEVEL.get(past) {
+                    Some(level) => level.0,
+                    None => SERVICE_CENTRES[past - PROVINCE_LEVEL.len()].0,
+                }
+            }
         }
     }
 

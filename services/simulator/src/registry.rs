@@ -4,7 +4,8 @@
 //! communes of their area without weights (ParWatch estimates them from the dossiers), and the
 //! province merged into Ho Chi Minh City: its people's committee into the city's, its
 //! departments into the city's (registered that day under the city's codes), its new communes
-//! registered as the city's (`agency.registered`, `agency.merged`, `agency.split`;
+//! registered as the city's, its Public Administration Service Centre into the city's
+//! (`agency.registered`, `agency.merged`, `agency.split`;
 //! `agency.dissolved` for an agency ending without successor). Each is published when its
 //! decision is taken, a fortnight or so before it takes effect, with the decision's number.
 //! They ride the PAR work's queue (`governance.rs`), with ids of their own that every run of a
@@ -80,8 +81,9 @@ fn planned(
     )
 }
 
-/// The city merger's events about the people's committees (agencies past the province's
-/// [`Province::agencies`]): the city's registered, the province's merged into it.
+/// The city merger's events about the people's committees and the service centres (agencies
+/// past the province's [`Province::agencies`]): the city's registered, the province's merged
+/// into them.
 fn province_level(province: &Province, year: i32) -> Vec<Planned> {
     let (effective, decided, basis) = PROVINCES_MERGED;
     let (effective, decided) = (ymd(effective), ymd(decided));
@@ -89,6 +91,7 @@ fn province_level(province: &Province, year: i32) -> Vec<Planned> {
         return Vec::new();
     }
     let [_, (city, name_vi, name_en)] = province.province_level();
+    let [_, centre] = province.service_centres();
     let first = province.agencies().len();
     let with = |mut data: serde_json::Value| {
         data["effective_date"] = json!(effective.to_string());
@@ -113,6 +116,25 @@ fn province_level(province: &Province, year: i32) -> Vec<Planned> {
             SERIAL_BASE + 1,
             EventType::AgencyMerged,
             with(json!({ "into": city })),
+        ),
+        planned(
+            decided,
+            year,
+            first + 3,
+            SERIAL_BASE + 1,
+            EventType::AgencyRegistered,
+            with(
+                json!({"name_vi": centre.1, "level": AgencyLevel::Department.as_str(),
+                        "parent": city}),
+            ),
+        ),
+        planned(
+            decided,
+            year,
+            first + 2,
+            SERIAL_BASE + 1,
+            EventType::AgencyMerged,
+            with(json!({ "into": centre.0 })),
         ),
     ]
 }

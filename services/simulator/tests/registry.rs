@@ -33,16 +33,16 @@ fn the_reorganisation_is_published_as_registry_events() {
     // 40 new ones, 10 of them split between two (groups of 3: the last of every fourth group of
     // the 38 but the last); 8 districts abolished, each split between its area's new communes;
     // on 1 July the 13 departments left merged into the city's 13, registered that day, and
-    // the province's people's committee into the city's, registered too.
+    // the province's people's committee and service centre into the city's, registered too.
     let province = Generator::new(&options).unwrap().province().clone();
     let agencies = province.agencies();
     let split = agencies.iter().filter(|a| a.split_to.is_some()).count();
     assert_eq!(split, 10);
     assert_eq!(count(EventType::AgencySplit), split + 8);
-    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split + 13 + 1);
+    assert_eq!(count(EventType::AgencyMerged), 7 + 8 * 14 - split + 13 + 2);
     assert_eq!(count(EventType::AgencyDissolved), 0);
-    assert_eq!(count(EventType::AgencyRegistered), 2 + 40 + 13 + 1);
-    assert_eq!(registry.len(), 7 + 112 + 8 + 42 + 2 * 13 + 2);
+    assert_eq!(count(EventType::AgencyRegistered), 2 + 40 + 13 + 2);
+    assert_eq!(registry.len(), 7 + 112 + 8 + 42 + 2 * 13 + 4);
     let [(province_code, ..), (city, ..)] = province.province_level();
     // The city's units name the city as their parent, and rest on the resolution.
     for event in &registry {
@@ -94,11 +94,13 @@ fn the_reorganisation_is_published_as_registry_events() {
         } else {
             city
         };
+        // The service centre receiving for the departments then (named by receipts only).
+        let centre = province.service_centres()[usize::from(day >= date(2025, 7, 1))].0;
         let model: Vec<&str> = agencies
             .iter()
             .filter(|a| a.is_active(day) && named.contains(a.code.as_str()))
             .map(|a| a.code.as_str())
-            .chain([people_committee])
+            .chain([people_committee, centre])
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -137,7 +139,7 @@ fn the_reorganisation_is_published_as_registry_events() {
         district_edges += edges.len();
     }
     assert!(district_edges >= 8 * 4, "{district_edges}");
-    assert_eq!(lineage.len(), 7 + 112 + split + district_edges + 13 + 1);
+    assert_eq!(lineage.len(), 7 + 112 + split + district_edges + 13 + 2);
 
     // Nothing is dissolved without successor: restated to the units of August, the first
     // half-year's dossiers are all still there, shared out between the new units.
@@ -202,4 +204,65 @@ fn the_reorganisation_is_published_as_registry_events() {
         .filter_map(|r| r.numerator)
         .sum();
     assert_eq!(restated, recorded);
+
+    // The roles (issue #23): every district's receipt names a commune of its district, and by
+    // area the first half-year's dossiers restated to August are all still there (a district's
+    // through its communes); departments' dossiers handed in at a counter name the centre.
+    for e in events
+        .iter()
+        .filter(|e| e.event_type() == EventType::DossierReceived)
+    {
+        let EventData::DossierReceived {
+            channel,
+            receiving_agency_code,
+            area_code,
+            ..
+        } = &e.data
+        else {
+            unreachable!()
+        };
+        let agency = agencies.iter().find(|a| a.code == *e.agency_code).unwrap();
+        let area = area_code
+            .as_ref()
+            .map(|code| agencies.iter().find(|a| &a.code == code).unwrap());
+        match agency.kind {
+            AgencyKind::District => {
+                assert_eq!(area.unwrap().district.as_ref(), Some(&agency.code));
+            }
+            AgencyKind::Department => assert!(area.unwrap().kind == AgencyKind::Commune),
+            AgencyKind::Commune => assert!(area.is_none()),
+        }
+        if let Some(code) = receiving_agency_code {
+            let centres = province.service_centres().map(|c| c.0);
+            assert!(agency.kind == AgencyKind::Department && centres.contains(&code.as_str()));
+            assert_ne!(*channel, parwatch_proto::Channel::Online);
+        }
+    }
+    let by_area = rollups.in_role(parwatch_metrics::DossierRole::Area);
+    let half = (date(2025, 1, 1), date(2025, 6, 30));
+    let area_total = by_area
+        .restated_series(
+            received,
+            half.0,
+            half.1,
+            Bucket::Year,
+            None,
+            false,
+            date(2025, 8, 1),
+        )
+        .unwrap()[0]
+        .points[0]
+        .numerator;
+    assert_eq!(area_total, total(false));
+    let at_centre = rollups
+        .in_role(parwatch_metrics::DossierRole::Receiving)
+        .summary(
+            received,
+            half.0,
+            half.1,
+            Some(province.service_centres()[0].0),
+        )
+        .unwrap()
+        .numerator;
+    assert!(at_centre.is_some_and(|n| n > 0), "{at_centre:?}");
 }
