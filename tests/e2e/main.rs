@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod http_hostile;
 mod index_766;
+mod index_766_demo;
 mod index_766_lost;
 mod index_766_page;
 mod index_766_reconcile;

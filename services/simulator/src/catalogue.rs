@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::dossier::local_midnight;
 use crate::governance::Planned;
+use crate::index766::Diligence;
 use crate::province::{AgencyKind, Procedure, Province};
 use crate::render::mix;
 
@@ -44,7 +45,7 @@ const COMPONENTS: [&str; 10] = [
 ];
 
 /// A number in `[0, 1)` from a hash.
-fn unit(hash: u64) -> f64 {
+pub(crate) fn unit(hash: u64) -> f64 {
     (hash >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -156,9 +157,10 @@ fn facts(
     let p = &province.procedures()[procedure];
     let h = mix(seed ^ SALT ^ ((agency as u64) << 16) ^ procedure as u64);
     let draw = |salt: u64| unit(mix(h ^ salt));
+    let diligence = Diligence::of(seed, agency);
     let published = draw(1) < 0.98;
-    let publicised = published && draw(2) < 0.96;
-    let complete = draw(3) < 0.93;
+    let publicised = published && draw(2) < diligence.publicised;
+    let complete = draw(3) < diligence.complete;
     // The online service is the procedure's, the same at every agency.
     let mode = unit(mix(procedure_hash(p) ^ 2));
     let online_mode = if mode < 0.72 {

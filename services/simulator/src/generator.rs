@@ -398,9 +398,15 @@ impl Generator {
             &mut self.rng,
             |p| queue.push(Reverse(p)),
         );
-        index766::plan(&self.province, dossier, &course, self.seed, |p| {
-            queue.push(Reverse(p))
-        });
+        let diligence = index766::Diligence::of(self.base_seed, agency);
+        index766::plan(
+            &self.province,
+            dossier,
+            &course,
+            &diligence,
+            self.seed,
+            |p| queue.push(Reverse(p)),
+        );
     }
 
     /// Plans the PAR work of every year that starts before `frontier` (unix seconds): all of

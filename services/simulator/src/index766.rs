@@ -6,7 +6,9 @@
 //!
 //! They draw from a random stream of their own per dossier, derived from the run's seed and the
 //! dossier's number, and take keys of their own ([`key`]): the lifecycle's events stay exactly
-//! as they were without them.
+//! as they were without them. Agencies are not equally diligent at this work ([`Diligence`]):
+//! the province's trends are its average, and some agencies lag it, so that their index spreads
+//! around the province's order of magnitude (80–95) instead of all scoring near full marks.
 
 use chrono::NaiveDate;
 use parwatch_proto::{Channel, Outcome, Portal, Rating};
@@ -14,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::calendar::OFFICE_CLOSES;
-use crate::catalogue;
+use crate::catalogue::{self, unit};
 use crate::dossier::{Dossier, Pending, What, local_midnight};
 use crate::model;
 use crate::province::Province;
@@ -22,6 +24,8 @@ use crate::render::{LOCAL_OFFSET_SECS, mix};
 
 /// Mixed into the seed of each dossier's stream.
 const SALT: u64 = 0x3736_3620_494e_4458;
+/// Mixed into the seed of each agency's [`Diligence`].
+const DILIGENCE_SALT: u64 = 0x4449_4c49_4745_4e43;
 
 /// Share of dossiers the agency asks to supplement, among those whose handling leaves room for
 /// it (the longer procedures, where supplements are common): 5–10% of all dossiers.
@@ -47,6 +51,56 @@ const GATEWAYS: [(&str, f64); 3] = [
     ("provincial", 0.2),
     ("bank", 0.15),
 ];
+
+/// How diligent an agency is at the work the 766 index measures, relative to the province's
+/// trends (`model.rs`): each habit is a factor on the province's share, drawn between a lagging
+/// and a leading agency's, from one draw the agency shares across its habits (a careful agency
+/// tends to be careful throughout) and one of the habit's own. The same in every run of a seed,
+/// backfill or live.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Diligence {
+    /// Multiplies the share of dossiers with components digitised at receipt.
+    digitised: f64,
+    /// Multiplies the share of digitised components reused from existing data.
+    reused: f64,
+    /// Multiplies the share of fees paid online.
+    paid_online: f64,
+    /// Multiplies the share of results issued electronically.
+    electronic: f64,
+    /// Multiplies the share of dossiers not synced to the national portal.
+    unsynced: f64,
+    /// Multiplies the share of dissatisfied ratings.
+    dissatisfied: f64,
+    /// Share of petitions answered in time.
+    pub(crate) petitions_on_time: f64,
+    /// Shares of its catalogued procedures publicised, and complete.
+    pub(crate) publicised: f64,
+    pub(crate) complete: f64,
+}
+
+impl Diligence {
+    /// The diligence of agency `agency` (its index in the province) under `seed`.
+    pub(crate) fn of(seed: u64, agency: usize) -> Self {
+        let h = mix(seed ^ DILIGENCE_SALT ^ mix(agency as u64));
+        let common = unit(h);
+        // From `lagging` at the least diligent to `leading` at the most.
+        let habit = |k: u64, lagging: f64, leading: f64| {
+            let x = 0.7 * common + 0.3 * unit(mix(h ^ k));
+            lagging + (leading - lagging) * x
+        };
+        Diligence {
+            digitised: habit(1, 0.74, 1.16),
+            reused: habit(2, 0.25, 1.2),
+            paid_online: habit(3, 0.32, 1.22),
+            electronic: habit(4, 0.5, 1.2),
+            unsynced: habit(5, 2.2, 0.4),
+            dissatisfied: habit(6, 5.0, 0.5),
+            petitions_on_time: habit(7, 0.68, 0.97),
+            publicised: habit(8, 0.85, 0.995),
+            complete: habit(9, 0.8, 0.99),
+        }
+    }
+}
 
 /// Order of a dossier's 766 events at the same second, and the low bits of their keys.
 #[derive(Clone, Copy)]
@@ -84,11 +138,13 @@ pub(crate) struct Course {
     pub(crate) outcome: Outcome,
 }
 
-/// Plans the 766 events of `dossier`, whose lifecycle is `course`, handing each to `emit`.
+/// Plans the 766 events of `dossier`, whose lifecycle is `course`, at an agency of `diligence`,
+/// handing each to `emit`.
 pub(crate) fn plan(
     province: &Province,
     dossier: Dossier,
     course: &Course,
+    diligence: &Diligence,
     seed: u64,
     mut emit: impl FnMut(Pending),
 ) {
@@ -117,7 +173,8 @@ pub(crate) fn plan(
         rng.random_range(received_at + from..end.max(received_at + from + 1))
     };
 
-    let national = rng.random::<f64>() < model::national_sync_share(t);
+    let national =
+        rng.random::<f64>() >= (1.0 - model::national_sync_share(t)) * diligence.unsynced;
     if national || rng.random::<bool>() {
         let portal = if national {
             Portal::National
@@ -144,11 +201,11 @@ pub(crate) fn plan(
         let pays = outcome != Outcome::Withdrawn || rng.random::<bool>();
         if amount_vnd > 0 && pays && rng.random::<f64>() < 0.99 {
             // Paying online is likelier for a dossier filed online.
-            let share = model::online_payment_share(t);
+            let share = model::online_payment_share(t) * diligence.paid_online;
             let online = rng.random::<f64>()
                 < match channel {
                     Channel::Online => (1.3 * share).min(0.98),
-                    _ => 0.7 * share,
+                    _ => (0.7 * share).min(0.9),
                 };
             let (gateway, wait) = if online {
                 (Some(pick_gateway(rng)), rng.random_range(120..6 * 3600))
@@ -168,8 +225,9 @@ pub(crate) fn plan(
         }
     }
 
-    if rng.random::<f64>() < model::components_digitised_share(t) {
-        let reuse = model::component_reuse_share(t);
+    if rng.random::<f64>() < (model::components_digitised_share(t) * diligence.digitised).min(0.97)
+    {
+        let reuse = (model::component_reuse_share(t) * diligence.reused).min(0.9);
         let mut at = early(rng, 30, 600);
         for (k, component) in catalogue::components(procedure).enumerate() {
             push(
@@ -194,13 +252,14 @@ pub(crate) fn plan(
             resolved_at - before.max(1),
             Step::ResultIssued as u64,
             What::ResultIssued {
-                electronic: rng.random::<f64>() < model::electronic_result_share(t),
+                electronic: rng.random::<f64>()
+                    < (model::electronic_result_share(t) * diligence.electronic).min(0.97),
             },
         );
     }
 
     if outcome != Outcome::Withdrawn && rng.random::<f64>() < model::rated_share(t) {
-        let dissatisfied = if late { 0.15 } else { 0.025 };
+        let dissatisfied = (if late { 0.15 } else { 0.025 }) * diligence.dissatisfied;
         let rating = match rng.random::<f64>() {
             x if x < dissatisfied => Rating::Dissatisfied,
             x if x < dissatisfied + (1.0 - dissatisfied) * 0.55 => Rating::VerySatisfied,

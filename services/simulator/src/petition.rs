@@ -1,7 +1,7 @@
 //! Complaints and petitions about administrative procedures (phản ánh, kiến nghị: PAKN), a
-//! few per agency and month: each handled within ten working days, most answered in time, some
-//! late, a few months late (`petition.received`, `petition.answered`). Many name the procedure they
-//! concern. Like the PAR work (`governance.rs`), a year's petitions are planned at once from a
+//! few per agency and month: each handled within ten working days, most answered in time (68–97%
+//! by agency), some late, a few months late (`petition.received`, `petition.answered`). Many
+//! name the procedure they concern. Like the PAR work (`governance.rs`), a year's petitions are planned at once from a
 //! random stream of their own per agency and year, and keep their ids in every run of a seed.
 
 use chrono::{Datelike, NaiveDate};
@@ -14,6 +14,7 @@ use crate::calendar::OFFICE_CLOSES;
 use crate::catalogue;
 use crate::dossier::{local_midnight, office_time};
 use crate::governance::{Planned, timestamp};
+use crate::index766::Diligence;
 use crate::province::{AgencyKind, Province};
 
 /// Mixed into the seed of petitions.
@@ -25,10 +26,10 @@ const KEY_BITS: u64 = 0b11 << 58;
 /// Working days an agency has to handle a petition.
 const HANDLING_DAYS: u32 = 10;
 
-/// Shares of petitions answered in time, and answered within eight working days after it;
-/// the rest are answered much later (forgotten for a month or three, then put right).
-const ON_TIME: f64 = 0.9;
-const SOON_AFTER: f64 = 0.97;
+/// Share of the petitions an agency answers late that it answers within eight working days
+/// after the deadline; the rest are answered much later (forgotten for a month or three, then
+/// put right). The share answered in time is the agency's ([`Diligence`]).
+const SOON_AFTER: f64 = 0.7;
 
 /// Every petition event of `year`, for each agency in the months it exists.
 pub(crate) fn year_events(province: &Province, seed: u64, year: i32) -> Vec<Planned> {
@@ -37,6 +38,8 @@ pub(crate) fn year_events(province: &Province, seed: u64, year: i32) -> Vec<Plan
     for (index, agency) in province.agencies().iter().enumerate() {
         let mut rng =
             ChaCha8Rng::seed_from_u64(seed ^ SALT ^ ((year as u64) << 40) ^ ((index as u64) << 8));
+        let on_time = Diligence::of(seed, index).petitions_on_time;
+        let soon_after = on_time + SOON_AFTER * (1.0 - on_time);
         let mut serial: u64 = 0;
         for month in 1..=12 {
             let Some(first) = NaiveDate::from_ymd_opt(year, month, 1) else {
@@ -78,9 +81,9 @@ pub(crate) fn year_events(province: &Province, seed: u64, year: i32) -> Vec<Plan
                     json!({"petition_id": petition_id, "due_at": timestamp(due_at)}),
                 ));
                 let fate = rng.random::<f64>();
-                let answer_day = if fate < ON_TIME {
+                let answer_day = if fate < on_time {
                     calendar.add_working_days(day, rng.random_range(1..=HANDLING_DAYS))
-                } else if fate < SOON_AFTER {
+                } else if fate < soon_after {
                     calendar.add_working_days(due_day, rng.random_range(1..=8))
                 } else {
                     calendar.add_working_days(due_day, rng.random_range(20..=60))
