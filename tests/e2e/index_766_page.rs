@@ -2,13 +2,17 @@
 //! (through NATS and the real binary): the ranking shows both departments' totals and ranks
 //! in Vietnamese format with a bar per group; a row opens the agency's page with each
 //! indicator's points against its maximum, its numerator over denominator, the points lost and
-//! the items that cost them, hand-computed; an indicator's count filters the list.
+//! the items that cost them, hand-computed; an indicator's count filters the list. Without
+//! the portal's figures the page says none were imported; once a portal table is imported
+//! (`parwatch index-766 import`), it shows the portal's points and the difference beside ours
+//! per indicator and for the total, and says the figures are monthly for a quarter.
 
 use serde_json::json;
 
 use crate::harness::browser::Browser;
 use crate::index_766::{A, B};
 use crate::index_766_lost::start;
+use crate::index_766_reconcile::import;
 
 /// Rows of `tbody` of the table `css`.
 async fn rows(b: &Browser, css: &str) -> u64 {
@@ -123,4 +127,108 @@ async fn index_766_pages_in_a_real_browser() {
         )
         .await;
     assert_eq!(ids, json!("D3 D4 D6"));
+
+    // No portal figures imported yet: the page says so, and shows no portal column.
+    let note = "p.portal-note";
+    assert_eq!(
+        b.text(&format!("{note}[data-portal=none]")).await,
+        "Chưa nhập số liệu Cổng Dịch vụ công quốc gia cho tháng 2025-03 (parwatch index-766 import)."
+    );
+    assert_eq!(rows(b, "table.index-766-indicators").await, 12);
+    let portal_cells =
+        "return document.querySelectorAll('table.index-766-indicators td.portal').length";
+    assert_eq!(
+        b.client.execute(portal_cells, vec![]).await.unwrap(),
+        json!(0)
+    );
+
+    // The portal's table: A's total 70 (ours 63,114), on time 9,5 (ours 8), rating 12 (ours
+    // 8,889), and a figure for an indicator our rubric does not have.
+    let csv = format!(
+        "period,agency_code,indicator,points\n\
+         2025-03,{A},total,70\n2025-03,{A},on_time,9.5\n2025-03,{A},rating,12\n\
+         2025-03,{A},speed,3\n2025-03,{B},total,77.315\n"
+    );
+    let (ok, log) = import(&tmp.path().join("data"), &csv, "portal-2025-03.csv");
+    assert!(ok, "{log}");
+    // The lost-points answer says where the page finds them.
+    let (_, lost) = up
+        .get_json(&format!(
+            "/api/v1/index-766/{A}/lost?period=2025-03&limit=1"
+        ))
+        .await;
+    assert_eq!(
+        (&lost["portal"]["source"], &lost["portal"]["reconcile"]),
+        (
+            &json!("portal-2025-03.csv"),
+            &json!(format!(
+                "/api/v1/index-766/reconcile?period=2025-03&agency={A}"
+            ))
+        )
+    );
+    b.client
+        .goto(&format!("{base}/#/index-766/{A}?period=2025-03&reload=1"))
+        .await
+        .unwrap();
+    b.wait_for(
+        "portal figures",
+        "return document.querySelector('p.portal-note[data-portal=imported]') !== null \
+         && document.querySelector('table.index-766-indicators td.portal') !== null",
+    )
+    .await;
+    assert!(
+        b.text(&format!("{note}[data-portal=imported]"))
+            .await
+            .starts_with("Số liệu Cổng Dịch vụ công quốc gia: portal-2025-03.csv, nhập lúc "),
+    );
+    // Ours, the portal's and the difference (ours − the portal's), per indicator.
+    for (code, ours, portal, difference) in [
+        ("on_time", "8/20", "9,5", "-1,5"),
+        ("rating", "8,889/12", "12", "-3,111"),
+        ("published", "4,5/6", "–", "–"),
+    ] {
+        assert_eq!(
+            (
+                b.text(&indicator(code, ".points")).await,
+                b.text(&indicator(code, "td.portal")).await,
+                b.text(&indicator(code, "td.difference")).await,
+            ),
+            (ours.to_owned(), portal.to_owned(), difference.to_owned()),
+            "{code}"
+        );
+    }
+    // The figure only the portal has comes last, marked so.
+    assert_eq!(rows(b, "table.index-766-indicators").await, 13);
+    assert_eq!(
+        b.text("table.index-766-indicators tr.portal-only[data-indicator=speed] td.portal")
+            .await,
+        "3"
+    );
+    assert_eq!(
+        b.text(".stat[data-status=portal] .stat-value").await,
+        "70/100 điểm"
+    );
+    assert_eq!(
+        b.text(".stat[data-status=portal] .difference").await,
+        "Chênh lệch -6,886"
+    );
+    b.screenshot("index-766-agency-portal").await;
+
+    // The portal publishes months: a quarter has nothing to compare.
+    b.client
+        .goto(&format!("{base}/#/index-766/{A}?period=2025-Q1"))
+        .await
+        .unwrap();
+    let text = b
+        .wait_for(
+            "quarter note",
+            "const p = document.querySelector('p.portal-note[data-portal=none]'); return p && p.textContent",
+        )
+        .await;
+    assert_eq!(
+        text,
+        json!(
+            "Cổng Dịch vụ công quốc gia công bố số liệu theo tháng: chọn một tháng để đối chiếu."
+        )
+    );
 }

@@ -1,7 +1,9 @@
 // The 766 service index pages (Decision 766/QĐ-TTg): the province's ranking of one kind of
 // agency for a month, quarter or year with a bar per group, and one agency's indicators —
-// points against their maxima, numerator over denominator — with the dossiers, petitions and
-// procedures that cost points (`/api/v1/index-766/{agency}/lost`), downloadable as CSV.
+// points against their maxima, numerator over denominator, beside the national portal's
+// published figures when they were imported (`/api/v1/index-766/reconcile`) — with the
+// dossiers, petitions and procedures that cost points (`/api/v1/index-766/{agency}/lost`),
+// downloadable as CSV.
 
 import { agencyLabel, fmtNumber, fmtTime, rubricName, t } from './i18n.js';
 import { errorBox, h, linkCell, linkRow } from './pages.js';
@@ -27,6 +29,24 @@ function periodControl(ctx, value) {
   return h('form', { class: 'control', onsubmit: (e) => { e.preventDefault(); ctx.setParams({ period: input.value.trim() }); } },
     h('label', {}, h('span', { class: 'label' }, t('i766_period')), input),
     h('button', { type: 'submit' }, t('i766_show')));
+}
+
+/** A difference of points: "+1,5", "-6,886", "0", or "–" without one. */
+const signed = (v) => (v === null || v === undefined ? '–' : `${v >= 5e-4 ? '+' : ''}${points(v)}`);
+
+/**
+ * The portal's figures for `code` beside ours, by indicator (and `total`), from the
+ * reconciliation the lost-points answer `lost` links to when they were imported for its month;
+ * `{ none: key }` when there are none to show (a quarter or year, no import for the month, or
+ * none for this agency).
+ */
+async function portalFigures(ctx, code, p, lost) {
+  if (!/^\d{4}-\d{2}$/.test(p)) return { none: 'i766_portal_monthly' };
+  if (!lost.portal) return { none: 'i766_portal_none' };
+  const answer = await ctx.api.request('/api/v1/index-766/reconcile', { params: { period: p, agency: code } });
+  const rows = answer.rows.filter((r) => r.agency_code === code);
+  if (!rows.some((r) => r.portal !== null)) return { none: 'i766_portal_agency_none' };
+  return { source: answer.source, importedAt: answer.imported_at, rows: new Map(rows.map((r) => [r.indicator, r])) };
 }
 
 /** "▲ 1,5", "▼ 2", or nothing without a previous total. */
@@ -114,14 +134,21 @@ export async function index766AgencyPage(ctx, root, code) {
         ctx.api.request(path, { params: { period: p, limit: 1 } }),
         ctx.api.request(path, { params: { period: p, indicator, limit: SHOWN } }),
       ]);
+      const portal = await portalFigures(ctx, code, p, all).catch((e) => ({ error: e }));
+      const portalTotal = portal.rows?.get('total');
       summary.replaceChildren(
         h('div', { class: 'stat', dataset: { status: 'total' } },
           h('div', { class: 'stat-label' }, t('i766_total')),
           h('div', { class: 'stat-value' }, all.total === null ? '–' : t('par_of_max', { v: points(all.total), max: 100 }))),
         h('div', { class: 'stat', dataset: { status: 'points' } },
           h('div', { class: 'stat-label' }, t('i766_points_with_data')),
-          h('div', { class: 'stat-value' }, `${points(all.points)}/${points(all.max_with_data)}`)));
-      indicators.replaceChildren(indicatorTable(ctx, { code, p, list: all.indicators, chosen: indicator }));
+          h('div', { class: 'stat-value' }, `${points(all.points)}/${points(all.max_with_data)}`)),
+        portalTotal && portalTotal.portal !== null ? h('div', { class: 'stat', dataset: { status: 'portal' } },
+          h('div', { class: 'stat-label' }, t('i766_portal_total')),
+          h('div', { class: 'stat-value' }, t('par_of_max', { v: points(portalTotal.portal), max: 100 })),
+          h('small', { class: 'muted difference' }, `${t('i766_difference')} ${signed(portalTotal.difference)}`)) : '');
+      indicators.replaceChildren(portalNote(portal, p),
+        indicatorTable(ctx, { code, p, list: all.indicators, chosen: indicator, portal: portal.rows }));
       items.replaceChildren(itemTable(lost));
     } catch (e) {
       summary.replaceChildren(errorBox(e));
@@ -131,21 +158,44 @@ export async function index766AgencyPage(ctx, root, code) {
   return { refresh: load };
 }
 
-/** Each indicator: points/max bar, numerator/denominator, points lost, items (a filter link). */
-function indicatorTable(ctx, { code, p, list, chosen }) {
-  const head = ['i766_indicator', 'i766_points', 'i766_ratio', 'par_lost', 'i766_items']
-    .map((k, i) => h('th', { class: i >= 2 ? 'num' : '' }, t(k)));
+/** Where the portal's figures come from, or why there are none (an error when they failed). */
+function portalNote(portal, p) {
+  if (portal.error) return errorBox(portal.error);
+  const text = portal.none
+    ? t(portal.none, { p })
+    : t('i766_portal_from', { source: portal.source, at: fmtTime(portal.importedAt) });
+  return h('p', { class: 'muted portal-note', role: 'note', dataset: { portal: portal.none ? 'none' : 'imported' } }, text);
+}
+
+/**
+ * Each indicator: points/max bar, numerator/denominator, points lost, items (a filter link);
+ * with the portal's figures (`portal`: indicator → reconciliation row), its points and the
+ * difference (ours − the portal's) beside ours, and the indicators only the portal published.
+ */
+function indicatorTable(ctx, { code, p, list, chosen, portal }) {
+  const keys = ['i766_indicator', 'i766_points', ...(portal ? ['i766_portal', 'i766_difference'] : []), 'i766_ratio', 'par_lost', 'i766_items'];
+  const head = keys.map((k, i) => h('th', { class: i >= 2 ? 'num' : '' }, t(k)));
+  const portalCells = (row) => (portal
+    ? [h('td', { class: 'num portal' }, points(row?.portal)), h('td', { class: 'num difference' }, signed(row?.difference))]
+    : []);
   const rows = list.map((i) => h('tr', { dataset: { indicator: i.code }, class: i.code === chosen ? 'active' : '' },
     h('td', {}, rubricName(i), h('small', { class: 'muted' }, ` ${i.code}`)),
     h('td', { class: 'bar-cell' }, i.missing ? h('span', { class: 'muted' }, t('i766_no_data')) : bar(i.points, i.max),
       h('small', { class: 'points' }, ` ${points(i.points)}/${points(i.max)}`)),
+    ...portalCells(portal?.get(i.code)),
     h('td', { class: 'num ratio' }, `${fmtNumber(i.numerator)}/${fmtNumber(i.denominator)}`),
     h('td', { class: 'num lost' }, points(i.lost_points)),
     h('td', { class: 'num items' }, i.lost > 0
       ? h('a', { href: ctx.href(`/index-766/${encodeURIComponent(code)}`, { period: p, indicator: i.code === chosen ? '' : i.code }) }, fmtNumber(i.lost))
       : '0')));
+  const ours = new Set(['total', ...list.map((i) => i.code)]);
+  const theirsOnly = [...(portal?.values() || [])].filter((r) => !ours.has(r.indicator)).map((r) =>
+    h('tr', { dataset: { indicator: r.indicator }, class: 'portal-only' },
+      h('td', {}, r.indicator, h('small', { class: 'muted' }, ` ${t('i766_portal_only')}`)),
+      h('td', { class: 'bar-cell' }, h('span', { class: 'muted' }, t('i766_no_data'))),
+      ...portalCells(r), h('td'), h('td'), h('td')));
   return h('div', { class: 'table-wrap' }, h('table', { class: 'index-766-indicators' },
-    h('thead', {}, h('tr', {}, head)), h('tbody', {}, rows)));
+    h('thead', {}, h('tr', {}, head)), h('tbody', {}, rows, theirsOnly)));
 }
 
 /** The items listed (the first `SHOWN`), with a note when more follow. */

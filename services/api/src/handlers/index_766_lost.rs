@@ -1,12 +1,15 @@
 //! `/api/v1/index-766/{agency}/lost`: where one agency's 766 points are lost in a period: each
 //! indicator's points against its maximum, and the dossiers, petitions and procedures in an
 //! indicator's denominator but not its numerator (docs/index-766.md, "Where the points are
-//! lost"), as JSON or CSV, at most [`MAX_LIMIT`] items an answer, paged by a cursor.
+//! lost"), as JSON or CSV, at most [`MAX_LIMIT`] items an answer, paged by a cursor. The JSON
+//! says whether the portal's figures of the month were imported, so that a page asks for the
+//! reconciliation only when there is one.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use parwatch_auth::Principal;
 use parwatch_metrics::{LostAsk, LostItem, LostReason, LostSubject, lost_points};
-use parwatch_scoring::{IndicatorScore, Input};
+use parwatch_reports::PortalShelf;
+use parwatch_scoring::{IndexPeriod, IndicatorScore, Input, Span};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use warp::Reply;
@@ -79,6 +82,17 @@ pub(crate) struct LostRow {
     due_at: Option<DateTime<Utc>>,
 }
 
+/// The portal's figures imported for the month (`parwatch index-766 import`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LostPortal {
+    /// The file they came from.
+    source: String,
+    /// When they were imported.
+    imported_at: DateTime<Utc>,
+    /// Them beside ours: `/api/v1/index-766/reconcile?period=&agency=`.
+    reconcile: String,
+}
+
 /// Where one agency's points are lost in one period.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LostBody {
@@ -106,6 +120,9 @@ pub(crate) struct LostBody {
     items: Vec<LostRow>,
     /// The cursor of the next page (`after`), null on the last.
     next: Option<String>,
+    /// The portal's figures of the month, when imported; null otherwise (and for a quarter or
+    /// a year: the portal publishes months).
+    portal: Option<LostPortal>,
 }
 
 /// The cursor after an item: `<input>/<id>`.
@@ -163,7 +180,8 @@ pub(crate) async fn lost(
     // A scan of every dossier, as costly as a query: it counts against the caller's SQL
     // budget (rate and concurrency), so nobody can keep the projection's lock held.
     let permit = state.budgets.admit(&principal.token_id)?;
-    let body = tokio::task::spawn_blocking(move || {
+    let lake = state.lake.clone();
+    let mut body = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         // One read of the projection: the index and the items agree.
         let projection = state.projector.read();
@@ -239,14 +257,37 @@ pub(crate) async fn lost(
             indicators,
             items,
             next,
+            portal: None,
         })
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
     match format {
         Format::Csv => csv(&body),
-        _ => Ok(Json::ok(body).into_response()),
+        _ => {
+            body.portal = portal(lake, period, &body.agency_code).await?;
+            Ok(Json::ok(body).into_response())
+        }
     }
+}
+
+/// The import of the portal's figures for `period` when it is a month and has one.
+async fn portal(
+    lake: parwatch_lake::Lake,
+    period: IndexPeriod,
+    agency: &str,
+) -> Result<Option<LostPortal>, ApiError> {
+    if period.span() != Span::Month {
+        return Ok(None);
+    }
+    let shelf = tokio::task::spawn_blocking(move || PortalShelf::open(&lake))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(shelf.get(&period.to_string()).await?.map(|f| LostPortal {
+        source: f.source,
+        imported_at: f.imported_at,
+        reconcile: format!("/api/v1/index-766/reconcile?period={period}&agency={agency}"),
+    }))
 }
 
 /// A unit enum's name as serialized.
