@@ -20,8 +20,8 @@ use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
+use deltalake::DeltaTable;
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt as _};
-use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::changes::{self, Changes, files_of, version_of};
 use crate::commit::{Commit, Prepared};
@@ -91,10 +91,7 @@ impl Lake {
         let opened = on_runtime(&runtime, async {
             let events = Table::open(location, EVENTS_TABLE, events_schema()).await?;
             let rejected = Table::open(location, REJECTED_TABLE, rejected_schema()).await?;
-            let root = DeltaTableBuilder::from_url(location.url().clone())?
-                .with_storage_options(location.options().clone())
-                .build_storage()?
-                .object_store(None);
+            let root = location.builder("")?.build_storage()?.object_store(None);
             Ok::<_, Error>((events, rejected, root))
         });
         let (events, rejected, root) = match opened {

@@ -24,6 +24,7 @@ mod error;
 mod guards;
 mod index;
 mod lake;
+mod local_log;
 mod location;
 mod passthrough;
 mod query;

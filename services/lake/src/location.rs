@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use deltalake::DeltaTableBuilder;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::local_log::LocalLog;
 
 /// The lake's root URL and the options of its object store client.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,8 +99,16 @@ impl LakeLocation {
             .expect("a table name is a valid URL path")
     }
 
-    pub(crate) fn options(&self) -> &HashMap<String, String> {
-        &self.options
+    /// A delta-rs builder of the table (or folder) `name` under the root, with the store's
+    /// options; a local lake's through [`LocalLog`], which lists a log after an offset by name.
+    pub(crate) fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
+        let url = self.join(name);
+        let builder =
+            DeltaTableBuilder::from_url(url.clone())?.with_storage_options(self.options.clone());
+        Ok(match self.url.scheme() {
+            "file" => builder.with_storage_backend(Arc::new(LocalLog::default()), url),
+            _ => builder,
+        })
     }
 }
 

@@ -12,11 +12,11 @@ use std::sync::RwLock;
 use chrono::Utc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::error::{Error, Result};
 use crate::location::LakeLocation;
@@ -152,9 +152,7 @@ impl Table {
         name: &str,
         schema: SchemaRef,
     ) -> Result<Self> {
-        let table = DeltaTableBuilder::from_url(location.join(&format!("{name}/")))?
-            .with_storage_options(location.options().clone())
-            .build()?;
+        let table = location.builder(&format!("{name}/"))?.build()?;
         let table = if table.verify_deltatable_existence().await? {
             let mut table = table;
             table.load().await?;
@@ -173,12 +171,7 @@ impl Table {
             match created {
                 Ok(table) => table,
                 // Created meanwhile by another process: load theirs.
-                Err(_) => {
-                    DeltaTableBuilder::from_url(location.join(&format!("{name}/")))?
-                        .with_storage_options(location.options().clone())
-                        .load()
-                        .await?
-                }
+                Err(_) => location.builder(&format!("{name}/"))?.load().await?,
             }
         };
         let stats = stats_of(&table).await?;
