@@ -73,8 +73,9 @@ pub(crate) struct Diligence {
     dissatisfied: f64,
     /// Share of petitions answered in time.
     pub(crate) petitions_on_time: f64,
-    /// Shares of its catalogued procedures publicised, and complete.
+    /// Share of its catalogued procedures publicised (when published).
     pub(crate) publicised: f64,
+    /// Share of its catalogued procedures whose publicised facts are complete.
     pub(crate) complete: f64,
 }
 
