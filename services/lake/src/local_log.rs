@@ -244,4 +244,52 @@ mod tests {
         let all: Vec<ObjectMeta> = ours.list(Some(&table)).try_collect().await.unwrap();
         assert_eq!(all.len(), 25 + 2 + 1 + 1);
     }
+
+    /// A lake's refreshes go through it: a stray commit file five versions ahead, which the
+    /// whole listing would show (a log with a gap, refused), is never asked for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lake_refreshes_without_listing_its_log() {
+        use crate::{Commit, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent};
+        use parwatch_proto::Channel;
+        use parwatch_proto::testing::TestEvent;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+        let engine = QueryEngine::new(&lake).unwrap();
+        let write = |i: u64| {
+            let lake = lake.clone();
+            tokio::task::spawn_blocking(move || {
+                let event = TestEvent::received(Channel::Online)
+                    .id(format!("e{i}"))
+                    .dossier(format!("D{i}"))
+                    .build();
+                let commit = Commit {
+                    events: vec![StoredEvent {
+                        event,
+                        stream_seq: i + 1,
+                    }],
+                    rejected: vec![],
+                };
+                lake.write(&commit, chrono::Utc::now(), &mut Default::default())
+            })
+        };
+        write(0).await.unwrap().unwrap();
+        let version = lake.stats(EVENTS_TABLE).version;
+        let stray = tmp
+            .path()
+            .join(format!("events/{LOG}/{:020}.json", version + 5));
+        std::fs::write(&stray, b"not a commit\n").unwrap();
+        for i in 1..4 {
+            write(i).await.unwrap().unwrap();
+            let out = engine.sql("SELECT count(*) FROM events").await.unwrap();
+            let count = out.batches[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .unwrap()
+                .value(0);
+            assert_eq!(count, i as i64 + 1);
+        }
+        assert_eq!(lake.stats(EVENTS_TABLE).version, version + 3);
+    }
 }
