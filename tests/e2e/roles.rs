@@ -29,7 +29,8 @@ use parwatch_proto::{AgencyLevel, Channel, Outcome};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    LocalNats, Outgoing, Parwatch, create_token, lake_with, publish, wait_projected,
+    LocalNats, Outgoing, Parwatch, create_token, embed_token, get_json, lake_with, publish,
+    repo_dashboards, wait_projected, web_args,
 };
 
 /// `n` dossiers of `agency` naming `receiving` and `area` (when given), the first `on_time`
@@ -161,7 +162,9 @@ struct Case {
 
 async fn start() -> Case {
     let messages = events().iter().map(Outgoing::event).collect();
-    let (tmp, nats, parwatch) = lake_with(messages, &[]).await;
+    let web = web_args(&repo_dashboards());
+    let web: Vec<&str> = web.iter().map(String::as_str).collect();
+    let (tmp, nats, parwatch) = lake_with(messages, &web).await;
     wait_projected(parwatch.base()).await;
     Case {
         parwatch,
@@ -310,6 +313,38 @@ async fn dossiers_counted_by_receiving_point_and_area_restated_through_communes(
             "{message}"
         );
     }
+
+    // A metric panel counts in the role asked, and says so; an embed takes no role.
+    let (status, stat) = parwatch
+        .get_json("/api/v1/dashboards/province/panels/on-time?from=2025-01-01&to=2025-01-31&agency=A&role=area")
+        .await;
+    assert_eq!(status, 200, "{stat}");
+    assert_eq!(
+        (&stat["value"]["numerator"], &stat["value"]["denominator"]),
+        (&json!(5), &json!(6)),
+        "{stat}"
+    );
+    assert_eq!(stat["role"], "area");
+    let (status, error) = parwatch
+        .get_json("/api/v1/dashboards/province/panels/on-time?role=commune")
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let data = tmp.path().join("data");
+    let token = embed_token(&data, &repo_dashboards(), &["--dashboard", "province"]).unwrap();
+    let embed = |role: &str| {
+        format!(
+            "{}/embed/api/panels/on-time?token={token}&from=2025-01-01&to=2025-01-31{role}",
+            parwatch.base()
+        )
+    };
+    let (status, body) = get_json(&embed("")).await;
+    assert_eq!(
+        (status, &body["role"]),
+        (200, &json!("competent")),
+        "{body}"
+    );
+    let (status, error) = get_json(&embed("&role=area")).await;
+    assert_eq!(status, 403, "{error}");
 
     // SQL sees each dossier's roles.
     let roles = parwatch

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::{Days, NaiveDate};
 use datafusion::common::ScalarValue;
 use parwatch_auth::{Audit, Principal, Role};
-use parwatch_metrics::{Better, Bucket, MetricDef, MetricError, Point, Series, Unit};
+use parwatch_metrics::{Better, Bucket, DossierRole, MetricDef, MetricError, Point, Series, Unit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use warp::http::StatusCode;
@@ -48,6 +48,11 @@ pub(crate) struct PanelQuery {
     /// today by default.
     #[param(example = "2025-07-01")]
     units_date: Option<String>,
+    /// `competent` (default), `receiving` or `area`: a metric panel's dossiers each under that
+    /// agency of the dossier, as `/api/v1/metrics/{name}` counts them. An embed is competent
+    /// only.
+    #[param(example = "area")]
+    role: Option<String>,
 }
 
 /// Everything a panel request asks: range, bucket and agency, comparisons, format.
@@ -100,6 +105,8 @@ struct Request {
     csv: bool,
     /// Restated to the units of this date; `None`: as recorded.
     units: Option<NaiveDate>,
+    /// Under which agency of each dossier it is counted.
+    role: DossierRole,
     /// A public embed's disclosure threshold: points of fewer dossiers are withheld; `None`
     /// for the app.
     min_dossiers: Option<u32>,
@@ -202,6 +209,14 @@ fn request(
             "an embed shows figures as recorded; it cannot restate them".to_owned(),
         ));
     }
+    // Likewise its dossiers are its own: another role's figures beside them would move
+    // dossiers between agencies under its disclosure control.
+    let role = params::role(ask.query.role.as_deref())?;
+    if matches!(scope, Scope::Embed(_)) && role != DossierRole::Competent {
+        return Err(ApiError::Forbidden(
+            "an embed counts the dossiers of its competent agency; it takes no role".to_owned(),
+        ));
+    }
     Ok(Request {
         from,
         to,
@@ -210,6 +225,7 @@ fn request(
         compare,
         csv,
         units,
+        role,
         min_dossiers: None,
     })
 }
@@ -218,8 +234,8 @@ fn request(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum PanelData {
-    /// A metric panel.
-    Metric(MetricPanel),
+    /// A metric panel (boxed: it is far larger than the other).
+    Metric(Box<MetricPanel>),
     /// A SQL panel: the rows of its query, as `POST /api/v1/sql` answers them.
     #[expect(
         dead_code,
@@ -253,6 +269,9 @@ pub(crate) struct MetricPanel {
     /// The units the figures are counted in, and the structural breaks over the range (and
     /// the previous period a stat or a ranking compares with) of the agency shown.
     units: UnitsBody,
+    /// The role each dossier is counted under: `competent`, `receiving` or `area`.
+    #[schema(example = "competent")]
+    role: &'static str,
 }
 
 /// The numbers of a metric panel, by its chart kind.
@@ -325,6 +344,7 @@ pub(crate) async fn answer(
         Source::Sql(sql) => sql_panel(state, sql, &req, &filename, scope.principal()).await,
         Source::Metric(metric) if req.csv => {
             let rollups = state.projector.rollups();
+            let rollups = rollups.in_role(req.role);
             let (_, rows) = table(Figures::new(&rollups, req.units), metric, panel, &req)?;
             csv_reply(&rows, &filename)
         }
@@ -337,6 +357,7 @@ pub(crate) async fn answer(
                 scope.principal().agency
             );
             let answer = state.cached(key, |p| {
+                let p = &*p.in_role(req.role);
                 let figures = Figures::new(p, req.units);
                 let (chart, _) = table(figures, metric, panel, &req)?;
                 let first = match &chart {
@@ -344,7 +365,7 @@ pub(crate) async fn answer(
                     ChartData::Ranking { previous, .. } => previous.from,
                     ChartData::Series { .. } => req.from,
                 };
-                Ok(PanelData::Metric(MetricPanel {
+                Ok(PanelData::Metric(Box::new(MetricPanel {
                     panel: panel.id.clone(),
                     metric: metric.name,
                     unit: metric.unit,
@@ -355,7 +376,8 @@ pub(crate) async fn answer(
                     agency: req.agency.clone(),
                     units: figures.units(first, req.to, req.agency.as_deref()),
                     chart,
-                }))
+                    role: req.role.as_str(),
+                })))
             })?;
             Ok(answer.reply(StatusCode::OK, None, scope.sees_the_whole_lake()))
         }
