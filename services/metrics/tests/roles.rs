@@ -204,6 +204,43 @@ fn roles_survive_a_snapshot_and_cold_storage_and_show_in_sql() {
     assert_eq!(rows, expected.map(|r| r.map(str::to_owned)));
 }
 
+/// A key spelled with an escape is the same key: such a receipt is read back whole.
+#[test]
+fn a_role_spelled_with_escapes_is_read() {
+    let body = r#"{"event_id":"esc","type":"dossier.received","schema_version":1,
+        "occurred_at":"2025-01-06T08:00:00+07:00","source":"s","agency_code":"D",
+        "dossier_id":"D-esc","data":{"channel":"counter","due_at":"2025-01-11T08:00:00+07:00",
+        "\u0061rea\u005fcode":"A"}}"#;
+    let event = parwatch_proto::validate("par.events.v1.dossier.received", body.as_bytes())
+        .unwrap()
+        .into_owned();
+    assert!(
+        event.data_json.contains(r"\u0061rea"),
+        "stored as published"
+    );
+    let stored = parwatch_lake::StoredEvent {
+        event,
+        stream_seq: 1,
+    };
+    let (_tmp, lake) = lake_with(vec![vec![stored]]);
+    let projector = projector(&lake);
+    let received = |role| {
+        projector
+            .rollups()
+            .in_role(role)
+            .summary(
+                metric("received").unwrap(),
+                date("2025-01-01"),
+                date("2025-01-31"),
+                Some("A"),
+            )
+            .unwrap()
+            .numerator
+    };
+    assert_eq!(received(DossierRole::Area), Some(1));
+    assert_eq!(received(DossierRole::Competent), Some(0));
+}
+
 #[test]
 fn receipts_naming_no_role_change_nothing() {
     let events: Vec<_> = case()
