@@ -176,6 +176,7 @@ async fn index_766_pages_in_a_real_browser() {
          && document.querySelector('table.index-766-indicators td.portal') !== null",
     )
     .await;
+    b.ready("index-766 agency with the portal's figures").await;
     assert!(
         b.text(&format!("{note}[data-portal=imported]"))
             .await
@@ -229,6 +230,38 @@ async fn index_766_pages_in_a_real_browser() {
         text,
         json!(
             "Cổng Dịch vụ công quốc gia công bố số liệu theo tháng: chọn một tháng để đối chiếu."
+        )
+    );
+    b.ready("index-766 agency, a quarter").await;
+
+    // In English.
+    b.client
+        .goto(&format!("{base}/?lang=en#/index-766/{A}?period=2025-03"))
+        .await
+        .unwrap();
+    b.wait_for(
+        "portal figures in English",
+        "return document.querySelector('p.portal-note[data-portal=imported]') !== null",
+    )
+    .await;
+    b.ready("index-766 agency in English").await;
+    assert!(
+        b.text(&format!("{note}[data-portal=imported]"))
+            .await
+            .starts_with(
+                "The national public-service portal's figures: portal-2025-03.csv, imported "
+            ),
+    );
+    assert_eq!(
+        (
+            b.text(&indicator("on_time", "td.portal")).await,
+            b.text(&indicator("on_time", "td.difference")).await,
+            b.text(".stat[data-status=portal] .difference").await,
+        ),
+        (
+            "9.5".to_owned(),
+            "-1.5".to_owned(),
+            "Difference -6.886".to_owned()
         )
     );
 }
