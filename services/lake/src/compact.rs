@@ -1,6 +1,9 @@
 //! Upkeep of the tables while the worker runs, so that no separate process must be remembered:
 //! small files merged into large ones (one commit swaps them atomically, concurrently with
 //! appends, and refuses a second compaction of the same files), and files replaced longer ago than a retention deleted (VACUUM).
+//! Once a day (and at the first pass of a process) the vacuum also deletes data files no commit
+//! names that are older than [`ORPHAN_AGE`]: those a worker wrote and stopped before committing
+//! (a crash, a lost compaction it could not clean up).
 //! Checkpoints of the logs are written by the commits themselves (every 100 versions).
 
 use std::cmp::Ordering;
@@ -19,6 +22,7 @@ use deltalake::kernel::{Action, Add, Remove, Transaction};
 use deltalake::logstore::ObjectStoreRef;
 use deltalake::logstore::object_store::ObjectStoreExt as _;
 use deltalake::logstore::object_store::buffered::BufWriter;
+use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::{Map, Value, json};
@@ -28,6 +32,14 @@ use crate::error::Result;
 use crate::lake::Lake;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
 use crate::writer::{DATA_DIR, nonce};
+
+/// Files no commit names are deleted once this old: far longer than any commit of them can
+/// still be under way (a worker retries a commit while its store is down), whatever the
+/// retention of replaced files.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often a vacuum also looks for files no commit names (it lists the table's folder).
+const ORPHANS_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Files this large are left as they are; smaller ones are merged toward this size.
 pub const TARGET_FILE_BYTES: u64 = 128 << 20;
@@ -88,10 +100,17 @@ pub(crate) async fn compact(lake: &Lake, policy: &CompactionPolicy) -> Result<Co
             }
         }
         let table = lake.table(name).refresh().await?;
-        let retention =
-            chrono::Duration::from_std(policy.retention).unwrap_or(chrono::Duration::MAX);
+        // The full vacuum lists the folder and deletes what no commit names, with replaced
+        // files, once the longer of the two ages passed; the others only replaced files.
+        let (mode, retention) = if lake.table(name).orphans_due(ORPHANS_EVERY) {
+            (VacuumMode::Full, policy.retention.max(ORPHAN_AGE))
+        } else {
+            (VacuumMode::Lite, policy.retention)
+        };
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let (_, vacuumed) = table
             .vacuum()
+            .with_mode(mode)
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .await?;

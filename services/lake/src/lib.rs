@@ -44,7 +44,7 @@ pub use catalogue::{
 };
 pub use changes::Changes;
 pub use commit::{Commit, Prepared};
-pub use compact::{CompactionPolicy, CompactionStats, TARGET_FILE_BYTES};
+pub use compact::{CompactionPolicy, CompactionStats, ORPHAN_AGE, TARGET_FILE_BYTES};
 pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
 pub use index::DedupIndex;
 pub use lake::{DataFile, Lake};

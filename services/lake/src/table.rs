@@ -136,6 +136,8 @@ pub(crate) struct Table {
     /// Commits that found other writers' commits ahead of the version they read and landed
     /// after them (the log's conflict check found nothing in common).
     conflicts: std::sync::atomic::AtomicU64,
+    /// When this process last had a vacuum look for files no commit names.
+    orphans_sought: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A loaded version of the table and its figures.
@@ -180,7 +182,19 @@ impl Table {
             written: tokio::sync::Mutex::new(HashMap::from([(Writer::Sole, stats.position)])),
             state: RwLock::new(Loaded { table, stats }),
             conflicts: Default::default(),
+            orphans_sought: Default::default(),
         })
+    }
+
+    /// Whether a vacuum should look for files no commit names: never yet in this process, or
+    /// not for `every`; it is then taken as done now.
+    pub(crate) fn orphans_due(&self, every: std::time::Duration) -> bool {
+        let mut sought = self.orphans_sought.lock().expect("orphans lock");
+        let due = sought.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            *sought = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// The table as last loaded.

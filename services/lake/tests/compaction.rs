@@ -164,3 +164,64 @@ fn a_write_retried_after_failing_part_way_stores_nothing_twice() {
     assert_eq!(lake.stats(EVENTS_TABLE).rows, 10);
     assert_eq!(lake.stats(parwatch_lake::REJECTED_TABLE).position, Some(11));
 }
+
+/// Files no commit names (a worker stopped between writing and committing) are deleted by the
+/// first vacuum of a process once older than `ORPHAN_AGE`, whatever the retention; younger
+/// ones are left (their commit may still be under way); every stored event stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_no_commit_names_are_deleted_once_old() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+    let engine = QueryEngine::new(&lake).unwrap();
+    for n in 0..3u64 {
+        let writer = lake.clone();
+        tokio::task::spawn_blocking(move || {
+            let commit = Commit {
+                events: (n * 10..n * 10 + 10).map(|i| event(i, 1)).collect(),
+                rejected: vec![],
+            };
+            writer.write(&commit, chrono::Utc::now(), &mut Default::default())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let data = tmp.path().join("events").join("data");
+    let stored = lake.files(EVENTS_TABLE).unwrap();
+    let (old, young) = (
+        data.join("part-orphan-old.zstd.parquet"),
+        data.join("part-orphan-young.zstd.parquet"),
+    );
+    for orphan in [&old, &young] {
+        std::fs::copy(tmp.path().join("events").join(&stored[0].path), orphan).unwrap();
+    }
+    let long_ago = std::time::SystemTime::now()
+        - parwatch_lake::ORPHAN_AGE
+        - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // A retention of zero does not make a young orphan old.
+    let policy = CompactionPolicy {
+        max_files: 100,
+        retention: std::time::Duration::ZERO,
+        ..CompactionPolicy::default()
+    };
+    let vacuum = lake.clone();
+    let stats = tokio::task::spawn_blocking(move || vacuum.compact(&policy))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stats.compactions, stats.files_deleted), (0, 1));
+    assert!(!old.exists());
+    assert!(young.exists());
+    assert!(
+        stored
+            .iter()
+            .all(|f| tmp.path().join("events").join(&f.path).exists())
+    );
+    assert_eq!(counts(&engine).await, (30, 30));
+}
