@@ -25,6 +25,17 @@ pub struct Commit<'a> {
     pub rejected: Vec<RejectedMessage>,
 }
 
+#[cfg(test)]
+impl<'a> Commit<'a> {
+    /// A commit of one event at stream sequence `stream_seq` (tests).
+    pub(crate) fn of_event(event: parwatch_proto::Event<'a>, stream_seq: u64) -> Self {
+        Commit {
+            events: vec![StoredEvent { event, stream_seq }],
+            rejected: vec![],
+        }
+    }
+}
+
 impl Commit<'_> {
     /// Lays the commit out as the files to write: one per table, events ordered by local day,
     /// type, agency and time, so that files compress well and the statistics of their row

@@ -429,7 +429,7 @@ mod tests {
     use parwatch_proto::testing::TestEvent;
 
     use super::*;
-    use crate::{Commit, LakeLocation, StoredEvent};
+    use crate::{Commit, LakeLocation};
 
     /// Two compactions that planned the same files (two workers, or one that outlived its
     /// turn): the first commits, the log refuses the second, whose merged file is deleted; every
@@ -444,15 +444,12 @@ mod tests {
                 .at(format!("2024-0{}-10T09:00:00+07:00", 4 - i).as_str())
                 .dossier(format!("D{i}"))
                 .build();
-            let commit = Commit {
-                events: vec![StoredEvent {
-                    event,
-                    stream_seq: i + 1,
-                }],
-                rejected: vec![],
-            };
-            lake.write(&commit, Utc::now(), &mut Default::default())
-                .unwrap();
+            lake.write(
+                &Commit::of_event(event, i + 1),
+                Utc::now(),
+                &mut Default::default(),
+            )
+            .unwrap();
         }
         let (first, second) = lake.block_on(async {
             let table = lake.table(EVENTS_TABLE).refresh().await.unwrap();

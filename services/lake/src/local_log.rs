@@ -249,7 +249,7 @@ mod tests {
     /// whole listing would show (a log with a gap, refused), is never asked for.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lake_refreshes_without_listing_its_log() {
-        use crate::{Commit, EVENTS_TABLE, Lake, LakeLocation, QueryEngine, StoredEvent};
+        use crate::{Commit, EVENTS_TABLE, Lake, LakeLocation, QueryEngine};
         use parwatch_proto::Channel;
         use parwatch_proto::testing::TestEvent;
 
@@ -263,13 +263,7 @@ mod tests {
                     .id(format!("e{i}"))
                     .dossier(format!("D{i}"))
                     .build();
-                let commit = Commit {
-                    events: vec![StoredEvent {
-                        event,
-                        stream_seq: i + 1,
-                    }],
-                    rejected: vec![],
-                };
+                let commit = Commit::of_event(event, i + 1);
                 lake.write(&commit, chrono::Utc::now(), &mut Default::default())
             })
         };
