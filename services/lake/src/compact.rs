@@ -99,22 +99,23 @@ pub(crate) async fn compact(lake: &Lake, policy: &CompactionPolicy) -> Result<Co
                 None => stats.lost += 1,
             }
         }
-        let table = lake.table(name).refresh().await?;
-        // The full vacuum lists the folder and deletes what no commit names, with replaced
-        // files, once the longer of the two ages passed; the others only replaced files.
-        let (mode, retention) = if lake.table(name).orphans_due(ORPHANS_EVERY) {
-            (VacuumMode::Full, policy.retention.max(ORPHAN_AGE))
-        } else {
-            (VacuumMode::Lite, policy.retention)
-        };
-        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-        let (_, vacuumed) = table
-            .vacuum()
-            .with_mode(mode)
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(false)
-            .await?;
-        stats.files_deleted += vacuumed.files_deleted.len();
+        // Replaced files after the retention; when due, then a full vacuum, which lists the
+        // folder and deletes what no commit names once the longer of the two ages passed.
+        let mut passes = vec![(VacuumMode::Lite, policy.retention)];
+        if lake.table(name).orphans_due(ORPHANS_EVERY) {
+            passes.push((VacuumMode::Full, policy.retention.max(ORPHAN_AGE)));
+        }
+        for (mode, age) in passes {
+            let table = lake.table(name).refresh().await?;
+            let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+            let (_, vacuumed) = table
+                .vacuum()
+                .with_mode(mode)
+                .with_retention_period(age)
+                .with_enforce_retention_duration(false)
+                .await?;
+            stats.files_deleted += vacuumed.files_deleted.len();
+        }
         lake.table(name).refresh().await?;
     }
     Ok(stats)
