@@ -26,6 +26,15 @@ fn event(i: u64, day: u32) -> StoredEvent<'static> {
     }
 }
 
+/// One pass of compaction and vacuum under `policy`, off the async threads.
+async fn compact(lake: &Lake, policy: CompactionPolicy) -> parwatch_lake::CompactionStats {
+    let lake = lake.clone();
+    tokio::task::spawn_blocking(move || lake.compact(&policy))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn counts(engine: &QueryEngine) -> (i64, i64) {
     let out = engine
         .sql("SELECT count(*), count(DISTINCT event_id) FROM events")
@@ -101,11 +110,7 @@ async fn queries_see_every_event_once_while_files_are_compacted() {
         retention: std::time::Duration::ZERO,
         ..CompactionPolicy::default()
     };
-    let vacuum = lake.clone();
-    let stats = tokio::task::spawn_blocking(move || vacuum.compact(&policy))
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = compact(&lake, policy).await;
     assert_eq!((stats.compactions, stats.files_deleted), (0, 40));
     assert!(old_files.iter().all(|f| !dir.join(&f.path).exists()));
     assert_eq!(counts(&engine).await, (n, n));
@@ -210,11 +215,7 @@ async fn files_no_commit_names_are_deleted_once_old() {
         retention: std::time::Duration::ZERO,
         ..CompactionPolicy::default()
     };
-    let vacuum = lake.clone();
-    let stats = tokio::task::spawn_blocking(move || vacuum.compact(&policy))
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = compact(&lake, policy).await;
     assert_eq!((stats.compactions, stats.files_deleted), (0, 1));
     assert!(!old.exists());
     assert!(young.exists());
