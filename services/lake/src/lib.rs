@@ -19,6 +19,7 @@ mod changes;
 mod columns;
 mod commit;
 mod compact;
+mod dates;
 mod encoding;
 mod error;
 mod guards;

@@ -170,6 +170,7 @@ impl QueryEngine {
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
         let ctx = SessionContext::new_with_config(config);
         ctx.register_udf(version_function());
+        ctx.register_udf(crate::dates::DateTrunc::udf());
         let tables = self.inner.tables.read().unwrap_or_else(|e| e.into_inner());
         for table in tables.iter() {
             let provider = match (scope, table.scoping) {
@@ -380,6 +381,45 @@ mod tests {
         .await
         .unwrap()
         .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scans_decode_text_as_views_and_results_carry_the_declared_types() {
+        use datafusion::arrow::datatypes::Field;
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+        commit(&lake, 0, 10).await;
+        let engine = QueryEngine::new(&lake).unwrap();
+        let out = engine
+            .sql(
+                "SELECT type, arrow_typeof(type) AS scanned, array_agg(dossier_id) AS dossiers, \
+                   named_struct('agency', min(agency_code)) AS first \
+                 FROM events GROUP BY type",
+            )
+            .await
+            .unwrap();
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let types: Vec<DataType> = out
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let expected = vec![
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::new_list(DataType::Utf8, true),
+            DataType::Struct(vec![text("agency")].into()),
+        ];
+        assert_eq!(types, expected);
+        let batch = &out.batches[0];
+        assert_eq!(
+            batch.schema(),
+            out.schema,
+            "the rows have the declared types"
+        );
+        use datafusion::arrow::array::AsArray;
+        assert_eq!(batch.column(1).as_string::<i32>().value(0), "Utf8View");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,7 +182,8 @@ impl Session {
     pub async fn execute(&self, plan: LogicalPlan) -> Result<QueryStream> {
         let limits = self.limits;
         let deadline = Instant::now() + limits.timeout;
-        let schema = Arc::clone(plan.schema().inner());
+        // Clients get text and bytes as the tables declare them, not the scans' view types.
+        let schema = crate::schema::plain_schema(plan.schema().inner());
         let explain = matches!(plan, LogicalPlan::Explain(_)).then(|| self.lake_root.clone());
         let runtime = query_runtime(limits.memory_bytes)?;
         let mut state = SessionStateBuilder::new_from_existing(self.ctx.state())
@@ -207,6 +208,7 @@ impl Session {
                 }
             };
             while let Some(batch) = batches.next().await {
+                let batch = batch.and_then(|b| Ok(crate::schema::plain_batch(b)?));
                 let batch = match &explain {
                     Some(root) => batch.and_then(|b| hide_paths(&b, root)),
                     None => batch,

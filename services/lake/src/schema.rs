@@ -3,7 +3,10 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::catalogue::{ColumnSpec, EventColumn, RejectedColumn};
 
@@ -29,6 +32,51 @@ pub fn rejected_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> =
         LazyLock::new(|| schema(RejectedColumn::ALL.iter().map(|c| c.spec())));
     Arc::clone(&SCHEMA)
+}
+
+/// `data_type` with Arrow's view types of text and bytes (which scans produce: they decode
+/// faster) as the plain types the tables declare, within lists and structs too.
+fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(item) => DataType::List(plain_field(item)),
+        DataType::LargeList(item) => DataType::LargeList(plain_field(item)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(plain_field).collect()),
+        other => other.clone(),
+    }
+}
+
+fn plain_field(field: &FieldRef) -> FieldRef {
+    Arc::new(
+        field
+            .as_ref()
+            .clone()
+            .with_data_type(plain_type(field.data_type())),
+    )
+}
+
+/// `schema` with plain text and bytes (see [`plain_batch`]).
+pub(crate) fn plain_schema(schema: &Schema) -> SchemaRef {
+    let fields: Fields = schema.fields().iter().map(plain_field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with text and bytes as the tables declare them (`Utf8`, `Binary`) wherever a scan
+/// made them views: what clients of SQL results and readers of files get.
+pub(crate) fn plain_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = plain_schema(batch.schema_ref());
+    if schema == batch.schema() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<Result<_, _>>()?;
+    let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema, columns, &rows)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session as DfSession, TableProvider};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
@@ -43,8 +43,13 @@ impl ScopedTable {
         }
     }
 
-    fn predicate(&self) -> Expr {
-        col(self.column.as_str()).eq(lit(self.agency.as_str()))
+    /// `column = agency`, the code typed as the column is (text or a text view), so that no
+    /// cast shows in the plan.
+    fn predicate(&self) -> DfResult<Expr> {
+        let schema = self.inner.schema();
+        let column = schema.field_with_name(&self.column)?;
+        let agency = ScalarValue::try_from_string(self.agency.clone(), column.data_type())?;
+        Ok(col(self.column.as_str()).eq(lit(agency)))
     }
 }
 
@@ -90,7 +95,7 @@ impl TableProvider for ScopedTable {
                 (Some(read), Some((0..asked.len()).collect::<Vec<_>>()))
             }
         };
-        let predicate = self.predicate();
+        let predicate = self.predicate()?;
         // The scope itself may prune files and row groups below; user filters never go there.
         let stored = self
             .inner
