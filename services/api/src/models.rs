@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 #[schema(as = Point)]
 pub(crate) struct PointBody {
     /// Start date of the bucket (local).
+    #[serde(serialize_with = "iso_date")]
     bucket: NaiveDate,
     /// The value; null for a rate over nothing.
     value: Option<f64>,
@@ -21,6 +22,27 @@ pub(crate) struct PointBody {
     /// give such a point back): value, numerator and denominator are null. Absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     suppressed: bool,
+}
+
+/// `day` as `YYYY-MM-DD`, as chrono writes it, without going through `fmt` a character at a
+/// time: a series of all history by agency has thousands of points.
+fn iso_date<S: serde::Serializer>(day: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
+    use chrono::Datelike as _;
+    let Ok(year) = u32::try_from(day.year()) else {
+        return day.serialize(serializer);
+    };
+    if year > 9999 {
+        return day.serialize(serializer);
+    }
+    let mut text = *b"0000-00-00";
+    for (at, value, width) in [(0, year, 4), (5, day.month(), 2), (8, day.day(), 2)] {
+        let mut value = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    serializer.serialize_str(std::str::from_utf8(&text).expect("ASCII digits"))
 }
 
 impl From<&Point> for PointBody {
@@ -105,4 +127,33 @@ pub(crate) struct Period {
     pub(crate) from: NaiveDate,
     /// Last day.
     pub(crate) to: NaiveDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Datelike as _;
+
+    use super::*;
+
+    #[test]
+    fn bucket_dates_are_written_as_chrono_writes_them() {
+        #[derive(Serialize)]
+        struct Fast(#[serde(serialize_with = "iso_date")] NaiveDate);
+        let first = NaiveDate::from_ymd_opt(-3, 12, 31).unwrap();
+        let days = first
+            .iter_days()
+            .step_by(97)
+            .take_while(|d| d.year() <= 10_001)
+            .chain([
+                NaiveDate::from_ymd_opt(2024, 2, 29).unwrap(),
+                NaiveDate::MAX,
+            ]);
+        let mut checked = 0;
+        for day in days {
+            let expected = serde_json::to_string(&day).unwrap();
+            assert_eq!(serde_json::to_string(&Fast(day)).unwrap(), expected);
+            checked += 1;
+        }
+        assert!(checked > 37_000, "{checked}");
+    }
 }

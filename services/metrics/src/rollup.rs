@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate};
+use chrono::{DateTime, Datelike, Days, NaiveDate};
 use parwatch_proto::{ActivityStatus, Channel, ServiceMode, local_date};
 
 use crate::facts::Facts;
@@ -262,15 +262,13 @@ impl Daily {
         let Some(months) = self.agencies.get(agency as usize) else {
             return;
         };
-        for (&key, month) in months.range(month_key(from)..=month_key(to)) {
-            let start = month_start(key);
-            let first = if key == month_key(from) {
-                from.day0()
-            } else {
-                0
-            } as usize;
-            let last = if key == month_key(to) { to.day0() } else { 30 } as usize;
-            let whole = first == 0 && (last == 30 || start + Months::new(1) - Days::new(1) <= to);
+        let (first_key, last_key) = (month_key(from), month_key(to));
+        // Whether `to` ends its month: its last month is then whole too.
+        let to_ends_month = to.succ_opt().is_none_or(|next| next.day() == 1);
+        for (&key, month) in months.range(first_key..=last_key) {
+            let first = if key == first_key { from.day0() } else { 0 } as usize;
+            let last = if key == last_key { to.day0() } else { 30 } as usize;
+            let whole = first == 0 && (key != last_key || to_ends_month);
             if whole {
                 sums.stats.merge(&month.total);
                 if durations {
