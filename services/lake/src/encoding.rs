@@ -9,11 +9,16 @@ use datafusion::parquet::file::properties::{
 };
 use datafusion::parquet::schema::types::ColumnPath;
 
-/// How a table's `batch` is written: the table's encodings, and no compression of the columns
-/// without a value in it (an event type's own fields, in a file of other types): their pages are
-/// a few bits of levels.
+/// How a table's `batch` is written by a flush: the table's encodings at zstd's fastest level,
+/// and no compression of the columns without a value in it (an event type's own fields, in a
+/// file of other types): their pages are a few bits of levels.
 pub(crate) fn writer_properties(batch: &RecordBatch) -> WriterProperties {
-    let mut builder = table_properties();
+    // A flush's file lives until compaction merges it, re-encoded at the tables' level (3): the
+    // fastest level cut the write step from 1.9 to 1.3–1.5 µs of worker CPU an event, for 29.8
+    // bytes an event instead of 29.5 until then (29.1 after, unchanged).
+    let mut builder = table_properties().set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
+    ));
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if column.null_count() == column.len() {
             builder = builder.set_column_compression(
