@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::parquet::arrow::ProjectionMask;
@@ -359,19 +360,28 @@ impl Lake {
         self.block_on(compact::compact(self, policy))
     }
 
-    /// Replaces the snapshot `name` (a projection's state) atomically, with key-value metadata.
+    /// Replaces the snapshot `name` (a projection's state) atomically with the rows of
+    /// `batches`, written as they come, and key-value metadata; returns its bytes.
     pub fn write_snapshot(
         &self,
         name: &str,
-        batch: &RecordBatch,
+        schema: SchemaRef,
+        batches: impl Iterator<Item = Result<RecordBatch>> + Send,
         metadata: Vec<(String, String)>,
     ) -> Result<u64> {
-        self.block_on(snapshot::write(&self.inner.root, name, batch, metadata))
+        self.block_on(snapshot::write(
+            &self.inner.root,
+            name,
+            schema,
+            batches,
+            metadata,
+        ))
     }
 
-    /// Reads the snapshot `name`, when there is one: its batches and key-value metadata.
+    /// Opens the snapshot `name`, when there is one: its metadata, and its rows a batch at a
+    /// time as it is iterated.
     pub fn read_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
-        self.block_on(snapshot::read(&self.inner.root, name))
+        self.block_on(snapshot::read(self, &self.inner.root, name))
     }
 
     /// Removes the snapshot `name`, if any.

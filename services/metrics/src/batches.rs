@@ -13,6 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parwatch_proto::{AgencyKind, ServiceMode};
 
+use crate::facts::Facts;
 use crate::projection::Projection;
 use crate::rollup::DayStats;
 use crate::service_index::ServiceColumns;
@@ -171,65 +172,125 @@ const COUNTERS: [Counter; 17] = [
     ("tasks_on_time", |d| d.tasks_on_time),
 ];
 
-/// The rows of `dossiers` (its snapshot too).
+/// The rows of `dossiers`, in one batch.
 pub(crate) fn dossiers_batch(
     p: &Projection,
 ) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
-    let n = p.dossier_count();
-    let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut agency, mut dossier, mut channel, mut mode) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut received, mut due, mut resolved, mut late, mut late_due, mut apology) =
-        (ts(), ts(), ts(), ts(), ts(), ts());
-    let mut digitized = BooleanBuilder::with_capacity(n);
-    let mut service = ServiceColumns::default();
-    let (mut receiving, mut area) = (StringBuilder::new(), StringBuilder::new());
+    dossier_batches(p, usize::MAX)
+        .next()
+        .unwrap_or_else(|| Ok(RecordBatch::new_empty(Kind::Dossiers.schema())))
+}
+
+/// The rows of `dossiers` in batches of at most `rows`, laid out as they are taken (the
+/// snapshot's: never all at once).
+pub(crate) fn dossier_batches(
+    p: &Projection,
+    rows: usize,
+) -> impl Iterator<Item = Result<RecordBatch, datafusion::arrow::error::ArrowError>> + Send + '_ {
+    let mut dossiers = p.try_dossiers().peekable();
     let codes = p.rollups.agencies();
-    for row in p.try_dossiers() {
-        let (a, d, f) = row.map_err(|e| {
-            datafusion::arrow::error::ArrowError::IoError("cold dossier storage".into(), e)
-        })?;
-        agency.append_value(a);
-        dossier.append_value(d);
-        received.append_option(f.received.map(|r| r.at));
-        channel.append_option(f.received.map(|r| r.channel.as_str()));
-        mode.append_option(
+    let capacity = rows.min(p.dossier_count());
+    std::iter::from_fn(move || {
+        dossiers.peek()?;
+        let mut batch = || {
+            let mut columns = DossierColumns::with_capacity(capacity);
+            for row in dossiers.by_ref().take(rows) {
+                let (a, d, f) = row.map_err(|e| {
+                    datafusion::arrow::error::ArrowError::IoError("cold dossier storage".into(), e)
+                })?;
+                columns.append(a, &d, &f, codes);
+            }
+            columns.finish()
+        };
+        Some(batch())
+    })
+}
+
+/// The columns of `dossiers` being laid out.
+struct DossierColumns {
+    agency: StringBuilder,
+    dossier: StringBuilder,
+    channel: StringBuilder,
+    mode: StringBuilder,
+    received: TimestampMicrosecondBuilder,
+    due: TimestampMicrosecondBuilder,
+    resolved: TimestampMicrosecondBuilder,
+    late: TimestampMicrosecondBuilder,
+    late_due: TimestampMicrosecondBuilder,
+    apology: TimestampMicrosecondBuilder,
+    digitized: BooleanBuilder,
+    service: ServiceColumns,
+    receiving: StringBuilder,
+    area: StringBuilder,
+}
+
+impl DossierColumns {
+    fn with_capacity(n: usize) -> Self {
+        let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        Self {
+            agency: StringBuilder::new(),
+            dossier: StringBuilder::new(),
+            channel: StringBuilder::new(),
+            mode: StringBuilder::new(),
+            received: ts(),
+            due: ts(),
+            resolved: ts(),
+            late: ts(),
+            late_due: ts(),
+            apology: ts(),
+            digitized: BooleanBuilder::with_capacity(n),
+            service: ServiceColumns::default(),
+            receiving: StringBuilder::new(),
+            area: StringBuilder::new(),
+        }
+    }
+
+    /// Adds dossier `d` of agency `a`; `codes` names the agencies of its roles.
+    fn append(&mut self, a: &str, d: &str, f: &Facts, codes: &[String]) {
+        self.agency.append_value(a);
+        self.dossier.append_value(d);
+        self.received.append_option(f.received.map(|r| r.at));
+        self.channel
+            .append_option(f.received.map(|r| r.channel.as_str()));
+        self.mode.append_option(
             f.received
                 .and_then(|r| r.online_mode)
                 .map(ServiceMode::as_str),
         );
-        due.append_option(f.received.map(|r| r.due_at));
-        resolved.append_option(f.resolved.map(|r| r.at));
-        digitized.append_option(f.resolved.and_then(|r| r.digitized));
-        late.append_option(f.late.map(|l| l.at));
-        late_due.append_option(f.late.map(|l| l.due_at));
-        apology.append_option(f.apology_at);
-        service.append(&f.service);
+        self.due.append_option(f.received.map(|r| r.due_at));
+        self.resolved.append_option(f.resolved.map(|r| r.at));
+        self.digitized
+            .append_option(f.resolved.and_then(|r| r.digitized));
+        self.late.append_option(f.late.map(|l| l.at));
+        self.late_due.append_option(f.late.map(|l| l.due_at));
+        self.apology.append_option(f.apology_at);
+        self.service.append(&f.service);
         let code = |id: Option<u32>| id.map_or(a, |id| codes[id as usize].as_str());
-        receiving.append_option(f.received.map(|r| code(r.roles.receiving)));
-        area.append_option(f.received.map(|r| code(r.roles.area)));
+        self.receiving
+            .append_option(f.received.map(|r| code(r.roles.receiving)));
+        self.area
+            .append_option(f.received.map(|r| code(r.roles.area)));
     }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(agency.finish()),
-        Arc::new(dossier.finish()),
-        Arc::new(received.finish()),
-        Arc::new(channel.finish()),
-        Arc::new(mode.finish()),
-        Arc::new(due.finish()),
-        Arc::new(resolved.finish()),
-        Arc::new(digitized.finish()),
-        Arc::new(late.finish()),
-        Arc::new(late_due.finish()),
-        Arc::new(apology.finish()),
-    ];
-    columns.extend(service.finish());
-    columns.push(Arc::new(receiving.finish()));
-    columns.push(Arc::new(area.finish()));
-    RecordBatch::try_new(Kind::Dossiers.schema(), columns)
+
+    fn finish(mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.agency.finish()),
+            Arc::new(self.dossier.finish()),
+            Arc::new(self.received.finish()),
+            Arc::new(self.channel.finish()),
+            Arc::new(self.mode.finish()),
+            Arc::new(self.due.finish()),
+            Arc::new(self.resolved.finish()),
+            Arc::new(self.digitized.finish()),
+            Arc::new(self.late.finish()),
+            Arc::new(self.late_due.finish()),
+            Arc::new(self.apology.finish()),
+        ];
+        columns.extend(self.service.finish());
+        columns.push(Arc::new(self.receiving.finish()));
+        columns.push(Arc::new(self.area.finish()));
+        RecordBatch::try_new(Kind::Dossiers.schema(), columns)
+    }
 }
 
 fn daily_batch(p: &Projection) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {

@@ -13,7 +13,7 @@ use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use parwatch_lake::{AsOf, EVENTS_TABLE, Lake};
 use tracing::debug;
 
-use crate::batches::{GOVERNANCE_TABLES, dossiers_batch, governance_batch};
+use crate::batches::{GOVERNANCE_TABLES, Kind, dossier_batches, governance_batch};
 use crate::dossiers::Eviction;
 use crate::fold::{
     EVENT_COLUMNS, GOVERNANCE_COLUMNS, fold_events, fold_governance, governance_facts,
@@ -49,6 +49,8 @@ struct Progress {
 }
 
 const SNAPSHOT: &str = "dossiers";
+/// Dossiers laid out and written at a time when the snapshot is saved.
+const SAVE_BATCH_ROWS: usize = 65_536;
 const VERSION_KEY: &str = "parwatch.snapshot_version";
 /// Version 6 holds the receipts' roles (`receiving_agency_code`, `area_code`; 5 did not read
 /// them from the events, so it is folded again); 5 the 766 service index's facts (dossier
@@ -285,38 +287,53 @@ impl Projector {
             drop(projection);
             return Ok(projector);
         }
-        for batch in &snapshot.batches {
-            load_dossiers(&mut projection, batch).map_err(|message| Error::BadFile {
-                path: SNAPSHOT.to_owned(),
-                message,
-            })?;
-            evict(&mut projection, SNAPSHOT)?;
-        }
-        for (name, kind, part) in &governance {
-            for batch in &part.batches {
-                let facts = governance_facts(*kind, batch).map_err(|message| Error::BadFile {
-                    path: (*name).to_owned(),
+        let events = snapshot
+            .metadata
+            .get(EVENTS_KEY)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        let unknown = snapshot.metadata.get(UNKNOWN_KEY).cloned();
+        let version = snapshot
+            .metadata
+            .get(EVENTS_VERSION_KEY)
+            .and_then(|v| v.parse().ok());
+        // Read a batch at a time: each batch of dossiers is loaded and its quiet dossiers
+        // moved out of RAM before the next is read.
+        let parts = std::iter::once((SNAPSHOT, None, snapshot))
+            .chain(governance.into_iter().map(|(n, k, p)| (n, Some(k), p)));
+        for (name, kind, part) in parts {
+            for batch in part {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        // Damaged part way: what was loaded is dropped, the events folded again.
+                        tracing::warn!(snapshot = name, error = %e, "projection snapshot unreadable; folding every event again");
+                        drop(projection);
+                        let eviction = projector.eviction.clone();
+                        return Ok(Self::new(projector.lake.clone()).with_eviction(eviction));
+                    }
+                };
+                let bad = |message| Error::BadFile {
+                    path: name.to_owned(),
                     message,
-                })?;
+                };
+                let Some(kind) = kind else {
+                    load_dossiers(&mut projection, &batch).map_err(bad)?;
+                    evict(&mut projection, SNAPSHOT)?;
+                    continue;
+                };
+                let facts = governance_facts(kind, &batch).map_err(bad)?;
                 for (agency, fact) in facts {
                     projection.apply_governance(&agency, fact);
                 }
             }
         }
-        projection.rollups.events = snapshot
-            .metadata
-            .get(EVENTS_KEY)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_default();
-        if let Some(text) = snapshot.metadata.get(UNKNOWN_KEY) {
-            projection.restore_unknown_values(text);
+        projection.rollups.events = events;
+        if let Some(text) = unknown {
+            projection.restore_unknown_values(&text);
         }
         drop(projection);
-        if let Some(version) = snapshot
-            .metadata
-            .get(EVENTS_VERSION_KEY)
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(version) = version {
             projector.progress.lock().expect("projector lock").version = Some(version);
             projector.publish(version);
         }
@@ -341,9 +358,9 @@ impl Projector {
         for (name, kind) in GOVERNANCE_TABLES {
             let batch = governance_batch(kind, &projection)?;
             let metadata = vec![(TOKEN_KEY.to_owned(), token.clone())];
-            self.lake.write_snapshot(name, &batch, metadata)?;
+            self.lake
+                .write_snapshot(name, batch.schema(), std::iter::once(Ok(batch)), metadata)?;
         }
-        let batch = dossiers_batch(&projection)?;
         let metadata = vec![
             (VERSION_KEY.to_owned(), VERSION.to_owned()),
             (TOKEN_KEY.to_owned(), token),
@@ -353,7 +370,11 @@ impl Projector {
             (REGISTRY_KEY.to_owned(), projection.registry_text()),
             (SERVICE_KEY.to_owned(), projection.service_work_text()),
         ];
-        self.lake.write_snapshot(SNAPSHOT, &batch, metadata)?;
+        // Laid out and written a slice at a time: the dossiers are never all in one batch.
+        let batches = dossier_batches(&projection, SAVE_BATCH_ROWS)
+            .map(|batch| batch.map_err(parwatch_lake::Error::from));
+        self.lake
+            .write_snapshot(SNAPSHOT, Kind::Dossiers.schema(), batches, metadata)?;
         Ok(())
     }
 

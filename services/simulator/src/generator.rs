@@ -283,8 +283,9 @@ impl Generator {
     /// unbounded.
     pub fn estimated_len(&self) -> Option<u64> {
         // Receipt, resolution and about half an event more (applications, late, post), and
-        // about five of the 766 index (components, sync, result, fee, rating, supplements).
-        const EVENTS_PER_DOSSIER: f64 = 7.5;
+        // the 766 index's (components, sync, result, fee, rating, supplements): 6.52 measured
+        // over six years at 7,661 dossiers a working day (86.9M events, 13.3M dossiers).
+        const EVENTS_PER_DOSSIER: f64 = 6.5;
         let estimate = match self.arrivals {
             Arrivals::Daily {
                 next,
