@@ -11,10 +11,16 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
 use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
 
 use crate::batches::{GOVERNANCE_TABLES, Kind};
@@ -59,7 +65,15 @@ trait Laid: Copy + Send + Sync + std::fmt::Debug + 'static {
     fn name(self) -> &'static str;
     fn schema(self) -> SchemaRef;
     fn batch(self, p: &Projection) -> Result<RecordBatch, ArrowError>;
+    /// Bytes its rows in `p` take at least, known before they are laid out.
+    fn least_bytes(self, _: &Projection) -> usize {
+        0
+    }
 }
+
+/// Bytes a row of `dossiers` takes at least: its id and agency code, six timestamps, and more
+/// (about 150 measured).
+const DOSSIER_ROW_BYTES: usize = 100;
 
 impl Laid for Kind {
     fn name(self) -> &'static str {
@@ -70,6 +84,12 @@ impl Laid for Kind {
     }
     fn batch(self, p: &Projection) -> Result<RecordBatch, ArrowError> {
         Kind::batch(self, p)
+    }
+    fn least_bytes(self, p: &Projection) -> usize {
+        match self {
+            Kind::Dossiers => p.dossier_count().saturating_mul(DOSSIER_ROW_BYTES),
+            _ => 0,
+        }
     }
 }
 
@@ -109,10 +129,83 @@ impl<K: Laid> TableProvider for ProjectionTable<K> {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batch = self.kind.batch(&self.projector.read())?;
-        MemTable::try_new(self.kind.schema(), vec![slices(&batch)])?
+        // Laid out beside DataFusion's operators, which count only what they hold: charged to
+        // the query's memory limit for as long as its plan lives, at least its known size
+        // before it is laid out (`dossiers` is about 150 bytes a dossier: gigabytes at 100M
+        // events), then its size.
+        let reservation = MemoryConsumer::new(format!("{} table", self.kind.name()))
+            .register(&state.runtime_env().memory_pool);
+        let batch = {
+            let projection = self.projector.read();
+            reservation.try_grow(self.kind.least_bytes(&projection))?;
+            self.kind.batch(&projection)?
+        };
+        reservation.try_resize(batch.get_array_memory_size())?;
+        let input = MemTable::try_new(self.kind.schema(), vec![slices(&batch)])?
             .scan(state, projection, filters, limit)
-            .await
+            .await?;
+        Ok(Arc::new(Reserved {
+            input,
+            reservation: Arc::new(reservation),
+        }))
+    }
+}
+
+/// A plan holding a share of the query's memory pool while it lives (what its input, a scan
+/// of rows laid out in advance, holds).
+#[derive(Debug)]
+struct Reserved {
+    input: Arc<dyn ExecutionPlan>,
+    reservation: Arc<MemoryReservation>,
+}
+
+impl DisplayAs for Reserved {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not its size: a scoped caller's plan would tell the size of every agency's rows.
+        write!(f, "Reserved")
+    }
+}
+
+impl ExecutionPlan for Reserved {
+    fn name(&self) -> &str {
+        "Reserved"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(Reserved {
+            input: children.swap_remove(0),
+            reservation: Arc::clone(&self.reservation),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
     }
 }
 

@@ -253,3 +253,41 @@ fn a_snapshot_of_several_batches_restores_every_dossier_and_a_damaged_one_is_fol
     );
     assert_same(&everything(&refolded, range), &expected, "refolded");
 }
+
+/// The `dossiers` table is laid out from the projection (cold dossiers read from disk) beside
+/// DataFusion's operators: its rows are charged to the query's memory limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dossiers_table_counts_against_the_query_memory_limit() {
+    use parwatch_lake::{ErrorKind, LimitKind, Limits, QueryEngine};
+    let spill = tempfile::tempdir().unwrap();
+    let (_tmp, lake) = lake_with(vec![]);
+    write(&lake, 0, &many_receipts(20_000));
+    let projector = std::sync::Arc::new(
+        Projector::new(lake.clone()).with_eviction(evict_everything(spill.path())),
+    );
+    projector.catch_up(&mut |_, _| {}).unwrap();
+    let engine = |memory_bytes| {
+        let limits = Limits {
+            memory_bytes,
+            ..Limits::default()
+        };
+        let engine = QueryEngine::with_limits(&lake, limits).unwrap();
+        parwatch_metrics::register_tables(&engine, projector.clone()).unwrap();
+        engine
+    };
+    let sql = "SELECT count(*) FROM dossiers";
+    let refused = engine(1 << 20).sql(sql).await.unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::Limit(LimitKind::Memory),
+        "{refused}"
+    );
+    let counted = engine(64 << 20).sql(sql).await.unwrap();
+    let count = counted.batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(count, 20_000);
+}
