@@ -50,6 +50,7 @@ pub use error::{Error, ErrorKind, LimitKind, Result, masked_internal};
 pub use index::DedupIndex;
 pub use lake::{DataFile, Lake};
 pub use location::LakeLocation;
+pub use passthrough::reserved;
 pub use query::{AGENCY_COLUMN, CATALOG, PG_VERSION, QueryEngine, QueryOutput, SCHEMA};
 pub use rows::{RejectedMessage, StoredEvent};
 pub use sandbox::{

@@ -11,17 +11,12 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
-};
-use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping};
+use datafusion::physical_plan::ExecutionPlan;
+use parwatch_lake::{AGENCY_COLUMN, QueryEngine, Scoping, reserved};
 
 use crate::batches::{GOVERNANCE_TABLES, Kind};
 use crate::projection::Projection;
@@ -144,68 +139,7 @@ impl<K: Laid> TableProvider for ProjectionTable<K> {
         let input = MemTable::try_new(self.kind.schema(), vec![slices(&batch)])?
             .scan(state, projection, filters, limit)
             .await?;
-        Ok(Arc::new(Reserved {
-            input,
-            reservation: Arc::new(reservation),
-        }))
-    }
-}
-
-/// A plan holding a share of the query's memory pool while it lives (what its input, a scan
-/// of rows laid out in advance, holds).
-#[derive(Debug)]
-struct Reserved {
-    input: Arc<dyn ExecutionPlan>,
-    reservation: Arc<MemoryReservation>,
-}
-
-impl DisplayAs for Reserved {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Not its size: a scoped caller's plan would tell the size of every agency's rows.
-        write!(f, "Reserved")
-    }
-}
-
-impl ExecutionPlan for Reserved {
-    fn name(&self) -> &str {
-        "Reserved"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Reserved {
-            input: children.swap_remove(0),
-            reservation: Arc::clone(&self.reservation),
-        }))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
+        Ok(reserved(input, reservation))
     }
 }
 
