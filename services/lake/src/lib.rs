@@ -57,7 +57,7 @@ pub use sandbox::{
     Limits, MAX_LINKS, MAX_SQL_BYTES, QueryStream, Scope, Scoping, Session, check_sql_text,
 };
 pub use schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
-pub use snapshot::Snapshot;
+pub use snapshot::{SNAPSHOT_BATCH_ROWS, Snapshot};
 pub use table::{INGEST_APP_ID, PartitionState, TableStats, Writer};
 pub use travel::AsOf;
 pub use writer::WriteProgress;

@@ -158,7 +158,7 @@ impl Session {
             state.statement_to_plan(statement).await
         }));
         let plan = match tokio::time::timeout(self.limits.timeout, planning).await {
-            Ok(Ok(planned)) => planned.map_err(|e| limit_error(e, &self.limits))?,
+            Ok(Ok(planned)) => planned.map_err(|e| limit_error(e, &self.limits, self.scoped))?,
             Ok(Err(join)) => return Err(Error::Query(DataFusionError::External(Box::new(join)))),
             Err(_) => return Err(time_limit(&self.limits)),
         };
@@ -459,10 +459,17 @@ fn time_limit(limits: &Limits) -> Error {
     }
 }
 
-/// DataFusion's memory refusal as a limit error; anything else as it is.
-fn limit_error(e: DataFusionError, limits: &Limits) -> Error {
+/// DataFusion's memory refusal as a limit error; anything else as it is. In an agency-scoped
+/// session the refusal names no amount: a share of the pool may hold rows of every agency (a
+/// projection table laid out before its scope's filter), and its size would tell their count.
+fn limit_error(e: DataFusionError, limits: &Limits, scoped: bool) -> Error {
     if let DataFusionError::ResourcesExhausted(detail) = e.find_root() {
         let mib = limits.memory_bytes >> 20;
+        let detail = if scoped {
+            "amounts are not shown to agency-scoped tokens"
+        } else {
+            detail
+        };
         return Error::Limit {
             kind: LimitKind::Memory,
             message: format!(
@@ -500,7 +507,7 @@ fn refuse_statistics(plan: &LogicalPlan) -> Result<()> {
 /// evaluate expressions in an order the SQL text does not show).
 fn runtime_error(e: DataFusionError, limits: &Limits, scoped: bool) -> Error {
     use datafusion::arrow::error::ArrowError;
-    match limit_error(e, limits) {
+    match limit_error(e, limits, scoped) {
         Error::Query(e) if scoped => {
             let what = match e.find_root() {
                 DataFusionError::ArrowError(inner, _) => match inner.as_ref() {

@@ -36,8 +36,9 @@ use crate::lake::Lake;
 /// Snapshots of projections live here, outside every table's folder.
 const SNAPSHOTS: &str = "projections";
 
-/// Rows of a row group, and of a batch read back: what a read or a write holds at a time.
-const SNAPSHOT_BATCH_ROWS: usize = 65_536;
+/// Rows of a snapshot's row group, and of a batch read back: what a read or a write holds at
+/// a time (a writer's batches of this size are written as they come).
+pub const SNAPSHOT_BATCH_ROWS: usize = 65_536;
 
 /// A stored snapshot: its columns and key-value metadata; its rows, as an iterator of batches
 /// read from the store as they are taken.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
-use parwatch_lake::{AsOf, EVENTS_TABLE, Lake};
+use parwatch_lake::{AsOf, EVENTS_TABLE, Lake, SNAPSHOT_BATCH_ROWS};
 use tracing::debug;
 
 use crate::batches::{GOVERNANCE_TABLES, Kind, dossier_batches, governance_batch};
@@ -49,8 +49,6 @@ struct Progress {
 }
 
 const SNAPSHOT: &str = "dossiers";
-/// Dossiers laid out and written at a time when the snapshot is saved.
-const SAVE_BATCH_ROWS: usize = 65_536;
 const VERSION_KEY: &str = "parwatch.snapshot_version";
 /// Version 6 holds the receipts' roles (`receiving_agency_code`, `area_code`; 5 did not read
 /// them from the events, so it is folded again); 5 the 766 service index's facts (dossier
@@ -371,7 +369,7 @@ impl Projector {
             (SERVICE_KEY.to_owned(), projection.service_work_text()),
         ];
         // Laid out and written a slice at a time: the dossiers are never all in one batch.
-        let batches = dossier_batches(&projection, SAVE_BATCH_ROWS)
+        let batches = dossier_batches(&projection, SNAPSHOT_BATCH_ROWS)
             .map(|batch| batch.map_err(parwatch_lake::Error::from));
         self.lake
             .write_snapshot(SNAPSHOT, Kind::Dossiers.schema(), batches, metadata)?;

@@ -258,7 +258,7 @@ fn a_snapshot_of_several_batches_restores_every_dossier_and_a_damaged_one_is_fol
 /// DataFusion's operators: its rows are charged to the query's memory limit.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dossiers_table_counts_against_the_query_memory_limit() {
-    use parwatch_lake::{ErrorKind, LimitKind, Limits, QueryEngine};
+    use parwatch_lake::{ErrorKind, LimitKind, Limits, QueryEngine, Scope};
     let spill = tempfile::tempdir().unwrap();
     let (_tmp, lake) = lake_with(vec![]);
     write(&lake, 0, &many_receipts(20_000));
@@ -281,6 +281,24 @@ async fn the_dossiers_table_counts_against_the_query_memory_limit() {
         refused.kind(),
         ErrorKind::Limit(LimitKind::Memory),
         "{refused}"
+    );
+    assert!(refused.to_string().contains("dossiers table"), "{refused}");
+    // An agency's token is refused too, told no amount: the table holds every agency's rows.
+    let scoped = engine(1 << 20)
+        .session(&Scope::Agency("AG1".into()))
+        .unwrap()
+        .sql(sql)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        scoped.kind(),
+        ErrorKind::Limit(LimitKind::Memory),
+        "{scoped}"
+    );
+    let text = scoped.to_string();
+    assert!(
+        !text.contains("dossiers table") && !text.contains("MB"),
+        "{text}"
     );
     let counted = engine(64 << 20).sql(sql).await.unwrap();
     let count = counted.batches[0]

@@ -23,7 +23,7 @@ const COMMIT_EVENTS: usize = 20_000;
 
 /// Commits between two compactions while the lake is built, as the worker compacts as it goes:
 /// each commit costs time in proportion to the files the table lists, so a lake of 100M events
-/// written as 5,000 small files before one compaction took hours.
+/// written as small files before one compaction held 42M events after 40 minutes, slowing.
 const COMPACT_EVERY_COMMITS: u64 = 250;
 
 /// `parwatch serve` over the lake in `dir` (empty or not), ready; its base URL. The server's
