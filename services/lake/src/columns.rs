@@ -33,7 +33,7 @@ fn ts_builder(capacity: usize) -> TimestampMicrosecondBuilder {
 
 /// Builds the Arrow batch of `events` rows in the order given.
 pub(crate) fn events_batch(
-    events: &[StoredEvent<'_>],
+    events: &[&StoredEvent<'_>],
     ingested_at: DateTime<Utc>,
 ) -> Result<RecordBatch> {
     let mut b = EventBuilders::for_events(events);
@@ -76,7 +76,7 @@ struct EventBuilders {
 impl EventBuilders {
     /// Builders sized for `events`: the text columns every row fills hold their total length,
     /// so nothing is reallocated and no memory is asked for and left unused.
-    fn for_events(events: &[StoredEvent<'_>]) -> Self {
+    fn for_events(events: &[&StoredEvent<'_>]) -> Self {
         let n = events.len();
         let sized = |len: fn(&Event<'_>) -> usize| {
             let total = events.iter().map(|s| len(&s.event)).sum();

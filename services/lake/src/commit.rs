@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::UInt32Array;
-use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use parwatch_proto::local_date;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
@@ -43,12 +41,11 @@ impl Commit<'_> {
     pub fn prepare(&self, ingested_at: DateTime<Utc>) -> Result<Prepared> {
         let mut files = Vec::new();
         if !self.events.is_empty() {
-            // Built in arrival order, which reads the events (and the messages their text
-            // borrows from) front to back; then the rows are gathered from the columns in their
-            // sorted order, which touches far less memory than visiting the events in that
-            // order would.
-            let all = events_batch(&self.events, ingested_at)?;
-            let batch = take_record_batch(&all, &UInt32Array::from(events_order(&self.events)))?;
+            let sorted: Vec<&StoredEvent<'_>> = events_order(&self.events)
+                .into_iter()
+                .map(|row| &self.events[row as usize])
+                .collect();
+            let batch = events_batch(&sorted, ingested_at)?;
             files.push(PreparedFile {
                 table: EVENTS_TABLE,
                 batch,

@@ -229,6 +229,8 @@ impl Plan {
             }));
         }
         let read = self.table.version().unwrap_or_default();
+        // Not while an append of this process commits, nor one after it until this one is in.
+        let _turn = stored.turn().await;
         let fence = Transaction::new(
             COMPACTION_APP_ID,
             i64::try_from(read + 1).unwrap_or(i64::MAX),
@@ -486,5 +488,38 @@ mod tests {
         assert_eq!(file["maxValues"]["event_date"], "2024-04-10");
         assert_eq!(file["maxValues"]["stream_seq"], 4);
         assert_eq!(file["nullCount"]["dossier_id"], 0);
+    }
+
+    /// A compaction's commit and this process's appends take turns: while a compaction holds
+    /// its turn, an append waits, and lands once the turn is over.
+    #[test]
+    fn an_append_waits_while_a_compaction_holds_its_turn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&LakeLocation::local(tmp.path()).unwrap()).unwrap();
+        let commit = |i: u64| {
+            let event = TestEvent::received(Channel::Counter)
+                .id(format!("e{i}"))
+                .dossier(format!("D{i}"))
+                .build();
+            Commit::of_event(event, i)
+        };
+        lake.write(&commit(1), Utc::now(), &mut Default::default())
+            .unwrap();
+        let before = lake.stats(EVENTS_TABLE).version;
+        let turn = lake.block_on(lake.table(EVENTS_TABLE).turn());
+        std::thread::scope(|s| {
+            let append = s.spawn(|| lake.write(&commit(2), Utc::now(), &mut Default::default()));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(
+                !append.is_finished(),
+                "the append committed during the turn"
+            );
+            let table = lake.block_on(lake.table(EVENTS_TABLE).refresh()).unwrap();
+            assert_eq!(table.version(), Some(before));
+            drop(turn);
+            append.join().unwrap().unwrap();
+        });
+        assert_eq!(lake.stats(EVENTS_TABLE).version, before + 1);
+        assert_eq!(lake.stats(EVENTS_TABLE).rows, 2);
     }
 }

@@ -131,13 +131,18 @@ pub(crate) struct Table {
     state: RwLock<Loaded>,
     /// Each writer's ingest position as of opening (the sole writer) or claiming (a partition),
     /// then as this process committed it; held for a whole commit, so the position a commit
-    /// checks is the one it writes over.
+    /// checks is the one it writes over, and for a compaction's commit (see [`Table::turn`]).
     written: tokio::sync::Mutex<HashMap<Writer, Option<u64>>>,
     /// Commits that found other writers' commits ahead of the version they read and landed
     /// after them (the log's conflict check found nothing in common).
     conflicts: std::sync::atomic::AtomicU64,
     /// When this process last had a vacuum look for files no commit names.
     orphans_sought: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// A turn at committing to a table (see [`Table::turn`]).
+pub(crate) struct CommitTurn<'a> {
+    _held: tokio::sync::MutexGuard<'a, HashMap<Writer, Option<u64>>>,
 }
 
 /// A loaded version of the table and its figures.
@@ -290,6 +295,16 @@ impl Table {
         self.refresh().await?;
         written.insert(writer, position);
         Ok(position)
+    }
+
+    /// Waits for this process's commit to the table under way, if any, and holds off its next
+    /// ones until the turn is dropped. A compaction commits in its turn: racing the ingest
+    /// appends of a fast backfill, it would check itself against each version they landed
+    /// meanwhile, and find more landed each time it tried again.
+    pub(crate) async fn turn(&self) -> CommitTurn<'_> {
+        CommitTurn {
+            _held: self.written.lock().await,
+        }
     }
 
     /// Loads the commits made since the last refresh (by anyone) and returns the table.

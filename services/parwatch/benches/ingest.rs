@@ -5,7 +5,8 @@
 //! simulated province (`PARWATCH_BENCH_EVENTS`, default 1,000,000, ~300 bytes each), then
 //! measures
 //! (a) the baseline, a bare drain: a pull consumer with the worker's batch size (10,000) and
-//!     `AckPolicy::All`, receiving and acknowledging only (no parsing, no storage);
+//!     `AckPolicy::All`, receiving and acknowledging only (no parsing, no storage), just before
+//!     and just after (b), which it is compared with as their mean;
 //! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
 //!     Parquet, until every event is stored; its peak resident memory (VmHWM);
 //! and, for both, the CPU time per event of `nats-server` and of the consumer;
@@ -30,6 +31,7 @@ mod support;
 use std::future::IntoFuture;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
@@ -155,9 +157,12 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// (a) Receive and acknowledge only, in the worker's batch size, one cumulative ack a batch.
 async fn bare_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     let stream = js.get_stream(stream).await.unwrap();
+    // A consumer of its own each time, from the start of the stream.
+    static DRAINS: AtomicU32 = AtomicU32::new(0);
+    let name = format!("bare-drain-{}", DRAINS.fetch_add(1, Ordering::Relaxed));
     let consumer: PullConsumer = stream
         .create_consumer(pull::Config {
-            durable_name: Some("bare-drain".into()),
+            durable_name: Some(name),
             ack_policy: AckPolicy::All,
             max_ack_pending: 200_000,
             ..Default::default()
@@ -625,7 +630,7 @@ async fn cluster(nats: &LocalNats, data: &Path) {
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut latencies = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
                     let response = client.get(&url).send().await.unwrap();
                     assert!(response.status().is_success(), "{}", response.status());
@@ -638,7 +643,7 @@ async fn cluster(nats: &LocalNats, data: &Path) {
         })
         .collect();
     let (p50, p99) = quantiles(publish_and_watch(nats, &nodes[0].1, 101).await);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     println!(
         "(f) 2 workers on the split stream, 2 API nodes: freshness at 10,000 events/s through \
          node A p50 {p50:.2} s, p99 {p99:.2} s"
@@ -679,42 +684,26 @@ async fn main() {
             micros(consumer)
         )
     };
+    // The baseline, measured just before and just after the worker's run: the machine's speed
+    // drifts between runs (other tenants of the host), and the mean of the two brackets it.
     let (broker_before, own_before) = (cpu_seconds(nats.pid()), cpu_seconds(std::process::id()));
-    let bare = bare_drain(&js, STREAM_NAME, n).await;
-    println!("(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s");
-    println!(
-        "    {}",
-        cpu(
-            cpu_seconds(nats.pid()) - broker_before,
-            cpu_seconds(std::process::id()) - own_before
-        )
+    let bare_before = bare_drain(&js, STREAM_NAME, n).await;
+    let bare_cpu = cpu(
+        cpu_seconds(nats.pid()) - broker_before,
+        cpu_seconds(std::process::id()) - own_before,
     );
-    // Where the worker's time goes: the same worker acknowledging each batch after a step,
-    // without storing it (benchmark-only failpoints), each from the start of the stream.
-    let mut steps =
-        vec!["    the same worker acknowledging after a step, storing nothing:".to_owned()];
-    for (step, failpoint) in [
-        ("receive + ack", "discard-after-receive"),
-        ("+ validate, dedup", "discard-after-validate"),
-        ("+ Arrow layout", "discard-after-layout"),
-    ] {
-        let data = tmp.path().join(failpoint);
-        let broker_before = cpu_seconds(nats.pid());
-        let (rate, _, worker_cpu) =
-            ingest(&js, &nats, &data, n, Some(failpoint), &Target::local()).await;
-        let broker = cpu_seconds(nats.pid()) - broker_before;
-        steps.push(format!(
-            "      {step:<17} {rate:>8.0} events/s, ratio {:.2}; {}",
-            rate / bare,
-            cpu(broker, worker_cpu)
-        ));
-        std::fs::remove_dir_all(&data).unwrap();
-    }
     let data = tmp.path().join("data");
     let broker_before = cpu_seconds(nats.pid());
     let (ingest_rate, peak, worker_cpu) =
         ingest(&js, &nats, &data, n, None, &Target::local()).await;
     let broker = cpu_seconds(nats.pid()) - broker_before;
+    let bare_after = bare_drain(&js, STREAM_NAME, n).await;
+    let bare = (bare_before + bare_after) / 2.0;
+    println!(
+        "(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s \
+         (mean of {bare_before:.0} before and {bare_after:.0} after (b))"
+    );
+    println!("    {bare_cpu} (before)");
     let bytes = table_bytes(&data);
     println!("(b) parwatch ingest to the Delta lake:         {ingest_rate:>10.0} events/s");
     println!("    {}", cpu(broker, worker_cpu));
@@ -728,7 +717,26 @@ async fn main() {
         bytes
     );
     println!("    worker peak RSS: {peak:.0} MiB with a backlog of {n} events (target < 256)");
-    println!("{}", steps.join("\n"));
+    // Where the worker's time goes: the same worker acknowledging each batch after a step,
+    // without storing it (benchmark-only failpoints), each from the start of the stream.
+    println!("    the same worker acknowledging after a step, storing nothing:");
+    for (step, failpoint) in [
+        ("receive + ack", "discard-after-receive"),
+        ("+ validate, dedup", "discard-after-validate"),
+        ("+ Arrow layout", "discard-after-layout"),
+    ] {
+        let data = tmp.path().join(failpoint);
+        let broker_before = cpu_seconds(nats.pid());
+        let (rate, _, worker_cpu) =
+            ingest(&js, &nats, &data, n, Some(failpoint), &Target::local()).await;
+        let broker = cpu_seconds(nats.pid()) - broker_before;
+        println!(
+            "      {step:<17} {rate:>8.0} events/s, ratio {:.2}; {}",
+            rate / bare,
+            cpu(broker, worker_cpu)
+        );
+        std::fs::remove_dir_all(&data).unwrap();
+    }
     // The worker compacts small files as partitions go idle; the steady state, compacted now.
     let location = parwatch_lake::LakeLocation::local(&data.join("lake")).unwrap();
     let lake = parwatch_lake::Lake::open(&location).unwrap();
