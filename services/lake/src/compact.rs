@@ -229,25 +229,28 @@ impl Plan {
             }));
         }
         let read = self.table.version().unwrap_or_default();
-        // Not while an append of this process commits, nor one after it until this one is in.
-        let _turn = stored.turn().await;
         let fence = Transaction::new(
             COMPACTION_APP_ID,
             i64::try_from(read + 1).unwrap_or(i64::MAX),
         );
-        let committed = CommitBuilder::from(
-            CommitProperties::default().with_application_transactions(vec![fence]),
-        )
-        .with_actions(actions)
-        .build(
-            Some(self.table.snapshot()?),
-            self.table.log_store(),
-            DeltaOperation::Optimize {
-                predicate: None,
-                target_size: TARGET_FILE_BYTES as i64,
-            },
-        )
-        .await;
+        let committed = {
+            // Not while an append of this process commits, nor one after it until this is in;
+            // the turn ends with the commit, before any clean-up of a refused one.
+            let _turn = stored.turn().await;
+            CommitBuilder::from(
+                CommitProperties::default().with_application_transactions(vec![fence]),
+            )
+            .with_actions(actions)
+            .build(
+                Some(self.table.snapshot()?),
+                self.table.log_store(),
+                DeltaOperation::Optimize {
+                    predicate: None,
+                    target_size: TARGET_FILE_BYTES as i64,
+                },
+            )
+            .await
+        };
         let merged: u64 = self.groups.iter().map(|g| g.len() as u64).sum();
         match committed {
             Ok(finalized) => {
