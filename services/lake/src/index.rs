@@ -3,8 +3,8 @@
 //! Rebuilt from the tables' files at start, and brought up to date from the files committed
 //! since (by other workers too), so it can never disagree with what is stored: an event is
 //! "stored" exactly when a file holding it is committed to the table's Delta log. Event keys
-//! are kept mostly sorted (about 19 bytes each, half what a hash set takes): the index of a
-//! backlog of millions of events is the largest thing the worker holds.
+//! are kept mostly sorted (about 18 bytes each, about half what a hash set takes): the index
+//! of a backlog of millions of events is the largest thing the worker holds.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -118,10 +118,10 @@ fn shard(key: u128) -> usize {
     (key >> (128 - SHARD_BITS)) as usize
 }
 
-/// A set of uniform 128-bit keys of one shard in about 19 bytes a key, where a hash set takes
-/// 18 to 36 (its load between 7/16 and 7/8): most keys are `settled`, sorted, and found through
-/// `starts`; the newest are `fresh`, in a hash set settled into the sorted ones once it holds a
-/// sixteenth as many.
+/// A set of uniform 128-bit keys of one shard in about 18 bytes a key, where a hash set takes
+/// 19 to 39 (17 a slot, at a load between 7/16 and 7/8): most keys are `settled`, sorted, and
+/// found through `starts`; the newest are `fresh`, in a hash set settled into the sorted ones
+/// once it holds a sixteenth as many.
 #[derive(Debug)]
 struct KeySet {
     /// Sorted keys, in a vector of exactly their number.
@@ -345,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_set_takes_about_19_bytes_a_key() {
+    fn a_key_set_takes_about_18_bytes_a_key() {
         let mut set = KeySet::default();
         for key in shard_keys(0..300_000) {
             set.insert(key);
