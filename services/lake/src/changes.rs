@@ -3,9 +3,11 @@
 //! commits add files with `dataChange: false` (their rows were already in the table), so a
 //! reader that keeps up by version folds every row exactly once, however the files are merged.
 
+use std::ops::RangeInclusive;
+
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
-use deltalake::logstore::get_actions;
+use deltalake::logstore::{LogStoreRef, get_actions};
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::error::{Error, Result};
@@ -51,38 +53,26 @@ pub(crate) fn version_of(table: &DeltaTable) -> u64 {
 /// The files a reader at `since` must read to reach the latest version of `table` (see
 /// [`Lake::changes`]).
 pub(crate) async fn changes(lake: &Lake, table: &str, since: Option<u64>) -> Result<Changes> {
-    let latest = lake.table(table).refresh().await?;
-    let version = version_of(&latest);
-    let whole = || {
+    let stored = lake.table(table);
+    // The whole table is loaded with its files; changes are read from the log alone.
+    let whole = || async {
+        let latest = stored.refresh().await?;
         Ok(Changes {
-            version,
+            version: version_of(&latest),
             files: files_of(&latest)?,
             whole: true,
         })
     };
+    let version = stored.latest_version().await?;
     let Some(since) = since.filter(|&since| since <= version) else {
-        return whole();
+        return whole().await;
     };
-    let store = latest.log_store();
-    let commits: Vec<Option<Vec<Action>>> = futures::stream::iter(since + 1..=version)
-        .map(|v| {
-            let store = store.clone();
-            async move {
-                let bytes = store.read_commit_entry(v).await?;
-                bytes
-                    .map(|bytes| get_actions(v, &bytes))
-                    .transpose()
-                    .map_err(Error::from)
-            }
-        })
-        .buffered(READ_AHEAD)
-        .try_collect()
-        .await?;
+    let commits = read_commits(&stored.current().log_store(), since + 1..=version).await?;
     let mut files = Vec::new();
     for actions in commits {
         // A commit cleaned from the log: what happened since `since` is no longer known.
         let Some(actions) = actions else {
-            return whole();
+            return whole().await;
         };
         files.extend(actions.into_iter().filter_map(|action| match action {
             Action::Add(add) if add.data_change => Some(DataFile {
@@ -98,6 +88,28 @@ pub(crate) async fn changes(lake: &Lake, table: &str, since: Option<u64>) -> Res
         files,
         whole: false,
     })
+}
+
+/// The actions of the commits `versions` of a table's log, read a few at a time; `None` for a
+/// commit no longer in the log (cleaned after its retention).
+pub(crate) async fn read_commits(
+    store: &LogStoreRef,
+    versions: RangeInclusive<u64>,
+) -> Result<Vec<Option<Vec<Action>>>> {
+    futures::stream::iter(versions)
+        .map(|v| {
+            let store = store.clone();
+            async move {
+                let bytes = store.read_commit_entry(v).await?;
+                bytes
+                    .map(|bytes| get_actions(v, &bytes))
+                    .transpose()
+                    .map_err(Error::from)
+            }
+        })
+        .buffered(READ_AHEAD)
+        .try_collect()
+        .await
 }
 
 /// `table` as it was at `at` ([`Error::NoVersion`] when that cannot be read).

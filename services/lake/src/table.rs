@@ -4,20 +4,33 @@
 //! A stream split into partitions has one position per partition, and the worker holding a
 //! partition commits its claim on it (an epoch) first: every later commit carries that epoch,
 //! so a worker that lost the partition (a zombie) is refused by the log.
+//!
+//! This process writes its commits as the log's next entry itself (created only if absent, as
+//! delta-rs does), and when others landed ahead, reads them first: one that moved a position
+//! it writes refuses it, as delta-rs' conflict check would. delta-rs would also load the table
+//! again after each commit, parsing the statistics of every file in it: the cost of a commit
+//! would grow with the table (8.5% of the worker's time at 1M events, rising with the backlog).
+//! The table with its files is loaded when a reader asks ([`Table::refresh`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::logstore::CommitOrBytes;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt as _;
+use tracing::warn;
+use uuid::Uuid;
 
+use crate::changes::{read_commits, version_of};
 use crate::error::{Error, Result};
 use crate::location::LakeLocation;
 
@@ -78,6 +91,11 @@ impl Writer {
         }
     }
 
+    /// Whether a commit's `txn` of `app_id` moves its position or its claim.
+    fn moved_by(&self, app_id: &str) -> bool {
+        app_id == self.position_app_id() || self.owner().is_some_and(|(owner, _)| app_id == owner)
+    }
+
     /// The application id of its claim and the epoch, for a partition's writer.
     fn owner(&self) -> Option<(String, u64)> {
         match self {
@@ -121,35 +139,80 @@ pub struct TableStats {
     pub newest: Option<String>,
 }
 
+/// The key of a commit's `commitInfo` that names the attempt that wrote it.
+const COMMIT_ID_KEY: &str = "parwatchCommit";
+
+/// How many times a commit is tried again at a later version when others landed first
+/// (delta-rs' default).
+const MAX_RETRIES: usize = 15;
+
 /// A Delta table and the serialisation of ParWatch's commits to it.
 #[derive(Debug)]
 pub(crate) struct Table {
     /// The table's folder when the lake is on the local disk: what `sync` makes durable.
     local: Option<PathBuf>,
-    /// The latest state loaded, and what it holds: replaced together, so that the position a
-    /// commit checks is the one of the state it commits on.
-    state: RwLock<Loaded>,
-    /// Each writer's ingest position as of opening (the sole writer) or claiming (a partition),
-    /// then as this process committed it; held for a whole commit, so the position a commit
-    /// checks is the one it writes over, and for a compaction's commit (see [`Table::turn`]).
-    written: tokio::sync::Mutex<HashMap<Writer, Option<u64>>>,
+    /// The table with its files as last loaded from the log ([`Table::refresh`]): what queries,
+    /// compaction and the projector read. It may be behind this process's commits.
+    loaded: RwLock<DeltaTable>,
+    /// The newest version this process knows of, committed or loaded.
+    known: RwLock<Known>,
+    /// The log as this process's commits know it; held for a whole commit, and for a
+    /// compaction's commit (see [`Table::turn`]).
+    head: tokio::sync::Mutex<Head>,
     /// Commits that found other writers' commits ahead of the version they read and landed
-    /// after them (the log's conflict check found nothing in common).
-    conflicts: std::sync::atomic::AtomicU64,
+    /// after them (none of those moved a position they write).
+    conflicts: AtomicU64,
     /// When this process last had a vacuum look for files no commit names.
     orphans_sought: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-/// A turn at committing to a table (see [`Table::turn`]).
-pub(crate) struct CommitTurn<'a> {
-    _held: tokio::sync::MutexGuard<'a, HashMap<Writer, Option<u64>>>,
+/// What this process knows of the table's newest version.
+#[derive(Debug, Default)]
+struct Known {
+    /// Its figures.
+    stats: TableStats,
+    /// The versions of the `txn` actions of the commits this process wrote or read since it
+    /// loaded the table, by application id (each only ever grows).
+    txns: HashMap<String, i64>,
 }
 
-/// A loaded version of the table and its figures.
+/// The log as this process's commits know it.
 #[derive(Debug)]
-struct Loaded {
-    table: DeltaTable,
-    stats: TableStats,
+struct Head {
+    /// Every commit up to this version was loaded, written or read by this process: its next
+    /// commit lands right after it, or reads the commits ahead first.
+    version: u64,
+    /// Each writer's ingest position as of opening (the sole writer) or claiming (a partition),
+    /// then as this process committed it; a writer whose position another commit moved is no
+    /// longer here.
+    positions: HashMap<Writer, Option<u64>>,
+}
+
+/// A commit about to be written (see [`Table::write`]).
+struct Pending {
+    /// Its entry (or, on stores that rename one into place, its temporary file).
+    entry: CommitOrBytes,
+    /// The id of the attempt, in its `commitInfo`.
+    id: Uuid,
+    /// The files it adds.
+    files: HashSet<String>,
+    /// Its `txn` actions: a commit ahead of it that holds one of their application ids
+    /// refuses it.
+    txns: Vec<Transaction>,
+}
+
+/// What [`Table::catch_up`] read.
+#[derive(Debug, Default)]
+struct CaughtUp {
+    /// The version of the commit that is the one about to be written, if read.
+    landed: Option<u64>,
+    /// Whether a commit of another ingest writer was read.
+    overtaken: bool,
+}
+
+/// A turn at committing to a table (see [`Table::turn`]).
+pub(crate) struct CommitTurn<'a> {
+    _held: tokio::sync::MutexGuard<'a, Head>,
 }
 
 impl Table {
@@ -184,8 +247,15 @@ impl Table {
         let stats = stats_of(&table).await?;
         Ok(Self {
             local: location.local_dir().map(|dir| dir.join(name)),
-            written: tokio::sync::Mutex::new(HashMap::from([(Writer::Sole, stats.position)])),
-            state: RwLock::new(Loaded { table, stats }),
+            head: tokio::sync::Mutex::new(Head {
+                version: stats.version,
+                positions: HashMap::from([(Writer::Sole, stats.position)]),
+            }),
+            loaded: RwLock::new(table),
+            known: RwLock::new(Known {
+                stats,
+                txns: HashMap::new(),
+            }),
             conflicts: Default::default(),
             orphans_sought: Default::default(),
         })
@@ -202,54 +272,62 @@ impl Table {
         due
     }
 
-    /// The table as last loaded.
+    /// The table as last loaded (it may be behind this process's commits).
     pub(crate) fn current(&self) -> DeltaTable {
-        self.state.read().expect("table lock").table.clone()
+        self.loaded.read().expect("table lock").clone()
     }
 
     /// Commits of this process that landed after other writers' (see `conflicts`).
     pub(crate) fn conflicts(&self) -> u64 {
-        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+        self.conflicts.load(Ordering::Relaxed)
     }
 
-    /// Its state as of the last refresh.
+    /// The figures of the newest version this process committed or loaded.
     pub(crate) fn stats(&self) -> TableStats {
-        self.state.read().expect("table lock").stats.clone()
+        self.known.read().expect("known lock").stats.clone()
     }
 
-    /// What `table` holds for `writer`: its position and, for a partition, the epoch of the
-    /// partition's latest claim. The sole writer's position is the one of the figures kept.
+    /// The latest version in the log (its files are not loaded).
+    pub(crate) async fn latest_version(&self) -> Result<u64> {
+        let known = self.stats().version;
+        Ok(self.current().log_store().get_latest_version(known).await?)
+    }
+
+    /// The version of the `txn` of `app_id` in `table`, or in a commit this process wrote or
+    /// read since, whichever is newer.
+    async fn txn(&self, table: &DeltaTable, app_id: String) -> Result<Option<i64>> {
+        let known = self
+            .known
+            .read()
+            .expect("known lock")
+            .txns
+            .get(&app_id)
+            .copied();
+        let loaded = table
+            .snapshot()?
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await?;
+        Ok(loaded.max(known))
+    }
+
+    /// What `table` (or a newer commit this process knows) holds for `writer`: its position
+    /// and, for a partition, the epoch of the partition's latest claim.
     async fn held(&self, table: &DeltaTable, writer: Writer) -> Result<(Option<u64>, Option<u64>)> {
-        let Some((owner, _)) = writer.owner() else {
-            return Ok((self.stats().position, None));
+        let position = self.txn(table, writer.position_app_id()).await?;
+        let epoch = match writer.owner() {
+            Some((owner, _)) => self.txn(table, owner).await?,
+            None => None,
         };
-        let snapshot = table.snapshot()?;
-        let store = table.log_store();
-        let version = |app: String| {
-            let store = store.clone();
-            async move {
-                Ok::<_, Error>(
-                    snapshot
-                        .transaction_version(store.as_ref(), app)
-                        .await?
-                        .map(|v| v.max(0) as u64),
-                )
-            }
-        };
-        Ok((
-            version(writer.position_app_id()).await?,
-            version(owner).await?,
-        ))
+        let unsigned = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+        Ok((unsigned(position), unsigned(epoch)))
     }
 
-    /// What the latest loaded state holds for `writer`'s partition.
+    /// What the table holds for `writer`'s partition, as of the latest state this process
+    /// loaded or committed.
     pub(crate) async fn partition(&self, writer: Writer) -> Result<PartitionState> {
         let table = self.current();
         let (position, epoch) = self.held(&table, writer).await?;
-        let published = table
-            .snapshot()?
-            .transaction_version(table.log_store().as_ref(), writer.app_id(PUBLISHED_APP_ID))
-            .await?;
+        let published = self.txn(&table, writer.app_id(PUBLISHED_APP_ID)).await?;
         Ok(PartitionState {
             index: match writer {
                 Writer::Sole => 0,
@@ -268,7 +346,9 @@ impl Table {
         let Some((owner, epoch)) = writer.owner() else {
             return Ok(self.stats().position);
         };
-        let mut written = self.written.lock().await;
+        let mut head = self.head.lock().await;
+        head.positions
+            .retain(|held, _| held.position_app_id() != writer.position_app_id());
         let table = self.refresh().await?;
         let (position, claimed) = self.held(&table, writer).await?;
         if claimed.is_some_and(|c| c >= epoch) {
@@ -280,20 +360,19 @@ impl Table {
         // The claim's `txn` alone: a commit of an earlier holder made meanwhile carries the same
         // application id, so the log refuses one of the two.
         let claim = Transaction::new(owner, epoch as i64);
-        let properties = CommitProperties::default()
-            .with_application_transactions(vec![claim])
-            .with_cleanup_expired_logs(Some(false));
-        let finalized = CommitBuilder::from(properties)
-            .build(
-                Some(table.snapshot()?),
-                table.log_store(),
-                append_operation(),
-            )
+        let pending = self.prepare(&table, vec![], vec![claim]).await?;
+        // The commits up to the table read may move the other writers' positions; the earlier
+        // holder's among them are why this claim is made.
+        self.catch_up(&mut head, None, Some(version_of(&table)))
+            .await?;
+        let version = self
+            .write(&mut head, &pending, false)
             .await
             .map_err(|e| Error::Fenced(format!("claiming {}: {e}", writer.position_app_id())))?;
-        self.sync(&format!("_delta_log/{:020}.json", finalized.version()))?;
-        self.refresh().await?;
-        written.insert(writer, position);
+        self.sync(&log_entry(version))?;
+        head.version = version;
+        head.positions.insert(writer, position);
+        self.record(version, &[], &pending.txns, None).await;
         Ok(position)
     }
 
@@ -303,28 +382,30 @@ impl Table {
     /// meanwhile, and find more landed each time it tried again.
     pub(crate) async fn turn(&self) -> CommitTurn<'_> {
         CommitTurn {
-            _held: self.written.lock().await,
+            _held: self.head.lock().await,
         }
     }
 
-    /// Loads the commits made since the last refresh (by anyone) and returns the table.
+    /// Loads the table with its files as of the latest version (commits made by anyone since
+    /// the last load) and returns it.
     pub(crate) async fn refresh(&self) -> Result<DeltaTable> {
         let mut table = self.current();
         let before = table.version();
         table.update_incremental(None).await?;
         if table.version() != before {
-            let stats = stats_of(&table).await?;
-            self.keep(table.clone(), stats);
+            if version_of(&table) > self.stats().version {
+                let stats = stats_of(&table).await?;
+                let mut known = self.known.write().expect("known lock");
+                if stats.version > known.stats.version {
+                    known.stats = stats;
+                }
+            }
+            let mut loaded = self.loaded.write().expect("table lock");
+            if loaded.version() < table.version() {
+                *loaded = table.clone();
+            }
         }
         Ok(table)
-    }
-
-    /// Keeps `table` as the latest state when it is newer than the one known.
-    fn keep(&self, table: DeltaTable, stats: TableStats) {
-        let mut state = self.state.write().expect("table lock");
-        if stats.version > state.stats.version {
-            *state = Loaded { table, stats };
-        }
     }
 
     /// Commits `adds` (files already in the store) with the ingest position raised to
@@ -333,8 +414,7 @@ impl Table {
     /// unknown, and the log says whether it landed, so that a retry never commits the same
     /// files twice (a first attempt names new files, which no commit can hold yet).
     /// Refused with [`Error::Fenced`] when another writer moved the position since this
-    /// process opened the table or last committed: seen in the state loaded, or in a commit
-    /// made since, which holds the same application id and so conflicts with this one.
+    /// process opened the table or last committed.
     pub(crate) async fn append(
         &self,
         adds: Vec<Add>,
@@ -343,105 +423,270 @@ impl Table {
         also: Option<Transaction>,
         retry: bool,
     ) -> Result<()> {
-        let mut written = self.written.lock().await;
-        let Some(&expected) = written.get(&writer) else {
+        let mut head = self.head.lock().await;
+        let Some(&expected) = head.positions.get(&writer) else {
             return Err(Error::Fenced(format!(
-                "{} was not claimed by this process",
+                "{} is not held by this process (never claimed, or moved by another writer)",
                 writer.position_app_id()
             )));
         };
-        let epoch = writer.owner().map(|(_, epoch)| epoch);
-        if retry {
-            let before = self.current().version();
-            let table = self.refresh().await?;
-            if landed(&table, &adds) {
-                // An attempt whose answer was lost did land.
-                self.sync_commits(before, &table)?;
-                written.insert(writer, self.held(&table, writer).await?.0);
-                return Ok(());
-            }
-        }
-        let table = self.current();
-        let (found, claimed) = self.held(&table, writer).await?;
-        if found != expected || claimed != epoch {
-            return Err(Error::Fenced(format!(
-                "another writer moved {} of {} from {expected:?} to {found:?} (claim {claimed:?}, ours {epoch:?})",
-                writer.position_app_id(),
-                table.table_url()
-            )));
-        }
         let position = expected.map_or(last_seq, |p| p.max(last_seq));
-        let properties = CommitProperties::default()
-            .with_application_transactions(
-                writer
-                    .transactions(position, published_ms)
-                    .into_iter()
-                    .chain(also)
-                    .collect(),
-            )
-            // Listing the whole log at each commit is left to compaction's commits.
-            .with_cleanup_expired_logs(Some(false));
+        let txns = writer
+            .transactions(position, published_ms)
+            .into_iter()
+            .chain(also)
+            .collect();
         let actions = adds.iter().cloned().map(Action::Add).collect();
-        let committed = CommitBuilder::from(properties)
+        let pending = self.prepare(&self.current(), actions, txns).await?;
+        let version = self.write(&mut head, &pending, retry).await?;
+        self.sync(&log_entry(version))?;
+        head.version = version;
+        head.positions.insert(writer, Some(position));
+        let sole = (writer == Writer::Sole).then_some(position);
+        self.record(version, &adds, &pending.txns, sole).await;
+        self.checkpoint(version).await;
+        Ok(())
+    }
+
+    /// Lays out a commit of `actions` and `txns` for [`Table::write`]; `table` checks that
+    /// its protocol allows the commit.
+    async fn prepare(
+        &self,
+        table: &DeltaTable,
+        actions: Vec<Action>,
+        txns: Vec<Transaction>,
+    ) -> Result<Pending> {
+        let id = Uuid::new_v4();
+        let files = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Add(add) => Some(add.path.clone()),
+                _ => None,
+            })
+            .collect();
+        let properties = CommitProperties::default()
+            .with_application_transactions(txns.clone())
+            .with_metadata([(COMMIT_ID_KEY.to_owned(), id.to_string().into())]);
+        let prepared = CommitBuilder::from(properties)
             .with_actions(actions)
+            .with_operation_id(id)
             .build(
                 Some(table.snapshot()?),
                 table.log_store(),
                 append_operation(),
             )
-            .await;
-        match committed {
-            Ok(finalized) => {
-                // The commit is the table's next `_delta_log/<version>.json`.
-                let version = finalized.version();
-                if table.version().is_some_and(|read| version > read + 1) {
-                    self.conflicts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .into_prepared_commit_future()
+            .await?;
+        Ok(Pending {
+            entry: prepared.commit_or_bytes().clone(),
+            id,
+            files,
+            txns,
+        })
+    }
+
+    /// Writes `pending` as the log's entry after the head and returns its version (the head
+    /// is left to the caller to move once the entry is durable). When commits landed ahead
+    /// (other writers', a compaction's), reads them first (see [`Table::catch_up`]); so it
+    /// does first when `retry` says an earlier attempt of these files may have landed.
+    async fn write(&self, head: &mut Head, pending: &Pending, retry: bool) -> Result<u64> {
+        let store = self.current().log_store();
+        let mut behind = retry;
+        let mut overtaken = false;
+        for _ in 0..=MAX_RETRIES {
+            if behind {
+                let read = self.catch_up(head, Some(pending), None).await?;
+                if let Some(version) = read.landed {
+                    return Ok(version);
                 }
-                self.sync(&format!("_delta_log/{version:020}.json"))?;
-                written.insert(writer, Some(position));
-                let mut next = table.clone();
-                next.state = Some(finalized.snapshot());
-                let stats = if table.version() == Some(version - 1) {
-                    // Nothing committed in between: the figures known plus these files.
-                    let mut stats = self.stats();
-                    add_files(&mut stats, &adds);
-                    stats.version = version;
-                    if writer == Writer::Sole {
-                        stats.position = Some(position);
-                    }
-                    stats.committed_at = next
-                        .snapshot()?
-                        .snapshot()
-                        .version_timestamp(version)
-                        .or(Some(Utc::now().timestamp_millis()));
-                    stats
-                } else {
-                    stats_of(&next).await?
-                };
-                self.keep(next, stats);
-                Ok(())
+                overtaken |= read.overtaken;
             }
-            Err(e) => {
-                // A store error after the commit was written, or a writer that won the race:
-                // the log tells which.
-                let before = table.version();
-                let table = self.refresh().await?;
-                if landed(&table, &adds) {
-                    self.sync_commits(before, &table)?;
-                    written.insert(writer, Some(position));
-                    Ok(())
-                } else if self.held(&table, writer).await? != (expected, epoch) {
-                    Err(Error::Fenced(format!(
-                        "a concurrent writer committed to {} first: {e}",
-                        table.table_url()
-                    )))
-                } else {
-                    Err(e.into())
+            let version = head.version + 1;
+            match store
+                .write_commit_entry(version, pending.entry.clone(), pending.id)
+                .await
+            {
+                Ok(()) => {
+                    if overtaken {
+                        self.conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(version);
+                }
+                Err(TransactionError::VersionAlreadyExists(_)) => behind = true,
+                Err(e) => {
+                    // A store error after the entry was written, maybe: the log tells.
+                    if let Ok(CaughtUp {
+                        landed: Some(version),
+                        ..
+                    }) = self.catch_up(head, Some(pending), None).await
+                    {
+                        return Ok(version);
+                    }
+                    store
+                        .abort_commit_entry(version, pending.entry.clone(), pending.id)
+                        .await
+                        .ok();
+                    return Err(deltalake::DeltaTableError::from(e).into());
                 }
             }
         }
+        Err(
+            deltalake::DeltaTableError::from(TransactionError::MaxCommitAttempts(
+                MAX_RETRIES as i32,
+            ))
+            .into(),
+        )
     }
+
+    /// Reads the commits after the head up to `until` (by default the log's latest), moving
+    /// the head over each. Returns the version of one that is `pending` (an earlier attempt
+    /// whose answer was lost: its `commitInfo` names it, or it adds `pending`'s files), and
+    /// stops there. Another commit that holds an application id of `pending`'s `txn`s refuses
+    /// it ([`Error::Fenced`]); one that moved a writer's position drops that writer.
+    async fn catch_up(
+        &self,
+        head: &mut Head,
+        pending: Option<&Pending>,
+        until: Option<u64>,
+    ) -> Result<CaughtUp> {
+        let store = self.current().log_store();
+        let latest = match until {
+            Some(until) => until,
+            None => store.get_latest_version(head.version).await?,
+        };
+        let commits = read_commits(&store, head.version + 1..=latest).await?;
+        let mut read = CaughtUp::default();
+        for (version, actions) in (head.version + 1..).zip(commits) {
+            let Some(actions) = actions else {
+                // Cleaned from the log after its retention: start again from the table.
+                self.reload(head).await?;
+                return Ok(read);
+            };
+            if let Some(pending) = pending
+                && actions.iter().any(|a| is_of(a, pending))
+            {
+                read.landed = Some(version);
+                return Ok(read);
+            }
+            let mut refused = None;
+            for action in &actions {
+                let app_id = match action {
+                    Action::Txn(txn) => {
+                        self.known_txn(txn);
+                        read.overtaken |= txn.app_id.starts_with(INGEST_APP_ID);
+                        &txn.app_id
+                    }
+                    Action::Metadata(_) | Action::Protocol(_) => {
+                        // delta-rs' conflict check refuses a commit over such a change too.
+                        refused = Some("the table's metadata or protocol".to_owned());
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if pending.is_some_and(|p| p.txns.iter().any(|t| &t.app_id == app_id)) {
+                    refused = Some(app_id.clone());
+                }
+                head.positions.retain(|writer, _| !writer.moved_by(app_id));
+            }
+            head.version = version;
+            if let Some(what) = refused {
+                return Err(Error::Fenced(format!(
+                    "another writer changed {what} at version {version} of {}",
+                    self.current().table_url()
+                )));
+            }
+        }
+        Ok(read)
+    }
+
+    /// Starts the head again from the table as the log holds it now, when the commits since
+    /// the head are no longer in the log: a writer stays held only where the table still
+    /// holds its position and claim as this process knew them.
+    async fn reload(&self, head: &mut Head) -> Result<()> {
+        let table = self.refresh().await?;
+        let mut kept = HashMap::new();
+        for (writer, position) in std::mem::take(&mut head.positions) {
+            let epoch = writer.owner().map(|(_, epoch)| epoch);
+            if self.held(&table, writer).await? == (position, epoch) {
+                kept.insert(writer, position);
+            }
+        }
+        head.positions = kept;
+        head.version = version_of(&table);
+        Ok(())
+    }
+
+    /// Keeps the version of a `txn` read or written.
+    fn known_txn(&self, txn: &Transaction) {
+        let mut known = self.known.write().expect("known lock");
+        let version = known.txns.entry(txn.app_id.clone()).or_insert(txn.version);
+        *version = (*version).max(txn.version);
+    }
+
+    /// Adds this process's commit `version` (its files `adds` and `txn`s; `sole`: the sole
+    /// writer's position it wrote) to what it knows. The figures grow by its files when they
+    /// were those of the version before; otherwise (others' commits landed between) the
+    /// table is loaded again, which failing, they stay as they were until the next load.
+    async fn record(&self, version: u64, adds: &[Add], txns: &[Transaction], sole: Option<u64>) {
+        txns.iter().for_each(|txn| self.known_txn(txn));
+        {
+            let mut known = self.known.write().expect("known lock");
+            let stats = &mut known.stats;
+            if stats.version >= version {
+                return;
+            }
+            if stats.version + 1 == version {
+                add_files(stats, adds);
+                stats.version = version;
+                stats.position = sole.or(stats.position);
+                stats.committed_at = Some(Utc::now().timestamp_millis());
+                return;
+            }
+        }
+        if let Err(e) = self.refresh().await {
+            warn!(error = %e, version, "loading the table after a commit failed");
+        }
+    }
+
+    /// After this process's commit `version`, writes a checkpoint of the log when one is due
+    /// (every `delta.checkpointInterval` versions, as delta-rs does after its own commits), so
+    /// that a load reads a checkpoint and the few commits after it. A failure is only logged:
+    /// the commit stands, and the next checkpoint covers it.
+    async fn checkpoint(&self, version: u64) {
+        let interval = match self.current().snapshot() {
+            Ok(snapshot) => snapshot.table_config().checkpoint_interval().get(),
+            Err(_) => return,
+        };
+        if !(version + 1).is_multiple_of(interval) {
+            return;
+        }
+        let written = async {
+            let table = self.refresh().await?;
+            deltalake::checkpoints::create_checkpoint(&table, None).await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = written.await {
+            warn!(error = %e, version, "writing a checkpoint failed");
+        }
+    }
+}
+
+/// Whether `action` shows that its commit is `pending`.
+fn is_of(action: &Action, pending: &Pending) -> bool {
+    match action {
+        Action::Add(add) => pending.files.contains(&add.path),
+        Action::CommitInfo(info) => info
+            .info
+            .get(COMMIT_ID_KEY)
+            .and_then(|id| id.as_str())
+            .is_some_and(|id| id == pending.id.to_string()),
+        _ => false,
+    }
+}
+
+/// The path of the log's entry for `version`, relative to the table's folder.
+fn log_entry(version: u64) -> String {
+    format!("_delta_log/{version:020}.json")
 }
 
 /// An ingest commit: files appended.
@@ -493,16 +738,6 @@ fn count_file(stats: &mut TableStats, size: i64, file_stats: Option<&str>) {
 }
 
 impl Table {
-    /// Makes durable the commits after version `before` up to `table`'s: one of them is an
-    /// attempt that landed while its answer was lost, which may not have been synced.
-    fn sync_commits(&self, before: Option<u64>, table: &DeltaTable) -> Result<()> {
-        let first = before.map_or(0, |v| v + 1);
-        for version in first..=table.version().unwrap_or_default() {
-            self.sync(&format!("_delta_log/{version:020}.json"))?;
-        }
-        Ok(())
-    }
-
     /// On a local disk, makes the file at `path` (relative to the table's folder) and its
     /// folder's entry durable: the object store writes and renames files but never fsyncs, and
     /// an acknowledged batch must survive a power cut. An object store is durable on its own.
@@ -525,18 +760,4 @@ fn newest_time(stats: &serde_json::Value) -> Option<String> {
     ["occurred_at", "received_at"]
         .iter()
         .find_map(|c| stats["maxValues"][c].as_str().map(str::to_owned))
-}
-
-/// Whether every file of `adds` is in the table.
-fn landed(table: &DeltaTable, adds: &[Add]) -> bool {
-    let Ok(snapshot) = table.snapshot() else {
-        return false;
-    };
-    let wanted: HashSet<&str> = adds.iter().map(|a| a.path.as_str()).collect();
-    let found = snapshot
-        .log_data()
-        .iter()
-        .filter(|f| wanted.contains(f.path().as_ref()))
-        .count();
-    !wanted.is_empty() && found == wanted.len()
 }
