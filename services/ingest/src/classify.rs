@@ -54,6 +54,9 @@ impl Added {
     }
 }
 
+/// How many events ahead of its lookup in the index an event's memory is asked for.
+const LOOKUP_AHEAD: usize = 8;
+
 /// Validates each message; events and rejections not yet in the index go into the commit and
 /// into the index (so a redelivery, in this batch or a later one, is skipped). Then lays the
 /// commit out as files, unless `lay_out` is false (a benchmark's failpoint).
@@ -96,18 +99,10 @@ pub(crate) fn classify(
                 }),
         };
         match checked {
-            Ok(event) => {
-                let key = DedupIndex::key(&event.event_id);
-                if !index.insert_event(key) {
-                    duplicates += 1;
-                    continue;
-                }
-                added.events.push(key);
-                commit.events.push(StoredEvent {
-                    event,
-                    stream_seq: p.stream_seq,
-                });
-            }
+            Ok(event) => commit.events.push(StoredEvent {
+                event,
+                stream_seq: p.stream_seq,
+            }),
             Err(rejection) => {
                 if !index.insert_rejected(&p.subject, p.stream_seq) {
                     duplicates += 1;
@@ -125,6 +120,28 @@ pub(crate) fn classify(
             }
         }
     }
+    // Valid events are looked up in the index after the batch is validated, in stream order
+    // (the first of two with one id is kept), each asking for the memory of a later one's
+    // lookup first: a batch's cache misses in a large index overlap.
+    let keys: Vec<u128> = commit
+        .events
+        .iter()
+        .map(|e| DedupIndex::key(&e.event.event_id))
+        .collect();
+    let mut next = keys.iter().enumerate();
+    commit.events.retain(|_| {
+        let (i, &key) = next.next().expect("a key for each event");
+        if let Some(&ahead) = keys.get(i + LOOKUP_AHEAD) {
+            index.prefetch(ahead);
+        }
+        let new = index.insert_event(key);
+        if new {
+            added.events.push(key);
+        } else {
+            duplicates += 1;
+        }
+        new
+    });
     Ok(Classified {
         prepared: if lay_out {
             commit.prepare(Utc::now())?

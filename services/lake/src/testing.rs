@@ -410,9 +410,6 @@ mod tests {
 
     use super::*;
 
-    /// An S3 client configured from the server's storage options as `deltalake` does (keys
-    /// lower-cased), changed by `overrides`, failing after one try (of at most 10 s: a loser of
-    /// a conditional PUT race sometimes waits 1 to 2 s for its 412).
     /// The body of the object at `path`.
     async fn body(store: &impl ObjectStoreExt, path: &Path) -> bytes::Bytes {
         store
@@ -424,6 +421,9 @@ mod tests {
             .expect("body")
     }
 
+    /// An S3 client configured from the server's storage options as `deltalake` does (keys
+    /// lower-cased), changed by `overrides`, failing after one try (of at most 10 s: a loser of
+    /// a conditional PUT race sometimes waits 1 to 2 s for its 412).
     fn client(server: &ObjectStoreServer, overrides: &[(&str, &str)]) -> AmazonS3 {
         // Client options first: `with_client_options` replaces those the keys set (plain HTTP).
         let builder = AmazonS3Builder::new()
