@@ -568,7 +568,7 @@ impl Table {
                 read.landed = Some(version);
                 return Ok(read);
             }
-            let mut refused = None;
+            let (mut fenced, mut changed) = (None, false);
             for action in &actions {
                 let app_id = match action {
                     Action::Txn(txn) => {
@@ -577,23 +577,30 @@ impl Table {
                         &txn.app_id
                     }
                     Action::Metadata(_) | Action::Protocol(_) => {
-                        // delta-rs' conflict check refuses a commit over such a change too.
-                        refused = Some("the table's metadata or protocol".to_owned());
+                        changed = true;
                         continue;
                     }
                     _ => continue,
                 };
                 if pending.is_some_and(|p| p.txns.iter().any(|t| &t.app_id == app_id)) {
-                    refused = Some(app_id.clone());
+                    fenced = Some(app_id.clone());
                 }
                 head.positions.retain(|writer, _| !writer.moved_by(app_id));
             }
             head.version = version;
-            if let Some(what) = refused {
+            let table = self.current().table_url().to_string();
+            if let Some(app_id) = fenced {
                 return Err(Error::Fenced(format!(
-                    "another writer changed {what} at version {version} of {}",
-                    self.current().table_url()
+                    "another writer committed {app_id} at version {version} of {table}"
                 )));
+            }
+            if changed {
+                // delta-rs' conflict check refuses a commit over such a change too; a commit
+                // laid out again afterwards lands after it.
+                return Err(deltalake::DeltaTableError::Generic(format!(
+                    "the metadata or protocol of {table} changed at version {version}"
+                ))
+                .into());
             }
         }
         Ok(read)

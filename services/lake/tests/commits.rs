@@ -2,6 +2,7 @@
 //! of its own commits: they equal what a fresh load of the log says, across compactions
 //! landed between its commits, and its 100th version writes a checkpoint as delta-rs would.
 
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use parwatch_lake::{
@@ -90,5 +91,45 @@ fn figures_kept_over_own_commits_equal_a_fresh_load_and_checkpoints_are_written(
     assert_eq!(
         lake.load_index().unwrap().event_count(),
         (next - 1) as usize
+    );
+}
+
+/// Another writer changes the table's properties (a metadata commit): this process's next
+/// commit over it is refused as delta-rs would refuse it, not fenced, and its retry lands once.
+#[test]
+fn a_commit_over_a_metadata_change_fails_and_its_retry_lands_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let location = LakeLocation::local(tmp.path()).unwrap();
+    let lake = Lake::open(&location).unwrap();
+    lake.write(&commit(1, 10), chrono::Utc::now(), &mut Default::default())
+        .unwrap();
+    let other = lake.delta_table(EVENTS_TABLE).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let properties = [(
+        "delta.logRetentionDuration".to_owned(),
+        "interval 40 days".to_owned(),
+    )];
+    runtime
+        .block_on(
+            other
+                .set_tbl_properties()
+                .with_properties(properties.into())
+                .into_future(),
+        )
+        .unwrap();
+    let mut progress = Default::default();
+    let err = lake
+        .write(&commit(11, 10), chrono::Utc::now(), &mut progress)
+        .unwrap_err();
+    assert!(!matches!(err, parwatch_lake::Error::Fenced(_)), "{err}");
+    assert!(err.to_string().contains("metadata"), "{err}");
+    lake.write(&commit(11, 10), chrono::Utc::now(), &mut progress)
+        .unwrap();
+    assert_eq!(progress.files, 1, "the file uploaded once");
+    let stats = lake.stats(EVENTS_TABLE);
+    assert_eq!((stats.rows, stats.position), (20, Some(20)));
+    assert_eq!(
+        figures(stats),
+        figures(Lake::open(&location).unwrap().stats(EVENTS_TABLE))
     );
 }
