@@ -556,7 +556,7 @@ pub(crate) struct IngestTuning {
     #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) flush_interval_ms: u64,
     /// Messages requested from JetStream per pull.
-    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 10_000, value_parser = at_least_one)]
+    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 20_000, value_parser = at_least_one)]
     pub(crate) pull_batch: usize,
     /// Seconds the broker waits for an ack before redelivering.
     #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
