@@ -31,6 +31,7 @@ use crate::encoding::compaction_properties;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::schema::{EVENTS_TABLE, REJECTED_TABLE, events_schema, rejected_schema};
+use crate::table::log_entry;
 use crate::writer::{DATA_DIR, nonce};
 
 /// Files no commit names are deleted once this old: far longer than any commit of them can
@@ -254,7 +255,7 @@ impl Plan {
         let merged: u64 = self.groups.iter().map(|g| g.len() as u64).sum();
         match committed {
             Ok(finalized) => {
-                stored.sync(&format!("_delta_log/{:020}.json", finalized.version()))?;
+                stored.sync(&log_entry(finalized.version()))?;
                 Ok(Some((merged, self.groups.len() as u64)))
             }
             Err(e) => {

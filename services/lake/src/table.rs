@@ -588,17 +588,18 @@ impl Table {
                 head.positions.retain(|writer, _| !writer.moved_by(app_id));
             }
             head.version = version;
-            let table = self.current().table_url().to_string();
             if let Some(app_id) = fenced {
                 return Err(Error::Fenced(format!(
-                    "another writer committed {app_id} at version {version} of {table}"
+                    "another writer committed {app_id} at version {version} of {}",
+                    store.root_url()
                 )));
             }
             if changed {
                 // delta-rs' conflict check refuses a commit over such a change too; a commit
                 // laid out again afterwards lands after it.
                 return Err(deltalake::DeltaTableError::Generic(format!(
-                    "the metadata or protocol of {table} changed at version {version}"
+                    "the metadata or protocol of {} changed at version {version}",
+                    store.root_url()
                 ))
                 .into());
             }
@@ -692,7 +693,7 @@ fn is_of(action: &Action, pending: &Pending) -> bool {
 }
 
 /// The path of the log's entry for `version`, relative to the table's folder.
-fn log_entry(version: u64) -> String {
+pub(crate) fn log_entry(version: u64) -> String {
     format!("_delta_log/{version:020}.json")
 }
 
