@@ -4,12 +4,13 @@
 //! In one run: starts a private `nats-server`, fills `PAR_EVENTS` with N realistic events of the
 //! simulated province (`PARWATCH_BENCH_EVENTS`, default 1,000,000, ~300 bytes each), then
 //! measures
-//! (a) the baseline, a bare drain: a pull consumer with the worker's batch size (10,000) and
-//!     `AckPolicy::All`, receiving and acknowledging only (no parsing, no storage), before,
+//! (a) the baseline, a bare drain: a pull consumer with the worker's pull size (20,000) and
+//!     `AckPolicy::All`, one ack a pull, receiving and acknowledging only (no parsing, no storage), before,
 //!     between and after three rounds of (b), each round compared with the mean of the two
 //!     drains around it, and the median of the rounds' ratios reported;
 //! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
-//!     Parquet, until every event is stored; its peak resident memory (VmHWM);
+//!     Parquet, timed like (a) from the moment its consumer exists (its start-up printed apart)
+//!     until every event is stored; its peak resident memory (VmHWM);
 //! and, for both, the CPU time per event of `nats-server` and of the consumer;
 //! and prints both rates, their ratio, bytes per event on disk, and peak RSS; then where the
 //! worker's time goes: the same binary, with a benchmark-only failpoint, acknowledging each batch
@@ -155,8 +156,10 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / per_second
 }
 
-/// (a) Receive and acknowledge only, in the worker's batch size, one cumulative ack a batch.
+/// (a) Receive and acknowledge only, in pulls of the worker's default size, one cumulative ack
+/// a pull.
 async fn bare_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
+    let batch = parwatch_ingest::IngestConfig::new("").pull_batch;
     let stream = js.get_stream(stream).await.unwrap();
     // A consumer of its own each time, from the start of the stream.
     static DRAINS: AtomicU32 = AtomicU32::new(0);
@@ -173,7 +176,7 @@ async fn bare_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     let started = Instant::now();
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(10_000)
+        .max_messages_per_batch(batch)
         .messages()
         .await
         .unwrap();
@@ -181,7 +184,7 @@ async fn bare_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     while received < n {
         let message = messages.next().await.unwrap().unwrap();
         received += 1;
-        if received.is_multiple_of(10_000) || received == n {
+        if received.is_multiple_of(batch as u64) || received == n {
             message.double_ack().await.unwrap();
         }
     }
@@ -315,7 +318,7 @@ fn stored_rows(location: &parwatch_lake::LakeLocation) -> u64 {
 /// acknowledged all of it: it acknowledges only what is durable in the lake (checked after),
 /// unless a `discard-after-…` failpoint makes it skip storing. Polling the broker's ack floor
 /// costs the machine next to nothing, unlike reading the lake while it is written.
-/// Returns its rate, peak RSS (MiB) and CPU time (s).
+/// Returns its rate, peak RSS, CPU time and start-up.
 async fn ingest(
     js: &jetstream::Context,
     nats: &LocalNats,
@@ -323,23 +326,33 @@ async fn ingest(
     n: u64,
     failpoint: Option<&str>,
     target: &Target,
-) -> (f64, f64, f64) {
+) -> Ingested {
     let stream = js.get_stream(STREAM_NAME).await.unwrap();
     // Absent on the first run.
     let _ = stream.delete_consumer("parwatch-ingest").await;
-    let started = Instant::now();
     let extra = failpoint.map_or(vec![], |f| vec!["--failpoint", f]);
+    let launched = Instant::now();
     let mut child = Parwatch::start("ingest", nats, data, &extra, target);
     let pid = child.pid();
+    // The clock starts when the worker's consumer exists, as the bare drain's does: the
+    // process's start (the lake opened, the index loaded, the broker connected) is not ingest.
+    while stream.consumer_info("parwatch-ingest").await.is_err() {
+        child.assert_running();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let started = Instant::now();
+    let start_up = started - launched;
     let mut peak: f64 = 0.0;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         child.assert_running();
         peak = peak.max(support::peak_rss_mib(pid));
-        let acked = match stream.consumer_info("parwatch-ingest").await {
-            Ok(info) => info.ack_floor.stream_sequence,
-            Err(_) => 0, // not created yet
-        };
+        let acked = stream
+            .consumer_info("parwatch-ingest")
+            .await
+            .unwrap()
+            .ack_floor
+            .stream_sequence;
         if acked >= n {
             break;
         }
@@ -363,7 +376,32 @@ async fn ingest(
             "every acknowledged event is in the lake"
         );
     }
-    (rate, peak, cpu)
+    Ingested {
+        rate,
+        peak,
+        cpu,
+        start_up,
+    }
+}
+
+/// A round of (b): the worker's run and its ratio to the drains around it.
+struct Round {
+    run: Ingested,
+    ratio: f64,
+    /// The broker's and the worker's CPU per event, in words.
+    cpu: String,
+}
+
+/// What [`ingest`] measured of one worker's run.
+struct Ingested {
+    /// Events a second, from the moment its consumer exists until it acknowledged the last.
+    rate: f64,
+    /// Peak resident memory, MiB.
+    peak: f64,
+    /// CPU time of the whole process, seconds.
+    cpu: f64,
+    /// From the process's launch until its consumer existed.
+    start_up: Duration,
 }
 
 /// Events of the split-stream runs (`PARWATCH_BENCH_SPLIT`, default 500,000; 0 skips them).
@@ -717,11 +755,15 @@ async fn main() {
             _ => tmp.path().join(format!("data-{round}")),
         };
         let broker_before = cpu_seconds(nats.pid());
-        let (rate, peak, worker_cpu) = ingest(&js, &nats, &data, n, None, &Target::local()).await;
+        let run = ingest(&js, &nats, &data, n, None, &Target::local()).await;
         let broker = cpu_seconds(nats.pid()) - broker_before;
         drains.push(bare_drain(&js, STREAM_NAME, n).await);
         let bare = (drains[round] + drains[round + 1]) / 2.0;
-        rounds.push((rate, rate / bare, peak, cpu(broker, worker_cpu)));
+        rounds.push(Round {
+            ratio: run.rate / bare,
+            cpu: cpu(broker, run.cpu),
+            run,
+        });
         if round > 0 {
             std::fs::remove_dir_all(&data).unwrap();
         }
@@ -729,22 +771,26 @@ async fn main() {
     let bare = drains.iter().sum::<f64>() / drains.len() as f64;
     let drained: Vec<String> = drains.iter().map(|d| format!("{d:.0}")).collect();
     println!(
-        "(a) bare drain (pull 10k + ack, no parsing):   {bare:>10.0} events/s \
+        "(a) bare drain (pulls of {} + ack, no parsing): {bare:>10.0} events/s \
          (mean of {}, before, between and after the rounds of (b))",
+        parwatch_ingest::IngestConfig::new("").pull_batch,
         drained.join(", ")
     );
     println!("    {bare_cpu} (the first)");
-    for (round, (rate, ratio, peak, cpu)) in rounds.iter().enumerate() {
+    for (round, Round { ratio, cpu, run }) in rounds.iter().enumerate() {
         println!(
-            "(b) parwatch ingest to the Delta lake, round {}: {rate:>8.0} events/s, ratio {ratio:.2} \
-             to the drains around it, peak RSS {peak:.0} MiB",
-            round + 1
+            "(b) parwatch ingest to the Delta lake, round {}: {:>8.0} events/s, ratio {ratio:.2} \
+             to the drains around it, peak RSS {:.0} MiB, started in {} ms",
+            round + 1,
+            run.rate,
+            run.peak,
+            run.start_up.as_millis()
         );
         println!("    {cpu}");
     }
-    let mut ratios: Vec<f64> = rounds.iter().map(|r| r.1).collect();
+    let mut ratios: Vec<f64> = rounds.iter().map(|r| r.ratio).collect();
     ratios.sort_by(f64::total_cmp);
-    let peak = rounds.iter().map(|r| r.2).fold(0.0, f64::max);
+    let peak = rounds.iter().map(|r| r.run.peak).fold(0.0, f64::max);
     println!(
         "    ratio (b)/(a), the median of {ROUNDS} rounds: {:.2}   (target ≥ 0.6)",
         ratios[ROUNDS / 2]
@@ -766,13 +812,13 @@ async fn main() {
     ] {
         let data = tmp.path().join(failpoint);
         let broker_before = cpu_seconds(nats.pid());
-        let (rate, _, worker_cpu) =
-            ingest(&js, &nats, &data, n, Some(failpoint), &Target::local()).await;
+        let run = ingest(&js, &nats, &data, n, Some(failpoint), &Target::local()).await;
         let broker = cpu_seconds(nats.pid()) - broker_before;
         println!(
-            "      {step:<17} {rate:>8.0} events/s, ratio {:.2}; {}",
-            rate / bare,
-            cpu(broker, worker_cpu)
+            "      {step:<17} {:>8.0} events/s, ratio {:.2}; {}",
+            run.rate,
+            run.rate / bare,
+            cpu(broker, run.cpu)
         );
         std::fs::remove_dir_all(&data).unwrap();
     }
@@ -789,7 +835,7 @@ async fn main() {
         "    Delta log: {} commits of `events` for {n} events, {:.0} commits/min while ingesting \
          (round 1); _delta_log {} KiB",
         table.version,
-        table.version as f64 / (n as f64 / rounds[0].0 / 60.0),
+        table.version as f64 / (n as f64 / rounds[0].run.rate / 60.0),
         dir_bytes(&data.join("lake/events/_delta_log")) / 1024
     );
     let started = Instant::now();
@@ -821,7 +867,7 @@ async fn main() {
         let js = connect_as(&nats, &nats.admin_key()).await;
         let data = tmp.path().join("shuffled");
         let broker_before = cpu_seconds(nats.pid());
-        let (rate, peak, worker_cpu) = ingest(&js, &nats, &data, n, None, &Target::local()).await;
+        let run = ingest(&js, &nats, &data, n, None, &Target::local()).await;
         let broker = cpu_seconds(nats.pid()) - broker_before;
         println!(
             "(b2) shuffled backfill, {n} events of one year in random order ({} days in the \
@@ -829,10 +875,12 @@ async fn main() {
             days.len()
         );
         println!(
-            "    {rate:.0} events/s, ratio to (a) {:.2} (target ≥ 0.5); {}; peak RSS {peak:.0} MiB; \
+            "    {:.0} events/s, ratio to (a) {:.2} (target ≥ 0.5); {}; peak RSS {:.0} MiB; \
              {:.1} bytes/event",
-            rate / bare,
-            cpu(broker, worker_cpu),
+            run.rate,
+            run.rate / bare,
+            cpu(broker, run.cpu),
+            run.peak,
             table_bytes(&data) as f64 / n as f64
         );
         std::fs::remove_dir_all(&data).unwrap();
@@ -848,13 +896,18 @@ async fn main() {
     let s3 = Target::s3(&store, "bench/lake");
     let data = tmp.path().join("s3");
     let broker_before = cpu_seconds(nats.pid());
-    let (s3_rate, s3_peak, worker_cpu) = ingest(&js, &nats, &data, n, None, &s3).await;
+    let run = ingest(&js, &nats, &data, n, None, &s3).await;
     let broker = cpu_seconds(nats.pid()) - broker_before;
-    println!("(d) parwatch ingest to the Delta lake on S3:   {s3_rate:>10.0} events/s");
-    println!("    {}", cpu(broker, worker_cpu));
     println!(
-        "    ratio (d)/(a): {:.2}; worker peak RSS {s3_peak:.0} MiB",
-        s3_rate / bare
+        "(d) parwatch ingest to the Delta lake on S3:   {:>10.0} events/s, started in {} ms",
+        run.rate,
+        run.start_up.as_millis()
+    );
+    println!("    {}", cpu(broker, run.cpu));
+    println!(
+        "    ratio (d)/(a): {:.2}; worker peak RSS {:.0} MiB",
+        run.rate / bare,
+        run.peak
     );
     let (p50, p99) = freshness(&nats, &data, &s3, 100).await;
     println!(
