@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -297,8 +297,12 @@ fn hex_or_base64(value: &Value) -> Vec<u8> {
         .collect()
 }
 
+/// A worker writes a batch and crashes before acknowledging it. Its successor stores the rest,
+/// skips what is stored, and has what the crashed one held delivered again at once: the ack
+/// wait (120 s here) is not waited out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
+async fn crash_after_write_before_ack_loses_doubles_and_delays_nothing() {
+    const ACK_WAIT: &str = "120";
     let tmp = tempfile::tempdir().unwrap();
     let nats = LocalNats::start(&tmp.path().join("nats")).unwrap();
     let data = tmp.path().join("data");
@@ -318,6 +322,8 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
             data_arg,
             "--flush-events",
             "3000",
+            "--ack-wait-secs",
+            ACK_WAIT,
         ],
         &[("PARWATCH_FAILPOINT", "crash-after-write")],
         &data,
@@ -328,10 +334,22 @@ async fn crash_after_write_before_ack_loses_and_doubles_nothing() {
     let written = delta_rows(&lake_events(&data));
     assert!(written > 0, "the batch was written before the crash");
 
-    // Restart: the unacknowledged messages come back (ack wait 2 s); those already in the lake
-    // are recognised and only acknowledged.
-    let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", "2"]).await;
-    expect_exactly(&parwatch, 10_000, Duration::from_secs(3)).await;
+    // Restart: the unacknowledged messages come back; those already in the lake are
+    // recognised and only acknowledged.
+    let restarted = Instant::now();
+    let parwatch = Parwatch::up(&nats.url(), &data, &["--ack-wait-secs", ACK_WAIT]).await;
+    parwatch
+        .wait_for(
+            "SELECT count(*) FROM events",
+            json!(10_000),
+            Duration::from_secs(30),
+        )
+        .await;
+    println!(
+        "every event stored {:?} after the restart",
+        restarted.elapsed()
+    );
+    expect_exactly(&parwatch, 10_000, Duration::from_secs(2)).await;
     let skipped = parwatch.counter("parwatch_duplicates_skipped_total").await;
     assert!(
         skipped as i64 >= written,

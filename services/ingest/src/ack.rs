@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{self, DeliverPolicy, PullConsumer};
 use bytes::Bytes;
 use tracing::{debug, warn};
 
@@ -26,7 +27,19 @@ pub(crate) async fn ack_floor(
         .map_err(|e| Error::nats("stream info")(&e))?;
     // Messages purged from the head of the stream will never be delivered.
     let first_present = stream_info.state.first_sequence.saturating_sub(1);
-    Ok(consumer_info.ack_floor.stream_sequence.max(first_present))
+    Ok(acked_through(&consumer_info).max(first_present))
+}
+
+/// The highest stream sequence below which the consumer has every message acknowledged or
+/// never to deliver: its ack floor, or the message before its start when higher. For a consumer
+/// created again at its floor (`consumer.rs`), nats-server 2.9 reports an ack floor of 0 until
+/// its first ack (2.15 the message before its start); a worker that took 0 waited for ever.
+pub(crate) fn acked_through(info: &consumer::Info) -> u64 {
+    let start = match info.config.deliver_policy {
+        DeliverPolicy::ByStartSequence { start_sequence } => start_sequence.saturating_sub(1),
+        _ => 0,
+    };
+    info.ack_floor.stream_sequence.max(start)
 }
 
 /// Sends the acks of stored batches, in stream order.

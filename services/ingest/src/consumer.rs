@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::AckPolicy, consumer::PullConsumer, consumer::pull};
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use futures::StreamExt;
 use parwatch_lake::{DedupIndex, Lake, Writer};
 use tokio::task::JoinHandle;
@@ -17,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::ack::{Acker, ack_floor};
 use crate::batch::Batcher;
-use crate::broker::{connect_with, ensure_consumer, ensure_stream_retrying};
+use crate::broker::{Backoff, connect_with, ensure_consumer, ensure_stream_retrying};
 use crate::classify::Rules;
 use crate::compactor::compact_forever;
 use crate::config::IngestConfig;
@@ -294,9 +295,53 @@ async fn subscribe(
         max_ack_pending: cfg.max_ack_pending,
         ..Default::default()
     };
-    let consumer = ensure_consumer(&stream, config, &cfg.start_retry).await?;
+    let consumer = ensure_consumer(&stream, config.clone(), &cfg.start_retry).await?;
+    let consumer = restart_at_floor(&stream, consumer, config, &cfg.start_retry).await?;
     let floor = ack_floor(&stream, &consumer).await?;
     Ok((stream, consumer, floor))
+}
+
+/// Messages the broker delivered to an earlier holder of the consumer and never saw
+/// acknowledged (a worker that stopped with a pull under way, or crashed) come back only after
+/// the ack wait; until then this worker may store later messages but not acknowledge them (an
+/// ack covers every message before it), and it stalls once `max_ack_pending` are held. So a
+/// consumer holding such messages is created again at its ack floor, and they come back at
+/// once; those already stored are skipped, as any redelivery. Where the broker refuses the
+/// deletion (accounts generated before the worker needed it), the ack wait is waited out.
+async fn restart_at_floor(
+    stream: &jetstream::stream::Stream,
+    mut consumer: PullConsumer,
+    config: pull::Config,
+    retry: &Backoff,
+) -> Result<PullConsumer> {
+    let info = consumer
+        .info()
+        .await
+        .map_err(|e| Error::nats("consumer info")(&e))?;
+    if info.num_ack_pending == 0 {
+        return Ok(consumer);
+    }
+    let (pending, name) = (info.num_ack_pending, info.name.clone());
+    let floor = ack_floor(stream, &consumer).await?;
+    if let Err(e) = stream.delete_consumer(&name).await {
+        warn!(
+            consumer = %name,
+            pending,
+            error = %e,
+            "cannot create the consumer again at its ack floor (the worker's NATS user may not \
+             delete it: regenerate the accounts with `parwatch publisher nats-config`); messages \
+             another worker held come back after the ack wait"
+        );
+        return Ok(consumer);
+    }
+    info!(consumer = %name, pending, floor, "consumer created again at its ack floor: what an earlier worker held is delivered now");
+    let config = pull::Config {
+        deliver_policy: DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+        ..config
+    };
+    ensure_consumer(stream, config, retry).await
 }
 
 /// A build without the feature (a release binary) has no failpoint to turn on.

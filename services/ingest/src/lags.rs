@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use tracing::debug;
 
+use crate::ack::acked_through;
 use crate::broker::{Backoff, connect_with};
 use crate::config::CONSUMER_NAME;
 use crate::partitions::Partitions;
@@ -57,7 +58,7 @@ impl PartitionLags {
                                     + info
                                         .delivered
                                         .stream_sequence
-                                        .saturating_sub(info.ack_floor.stream_sequence),
+                                        .saturating_sub(acked_through(&info)),
                             ),
                             Err(e) => {
                                 debug!(stream = %name, error = %e, "no consumer yet");

@@ -372,6 +372,8 @@ pub fn accounts_config(
             format!("{api}.CONSUMER.CREATE.{stream}.{consumer}"),
             format!("{api}.CONSUMER.CREATE.{stream}.{consumer}.>"),
             format!("{api}.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"),
+            // Created again at its ack floor when a worker that stopped held messages.
+            format!("{api}.CONSUMER.DELETE.{stream}.{consumer}"),
             format!("{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
             format!("$JS.ACK.{stream}.{consumer}.>"),
         ]);
