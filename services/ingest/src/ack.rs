@@ -5,29 +5,26 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use async_nats::jetstream::consumer::{self, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use bytes::Bytes;
 use tracing::{debug, warn};
 
 use crate::frontier::{AckFrontier, AckRun};
 use crate::{Error, Result};
 
-/// The highest stream sequence below which every message is acknowledged or gone.
+/// The highest stream sequence below which every message of the consumer `info` describes is
+/// acknowledged or gone.
 pub(crate) async fn ack_floor(
     stream: &jetstream::stream::Stream,
-    consumer: &PullConsumer,
+    consumer_info: &consumer::Info,
 ) -> Result<u64> {
-    let consumer_info = consumer
-        .get_info()
-        .await
-        .map_err(|e| Error::nats("consumer info")(&e))?;
     let stream_info = stream
         .get_info()
         .await
         .map_err(|e| Error::nats("stream info")(&e))?;
     // Messages purged from the head of the stream will never be delivered.
     let first_present = stream_info.state.first_sequence.saturating_sub(1);
-    Ok(acked_through(&consumer_info).max(first_present))
+    Ok(acked_through(consumer_info).max(first_present))
 }
 
 /// The highest stream sequence below which the consumer has every message acknowledged or

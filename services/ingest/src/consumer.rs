@@ -296,8 +296,7 @@ async fn subscribe(
         ..Default::default()
     };
     let consumer = ensure_consumer(&stream, config.clone(), &cfg.start_retry).await?;
-    let consumer = restart_at_floor(&stream, consumer, config, &cfg.start_retry).await?;
-    let floor = ack_floor(&stream, &consumer).await?;
+    let (consumer, floor) = restart_at_floor(&stream, consumer, config, &cfg.start_retry).await?;
     Ok((stream, consumer, floor))
 }
 
@@ -308,21 +307,22 @@ async fn subscribe(
 /// consumer holding such messages is created again at its ack floor, and they come back at
 /// once; those already stored are skipped, as any redelivery. Where the broker refuses the
 /// deletion (accounts generated before the worker needed it), the ack wait is waited out.
+/// Returns the consumer to pull from and its ack floor.
 async fn restart_at_floor(
     stream: &jetstream::stream::Stream,
-    mut consumer: PullConsumer,
+    consumer: PullConsumer,
     config: pull::Config,
     retry: &Backoff,
-) -> Result<PullConsumer> {
+) -> Result<(PullConsumer, u64)> {
     let info = consumer
-        .info()
+        .get_info()
         .await
         .map_err(|e| Error::nats("consumer info")(&e))?;
-    if info.num_ack_pending == 0 {
-        return Ok(consumer);
+    let floor = ack_floor(stream, &info).await?;
+    let (pending, name) = (info.num_ack_pending, info.name);
+    if pending == 0 {
+        return Ok((consumer, floor));
     }
-    let (pending, name) = (info.num_ack_pending, info.name.clone());
-    let floor = ack_floor(stream, &consumer).await?;
     if let Err(e) = stream.delete_consumer(&name).await {
         warn!(
             consumer = %name,
@@ -332,7 +332,7 @@ async fn restart_at_floor(
              delete it: regenerate the accounts with `parwatch publisher nats-config`); messages \
              another worker held come back after the ack wait"
         );
-        return Ok(consumer);
+        return Ok((consumer, floor));
     }
     info!(consumer = %name, pending, floor, "consumer created again at its ack floor: what an earlier worker held is delivered now");
     let config = pull::Config {
@@ -341,7 +341,7 @@ async fn restart_at_floor(
         },
         ..config
     };
-    ensure_consumer(stream, config, retry).await
+    Ok((ensure_consumer(stream, config, retry).await?, floor))
 }
 
 /// A build without the feature (a release binary) has no failpoint to turn on.

@@ -347,13 +347,7 @@ async fn ingest(
         tokio::time::sleep(Duration::from_millis(20)).await;
         child.assert_running();
         peak = peak.max(support::peak_rss_mib(pid));
-        let acked = stream
-            .consumer_info("parwatch-ingest")
-            .await
-            .unwrap()
-            .ack_floor
-            .stream_sequence;
-        if acked >= n {
+        if acked(&stream).await >= n {
             break;
         }
     }
@@ -364,15 +358,9 @@ async fn ingest(
     if failpoint.is_none() {
         // The stream may hold more than `n` (a later run publishes more): every message
         // acknowledged by the time the worker stopped is an event in the lake.
-        let acked = stream
-            .consumer_info("parwatch-ingest")
-            .await
-            .unwrap()
-            .ack_floor
-            .stream_sequence;
         assert_eq!(
             stored_rows(&target.location(data)),
-            acked,
+            acked(&stream).await,
             "every acknowledged event is in the lake"
         );
     }
@@ -390,6 +378,16 @@ struct Round {
     ratio: f64,
     /// The broker's and the worker's CPU per event, in words.
     cpu: String,
+}
+
+/// The worker's ack floor on `stream`: every message up to it is stored.
+async fn acked(stream: &jetstream::stream::Stream) -> u64 {
+    stream
+        .consumer_info("parwatch-ingest")
+        .await
+        .unwrap()
+        .ack_floor
+        .stream_sequence
 }
 
 /// What [`ingest`] measured of one worker's run.
