@@ -5,9 +5,9 @@
 //! simulated province (`PARWATCH_BENCH_EVENTS`, default 1,000,000, ~300 bytes each), then
 //! measures
 //! (a) the baseline, a bare drain: a pull consumer with the worker's pull size (20,000) and
-//!     `AckPolicy::All`, one ack a pull, receiving and acknowledging only (no parsing, no storage), before,
-//!     between and after three rounds of (b), each round compared with the mean of the two
-//!     drains around it, and the median of the rounds' ratios reported;
+//!     `AckPolicy::All`, one ack a pull, receiving and acknowledging only (no parsing, no
+//!     storage), before, between and after three rounds of (b), each round compared with the
+//!     mean of the two drains around it, and the median of the rounds' ratios reported;
 //! (b) `parwatch ingest` (the real binary, a child process) draining the same stream into durable
 //!     Parquet, timed like (a) from the moment its consumer exists (its start-up printed apart)
 //!     until every event is stored; its peak resident memory (VmHWM);
