@@ -3,12 +3,14 @@
 //! the rest a rejection with its reason, and a message already stored is skipped. The batch is
 //! then laid out as the lake's files. Runs in the store (`store.rs`), off the async threads.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use parwatch_lake::{Commit, DedupIndex, Prepared, RejectedMessage, StoredEvent};
 use parwatch_proto::{Fault, Rejection, TimeWindow, validate_within};
 
 use crate::batch::Pending;
-use crate::publishers::{Publishers, authorize};
+use crate::publishers::{Publisher, Publishers, authorize};
 
 /// What a batch's events are checked against besides the contract.
 pub(crate) struct Rules {
@@ -54,6 +56,10 @@ impl Added {
     }
 }
 
+/// A subject's publisher and the public subject its events are validated against, or why it
+/// names none (see [`Publishers::publisher_of`]).
+type AttributedTo<'a> = Result<(&'a Publisher, String), Rejection>;
+
 /// How many events ahead of its lookup in the index an event's memory is asked for.
 const LOOKUP_AHEAD: usize = 8;
 
@@ -78,6 +84,9 @@ pub(crate) fn classify(
             .checked_add_signed(rules.occurred_ahead)
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
     };
+    // A batch comes from a few subjects (its publishers' event types): each is read once.
+    let mut attributed: HashMap<&str, AttributedTo<'_>, foldhash::fast::RandomState> =
+        HashMap::default();
     for p in pending {
         let checked = match p.oversized {
             Some(size) => Err(Rejection::new(
@@ -89,14 +98,18 @@ pub(crate) fn classify(
                     p.payload.len()
                 ),
             )),
-            None => rules
-                .publishers
-                .publisher_of(&p.subject)
-                .and_then(|(publisher, public)| {
-                    let event = validate_within(&public, &p.payload, &window)?;
-                    authorize(publisher, &event)?;
-                    Ok(event)
-                }),
+            None => match attributed
+                .entry(&p.subject)
+                .or_insert_with(|| rules.publishers.publisher_of(&p.subject))
+            {
+                Ok((publisher, public)) => {
+                    validate_within(public, &p.payload, &window).and_then(|event| {
+                        authorize(publisher, &event)?;
+                        Ok(event)
+                    })
+                }
+                Err(rejection) => Err(rejection.clone()),
+            },
         };
         match checked {
             Ok(event) => commit.events.push(StoredEvent {
@@ -153,4 +166,76 @@ pub(crate) fn classify(
         duplicates,
         added,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::Subject;
+    use bytes::Bytes;
+    use nkeys::KeyPair;
+    use parwatch_proto::testing::TestEvent;
+
+    use super::*;
+
+    fn publisher(name: &str, agencies: &str) -> Publisher {
+        Publisher {
+            name: name.to_owned(),
+            nkey: KeyPair::new_user().public_key(),
+            agencies: vec![agencies.to_owned()],
+            official: false,
+            note: None,
+        }
+    }
+
+    /// Subjects are read once a batch: each message is still judged by its own subject and
+    /// body, the second message of a subject as the first.
+    #[test]
+    fn each_message_is_attributed_by_its_own_subject() {
+        let mut publishers = Publishers::default();
+        publishers.add(publisher("motcua", "H02.*")).unwrap();
+        publishers.add(publisher("portal", "H03.*")).unwrap();
+        let rules = Rules {
+            publishers,
+            occurred_after: chrono::DateTime::UNIX_EPOCH,
+            occurred_ahead: chrono::Duration::days(366),
+        };
+        let late = |agency: &str| TestEvent::late().agency(agency);
+        let messages = [
+            ("motcua", late("H02.10"), "accepted"),
+            ("portal", late("H02.10"), "unauthorized"),
+            ("nobody", late("H02.10"), "unauthorized"),
+            ("motcua", late("H03.10"), "unauthorized"),
+            ("motcua", late("H02.11"), "accepted"),
+            ("nobody", late("H02.10"), "unauthorized"),
+            ("portal", late("H03.10"), "accepted"),
+            (
+                "portal",
+                TestEvent::apology().agency("H03.10"),
+                "subject_mismatch",
+            ),
+        ];
+        let subject_of_late = late("H02.10").subject();
+        let public = subject_of_late.strip_prefix("par.").unwrap();
+        let pending: Vec<Pending> = messages
+            .iter()
+            .zip(1..)
+            .map(|((name, event, _), seq)| Pending {
+                subject: Subject::from(format!("par.in.{name}.{public}")),
+                payload: Bytes::from(event.body()),
+                oversized: None,
+                reply: None,
+                stream_seq: seq,
+                received_at: Utc::now(),
+            })
+            .collect();
+        let classified = classify(&pending, &rules, &mut DedupIndex::default(), false).unwrap();
+        let accepted = messages.iter().filter(|m| m.2 == "accepted").count();
+        let faults: Vec<&str> = messages
+            .iter()
+            .map(|m| m.2)
+            .filter(|&m| m != "accepted")
+            .collect();
+        assert_eq!(classified.events, accepted);
+        assert_eq!(classified.faults, faults);
+    }
 }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
 use parwatch_proto::local_date;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::columns::{events_batch, rejected_batch};
 use crate::error::Result;
@@ -94,7 +93,7 @@ fn seq_range(seqs: impl Iterator<Item = u64>) -> (u64, u64) {
 /// The positions of the events ordered by local day of `occurred_at`, type, agency and time.
 fn events_order(events: &[StoredEvent<'_>]) -> Vec<u32> {
     // Agencies as small integers ranked by name, so sorting compares no strings.
-    let mut ids: HashMap<&str, u32, Xxh3DefaultBuilder> = HashMap::default();
+    let mut ids: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
     let agency: Vec<u32> = events
         .iter()
         .map(|e| {
