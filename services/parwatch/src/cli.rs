@@ -546,33 +546,38 @@ pub(crate) struct EmbedTokenArgs {
     pub(crate) ttl: Duration,
 }
 
-/// Tuning of the ingest worker.
+/// The worker's production settings ([`IngestConfig::new`]): the flags' defaults.
+fn worker_default() -> IngestConfig {
+    IngestConfig::new("")
+}
+
+/// Tuning of the ingest worker; each flag defaults to [`worker_default`]'s value.
 #[derive(Debug, Args)]
 pub(crate) struct IngestTuning {
     /// Flush to the lake when this many messages are pending.
-    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = 20_000, value_parser = at_least_one)]
+    #[arg(long, env = "PARWATCH_FLUSH_EVENTS", default_value_t = worker_default().flush_events, value_parser = at_least_one)]
     pub(crate) flush_events: usize,
     /// Flush when the oldest pending message is this many milliseconds old (freshness).
-    #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "PARWATCH_FLUSH_INTERVAL_MS", default_value_t = worker_default().flush_interval.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) flush_interval_ms: u64,
     /// Messages requested from JetStream per pull.
-    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = 20_000, value_parser = at_least_one)]
+    #[arg(long, env = "PARWATCH_PULL_BATCH", default_value_t = worker_default().pull_batch, value_parser = at_least_one)]
     pub(crate) pull_batch: usize,
     /// Seconds the broker waits for an ack before redelivering.
-    #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = 10)]
+    #[arg(long, env = "PARWATCH_ACK_WAIT_SECS", default_value_t = worker_default().ack_wait.as_secs())]
     pub(crate) ack_wait_secs: u64,
     /// Seconds between compaction passes (small files merged, replaced files vacuumed).
-    #[arg(long, env = "PARWATCH_COMPACT_EVERY_SECS", default_value_t = 10)]
+    #[arg(long, env = "PARWATCH_COMPACT_EVERY_SECS", default_value_t = worker_default().compact_every.as_secs())]
     pub(crate) compact_every_secs: u64,
     /// Compact a table once it has this many small files.
-    #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = 16, value_parser = at_least_two)]
+    #[arg(long, env = "PARWATCH_COMPACT_MAX_FILES", default_value_t = worker_default().compaction.max_files, value_parser = at_least_two)]
     pub(crate) compact_max_files: usize,
     /// Compact a table of two or more small files after this many seconds without a new file.
-    #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = 60)]
+    #[arg(long, env = "PARWATCH_COMPACT_IDLE_SECS", default_value_t = worker_default().compaction.idle.as_secs())]
     pub(crate) compact_idle_secs: u64,
     /// Hours files replaced by compaction are kept (time travel reads versions this old;
     /// longer than any query runs).
-    #[arg(long, env = "PARWATCH_VACUUM_RETENTION_HOURS", default_value_t = 168)]
+    #[arg(long, env = "PARWATCH_VACUUM_RETENTION_HOURS", default_value_t = worker_default().compaction.retention.as_secs() / 3600)]
     pub(crate) vacuum_retention_hours: u64,
     /// Tests and benchmark only: `crash-after-write` aborts after a lake write, before its ack;
     /// `discard-after-receive`, `-validate`, `-layout` acknowledge without storing (loses data).
@@ -583,26 +588,26 @@ pub(crate) struct IngestTuning {
     #[arg(long, env = "PARWATCH_PUBLISHERS")]
     pub(crate) publishers: Option<PathBuf>,
     /// Flush when the pending messages hold this many MiB (also bounds each pull).
-    #[arg(long, env = "PARWATCH_FLUSH_MB", default_value_t = 32, value_parser = at_least_one)]
+    #[arg(long, env = "PARWATCH_FLUSH_MB", default_value_t = worker_default().flush_bytes >> 20, value_parser = at_least_one)]
     pub(crate) flush_mb: usize,
     /// Earliest accepted occurred_at (YYYY-MM-DD, UTC); earlier events are rejected.
-    #[arg(long, env = "PARWATCH_OCCURRED_AFTER", default_value = "2000-01-01")]
+    #[arg(long, env = "PARWATCH_OCCURRED_AFTER", default_value_t = worker_default().occurred_after.date_naive())]
     pub(crate) occurred_after: chrono::NaiveDate,
     /// Latest accepted occurred_at, in days from now; later events are rejected.
-    #[arg(long, env = "PARWATCH_OCCURRED_AHEAD_DAYS", default_value_t = 366)]
+    #[arg(long, env = "PARWATCH_OCCURRED_AHEAD_DAYS", default_value_t = worker_default().occurred_ahead.num_days() as u32)]
     pub(crate) occurred_ahead_days: u32,
     /// The stream's largest message, in KiB (the contract's limit is 64).
-    #[arg(long, env = "PARWATCH_STREAM_MAX_MSG_KB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "PARWATCH_STREAM_MAX_MSG_KB", default_value_t = worker_default().stream_limits.max_msg_size as u32 / 1024, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) stream_max_msg_kb: u32,
     /// Most GiB the stream keeps (the oldest messages are dropped first).
-    #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "PARWATCH_STREAM_MAX_GB", default_value_t = (worker_default().stream_limits.max_bytes >> 30) as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) stream_max_gb: u32,
     /// Copies of each message a NATS cluster keeps (3 on a three-node cluster: a node may be
     /// lost); 1 on one server.
-    #[arg(long, env = "PARWATCH_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    #[arg(long, env = "PARWATCH_STREAM_REPLICAS", default_value_t = worker_default().stream_limits.replicas as u8, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub(crate) stream_replicas: u8,
     /// Days the stream keeps a message.
-    #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "PARWATCH_STREAM_MAX_AGE_DAYS", default_value_t = (worker_default().stream_limits.max_age.as_secs() / 86_400) as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) stream_max_age_days: u32,
 }
 
