@@ -629,11 +629,18 @@ async fn publish_and_watch(nats: &LocalNats, base: &str, seed: u64) -> Vec<f64> 
     latencies
 }
 
-/// Whether a consumer of the stream holds messages delivered and not yet acknowledged.
+/// Whether a consumer of any stream (`PAR_EVENTS`, or the partitions of a split one) holds
+/// messages delivered and not yet acknowledged.
 async fn ack_pending(admin: &jetstream::Context) -> bool {
-    let stream = admin.get_stream(STREAM_NAME).await.unwrap();
-    let consumers: Vec<_> = stream.consumers().try_collect().await.unwrap();
-    consumers.iter().any(|c| c.num_ack_pending > 0)
+    let names: Vec<String> = admin.stream_names().try_collect().await.unwrap();
+    for name in names {
+        let stream = admin.get_stream(&name).await.unwrap();
+        let consumers: Vec<_> = stream.consumers().try_collect().await.unwrap();
+        if consumers.iter().any(|c| c.num_ack_pending > 0) {
+            return true;
+        }
+    }
+    false
 }
 
 /// (f) The cluster on one machine: 2 workers on the split stream of `nats` and 2 API nodes
